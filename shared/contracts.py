@@ -1,0 +1,184 @@
+"""Pydantic contracts shared by both variants: the order, step names, outcomes, business state."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+"""Ids end up in NATS subjects and Temporal workflow ids, so only subject-safe characters."""
+
+
+class StepName(StrEnum):
+    """Canonical names of every forward step and compensation, used in code, spans and reports."""
+
+    RESERVE_INVENTORY = "reserve_inventory"
+    CHARGE_PAYMENT = "charge_payment"
+    DEDUCT_POINTS = "deduct_points"
+    CREATE_SHIPMENT = "create_shipment"
+    COMPLETE_ORDER = "complete_order"
+    RELEASE_INVENTORY = "release_inventory"
+    REFUND_PAYMENT = "refund_payment"
+    RESTORE_POINTS = "restore_points"
+    CANCEL_SHIPMENT = "cancel_shipment"
+
+
+class Phase(StrEnum):
+    FORWARD = "forward"
+    COMPENSATE = "compensate"
+
+
+class ServiceName(StrEnum):
+    INVENTORY = "inventory"
+    PAYMENT = "payment"
+    POINTS = "points"
+    SHIPPING = "shipping"
+    ORDERS = "orders"
+
+
+class SagaStatus(StrEnum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    COMPENSATED = "COMPENSATED"
+    NEEDS_INTERVENTION = "NEEDS_INTERVENTION"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not SagaStatus.RUNNING
+
+
+class Reason(StrEnum):
+    """Why a saga ended COMPENSATED."""
+
+    OUT_OF_STOCK = "out_of_stock"
+    PAYMENT_DECLINED = "payment_declined"
+    INSUFFICIENT_POINTS = "insufficient_points"
+    SHIPMENT_FAILED = "shipment_failed"
+    CANCELLED_BY_CUSTOMER = "cancelled_by_customer"
+    TIMED_OUT = "timed_out"
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    NOOP = "noop"
+    REJECTED = "rejected"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LineItem(_Model):
+    product_id: Identifier
+    quantity: StrictInt = Field(gt=0, le=10_000)
+    unit_price_cents: StrictInt = Field(ge=0, le=100_000_000)
+
+
+class ShippingAddress(_Model):
+    name: str = Field(min_length=1, max_length=200)
+    street: str = Field(min_length=1, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+
+
+class OrderRequest(_Model):
+    """A customer's order: charged at its total, then points deducted from the balance."""
+
+    order_id: Identifier
+    customer_id: Identifier
+    items: list[LineItem] = Field(min_length=1, max_length=100)
+    payment_method: str = Field(min_length=1, max_length=64)
+    points_to_use: StrictInt = Field(default=0, ge=0, le=100_000_000)
+    shipping_address: ShippingAddress
+
+    @field_validator("items")
+    @classmethod
+    def _one_line_per_product(cls, items: list[LineItem]) -> list[LineItem]:
+        seen: set[str] = set()
+        for item in items:
+            if item.product_id in seen:
+                raise ValueError(f"product {item.product_id!r} appears twice; merge the lines")
+            seen.add(item.product_id)
+        return items
+
+    @property
+    def total_cents(self) -> int:
+        return sum(item.quantity * item.unit_price_cents for item in self.items)
+
+
+class StepRequest(_Model):
+    """What every step and compensation receives: the whole order travels with the saga."""
+
+    saga_id: Identifier
+    order: OrderRequest
+    attempt: int = Field(default=1, ge=1)
+
+
+class StepResult(_Model):
+    """What a step or compensation did; ``replayed`` marks an idempotent repeat."""
+
+    saga_id: str
+    step: StepName
+    status: StepStatus
+    detail: dict[str, Any] = Field(default_factory=dict)
+    reason: Reason | None = None
+    message: str = ""
+    replayed: bool = False
+
+
+class StepState(_Model):
+    step: StepName
+    phase: Phase
+    status: StepStatus
+    attempts: int = 0
+
+
+class SagaOutcome(_Model):
+    """The terminal (or live) state of one saga, identical in shape for both variants."""
+
+    saga_id: str
+    order_id: str
+    status: SagaStatus
+    reason: Reason | None = None
+    failed_step: StepName | None = None
+    failed_compensations: list[StepName] = Field(default_factory=list)
+    steps: list[StepState] = Field(default_factory=list)
+
+
+class Charge(_Model):
+    saga_id: str
+    customer_id: str
+    amount_cents: int
+    refunded_cents: int
+
+
+class Shipment(_Model):
+    saga_id: str
+    order_id: str
+    status: str
+
+
+class OrderRecord(_Model):
+    saga_id: str
+    order_id: str
+    total_cents: int
+    status: SagaStatus
+    reason: Reason | None = None
+
+
+class BusinessState(_Model):
+    """Every service's business data after a run: what equivalence and invariants compare."""
+
+    stock: dict[str, int]
+    reserved: dict[str, dict[str, int]]
+    charges: list[Charge]
+    points: dict[str, int]
+    shipments: list[Shipment]
+    orders: list[OrderRecord]

@@ -1,0 +1,52 @@
+"""The failure taxonomy both variants map onto their engines' retry rules."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from shared.contracts import Reason, StepName
+
+
+class SagaError(Exception):
+    """Base of every failure a step can raise."""
+
+
+class BusinessFailure(SagaError):
+    """A rule said no (out of stock, declined ...): never retried, the saga compensates."""
+
+    def __init__(self, step: StepName, reason: Reason | None, message: str) -> None:
+        super().__init__(message)
+        self.step = step
+        self.reason = reason
+        self.message = message
+
+
+class StepRejected(BusinessFailure):
+    """A forward step arrived after its compensation: the tombstone refuses it."""
+
+
+class TransientFailure(SagaError):
+    """A technical failure (timeout, unavailable): retried with backoff."""
+
+    def __init__(self, step: StepName, message: str) -> None:
+        super().__init__(message)
+        self.step = step
+        self.message = message
+
+
+class InvalidOrder(ValueError):
+    """An order that must not start a saga; the message names the field and the fix."""
+
+
+class CrashPoint(StrEnum):
+    BEFORE_COMMIT = "before_commit"
+    AFTER_COMMIT = "after_commit"
+
+
+class InjectedCrash(BaseException):
+    """A simulated process death; a BaseException so no ``except Exception`` swallows it."""
+
+    def __init__(self, step: StepName, point: CrashPoint) -> None:
+        super().__init__(f"injected crash in {step} {point}")
+        self.step = step
+        self.point = point
