@@ -113,6 +113,25 @@ class OrderRequest(_Model):
         return sum(item.quantity * item.unit_price_cents for item in self.items)
 
 
+class SagaPolicy(_Model):
+    """Timing and retry rules both variants apply identically (the comparison depends on it)."""
+
+    deadline_s: float = Field(default=30.0, gt=0)
+    """Business deadline: a saga not past its pivot by then is cancelled and compensated."""
+    attempt_timeout_s: float = Field(default=5.0, gt=0)
+    """An attempt that has not answered by then counts as a technical failure (a hang)."""
+    initial_backoff_s: float = Field(default=0.1, gt=0)
+    backoff_factor: float = Field(default=2.0, ge=1)
+    max_backoff_s: float = Field(default=2.0, gt=0)
+    compensation_attempts: int = Field(default=5, ge=1)
+    """Retry budget of each compensation; when spent the saga ends NEEDS_INTERVENTION."""
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before attempt ``attempt + 1`` (attempts count from 1)."""
+        delay = self.initial_backoff_s * self.backoff_factor ** (attempt - 1)
+        return float(min(self.max_backoff_s, delay))
+
+
 class StepRequest(_Model):
     """What every step and compensation receives: the whole order travels with the saga."""
 

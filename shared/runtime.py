@@ -1,0 +1,47 @@
+"""What the harness needs from a variant: start, cancel and observe sagas over one Domain.
+
+Both `orchestration.runtime.open_runtime` and `choreography.runtime.open_runtime` return an
+async context manager yielding a `SagaRuntime`; the contract tests and the harness drive
+either through this protocol only.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepName
+from shared.faults import FaultPlan
+from shared.services import Domain
+
+
+class SagaStuck(RuntimeError):
+    """A saga did not reach a terminal outcome in time; names the step it is stuck in."""
+
+    def __init__(self, saga_id: str, step: StepName | None, waited_s: float) -> None:
+        where = f"in {step}" if step else "before its first step"
+        super().__init__(f"saga {saga_id} not terminal after {waited_s:.1f}s: stuck {where}")
+        self.saga_id = saga_id
+        self.step = step
+
+
+class SagaRuntime(Protocol):
+    variant: str
+    domain: Domain
+
+    async def start_saga(
+        self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
+    ) -> None:
+        """Place the order and start its saga; returns once the start is durable."""
+        ...
+
+    async def cancel_saga(self, saga_id: str) -> None:
+        """The customer's cancel: compensates unless the saga is past its pivot."""
+        ...
+
+    async def describe(self, saga_id: str) -> SagaOutcome:
+        """The saga's live state: status, each step's status and attempts."""
+        ...
+
+    async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
+        """The terminal outcome; raises SagaStuck naming the step after ``timeout_s``."""
+        ...
