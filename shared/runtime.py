@@ -39,7 +39,11 @@ class SagaRuntime(Protocol):
         ...
 
     async def describe(self, saga_id: str) -> SagaOutcome:
-        """The saga's live state: status, each step's status and attempts."""
+        """The saga's live state: status, each step's status and attempts.
+
+        A step is RUNNING from the moment it is requested (activity scheduled, triggering event
+        published) until its result is known; the harness cancels "during" a step on that.
+        """
         ...
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:

@@ -66,8 +66,7 @@ def configure_tracing(
 ) -> Tracing:
     """Build the process's tracer provider; the default is OTLP if an endpoint is set."""
     kind = exporter or _default_kind(path)
-    resource = Resource.create({"service.name": service_name, SAGA_VARIANT: variant})
-    provider = TracerProvider(resource=resource)
+    provider = _provider(service_name, variant, set_global)
     tracing = Tracing(provider)
     if kind == "memory":
         tracing.memory = InMemorySpanExporter()
@@ -80,9 +79,18 @@ def configure_tracing(
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    if set_global:
+    if set_global and trace.get_tracer_provider() is not provider:
         trace.set_tracer_provider(provider)
     return tracing
+
+
+def _provider(service_name: str, variant: str, set_global: bool) -> TracerProvider:
+    """A new provider, or the process's global one: OTel allows setting the global only once."""
+    current = trace.get_tracer_provider()
+    if set_global and isinstance(current, TracerProvider):
+        return current
+    resource = Resource.create({"service.name": service_name, SAGA_VARIANT: variant})
+    return TracerProvider(resource=resource)
 
 
 def _default_kind(path: Path | None) -> ExporterKind:

@@ -1,0 +1,146 @@
+"""Net business state, the expected state of a scenario, and the conservation invariants.
+
+Rows may legitimately differ between the variants (a charge refunded vs. a charge refused by
+its tombstone); what must not differ is the net effect, so comparisons use ``NetState``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.contracts import BusinessState, OrderRequest, SagaOutcome, SagaStatus, StepName
+from shared.seed import SeedData
+
+
+class NetState(BaseModel):
+    """What each order left behind, keyed by order id so two runs compare directly."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stock: dict[str, int]
+    reserved: dict[str, dict[str, int]]
+    net_charged: dict[str, int]
+    points: dict[str, int]
+    shipped: list[str]
+    orders: dict[str, str]
+
+    def aggregate(self) -> dict[str, object]:
+        """The order-independent view used for races, where which order wins is timing."""
+        return {
+            "stock": self.stock,
+            "reserved_units": sum(sum(lines.values()) for lines in self.reserved.values()),
+            "net_charged_total": sum(self.net_charged.values()),
+            "points": self.points,
+            "shipped": len(self.shipped),
+            "orders": dict(sorted(Counter(self.orders.values()).items())),
+        }
+
+
+def net(state: BusinessState) -> NetState:
+    order_of = {record.saga_id: record.order_id for record in state.orders}
+    return NetState(
+        stock=state.stock,
+        reserved={order_of.get(s, s): lines for s, lines in state.reserved.items()},
+        net_charged={
+            order_of.get(c.saga_id, c.saga_id): c.amount_cents - c.refunded_cents
+            for c in state.charges
+            if c.amount_cents != c.refunded_cents
+        },
+        points=state.points,
+        shipped=sorted(order_of.get(s.saga_id, s.saga_id) for s in state.shipments if _active(s)),
+        orders={r.order_id: _status(r.status, r.reason) for r in state.orders},
+    )
+
+
+def _active(shipment: object) -> bool:
+    return getattr(shipment, "status", "") == "created"
+
+
+def _status(status: SagaStatus, reason: object) -> str:
+    return f"{status.value}/{reason.value}" if hasattr(reason, "value") else status.value
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Which forward effects of an order remain at the end of its saga."""
+
+    order: OrderRequest
+    reserved: bool
+    charged: bool
+    deducted: bool
+    shipped: bool
+
+    @classmethod
+    def of(cls, order: OrderRequest, outcome: SagaOutcome) -> Effects:
+        if outcome.status is SagaStatus.COMPLETED:
+            return cls(order, True, True, order.points_to_use > 0, True)
+        failed = set(outcome.failed_compensations)
+        return cls(
+            order,
+            StepName.RELEASE_INVENTORY in failed,
+            StepName.REFUND_PAYMENT in failed,
+            StepName.RESTORE_POINTS in failed,
+            StepName.CANCEL_SHIPMENT in failed,
+        )
+
+
+def expected_net(seed: SeedData, sagas: list[tuple[OrderRequest, SagaOutcome]]) -> NetState:
+    """The net state a correct run must leave, from the seed and each saga's outcome."""
+    stock = {product_id: product.stock for product_id, product in seed.products.items()}
+    points = dict(seed.points)
+    reserved: dict[str, dict[str, int]] = {}
+    charged: dict[str, int] = {}
+    shipped: list[str] = []
+    for order, outcome in sagas:
+        effects = Effects.of(order, outcome)
+        if effects.reserved:
+            reserved[order.order_id] = {i.product_id: i.quantity for i in order.items}
+            for item in order.items:
+                stock[item.product_id] -= item.quantity
+        if effects.charged:
+            charged[order.order_id] = order.total_cents
+        if effects.deducted:
+            points[order.customer_id] -= order.points_to_use
+        if effects.shipped:
+            shipped.append(order.order_id)
+    return NetState(
+        stock=dict(sorted(stock.items())),
+        reserved=reserved,
+        net_charged=charged,
+        points=dict(sorted(points.items())),
+        shipped=sorted(shipped),
+        orders={o.order_id: _status(s.status, s.reason) for o, s in sagas},
+    )
+
+
+def check_invariants(
+    seed: SeedData, state: BusinessState, sagas: list[tuple[OrderRequest, SagaOutcome]]
+) -> dict[str, bool]:
+    """The conservation checks every run must pass, by name."""
+    actual = net(state)
+    expected = expected_net(seed, sagas)
+    per_saga_charges = Counter(charge.saga_id for charge in state.charges)
+    totals = {o.order_id: o.total_cents for o, _ in sagas}
+    records = {record.order_id: record.status for record in state.orders}
+    return {
+        "stock_conserved": actual.stock == expected.stock
+        and actual.reserved == expected.reserved
+        and all(units >= 0 for units in actual.stock.values()),
+        "money_conserved": sum(actual.net_charged.values()) == sum(expected.net_charged.values()),
+        "points_conserved": actual.points == expected.points,
+        "no_double_charge": all(count == 1 for count in per_saga_charges.values())
+        and all(
+            charge.amount_cents == totals.get(_order_of(state, charge.saga_id), -1)
+            for charge in state.charges
+        ),
+        "shipment_iff_completed": actual.shipped == expected.shipped,
+        "every_saga_terminal": all(o.status.terminal for _, o in sagas)
+        and all(records.get(order.order_id) is outcome.status for order, outcome in sagas),
+    }
+
+
+def _order_of(state: BusinessState, saga_id: str) -> str:
+    return next((r.order_id for r in state.orders if r.saga_id == saga_id), saga_id)

@@ -1,0 +1,105 @@
+"""Run a scenario on one variant: fresh seeded state, one root span per saga, outcomes, state."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+
+from opentelemetry import trace
+
+from harness.invariants import check_invariants
+from harness.scenarios import SagaCase, Scenario
+from shared.contracts import BusinessState, SagaOutcome, SagaPolicy, StepName, StepStatus
+from shared.runtime import SagaRuntime
+from shared.seed import seed
+from shared.telemetry import (
+    ROOT_SPAN_PREFIX,
+    SAGA_ID,
+    SAGA_ORDER_ID,
+    SAGA_OUTCOME,
+    SAGA_VARIANT,
+)
+
+_tracer = trace.get_tracer("saga-compare.harness")
+
+
+@dataclass(frozen=True)
+class SagaRun:
+    case: SagaCase
+    saga_id: str
+    outcome: SagaOutcome
+    trace_id: str
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class ScenarioRun:
+    scenario: Scenario
+    variant: str
+    sagas: tuple[SagaRun, ...]
+    state: BusinessState
+
+    @property
+    def invariants(self) -> dict[str, bool]:
+        return check_invariants(
+            self.scenario.seed, self.state, [(r.case.order, r.outcome) for r in self.sagas]
+        )
+
+
+def new_run_tag() -> str:
+    """A short suffix that keeps saga ids unique per run (broker dedup windows, workflow ids)."""
+    return uuid.uuid4().hex[:8]
+
+
+async def run_scenario(
+    runtime: SagaRuntime, scenario: Scenario, *, run_tag: str | None = None, timeout_s: float = 60
+) -> ScenarioRun:
+    """Seed, start every saga of the scenario at once, wait for all, snapshot the state."""
+    tag = run_tag or new_run_tag()
+    await seed(runtime.domain, scenario.seed)
+    runs = await asyncio.gather(
+        *(
+            run_saga(runtime, case, scenario.policy, f"{case.order.order_id}-{tag}", timeout_s)
+            for case in scenario.sagas
+        )
+    )
+    state = await runtime.domain.snapshot()
+    return ScenarioRun(scenario, runtime.variant, tuple(runs), state)
+
+
+async def run_saga(
+    runtime: SagaRuntime, case: SagaCase, policy: SagaPolicy, saga_id: str, timeout_s: float
+) -> SagaRun:
+    """One saga under the harness's root span, which ends when the outcome is observed."""
+    attributes = {
+        SAGA_ID: saga_id,
+        SAGA_VARIANT: runtime.variant,
+        SAGA_ORDER_ID: case.order.order_id,
+    }
+    name = f"{ROOT_SPAN_PREFIX}{case.order.order_id}"
+    with _tracer.start_as_current_span(name, attributes=attributes) as root:
+        started = time.perf_counter()
+        await runtime.start_saga(saga_id, case.order, case.faults, policy)
+        if case.cancel_during is not None:
+            await _cancel_when_running(runtime, saga_id, case.cancel_during, timeout_s)
+        outcome = await runtime.wait(saga_id, timeout_s)
+        duration_ms = (time.perf_counter() - started) * 1000
+        root.set_attribute(SAGA_OUTCOME, outcome.status.value)
+        trace_id = f"{root.get_span_context().trace_id:032x}"
+    return SagaRun(case, saga_id, outcome, trace_id, duration_ms)
+
+
+async def _cancel_when_running(
+    runtime: SagaRuntime, saga_id: str, step: StepName, timeout_s: float
+) -> None:
+    """The customer's cancel, sent once ``step`` is observed in flight (deterministic timing)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        outcome = await runtime.describe(saga_id)
+        states = {s.step: s.status for s in outcome.steps}
+        if states.get(step) is StepStatus.RUNNING or outcome.status.terminal:
+            break
+        await asyncio.sleep(0.02)
+    await runtime.cancel_saga(saga_id)
