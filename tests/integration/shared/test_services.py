@@ -1,0 +1,343 @@
+"""The shared services on real SQLite files: idempotency, tombstones, races, faults."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from shared.contracts import (
+    LineItem,
+    OrderRequest,
+    Reason,
+    SagaStatus,
+    ShippingAddress,
+    StepName,
+    StepRequest,
+    StepStatus,
+)
+from shared.errors import (
+    BusinessFailure,
+    CrashPoint,
+    InjectedCrash,
+    InvalidOrder,
+    StepRejected,
+    TransientFailure,
+)
+from shared.faults import FaultPlan, FaultRule
+from shared.saga import COMPENSATIONS, FORWARD_STEPS, forward_of
+from shared.seed import DEFAULT_SEED, Product, SeedData, seed
+from shared.services import Domain
+from shared.steps import run_step
+
+US = ShippingAddress(name="A", street="1 Main St", city="X", postal_code="1", country="US")
+
+
+def make_order(order_id: str = "o-1", **changes: object) -> OrderRequest:
+    fields: dict[str, object] = {
+        "order_id": order_id,
+        "customer_id": "alice",
+        "items": [LineItem(product_id="widget", quantity=2, unit_price_cents=1999)],
+        "payment_method": "card-4242",
+        "points_to_use": 100,
+        "shipping_address": US,
+    }
+    fields.update(changes)
+    return OrderRequest.model_validate(fields)
+
+
+def request(order: OrderRequest, attempt: int = 1) -> StepRequest:
+    return StepRequest(saga_id=order.order_id, order=order, attempt=attempt)
+
+
+@pytest.fixture
+async def domain(tmp_path: Path) -> AsyncIterator[Domain]:
+    opened = await Domain(tmp_path).open()
+    await seed(opened)
+    yield opened
+    await opened.close()
+
+
+async def run_forward(domain: Domain, order: OrderRequest, upto: StepName) -> None:
+    await domain.orders.place(order.order_id, order)
+    for step in FORWARD_STEPS:
+        await domain.handler(step)(request(order))
+        if step is upto:
+            return
+
+
+def test_every_service_keeps_its_own_sqlite_file_in_wal_mode(tmp_path: Path) -> None:
+    async def check() -> list[str]:
+        domain = await Domain(tmp_path).open()
+        modes = [
+            (await service.store.read("PRAGMA journal_mode"))[0][0]
+            for service in domain.services.values()
+        ]
+        await domain.close()
+        return modes
+
+    assert asyncio.run(check()) == ["wal"] * 5
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == [
+        "inventory.db",
+        "orders.db",
+        "payment.db",
+        "points.db",
+        "shipping.db",
+    ]
+
+
+@pytest.mark.parametrize("step", FORWARD_STEPS, ids=str)
+async def test_a_forward_step_applied_twice_has_the_effect_of_once(
+    domain: Domain, step: StepName
+) -> None:
+    order = make_order()
+    await run_forward(domain, order, step)
+    once = await domain.snapshot()
+
+    again = await domain.handler(step)(request(order, attempt=2))
+
+    assert again.replayed and again.status is StepStatus.DONE
+    assert await domain.snapshot() == once
+
+
+@pytest.mark.parametrize("compensation", COMPENSATIONS, ids=str)
+async def test_a_compensation_applied_twice_has_the_effect_of_once(
+    domain: Domain, compensation: StepName
+) -> None:
+    order = make_order()
+    await run_forward(domain, order, StepName.CREATE_SHIPMENT)
+    first = await domain.handler(compensation)(request(order))
+    once = await domain.snapshot()
+
+    again = await domain.handler(compensation)(request(order, attempt=2))
+
+    assert first.status is StepStatus.DONE
+    assert again.replayed and again.status is StepStatus.DONE
+    assert await domain.snapshot() == once
+
+
+async def test_compensations_restore_stock_money_and_points(domain: Domain) -> None:
+    before = await domain.snapshot()
+    order = make_order()
+    await run_forward(domain, order, StepName.CREATE_SHIPMENT)
+
+    for compensation in reversed(COMPENSATIONS):
+        await domain.handler(compensation)(request(order))
+
+    after = await domain.snapshot()
+    assert after.stock == before.stock
+    assert after.points == before.points
+    assert after.reserved == {}
+    assert [(c.amount_cents, c.refunded_cents) for c in after.charges] == [(3998, 3998)]
+    assert [s.status for s in after.shipments] == ["cancelled"]
+
+
+@pytest.mark.parametrize("compensation", COMPENSATIONS, ids=str)
+async def test_compensation_before_forward_leaves_a_tombstone_that_rejects_the_late_step(
+    domain: Domain, compensation: StepName
+) -> None:
+    order = make_order()
+    await domain.orders.place(order.order_id, order)
+    before = await domain.snapshot()
+
+    noop = await domain.handler(compensation)(request(order))
+    with pytest.raises(StepRejected):
+        await domain.handler(forward_of(compensation))(request(order))
+
+    assert noop.status is StepStatus.NOOP
+    assert await domain.snapshot() == before
+
+
+async def test_fifty_concurrent_reservations_for_ten_units_reserve_exactly_ten(
+    tmp_path: Path,
+) -> None:
+    scarce = SeedData(products={"rare": Product(name="Rare", price_cents=100, stock=10)}, points={})
+    setup = await Domain(tmp_path).open()
+    await seed(setup, scarce)
+    # Five independent connections race, as five worker processes would.
+    domains = [await Domain(tmp_path).open() for _ in range(5)]
+    orders = [
+        make_order(
+            f"race-{i}", items=[LineItem(product_id="rare", quantity=1, unit_price_cents=100)]
+        )
+        for i in range(50)
+    ]
+
+    async def reserve(index: int, order: OrderRequest) -> bool:
+        try:
+            await domains[index % 5].inventory.reserve_inventory(request(order))
+        except BusinessFailure as failure:
+            assert failure.reason is Reason.OUT_OF_STOCK
+            return False
+        return True
+
+    won = await asyncio.gather(*(reserve(i, order) for i, order in enumerate(orders)))
+
+    state = await setup.snapshot()
+    assert sum(won) == 10
+    assert state.stock == {"rare": 0}
+    assert sum(lines["rare"] for lines in state.reserved.values()) == 10
+    for opened in (setup, *domains):
+        await opened.close()
+
+
+async def test_a_multi_line_order_with_one_line_out_of_stock_reserves_nothing(
+    domain: Domain,
+) -> None:
+    before = await domain.snapshot()
+    order = make_order(
+        items=[
+            LineItem(product_id="widget", quantity=2, unit_price_cents=1999),
+            LineItem(product_id="sold-out", quantity=1, unit_price_cents=999),
+        ]
+    )
+
+    with pytest.raises(BusinessFailure) as failure:
+        await domain.inventory.reserve_inventory(request(order))
+
+    assert failure.value.reason is Reason.OUT_OF_STOCK
+    assert await domain.snapshot() == before
+
+
+async def test_a_business_failure_is_recorded_and_returned_again(domain: Domain) -> None:
+    order = make_order(payment_method="card-0002")
+    for _ in range(2):
+        with pytest.raises(BusinessFailure) as failure:
+            await domain.payment.charge_payment(request(order))
+        assert failure.value.reason is Reason.PAYMENT_DECLINED
+    assert (await domain.snapshot()).charges == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "step", "reason"),
+    [
+        (
+            {"customer_id": "bob", "points_to_use": 500},
+            StepName.DEDUCT_POINTS,
+            Reason.INSUFFICIENT_POINTS,
+        ),
+        (
+            {"shipping_address": US.model_copy(update={"country": "AQ"})},
+            StepName.CREATE_SHIPMENT,
+            Reason.SHIPMENT_FAILED,
+        ),
+    ],
+)
+async def test_business_rules_fail_with_their_reason(
+    domain: Domain, changes: dict[str, object], step: StepName, reason: Reason
+) -> None:
+    order = make_order(**changes)
+    with pytest.raises(BusinessFailure) as failure:
+        await domain.handler(step)(request(order))
+    assert failure.value.reason is reason
+
+
+async def test_an_unknown_product_is_an_invalid_order_that_changes_nothing(domain: Domain) -> None:
+    before = await domain.snapshot()
+    order = make_order(
+        items=[
+            LineItem(product_id="widget", quantity=1, unit_price_cents=1999),
+            LineItem(product_id="unicorn", quantity=1, unit_price_cents=1),
+        ]
+    )
+    with pytest.raises(InvalidOrder, match=r"^items\[1\]\.product_id: unknown product 'unicorn'"):
+        await domain.inventory.check_catalogue(order)
+    assert await domain.snapshot() == before
+
+
+async def test_business_and_technical_failures_are_distinct_types(domain: Domain) -> None:
+    order = make_order()
+    plan = FaultPlan(rules=[FaultRule(step=StepName.RESERVE_INVENTORY, transient=1)])
+
+    with pytest.raises(TransientFailure) as technical:
+        await run_step(domain, StepName.RESERVE_INVENTORY, request(order), variant="t", faults=plan)
+
+    assert not isinstance(technical.value, BusinessFailure)
+    assert (await domain.snapshot()).reserved == {}
+    done = await run_step(
+        domain, StepName.RESERVE_INVENTORY, request(order, attempt=2), variant="t", faults=plan
+    )
+    assert done.status is StepStatus.DONE
+
+
+async def test_a_lost_acknowledgement_commits_once_and_the_redelivery_replays(
+    domain: Domain,
+) -> None:
+    order = make_order()
+    plan = FaultPlan(rules=[FaultRule(step=StepName.RESERVE_INVENTORY, duplicate=True)])
+
+    with pytest.raises(TransientFailure, match="acknowledgement lost"):
+        await run_step(domain, StepName.RESERVE_INVENTORY, request(order), variant="t", faults=plan)
+    again = await run_step(
+        domain, StepName.RESERVE_INVENTORY, request(order, attempt=2), variant="t", faults=plan
+    )
+
+    assert again.replayed
+    assert (await domain.snapshot()).stock["widget"] == DEFAULT_SEED.products["widget"].stock - 2
+
+
+@pytest.mark.parametrize("point", list(CrashPoint))
+async def test_an_injected_crash_keeps_or_drops_the_commit_by_its_point(
+    domain: Domain, point: CrashPoint
+) -> None:
+    order = make_order()
+    plan = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, crash=point)])
+
+    with pytest.raises(InjectedCrash):
+        await run_step(domain, StepName.CHARGE_PAYMENT, request(order), variant="t", faults=plan)
+
+    charges = (await domain.snapshot()).charges
+    assert len(charges) == (1 if point is CrashPoint.AFTER_COMMIT else 0)
+
+
+async def test_a_permanent_fault_on_a_forward_step_carries_its_reason(domain: Domain) -> None:
+    order = make_order()
+    plan = FaultPlan(rules=[FaultRule(step=StepName.CREATE_SHIPMENT, permanent=True)])
+    with pytest.raises(BusinessFailure) as failure:
+        await run_step(domain, StepName.CREATE_SHIPMENT, request(order), variant="t", faults=plan)
+    assert failure.value.reason is Reason.SHIPMENT_FAILED
+
+
+async def test_a_hang_never_answers_until_cancelled(domain: Domain) -> None:
+    order = make_order()
+    plan = FaultPlan(rules=[FaultRule(step=StepName.RESERVE_INVENTORY, hang=True)])
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(
+            run_step(domain, StepName.RESERVE_INVENTORY, request(order), variant="t", faults=plan),
+            timeout=0.3,
+        )
+    assert (await domain.snapshot()).reserved == {}
+
+
+async def test_step_spans_carry_the_canonical_attributes_and_fault_events(
+    domain: Domain, span_exporter: InMemorySpanExporter
+) -> None:
+    order = make_order()
+    plan = FaultPlan(rules=[FaultRule(step=StepName.RESERVE_INVENTORY, delay_ms=1)])
+    await run_step(domain, StepName.RESERVE_INVENTORY, request(order), variant="v", faults=plan)
+
+    (span,) = [s for s in span_exporter.get_finished_spans() if s.name == "reserve_inventory"]
+    assert dict(span.attributes or {}) == {
+        "saga.id": "o-1",
+        "saga.variant": "v",
+        "saga.step": "reserve_inventory",
+        "saga.phase": "forward",
+        "saga.attempt": 1,
+        "saga.outcome": "done",
+    }
+    assert [e.name for e in span.events] == ["saga.fault_injected"]
+
+
+async def test_completing_an_order_twice_is_once_and_closing_a_completed_order_is_refused(
+    domain: Domain,
+) -> None:
+    order = make_order()
+    await run_forward(domain, order, StepName.COMPLETE_ORDER)
+    await domain.orders.complete_order(request(order, attempt=2))
+
+    assert not await domain.orders.close(order.order_id, SagaStatus.COMPENSATED, None)
+    (record,) = (await domain.snapshot()).orders
+    assert record.status is SagaStatus.COMPLETED
