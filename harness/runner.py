@@ -19,6 +19,8 @@ from shared.telemetry import (
     SAGA_ID,
     SAGA_ORDER_ID,
     SAGA_OUTCOME,
+    SAGA_REASON,
+    SAGA_SCENARIO,
     SAGA_VARIANT,
 )
 
@@ -61,7 +63,14 @@ async def run_scenario(
     await seed(runtime.domain, scenario.seed)
     runs = await asyncio.gather(
         *(
-            run_saga(runtime, case, scenario.policy, f"{case.order.order_id}-{tag}", timeout_s)
+            run_saga(
+                runtime,
+                case,
+                scenario.policy,
+                f"{case.order.order_id}-{tag}",
+                timeout_s,
+                scenario=scenario.name,
+            )
             for case in scenario.sagas
         )
     )
@@ -70,13 +79,20 @@ async def run_scenario(
 
 
 async def run_saga(
-    runtime: SagaRuntime, case: SagaCase, policy: SagaPolicy, saga_id: str, timeout_s: float
+    runtime: SagaRuntime,
+    case: SagaCase,
+    policy: SagaPolicy,
+    saga_id: str,
+    timeout_s: float,
+    *,
+    scenario: str = "custom",
 ) -> SagaRun:
     """One saga under the harness's root span, which ends when the outcome is observed."""
     attributes = {
         SAGA_ID: saga_id,
         SAGA_VARIANT: runtime.variant,
         SAGA_ORDER_ID: case.order.order_id,
+        SAGA_SCENARIO: scenario,
     }
     name = f"{ROOT_SPAN_PREFIX}{case.order.order_id}"
     with _tracer.start_as_current_span(name, attributes=attributes) as root:
@@ -86,7 +102,7 @@ async def run_saga(
             await _cancel_when_running(runtime, saga_id, case.cancel_during, timeout_s)
         outcome = await runtime.wait(saga_id, timeout_s)
         duration_ms = (time.perf_counter() - started) * 1000
-        root.set_attribute(SAGA_OUTCOME, outcome.status.value)
+        root.set_attributes(_outcome_attributes(outcome))
         trace_id = f"{root.get_span_context().trace_id:032x}"
     return SagaRun(case, saga_id, outcome, trace_id, duration_ms)
 
@@ -103,3 +119,10 @@ async def _cancel_when_running(
             break
         await asyncio.sleep(0.02)
     await runtime.cancel_saga(saga_id)
+
+
+def _outcome_attributes(outcome: SagaOutcome) -> dict[str, str]:
+    attributes = {SAGA_OUTCOME: outcome.status.value}
+    if outcome.reason is not None:
+        attributes[SAGA_REASON] = outcome.reason.value
+    return attributes
