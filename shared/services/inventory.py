@@ -71,15 +71,8 @@ class InventoryService(Service):
 
     async def check_catalogue(self, order: OrderRequest) -> None:
         """Refuse an order naming a product the catalogue lacks, before any saga starts."""
-        for index, item in enumerate(order.items):
-            rows = await self.store.read(
-                "SELECT 1 FROM products WHERE product_id = ?", (item.product_id,)
-            )
-            if not rows:
-                raise InvalidOrder(
-                    f"items[{index}].product_id: unknown product {item.product_id!r};"
-                    " use one from `saga-compare catalogue`"
-                )
+        rows = await self.store.read("SELECT product_id FROM products")
+        check_products(order, {row["product_id"] for row in rows})
 
     async def stock(self) -> dict[str, int]:
         rows = await self.store.read("SELECT product_id, stock FROM products ORDER BY product_id")
@@ -106,3 +99,13 @@ class InventoryService(Service):
                     " VALUES (?, ?, ?, ?)",
                     (product_id, name, price, stock),
                 )
+
+
+def check_products(order: OrderRequest, known: set[str]) -> None:
+    """Raise InvalidOrder naming the first line whose product is not in ``known``."""
+    for index, item in enumerate(order.items):
+        if item.product_id not in known:
+            raise InvalidOrder(
+                f"items[{index}].product_id: unknown product {item.product_id!r};"
+                " see `saga-compare catalogue` for the products"
+            )

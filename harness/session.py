@@ -1,0 +1,74 @@
+"""The harness's composition root: tracing to a file, the variants' runtimes, and a run loop."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.runner import ScenarioRun, new_run_tag, run_scenario
+from harness.scenarios import Scenario
+from shared.runtime import SagaRuntime
+from shared.telemetry import Tracing, configure_tracing
+
+VARIANTS = ("orchestration", "choreography")
+
+
+@dataclass
+class Session:
+    """Open runtimes by variant, and where this session's traces go."""
+
+    runtimes: dict[str, SagaRuntime]
+    tracing: Tracing
+    traces_path: Path
+
+    async def run(
+        self,
+        scenarios: list[Scenario],
+        on_done: Callable[[ScenarioRun], None] | None = None,
+        timeout_s: float = 90.0,
+    ) -> list[ScenarioRun]:
+        """Every scenario on every open variant, variant by variant, in catalogue order."""
+        runs = []
+        tag = new_run_tag()
+        for runtime in self.runtimes.values():
+            for scenario in scenarios:
+                run = await run_scenario(runtime, scenario, run_tag=tag, timeout_s=timeout_s)
+                runs.append(run)
+                if on_done is not None:
+                    on_done(run)
+        self.tracing.flush()
+        return runs
+
+    @property
+    def ui_urls(self) -> dict[str, str]:
+        urls = {v: getattr(r, "ui_url", None) for v, r in self.runtimes.items()}
+        return {v: u for v, u in urls.items() if u}
+
+
+def runtime_factory(variant: str) -> Callable[..., Any]:
+    module = importlib.import_module(f"{variant}.runtime")
+    factory: Callable[..., Any] = module.open_runtime
+    return factory
+
+
+@asynccontextmanager
+async def open_session(
+    variants: list[str], state_dir: Path, traces_path: Path, **options: Any
+) -> AsyncIterator[Session]:
+    """Start each variant's embedded servers (or connect per settings); stop them on exit."""
+    tracing = configure_tracing("saga-compare", "harness", exporter="jsonl", path=traces_path)
+    async with AsyncExitStack() as stack:
+        runtimes = {}
+        for variant in variants:
+            factory = runtime_factory(variant)
+            runtimes[variant] = await stack.enter_async_context(
+                factory(state_dir / variant, **options.get(variant, {}))
+            )
+        try:
+            yield Session(runtimes, tracing, traces_path)
+        finally:
+            tracing.flush()
