@@ -174,6 +174,66 @@ def demo(
 
 
 @app.command()
+def bench(
+    variant: VariantOpt = Variant.both,
+    orders: Annotated[int, typer.Option("--orders", "-n", min=1, help="Sagas per run.")] = 500,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1)] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Throughput, latency, CPU and memory per variant, against its bare-engine floor."""
+    raise typer.Exit(guarded(_bench(variant.names, orders, concurrency, as_json)))
+
+
+async def _bench(variants: list[str], orders: int, concurrency: int, as_json: bool) -> int:
+    from harness.bench import bench_document, bench_variant
+    from harness.runner import new_run_tag
+
+    measurements = []
+    with tempfile.TemporaryDirectory(prefix="saga-bench-") as scratch:
+        traces = Path(scratch) / "traces.jsonl"
+        for name in variants:
+            if not as_json:
+                err.print(f"{name}: floor, then {orders} sagas traced and untraced ...")
+            async with open_session([name], Path(scratch) / "state", traces) as session:
+                runtime = session.runtimes[name]
+                measurements += await bench_variant(
+                    runtime, session.tracing, orders, concurrency, new_run_tag()
+                )
+    doc = bench_document(measurements)
+    if as_json:
+        print(json.dumps(doc, indent=2))
+    else:
+        _bench_table(doc)
+    return 0
+
+
+def _bench_table(doc: dict[str, Any]) -> None:
+    table = Table(
+        "variant", "run", "sagas/s", "p50", "p95", "p99", "CPU s", "peak MB", title="benchmark"
+    )
+    for m in doc["measurements"]:
+        run = "bare engine" if m["kind"] == "floor" else ("traced" if m["tracing"] else "untraced")
+        table.add_row(
+            m["variant"],
+            run,
+            f"{m['throughput']:.1f}",
+            f"{m['p50_ms']:.1f} ms",
+            f"{m['p95_ms']:.1f} ms",
+            f"{m['p99_ms']:.1f} ms",
+            f"{m['cpu_s']:.1f}",
+            f"{m['peak_rss_mb']:.0f}",
+        )
+    out.print(table)
+    for variant, v in doc["verdict"].items():
+        ratio = "[green]met" if v["ratio_met"] else "[red]MISSED"
+        cost = "[green]met" if v["tracing_met"] else "[red]MISSED"
+        out.print(
+            f"{variant}: {v['ratio_to_floor']:.2f}x its floor (target {v['ratio_target']}x: "
+            f"{ratio}[/]); tracing costs {v['tracing_overhead']:.0%} (budget 15%: {cost}[/])"
+        )
+
+
+@app.command()
 def report(
     traces: Annotated[Path, typer.Argument(help="An OTLP JSON lines trace file.")],
     report_dir: ReportOpt = None,

@@ -24,6 +24,15 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util.types import Attributes
 
 SAGA_ID = "saga.id"
 SAGA_VARIANT = "saga.variant"
@@ -41,6 +50,33 @@ ROOT_SPAN_PREFIX = "saga "
 ExporterKind = Literal["memory", "jsonl", "otlp", "none"]
 
 
+class SwitchableSampler(Sampler):
+    """Samples every root span while on; off, spans are non-recording (benchmarks' baseline)."""
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self._on = ParentBased(root=ALWAYS_ON)
+        self._off = ALWAYS_OFF
+
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        sampler = self._on if self.enabled else self._off
+        return sampler.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"SwitchableSampler(enabled={self.enabled})"
+
+
 @dataclass
 class Tracing:
     """A configured provider; ``memory`` holds finished spans when the exporter is in-memory."""
@@ -53,6 +89,12 @@ class Tracing:
 
     def flush(self) -> None:
         self.provider.force_flush()
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Turn recording on or off for the whole process (the benchmark's tracing-off run)."""
+        sampler = self.provider.sampler
+        if isinstance(sampler, SwitchableSampler):
+            sampler.enabled = enabled
 
     def shutdown(self) -> None:
         self.provider.shutdown()
@@ -92,7 +134,7 @@ def _provider(service_name: str, variant: str, set_global: bool) -> TracerProvid
     if set_global and isinstance(current, TracerProvider):
         return current
     resource = Resource.create({"service.name": service_name, SAGA_VARIANT: variant})
-    return TracerProvider(resource=resource)
+    return TracerProvider(resource=resource, sampler=SwitchableSampler())
 
 
 def _default_kind(path: Path | None) -> ExporterKind:
