@@ -49,12 +49,16 @@ class NatsSettings:
     """Where the choreography variant finds NATS: an existing server/cluster or an embedded one."""
 
     url: str | None = None
+    replicas: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NatsSettings:
-        """Read SAGA_NATS_URL (comma-separated URLs allowed), so deployments need no code."""
+        """Read SAGA_NATS_URL (comma-separated URLs) and SAGA_NATS_REPLICAS (R3 on a cluster)."""
         source = os.environ if env is None else env
-        return cls(url=source.get("SAGA_NATS_URL") or None)
+        replicas = source.get("SAGA_NATS_REPLICAS") or "1"
+        if not replicas.isdigit() or int(replicas) not in (1, 3, 5):
+            raise ServerError(f"SAGA_NATS_REPLICAS={replicas!r}: use 1, 3 or 5")
+        return cls(url=source.get("SAGA_NATS_URL") or None, replicas=int(replicas))
 
     @property
     def embedded(self) -> bool:
