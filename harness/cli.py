@@ -59,6 +59,10 @@ class Variant(StrEnum):
 
 VariantOpt = Annotated[Variant, typer.Option("--variant", "-v", help="Which style to run.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", min=1, help="Seconds a saga may take before it counts as stuck."),
+]
 ReportOpt = Annotated[
     Path | None, typer.Option("--report-dir", help="Write report.html/.md, results and traces.")
 ]
@@ -126,13 +130,14 @@ def run(
     variant: VariantOpt = Variant.both,
     as_json: JsonOpt = False,
     report_dir: ReportOpt = None,
+    timeout: TimeoutOpt = 90.0,
 ) -> None:
     """Run one scenario of the catalogue on one variant or both."""
     try:
         chosen = catalogue.get(scenario)
     except KeyError as error:
         fail(str(error.args[0]))
-    raise typer.Exit(guarded(_execute([chosen], variant.names, as_json, report_dir)))
+    raise typer.Exit(guarded(_execute([chosen], variant.names, as_json, report_dir, timeout)))
 
 
 @app.command()
@@ -141,6 +146,7 @@ def order(
     variant: VariantOpt = Variant.both,
     as_json: JsonOpt = False,
     report_dir: ReportOpt = None,
+    timeout: TimeoutOpt = 90.0,
 ) -> None:
     """Run a custom order (OrderRequest fields plus an optional `faults` FaultPlan)."""
     try:
@@ -158,7 +164,7 @@ def order(
         teaches="A user-supplied order.",
         sagas=(SagaCase(parsed.order, parsed.faults),),
     )
-    raise typer.Exit(guarded(_execute([custom], variant.names, as_json, report_dir)))
+    raise typer.Exit(guarded(_execute([custom], variant.names, as_json, report_dir, timeout)))
 
 
 @app.command()
@@ -257,6 +263,7 @@ async def _execute(
     variants: list[str],
     as_json: bool,
     report_dir: Path | None,
+    timeout_s: float,
     ui: bool = False,
 ) -> int:
     with tempfile.TemporaryDirectory(prefix="saga-compare-") as scratch:
@@ -273,7 +280,9 @@ async def _execute(
             ) as session:
                 for name, url in session.ui_urls.items():
                     err.print(f"{name} UI: {url}")
-                runs = await session.run(chosen, on_done=lambda r: advance(task, r))
+                runs = await session.run(
+                    chosen, on_done=lambda r: advance(task, r), timeout_s=timeout_s
+                )
         doc = document(runs)
         if report_dir is not None:
             (folder / "results.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
