@@ -95,19 +95,13 @@ async def measure(
     tracing: bool,
     orders: int,
     concurrency: int,
-    one: Callable[[int], Awaitable[float]],
+    batch: Callable[[], Awaitable[list[float]]],
 ) -> Measurement:
-    """Run ``orders`` calls of ``one`` (returning a latency in ms), ``concurrency`` at a time."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def limited(index: int) -> float:
-        async with gate:
-            return await one(index)
-
+    """Time one batch (returning each saga's latency in ms) with CPU and peak memory."""
     with ResourceSampler() as sampler:
         cpu_before = sampler.cpu()
         started = time.perf_counter()
-        latencies = await asyncio.gather(*(limited(i) for i in range(orders)))
+        latencies = await batch()
         wall = time.perf_counter() - started
         cpu = sampler.cpu() - cpu_before
     return Measurement(
@@ -118,12 +112,24 @@ async def measure(
         concurrency=concurrency,
         wall_s=wall,
         throughput=orders / wall,
-        p50_ms=percentile(list(latencies), 50),
-        p95_ms=percentile(list(latencies), 95),
-        p99_ms=percentile(list(latencies), 99),
+        p50_ms=percentile(latencies, 50),
+        p95_ms=percentile(latencies, 95),
+        p99_ms=percentile(latencies, 99),
         cpu_s=cpu,
         peak_rss_mb=sampler.peak / 2**20,
     )
+
+
+async def gather_limited(
+    orders: int, concurrency: int, one: Callable[[int], Awaitable[float]]
+) -> list[float]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def limited(index: int) -> float:
+        async with gate:
+            return await one(index)
+
+    return list(await asyncio.gather(*(limited(i) for i in range(orders))))
 
 
 def bench_seed(orders: int) -> SeedData:
@@ -147,16 +153,24 @@ async def bench_sagas(
             raise RuntimeError(f"benchmark saga {run.saga_id} ended {run.outcome.status}")
         return run.duration_ms
 
-    return await measure(runtime.variant, "saga", tracing, orders, concurrency, one)
+    return await measure(
+        runtime.variant,
+        "saga",
+        tracing,
+        orders,
+        concurrency,
+        lambda: gather_limited(orders, concurrency, one),
+    )
 
 
 async def bench_floor(runtime: SagaRuntime, orders: int, concurrency: int) -> Measurement:
-    """The bare engine: the variant's own floor function, timed the same way."""
-    floor = getattr(runtime, "floor", None)
-    if floor is None:
-        raise RuntimeError(f"the {runtime.variant} runtime has no floor() to measure")
-    one: Callable[[int], Awaitable[float]] = floor
-    return await measure(runtime.variant, "floor", False, orders, concurrency, one)
+    """The bare engine on the variant's own server: no-op activities or no-op handlers."""
+    floor: Callable[[int, int], Awaitable[list[float]]] = runtime.floor  # type: ignore[attr-defined]
+
+    async def batch() -> list[float]:
+        return [seconds * 1000 for seconds in await floor(orders, concurrency)]
+
+    return await measure(runtime.variant, "floor", False, orders, concurrency, batch)
 
 
 async def bench_variant(
@@ -199,3 +213,77 @@ def verdict(measurements: list[Measurement]) -> dict[str, dict[str, Any]]:
 
 def bench_document(measurements: list[Measurement]) -> dict[str, Any]:
     return {"measurements": [asdict(m) for m in measurements], "verdict": verdict(measurements)}
+
+
+RUN_LABELS = {
+    ("floor", False): "bare engine",
+    ("saga", True): "traced",
+    ("saga", False): "untraced",
+}
+RUN_COLOURS = {"bare engine": "#868e96", "traced": "#4c6ef5", "untraced": "#74c0fc"}
+
+
+def bench_svg(doc: dict[str, Any]) -> str:
+    """Throughput and latency percentiles per variant and run, as one self-contained SVG."""
+    rows = [(m, RUN_LABELS[(m["kind"], m["tracing"])]) for m in doc["measurements"]]
+    width, label_w, row_h = 900, 230, 22
+    top_tp = max((m["throughput"] for m, _ in rows), default=1) or 1
+    top_ms = max((m["p99_ms"] for m, _ in rows), default=1) or 1
+    half = (width - label_w - 60) / 2
+    height = row_h * len(rows) + 60
+    svg = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        "font-family='sans-serif' font-size='11'>",
+        f"<text x='{label_w}' y='14' font-weight='bold'>throughput (sagas/s)</text>",
+        f"<text x='{label_w + half + 40}' y='14' font-weight='bold'>latency p50 / p95 / p99"
+        " (ms)</text>",
+    ]
+    for i, (m, label) in enumerate(rows):
+        y = 24 + i * row_h
+        colour = RUN_COLOURS[label]
+        tp_w = half * m["throughput"] / top_tp
+        svg.append(f"<text x='0' y='{y + 13}'>{m['variant']} - {label}</text>")
+        svg.append(
+            f"<rect x='{label_w}' y='{y}' width='{tp_w:.1f}' height='16' fill='{colour}'/>"
+            f"<text x='{label_w + tp_w + 3:.1f}' y='{y + 12}'>{m['throughput']:.1f}</text>"
+        )
+        x0 = label_w + half + 40
+        for key, opacity in (("p99_ms", 0.35), ("p95_ms", 0.6), ("p50_ms", 1.0)):
+            w = (half - 60) * m[key] / top_ms
+            svg.append(
+                f"<rect x='{x0}' y='{y}' width='{w:.1f}' height='16' fill='{colour}' "
+                f"fill-opacity='{opacity}'/>"
+            )
+        svg.append(
+            f"<text x='{x0 + (half - 60) * m['p99_ms'] / top_ms + 3:.1f}' y='{y + 12}'>"
+            f"{m['p50_ms']:.0f} / {m['p95_ms']:.0f} / {m['p99_ms']:.0f}</text>"
+        )
+    svg.append("</svg>")
+    return "".join(svg)
+
+
+def bench_markdown(doc: dict[str, Any]) -> str:
+    lines = [
+        "| variant | run | sagas | concurrency | sagas/s | p50 | p95 | p99 | CPU s | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in doc["measurements"]:
+        lines.append(
+            f"| {m['variant']} | {RUN_LABELS[(m['kind'], m['tracing'])]} | {m['orders']} "
+            f"| {m['concurrency']} | {m['throughput']:.1f} | {m['p50_ms']:.1f} ms "
+            f"| {m['p95_ms']:.1f} ms | {m['p99_ms']:.1f} ms | {m['cpu_s']:.1f} "
+            f"| {m['peak_rss_mb']:.0f} |"
+        )
+    lines += [
+        "",
+        "| variant | ratio to floor | target | tracing cost | budget |",
+        "|---|---|---|---|---|",
+    ]
+    for variant, v in doc["verdict"].items():
+        met = "met" if v["ratio_met"] else "MISSED"
+        cost = "met" if v["tracing_met"] else "MISSED"
+        lines.append(
+            f"| {variant} | {v['ratio_to_floor']:.2f}x | {v['ratio_target']}x ({met}) "
+            f"| {v['tracing_overhead']:.0%} | 15% ({cost}) |"
+        )
+    return "\n".join(lines) + "\n"

@@ -185,13 +185,18 @@ def bench(
     orders: Annotated[int, typer.Option("--orders", "-n", min=1, help="Sagas per run.")] = 500,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1)] = 100,
     as_json: JsonOpt = False,
+    report_dir: Annotated[
+        Path | None, typer.Option("--report-dir", help="Write bench.json, bench.md, bench.svg.")
+    ] = None,
 ) -> None:
     """Throughput, latency, CPU and memory per variant, against its bare-engine floor."""
-    raise typer.Exit(guarded(_bench(variant.names, orders, concurrency, as_json)))
+    raise typer.Exit(guarded(_bench(variant.names, orders, concurrency, as_json, report_dir)))
 
 
-async def _bench(variants: list[str], orders: int, concurrency: int, as_json: bool) -> int:
-    from harness.bench import bench_document, bench_variant
+async def _bench(
+    variants: list[str], orders: int, concurrency: int, as_json: bool, report_dir: Path | None
+) -> int:
+    from harness.bench import bench_document, bench_markdown, bench_svg, bench_variant
     from harness.runner import new_run_tag
 
     measurements = []
@@ -206,6 +211,11 @@ async def _bench(variants: list[str], orders: int, concurrency: int, as_json: bo
                     runtime, session.tracing, orders, concurrency, new_run_tag()
                 )
     doc = bench_document(measurements)
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / "bench.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        (report_dir / "bench.md").write_text(bench_markdown(doc), encoding="utf-8")
+        (report_dir / "bench.svg").write_text(bench_svg(doc), encoding="utf-8")
     if as_json:
         print(json.dumps(doc, indent=2))
     else:
