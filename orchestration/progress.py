@@ -1,0 +1,111 @@
+"""The workflow's live view of its saga: each step's status and attempts, as a SagaOutcome.
+
+Plain deterministic bookkeeping, kept out of the workflow so the workflow only sequences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.contracts import (
+    OrderRequest,
+    Phase,
+    Reason,
+    SagaOutcome,
+    SagaStatus,
+    StepName,
+    StepState,
+    StepStatus,
+)
+from shared.saga import FORWARD_STEPS, applies, forward_of
+
+_SETTLED_BY = {StepStatus.DONE: StepStatus.DONE, StepStatus.NOOP: StepStatus.REJECTED}
+"""An interrupted step's status, by its compensation's: undone, or refused by the tombstone."""
+
+
+@dataclass
+class _Entry:
+    step: StepName
+    phase: Phase
+    status: StepStatus = StepStatus.PENDING
+    attempts: int = 0
+
+    def state(self) -> StepState:
+        return StepState(
+            step=self.step, phase=self.phase, status=self.status, attempts=self.attempts
+        )
+
+
+@dataclass
+class SagaProgress:
+    """Forward steps in order (pending until run), then compensations in the order they ran."""
+
+    saga_id: str
+    order: OrderRequest
+    status: SagaStatus = SagaStatus.RUNNING
+    reason: Reason | None = None
+    failed_step: StepName | None = None
+    failed_compensations: list[StepName] = field(default_factory=list)
+    forward: dict[StepName, _Entry] = field(default_factory=dict)
+    compensations: list[_Entry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for step in FORWARD_STEPS:
+            status = StepStatus.PENDING if applies(step, self.order) else StepStatus.SKIPPED
+            self.forward[step] = _Entry(step, Phase.FORWARD, status)
+
+    def running(self) -> StepName | None:
+        """The step or compensation in flight, if any (what a stuck saga is stuck in)."""
+        for entry in (*self.compensations, *self.forward.values()):
+            if entry.status is StepStatus.RUNNING:
+                return entry.step
+        return None
+
+    def start(self, step: StepName) -> None:
+        self.forward[step].status = StepStatus.RUNNING
+
+    def finish(self, step: StepName, status: StepStatus, attempts: int) -> None:
+        entry = self.forward[step]
+        entry.status, entry.attempts = status, attempts
+
+    def fail(self, step: StepName, reason: Reason | None, attempts: int, rejected: bool) -> None:
+        """A forward step's business failure: the saga compensates for this reason."""
+        self.finish(step, StepStatus.REJECTED if rejected else StepStatus.FAILED, attempts)
+        self.failed_step, self.reason = step, reason
+
+    def interrupt(self, reason: Reason) -> None:
+        """Cancel or deadline before the pivot; the step in flight awaits its compensation."""
+        self.reason = reason
+
+    def start_compensation(self, compensation: StepName) -> None:
+        self.compensations.append(_Entry(compensation, Phase.COMPENSATE, StepStatus.RUNNING))
+
+    def finish_compensation(
+        self, compensation: StepName, status: StepStatus, attempts: int
+    ) -> None:
+        """Record a compensation's end; it also settles a forward step that was still in flight."""
+        entry = self.compensations[-1]
+        entry.status, entry.attempts = status, attempts
+        if status is StepStatus.FAILED:
+            self.failed_compensations.append(compensation)
+        forward = self.forward[forward_of(compensation)]
+        if forward.status is StepStatus.RUNNING:
+            # Only the compensation knows whether the interrupted step acted: undone, or refused.
+            forward.status = _SETTLED_BY.get(status, StepStatus.FAILED)
+            forward.attempts = max(forward.attempts, 1)
+
+    def end(self, status: SagaStatus) -> None:
+        self.status = status
+
+    def outcome(self) -> SagaOutcome:
+        states = [entry.state() for entry in self.forward.values()]
+        states += [entry.state() for entry in self.compensations]
+        return SagaOutcome(
+            saga_id=self.saga_id,
+            order_id=self.order.order_id,
+            status=self.status,
+            reason=self.reason,
+            failed_step=self.failed_step,
+            failed_compensations=list(self.failed_compensations),
+            steps=states,
+        )

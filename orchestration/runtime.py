@@ -1,0 +1,186 @@
+"""The orchestration variant's composition root: server, client, worker and Domain in one place.
+
+`open_runtime` starts an embedded dev server unless the settings name an address, connects
+a traced client, runs an in-process worker on its own task queue and opens the Domain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from orchestration.client import connect
+from orchestration.floor import floor_once, floor_worker
+from orchestration.messages import SagaInput
+from orchestration.server import TemporalServer, TemporalSettings
+from orchestration.worker import build_worker
+from orchestration.workflows import OrderSagaWorkflow
+from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepName, StepStatus
+from shared.faults import FaultPlan
+from shared.runtime import SagaStuck
+from shared.services import Domain
+from shared.telemetry import Tracing
+
+VARIANT = "orchestration"
+
+DEV_SERVER_CONFIG: Mapping[str, object] = {
+    # The history service reads each shard's task queues at most 20 times a second by default;
+    # the dev server has one shard, so every workflow task waited up to 50 ms to be dispatched.
+    "history.transferProcessorMaxPollRPS": 1000,
+    "history.timerProcessorMaxPollRPS": 1000,
+    "history.visibilityProcessorMaxPollRPS": 1000,
+    # Timers (retry backoffs, the deadline) fired up to 1 s late: the timer queue's default
+    # look-ahead shift is 1 s, so a 50 ms backoff cost a whole second.
+    "history.timerProcessorMaxTimeShift": "10ms",
+    # One partition per task queue: no forwarding between partitions on a one-node server.
+    "matching.numTaskqueueReadPartitions": 1,
+    "matching.numTaskqueueWritePartitions": 1,
+}
+"""Dynamic config for the embedded dev server; figures in docs/temporal-latency.md."""
+
+QUERY_TIMEOUT = timedelta(seconds=5)
+"""A query needs a live worker; without one it would wait forever."""
+
+SagaHandle = WorkflowHandle[OrderSagaWorkflow, SagaOutcome]
+
+
+class OrchestrationRuntime:
+    """SagaRuntime over Temporal: a saga is an OrderSagaWorkflow whose id is the saga id."""
+
+    variant = VARIANT
+
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        domain: Domain,
+        *,
+        floor_client: Client | None = None,
+        ui_url: str | None = None,
+    ) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.domain = domain
+        self.ui_url = ui_url
+        self.floor_client = floor_client or client
+        self.floor_queue = f"{task_queue}-floor"
+        self._floor_tag = uuid.uuid4().hex[:8]
+
+    async def floor(self, index: int) -> float:
+        """One bare-Temporal saga (4 no-op activities, untraced), in ms: the benchmark's floor."""
+        workflow_id = f"floor-{self._floor_tag}-{index}"
+        return 1000 * await floor_once(self.floor_client, self.floor_queue, workflow_id)
+
+    async def start_saga(
+        self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
+    ) -> None:
+        """Start the workflow; once the server accepts it the saga (and its order) is durable."""
+        saga = SagaInput(saga_id=saga_id, order=order, faults=faults, policy=policy)
+        try:
+            await self.client.start_workflow(
+                OrderSagaWorkflow.run,
+                saga,
+                id=saga_id,
+                task_queue=self.task_queue,
+                # A saga id names one saga forever: a repeated start is a no-op, never a rerun.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return
+
+    async def cancel_saga(self, saga_id: str) -> None:
+        await self._handle(saga_id).signal(OrderSagaWorkflow.cancel)
+
+    async def describe(self, saga_id: str) -> SagaOutcome:
+        """The workflow's own view, with the server's attempt count for a step in flight."""
+        handle = self._handle(saga_id)
+        outcome = await handle.query(OrderSagaWorkflow.describe, rpc_timeout=QUERY_TIMEOUT)
+        if outcome.status.terminal:
+            return outcome
+        return await _with_live_attempts(handle, outcome)
+
+    async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
+        handle = self._handle(saga_id)
+        try:
+            return await asyncio.wait_for(handle.result(), timeout_s)
+        except TimeoutError:
+            raise SagaStuck(saga_id, await self._stuck_in(saga_id), timeout_s) from None
+
+    async def _stuck_in(self, saga_id: str) -> StepName | None:
+        """The step in flight, or None when even the query gets no answer (no worker)."""
+        try:
+            return _in_flight(await self.describe(saga_id))
+        except RPCError:
+            return None
+
+    def _handle(self, saga_id: str) -> SagaHandle:
+        return self.client.get_workflow_handle_for(OrderSagaWorkflow.run, saga_id)
+
+
+async def _with_live_attempts(handle: SagaHandle, outcome: SagaOutcome) -> SagaOutcome:
+    """Attempts of running steps come from the server: the workflow learns them only at the end."""
+    description = await handle.describe()
+    live = {
+        pending.activity_type.name: pending.attempt
+        for pending in description.raw_description.pending_activities
+    }
+    steps = [
+        state.model_copy(update={"attempts": live[state.step.value]})
+        if state.status is StepStatus.RUNNING and state.step.value in live
+        else state
+        for state in outcome.steps
+    ]
+    return outcome.model_copy(update={"steps": steps})
+
+
+def _in_flight(outcome: SagaOutcome) -> StepName | None:
+    running = [state.step for state in outcome.steps if state.status is StepStatus.RUNNING]
+    return running[-1] if running else None
+
+
+@asynccontextmanager
+async def open_runtime(
+    data_dir: Path,
+    *,
+    settings: TemporalSettings | None = None,
+    tracing: Tracing | None = None,
+    run_worker: bool = True,
+    server_state_dir: Path | None = None,
+    ui: bool = False,
+    dynamic_config: Mapping[str, object] | None = None,
+) -> AsyncIterator[OrchestrationRuntime]:
+    """Yield a ready runtime; everything it started is stopped when the block ends."""
+    settings = settings or TemporalSettings.from_env()
+    async with AsyncExitStack() as stack:
+        address, ui_url = settings.address, None
+        if address is None:
+            server = TemporalServer(
+                state_dir=server_state_dir,
+                ui=ui,
+                namespace=settings.namespace,
+                dynamic_config=DEV_SERVER_CONFIG if dynamic_config is None else dynamic_config,
+            )
+            await stack.enter_async_context(server)
+            address, ui_url = server.address, server.ui_url
+        domain = await Domain(data_dir).open()
+        stack.push_async_callback(domain.close)
+        client = await connect(address, settings.namespace, tracing=tracing)
+        task_queue = settings.task_queue
+        if run_worker:
+            # Its own queue, so no other worker (over other data) takes this runtime's tasks.
+            task_queue = f"{task_queue}-{uuid.uuid4().hex[:8]}"
+            await stack.enter_async_context(build_worker(client, task_queue, domain))
+        # The floor runs on a client without tracing: the bare engine, nothing of ours.
+        bare = Client(client.service_client, namespace=settings.namespace)
+        runtime = OrchestrationRuntime(client, task_queue, domain, floor_client=bare, ui_url=ui_url)
+        await stack.enter_async_context(floor_worker(bare, runtime.floor_queue))
+        yield runtime

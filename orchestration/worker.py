@@ -1,0 +1,81 @@
+"""The saga worker: `python -m orchestration.worker` runs one against any server until SIGTERM.
+
+Configuration comes from the environment only: SAGA_TEMPORAL_ADDRESS (required here),
+SAGA_TEMPORAL_NAMESPACE, SAGA_TEMPORAL_TASK_QUEUE, SAGA_DATA_DIR (the services' SQLite
+files), and tracing through OTEL_EXPORTER_OTLP_ENDPOINT or SAGA_TRACE_FILE (JSON lines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from orchestration.activities import VARIANT, SagaActivities
+from orchestration.client import connect
+from orchestration.server import TemporalSettings
+from orchestration.workflows import OrderSagaWorkflow
+from shared.services import Domain
+from shared.telemetry import configure_tracing
+
+log = logging.getLogger("orchestration.worker")
+
+
+def build_worker(client: Client, task_queue: str, domain: Domain) -> Worker:
+    """A worker running the saga workflow and its activities over one Domain."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[OrderSagaWorkflow],
+        activities=SagaActivities(domain, VARIANT).all(),
+        # Shutdown waits this long for running activities before cancelling them.
+        graceful_shutdown_timeout=timedelta(seconds=2),
+        # A dead worker's cached sagas move to another worker after this (default 10 s).
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
+    )
+
+
+async def serve(env: Mapping[str, str]) -> None:
+    """Run a worker until SIGTERM or SIGINT, then shut it down gracefully."""
+    settings = TemporalSettings.from_env(env)
+    if settings.address is None:
+        raise SystemExit("error: set SAGA_TEMPORAL_ADDRESS to the Temporal frontend (host:port)")
+    trace_file = env.get("SAGA_TRACE_FILE")
+    tracing = configure_tracing(
+        "orchestration-worker", VARIANT, path=Path(trace_file) if trace_file else None
+    )
+    domain = await Domain(Path(env.get("SAGA_DATA_DIR", "data"))).open()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            client = await connect(settings.address, settings.namespace, tracing=tracing)
+        except RuntimeError:
+            raise SystemExit(
+                f"error: cannot reach Temporal at {settings.address}; start the server"
+                " or fix SAGA_TEMPORAL_ADDRESS"
+            ) from None
+        async with build_worker(client, settings.task_queue, domain):
+            log.info("worker on %s, task queue %s", settings.address, settings.task_queue)
+            await stop.wait()
+    finally:
+        await domain.close()
+        tracing.shutdown()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(serve(os.environ))
+
+
+if __name__ == "__main__":
+    main()

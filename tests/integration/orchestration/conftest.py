@@ -1,0 +1,34 @@
+"""Orchestration fixtures: one real dev server per module, a fresh runtime per test."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from orchestration.runtime import OrchestrationRuntime, open_runtime
+from orchestration.server import TemporalServer, TemporalSettings
+from shared.seed import seed
+
+# --import-mode=importlib puts no test folder on sys.path; the helpers module lives here.
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def temporal_server() -> AsyncIterator[TemporalServer]:
+    """A headless in-memory `temporal server start-dev`, shared by the module's tests."""
+    async with TemporalServer(ui=False) as server:
+        yield server
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def runtime(
+    temporal_server: TemporalServer, tmp_path: Path
+) -> AsyncIterator[OrchestrationRuntime]:
+    """A seeded Domain and an in-process worker on its own task queue, stopped after the test."""
+    settings = TemporalSettings(address=temporal_server.address)
+    async with open_runtime(tmp_path, settings=settings) as started:
+        await seed(started.domain)
+        yield started

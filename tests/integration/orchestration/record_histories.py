@@ -1,0 +1,91 @@
+"""Record the workflow histories the replay test checks: run this after a deliberate change.
+
+    .venv/bin/python tests/integration/orchestration/record_histories.py
+
+Starts its own in-memory dev server, runs each saga below, and writes its history as JSON to
+histories/<name>.json. Commit the files; the replay test then fails on any change to the
+workflow that would break these running sagas (a non-deterministic change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestration.runtime import OrchestrationRuntime, open_runtime
+from orchestration.server import TemporalServer, TemporalSettings
+from shared.contracts import OrderRequest, SagaPolicy, StepName, StepStatus
+from shared.faults import FaultPlan, FaultRule
+from shared.seed import seed
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from orchestration_support import order  # noqa: E402
+
+HISTORIES = HERE / "histories"
+POLICY = SagaPolicy(deadline_s=20, attempt_timeout_s=1, initial_backoff_s=0.05, max_backoff_s=0.2)
+
+
+@dataclass(frozen=True)
+class Recording:
+    name: str
+    order: OrderRequest
+    faults: FaultPlan
+    cancel_during: StepName | None = None
+
+
+RECORDINGS = (
+    Recording("happy_path", order("history-happy"), FaultPlan()),
+    Recording(
+        "shipment_failed_refund_retried",
+        order("history-compensated", country="AQ"),
+        FaultPlan(rules=[FaultRule(step=StepName.REFUND_PAYMENT, transient=1)]),
+    ),
+    Recording(
+        "cancelled_during_payment",
+        order("history-cancelled"),
+        FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, delay_ms=300)]),
+        cancel_during=StepName.CHARGE_PAYMENT,
+    ),
+)
+
+
+async def _cancel_when_running(runtime: OrchestrationRuntime, saga_id: str, step: StepName) -> None:
+    while True:
+        outcome = await runtime.describe(saga_id)
+        if any(s.step is step and s.status is StepStatus.RUNNING for s in outcome.steps):
+            await runtime.cancel_saga(saga_id)
+            return
+        await asyncio.sleep(0.02)
+
+
+async def _record_one(runtime: OrchestrationRuntime, recording: Recording, directory: Path) -> Path:
+    saga_id = recording.order.order_id
+    await runtime.start_saga(saga_id, recording.order, recording.faults, POLICY)
+    if recording.cancel_during is not None:
+        await _cancel_when_running(runtime, saga_id, recording.cancel_during)
+    await runtime.wait(saga_id, 30)
+    history = await runtime.client.get_workflow_handle(saga_id).fetch_history()
+    path = directory / f"{recording.name}.json"
+    path.write_text(history.to_json() + "\n", encoding="utf-8")
+    return path
+
+
+async def record(directory: Path = HISTORIES) -> list[Path]:
+    """Run every recording on a fresh dev server and write one history file each."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as data:
+        async with TemporalServer(ui=False) as server:
+            settings = TemporalSettings(address=server.address)
+            async with open_runtime(Path(data), settings=settings) as runtime:
+                await seed(runtime.domain)
+                return [await _record_one(runtime, r, directory) for r in RECORDINGS]
+
+
+if __name__ == "__main__":
+    for written in asyncio.run(record()):
+        print(f"wrote {written}")

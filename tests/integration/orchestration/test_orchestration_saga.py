@@ -1,0 +1,323 @@
+"""OrderSagaWorkflow on a real dev server: outcomes, compensations, crashes and business state."""
+
+from __future__ import annotations
+
+import pytest
+from orchestration_support import (
+    FAST,
+    SEEDED_POINTS,
+    WIDGET_PRICE,
+    SagaEffects,
+    attempts,
+    compensation_order,
+    effects,
+    new_id,
+    order,
+    statuses,
+    untouched,
+    wait_running,
+)
+
+from orchestration.runtime import OrchestrationRuntime
+from shared.contracts import Phase, Reason, SagaStatus, StepName, StepStatus
+from shared.errors import CrashPoint
+from shared.faults import FaultPlan, FaultRule
+from shared.runtime import SagaStuck
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+S = StepName
+DONE, NOOP = StepStatus.DONE, StepStatus.NOOP
+
+
+def plan(*rules: FaultRule) -> FaultPlan:
+    return FaultPlan(rules=list(rules))
+
+
+async def test_happy_path_completes_every_step_once_and_ships(
+    runtime: OrchestrationRuntime,
+) -> None:
+    saga_id = new_id("happy")
+    await runtime.start_saga(saga_id, order(saga_id), FaultPlan(), FAST)
+
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert (outcome.status, outcome.reason, outcome.failed_step) == (
+        SagaStatus.COMPLETED,
+        None,
+        None,
+    )
+    assert set(statuses(outcome, Phase.FORWARD).values()) == {DONE}
+    assert set(attempts(outcome, Phase.FORWARD).values()) == {1}
+    assert compensation_order(outcome) == []
+    assert await effects(runtime.domain, saga_id) == SagaEffects(
+        widgets_in_stock=98,
+        charged_cents=2 * WIDGET_PRICE,
+        refunded_cents=0,
+        points={**SEEDED_POINTS, "alice": 4_900},
+        shipment="created",
+        order=(SagaStatus.COMPLETED, None),
+    )
+
+
+async def test_skipped_points_step_is_reported_skipped_and_never_compensated(
+    runtime: OrchestrationRuntime,
+) -> None:
+    saga_id = new_id("nopoints")
+    await runtime.start_saga(saga_id, order(saga_id, points=0, country="AQ"), FaultPlan(), FAST)
+
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert statuses(outcome, Phase.FORWARD)[S.DEDUCT_POINTS] is StepStatus.SKIPPED
+    assert compensation_order(outcome) == [S.CANCEL_SHIPMENT, S.REFUND_PAYMENT, S.RELEASE_INVENTORY]
+
+
+async def test_insufficient_points_compensates_in_reverse_order_with_a_recorded_noop(
+    runtime: OrchestrationRuntime,
+) -> None:
+    saga_id = new_id("points")
+    await runtime.start_saga(saga_id, order(saga_id, customer="bob", points=500), FaultPlan(), FAST)
+
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert (outcome.status, outcome.reason, outcome.failed_step) == (
+        SagaStatus.COMPENSATED,
+        Reason.INSUFFICIENT_POINTS,
+        S.DEDUCT_POINTS,
+    )
+    assert compensation_order(outcome) == [S.RESTORE_POINTS, S.REFUND_PAYMENT, S.RELEASE_INVENTORY]
+    assert statuses(outcome, Phase.COMPENSATE) == {
+        S.RESTORE_POINTS: NOOP,
+        S.REFUND_PAYMENT: DONE,
+        S.RELEASE_INVENTORY: DONE,
+    }
+    assert await effects(runtime.domain, saga_id) == untouched(
+        charged=True, shipped=False, reason=Reason.INSUFFICIENT_POINTS
+    )
+
+
+@pytest.mark.parametrize(
+    "step", [S.RESERVE_INVENTORY, S.CHARGE_PAYMENT, S.DEDUCT_POINTS, S.CREATE_SHIPMENT]
+)
+async def test_cancel_during_each_forward_step_compensates_everything_started(
+    runtime: OrchestrationRuntime, step: StepName
+) -> None:
+    saga_id = new_id(f"cancel-{step.value}")
+    delayed = plan(FaultRule(step=step, delay_ms=500))
+    await runtime.start_saga(saga_id, order(saga_id), delayed, FAST)
+    await wait_running(runtime, saga_id, step)
+
+    await runtime.cancel_saga(saga_id)
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert (outcome.status, outcome.reason) == (
+        SagaStatus.COMPENSATED,
+        Reason.CANCELLED_BY_CUSTOMER,
+    )
+    # The step in flight finished its attempt before compensation began, and was undone.
+    assert statuses(outcome, Phase.FORWARD)[step] is DONE
+    assert set(statuses(outcome, Phase.COMPENSATE).values()) == {DONE}
+    charged = step is not S.RESERVE_INVENTORY
+    shipped = step is S.CREATE_SHIPMENT
+    assert await effects(runtime.domain, saga_id) == untouched(
+        charged=charged, shipped=shipped, reason=Reason.CANCELLED_BY_CUSTOMER
+    )
+
+
+async def test_cancel_after_the_pivot_is_ignored_and_the_order_completes(
+    runtime: OrchestrationRuntime,
+) -> None:
+    saga_id = new_id("late-cancel")
+    delayed = plan(FaultRule(step=S.COMPLETE_ORDER, delay_ms=300))
+    await runtime.start_saga(saga_id, order(saga_id), delayed, FAST)
+    await wait_running(runtime, saga_id, S.COMPLETE_ORDER)
+
+    await runtime.cancel_saga(saga_id)
+    await runtime.client.get_workflow_handle(saga_id).cancel()
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert outcome.status is SagaStatus.COMPLETED
+    assert (await effects(runtime.domain, saga_id)).shipment == "created"
+
+
+async def test_workflow_cancellation_before_the_pivot_acts_as_the_customers_cancel(
+    runtime: OrchestrationRuntime,
+) -> None:
+    saga_id = new_id("wf-cancel")
+    delayed = plan(FaultRule(step=S.CHARGE_PAYMENT, delay_ms=400))
+    await runtime.start_saga(saga_id, order(saga_id), delayed, FAST)
+    await wait_running(runtime, saga_id, S.CHARGE_PAYMENT)
+
+    await runtime.client.get_workflow_handle(saga_id).cancel()
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert (outcome.status, outcome.reason) == (
+        SagaStatus.COMPENSATED,
+        Reason.CANCELLED_BY_CUSTOMER,
+    )
+    assert compensation_order(outcome) == [S.REFUND_PAYMENT, S.RELEASE_INVENTORY]
+    assert await effects(runtime.domain, saga_id) == untouched(
+        charged=True, shipped=False, reason=Reason.CANCELLED_BY_CUSTOMER
+    )
+
+
+async def test_cancel_during_compensation_neither_stops_it_nor_changes_the_reason(
+    runtime: OrchestrationRuntime,
+) -> None:
+    saga_id = new_id("cancel-comp")
+    slow_refund = plan(FaultRule(step=S.REFUND_PAYMENT, delay_ms=400))
+    await runtime.start_saga(saga_id, order(saga_id, country="AQ"), slow_refund, FAST)
+    await wait_running(runtime, saga_id, S.REFUND_PAYMENT)
+
+    await runtime.cancel_saga(saga_id)
+    await runtime.client.get_workflow_handle(saga_id).cancel()
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert (outcome.status, outcome.reason, outcome.failed_step) == (
+        SagaStatus.COMPENSATED,
+        Reason.SHIPMENT_FAILED,
+        S.CREATE_SHIPMENT,
+    )
+    assert compensation_order(outcome) == [
+        S.CANCEL_SHIPMENT,
+        S.RESTORE_POINTS,
+        S.REFUND_PAYMENT,
+        S.RELEASE_INVENTORY,
+    ]
+    assert await effects(runtime.domain, saga_id) == untouched(
+        charged=True, shipped=False, reason=Reason.SHIPMENT_FAILED
+    )
+
+
+async def test_refund_failing_twice_then_succeeding_still_compensates(
+    runtime: OrchestrationRuntime,
+) -> None:
+    saga_id = new_id("refund-retry")
+    flaky = plan(FaultRule(step=S.REFUND_PAYMENT, transient=2))
+    await runtime.start_saga(saga_id, order(saga_id, country="AQ"), flaky, FAST)
+
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert (outcome.status, outcome.reason) == (SagaStatus.COMPENSATED, Reason.SHIPMENT_FAILED)
+    assert attempts(outcome, Phase.COMPENSATE)[S.REFUND_PAYMENT] == 3
+    assert await effects(runtime.domain, saga_id) == untouched(
+        charged=True, shipped=False, reason=Reason.SHIPMENT_FAILED
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "spent"),
+    [
+        (FaultRule(step=S.REFUND_PAYMENT, transient=1_000), FAST.compensation_attempts),
+        (FaultRule(step=S.REFUND_PAYMENT, permanent=True), 1),
+    ],
+    ids=["retries-exhausted", "refused"],
+)
+async def test_refund_that_never_succeeds_ends_in_needs_intervention_after_the_others_ran(
+    runtime: OrchestrationRuntime, rule: FaultRule, spent: int
+) -> None:
+    saga_id = new_id("refund-stuck")
+    await runtime.start_saga(saga_id, order(saga_id, country="AQ"), plan(rule), FAST)
+
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert (outcome.status, outcome.reason, outcome.failed_compensations) == (
+        SagaStatus.NEEDS_INTERVENTION,
+        Reason.SHIPMENT_FAILED,
+        [S.REFUND_PAYMENT],
+    )
+    assert statuses(outcome, Phase.COMPENSATE) == {
+        S.CANCEL_SHIPMENT: NOOP,
+        S.RESTORE_POINTS: DONE,
+        S.REFUND_PAYMENT: StepStatus.FAILED,
+        S.RELEASE_INVENTORY: DONE,
+    }
+    assert attempts(outcome, Phase.COMPENSATE)[S.REFUND_PAYMENT] == spent
+    assert await effects(runtime.domain, saga_id) == SagaEffects(
+        widgets_in_stock=100,
+        charged_cents=2 * WIDGET_PRICE,
+        refunded_cents=0,
+        points=SEEDED_POINTS,
+        shipment=None,
+        order=(SagaStatus.NEEDS_INTERVENTION, Reason.SHIPMENT_FAILED),
+    )
+
+
+@pytest.mark.parametrize("point", [CrashPoint.AFTER_COMMIT, CrashPoint.BEFORE_COMMIT])
+async def test_a_worker_crash_in_a_step_is_retried_and_charges_once(
+    runtime: OrchestrationRuntime, point: CrashPoint
+) -> None:
+    saga_id = new_id(f"crash-{point.value}")
+    crash = plan(FaultRule(step=S.CHARGE_PAYMENT, crash=point))
+    await runtime.start_saga(saga_id, order(saga_id), crash, FAST)
+
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert outcome.status is SagaStatus.COMPLETED
+    assert attempts(outcome, Phase.FORWARD)[S.CHARGE_PAYMENT] == 2
+    charges = [c for c in (await runtime.domain.snapshot()).charges if c.saga_id == saga_id]
+    assert [(c.amount_cents, c.refunded_cents) for c in charges] == [(2 * WIDGET_PRICE, 0)]
+
+
+async def test_lost_acknowledgements_are_redelivered_without_double_effects(
+    runtime: OrchestrationRuntime,
+) -> None:
+    saga_id = new_id("dup")
+    duplicates = plan(
+        *(FaultRule(step=s, duplicate=True) for s in (S.CHARGE_PAYMENT, S.DEDUCT_POINTS))
+    )
+    await runtime.start_saga(saga_id, order(saga_id), duplicates, FAST)
+
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert outcome.status is SagaStatus.COMPLETED
+    assert attempts(outcome, Phase.FORWARD)[S.CHARGE_PAYMENT] == 2
+    assert await effects(runtime.domain, saga_id) == SagaEffects(
+        widgets_in_stock=98,
+        charged_cents=2 * WIDGET_PRICE,
+        refunded_cents=0,
+        points={**SEEDED_POINTS, "alice": 4_900},
+        shipment="created",
+        order=(SagaStatus.COMPLETED, None),
+    )
+
+
+async def test_a_step_hanging_past_the_deadline_times_out_and_compensates(
+    runtime: OrchestrationRuntime,
+) -> None:
+    saga_id = new_id("hang")
+    hang = plan(FaultRule(step=S.CHARGE_PAYMENT, hang=True))
+    policy = FAST.model_copy(update={"deadline_s": 2.0})
+    await runtime.start_saga(saga_id, order(saga_id), hang, policy)
+
+    outcome = await runtime.wait(saga_id, 10)
+
+    assert (outcome.status, outcome.reason, outcome.failed_step) == (
+        SagaStatus.COMPENSATED,
+        Reason.TIMED_OUT,
+        None,
+    )
+    # The hung step never acted: its compensation was a no-op that tombstoned it.
+    assert statuses(outcome, Phase.FORWARD)[S.CHARGE_PAYMENT] is StepStatus.REJECTED
+    assert await effects(runtime.domain, saga_id) == untouched(
+        charged=False, shipped=False, reason=Reason.TIMED_OUT
+    )
+
+
+async def test_wait_names_the_step_a_saga_is_stuck_in_and_describe_counts_its_attempts(
+    runtime: OrchestrationRuntime,
+) -> None:
+    saga_id = new_id("stuck")
+    hang = plan(FaultRule(step=S.DEDUCT_POINTS, hang=True))
+    policy = FAST.model_copy(update={"attempt_timeout_s": 0.5})
+    await runtime.start_saga(saga_id, order(saga_id), hang, policy)
+
+    with pytest.raises(SagaStuck) as stuck:
+        await runtime.wait(saga_id, 1.5)
+
+    assert stuck.value.step is S.DEDUCT_POINTS
+    live = await runtime.describe(saga_id)
+    assert live.status is SagaStatus.RUNNING
+    assert attempts(live, Phase.FORWARD)[S.DEDUCT_POINTS] >= 2
+    await runtime.cancel_saga(saga_id)
+    assert (await runtime.wait(saga_id, 10)).reason is Reason.CANCELLED_BY_CUSTOMER

@@ -1,0 +1,105 @@
+"""`python -m orchestration.worker` as a process: it runs sagas; a killed one is replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from orchestration_support import FAST, attempts, effects, new_id, order, wait_running
+
+from orchestration.runtime import OrchestrationRuntime, open_runtime
+from orchestration.server import TemporalServer, TemporalSettings
+from shared.contracts import Phase, SagaStatus, StepName
+from shared.faults import FaultPlan, FaultRule
+from shared.seed import seed
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def workerless(
+    temporal_server: TemporalServer, tmp_path: Path
+) -> AsyncIterator[OrchestrationRuntime]:
+    """A runtime that only starts and observes sagas; worker processes do the work."""
+    settings = TemporalSettings(address=temporal_server.address, task_queue=new_id("proc"))
+    async with open_runtime(tmp_path, settings=settings, run_worker=False) as runtime:
+        await seed(runtime.domain)
+        yield runtime
+
+
+@contextmanager
+def worker_process(
+    runtime: OrchestrationRuntime, address: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process over the runtime's data folder and task queue; killed if still alive."""
+    env = {
+        **os.environ,
+        "SAGA_TEMPORAL_ADDRESS": address,
+        "SAGA_TEMPORAL_TASK_QUEUE": runtime.task_queue,
+        "SAGA_DATA_DIR": str(runtime.domain.data_dir),
+    }
+    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+async def exit_code(process: subprocess.Popen[bytes], timeout_s: float = 10) -> int | None:
+    for _ in range(int(timeout_s / 0.05)):
+        if process.poll() is not None:
+            return process.returncode
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def test_worker_process_runs_a_saga_and_stops_cleanly_on_sigterm(
+    workerless: OrchestrationRuntime, temporal_server: TemporalServer
+) -> None:
+    saga_id = new_id("proc")
+    with worker_process(workerless, temporal_server.address) as worker:
+        await workerless.start_saga(saga_id, order(saga_id), FaultPlan(), FAST)
+        outcome = await workerless.wait(saga_id, 20)
+        worker.send_signal(signal.SIGTERM)
+
+        assert await exit_code(worker) == 0
+    assert outcome.status is SagaStatus.COMPLETED
+    assert (await effects(workerless.domain, saga_id)).shipment == "created"
+
+
+async def test_a_worker_killed_mid_step_is_replaced_and_the_step_is_retried_once(
+    workerless: OrchestrationRuntime, temporal_server: TemporalServer
+) -> None:
+    saga_id = new_id("killed")
+    slow_charge = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, delay_ms=1_000)])
+    policy = FAST.model_copy(update={"attempt_timeout_s": 2.0})
+    with worker_process(workerless, temporal_server.address) as first:
+        await workerless.start_saga(saga_id, order(saga_id), slow_charge, policy)
+        await wait_running(workerless, saga_id, StepName.CHARGE_PAYMENT, timeout_s=20)
+        first.kill()
+    with worker_process(workerless, temporal_server.address):
+        outcome = await workerless.wait(saga_id, 30)
+
+    assert outcome.status is SagaStatus.COMPLETED
+    assert attempts(outcome, Phase.FORWARD)[StepName.CHARGE_PAYMENT] == 2
+    charges = [c for c in (await workerless.domain.snapshot()).charges if c.saga_id == saga_id]
+    assert len(charges) == 1

@@ -1,0 +1,125 @@
+"""Activities map the shared failure taxonomy onto Temporal's retry rules (ActivityEnvironment)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from orchestration.activities import SagaActivities
+from orchestration.messages import CloseCall, PlaceCall, StepCall
+from shared.contracts import (
+    LineItem,
+    OrderRequest,
+    Reason,
+    SagaStatus,
+    ShippingAddress,
+    StepName,
+    StepStatus,
+)
+from shared.errors import CrashPoint
+from shared.faults import FaultPlan, FaultRule
+from shared.seed import seed
+from shared.services import Domain
+
+SAGA_ID = "saga-unit-1"
+
+
+def order(card: str = "card-4242") -> OrderRequest:
+    return OrderRequest(
+        order_id="o-1",
+        customer_id="alice",
+        items=[LineItem(product_id="widget", quantity=1, unit_price_cents=1_999)],
+        payment_method=card,
+        shipping_address=ShippingAddress(
+            name="A", street="1 Main St", city="Springfield", postal_code="1", country="US"
+        ),
+    )
+
+
+@pytest_asyncio.fixture
+async def activities(tmp_path: Path) -> AsyncIterator[SagaActivities]:
+    domain = await Domain(tmp_path).open()
+    await seed(domain)
+    try:
+        yield SagaActivities(domain)
+    finally:
+        await domain.close()
+
+
+def engine(attempt: int = 1) -> ActivityEnvironment:
+    """An activity context whose workflow id is the saga id, on the given attempt."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, workflow_id=SAGA_ID, attempt=attempt)
+    return env
+
+
+async def test_the_workflow_id_is_the_idempotency_key_and_the_attempt_comes_from_the_engine(
+    activities: SagaActivities,
+) -> None:
+    call = StepCall(order=order())
+
+    first = await engine(attempt=3).run(activities.charge_payment, call)
+    again = await engine(attempt=4).run(activities.charge_payment, call)
+
+    assert (first.attempt, first.result.status, first.result.saga_id) == (
+        3,
+        StepStatus.DONE,
+        SAGA_ID,
+    )
+    assert again.result.replayed
+    assert len(await activities.domain.payment.charges()) == 1
+
+
+async def test_a_declined_card_is_a_non_retryable_business_failure_carrying_its_reason(
+    activities: SagaActivities,
+) -> None:
+    with pytest.raises(ApplicationError) as raised:
+        await engine(attempt=2).run(activities.charge_payment, StepCall(order=order("card-0002")))
+
+    error = raised.value
+    assert (error.type, error.non_retryable) == ("BusinessFailure", True)
+    detail = error.details[0]
+    assert (detail.reason, detail.attempt) == (Reason.PAYMENT_DECLINED, 2)
+
+
+async def test_a_transient_failure_stays_retryable(activities: SagaActivities) -> None:
+    flaky = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, transient=1)])
+
+    with pytest.raises(ApplicationError) as raised:
+        await engine().run(activities.charge_payment, StepCall(order=order(), faults=flaky))
+
+    assert (raised.value.type, raised.value.non_retryable) == ("TransientFailure", False)
+
+
+async def test_a_crash_after_commit_completes_nothing_so_the_server_retries_the_attempt(
+    activities: SagaActivities,
+) -> None:
+    crash = FaultPlan(
+        rules=[FaultRule(step=StepName.CHARGE_PAYMENT, crash=CrashPoint.AFTER_COMMIT)]
+    )
+
+    with pytest.raises(BaseException) as raised:
+        await engine().run(activities.charge_payment, StepCall(order=order(), faults=crash))
+
+    # Not an Exception: the worker reports no completion at all, like a dead process.
+    assert not isinstance(raised.value, Exception)
+    assert len(await activities.domain.payment.charges()) == 1
+
+
+async def test_place_and_close_record_the_order_once_each(activities: SagaActivities) -> None:
+    await engine().run(activities.place_order, PlaceCall(order=order()))
+    await engine(attempt=2).run(activities.place_order, PlaceCall(order=order()))
+    placed = await activities.domain.orders.records()
+    closing = CloseCall(status=SagaStatus.COMPENSATED, reason=Reason.TIMED_OUT)
+    await engine().run(activities.close_order, closing)
+    await engine(attempt=2).run(activities.close_order, closing)
+
+    assert [(r.saga_id, r.status) for r in placed] == [(SAGA_ID, SagaStatus.RUNNING)]
+    (record,) = await activities.domain.orders.records()
+    assert (record.status, record.reason) == (SagaStatus.COMPENSATED, Reason.TIMED_OUT)
