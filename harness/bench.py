@@ -164,13 +164,20 @@ async def bench_sagas(
 
 
 async def bench_floor(runtime: SagaRuntime, orders: int, concurrency: int) -> Measurement:
-    """The bare engine on the variant's own server: no-op activities or no-op handlers."""
-    floor: Callable[[int, int], Awaitable[list[float]]] = runtime.floor  # type: ignore[attr-defined]
+    """The bare engine on the variant's own server: no-op activities or no-op handlers.
 
-    async def batch() -> list[float]:
-        return [seconds * 1000 for seconds in await floor(orders, concurrency)]
-
-    return await measure(runtime.variant, "floor", False, orders, concurrency, batch)
+    Each runtime offers ``floor(index) -> ms``: one bare saga, untraced, on its own queue or
+    stream, driven here exactly like the real sagas.
+    """
+    floor: Callable[[int], Awaitable[float]] = runtime.floor  # type: ignore[attr-defined]
+    return await measure(
+        runtime.variant,
+        "floor",
+        False,
+        orders,
+        concurrency,
+        lambda: gather_limited(orders, concurrency, floor),
+    )
 
 
 async def bench_variant(

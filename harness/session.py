@@ -61,14 +61,15 @@ async def open_session(
 ) -> AsyncIterator[Session]:
     """Start each variant's embedded servers (or connect per settings); stop them on exit."""
     tracing = configure_tracing("saga-compare", "harness", exporter="jsonl", path=traces_path)
-    async with AsyncExitStack() as stack:
-        runtimes = {}
-        for variant in variants:
-            factory = runtime_factory(variant)
-            runtimes[variant] = await stack.enter_async_context(
-                factory(state_dir / variant, **options.get(variant, {}))
-            )
-        try:
+    try:
+        async with AsyncExitStack() as stack:
+            runtimes = {}
+            for variant in variants:
+                factory = runtime_factory(variant)
+                runtimes[variant] = await stack.enter_async_context(
+                    factory(state_dir / variant, **options.get(variant, {}))
+                )
             yield Session(runtimes, tracing, traces_path)
-        finally:
-            tracing.flush()
+    finally:
+        # Spans that end while the runtimes stop (a cancelled activity) belong in the file too.
+        tracing.flush()

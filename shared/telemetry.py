@@ -167,8 +167,11 @@ class JsonLinesSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         line = json.dumps(encode_spans(spans), separators=(",", ":")) + "\n"
         # One write per line with O_APPEND: several processes can share one file.
-        with self._lock, self.path.open("a", encoding="utf-8") as out:
-            out.write(line)
+        try:
+            with self._lock, self.path.open("a", encoding="utf-8") as out:
+                out.write(line)
+        except OSError:
+            return SpanExportResult.FAILURE  # the run's folder is gone; nothing left to trace
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
