@@ -175,7 +175,9 @@ def demo(
 ) -> None:
     """Start the embedded servers, run the whole catalogue on both variants, write the report."""
     folder = report_dir or Path("reports") / time.strftime("demo-%Y%m%d-%H%M%S")
-    code = guarded(_execute(list(catalogue.CATALOGUE), list(VARIANTS), False, folder, ui=True))
+    code = guarded(
+        _execute(list(catalogue.CATALOGUE), list(VARIANTS), False, folder, 90.0, ui=True)
+    )
     raise typer.Exit(code)
 
 
@@ -338,16 +340,19 @@ class _progress:
 
 
 def _summary(runs: list[ScenarioRun], doc: dict[str, Any]) -> None:
-    table = Table("scenario", "orchestration", "choreography", "equivalent", "invariants")
+    """One row per scenario: the outcome (once when both agree), each variant's slowest saga."""
+    table = Table("scenario", "outcome", "orch. ms", "chor. ms", "same", "invariants")
     by_name: dict[str, dict[str, ScenarioRun]] = {}
     for r in runs:
         by_name.setdefault(r.scenario.name, {})[r.variant] = r
     for name, pair in by_name.items():
-        cells = [_outcome_cell(pair.get(v)) for v in VARIANTS]
+        labels = {v: _outcome_label(r) for v, r in pair.items()}
+        outcome = " / ".join(dict.fromkeys(labels.values()))
+        timings = [_slowest(pair.get(v)) for v in VARIANTS]
         diffs = doc["differences"].get(name)
-        equivalent = "n/a" if diffs is None else ("[green]yes" if not diffs else "[red]NO")
+        same = "-" if diffs is None else ("[green]yes" if not diffs else "[red]NO")
         held = all(all(r.invariants.values()) for r in pair.values())
-        table.add_row(name, *cells, equivalent, "[green]hold" if held else "[red]BROKEN")
+        table.add_row(name, outcome, *timings, same, "[green]hold" if held else "[red]BROKEN")
     out.print(table)
     for name, diffs in doc["differences"].items():
         for line in diffs:
@@ -356,17 +361,19 @@ def _summary(runs: list[ScenarioRun], doc: dict[str, Any]) -> None:
     out.print(verdict)
 
 
-def _outcome_cell(run: ScenarioRun | None) -> str:
-    if run is None:
-        return "-"
-    labels = sorted(
-        {
-            s.outcome.status.value + (f" ({s.outcome.reason.value})" if s.outcome.reason else "")
-            for s in run.sagas
-        }
-    )
-    slowest = max(s.duration_ms for s in run.sagas)
-    return f"{', '.join(labels)}  {slowest:,.0f} ms"
+def _outcome_label(run: ScenarioRun) -> str:
+    labels = [
+        s.outcome.status.value + (f" {s.outcome.reason.value}" if s.outcome.reason else "")
+        for s in run.sagas
+    ]
+    counts = {label: labels.count(label) for label in sorted(set(labels))}
+    if len(labels) == 1:
+        return labels[0]
+    return ", ".join(f"{n}x {label}" for label, n in counts.items())
+
+
+def _slowest(run: ScenarioRun | None) -> str:
+    return "-" if run is None else f"{max(s.duration_ms for s in run.sagas):,.0f}"
 
 
 def main() -> None:
