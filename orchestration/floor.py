@@ -22,6 +22,9 @@ from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
 FLOOR_STEPS = 4
+SAGA_ACTIVITIES = 6
+"""Activities a happy-path OrderSagaWorkflow runs (place_order and five steps): the benchmark's
+floor has the same shape, so its ratio isolates domain work, stores and tracing."""
 
 
 @activity.defn(name="floor_noop")

@@ -19,7 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from orchestration.client import connect
-from orchestration.floor import floor_once, floor_worker
+from orchestration.floor import SAGA_ACTIVITIES, floor_once, floor_worker
 from orchestration.messages import SagaInput
 from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.worker import build_worker
@@ -76,9 +76,12 @@ class OrchestrationRuntime:
         self._floor_tag = uuid.uuid4().hex[:8]
 
     async def floor(self, index: int) -> float:
-        """One bare-Temporal saga (4 no-op activities, untraced), in ms: the benchmark's floor."""
+        """One bare-Temporal saga in ms: as many no-op activities as a happy-path saga, untraced."""
         workflow_id = f"floor-{self._floor_tag}-{index}"
-        return 1000 * await floor_once(self.floor_client, self.floor_queue, workflow_id)
+        seconds = await floor_once(
+            self.floor_client, self.floor_queue, workflow_id, SAGA_ACTIVITIES
+        )
+        return 1000 * seconds
 
     async def start_saga(
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
