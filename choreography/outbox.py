@@ -1,0 +1,246 @@
+"""Transactional outbox: events commit with the state change, a relay publishes them after.
+
+`add` writes the event into the service's own SQLite store inside the caller's transaction,
+with the W3C ``traceparent`` of a PRODUCER ``create`` span taken at that moment; the relay
+publishes unchanged what was stored, in batches, with ``Nats-Msg-Id`` = the event id, and
+marks the rows sent. A process that dies between commit and publish loses nothing: the next
+relay run finds the row unsent. Publishing twice is harmless: the broker drops the duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+
+from choreography.bus import SAGA_ID_HEADER, Liveness, Outgoing
+from choreography.events import Event
+from shared.store import SqliteStore, Tx
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("saga-compare.choreography.outbox")
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        sent_at REAL
+    )""",
+    "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL",
+)
+KEEP_SENT_S = 600.0
+"""Sent rows are kept a while for inspection (well past the broker's dedup window)."""
+
+RECENT = 10_000
+"""How many sent event ids the relay remembers, so a poll does not resend a handed-over row."""
+
+Publish = Callable[[Sequence[Outgoing]], Awaitable[None]]
+
+
+async def ensure_schema(store: SqliteStore) -> None:
+    async with store.transaction() as tx:
+        for statement in SCHEMA:
+            await tx.execute(statement)
+
+
+async def add(tx: Tx, event: Event) -> Outgoing | None:
+    """Write the event in the caller's transaction; None if that event id is already there.
+
+    The returned row may be handed to the relay once the transaction has committed.
+    """
+    headers = _creation_headers(event)
+    body = event.model_dump_json().encode()
+    inserted = await tx.execute(
+        "INSERT OR IGNORE INTO outbox (event_id, subject, headers, body, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (event.event_id, event.subject, json.dumps(headers), body, time.time()),
+    )
+    if not inserted:
+        return None
+    return Outgoing(subject=event.subject, body=body, headers=headers, msg_id=event.event_id)
+
+
+def _creation_headers(event: Event) -> dict[str, str]:
+    """The headers to publish, carrying the context of a PRODUCER span created now."""
+    attributes = {
+        "messaging.system": "nats",
+        "messaging.operation.type": "create",
+        "messaging.operation.name": "create",
+        "messaging.destination.name": event.subject,
+        "messaging.message.id": event.event_id,
+        "messaging.message.conversation_id": event.saga_id,
+        "saga.id": event.saga_id,
+        "saga.variant": "choreography",
+    }
+    with _tracer.start_as_current_span(
+        f"create {event.kind.template}", kind=SpanKind.PRODUCER, attributes=attributes
+    ):
+        headers: dict[str, str] = {SAGA_ID_HEADER: event.saga_id}
+        propagate.inject(headers)
+    return headers
+
+
+async def unsent(store: SqliteStore, limit: int = 1000) -> list[Outgoing]:
+    """The rows not yet published, oldest first."""
+    rows = await store.read(
+        "SELECT event_id, subject, headers, body FROM outbox WHERE sent_at IS NULL"
+        " ORDER BY seq LIMIT ?",
+        (limit,),
+    )
+    return [
+        Outgoing(
+            subject=row["subject"],
+            body=bytes(row["body"]),
+            headers=json.loads(row["headers"]),
+            msg_id=row["event_id"],
+        )
+        for row in rows
+    ]
+
+
+async def mark_sent(store: SqliteStore, event_ids: Sequence[str]) -> None:
+    now = time.time()
+    async with store.transaction() as tx:
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            await tx.execute(
+                f"UPDATE outbox SET sent_at = ? WHERE event_id IN ({marks})", (now, *chunk)
+            )
+
+
+async def prune(store: SqliteStore, keep_s: float = KEEP_SENT_S) -> None:
+    async with store.transaction() as tx:
+        await tx.execute("DELETE FROM outbox WHERE sent_at < ?", (time.time() - keep_s,))
+
+
+class Relay:
+    """Publishes one store's outbox: rows handed over after their commit, the store polled
+    as a fallback (what an earlier life of the process committed but never published)."""
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        publish: Publish,
+        *,
+        liveness: Liveness | None = None,
+        batch: int = 256,
+        poll_s: float = 0.25,
+        retry_s: float = 0.5,
+        name: str = "relay",
+    ) -> None:
+        self.store = store
+        self._publish = publish
+        self._liveness = liveness or Liveness()
+        self._batch = batch
+        self._poll_s = poll_s
+        self._retry_s = retry_s
+        self._name = name
+        self._queue: deque[Outgoing] = deque()
+        self._queued: set[str] = set()
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._signal = asyncio.Event()
+        self._poll_now = True
+        self._task: asyncio.Task[None] | None = None
+        self._pruned_at = time.monotonic()
+        self._closed = False
+        self.published = 0
+
+    def hand_over(self, rows: Iterable[Outgoing | None]) -> None:
+        """Rows whose transaction has committed: publish them without reading them back."""
+        self._enqueue(row for row in rows if row is not None)
+        self._signal.set()
+
+    def _enqueue(self, rows: Iterable[Outgoing]) -> None:
+        """Queue rows not queued or just sent already (a poll and a hand-over can cross)."""
+        for row in rows:
+            if row.msg_id not in self._queued and row.msg_id not in self._recent:
+                self._queued.add(row.msg_id)
+                self._queue.append(row)
+
+    def wake(self) -> None:
+        """Rows were committed by someone who could not hand them over: read the store."""
+        self._poll_now = True
+        self._signal.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def stop(self) -> None:
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def kill(self) -> None:
+        # The flag as well as the cancel: a cancel racing a wake-up can be swallowed.
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def relay_once(self) -> int:
+        """Publish what was handed over, or else one batch of unsent rows from the store."""
+        if not self._queue:
+            self._enqueue(await unsent(self.store, self._batch))
+        batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch))]
+        ids = [row.msg_id for row in batch]
+        self._queued.difference_update(ids)
+        if not batch or self._closed or not self._liveness.alive:
+            return 0
+        await self._publish(batch)
+        self._remember(ids)
+        if self._closed or not self._liveness.alive:
+            return 0
+        await mark_sent(self.store, ids)
+        self.published += len(batch)
+        return len(batch)
+
+    def _remember(self, ids: list[str]) -> None:
+        for msg_id in ids:
+            self._recent[msg_id] = None
+        while len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+
+    async def _run(self) -> None:
+        next_poll = 0.0
+        while not self._closed:
+            self._signal.clear()
+            polling = self._poll_now or time.monotonic() >= next_poll
+            if polling:
+                self._poll_now = False
+                next_poll = time.monotonic() + self._poll_s
+            try:
+                sent = await self.relay_once() if self._queue or polling else 0
+                await self._maybe_prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # Rows stay unsent in the store; the next poll finds them again.
+                log.warning("%s: publish failed, will retry: %s", self._name, error)
+                self._queue.clear()
+                self._queued.clear()
+                await asyncio.sleep(self._retry_s)
+                continue
+            if sent == 0 and not self._queue:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, next_poll - time.monotonic())):
+                        await self._signal.wait()
+
+    async def _maybe_prune(self) -> None:
+        if time.monotonic() - self._pruned_at > 60:
+            self._pruned_at = time.monotonic()
+            await prune(self.store)

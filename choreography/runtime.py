@@ -1,0 +1,146 @@
+"""The choreography variant's composition root: broker, streams, consumers, services, tracker.
+
+`open_runtime` starts an embedded nats-server unless the settings name a URL, makes sure the
+streams and every durable consumer exist (before anything is published), and runs the chosen
+services in this process, each as a `ServiceHost` with its own connection — the same unit a
+separate process runs (`python -m choreography --service NAME`). With no services chosen the
+runtime is only the front door: it places orders and reads the tracker's projection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from opentelemetry import propagate
+
+from choreography import outbox
+from choreography.broker import NatsBroker, NatsSettings, ensure_streams
+from choreography.bus import Bus, Outgoing
+from choreography.events import placed
+from choreography.host import ChoreographySettings, ServiceHost, ensure_consumers, start_hosts
+from choreography.outbox import Relay
+from choreography.tracker import Intervention, Tracker
+from shared.contracts import OrderRequest, Reason, SagaOutcome, SagaPolicy, ServiceName
+from shared.faults import FaultPlan
+from shared.services import Domain
+from shared.store import Tx
+from shared.telemetry import Tracing
+
+__all__ = ["ChoreographyRuntime", "ChoreographySettings", "open_runtime"]
+
+VARIANT = "choreography"
+LOCAL_WAIT_POLL_S = 1.0
+
+
+class ChoreographyRuntime:
+    """SagaRuntime over NATS JetStream: sagas advance by events between the services."""
+
+    variant = VARIANT
+
+    def __init__(
+        self,
+        domain: Domain,
+        tracker: Tracker,
+        bus: Bus,
+        hosts: Mapping[ServiceName, ServiceHost],
+        front_relay: Relay | None,
+        nats_url: str,
+        settings: ChoreographySettings,
+    ) -> None:
+        self.domain = domain
+        self.tracker = tracker
+        self.bus = bus
+        self.hosts = dict(hosts)
+        self._front_relay = front_relay
+        self.nats_url = nats_url
+        self.settings = settings
+
+    async def start_saga(
+        self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
+    ) -> None:
+        """Place the order, its tracker row and ``order.placed`` in one transaction."""
+        event = placed(saga_id, order, faults, policy, started_at=time.time())
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+
+        rows: list[Outgoing | None] = []
+
+        async def hook(tx: Tx) -> None:
+            await self.tracker.record_start(tx, event, carrier.get("traceparent"))
+            rows.append(await outbox.add(tx, event))
+
+        await self.domain.orders.place(saga_id, order, within=hook)
+        self._hand_over(rows)
+        self.tracker.watch(saga_id, event.deadline_at)
+
+    async def cancel_saga(self, saga_id: str) -> None:
+        """The customer's cancel: ``order.cancel_requested`` unless past the pivot."""
+        await self.tracker.request_cancel(saga_id, Reason.CANCELLED_BY_CUSTOMER)
+
+    async def describe(self, saga_id: str) -> SagaOutcome:
+        return await self.tracker.describe(saga_id)
+
+    async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
+        return await self.tracker.wait(saga_id, timeout_s)
+
+    async def interventions(self) -> list[Intervention]:
+        return await self.tracker.interventions()
+
+    def host(self, service: ServiceName) -> ServiceHost:
+        return self.hosts[service]
+
+    def _hand_over(self, rows: list[Outgoing | None]) -> None:
+        host = self.hosts.get(ServiceName.ORDERS)
+        if host is not None:
+            host.hand_over(rows)
+        if self._front_relay is not None:
+            self._front_relay.hand_over(rows)
+
+
+@asynccontextmanager
+async def open_runtime(
+    data_dir: Path,
+    *,
+    settings: ChoreographySettings | None = None,
+    tracing: Tracing | None = None,
+    services: Iterable[ServiceName] | None = None,
+    broker_state_dir: Path | None = None,
+) -> AsyncIterator[ChoreographyRuntime]:
+    """Yield a ready runtime; what it started is stopped when the block ends.
+
+    ``services`` run in this process (default: all five); pass ``()`` when they run as
+    separate processes and this process only starts and observes sagas.
+    """
+    settings = settings or ChoreographySettings.from_env()
+    chosen = list(ServiceName) if services is None else list(services)
+    async with AsyncExitStack() as stack:
+        servers = settings.nats.servers
+        if settings.nats.embedded:
+            broker = NatsBroker(state_dir=broker_state_dir)
+            await stack.enter_async_context(broker)
+            servers = [broker.url]
+            settings = replace(settings, nats=NatsSettings(url=broker.url))
+        domain = await Domain(data_dir).open()
+        stack.push_async_callback(domain.close)
+        bus = await Bus.connect(servers, "saga-front")
+        stack.push_async_callback(bus.close)
+        await ensure_streams(bus.js)
+        await ensure_consumers(bus, settings)
+        tracker = Tracker(domain.orders, poll_s=settings.wait_poll_s)
+        await tracker.prepare()
+        hosts = await start_hosts(stack, chosen, domain, tracker, settings, servers)
+        front_relay = None
+        if ServiceName.ORDERS in hosts:
+            tracker.poll_s = LOCAL_WAIT_POLL_S  # woken by the tracker itself; polling is a backstop
+        else:
+            front_relay = Relay(domain.orders.store, bus.publish, name="relay front door")
+            tracker.hand_over = front_relay.hand_over
+            front_relay.start()
+            stack.push_async_callback(front_relay.stop)
+        if tracing is not None:
+            stack.callback(tracing.flush)
+        yield ChoreographyRuntime(domain, tracker, bus, hosts, front_relay, servers[0], settings)

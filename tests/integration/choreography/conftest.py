@@ -1,0 +1,49 @@
+"""One nats-server per test module; a fresh runtime (own data folder and durables) per test."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from choreography.broker import NatsBroker, NatsSettings
+from choreography.runtime import ChoreographyRuntime, ChoreographySettings, open_runtime
+from shared.seed import seed
+
+# --import-mode=importlib puts no test folder on sys.path; the helpers module lives here.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from choreography_support import Settings
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def broker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[NatsBroker]:
+    async with NatsBroker(state_dir=tmp_path_factory.mktemp("nats")) as started:
+        yield started
+
+
+@pytest.fixture
+def settings(broker: NatsBroker) -> Settings:
+    """Settings on the module's broker with durables of their own and quick redelivery."""
+
+    def make(**changes: object) -> ChoreographySettings:
+        base = ChoreographySettings(
+            nats=NatsSettings(url=broker.url),
+            consumer_suffix=f"-{uuid.uuid4().hex[:8]}",
+            ack_wait_s=1.0,
+        )
+        return replace(base, **changes)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def runtime(settings: Settings, tmp_path: Path) -> AsyncIterator[ChoreographyRuntime]:
+    async with open_runtime(tmp_path / "data", settings=settings()) as started:
+        await seed(started.domain)
+        yield started

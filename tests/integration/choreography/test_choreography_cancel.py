@@ -1,0 +1,46 @@
+"""A cancel reaches every service: done steps wait for the chain, the step in flight is
+tombstoned, a service never reached puts up a fence and refuses its late trigger."""
+
+from __future__ import annotations
+
+import pytest
+from choreography_support import QUICK, eventually, make_order, saga_id, stream_count
+
+from choreography.events import Kind, subject
+from choreography.runtime import ChoreographyRuntime
+from shared.contracts import Phase, Reason, SagaStatus, ServiceName, StepName, StepStatus
+from shared.faults import FaultPlan
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def test_service_never_reached_refuses_its_late_trigger_and_hands_the_chain_back(
+    runtime: ChoreographyRuntime,
+) -> None:
+    """The tracker lags (paused), so the cancel does not name points; points is paused too."""
+    settings = runtime.settings
+    await runtime.bus.pause(settings.tracker_spec().durable, 2.0)
+    await runtime.bus.pause(settings.participant_spec(ServiceName.POINTS).durable, 1.0)
+    sid = saga_id("fence")
+
+    await runtime.start_saga(sid, make_order(sid, points=100), FaultPlan(), QUICK)
+
+    async def charged() -> bool:
+        return any(c.saga_id == sid for c in await runtime.domain.payment.charges())
+
+    await eventually(charged)
+    await runtime.cancel_saga(sid)
+    outcome = await runtime.wait(sid, 10)
+
+    assert (outcome.status, outcome.reason) == (
+        SagaStatus.COMPENSATED,
+        Reason.CANCELLED_BY_CUSTOMER,
+    )
+    states = {(s.step, s.phase): s.status for s in outcome.steps}
+    assert states[(StepName.DEDUCT_POINTS, Phase.FORWARD)] is StepStatus.REJECTED
+    assert (StepName.RESTORE_POINTS, Phase.COMPENSATE) not in states
+    assert states[(StepName.REFUND_PAYMENT, Phase.COMPENSATE)] is StepStatus.DONE
+    assert await stream_count(runtime, subject(Kind.POINTS_REFUSED, sid)) == 1
+    assert (await runtime.domain.points.balances())["alice"] == 5_000
+    charge = next(c for c in await runtime.domain.payment.charges() if c.saga_id == sid)
+    assert charge.refunded_cents == charge.amount_cents

@@ -1,0 +1,91 @@
+"""Compensation before forward: the compensation tombstones, the late forward is refused."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from choreography_support import QUICK, eventually, make_order, saga_id, stream_count
+
+from choreography import outbox
+from choreography.events import Event, Kind, placed, subject
+from choreography.runtime import ChoreographyRuntime
+from shared.contracts import ServiceName, StepName, StepStatus
+from shared.faults import FaultPlan
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def _publish(runtime: ChoreographyRuntime, *events: Event) -> None:
+    """Publish hand-made events the way a participant does (outbox row, then the bus)."""
+    rows = []
+    async with runtime.domain.orders.store.transaction() as tx:
+        for event in events:
+            rows.append(await outbox.add(tx, event))
+    await runtime.bus.publish([row for row in rows if row is not None])
+
+
+async def test_refund_that_arrives_before_the_charge_tombstones_it_and_the_charge_is_refused(
+    runtime: ChoreographyRuntime,
+) -> None:
+    sid = saga_id("early")
+    start = placed(sid, make_order(sid, points=100), FaultPlan(), QUICK, time.time())
+    trail = (StepName.RESERVE_INVENTORY, StepName.CHARGE_PAYMENT, StepName.DEDUCT_POINTS)
+    # Points hands the chain back to payment before payment ever saw its trigger.
+    restored = start.follow(Kind.POINTS_RESTORED, trail=trail, step=StepName.RESTORE_POINTS)
+    reserved = start.follow(Kind.INVENTORY_RESERVED, trail=trail[:1])
+    payment = runtime.domain.payment
+
+    await _publish(runtime, restored)
+    await eventually(lambda: _logged(runtime, sid, StepName.REFUND_PAYMENT))
+    await _publish(runtime, reserved)
+    await eventually(lambda: _consumed(runtime, reserved.event_id))
+
+    log = await _step_log(runtime, sid)
+    assert log == {"charge_payment": "noop", "refund_payment": "noop"}  # tombstone + no-op
+    assert [c for c in await payment.charges() if c.saga_id == sid] == []
+    assert await stream_count(runtime, subject(Kind.PAYMENT_CHARGED, sid)) == 0
+    assert await stream_count(runtime, subject(Kind.PAYMENT_REFUNDED, sid)) == 1
+
+
+async def test_late_forward_step_is_rejected_by_the_services_tombstone_after_a_restart(
+    runtime: ChoreographyRuntime,
+) -> None:
+    """Without the participant's fence cache the service's own tombstone still refuses."""
+    sid = saga_id("late")
+    start = placed(sid, make_order(sid), FaultPlan(), QUICK, time.time())
+    trail = (StepName.RESERVE_INVENTORY, StepName.CHARGE_PAYMENT)
+    await _publish(
+        runtime, start.follow(Kind.POINTS_RESTORED, trail=(*trail, StepName.DEDUCT_POINTS))
+    )
+    await eventually(lambda: _logged(runtime, sid, StepName.REFUND_PAYMENT))
+    host = runtime.host(ServiceName.PAYMENT)
+    await host.stop()
+    host.participant.fenced_sagas.clear()
+    await host.start()
+
+    reserved = start.follow(Kind.INVENTORY_RESERVED, trail=trail[:1])
+    await _publish(runtime, reserved)
+    await eventually(lambda: _consumed(runtime, reserved.event_id))
+
+    assert (await _step_log(runtime, sid))["charge_payment"] == StepStatus.NOOP.value
+    assert [c for c in await runtime.domain.payment.charges() if c.saga_id == sid] == []
+    assert await stream_count(runtime, subject(Kind.PAYMENT_CHARGED, sid)) == 0
+
+
+async def _step_log(runtime: ChoreographyRuntime, sid: str) -> dict[str, str]:
+    rows = await runtime.domain.payment.store.read(
+        "SELECT step, status FROM step_log WHERE saga_id = ?", (sid,)
+    )
+    return {row["step"]: row["status"] for row in rows}
+
+
+async def _logged(runtime: ChoreographyRuntime, sid: str, step: StepName) -> bool:
+    return step.value in await _step_log(runtime, sid)
+
+
+async def _consumed(runtime: ChoreographyRuntime, event_id: str) -> bool:
+    rows = await runtime.domain.payment.store.read(
+        "SELECT 1 FROM inbox WHERE event_id = ?", (event_id,)
+    )
+    return bool(rows)
