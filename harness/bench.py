@@ -166,18 +166,40 @@ async def bench_sagas(
 async def bench_floor(runtime: SagaRuntime, orders: int, concurrency: int) -> Measurement:
     """The bare engine on the variant's own server: no-op activities or no-op handlers.
 
-    Each runtime offers ``floor(index) -> ms``: one bare saga, untraced, on its own queue or
-    stream, driven here exactly like the real sagas.
+    Orchestration offers ``floor(index) -> ms`` (one bare workflow, untraced, on its own task
+    queue), driven exactly like the real sagas; choreography's floor drives its own batch of
+    event chains through the same broker (``choreography.floor.run_floor``).
     """
-    floor: Callable[[int], Awaitable[float]] = runtime.floor  # type: ignore[attr-defined]
+    floor = getattr(runtime, "floor", None)
+    if floor is not None:
+        return await measure(
+            runtime.variant,
+            "floor",
+            False,
+            orders,
+            concurrency,
+            lambda: gather_limited(orders, concurrency, floor),
+        )
     return await measure(
         runtime.variant,
         "floor",
         False,
         orders,
         concurrency,
-        lambda: gather_limited(orders, concurrency, floor),
+        lambda: _nats_floor(runtime, orders, concurrency),
     )
+
+
+async def _nats_floor(runtime: SagaRuntime, orders: int, concurrency: int) -> list[float]:
+    import nats
+
+    from choreography.floor import run_floor
+
+    connection = await nats.connect(runtime.nats_url)  # type: ignore[attr-defined]
+    try:
+        return [seconds * 1000 for seconds in await run_floor(connection, orders, concurrency)]
+    finally:
+        await connection.close()
 
 
 async def bench_variant(
