@@ -56,10 +56,6 @@ async def serve(args: argparse.Namespace) -> int:
     if settings.nats.embedded and args.service != ALL:
         print("error: a single service needs --nats URL (or SAGA_NATS_URL)", file=sys.stderr)
         return 2
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
         servers = settings.nats.servers
         if settings.nats.embedded:
@@ -76,6 +72,10 @@ async def serve(args: argparse.Namespace) -> int:
         if ServiceName.ORDERS in services:
             await tracker.prepare()
         await start_hosts(stack, services, domain, tracker, settings, servers)
+        # Handlers only now: a signal during start-up keeps its default and ends the process.
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         print(f"ready {args.service} {servers[0]}", flush=True)
         await stop.wait()
     return 0

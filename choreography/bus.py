@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -291,7 +292,7 @@ class _ConsumerBase:
     spec: ConsumerSpec
     liveness: Liveness
     on_fatal: Callable[[BaseException], None]
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _tasks: set[asyncio.Future[Any]] = field(default_factory=set)
     _pending: dict[int, _Pending] = field(default_factory=dict)
     _room: asyncio.Event = field(default_factory=asyncio.Event)
     _loop: asyncio.Task[None] | None = None
@@ -307,15 +308,17 @@ class _ConsumerBase:
         self._loop.add_done_callback(self._loop_ended)
         self._beat = asyncio.create_task(self._heartbeat(), name=f"beat {self.spec.durable}")
 
-    async def stop(self, grace_s: float = 2.0) -> None:
-        """Stop fetching, let running handlers finish for ``grace_s``, then cancel the rest."""
-        self._closed = True
-        for task in (self._loop, self._beat):
-            if task is not None:
-                task.cancel()
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop fetching and let running handlers finish; cancel only what overruns ``grace_s``.
+
+        Handlers are not cancelled outright: a cancel landing on a store's ``BEGIN`` would leave
+        that connection inside a transaction (a dead process's connection would just close).
+        """
+        self.kill()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=grace_s)
-        self.kill()
+        for task in self._tasks:
+            task.cancel()
         await asyncio.gather(
             *(t for t in (self._loop, self._beat, *self._tasks) if t), return_exceptions=True
         )
@@ -323,9 +326,13 @@ class _ConsumerBase:
             await self._puller.close()
 
     def kill(self) -> None:
-        """Die on the spot (a process death): cancel everything, ack nothing more."""
+        """Die on the spot (a process death): fetch nothing more, ack nothing more.
+
+        Handlers in flight run on to the end of their step (as if the death came just after);
+        with the liveness flag down they acknowledge and publish nothing.
+        """
         self._closed = True
-        for task in (self._loop, self._beat, *self._tasks):
+        for task in (self._loop, self._beat):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
 
@@ -478,8 +485,12 @@ class BatchConsumer(_ConsumerBase):
     async def _dispatch(self, msgs: list[Msg]) -> None:
         assert self.batch_handler is not None
         deliveries = [_delivery(msg) for msg in msgs]
+        handling = asyncio.ensure_future(self.batch_handler(deliveries))
+        self._tasks.add(handling)
+        handling.add_done_callback(self._tasks.discard)
         try:
-            poison = set(map(id, await self.batch_handler(deliveries)))
+            # Shielded: stopping the fetch loop must not cancel a batch inside its transaction.
+            poison = set(map(id, await asyncio.shield(handling)))
         except asyncio.CancelledError:
             raise
         except Exception:

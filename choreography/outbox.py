@@ -177,20 +177,19 @@ class Relay:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self._name)
 
-    async def stop(self) -> None:
-        self._closed = True
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Finish the batch in hand, then stop (a cancel could strand a store transaction)."""
+        self.kill()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=grace_s)
+            if not done:
+                self._task.cancel()
             self._task = None
 
     def kill(self) -> None:
-        # The flag as well as the cancel: a cancel racing a wake-up can be swallowed.
+        """Stop without another publish: the flag is checked before publishing and marking."""
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._signal.set()
 
     async def relay_once(self) -> int:
         """Publish what was handed over, or else one batch of unsent rows from the store."""
@@ -229,6 +228,8 @@ class Relay:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                if self._closed:
+                    return  # stopped mid-publish: the rows stay unsent for the next life
                 # Rows stay unsent in the store; the next poll finds them again.
                 log.warning("%s: publish failed, will retry: %s", self._name, error)
                 self._queue.clear()

@@ -116,12 +116,8 @@ class Tracker:
                 await self.settle(row["saga_id"])
 
     async def stop(self) -> None:
-        self.running = False
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
-        for task in list(self._tasks):
-            task.cancel()
+        """Disarm the deadlines; a cancel being written finishes (it is short)."""
+        self.kill()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def kill(self) -> None:
@@ -129,8 +125,6 @@ class Tracker:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        for task in list(self._tasks):
-            task.cancel()
 
     def watch(self, saga_id: str, deadline_at: float) -> None:
         """Arm the saga's business deadline (wall clock, so it survives restarts)."""

@@ -273,7 +273,7 @@ class ManagedProcess:
         if self._log_path is None:
             return tempfile.TemporaryFile()
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        return self._log_path.open("ab")
+        return self._log_path.open("a+b")  # readable too: log_tail() preads it
 
     def _close_log(self) -> None:
         """Close the parent's handle on the child's log."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -90,19 +90,39 @@ class SqliteStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """BEGIN IMMEDIATE ... COMMIT; any exception (a simulated crash too) rolls back."""
+        """BEGIN IMMEDIATE ... COMMIT; any exception (a simulated crash too) rolls back.
+
+        BEGIN, COMMIT and ROLLBACK run to completion even when the task is cancelled meanwhile
+        (the statement is already queued on the connection's thread); the lock is held until
+        the connection is out of the transaction, so no other writer finds it half-open.
+        """
         async with self._lock:
             conn = self.conn
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                await _settle(conn.execute("BEGIN IMMEDIATE"))
                 yield Tx(conn)
             except BaseException:
-                await asyncio.shield(conn.execute("ROLLBACK"))
+                if conn.in_transaction:
+                    await _settle(conn.execute("ROLLBACK"))
                 raise
-            await asyncio.shield(conn.execute("COMMIT"))
+            await _settle(conn.execute("COMMIT"))
 
     async def read(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         """A read outside any write transaction (WAL readers never block the writer)."""
         async with self._lock:
             cursor = await self.conn.execute(sql, params)
             return list(await cursor.fetchall())
+
+
+async def _settle(statement: Awaitable[Any]) -> None:
+    """Await a statement to its end despite cancellation, then re-raise a cancel received."""
+    task = asyncio.ensure_future(statement)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError

@@ -174,3 +174,40 @@ def test_exit_code_is_one_when_equivalence_or_an_invariant_fails() -> None:
     assert exit_code({**held, "equivalent": False}) == 1
     assert exit_code({**held, "invariants": {"a": False}}) == 1
     assert exit_code({**held, "expected_met": False}) == 1
+
+
+def test_bench_reports_each_variant_against_its_floor(tmp_path: Path) -> None:
+    result = saga_compare(
+        "bench", "--orders", "4", "--concurrency", "2", "--json", "--report-dir", str(tmp_path)
+    )
+
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    runs = {(m["variant"], m["kind"], m["tracing"]) for m in doc["measurements"]}
+    for variant in ("orchestration", "choreography"):
+        assert {
+            (variant, "floor", False),
+            (variant, "saga", True),
+            (variant, "saga", False),
+        } <= runs
+        verdict = doc["verdict"][variant]
+        assert verdict["ratio_to_floor"] > 0
+        assert isinstance(verdict["ratio_met"], bool)
+    for m in doc["measurements"]:
+        assert m["throughput"] > 0 and m["p50_ms"] <= m["p95_ms"] <= m["p99_ms"]
+        assert m["peak_rss_mb"] > 0
+    assert (tmp_path / "bench.svg").read_text().startswith("<svg")
+    assert "ratio to floor" in (tmp_path / "bench.md").read_text()
+
+
+def test_demo_runs_the_catalogue_on_both_and_writes_the_report(tmp_path: Path) -> None:
+    result = saga_compare("demo", "--report-dir", str(tmp_path / "demo"), timeout=600)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all checks held" in result.stdout
+    assert "orchestration UI" in result.stdout
+    doc = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert doc["equivalent"] and all(doc["invariants"].values()) and doc["expected_met"]
+    assert {r["scenario"] for r in doc["results"]} >= {"happy_path", "race_for_last_items"}
+    page = (tmp_path / "demo" / "report.html").read_text()
+    assert page.count("<svg") >= 2 and "Span waterfalls" in page

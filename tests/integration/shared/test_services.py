@@ -341,3 +341,30 @@ async def test_completing_an_order_twice_is_once_and_closing_a_completed_order_i
     assert not await domain.orders.close(order.order_id, SagaStatus.COMPENSATED, None)
     (record,) = (await domain.snapshot()).orders
     assert record.status is SagaStatus.COMPLETED
+
+
+async def test_a_cancelled_transaction_rolls_back_and_leaves_the_store_usable(
+    domain: Domain,
+) -> None:
+    store = domain.payment.store
+
+    async def slow_write(index: int) -> None:
+        async with store.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO charges (saga_id, customer_id, method, amount_cents)"
+                " VALUES (?, 'c', 'm', 1)",
+                (f"cancelled-{index}",),
+            )
+            await asyncio.sleep(1)
+
+    # Cancel at every early point: while BEGIN is queued, mid-statement, inside the block.
+    for index, delay in enumerate([0, 0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02] * 3):
+        task = asyncio.create_task(slow_write(index))
+        await asyncio.sleep(delay)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async with store.transaction() as tx:
+        await tx.execute("SELECT 1")
+    assert (await domain.snapshot()).charges == []

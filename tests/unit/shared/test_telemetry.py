@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanKind
 
-from shared.telemetry import JsonLinesSpanExporter, read_jsonl, step_attributes
+from shared.telemetry import (
+    JsonLinesSpanExporter,
+    configure_tracing,
+    read_jsonl,
+    step_attributes,
+)
 
 
 def write_two_spans(path: Path) -> tuple[int, int, int]:
@@ -63,3 +71,34 @@ def test_spans_load_back_with_tree_attributes_events_and_links(tmp_path: Path) -
     assert child["links"] == [{"trace_id": root["trace_id"], "span_id": root["span_id"]}]
     assert child["resource"]["service.name"] == "svc"
     assert child["end_ns"] >= child["start_ns"] > 0
+
+
+def test_an_otlp_endpoint_in_the_environment_sends_spans_over_http(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    received: list[tuple[str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    try:
+        tracing = configure_tracing("svc", "test", set_global=False)
+        with tracing.tracer("t").start_as_current_span("saga o-9"):
+            pass
+        tracing.shutdown()
+    finally:
+        server.shutdown()
+
+    assert [path for path, _ in received] == ["/v1/traces"]
+    assert b"saga o-9" in received[0][1]
