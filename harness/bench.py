@@ -278,13 +278,13 @@ def bench_svg(doc: dict[str, Any]) -> str:
         )
         x0 = label_w + half + 40
         for key, opacity in (("p99_ms", 0.35), ("p95_ms", 0.6), ("p50_ms", 1.0)):
-            w = (half - 60) * m[key] / top_ms
+            w = (half - 120) * m[key] / top_ms
             svg.append(
                 f"<rect x='{x0}' y='{y}' width='{w:.1f}' height='16' fill='{colour}' "
                 f"fill-opacity='{opacity}'/>"
             )
         svg.append(
-            f"<text x='{x0 + (half - 60) * m['p99_ms'] / top_ms + 3:.1f}' y='{y + 12}'>"
+            f"<text x='{x0 + (half - 120) * m['p99_ms'] / top_ms + 3:.1f}' y='{y + 12}'>"
             f"{m['p50_ms']:.0f} / {m['p95_ms']:.0f} / {m['p99_ms']:.0f}</text>"
         )
     svg.append("</svg>")
