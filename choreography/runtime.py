@@ -128,7 +128,7 @@ async def open_runtime(
         stack.push_async_callback(domain.close)
         bus = await Bus.connect(servers, "saga-front")
         stack.push_async_callback(bus.close)
-        await ensure_streams(bus.js)
+        await ensure_streams(bus.js, replicas=settings.nats.replicas)
         await ensure_consumers(bus, settings)
         tracker = Tracker(domain.orders, poll_s=settings.wait_poll_s)
         await tracker.prepare()
