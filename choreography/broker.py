@@ -14,8 +14,6 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import nats
 from nats.errors import Error as NatsError
@@ -27,6 +25,7 @@ from shared.servers import (
     LOOPBACK,
     ManagedProcess,
     ServerError,
+    Supervised,
     ensure_port_free,
     find_binary,
     free_port,
@@ -71,7 +70,7 @@ class NatsSettings:
         return [part.strip() for part in (self.url or "").split(",") if part.strip()]
 
 
-class NatsBroker:
+class NatsBroker(Supervised):
     """A `nats-server -js` child process on loopback, ready once JetStream answers."""
 
     def __init__(
@@ -173,20 +172,6 @@ class NatsBroker:
         finally:
             await nc.close()
         return True
-
-    async def __aenter__(self) -> Self:
-        """Start the broker for the duration of an `async with` block."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the broker when the `async with` block ends."""
-        await self.stop()
 
 
 def stream_configs(

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
@@ -25,6 +24,7 @@ from shared.servers import (
     LOOPBACK,
     ManagedProcess,
     ServerError,
+    Supervised,
     ensure_port_free,
     find_binary,
     free_port_pair,
@@ -59,7 +59,7 @@ class TemporalSettings:
         return self.address is None
 
 
-class TemporalServer:
+class TemporalServer(Supervised):
     """A `temporal server start-dev` child process on loopback, ready once a client connects."""
 
     def __init__(
@@ -167,20 +167,6 @@ class TemporalServer:
         except (RPCError, RuntimeError, OSError, TimeoutError):
             return False
         return True
-
-    async def __aenter__(self) -> Self:
-        """Start the server for the duration of an `async with` block."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server when the `async with` block ends."""
-        await self.stop()
 
 
 __all__ = [

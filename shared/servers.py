@@ -21,6 +21,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -150,7 +151,29 @@ async def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
     return True
 
 
-class ManagedProcess:
+class Supervised(ABC):
+    """Start on entering an `async with` block, stop on leaving it, however it ends."""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+class ManagedProcess(Supervised):
     """One child server in its own process group: dies with its parent, stops cleanly."""
 
     def __init__(
@@ -279,17 +302,3 @@ class ManagedProcess:
         """Close the parent's handle on the child's log."""
         if self._log is not None:
             self._log.close()
-
-    async def __aenter__(self) -> Self:
-        """Start the child for the duration of an `async with` block."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the child when the `async with` block ends, however it ends."""
-        await self.stop()
