@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -285,7 +286,7 @@ class _Pending:
 
 
 @dataclass
-class _ConsumerBase:
+class _ConsumerBase(ABC):
     """The fetch loop, in-progress heartbeats and outcomes shared by both consumer kinds."""
 
     bus: Bus
@@ -361,8 +362,9 @@ class _ConsumerBase:
                 self._pending[id(msg)] = _Pending(msg, now)
             await self._dispatch(msgs)
 
+    @abstractmethod
     async def _dispatch(self, msgs: list[Msg]) -> None:
-        raise NotImplementedError
+        """Hand a fetched batch to the handler: per-saga lanes or the whole batch in order."""
 
     async def _heartbeat(self) -> None:
         """Tell the server every fetched message is still being worked on (queued ones too)."""
