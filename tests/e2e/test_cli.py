@@ -58,6 +58,13 @@ def test_scenarios_json_lists_the_whole_catalogue() -> None:
     assert {"happy_path", "customer_cancel", "race_for_last_items"} <= set(names)
 
 
+def test_catalogue_lists_products_stock_and_point_balances() -> None:
+    result = saga_compare("catalogue")
+    assert result.returncode == 0
+    assert "last-few" in result.stdout and "sold-out" in result.stdout
+    assert "alice 5000" in result.stdout
+
+
 def test_an_unknown_scenario_is_one_line_naming_the_choices() -> None:
     assert_one_line_error(saga_compare("run", "--scenario", "nope"), "nope", "happy_path")
 
