@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.contracts import BusinessState, OrderRequest, SagaOutcome, SagaStatus, StepName
+from shared.contracts import (
+    BusinessState,
+    OrderRequest,
+    Reason,
+    SagaOutcome,
+    SagaStatus,
+    StepName,
+)
 from shared.seed import SeedData
 
 
@@ -50,17 +57,15 @@ def net(state: BusinessState) -> NetState:
             if c.amount_cents != c.refunded_cents
         },
         points=state.points,
-        shipped=sorted(order_of.get(s.saga_id, s.saga_id) for s in state.shipments if _active(s)),
+        shipped=sorted(
+            order_of.get(s.saga_id, s.saga_id) for s in state.shipments if s.status == "created"
+        ),
         orders={r.order_id: _status(r.status, r.reason) for r in state.orders},
     )
 
 
-def _active(shipment: object) -> bool:
-    return getattr(shipment, "status", "") == "created"
-
-
-def _status(status: SagaStatus, reason: object) -> str:
-    return f"{status.value}/{reason.value}" if hasattr(reason, "value") else status.value
+def _status(status: SagaStatus, reason: Reason | None) -> str:
+    return f"{status.value}/{reason.value}" if reason else status.value
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from shared.contracts import (
@@ -305,7 +304,3 @@ def get(name: str) -> Scenario:
         return BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown scenario {name!r}; choose one of: {', '.join(BY_NAME)}") from None
-
-
-def status_counts(statuses: list[SagaStatus]) -> dict[SagaStatus, int]:
-    return dict(Counter(statuses))

@@ -17,11 +17,6 @@ class StepSpec:
     failure_reason: Reason | None
     pivot: bool = False
 
-    @property
-    def retriable_only(self) -> bool:
-        """After the pivot a step has no compensation: it is retried until it succeeds."""
-        return self.compensation is None
-
 
 STEPS: tuple[StepSpec, ...] = (
     StepSpec(
@@ -80,13 +75,6 @@ def service_of(step: StepName) -> ServiceName:
 def applies(step: StepName, order: OrderRequest) -> bool:
     """Whether a forward step runs for this order: points are skipped when none are used."""
     return not (step is StepName.DEDUCT_POINTS and order.points_to_use == 0)
-
-
-def next_step(step: StepName) -> StepName | None:
-    """The forward step after ``step`` (the order's own skips are the caller's business)."""
-    names = [s.name for s in STEPS]
-    index = names.index(step)
-    return names[index + 1] if index + 1 < len(names) else None
 
 
 FORWARD_STEPS: tuple[StepName, ...] = tuple(s.name for s in STEPS)

@@ -9,14 +9,14 @@ from collections.abc import Awaitable, Callable
 
 from choreography.broker import SAGA_STREAM
 from choreography.runtime import ChoreographyRuntime, ChoreographySettings
-from shared.contracts import LineItem, OrderRequest, SagaPolicy, ShippingAddress
+from harness.scenarios import order
+from shared.contracts import SagaPolicy, ShippingAddress
 
 Settings = Callable[..., ChoreographySettings]
 """The ``settings`` fixture: quick settings on the module's broker, own durables."""
 
 HOME = ShippingAddress(name="A", street="1 Main St", city="X", postal_code="1", country="US")
 ANTARCTICA = ShippingAddress(name="B", street="1 Ice", city="Y", postal_code="0", country="AQ")
-PRICES = {"widget": 1_999, "gadget": 4_950, "last-few": 2_500, "sold-out": 999}
 
 QUICK = SagaPolicy(
     deadline_s=10.0,
@@ -32,26 +32,8 @@ def saga_id(prefix: str = "saga") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def make_order(
-    order_id: str,
-    *,
-    customer: str = "alice",
-    items: dict[str, int] | None = None,
-    points: int = 0,
-    card: str = "card-4242",
-    address: ShippingAddress = HOME,
-) -> OrderRequest:
-    return OrderRequest(
-        order_id=order_id,
-        customer_id=customer,
-        items=[
-            LineItem(product_id=p, quantity=q, unit_price_cents=PRICES[p])
-            for p, q in (items or {"widget": 2}).items()
-        ],
-        payment_method=card,
-        points_to_use=points,
-        shipping_address=address,
-    )
+make_order = order
+"""The catalogue's order builder: the same orders the contract suite runs."""
 
 
 async def stream_count(
