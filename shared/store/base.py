@@ -33,7 +33,7 @@ class Dialect(Protocol):
     name: str
 
     def greatest(self, *expressions: str) -> str:
-        """The largest of several values in one row (SQLite ``max(a, b)``, Postgres ``greatest``)."""
+        """Largest of several values in a row (SQLite ``max(a, b)``, Postgres ``greatest``)."""
         ...
 
     def ddl(self, script: str) -> str:
@@ -56,7 +56,8 @@ Everything else is portable as written: ``TEXT``, ``INTEGER`` (64-bit on SQLite;
 class Tx(Protocol):
     """An open transaction, used synchronously inside ``work(tx)``."""
 
-    dialect: Dialect
+    @property
+    def dialect(self) -> Dialect: ...
 
     def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
@@ -82,7 +83,9 @@ class Store(Protocol):
     """One service's own database (a SQLite file, or a Postgres schema)."""
 
     name: str
-    dialect: Dialect
+
+    @property
+    def dialect(self) -> Dialect: ...
 
     async def open(self) -> None:
         """Connect and apply pending migrations (safe when several processes open at once)."""

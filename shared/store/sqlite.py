@@ -1,128 +1,188 @@
-"""SQLite store: one WAL file per service, one writer at a time, ordered migrations."""
+"""The SQLite adapter: one WAL file per service, a writer thread and a reader thread.
+
+Every ``run(work)`` is one hop to the store's writer thread, where ``work`` runs between
+``BEGIN IMMEDIATE`` and ``COMMIT`` on the standard library's ``sqlite3``: one writer at a time
+in this process, and ``BEGIN IMMEDIATE`` with a busy timeout serializes writers of other
+processes on the same file. Reads run on a second connection in a thread of their own; in WAL
+mode they see the last commit and never wait for the writer.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from contextlib import asynccontextmanager
+import contextlib
+import itertools
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiosqlite
+from shared.store.base import Migration, Params, Row, apply_migrations
 
-Params = Sequence[Any]
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
 
 
-class Tx:
-    """An open transaction; every service write and its outbox/inbox rows go through one."""
+class SqliteDialect:
+    name = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def greatest(self, *expressions: str) -> str:
+        return f"max({', '.join(expressions)})"
+
+    def ddl(self, script: str) -> str:
+        return script.replace("{id}", "INTEGER PRIMARY KEY AUTOINCREMENT").replace("{blob}", "BLOB")
+
+
+DIALECT = SqliteDialect()
+
+
+def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip([column[0] for column in cursor.description], values, strict=True))
+
+
+class SqliteTx:
+    """A transaction on one connection, used synchronously by ``work``."""
+
+    dialect = DIALECT
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._savepoints = 0
+        self._savepoints = itertools.count(1)
 
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        cursor = await self._conn.execute(sql, params)
-        return cursor.rowcount
+    def execute(self, sql: str, params: Params = ()) -> int:
+        return self._conn.execute(sql, params).rowcount
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        cursor = await self._conn.execute(sql, params)
-        return await cursor.fetchone()
+    def executemany(self, sql: str, params: Iterable[Params]) -> None:
+        self._conn.executemany(sql, params)
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        cursor = await self._conn.execute(sql, params)
-        return list(await cursor.fetchall())
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        row: Row | None = self._conn.execute(sql, params).fetchone()
+        return row
 
-    @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        """Undo the block's writes if it raises, keeping the rest of the transaction."""
-        self._savepoints += 1
-        name = f"sp{self._savepoints}"
-        await self._conn.execute(f"SAVEPOINT {name}")
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return list(self._conn.execute(sql, params).fetchall())
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        name = f"sp{next(self._savepoints)}"
+        self._conn.execute(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
-            await self._conn.execute(f"ROLLBACK TO {name}")
-            await self._conn.execute(f"RELEASE {name}")
+            self._conn.execute(f"ROLLBACK TO {name}")
+            self._conn.execute(f"RELEASE {name}")
             raise
-        await self._conn.execute(f"RELEASE {name}")
+        self._conn.execute(f"RELEASE {name}")
 
 
 class SqliteStore:
-    """A service's own SQLite file; ``migrations`` run once each, tracked by user_version."""
+    """A service's own SQLite file; nothing is opened until `open()`."""
 
-    def __init__(self, path: Path, migrations: Sequence[str], *, synchronous: str = "NORMAL"):
+    dialect = DIALECT
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        migrations: Sequence[Migration] = (),
+        *,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        self.name = name
         self.path = path
-        self._migrations = migrations
+        self.migrations = list(migrations)
         self._synchronous = synchronous
-        self._conn: aiosqlite.Connection | None = None
-        # One writer per process: BEGIN IMMEDIATE then serialises across processes too.
-        self._lock = asyncio.Lock()
+        self._writer: ThreadPoolExecutor | None = None
+        self._reader: ThreadPoolExecutor | None = None
+        self._write_conn: sqlite3.Connection | None = None
+        self._read_conn: sqlite3.Connection | None = None
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        await conn.execute("PRAGMA busy_timeout=10000")
-        self._conn = conn
-        await self._migrate()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-w-{self.name}")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-r-{self.name}")
+        loop = asyncio.get_running_loop()
+        self._write_conn = await loop.run_in_executor(self._writer, self._connect, False)
+        await self.run(lambda tx: apply_migrations(tx, self.migrations, time.time()))
+        self._read_conn = await loop.run_in_executor(self._reader, self._connect, True)
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1e3
+        )
+        conn.row_factory = _dict_row
+        if not readonly:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if readonly:
+            conn.execute("PRAGMA query_only=1")
+        return conn
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        for pool, conn in ((self._writer, self._write_conn), (self._reader, self._read_conn)):
+            if pool is None:
+                continue
+            if conn is not None:
+                await asyncio.get_running_loop().run_in_executor(pool, conn.close)
+            pool.shutdown(wait=True)
+        self._writer = self._reader = None
+        self._write_conn = self._read_conn = None
 
-    async def _migrate(self) -> None:
-        async with self.transaction() as tx:
-            row = await tx.fetchone("PRAGMA user_version")
-            version = int(row[0]) if row else 0
-            for script in self._migrations[version:]:
-                for statement in filter(str.strip, script.split(";")):
-                    await tx.execute(statement)
-            await tx.execute(f"PRAGMA user_version={len(self._migrations)}")
+    async def run(self, work: Callable[[SqliteTx], T], *, key: str | None = None) -> T:
+        if self._writer is None:
+            raise RuntimeError(f"store {self.name} ({self.path}) is not open")
+        future = asyncio.get_running_loop().run_in_executor(self._writer, self._write, work)
+        return await settle(future)
 
-    @property
-    def conn(self) -> aiosqlite.Connection:
-        if self._conn is None:
-            raise RuntimeError(f"store {self.path} is not open")
-        return self._conn
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """BEGIN IMMEDIATE ... COMMIT; any exception (a simulated crash too) rolls back.
-
-        BEGIN, COMMIT and ROLLBACK run to completion even when the task is cancelled meanwhile
-        (the statement is already queued on the connection's thread); the lock is held until
-        the connection is out of the transaction, so no other writer finds it half-open.
-        """
-        async with self._lock:
-            conn = self.conn
-            try:
-                await _settle(conn.execute("BEGIN IMMEDIATE"))
-                yield Tx(conn)
-            except BaseException:
-                if conn.in_transaction:
-                    await _settle(conn.execute("ROLLBACK"))
-                raise
-            await _settle(conn.execute("COMMIT"))
-
-    async def read(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        """A read outside any write transaction (WAL readers never block the writer)."""
-        async with self._lock:
-            cursor = await self.conn.execute(sql, params)
-            return list(await cursor.fetchall())
-
-
-async def _settle(statement: Awaitable[Any]) -> None:
-    """Await a statement to its end despite cancellation, then re-raise a cancel received."""
-    task = asyncio.ensure_future(statement)
-    cancelled = False
-    while not task.done():
+    def _write(self, work: Callable[[SqliteTx], T]) -> T:
+        conn = self._write_conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            await asyncio.shield(task)
+            result = work(SqliteTx(conn))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def read(self, work: Callable[[SqliteTx], T]) -> T:
+        if self._reader is None:
+            raise RuntimeError(f"store {self.name} ({self.path}) is not open")
+        future = asyncio.get_running_loop().run_in_executor(self._reader, self._read, work)
+        return await settle(future)
+
+    def _read(self, work: Callable[[SqliteTx], T]) -> T:
+        conn = self._read_conn
+        assert conn is not None
+        conn.execute("BEGIN")  # one snapshot for every statement of ``work``
+        try:
+            return work(SqliteTx(conn))
+        finally:
+            conn.execute("COMMIT")
+
+    async def query(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self.read(lambda tx: tx.fetchall(sql, params))
+
+
+async def settle(future: asyncio.Future[T]) -> T:
+    """Await a transaction to its end despite cancellation, then re-raise a cancel received.
+
+    The work runs in a thread and cannot be interrupted half way; waiting for it keeps
+    "the task was cancelled" from meaning "the transaction may still be running".
+    """
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
         except asyncio.CancelledError:
             cancelled = True
-    task.result()
+        except BaseException:
+            break  # done with this exception: ``future.result()`` raises it below
     if cancelled:
         raise asyncio.CancelledError
+    return future.result()
