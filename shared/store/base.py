@@ -40,6 +40,13 @@ class Dialect(Protocol):
         """A migration script with its type placeholders filled (see `DDL_PLACEHOLDERS`)."""
         ...
 
+    def skip_locked(self) -> str:
+        """The suffix of a ``SELECT`` that claims rows no other transaction holds.
+
+        Postgres: ``FOR UPDATE SKIP LOCKED``; SQLite: nothing (its writers never overlap).
+        """
+        ...
+
 
 DDL_PLACEHOLDERS = {
     "{id}": "an auto-increment integer primary key column type",
@@ -109,6 +116,12 @@ class Store(Protocol):
     async def query(self, sql: str, params: Params = ()) -> list[Row]:
         """One read-only statement (a shortcut for ``read``)."""
         ...
+
+
+class StoreFactory(Protocol):
+    """Builds a service's store (nothing opened yet): ``factory("inventory", migrations)``."""
+
+    def __call__(self, name: str, migrations: Sequence[Migration]) -> Store: ...
 
 
 @dataclass(frozen=True)

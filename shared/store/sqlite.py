@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import sqlite3
 import time
@@ -19,7 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shared.store.base import Migration, Params, Row, apply_migrations
+from shared.store.base import (
+    Dialect,
+    Migration,
+    Params,
+    Row,
+    Store,
+    StoreFactory,
+    Tx,
+    apply_migrations,
+)
 
 T = TypeVar("T")
 
@@ -35,6 +45,9 @@ class SqliteDialect:
     def ddl(self, script: str) -> str:
         return script.replace("{id}", "INTEGER PRIMARY KEY AUTOINCREMENT").replace("{blob}", "BLOB")
 
+    def skip_locked(self) -> str:
+        return ""
+
 
 DIALECT = SqliteDialect()
 
@@ -46,7 +59,7 @@ def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]
 class SqliteTx:
     """A transaction on one connection, used synchronously by ``work``."""
 
-    dialect = DIALECT
+    dialect: Dialect = DIALECT
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -79,9 +92,13 @@ class SqliteTx:
 
 
 class SqliteStore:
-    """A service's own SQLite file; nothing is opened until `open()`."""
+    """A service's own SQLite file; nothing is opened until `open()`.
 
-    dialect = DIALECT
+    ``work`` runs in the store's thread with a copy of the caller's context variables, so
+    spans it starts (an outbox row's creation span) have the caller's span as parent.
+    """
+
+    dialect: Dialect = DIALECT
 
     def __init__(
         self,
@@ -132,13 +149,20 @@ class SqliteStore:
         self._writer = self._reader = None
         self._write_conn = self._read_conn = None
 
-    async def run(self, work: Callable[[SqliteTx], T], *, key: str | None = None) -> T:
+    async def run(self, work: Callable[[Tx], T], *, key: str | None = None) -> T:
         if self._writer is None:
             raise RuntimeError(f"store {self.name} ({self.path}) is not open")
-        future = asyncio.get_running_loop().run_in_executor(self._writer, self._write, work)
-        return await settle(future)
+        return await settle(self._submit(self._writer, self._write, work))
 
-    def _write(self, work: Callable[[SqliteTx], T]) -> T:
+    @staticmethod
+    def _submit(
+        pool: ThreadPoolExecutor, call: Callable[[Callable[[Tx], T]], T], work: Any
+    ) -> asyncio.Future[T]:
+        """Run ``call(work)`` in ``pool`` with the caller's context (its current span, say)."""
+        context = contextvars.copy_context()
+        return asyncio.get_running_loop().run_in_executor(pool, context.run, call, work)
+
+    def _write(self, work: Callable[[Tx], T]) -> T:
         conn = self._write_conn
         assert conn is not None
         conn.execute("BEGIN IMMEDIATE")
@@ -150,13 +174,12 @@ class SqliteStore:
         conn.execute("COMMIT")
         return result
 
-    async def read(self, work: Callable[[SqliteTx], T]) -> T:
+    async def read(self, work: Callable[[Tx], T]) -> T:
         if self._reader is None:
             raise RuntimeError(f"store {self.name} ({self.path}) is not open")
-        future = asyncio.get_running_loop().run_in_executor(self._reader, self._read, work)
-        return await settle(future)
+        return await settle(self._submit(self._reader, self._read, work))
 
-    def _read(self, work: Callable[[SqliteTx], T]) -> T:
+    def _read(self, work: Callable[[Tx], T]) -> T:
         conn = self._read_conn
         assert conn is not None
         conn.execute("BEGIN")  # one snapshot for every statement of ``work``
@@ -186,3 +209,12 @@ async def settle(future: asyncio.Future[T]) -> T:
     if cancelled:
         raise asyncio.CancelledError
     return future.result()
+
+
+def sqlite_stores(data_dir: Path, *, synchronous: str = "NORMAL") -> StoreFactory:
+    """One SQLite file per service in ``data_dir`` (``inventory.db`` ...)."""
+
+    def factory(name: str, migrations: Sequence[Migration]) -> Store:
+        return SqliteStore(name, data_dir / f"{name}.db", migrations, synchronous=synchronous)
+
+    return factory
