@@ -1,15 +1,21 @@
-"""Process-wide test set-up: one in-memory tracer provider every test can read spans from."""
+"""Process-wide test set-up: the in-memory tracer provider, and the store backends under test."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from shared.store.base import StoreFactory
+from shared.store.sqlite import sqlite_stores
 from shared.telemetry import Tracing, configure_tracing
 
 _TRACING: Tracing = configure_tracing("saga-compare-tests", "test", exporter="memory")
+
+STORE_BACKENDS = ("sqlite",)
+"""Every adapter of the `Store` protocol; the store suite runs once per entry."""
 
 
 @pytest.fixture
@@ -18,3 +24,11 @@ def span_exporter() -> Iterator[InMemorySpanExporter]:
     assert _TRACING.memory is not None
     _TRACING.memory.clear()
     yield _TRACING.memory
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """A fresh, empty place for stores on one backend: the same name opens the same database."""
+    if request.param == "sqlite":
+        return sqlite_stores(tmp_path / "stores")
+    raise ValueError(f"unknown store backend {request.param!r}")

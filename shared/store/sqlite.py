@@ -122,9 +122,13 @@ class SqliteStore:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-w-{self.name}")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-r-{self.name}")
         loop = asyncio.get_running_loop()
-        self._write_conn = await loop.run_in_executor(self._writer, self._connect, False)
-        await self.run(lambda tx: apply_migrations(tx, self.migrations, time.time()))
-        self._read_conn = await loop.run_in_executor(self._reader, self._connect, True)
+        try:
+            self._write_conn = await loop.run_in_executor(self._writer, self._connect, False)
+            await self.run(lambda tx: apply_migrations(tx, self.migrations, time.time()))
+            self._read_conn = await loop.run_in_executor(self._reader, self._connect, True)
+        except BaseException:
+            await self.close()  # no threads or connections left behind by a failed open
+            raise
 
     def _connect(self, readonly: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -168,10 +172,12 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = work(SqliteTx(conn))
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # A failed COMMIT leaves the transaction open: end it, or every later BEGIN fails.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
         return result
 
     async def read(self, work: Callable[[Tx], T]) -> T:
