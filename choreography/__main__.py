@@ -16,12 +16,14 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 
+from choreography import schema
 from choreography.broker import NatsBroker, NatsSettings, ServerError, ensure_streams
 from choreography.bus import Bus
 from choreography.host import ChoreographySettings, ensure_consumers, start_hosts
 from choreography.tracker import Tracker
 from shared.contracts import ServiceName
 from shared.services import Domain
+from shared.store import sqlite_stores
 from shared.telemetry import configure_tracing
 
 ALL = "all"
@@ -62,15 +64,14 @@ async def serve(args: argparse.Namespace) -> int:
             broker = await stack.enter_async_context(NatsBroker())
             servers = [broker.url]
             settings = replace(settings, nats=NatsSettings(url=broker.url))
-        domain = await Domain(args.data_dir).open(only=services)
+        domain = Domain(sqlite_stores(args.data_dir), extra_migrations=schema.MIGRATIONS)
+        await domain.open(only=services)
         stack.push_async_callback(domain.close)
         admin = await Bus.connect(servers, f"saga-{args.service}-admin")
         stack.push_async_callback(admin.close)
         await ensure_streams(admin.js)
         await ensure_consumers(admin, settings)
         tracker = Tracker(domain.orders)
-        if ServiceName.ORDERS in services:
-            await tracker.prepare()
         await start_hosts(stack, services, domain, tracker, settings, servers)
         # Handlers only now: a signal during start-up keeps its default and ends the process.
         stop = asyncio.Event()

@@ -128,12 +128,13 @@ class ServiceHost:
     def relay(self) -> Relay | None:
         return self._relay
 
-    async def prepare(self) -> None:
-        await self.participant.prepare()
-
     async def start(self) -> None:
-        """Connect and run: the relay first drains whatever an earlier life left unsent."""
+        """Connect and run: the relay first drains whatever an earlier life left unsent.
+
+        Like a restarted process, a host coming back knows only what its store says (fences).
+        """
         self._liveness = Liveness()
+        await self.participant.prepare()
         bus = self._bus = await Bus.connect(self.servers, f"saga-{self.service.value}")
         self._relay = Relay(
             self.participant.store,
@@ -236,7 +237,6 @@ async def start_hosts(
     hosts: dict[ServiceName, ServiceHost] = {}
     for service in services:
         host = ServiceHost(service, domain, tracker, settings, servers)
-        await host.prepare()
         await host.start()
         stack.push_async_callback(host.stop)
         hosts[service] = host

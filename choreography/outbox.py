@@ -1,10 +1,14 @@
 """Transactional outbox: events commit with the state change, a relay publishes them after.
 
-`add` writes the event into the service's own SQLite store inside the caller's transaction,
-with the W3C ``traceparent`` of a PRODUCER ``create`` span taken at that moment; the relay
-publishes unchanged what was stored, in batches, with ``Nats-Msg-Id`` = the event id, and
-marks the rows sent. A process that dies between commit and publish loses nothing: the next
-relay run finds the row unsent. Publishing twice is harmless: the broker drops the duplicate.
+`add` writes the event into the service's own store inside the caller's transaction, with the
+W3C ``traceparent`` of a PRODUCER ``create`` span taken at that moment; the relay publishes
+unchanged what was stored, in batches, with ``Nats-Msg-Id`` = the event id, and marks the rows
+sent. A process that dies between commit and publish loses nothing: the next relay run finds
+the row unsent. Publishing twice is harmless: the broker drops the duplicate.
+
+The relay's poll never trusts an id watermark (a row may commit after rows with larger ids):
+it `claim`s unsent rows no other relay holds, for a short lease, skipping rows another
+transaction has locked, so several relays over one store share the work.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -22,53 +28,60 @@ from opentelemetry.trace import SpanKind
 
 from choreography.bus import SAGA_ID_HEADER, Liveness, Outgoing
 from choreography.events import Event
-from shared.store import SqliteStore, Tx
+from shared.store import Migration, Row, Store, Tx, migrations
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("saga-compare.choreography.outbox")
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+MIGRATIONS: tuple[Migration, ...] = migrations(
+    "outbox",
+    """
+    CREATE TABLE outbox (
+        seq {id},
         event_id TEXT NOT NULL UNIQUE,
         subject TEXT NOT NULL,
         headers TEXT NOT NULL,
-        body BLOB NOT NULL,
-        created_at REAL NOT NULL,
-        sent_at REAL
-    )""",
-    "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL",
+        body TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        claimed_by TEXT,
+        claimed_until DOUBLE PRECISION,
+        sent_at DOUBLE PRECISION
+    );
+    CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL
+    """,
 )
 KEEP_SENT_S = 600.0
 """Sent rows are kept a while for inspection (well past the broker's dedup window)."""
 
+LEASE_S = 5.0
+"""How long a claimed row is left to its relay before another relay may take it over."""
+
 RECENT = 10_000
 """How many sent event ids the relay remembers, so a poll does not resend a handed-over row."""
+
+CHUNK = 500
+"""Ids per ``IN (...)`` list (well under every backend's parameter limit)."""
 
 Publish = Callable[[Sequence[Outgoing]], Awaitable[None]]
 
 
-async def ensure_schema(store: SqliteStore) -> None:
-    async with store.transaction() as tx:
-        for statement in SCHEMA:
-            await tx.execute(statement)
-
-
-async def add(tx: Tx, event: Event) -> Outgoing | None:
+def add(tx: Tx, event: Event) -> Outgoing | None:
     """Write the event in the caller's transaction; None if that event id is already there.
 
     The returned row may be handed to the relay once the transaction has committed.
     """
     headers = _creation_headers(event)
-    body = event.model_dump_json().encode()
-    inserted = await tx.execute(
-        "INSERT OR IGNORE INTO outbox (event_id, subject, headers, body, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
+    body = event.model_dump_json()
+    inserted = tx.execute(
+        "INSERT INTO outbox (event_id, subject, headers, body, created_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (event.event_id, event.subject, json.dumps(headers), body, time.time()),
     )
     if not inserted:
         return None
-    return Outgoing(subject=event.subject, body=body, headers=headers, msg_id=event.event_id)
+    return Outgoing(
+        subject=event.subject, body=body.encode(), headers=headers, msg_id=event.event_id
+    )
 
 
 def _creation_headers(event: Event) -> dict[str, str]:
@@ -91,38 +104,70 @@ def _creation_headers(event: Event) -> dict[str, str]:
     return headers
 
 
-async def unsent(store: SqliteStore, limit: int = 1000) -> list[Outgoing]:
-    """The rows not yet published, oldest first."""
-    rows = await store.read(
+def _outgoing(row: Row) -> Outgoing:
+    return Outgoing(
+        subject=row["subject"],
+        body=row["body"].encode(),
+        headers=json.loads(row["headers"]),
+        msg_id=row["event_id"],
+    )
+
+
+def _chunks(values: Sequence[object]) -> Iterable[Sequence[object]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def claim(tx: Tx, owner: str, limit: int, now: float, lease_s: float = LEASE_S) -> list[Outgoing]:
+    """Take up to ``limit`` unsent rows, oldest first, that no other relay holds a lease on.
+
+    A relay may always take back its own claims (``owner``: a retry after a failed publish).
+    Rows another transaction is claiming right now are skipped, not waited for.
+    """
+    rows = tx.fetchall(
+        "SELECT seq, event_id, subject, headers, body FROM outbox WHERE sent_at IS NULL"
+        " AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"
+        f" ORDER BY seq LIMIT ? {tx.dialect.skip_locked()}",
+        (now, owner, limit),
+    )
+    seqs = [row["seq"] for row in rows]
+    for chunk in _chunks(seqs):
+        tx.execute(
+            f"UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE seq IN ({_marks(chunk)})",
+            (owner, now + lease_s, *chunk),
+        )
+    return [_outgoing(row) for row in rows]
+
+
+def mark_sent(tx: Tx, event_ids: Sequence[str], now: float) -> None:
+    for chunk in _chunks(event_ids):
+        tx.execute(
+            f"UPDATE outbox SET sent_at = ? WHERE event_id IN ({_marks(chunk)})", (now, *chunk)
+        )
+
+
+def prune(tx: Tx, now: float, keep_s: float = KEEP_SENT_S) -> int:
+    """Delete rows sent more than ``keep_s`` ago; returns how many."""
+    return tx.execute("DELETE FROM outbox WHERE sent_at < ?", (now - keep_s,))
+
+
+async def unsent(store: Store, limit: int = 1000) -> list[Outgoing]:
+    """The rows not yet published, oldest first, claimed or not (for inspection)."""
+    rows = await store.query(
         "SELECT event_id, subject, headers, body FROM outbox WHERE sent_at IS NULL"
         " ORDER BY seq LIMIT ?",
         (limit,),
     )
-    return [
-        Outgoing(
-            subject=row["subject"],
-            body=bytes(row["body"]),
-            headers=json.loads(row["headers"]),
-            msg_id=row["event_id"],
-        )
-        for row in rows
-    ]
+    return [_outgoing(row) for row in rows]
 
 
-async def mark_sent(store: SqliteStore, event_ids: Sequence[str]) -> None:
-    now = time.time()
-    async with store.transaction() as tx:
-        for start in range(0, len(event_ids), 500):
-            chunk = event_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            await tx.execute(
-                f"UPDATE outbox SET sent_at = ? WHERE event_id IN ({marks})", (now, *chunk)
-            )
-
-
-async def prune(store: SqliteStore, keep_s: float = KEEP_SENT_S) -> None:
-    async with store.transaction() as tx:
-        await tx.execute("DELETE FROM outbox WHERE sent_at < ?", (time.time() - keep_s,))
+def default_owner() -> str:
+    """This process, as a relay's claim names it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Relay:
@@ -131,7 +176,7 @@ class Relay:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         publish: Publish,
         *,
         liveness: Liveness | None = None,
@@ -139,8 +184,10 @@ class Relay:
         poll_s: float = 0.25,
         retry_s: float = 0.5,
         name: str = "relay",
+        owner: str | None = None,
     ) -> None:
         self.store = store
+        self.owner = owner or default_owner()
         self._publish = publish
         self._liveness = liveness or Liveness()
         self._batch = batch
@@ -194,7 +241,7 @@ class Relay:
     async def relay_once(self) -> int:
         """Publish what was handed over, or else one batch of unsent rows from the store."""
         if not self._queue:
-            self._enqueue(await unsent(self.store, self._batch))
+            self._enqueue(await self.store.run(self._claim))
         batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch))]
         ids = [row.msg_id for row in batch]
         self._queued.difference_update(ids)
@@ -204,9 +251,12 @@ class Relay:
         self._remember(ids)
         if self._closed or not self._liveness.alive:
             return 0
-        await mark_sent(self.store, ids)
+        await self.store.run(lambda tx: mark_sent(tx, ids, time.time()))
         self.published += len(batch)
         return len(batch)
+
+    def _claim(self, tx: Tx) -> list[Outgoing]:
+        return claim(tx, self.owner, self._batch, time.time())
 
     def _remember(self, ids: list[str]) -> None:
         for msg_id in ids:
@@ -244,4 +294,4 @@ class Relay:
     async def _maybe_prune(self) -> None:
         if time.monotonic() - self._pruned_at > 60:
             self._pruned_at = time.monotonic()
-            await prune(self.store)
+            await self.store.run(lambda tx: prune(tx, time.time()))

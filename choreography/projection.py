@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Sequence
 
 from choreography.events import (
     COMPENSATED,
@@ -25,10 +26,12 @@ from choreography.events import (
 )
 from shared.contracts import Phase, Reason, SagaOutcome, SagaStatus, StepName, StepStatus
 from shared.saga import applies, compensation_of, forward_of
-from shared.store import SqliteStore, Tx
+from shared.store import Dialect, Migration, Tx, migrations
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS saga_state (
+MIGRATIONS: tuple[Migration, ...] = migrations(
+    "tracker",
+    """
+    CREATE TABLE saga_state (
         saga_id TEXT PRIMARY KEY,
         order_id TEXT NOT NULL,
         status TEXT NOT NULL,
@@ -36,13 +39,13 @@ SCHEMA = (
         failed_step TEXT,
         phase TEXT NOT NULL,
         pivot_passed INTEGER NOT NULL DEFAULT 0,
-        started_at REAL NOT NULL,
-        deadline_at REAL NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        deadline_at DOUBLE PRECISION NOT NULL,
         placed TEXT NOT NULL,
         traceparent TEXT,
-        updated_at REAL NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS saga_steps (
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE saga_steps (
         saga_id TEXT NOT NULL,
         step TEXT NOT NULL,
         phase TEXT NOT NULL,
@@ -50,18 +53,20 @@ SCHEMA = (
         attempts INTEGER NOT NULL DEFAULT 0,
         seq INTEGER NOT NULL,
         PRIMARY KEY (saga_id, step)
-    )""",
-    """CREATE TABLE IF NOT EXISTS interventions (
+    );
+    CREATE TABLE interventions (
         saga_id TEXT PRIMARY KEY,
         order_id TEXT NOT NULL,
         reason TEXT,
         failed_compensations TEXT NOT NULL,
-        at REAL NOT NULL,
-        resolved_at REAL,
+        at DOUBLE PRECISION NOT NULL,
+        resolved_at DOUBLE PRECISION,
         note TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS saga_state_open ON saga_state (phase, status)",
+    );
+    CREATE INDEX saga_state_open ON saga_state (phase, status)
+    """,
 )
+"""The tracker's tables, in the orders store."""
 
 FORWARD, COMPENSATING, CLOSED = "forward", "compensating", "closed"
 SETTLED = (StepStatus.DONE.value, StepStatus.NOOP.value, StepStatus.FAILED.value)
@@ -89,15 +94,20 @@ Op = tuple[str, tuple[object, ...]]
 
 PROGRESS = (
     "UPDATE saga_steps SET"
-    " status = CASE WHEN step = ?1 THEN ?2 ELSE 'running' END,"
-    " attempts = CASE WHEN step = ?1 THEN ?3 ELSE attempts END"
-    " WHERE saga_id = ?4 AND ((step = ?1 AND status IN ('pending', 'running'))"
-    " OR (step = ?5 AND status = 'pending'))"
+    " status = CASE WHEN step = ? THEN ? ELSE 'running' END,"
+    " attempts = CASE WHEN step = ? THEN ? ELSE attempts END"
+    " WHERE saga_id = ? AND ((step = ? AND status IN ('pending', 'running'))"
+    " OR (step = ? AND status = 'pending'))"
 )
 """A forward step ends (done/failed) and the step it triggers is in flight, in one statement."""
 
 
-def fold(event: Event) -> tuple[list[Op], bool]:
+def progress(saga_id: str, finished: str, status: StepStatus, attempts: int, started: str) -> Op:
+    """`PROGRESS` with its parameters (a step name may be "": no such step)."""
+    return PROGRESS, (finished, status.value, finished, attempts, saga_id, finished, started)
+
+
+def fold(event: Event, dialect: Dialect) -> tuple[list[Op], bool]:
     """The statements folding one event into its saga; True if an end may now be decided."""
     saga_id, kind = event.saga_id, event.kind
     started = STARTS.get(kind)
@@ -106,8 +116,7 @@ def fold(event: Event) -> tuple[list[Op], bool]:
     finished = _DONE_STEP.get(kind) or _FAILED_STEP.get(kind)
     if started is not None or finished is not None:
         status = StepStatus.DONE if kind in _DONE_STEP else StepStatus.FAILED
-        progress = (finished or "", status.value, event.attempts, saga_id, started or "")
-        ops: list[Op] = [(PROGRESS, progress)]
+        ops: list[Op] = [progress(saga_id, finished or "", status, event.attempts, started or "")]
         if kind in _FAILED_STEP and finished is not StepName.COMPLETE_ORDER:
             assert finished is not None
             ops += [begin_compensation(saga_id, event.reason, finished)]
@@ -118,9 +127,10 @@ def fold(event: Event) -> tuple[list[Op], bool]:
     ops = []
     if kind in _COMPENSATED or kind in _COMPENSATION_FAILED:
         compensation = _COMPENSATED.get(kind) or _COMPENSATION_FAILED[kind]
-        ops += _compensated(saga_id, compensation, event)
+        ops += _compensated(saga_id, compensation, event, dialect)
     elif kind in _REFUSED:
-        ops += [_settle_forward(saga_id, _REFUSED[kind], StepStatus.REJECTED, event.attempts)]
+        refused = _REFUSED[kind]
+        ops += [_settle_forward(saga_id, refused, StepStatus.REJECTED, event.attempts, dialect)]
     sender = sender_step(kind)
     following = previous_actor(event.trail, sender) if sender is not None else None
     if following is not None:
@@ -132,10 +142,12 @@ def optional(op: Op | None) -> list[Op]:
     return [] if op is None else [op]
 
 
-def _settle_forward(saga_id: str, step: StepName, status: StepStatus, attempts: int) -> Op:
+def _settle_forward(
+    saga_id: str, step: StepName, status: StepStatus, attempts: int, dialect: Dialect
+) -> Op:
     """A forward step still in flight ends with its compensation (or refusal)."""
     return (
-        "UPDATE saga_steps SET status = ?, attempts = max(attempts, ?, 1)"
+        f"UPDATE saga_steps SET status = ?, attempts = {dialect.greatest('attempts', '?', '1')}"
         " WHERE saga_id = ? AND step = ? AND status = 'running'",
         (status.value, attempts, saga_id, step.value),
     )
@@ -182,14 +194,15 @@ def expect_compensation(saga_id: str, step: StepName) -> Op | None:
     if compensation is None:
         return None
     return (
-        "INSERT OR IGNORE INTO saga_steps (saga_id, step, phase, status, attempts, seq)"
-        " SELECT ?, ?, ?, 'running', 0, coalesce(max(seq), 0) + 1 FROM saga_steps"
-        " WHERE saga_id = ? HAVING count(*) > 0",
+        "INSERT INTO saga_steps (saga_id, step, phase, status, attempts, seq)"
+        " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), 'running', 0,"
+        " coalesce(max(seq), 0) + 1 FROM saga_steps WHERE saga_id = ? HAVING count(*) > 0"
+        " ON CONFLICT DO NOTHING",
         (saga_id, compensation.value, Phase.COMPENSATE.value, saga_id),
     )
 
 
-def _compensated(saga_id: str, compensation: StepName, event: Event) -> list[Op]:
+def _compensated(saga_id: str, compensation: StepName, event: Event, dialect: Dialect) -> list[Op]:
     status = event.status or StepStatus.FAILED
     settled = _SETTLED_BY.get(status, StepStatus.FAILED)
     return [
@@ -199,30 +212,30 @@ def _compensated(saga_id: str, compensation: StepName, event: Event) -> list[Op]
             " AND status = 'running'",
             (status.value, event.attempts, saga_id, compensation.value),
         ),
-        _settle_forward(saga_id, forward_of(compensation), settled, 0),
+        _settle_forward(saga_id, forward_of(compensation), settled, 0, dialect),
     ]
 
 
-async def run(store: SqliteStore, ops: list[Op]) -> None:
+def run(tx: Tx, ops: Sequence[Op]) -> None:
     """Run a batch's statements in order, consecutive identical ones in one ``executemany``."""
     for sql, group in itertools.groupby(ops, key=lambda op: op[0]):
         params = [op[1] for op in group]
         if len(params) == 1:
-            await store.conn.execute(sql, params[0])
+            tx.execute(sql, params[0])
         else:
-            await store.conn.executemany(sql, params)
+            tx.executemany(sql, params)
 
 
-async def record_end(tx: Tx, outcome: SagaOutcome, status: SagaStatus) -> None:
+def record_end(tx: Tx, outcome: SagaOutcome, status: SagaStatus) -> None:
     """In the transaction that closes the order: the projection, and the queue if needed."""
-    await tx.execute(
+    tx.execute(
         "UPDATE saga_state SET status = ?, phase = ?, updated_at = ? WHERE saga_id = ?",
         (status.value, CLOSED, time.time(), outcome.saga_id),
     )
     if status is SagaStatus.NEEDS_INTERVENTION:
-        await tx.execute(
-            "INSERT OR IGNORE INTO interventions"
-            " (saga_id, order_id, reason, failed_compensations, at) VALUES (?, ?, ?, ?, ?)",
+        tx.execute(
+            "INSERT INTO interventions (saga_id, order_id, reason, failed_compensations, at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (
                 outcome.saga_id,
                 outcome.order_id,

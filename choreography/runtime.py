@@ -17,7 +17,7 @@ from pathlib import Path
 
 from opentelemetry import propagate
 
-from choreography import outbox
+from choreography import outbox, schema
 from choreography.broker import NatsBroker, NatsSettings, ensure_streams
 from choreography.bus import Bus, Outgoing
 from choreography.events import placed
@@ -27,7 +27,7 @@ from choreography.tracker import Intervention, Tracker
 from shared.contracts import OrderRequest, Reason, SagaOutcome, SagaPolicy, ServiceName
 from shared.faults import FaultPlan
 from shared.services import Domain
-from shared.store import Tx
+from shared.store import StoreFactory, Tx, sqlite_stores
 from shared.telemetry import Tracing
 
 __all__ = ["ChoreographyRuntime", "ChoreographySettings", "open_runtime"]
@@ -69,9 +69,9 @@ class ChoreographyRuntime:
 
         rows: list[Outgoing | None] = []
 
-        async def hook(tx: Tx) -> None:
-            await self.tracker.record_start(tx, event, carrier.get("traceparent"))
-            rows.append(await outbox.add(tx, event))
+        def hook(tx: Tx) -> None:
+            self.tracker.record_start(tx, event, carrier.get("traceparent"))
+            rows.append(outbox.add(tx, event))
 
         await self.domain.orders.place(saga_id, order, within=hook)
         self._hand_over(rows)
@@ -109,11 +109,13 @@ async def open_runtime(
     tracing: Tracing | None = None,
     services: Iterable[ServiceName] | None = None,
     broker_state_dir: Path | None = None,
+    stores: StoreFactory | None = None,
 ) -> AsyncIterator[ChoreographyRuntime]:
     """Yield a ready runtime; what it started is stopped when the block ends.
 
     ``services`` run in this process (default: all five); pass ``()`` when they run as
-    separate processes and this process only starts and observes sagas.
+    separate processes and this process only starts and observes sagas. The services' stores
+    come from ``stores`` (default: one SQLite file per service in ``data_dir``).
     """
     settings = settings or ChoreographySettings.from_env()
     chosen = list(ServiceName) if services is None else list(services)
@@ -124,14 +126,14 @@ async def open_runtime(
             await stack.enter_async_context(broker)
             servers = [broker.url]
             settings = replace(settings, nats=NatsSettings(url=broker.url))
-        domain = await Domain(data_dir).open()
+        domain = Domain(stores or sqlite_stores(data_dir), extra_migrations=schema.MIGRATIONS)
+        await domain.open()
         stack.push_async_callback(domain.close)
         bus = await Bus.connect(servers, "saga-front")
         stack.push_async_callback(bus.close)
         await ensure_streams(bus.js, replicas=settings.nats.replicas)
         await ensure_consumers(bus, settings)
         tracker = Tracker(domain.orders, poll_s=settings.wait_poll_s)
-        await tracker.prepare()
         hosts = await start_hosts(stack, chosen, domain, tracker, settings, servers)
         front_relay = None
         if ServiceName.ORDERS in hosts:

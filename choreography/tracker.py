@@ -29,8 +29,6 @@ from choreography.events import DONE, Event, Kind, parse_subject
 from choreography.projection import (
     CLOSED,
     FORWARD,
-    PROGRESS,
-    SCHEMA,
     SETTLED,
     Op,
     begin_compensation,
@@ -38,6 +36,7 @@ from choreography.projection import (
     fold,
     optional,
     pass_pivot,
+    progress,
     record_end,
     run,
 )
@@ -94,19 +93,13 @@ class Tracker:
         self._ended: dict[str, asyncio.Event] = {}
         self.running = False
 
-    async def prepare(self) -> None:
-        await outbox.ensure_schema(self.store)
-        async with self.store.transaction() as tx:
-            for statement in SCHEMA:
-                await tx.execute(statement)
-
     # -- lifecycle (only where the orders service runs) ------------------------------------
 
     async def start(self) -> None:
         """Arm the deadlines of open sagas and finish any end decided but not recorded."""
         self.running = True
-        rows = await self.store.read(
-            "SELECT saga_id, phase, deadline_at FROM saga_state WHERE status = ? AND phase != ?",
+        rows = await self.store.query(
+            "SELECT saga_id, phase, deadline_at FROM saga_state WHERE status = ? AND phase <> ?",
             (SagaStatus.RUNNING.value, CLOSED),
         )
         for row in rows:
@@ -151,12 +144,13 @@ class Tracker:
 
     # -- writes at the edges: start, completion, cancel -----------------------------------
 
-    async def record_start(self, tx: Tx, event: Event, traceparent: str | None) -> None:
+    def record_start(self, tx: Tx, event: Event, traceparent: str | None) -> None:
         """The saga's projection row, written in the transaction that places the order."""
         now = time.time()
-        await tx.execute(
-            "INSERT OR IGNORE INTO saga_state (saga_id, order_id, status, phase, started_at,"
-            " deadline_at, placed, traceparent, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        tx.execute(
+            "INSERT INTO saga_state (saga_id, order_id, status, phase, started_at, deadline_at,"
+            " placed, traceparent, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (
                 event.saga_id,
                 event.order.order_id,
@@ -173,21 +167,20 @@ class Tracker:
         for seq, step in enumerate(FORWARD_STEPS):
             status = StepStatus.PENDING if applies(step, event.order) else StepStatus.SKIPPED
             rows += [event.saga_id, step.value, Phase.FORWARD.value, status.value, seq]
-        await tx.execute(
-            "INSERT OR IGNORE INTO saga_steps (saga_id, step, phase, status, attempts, seq) VALUES "
-            + ", ".join(["(?, ?, ?, ?, 0, ?)"] * len(FORWARD_STEPS)),
+        tx.execute(
+            "INSERT INTO saga_steps (saga_id, step, phase, status, attempts, seq) VALUES "
+            + ", ".join(["(?, ?, ?, ?, 0, ?)"] * len(FORWARD_STEPS))
+            + " ON CONFLICT DO NOTHING",
             rows,
         )
 
-    async def record_completed(
-        self, tx: Tx, saga_id: str, result: StepResult, attempt: int
-    ) -> None:
+    def record_completed(self, tx: Tx, saga_id: str, result: StepResult, attempt: int) -> None:
         """In complete_order's own transaction: the saga is COMPLETED the moment it commits."""
         if result.status is not StepStatus.DONE:
             return
         done = StepName.COMPLETE_ORDER.value
-        await tx.execute(PROGRESS, (done, StepStatus.DONE.value, attempt, saga_id, ""))
-        await tx.execute(
+        run(tx, [progress(saga_id, done, StepStatus.DONE, attempt, "")])
+        tx.execute(
             "UPDATE saga_state SET status = ?, phase = ?, reason = NULL, updated_at = ?"
             " WHERE saga_id = ?",
             (SagaStatus.COMPLETED.value, CLOSED, time.time(), saga_id),
@@ -195,46 +188,24 @@ class Tracker:
 
     async def request_cancel(self, saga_id: str, reason: Reason) -> bool:
         """Emit ``order.cancel_requested`` unless the saga passed its pivot or is ending."""
-        rows = await self.store.read(
+        rows = await self.store.query(
             "SELECT traceparent FROM saga_state WHERE saga_id = ?", (saga_id,)
         )
         if not rows:
             raise KeyError(f"unknown saga {saga_id!r}")
+        traceparent = rows[0]["traceparent"]
         context = None
-        if not trace.get_current_span().get_span_context().is_valid and rows[0][0]:
-            context = propagate.extract({"traceparent": rows[0][0]})
+        if not trace.get_current_span().get_span_context().is_valid and traceparent:
+            context = propagate.extract({"traceparent": traceparent})
         with _tracer.start_as_current_span(
             f"cancel {reason.value}",
             context=context,
             attributes={SAGA_ID: saga_id, SAGA_VARIANT: "choreography"},
         ):
-            async with self.store.transaction() as tx:
-                row = await self._cancel(tx, saga_id, reason)
+            row = await self.store.run(lambda tx: _cancel(tx, saga_id, reason), key=saga_id)
         if row is not None:
             self.hand_over([row])
         return row is not None
-
-    async def _cancel(self, tx: Tx, saga_id: str, reason: Reason) -> Outgoing | None:
-        row = await tx.fetchone(
-            "SELECT status, phase, pivot_passed, placed FROM saga_state WHERE saga_id = ?",
-            (saga_id,),
-        )
-        if row is None or row["status"] != SagaStatus.RUNNING.value:
-            return None
-        if row["phase"] != FORWARD or row["pivot_passed"]:
-            return None
-        steps = await tx.fetchall(
-            "SELECT step FROM saga_steps WHERE saga_id = ? AND phase = ? AND status IN (?, ?, ?)"
-            " ORDER BY seq",
-            (saga_id, Phase.FORWARD.value, "running", "done", "failed"),
-        )
-        trail = tuple(StepName(r["step"]) for r in steps)
-        placed = Event.model_validate_json(row["placed"])
-        cancel = placed.follow(Kind.ORDER_CANCEL_REQUESTED, trail=trail, reason=reason)
-        expected = expect_compensation(saga_id, trail[-1]) if trail else None
-        for sql, params in [begin_compensation(saga_id, reason, None), *optional(expected)]:
-            await tx.execute(sql, params)
-        return await outbox.add(tx, cancel)
 
     # -- the projection (the tracker's consumer handles whole batches) ---------------------
 
@@ -250,7 +221,7 @@ class Tracker:
             except Poison:
                 poison.append(delivery)
                 continue
-            event_ops, may_end = fold(event)
+            event_ops, may_end = fold(event, self.store.dialect)
             ops += event_ops
             if event.kind is DONE[PIVOT]:
                 pivots.append(event.saga_id)
@@ -260,10 +231,9 @@ class Tracker:
                 self.watch(event.saga_id, event.deadline_at)
         if pivots:
             ops += pass_pivot(pivots)
-        # The store's own connection inside its transaction: one executemany per run of
-        # identical statements instead of a round trip per event.
-        async with self.store.transaction():
-            await run(self.store, ops)
+        # One transaction for the whole batch, one executemany per run of identical statements.
+        if ops:
+            await self.store.run(lambda tx: run(tx, ops))
         for saga_id, headers in touched.items():
             await self.settle(saga_id, headers)
         return poison
@@ -285,8 +255,8 @@ class Tracker:
             attributes={SAGA_ID: saga_id, SAGA_VARIANT: "choreography", SAGA_OUTCOME: status.value},
         ):
 
-            async def hook(tx: Tx) -> None:
-                await record_end(tx, outcome, status)
+            def hook(tx: Tx) -> None:
+                record_end(tx, outcome, status)
 
             await self.orders.close(saga_id, status, reason, within=hook)
         self.ended(saga_id)
@@ -295,7 +265,7 @@ class Tracker:
 
     async def describe(self, saga_id: str) -> SagaOutcome:
         """The saga's live state in the shape both variants share (one query)."""
-        rows = await self.store.read(
+        rows = await self.store.query(
             "SELECT s.order_id, s.status, s.reason, s.failed_step,"
             " t.step, t.phase, t.status AS step_status, t.attempts"
             " FROM saga_state s LEFT JOIN saga_steps t ON t.saga_id = s.saga_id"
@@ -359,7 +329,7 @@ class Tracker:
     async def interventions(self, *, include_resolved: bool = False) -> list[Intervention]:
         """The intervention queue: sagas left NEEDS_INTERVENTION, oldest first."""
         where = "" if include_resolved else " WHERE resolved_at IS NULL"
-        rows = await self.store.read(
+        rows = await self.store.query(
             "SELECT saga_id, order_id, reason, failed_compensations, at, resolved_at, note"
             f" FROM interventions{where} ORDER BY at"
         )
@@ -378,13 +348,39 @@ class Tracker:
 
     async def resolve(self, saga_id: str, note: str) -> bool:
         """A person finished the saga by hand: take it off the queue."""
-        async with self.store.transaction() as tx:
-            updated = await tx.execute(
+        updated = await self.store.run(
+            lambda tx: tx.execute(
                 "UPDATE interventions SET resolved_at = ?, note = ?"
                 " WHERE saga_id = ? AND resolved_at IS NULL",
                 (time.time(), note, saga_id),
-            )
+            ),
+            key=saga_id,
+        )
         return bool(updated)
+
+
+def _cancel(tx: Tx, saga_id: str, reason: Reason) -> Outgoing | None:
+    """``order.cancel_requested`` into the outbox, unless the saga is past its pivot or ending."""
+    row = tx.fetchone(
+        "SELECT status, phase, pivot_passed, placed FROM saga_state WHERE saga_id = ?",
+        (saga_id,),
+    )
+    if row is None or row["status"] != SagaStatus.RUNNING.value:
+        return None
+    if row["phase"] != FORWARD or row["pivot_passed"]:
+        return None
+    steps = tx.fetchall(
+        "SELECT step FROM saga_steps WHERE saga_id = ? AND phase = ? AND status IN (?, ?, ?)"
+        " ORDER BY seq",
+        (saga_id, Phase.FORWARD.value, "running", "done", "failed"),
+    )
+    trail = tuple(StepName(r["step"]) for r in steps)
+    placed = Event.model_validate_json(row["placed"])
+    cancel = placed.follow(Kind.ORDER_CANCEL_REQUESTED, trail=trail, reason=reason)
+    expected = expect_compensation(saga_id, trail[-1]) if trail else None
+    for sql, params in [begin_compensation(saga_id, reason, None), *optional(expected)]:
+        tx.execute(sql, params)
+    return outbox.add(tx, cancel)
 
 
 def decide(outcome: SagaOutcome) -> tuple[SagaStatus, Reason | None] | None:

@@ -28,6 +28,7 @@ from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepName, St
 from shared.faults import FaultPlan
 from shared.runtime import SagaStuck
 from shared.services import Domain
+from shared.store import StoreFactory, sqlite_stores
 from shared.telemetry import Tracing
 
 VARIANT = "orchestration"
@@ -160,8 +161,13 @@ async def open_runtime(
     server_state_dir: Path | None = None,
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
+    stores: StoreFactory | None = None,
 ) -> AsyncIterator[OrchestrationRuntime]:
-    """Yield a ready runtime; everything it started is stopped when the block ends."""
+    """Yield a ready runtime; everything it started is stopped when the block ends.
+
+    The services' stores come from ``stores`` (default: one SQLite file per service in
+    ``data_dir``).
+    """
     settings = settings or TemporalSettings.from_env()
     async with AsyncExitStack() as stack:
         address, ui_url = settings.address, None
@@ -174,7 +180,7 @@ async def open_runtime(
             )
             await stack.enter_async_context(server)
             address, ui_url = server.address, server.ui_url
-        domain = await Domain(data_dir).open()
+        domain = await Domain(stores or sqlite_stores(data_dir)).open()
         stack.push_async_callback(domain.close)
         client = await connect(address, settings.namespace, tracing=tracing)
         task_queue = settings.task_queue

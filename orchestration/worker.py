@@ -23,6 +23,7 @@ from orchestration.client import connect
 from orchestration.server import TemporalSettings
 from orchestration.workflows import OrderSagaWorkflow
 from shared.services import Domain
+from shared.store import sqlite_stores
 from shared.telemetry import configure_tracing
 
 log = logging.getLogger("orchestration.worker")
@@ -51,7 +52,7 @@ async def serve(env: Mapping[str, str]) -> None:
     tracing = configure_tracing(
         "orchestration-worker", VARIANT, path=Path(trace_file) if trace_file else None
     )
-    domain = await Domain(Path(env.get("SAGA_DATA_DIR", "data"))).open()
+    domain = await Domain(sqlite_stores(Path(env.get("SAGA_DATA_DIR", "data")))).open()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -11,10 +11,11 @@ from shared.saga import FORWARD_STEPS
 from shared.seed import seed
 from shared.services import Domain
 from shared.steps import run_step
+from shared.store import sqlite_stores
 
 
 async def smoke(data_dir: Path) -> None:
-    domain = await Domain(data_dir).open()
+    domain = await Domain(sqlite_stores(data_dir)).open()
     try:
         await seed(domain)
         order = OrderRequest(

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared.store.base import StoreFactory
-from shared.store.sqlite import sqlite_stores
+from shared.store import StoreFactory, sqlite_stores
 from shared.telemetry import Tracing, configure_tracing
 
 _TRACING: Tracing = configure_tracing("saga-compare-tests", "test", exporter="memory")

@@ -45,23 +45,26 @@ from shared.errors import BusinessFailure, StepRejected, TransientFailure
 from shared.saga import PIVOT, compensation_of, phase_of
 from shared.services import Domain
 from shared.steps import run_step
-from shared.store import SqliteStore, Tx
+from shared.store import Migration, Store, Tx, migrations
 from shared.telemetry import SAGA_PHASE, SAGA_STEP
 
 VARIANT = "choreography"
 
-FENCE_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS fences (
+FENCE_MIGRATIONS: tuple[Migration, ...] = migrations(
+    "fences",
+    """
+    CREATE TABLE fences (
         saga_id TEXT PRIMARY KEY,
         reason TEXT,
         handed_back INTEGER NOT NULL DEFAULT 0,
-        at REAL NOT NULL
-    )""",
+        at DOUBLE PRECISION NOT NULL
+    )
+    """,
 )
 """A participant's own tombstone per saga: after a cancel or a compensation, forward is shut."""
 
 Reaction = Callable[["Participant", Event, int], Awaitable[None]]
-Extra = Callable[[Tx, StepResult], Awaitable[None]]
+Extra = Callable[[Tx, StepResult], None]
 
 
 class Fenced(Exception):
@@ -86,7 +89,7 @@ class Participant:
     """Cancels being handled: a forward trigger of the same saga waits for them."""
 
     @property
-    def store(self) -> SqliteStore:
+    def store(self) -> Store:
         return self.domain.services[self.service].store
 
     @property
@@ -94,13 +97,8 @@ class Participant:
         return self.service.value
 
     async def prepare(self) -> None:
-        """Create the participant's tables and load its fences."""
-        await outbox.ensure_schema(self.store)
-        await inbox.ensure_schema(self.store)
-        async with self.store.transaction() as tx:
-            for statement in FENCE_SCHEMA:
-                await tx.execute(statement)
-        rows = await self.store.read("SELECT saga_id FROM fences")
+        """Load the participant's fences (its tables come with the store's migrations)."""
+        rows = await self.store.query("SELECT saga_id FROM fences")
         self.fenced_sagas = {row["saga_id"] for row in rows}
 
     async def handle(self, delivery: Delivery) -> None:
@@ -148,12 +146,18 @@ class Participant:
                 result = await run_step(
                     self.domain, step, request, variant=VARIANT, faults=event.faults, within=within
                 )
-        except (BusinessFailure, TransientFailure):
+        except (BusinessFailure, TransientFailure, TimeoutError):
             if within.called:  # raised after the commit: the events are durable, send them
-                self.hand_over(within.rows)
+                self.committed(event.saga_id, within.rows, fenced=within.fence)
             raise
-        self.hand_over(within.rows)
+        self.committed(event.saga_id, within.rows, fenced=within.fence)
         return result
+
+    def committed(self, saga_id: str, rows: list[Outgoing | None], *, fenced: bool) -> None:
+        """After the commit only: remember a fence put up, give the events to the relay."""
+        if fenced:
+            self.fenced_sagas.add(saga_id)
+        self.hand_over(rows)
 
     async def commit(
         self,
@@ -165,18 +169,17 @@ class Participant:
         check_fence: bool = False,
     ) -> None:
         """A transaction of the participant's own: inbox row, events out, maybe a fence."""
-        async with self.store.transaction() as tx:
-            rows = await self.record(
-                tx,
-                trigger,
-                outgoing,
-                fence=fence,
-                handed_back=handed_back,
-                check_fence=check_fence,
-            )
-        self.hand_over(rows)
+        events = list(outgoing)
 
-    async def record(
+        def work(tx: Tx) -> list[Outgoing | None]:
+            return self.record(
+                tx, trigger, events, fence=fence, handed_back=handed_back, check_fence=check_fence
+            )
+
+        rows = await self.store.run(work, key=trigger.saga_id)
+        self.committed(trigger.saga_id, rows, fenced=fence or handed_back)
+
+    def record(
         self,
         tx: Tx,
         trigger: Event,
@@ -186,26 +189,28 @@ class Participant:
         handed_back: bool = False,
         check_fence: bool = False,
     ) -> list[Outgoing | None]:
-        """Inbox row, outbox rows and fence in the caller's transaction."""
+        """Inbox row, outbox rows and fence in the caller's transaction (a plain function: it
+        runs inside ``store.run``; the caller remembers the fence once the commit is done)."""
         if check_fence:
-            await record_unless_fenced(tx, self.consumer, trigger)
+            record_unless_fenced(tx, self.consumer, trigger)
         else:
-            await inbox.record(tx, self.consumer, trigger.event_id, trigger.subject)
-        rows = [await outbox.add(tx, event) for event in outgoing]
+            inbox.record(tx, self.consumer, trigger.event_id, trigger.subject)
+        rows = [outbox.add(tx, event) for event in outgoing]
         if fence or handed_back:
-            await write_fence(tx, trigger, handed_back)
-            self.fenced_sagas.add(trigger.saga_id)
+            write_fence(tx, trigger, handed_back)
         return rows
 
     async def forward_status(self, saga_id: str, step: StepName) -> StepStatus | None:
         """What the service's own step log says of its forward step for this saga."""
-        rows = await self.store.read(
+        rows = await self.store.query(
             "SELECT status FROM step_log WHERE saga_id = ? AND step = ?", (saga_id, step.value)
         )
         return StepStatus(rows[0]["status"]) if rows else None
 
     async def handed_back(self, saga_id: str) -> bool:
-        rows = await self.store.read("SELECT handed_back FROM fences WHERE saga_id = ?", (saga_id,))
+        rows = await self.store.query(
+            "SELECT handed_back FROM fences WHERE saga_id = ?", (saga_id,)
+        )
         return bool(rows and rows[0]["handed_back"])
 
 
@@ -223,10 +228,10 @@ class Writer:
     called: bool = False
     rows: list[Outgoing | None] = field(default_factory=list)
 
-    async def __call__(self, tx: Tx, result: StepResult) -> None:
+    def __call__(self, tx: Tx, result: StepResult) -> None:
         if self.guard and result.status is StepStatus.DONE and not result.replayed:
             raise ActedMeanwhile()
-        self.rows = await self.participant.record(
+        self.rows = self.participant.record(
             tx,
             self.trigger,
             self.outgoing(result),
@@ -235,7 +240,7 @@ class Writer:
             check_fence=self.check_fence and result.status is not StepStatus.REJECTED,
         )
         if self.extra is not None:
-            await self.extra(tx, result)
+            self.extra(tx, result)
         self.called = True
 
 
@@ -254,25 +259,28 @@ def decode(delivery: Delivery) -> Event:
     return event
 
 
-async def is_fenced(tx: Tx, saga_id: str) -> bool:
-    return await tx.fetchone("SELECT 1 FROM fences WHERE saga_id = ?", (saga_id,)) is not None
+def is_fenced(tx: Tx, saga_id: str) -> bool:
+    return tx.fetchone("SELECT 1 AS one FROM fences WHERE saga_id = ?", (saga_id,)) is not None
 
 
-async def record_unless_fenced(tx: Tx, consumer: str, trigger: Event) -> None:
+def record_unless_fenced(tx: Tx, consumer: str, trigger: Event) -> None:
     """The inbox row, in one statement with the fence check; raises Fenced to roll back."""
-    inserted = await tx.execute(
-        "INSERT OR IGNORE INTO inbox (consumer, event_id, subject, at) SELECT ?, ?, ?, ?"
-        " WHERE NOT EXISTS (SELECT 1 FROM fences WHERE saga_id = ?)",
+    inserted = tx.execute(
+        "INSERT INTO inbox (consumer, event_id, subject, at)"
+        " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION)"
+        " WHERE NOT EXISTS (SELECT 1 FROM fences WHERE saga_id = ?) ON CONFLICT DO NOTHING",
         (consumer, trigger.event_id, trigger.subject, time.time(), trigger.saga_id),
     )
-    if not inserted and await is_fenced(tx, trigger.saga_id):
+    if not inserted and is_fenced(tx, trigger.saga_id):
         raise Fenced()
 
 
-async def write_fence(tx: Tx, trigger: Event, handed_back: bool) -> None:
-    await tx.execute(
+def write_fence(tx: Tx, trigger: Event, handed_back: bool) -> None:
+    """Put up the saga's fence here; once handed back, it stays handed back."""
+    larger = tx.dialect.greatest("fences.handed_back", "excluded.handed_back")
+    tx.execute(
         "INSERT INTO fences (saga_id, reason, handed_back, at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (saga_id) DO UPDATE SET handed_back = max(handed_back, excluded.handed_back)",
+        f" ON CONFLICT (saga_id) DO UPDATE SET handed_back = {larger}",
         (
             trigger.saga_id,
             trigger.reason.value if trigger.reason else None,

@@ -21,8 +21,8 @@ def reactions(tracker: Tracker) -> dict[Kind, Reaction]:
     async def complete(p: Participant, event: Event, attempt: int) -> None:
         annotate(STEP)
 
-        async def record(tx: Tx, result: StepResult) -> None:
-            await tracker.record_completed(tx, event.saga_id, result, attempt)
+        def record(tx: Tx, result: StepResult) -> None:
+            tracker.record_completed(tx, event.saga_id, result, attempt)
 
         writer = Writer(p, event, lambda result: [_result_event(event, result, attempt)])
         writer.extra = record

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 
 from shared.contracts import BusinessState, ServiceName, StepName
 from shared.saga import service_of
@@ -14,24 +13,43 @@ from shared.services.orders import OrdersService
 from shared.services.payment import PaymentService
 from shared.services.points import PointsService
 from shared.services.shipping import ShippingService
-from shared.store import SqliteStore
+from shared.store import Migration, Store, StoreFactory
 
-__all__ = ["Domain", "Service", "StepHandler", "Within"]
+__all__ = ["MIGRATIONS", "Domain", "ExtraMigrations", "Service", "StepHandler", "Within"]
+
+MIGRATIONS: dict[ServiceName, tuple[Migration, ...]] = {
+    ServiceName.INVENTORY: inventory.MIGRATIONS,
+    ServiceName.PAYMENT: payment.MIGRATIONS,
+    ServiceName.POINTS: points.MIGRATIONS,
+    ServiceName.SHIPPING: shipping.MIGRATIONS,
+    ServiceName.ORDERS: orders.MIGRATIONS,
+}
+"""Each service's own tables (its step log included)."""
+
+ExtraMigrations = Mapping[ServiceName, Sequence[Migration]]
+"""Tables a caller adds to a service's store (the choreography's outbox, inbox, tracker ...)."""
 
 
 class Domain:
-    """All services over one data folder: one SQLite file per service, nothing opened yet."""
+    """All five services, each over a store the factory builds; nothing is opened yet.
 
-    def __init__(self, data_dir: Path, *, synchronous: str = "NORMAL") -> None:
-        def store(name: ServiceName, migrations: list[str]) -> SqliteStore:
-            return SqliteStore(data_dir / f"{name.value}.db", migrations, synchronous=synchronous)
+    ``extra_migrations`` lets a variant keep its own tables in a service's store, so they
+    commit in the service's transactions, under the one migration system of that store.
+    """
 
-        self.data_dir = data_dir
-        self.inventory = InventoryService(store(ServiceName.INVENTORY, inventory.MIGRATIONS))
-        self.payment = PaymentService(store(ServiceName.PAYMENT, payment.MIGRATIONS))
-        self.points = PointsService(store(ServiceName.POINTS, points.MIGRATIONS))
-        self.shipping = ShippingService(store(ServiceName.SHIPPING, shipping.MIGRATIONS))
-        self.orders = OrdersService(store(ServiceName.ORDERS, orders.MIGRATIONS))
+    def __init__(
+        self, stores: StoreFactory, *, extra_migrations: ExtraMigrations | None = None
+    ) -> None:
+        extra = extra_migrations or {}
+
+        def build(name: ServiceName) -> Store:
+            return stores(name.value, (*MIGRATIONS[name], *extra.get(name, ())))
+
+        self.inventory = InventoryService(build(ServiceName.INVENTORY))
+        self.payment = PaymentService(build(ServiceName.PAYMENT))
+        self.points = PointsService(build(ServiceName.POINTS))
+        self.shipping = ShippingService(build(ServiceName.SHIPPING))
+        self.orders = OrdersService(build(ServiceName.ORDERS))
         self.services: dict[ServiceName, Service] = {
             ServiceName.INVENTORY: self.inventory,
             ServiceName.PAYMENT: self.payment,

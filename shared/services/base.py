@@ -1,35 +1,43 @@
-"""Idempotency and tombstones shared by every service, keyed by saga id + step name."""
+"""Idempotency and tombstones shared by every service, keyed by saga id + step name.
+
+A step is one transaction: ``forward`` and ``compensate`` below are plain functions over the
+transaction, and `Service` runs each as one ``store.run`` keyed by the saga.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from shared.contracts import Reason, StepName, StepRequest, StepResult, StepStatus
 from shared.errors import BusinessFailure, StepRejected
 from shared.saga import forward_of
-from shared.store import SqliteStore, Tx
+from shared.store import Migration, Row, Store, Tx, migrations
 
-Within = Callable[[Tx, StepResult], Awaitable[None]]
+Within = Callable[[Tx, StepResult], None]
 """Extra writes in the step's own transaction (the choreography's outbox and inbox rows)."""
 
-Apply = Callable[[Tx], Awaitable[dict[str, Any]]]
-Undo = Callable[[Tx, dict[str, Any]], Awaitable[dict[str, Any]]]
+Apply = Callable[[Tx], dict[str, Any]]
+Undo = Callable[[Tx, dict[str, Any]], dict[str, Any]]
 
-STEP_LOG = """
-CREATE TABLE step_log (
-    saga_id TEXT NOT NULL,
-    step TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    message TEXT NOT NULL DEFAULT '',
-    detail TEXT NOT NULL DEFAULT '{}',
-    at REAL NOT NULL,
-    PRIMARY KEY (saga_id, step)
+STEP_LOG: tuple[Migration, ...] = migrations(
+    "step_log",
+    """
+    CREATE TABLE step_log (
+        saga_id TEXT NOT NULL,
+        step TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        message TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '{}',
+        at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (saga_id, step)
+    )
+    """,
 )
-"""
+"""Every service's record of each step it ran, per saga: its idempotency key and tombstones."""
 
 
 class StepHandler(Protocol):
@@ -38,7 +46,7 @@ class StepHandler(Protocol):
     async def __call__(self, req: StepRequest, within: Within | None = None) -> StepResult: ...
 
 
-def _result(row: Any, saga_id: str, step: StepName) -> StepResult:
+def _result(row: Row, saga_id: str, step: StepName) -> StepResult:
     return StepResult(
         saga_id=saga_id,
         step=step,
@@ -50,16 +58,17 @@ def _result(row: Any, saga_id: str, step: StepName) -> StepResult:
     )
 
 
-async def _logged(tx: Tx, saga_id: str, step: StepName) -> StepResult | None:
-    row = await tx.fetchone(
+def logged(tx: Tx, saga_id: str, step: StepName) -> StepResult | None:
+    """The recorded result of a step of this saga, if it ran (or was tombstoned)."""
+    row = tx.fetchone(
         "SELECT status, reason, message, detail FROM step_log WHERE saga_id = ? AND step = ?",
         (saga_id, step.value),
     )
     return _result(row, saga_id, step) if row else None
 
 
-async def _log(tx: Tx, result: StepResult) -> None:
-    await tx.execute(
+def _log(tx: Tx, result: StepResult) -> None:
+    tx.execute(
         "INSERT INTO step_log (saga_id, step, status, reason, message, detail, at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
@@ -82,80 +91,103 @@ def _raise_if_failed(result: StepResult) -> StepResult:
     return result
 
 
+def forward(
+    tx: Tx, req: StepRequest, step: StepName, apply: Apply, within: Within | None
+) -> StepResult:
+    """Apply once; a repeat returns the first result; a tombstone turns it into a rejection."""
+    result = logged(tx, req.saga_id, step)
+    if result is None:
+        result = _attempt(tx, req, step, apply)
+        _log(tx, result)
+    elif result.status is StepStatus.NOOP:
+        result = result.model_copy(
+            update={"status": StepStatus.REJECTED, "message": f"{step} compensated first"}
+        )
+    if within is not None:
+        within(tx, result)
+    return result
+
+
+def _attempt(tx: Tx, req: StepRequest, step: StepName, apply: Apply) -> StepResult:
+    """Run the step's writes; a business failure undoes them (savepoint) and is the result."""
+    try:
+        with tx.savepoint():
+            detail = apply(tx)
+    except BusinessFailure as failure:
+        return StepResult(
+            saga_id=req.saga_id,
+            step=step,
+            status=StepStatus.FAILED,
+            reason=failure.reason,
+            message=failure.message,
+        )
+    return StepResult(saga_id=req.saga_id, step=step, status=StepStatus.DONE, detail=detail)
+
+
+def compensate(
+    tx: Tx, req: StepRequest, compensation: StepName, undo: Undo, within: Within | None
+) -> StepResult:
+    """Undo the forward step once; with nothing to undo, record a no-op and a tombstone."""
+    result = logged(tx, req.saga_id, compensation)
+    if result is None:
+        result = _undo(tx, req, forward_of(compensation), compensation, undo)
+        _log(tx, result)
+    if within is not None:
+        within(tx, result)
+    return result
+
+
+def _undo(
+    tx: Tx, req: StepRequest, forward: StepName, compensation: StepName, undo: Undo
+) -> StepResult:
+    done = logged(tx, req.saga_id, forward)
+    if done is None:
+        # The tombstone: the forward step, should it still arrive, finds this row and refuses.
+        _log(
+            tx,
+            StepResult(
+                saga_id=req.saga_id,
+                step=forward,
+                status=StepStatus.NOOP,
+                message=f"tombstone: {compensation} ran before {forward}",
+            ),
+        )
+    if done is None or done.status is not StepStatus.DONE:
+        return StepResult(
+            saga_id=req.saga_id,
+            step=compensation,
+            status=StepStatus.NOOP,
+            message=f"nothing to undo: {forward} never took effect",
+        )
+    detail = undo(tx, done.detail)
+    return StepResult(saga_id=req.saga_id, step=compensation, status=StepStatus.DONE, detail=detail)
+
+
+def clear(tx: Tx, *tables: str) -> None:
+    """Empty the given tables (seeding and resets), children first."""
+    for table in tables:
+        tx.execute(f"DELETE FROM {table}")
+
+
 class Service:
     """A domain service that owns one store and runs its steps exactly once per saga."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     async def _forward(
         self, req: StepRequest, step: StepName, apply: Apply, within: Within | None
     ) -> StepResult:
-        """Apply once; a repeat returns (or re-raises) the first result; a tombstone rejects."""
-        async with self.store.transaction() as tx:
-            result = await _logged(tx, req.saga_id, step)
-            if result is None:
-                result = await self._attempt(tx, req, step, apply)
-                await _log(tx, result)
-            elif result.status is StepStatus.NOOP:
-                result = result.model_copy(
-                    update={"status": StepStatus.REJECTED, "message": f"{step} compensated first"}
-                )
-            if within is not None:
-                await within(tx, result)
+        """The forward step as one transaction; a recorded failure or rejection is raised."""
+        result = await self.store.run(
+            lambda tx: forward(tx, req, step, apply, within), key=req.saga_id
+        )
         return _raise_if_failed(result)
-
-    async def _attempt(self, tx: Tx, req: StepRequest, step: StepName, apply: Apply) -> StepResult:
-        try:
-            async with tx.savepoint():
-                detail = await apply(tx)
-        except BusinessFailure as failure:
-            return StepResult(
-                saga_id=req.saga_id,
-                step=step,
-                status=StepStatus.FAILED,
-                reason=failure.reason,
-                message=failure.message,
-            )
-        return StepResult(saga_id=req.saga_id, step=step, status=StepStatus.DONE, detail=detail)
 
     async def _compensate(
         self, req: StepRequest, compensation: StepName, undo: Undo, within: Within | None
     ) -> StepResult:
-        """Undo the forward step once; with nothing to undo, record a no-op and a tombstone."""
-        forward = forward_of(compensation)
-        async with self.store.transaction() as tx:
-            result = await _logged(tx, req.saga_id, compensation)
-            if result is None:
-                result = await self._undo(tx, req, forward, compensation, undo)
-                await _log(tx, result)
-            if within is not None:
-                await within(tx, result)
-        return result
-
-    async def _undo(
-        self, tx: Tx, req: StepRequest, forward: StepName, compensation: StepName, undo: Undo
-    ) -> StepResult:
-        done = await _logged(tx, req.saga_id, forward)
-        if done is None:
-            # The tombstone: the forward step, should it still arrive, finds this row and refuses.
-            await _log(
-                tx,
-                StepResult(
-                    saga_id=req.saga_id,
-                    step=forward,
-                    status=StepStatus.NOOP,
-                    message=f"tombstone: {compensation} ran before {forward}",
-                ),
-            )
-        if done is None or done.status is not StepStatus.DONE:
-            return StepResult(
-                saga_id=req.saga_id,
-                step=compensation,
-                status=StepStatus.NOOP,
-                message=f"nothing to undo: {forward} never took effect",
-            )
-        detail = await undo(tx, done.detail)
-        return StepResult(
-            saga_id=req.saga_id, step=compensation, status=StepStatus.DONE, detail=detail
+        """The compensation as one transaction (a no-op with a tombstone if nothing to undo)."""
+        return await self.store.run(
+            lambda tx: compensate(tx, req, compensation, undo, within), key=req.saga_id
         )

@@ -4,82 +4,94 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.contracts import OrderRequest, Reason, StepName, StepRequest, StepResult
+from shared.contracts import LineItem, OrderRequest, Reason, StepName, StepRequest, StepResult
 from shared.errors import BusinessFailure, InvalidOrder
-from shared.services.base import STEP_LOG, Service, Within
-from shared.store import Tx
+from shared.services.base import STEP_LOG, Service, Within, clear
+from shared.store import Migration, Tx, migrations
 
-MIGRATIONS = [
-    STEP_LOG
-    + """;
-    CREATE TABLE products (
-        product_id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
-        stock INTEGER NOT NULL CHECK (stock >= 0)
-    );
-    CREATE TABLE reservations (
-        saga_id TEXT NOT NULL,
-        product_id TEXT NOT NULL REFERENCES products (product_id),
-        quantity INTEGER NOT NULL CHECK (quantity > 0),
-        released INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (saga_id, product_id)
+MIGRATIONS: tuple[Migration, ...] = (
+    *STEP_LOG,
+    *migrations(
+        "inventory",
+        """
+        CREATE TABLE products (
+            product_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
+            stock INTEGER NOT NULL CHECK (stock >= 0)
+        );
+        CREATE TABLE reservations (
+            saga_id TEXT NOT NULL,
+            product_id TEXT NOT NULL REFERENCES products (product_id),
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            released INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (saga_id, product_id)
+        )
+        """,
+    ),
+)
+
+
+def in_lock_order(items: list[LineItem]) -> list[LineItem]:
+    """Lines by product id: concurrent reservations lock product rows in one order (no deadlock)."""
+    return sorted(items, key=lambda item: item.product_id)
+
+
+def take(tx: Tx, saga_id: str, product_id: str, quantity: int) -> None:
+    """Reserve one line, or raise OUT_OF_STOCK (the step's savepoint undoes the other lines)."""
+    # The guarded decrement is the whole race story: it never drives stock negative.
+    taken = tx.execute(
+        "UPDATE products SET stock = stock - ? WHERE product_id = ? AND stock >= ?",
+        (quantity, product_id, quantity),
     )
-    """
-]
+    if not taken:
+        raise BusinessFailure(
+            StepName.RESERVE_INVENTORY,
+            Reason.OUT_OF_STOCK,
+            f"not enough stock of {product_id} for {quantity}",
+        )
+    tx.execute(
+        "INSERT INTO reservations (saga_id, product_id, quantity) VALUES (?, ?, ?)",
+        (saga_id, product_id, quantity),
+    )
+
+
+def release(tx: Tx, saga_id: str, lines: dict[str, int]) -> None:
+    """Put every reserved line back on the shelf (in the same lock order as `take`)."""
+    for product_id, quantity in sorted(lines.items()):
+        tx.execute(
+            "UPDATE products SET stock = stock + ? WHERE product_id = ?", (quantity, product_id)
+        )
+    tx.execute("UPDATE reservations SET released = 1 WHERE saga_id = ?", (saga_id,))
 
 
 class InventoryService(Service):
     async def reserve_inventory(self, req: StepRequest, within: Within | None = None) -> StepResult:
-        async def apply(tx: Tx) -> dict[str, Any]:
-            for item in req.order.items:
-                await self._take(tx, req.saga_id, item.product_id, item.quantity)
+        def apply(tx: Tx) -> dict[str, Any]:
+            for item in in_lock_order(req.order.items):
+                take(tx, req.saga_id, item.product_id, item.quantity)
             return {"lines": {i.product_id: i.quantity for i in req.order.items}}
 
         return await self._forward(req, StepName.RESERVE_INVENTORY, apply, within)
 
-    async def _take(self, tx: Tx, saga_id: str, product_id: str, quantity: int) -> None:
-        # The guarded decrement is the whole race story: it never drives stock negative.
-        taken = await tx.execute(
-            "UPDATE products SET stock = stock - ? WHERE product_id = ? AND stock >= ?",
-            (quantity, product_id, quantity),
-        )
-        if not taken:
-            raise BusinessFailure(
-                StepName.RESERVE_INVENTORY,
-                Reason.OUT_OF_STOCK,
-                f"not enough stock of {product_id} for {quantity}",
-            )
-        await tx.execute(
-            "INSERT INTO reservations (saga_id, product_id, quantity) VALUES (?, ?, ?)",
-            (saga_id, product_id, quantity),
-        )
-
     async def release_inventory(self, req: StepRequest, within: Within | None = None) -> StepResult:
-        async def undo(tx: Tx, done: dict[str, Any]) -> dict[str, Any]:
-            for product_id, quantity in done["lines"].items():
-                await tx.execute(
-                    "UPDATE products SET stock = stock + ? WHERE product_id = ?",
-                    (quantity, product_id),
-                )
-            await tx.execute(
-                "UPDATE reservations SET released = 1 WHERE saga_id = ?", (req.saga_id,)
-            )
+        def undo(tx: Tx, done: dict[str, Any]) -> dict[str, Any]:
+            release(tx, req.saga_id, done["lines"])
             return {"released": done["lines"]}
 
         return await self._compensate(req, StepName.RELEASE_INVENTORY, undo, within)
 
     async def check_catalogue(self, order: OrderRequest) -> None:
         """Refuse an order naming a product the catalogue lacks, before any saga starts."""
-        rows = await self.store.read("SELECT product_id FROM products")
+        rows = await self.store.query("SELECT product_id FROM products")
         check_products(order, {row["product_id"] for row in rows})
 
     async def stock(self) -> dict[str, int]:
-        rows = await self.store.read("SELECT product_id, stock FROM products ORDER BY product_id")
+        rows = await self.store.query("SELECT product_id, stock FROM products ORDER BY product_id")
         return {row["product_id"]: row["stock"] for row in rows}
 
     async def reserved(self) -> dict[str, dict[str, int]]:
-        rows = await self.store.read(
+        rows = await self.store.query(
             "SELECT saga_id, product_id, quantity FROM reservations WHERE released = 0"
             " ORDER BY saga_id, product_id"
         )
@@ -90,15 +102,15 @@ class InventoryService(Service):
 
     async def seed(self, products: dict[str, tuple[str, int, int]]) -> None:
         """Replace the catalogue: product id -> (name, price in cents, stock)."""
-        async with self.store.transaction() as tx:
-            for table in ("reservations", "products", "step_log"):
-                await tx.execute(f"DELETE FROM {table}")
-            for product_id, (name, price, stock) in products.items():
-                await tx.execute(
-                    "INSERT INTO products (product_id, name, price_cents, stock)"
-                    " VALUES (?, ?, ?, ?)",
-                    (product_id, name, price, stock),
-                )
+
+        def work(tx: Tx) -> None:
+            clear(tx, "reservations", "products", "step_log")
+            tx.executemany(
+                "INSERT INTO products (product_id, name, price_cents, stock) VALUES (?, ?, ?, ?)",
+                [(pid, name, price, stock) for pid, (name, price, stock) in products.items()],
+            )
+
+        await self.store.run(work)
 
 
 def check_products(order: OrderRequest, known: set[str]) -> None:

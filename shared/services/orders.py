@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from shared.contracts import (
@@ -15,26 +15,60 @@ from shared.contracts import (
     StepResult,
 )
 from shared.errors import StepRejected
-from shared.services.base import STEP_LOG, Service, Within
-from shared.store import Tx
+from shared.services.base import STEP_LOG, Service, Within, clear
+from shared.store import Migration, Tx, migrations
 
-PlaceHook = Callable[[Tx], Awaitable[None]]
+PlaceHook = Callable[[Tx], None]
 """Extra writes committed with the order record (the choreography's outbox row)."""
 
-MIGRATIONS = [
-    STEP_LOG
-    + """;
-    CREATE TABLE orders (
-        saga_id TEXT PRIMARY KEY,
-        order_id TEXT NOT NULL,
-        customer_id TEXT NOT NULL,
-        total_cents INTEGER NOT NULL,
-        body TEXT NOT NULL,
-        status TEXT NOT NULL,
-        reason TEXT
+MIGRATIONS: tuple[Migration, ...] = (
+    *STEP_LOG,
+    *migrations(
+        "orders",
+        """
+        CREATE TABLE orders (
+            saga_id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            total_cents INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT
+        )
+        """,
+    ),
+)
+
+
+def place(tx: Tx, saga_id: str, order: OrderRequest, within: PlaceHook | None) -> None:
+    """The order record, RUNNING, once per saga; the hook runs only for the first placement."""
+    inserted = tx.execute(
+        "INSERT INTO orders (saga_id, order_id, customer_id, total_cents, body, status)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (
+            saga_id,
+            order.order_id,
+            order.customer_id,
+            order.total_cents,
+            order.model_dump_json(),
+            SagaStatus.RUNNING.value,
+        ),
     )
-    """
-]
+    if inserted and within is not None:
+        within(tx)
+
+
+def close(
+    tx: Tx, saga_id: str, status: SagaStatus, reason: Reason | None, within: PlaceHook | None
+) -> bool:
+    """Move a RUNNING order to its end; the hook runs only when this call moved it."""
+    updated = tx.execute(
+        "UPDATE orders SET status = ?, reason = ? WHERE saga_id = ? AND status = ?",
+        (status.value, reason.value if reason else None, saga_id, SagaStatus.RUNNING.value),
+    )
+    if updated and within is not None:
+        within(tx)
+    return bool(updated)
 
 
 class OrdersService(Service):
@@ -42,26 +76,11 @@ class OrdersService(Service):
         self, saga_id: str, order: OrderRequest, within: PlaceHook | None = None
     ) -> None:
         """Record the order as RUNNING (once per saga) before the first step."""
-        async with self.store.transaction() as tx:
-            inserted = await tx.execute(
-                "INSERT OR IGNORE INTO orders"
-                " (saga_id, order_id, customer_id, total_cents, body, status)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    saga_id,
-                    order.order_id,
-                    order.customer_id,
-                    order.total_cents,
-                    order.model_dump_json(),
-                    SagaStatus.RUNNING.value,
-                ),
-            )
-            if inserted and within is not None:
-                await within(tx)
+        await self.store.run(lambda tx: place(tx, saga_id, order, within), key=saga_id)
 
     async def complete_order(self, req: StepRequest, within: Within | None = None) -> StepResult:
-        async def apply(tx: Tx) -> dict[str, Any]:
-            updated = await tx.execute(
+        def apply(tx: Tx) -> dict[str, Any]:
+            updated = tx.execute(
                 "UPDATE orders SET status = ? WHERE saga_id = ? AND status = ?",
                 (SagaStatus.COMPLETED.value, req.saga_id, SagaStatus.RUNNING.value),
             )
@@ -81,22 +100,15 @@ class OrdersService(Service):
         within: PlaceHook | None = None,
     ) -> bool:
         """Record a saga's end that is not COMPLETED; True when this call recorded it."""
-        async with self.store.transaction() as tx:
-            updated = await tx.execute(
-                "UPDATE orders SET status = ?, reason = ? WHERE saga_id = ? AND status = ?",
-                (status.value, reason.value if reason else None, saga_id, SagaStatus.RUNNING.value),
-            )
-            if updated and within is not None:
-                await within(tx)
-        return bool(updated)
+        return await self.store.run(
+            lambda tx: close(tx, saga_id, status, reason, within), key=saga_id
+        )
 
     async def records(self) -> list[OrderRecord]:
-        rows = await self.store.read(
+        rows = await self.store.query(
             "SELECT saga_id, order_id, total_cents, status, reason FROM orders ORDER BY saga_id"
         )
         return [OrderRecord(**dict(row)) for row in rows]
 
     async def reset(self) -> None:
-        async with self.store.transaction() as tx:
-            for table in ("orders", "step_log"):
-                await tx.execute(f"DELETE FROM {table}")
+        await self.store.run(lambda tx: clear(tx, "orders", "step_log"))

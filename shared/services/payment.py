@@ -6,31 +6,34 @@ from typing import Any
 
 from shared.contracts import Charge, Reason, StepName, StepRequest, StepResult
 from shared.errors import BusinessFailure
-from shared.services.base import STEP_LOG, Service, Within
-from shared.store import Tx
+from shared.services.base import STEP_LOG, Service, Within, clear
+from shared.store import Migration, Tx, migrations
 
 DECLINED_SUFFIX = "0002"
 """Like the gateways' test cards: a method ending in 0002 is always declined."""
 
-MIGRATIONS = [
-    STEP_LOG
-    + """;
-    CREATE TABLE charges (
-        saga_id TEXT PRIMARY KEY,
-        customer_id TEXT NOT NULL,
-        method TEXT NOT NULL,
-        amount_cents INTEGER NOT NULL CHECK (amount_cents >= 0),
-        refunded_cents INTEGER NOT NULL DEFAULT 0 CHECK (refunded_cents <= amount_cents)
-    )
-    """
-]
+MIGRATIONS: tuple[Migration, ...] = (
+    *STEP_LOG,
+    *migrations(
+        "payment",
+        """
+        CREATE TABLE charges (
+            saga_id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            method TEXT NOT NULL,
+            amount_cents INTEGER NOT NULL CHECK (amount_cents >= 0),
+            refunded_cents INTEGER NOT NULL DEFAULT 0 CHECK (refunded_cents <= amount_cents)
+        )
+        """,
+    ),
+)
 
 
 class PaymentService(Service):
     async def charge_payment(self, req: StepRequest, within: Within | None = None) -> StepResult:
         order = req.order
 
-        async def apply(tx: Tx) -> dict[str, Any]:
+        def apply(tx: Tx) -> dict[str, Any]:
             if order.payment_method.endswith(DECLINED_SUFFIX):
                 raise BusinessFailure(
                     StepName.CHARGE_PAYMENT,
@@ -38,7 +41,7 @@ class PaymentService(Service):
                     f"card {order.payment_method} declined",
                 )
             # saga_id is the primary key: a second charge for one order cannot exist.
-            await tx.execute(
+            tx.execute(
                 "INSERT INTO charges (saga_id, customer_id, method, amount_cents)"
                 " VALUES (?, ?, ?, ?)",
                 (req.saga_id, order.customer_id, order.payment_method, order.total_cents),
@@ -48,8 +51,8 @@ class PaymentService(Service):
         return await self._forward(req, StepName.CHARGE_PAYMENT, apply, within)
 
     async def refund_payment(self, req: StepRequest, within: Within | None = None) -> StepResult:
-        async def undo(tx: Tx, done: dict[str, Any]) -> dict[str, Any]:
-            await tx.execute(
+        def undo(tx: Tx, done: dict[str, Any]) -> dict[str, Any]:
+            tx.execute(
                 "UPDATE charges SET refunded_cents = amount_cents WHERE saga_id = ?",
                 (req.saga_id,),
             )
@@ -58,13 +61,11 @@ class PaymentService(Service):
         return await self._compensate(req, StepName.REFUND_PAYMENT, undo, within)
 
     async def charges(self) -> list[Charge]:
-        rows = await self.store.read(
+        rows = await self.store.query(
             "SELECT saga_id, customer_id, amount_cents, refunded_cents"
             " FROM charges ORDER BY saga_id"
         )
         return [Charge(**dict(row)) for row in rows]
 
     async def reset(self) -> None:
-        async with self.store.transaction() as tx:
-            for table in ("charges", "step_log"):
-                await tx.execute(f"DELETE FROM {table}")
+        await self.store.run(lambda tx: clear(tx, "charges", "step_log"))

@@ -6,34 +6,44 @@ from typing import Any
 
 from shared.contracts import Reason, StepName, StepRequest, StepResult
 from shared.errors import BusinessFailure
-from shared.services.base import STEP_LOG, Service, Within
-from shared.store import Tx
+from shared.services.base import STEP_LOG, Service, Within, clear
+from shared.store import Migration, Tx, migrations
 
-MIGRATIONS = [
-    STEP_LOG
-    + """;
-    CREATE TABLE accounts (
-        customer_id TEXT PRIMARY KEY,
-        balance INTEGER NOT NULL CHECK (balance >= 0)
-    );
-    CREATE TABLE ledger (
-        saga_id TEXT NOT NULL,
-        customer_id TEXT NOT NULL,
-        delta INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        PRIMARY KEY (saga_id, kind)
+MIGRATIONS: tuple[Migration, ...] = (
+    *STEP_LOG,
+    *migrations(
+        "points",
+        """
+        CREATE TABLE accounts (
+            customer_id TEXT PRIMARY KEY,
+            balance INTEGER NOT NULL CHECK (balance >= 0)
+        );
+        CREATE TABLE ledger (
+            saga_id TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            delta INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            PRIMARY KEY (saga_id, kind)
+        )
+        """,
+    ),
+)
+
+
+def ledger(tx: Tx, saga_id: str, customer: str, delta: int, kind: str) -> None:
+    tx.execute(
+        "INSERT INTO ledger (saga_id, customer_id, delta, kind) VALUES (?, ?, ?, ?)",
+        (saga_id, customer, delta, kind),
     )
-    """
-]
 
 
 class PointsService(Service):
     async def deduct_points(self, req: StepRequest, within: Within | None = None) -> StepResult:
         order = req.order
 
-        async def apply(tx: Tx) -> dict[str, Any]:
+        def apply(tx: Tx) -> dict[str, Any]:
             points = order.points_to_use
-            taken = await tx.execute(
+            taken = tx.execute(
                 "UPDATE accounts SET balance = balance - ? WHERE customer_id = ? AND balance >= ?",
                 (points, order.customer_id, points),
             )
@@ -43,40 +53,34 @@ class PointsService(Service):
                     Reason.INSUFFICIENT_POINTS,
                     f"customer {order.customer_id} has fewer than {points} points",
                 )
-            await self._ledger(tx, req.saga_id, order.customer_id, -points, "deduct")
+            ledger(tx, req.saga_id, order.customer_id, -points, "deduct")
             return {"customer_id": order.customer_id, "points": points}
 
         return await self._forward(req, StepName.DEDUCT_POINTS, apply, within)
 
     async def restore_points(self, req: StepRequest, within: Within | None = None) -> StepResult:
-        async def undo(tx: Tx, done: dict[str, Any]) -> dict[str, Any]:
-            await tx.execute(
+        def undo(tx: Tx, done: dict[str, Any]) -> dict[str, Any]:
+            tx.execute(
                 "UPDATE accounts SET balance = balance + ? WHERE customer_id = ?",
                 (done["points"], done["customer_id"]),
             )
-            await self._ledger(tx, req.saga_id, done["customer_id"], done["points"], "restore")
+            ledger(tx, req.saga_id, done["customer_id"], done["points"], "restore")
             return {"points": done["points"]}
 
         return await self._compensate(req, StepName.RESTORE_POINTS, undo, within)
 
-    async def _ledger(self, tx: Tx, saga_id: str, customer: str, delta: int, kind: str) -> None:
-        await tx.execute(
-            "INSERT INTO ledger (saga_id, customer_id, delta, kind) VALUES (?, ?, ?, ?)",
-            (saga_id, customer, delta, kind),
-        )
-
     async def balances(self) -> dict[str, int]:
-        rows = await self.store.read(
+        rows = await self.store.query(
             "SELECT customer_id, balance FROM accounts ORDER BY customer_id"
         )
         return {row["customer_id"]: row["balance"] for row in rows}
 
     async def seed(self, balances: dict[str, int]) -> None:
-        async with self.store.transaction() as tx:
-            for table in ("ledger", "accounts", "step_log"):
-                await tx.execute(f"DELETE FROM {table}")
-            for customer_id, balance in balances.items():
-                await tx.execute(
-                    "INSERT INTO accounts (customer_id, balance) VALUES (?, ?)",
-                    (customer_id, balance),
-                )
+        def work(tx: Tx) -> None:
+            clear(tx, "ledger", "accounts", "step_log")
+            tx.executemany(
+                "INSERT INTO accounts (customer_id, balance) VALUES (?, ?)",
+                list(balances.items()),
+            )
+
+        await self.store.run(work)

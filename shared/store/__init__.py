@@ -1,9 +1,34 @@
 """Per-service stores: one database per service, reached only through a transaction.
 
-`base` is the protocol (`Store`, `Tx`, `Migration`); `sqlite` and `postgres` implement it.
-`legacy` is the aiosqlite store the services still use until they move to `Store.run`.
+`base` is the protocol (`Store`, `Tx`, `Dialect`, `Migration`, `StoreFactory`); `sqlite`
+implements it over the standard library's ``sqlite3``.
 """
 
-from shared.store.legacy import SqliteStore, Tx
+from shared.store.base import (
+    Dialect,
+    Migration,
+    Params,
+    Row,
+    Store,
+    StoreFactory,
+    Tx,
+    Work,
+    apply_migrations,
+    migrations,
+)
+from shared.store.sqlite import SqliteStore, sqlite_stores
 
-__all__ = ["SqliteStore", "Tx"]
+__all__ = [
+    "Dialect",
+    "Migration",
+    "Params",
+    "Row",
+    "SqliteStore",
+    "Store",
+    "StoreFactory",
+    "Tx",
+    "Work",
+    "apply_migrations",
+    "migrations",
+    "sqlite_stores",
+]

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 async def _step_log(runtime: ChoreographyRuntime, service: ServiceName, sid: str) -> list[str]:
     store = runtime.domain.services[service].store
-    rows = await store.read("SELECT step FROM step_log WHERE saga_id = ?", (sid,))
+    rows = await store.query("SELECT step FROM step_log WHERE saga_id = ?", (sid,))
     return sorted(row["step"] for row in rows)
 
 

@@ -87,8 +87,7 @@ async def test_relay_publishes_rows_a_dead_process_left_behind_when_it_starts(
     order = make_order(sid, points=0)
     # A row committed by an earlier life of the process, never handed to any relay.
     event = placed(sid, order, FaultPlan(), QUICK, 0.0).follow(Kind.SHIPPING_CANCELLED)
-    async with shipping.participant.store.transaction() as tx:
-        await outbox.add(tx, event)
+    await shipping.participant.store.run(lambda tx: outbox.add(tx, event))
 
     await shipping.start()
 

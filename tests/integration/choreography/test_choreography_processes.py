@@ -20,6 +20,7 @@ from shared.faults import FaultPlan
 from shared.seed import seed
 from shared.servers import ManagedProcess
 from shared.services import Domain
+from shared.store import sqlite_stores
 from shared.telemetry import read_jsonl
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -41,7 +42,7 @@ async def test_happy_path_runs_across_five_service_processes_in_one_trace(
 ) -> None:
     data_dir, traces = tmp_path / "data", tmp_path / "traces.jsonl"
     suffix = f"-{uuid.uuid4().hex[:6]}"
-    domain = await Domain(data_dir).open()
+    domain = await Domain(sqlite_stores(data_dir)).open()
     await seed(domain)
     await domain.close()
     argv = ["--data-dir", str(data_dir), "--nats", broker.url, f"--consumer-suffix={suffix}"]

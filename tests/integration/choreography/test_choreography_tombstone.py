@@ -18,10 +18,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 async def _publish(runtime: ChoreographyRuntime, *events: Event) -> None:
     """Publish hand-made events the way a participant does (outbox row, then the bus)."""
-    rows = []
-    async with runtime.domain.orders.store.transaction() as tx:
-        for event in events:
-            rows.append(await outbox.add(tx, event))
+    rows = await runtime.domain.orders.store.run(
+        lambda tx: [outbox.add(tx, event) for event in events]
+    )
     await runtime.bus.publish([row for row in rows if row is not None])
 
 
@@ -74,7 +73,7 @@ async def test_late_forward_step_is_rejected_by_the_services_tombstone_after_a_r
 
 
 async def _step_log(runtime: ChoreographyRuntime, sid: str) -> dict[str, str]:
-    rows = await runtime.domain.payment.store.read(
+    rows = await runtime.domain.payment.store.query(
         "SELECT step, status FROM step_log WHERE saga_id = ?", (sid,)
     )
     return {row["step"]: row["status"] for row in rows}
@@ -85,7 +84,7 @@ async def _logged(runtime: ChoreographyRuntime, sid: str, step: StepName) -> boo
 
 
 async def _consumed(runtime: ChoreographyRuntime, event_id: str) -> bool:
-    rows = await runtime.domain.payment.store.read(
-        "SELECT 1 FROM inbox WHERE event_id = ?", (event_id,)
+    rows = await runtime.domain.payment.store.query(
+        "SELECT 1 AS one FROM inbox WHERE event_id = ?", (event_id,)
     )
     return bool(rows)

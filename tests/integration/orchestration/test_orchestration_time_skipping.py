@@ -32,6 +32,7 @@ from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
 from shared.servers import find_binary
 from shared.services import Domain
+from shared.store import sqlite_stores
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -70,7 +71,7 @@ class Saga:
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def saga(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Saga]:
-    domain = await Domain(tmp_path).open()
+    domain = await Domain(sqlite_stores(tmp_path)).open()
     await seed(domain)
     task_queue = f"skip-{uuid.uuid4().hex[:8]}"
     activities = SagaActivities(domain).all()

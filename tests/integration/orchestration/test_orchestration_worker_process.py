@@ -39,14 +39,14 @@ async def workerless(
 
 @contextmanager
 def worker_process(
-    runtime: OrchestrationRuntime, address: str
+    runtime: OrchestrationRuntime, address: str, data_dir: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A worker process over the runtime's data folder and task queue; killed if still alive."""
     env = {
         **os.environ,
         "SAGA_TEMPORAL_ADDRESS": address,
         "SAGA_TEMPORAL_TASK_QUEUE": runtime.task_queue,
-        "SAGA_DATA_DIR": str(runtime.domain.data_dir),
+        "SAGA_DATA_DIR": str(data_dir),
     }
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     process = subprocess.Popen(
@@ -73,10 +73,10 @@ async def exit_code(process: subprocess.Popen[bytes], timeout_s: float = 10) -> 
 
 
 async def test_worker_process_runs_a_saga_and_stops_cleanly_on_sigterm(
-    workerless: OrchestrationRuntime, temporal_server: TemporalServer
+    workerless: OrchestrationRuntime, temporal_server: TemporalServer, tmp_path: Path
 ) -> None:
     saga_id = new_id("proc")
-    with worker_process(workerless, temporal_server.address) as worker:
+    with worker_process(workerless, temporal_server.address, tmp_path) as worker:
         await workerless.start_saga(saga_id, order(saga_id), FaultPlan(), FAST)
         outcome = await workerless.wait(saga_id, 20)
         worker.send_signal(signal.SIGTERM)
@@ -87,16 +87,16 @@ async def test_worker_process_runs_a_saga_and_stops_cleanly_on_sigterm(
 
 
 async def test_a_worker_killed_mid_step_is_replaced_and_the_step_is_retried_once(
-    workerless: OrchestrationRuntime, temporal_server: TemporalServer
+    workerless: OrchestrationRuntime, temporal_server: TemporalServer, tmp_path: Path
 ) -> None:
     saga_id = new_id("killed")
     slow_charge = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, delay_ms=1_000)])
     policy = FAST.model_copy(update={"attempt_timeout_s": 2.0})
-    with worker_process(workerless, temporal_server.address) as first:
+    with worker_process(workerless, temporal_server.address, tmp_path) as first:
         await workerless.start_saga(saga_id, order(saga_id), slow_charge, policy)
         await wait_running(workerless, saga_id, StepName.CHARGE_PAYMENT, timeout_s=20)
         first.kill()
-    with worker_process(workerless, temporal_server.address):
+    with worker_process(workerless, temporal_server.address, tmp_path):
         outcome = await workerless.wait(saga_id, 30)
 
     assert outcome.status is SagaStatus.COMPLETED

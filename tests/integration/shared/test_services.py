@@ -1,8 +1,9 @@
-"""The shared services on real SQLite files: idempotency, tombstones, races, faults."""
+"""The shared services on real stores (every backend): idempotency, tombstones, races, faults."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from shared.contracts import (
     ShippingAddress,
     StepName,
     StepRequest,
+    StepResult,
     StepStatus,
 )
 from shared.errors import (
@@ -32,6 +34,7 @@ from shared.saga import COMPENSATIONS, FORWARD_STEPS, forward_of
 from shared.seed import DEFAULT_SEED, Product, SeedData, seed
 from shared.services import Domain
 from shared.steps import run_step
+from shared.store import StoreFactory, Tx, sqlite_stores
 
 US = ShippingAddress(name="A", street="1 Main St", city="X", postal_code="1", country="US")
 
@@ -54,8 +57,8 @@ def request(order: OrderRequest, attempt: int = 1) -> StepRequest:
 
 
 @pytest.fixture
-async def domain(tmp_path: Path) -> AsyncIterator[Domain]:
-    opened = await Domain(tmp_path).open()
+async def domain(store_factory: StoreFactory) -> AsyncIterator[Domain]:
+    opened = await Domain(store_factory).open()
     await seed(opened)
     yield opened
     await opened.close()
@@ -71,9 +74,9 @@ async def run_forward(domain: Domain, order: OrderRequest, upto: StepName) -> No
 
 def test_every_service_keeps_its_own_sqlite_file_in_wal_mode(tmp_path: Path) -> None:
     async def check() -> list[str]:
-        domain = await Domain(tmp_path).open()
+        domain = await Domain(sqlite_stores(tmp_path)).open()
         modes = [
-            (await service.store.read("PRAGMA journal_mode"))[0][0]
+            (await service.store.query("PRAGMA journal_mode"))[0]["journal_mode"]
             for service in domain.services.values()
         ]
         await domain.close()
@@ -152,13 +155,13 @@ async def test_compensation_before_forward_leaves_a_tombstone_that_rejects_the_l
 
 
 async def test_fifty_concurrent_reservations_for_ten_units_reserve_exactly_ten(
-    tmp_path: Path,
+    store_factory: StoreFactory,
 ) -> None:
     scarce = SeedData(products={"rare": Product(name="Rare", price_cents=100, stock=10)}, points={})
-    setup = await Domain(tmp_path).open()
+    setup = await Domain(store_factory).open()
     await seed(setup, scarce)
     # Five independent connections race, as five worker processes would.
-    domains = [await Domain(tmp_path).open() for _ in range(5)]
+    domains = [await Domain(store_factory).open() for _ in range(5)]
     orders = [
         make_order(
             f"race-{i}", items=[LineItem(product_id="rare", quantity=1, unit_price_cents=100)]
@@ -343,28 +346,53 @@ async def test_completing_an_order_twice_is_once_and_closing_a_completed_order_i
     assert record.status is SagaStatus.COMPLETED
 
 
-async def test_a_cancelled_transaction_rolls_back_and_leaves_the_store_usable(
+async def test_a_step_cancelled_inside_its_transaction_commits_whole_and_the_store_stays_usable(
     domain: Domain,
 ) -> None:
-    store = domain.payment.store
+    order = make_order()
+    inside, release = threading.Event(), threading.Event()
 
-    async def slow_write(index: int) -> None:
-        async with store.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO charges (saga_id, customer_id, method, amount_cents)"
-                " VALUES (?, 'c', 'm', 1)",
-                (f"cancelled-{index}",),
-            )
-            await asyncio.sleep(1)
+    def within(tx: Tx, result: StepResult) -> None:
+        inside.set()
+        assert release.wait(10), "the test never released the step"
 
-    # Cancel at every early point: while BEGIN is queued, mid-statement, inside the block.
-    for index, delay in enumerate([0, 0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02] * 3):
-        task = asyncio.create_task(slow_write(index))
-        await asyncio.sleep(delay)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    task = asyncio.create_task(domain.payment.charge_payment(request(order), within))
+    assert await asyncio.to_thread(inside.wait, 10)
+    task.cancel()
+    release.set()
 
-    async with store.transaction() as tx:
-        await tx.execute("SELECT 1")
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The cancel waited for the commit: the charge and its step log entry are both there.
+    assert [c.saga_id for c in (await domain.snapshot()).charges] == [order.order_id]
+    again = await domain.payment.charge_payment(request(order, attempt=2))
+    assert again.replayed and again.status is StepStatus.DONE
+
+
+async def test_a_step_whose_hook_raises_rolls_back_whole(domain: Domain) -> None:
+    order = make_order()
+
+    def within(tx: Tx, result: StepResult) -> None:
+        raise RuntimeError("the outbox write failed")
+
+    with pytest.raises(RuntimeError, match="outbox write failed"):
+        await domain.payment.charge_payment(request(order), within)
+
     assert (await domain.snapshot()).charges == []
+    done = await domain.payment.charge_payment(request(order, attempt=2))
+    assert done.status is StepStatus.DONE and not done.replayed
+
+
+async def test_reservation_lines_are_taken_in_product_order_whatever_the_order_lists(
+    domain: Domain,
+) -> None:
+    # Concurrent multi-line reservations must lock product rows in one order (a deadlock on
+    # a multi-writer backend otherwise): the first line to run out is the first by product id.
+    order = make_order(
+        items=[
+            LineItem(product_id="sold-out", quantity=1, unit_price_cents=999),
+            LineItem(product_id="gadget", quantity=1_000, unit_price_cents=4950),
+        ]
+    )
+    with pytest.raises(BusinessFailure, match="not enough stock of gadget for 1000"):
+        await domain.inventory.reserve_inventory(request(order))

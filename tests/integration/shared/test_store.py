@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from shared.store.base import Migration, Store, StoreFactory, Tx, migrations
+from shared.store import Migration, Store, StoreFactory, Tx, migrations
 
 ENTRIES = "CREATE TABLE entries (id {id}, name TEXT NOT NULL UNIQUE, amount INTEGER NOT NULL)"
 LEDGER = migrations("ledger", ENTRIES)

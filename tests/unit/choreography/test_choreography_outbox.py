@@ -1,20 +1,21 @@
-"""Outbox rows commit or roll back with their transaction; the relay sends each one on."""
+"""Outbox rows commit or roll back with their transaction; relays claim and send each one on."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 
 from choreography import inbox, outbox
 from choreography.bus import Liveness, Outgoing
-from choreography.events import Kind, placed
+from choreography.events import Event, Kind, placed
 from choreography.outbox import Relay
+from choreography.schema import PARTICIPANT
 from shared.contracts import LineItem, OrderRequest, SagaPolicy, ShippingAddress
 from shared.faults import FaultPlan
-from shared.store import SqliteStore
+from shared.store import Store, StoreFactory, Tx
 
 ORDER = OrderRequest(
     order_id="o-1",
@@ -42,13 +43,15 @@ class Broker:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "service.db", [])
+async def store(store_factory: StoreFactory) -> AsyncIterator[Store]:
+    opened = store_factory("service", PARTICIPANT)
     await opened.open()
-    await outbox.ensure_schema(opened)
-    await inbox.ensure_schema(opened)
     yield opened
     await opened.close()
+
+
+async def add(store: Store, *events: Event) -> list[Outgoing | None]:
+    return await store.run(lambda tx: [outbox.add(tx, event) for event in events])
 
 
 async def _until(condition: object, timeout: float = 3.0) -> None:
@@ -57,21 +60,21 @@ async def _until(condition: object, timeout: float = 3.0) -> None:
             await asyncio.sleep(0.01)
 
 
-async def test_outbox_row_rolls_back_with_its_transaction(store: SqliteStore) -> None:
+async def test_outbox_row_rolls_back_with_its_transaction(store: Store) -> None:
+    def work(tx: Tx) -> None:
+        outbox.add(tx, START)
+        raise RuntimeError("the state change failed")
+
     with pytest.raises(RuntimeError):
-        async with store.transaction() as tx:
-            await outbox.add(tx, START)
-            raise RuntimeError("the state change failed")
+        await store.run(work)
 
     assert await outbox.unsent(store) == []
 
 
 async def test_same_event_is_written_once_and_keeps_its_trace_headers(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
-    async with store.transaction() as tx:
-        first = await outbox.add(tx, START)
-        second = await outbox.add(tx, START)
+    first, second = await add(store, START, START)
 
     assert first is not None and second is None
     [row] = await outbox.unsent(store)
@@ -81,15 +84,13 @@ async def test_same_event_is_written_once_and_keeps_its_trace_headers(
 
 
 async def test_relay_publishes_rows_handed_over_after_commit_and_marks_them_sent(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     broker = Broker()
     relay = Relay(store, broker.publish, poll_s=60)
     relay.start()
     try:
-        async with store.transaction() as tx:
-            rows = [await outbox.add(tx, START.follow(kind)) for kind in (Kind.INVENTORY_RESERVED,)]
-        relay.hand_over(rows)
+        relay.hand_over(await add(store, START.follow(Kind.INVENTORY_RESERVED)))
         await _until(lambda: broker.sent == ["s1:inventory.reserved"])
         await _until(lambda: relay.published == 1)
     finally:
@@ -99,10 +100,9 @@ async def test_relay_publishes_rows_handed_over_after_commit_and_marks_them_sent
 
 
 async def test_relay_finds_rows_nobody_handed_over_and_retries_while_the_broker_is_down(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
-    async with store.transaction() as tx:
-        await outbox.add(tx, START)
+    await add(store, START)
     broker = Broker()
     broker.down = True
     relay = Relay(store, broker.publish, poll_s=0.02, retry_s=0.02)
@@ -119,9 +119,8 @@ async def test_relay_finds_rows_nobody_handed_over_and_retries_while_the_broker_
     assert await outbox.unsent(store) == []
 
 
-async def test_dead_process_publishes_nothing(store: SqliteStore) -> None:
-    async with store.transaction() as tx:
-        await outbox.add(tx, START)
+async def test_dead_process_publishes_nothing(store: Store) -> None:
+    await add(store, START)
     broker = Broker()
     relay = Relay(store, broker.publish, liveness=Liveness(alive=False), poll_s=0.02)
     relay.start()
@@ -132,11 +131,83 @@ async def test_dead_process_publishes_nothing(store: SqliteStore) -> None:
     assert len(await outbox.unsent(store)) == 1
 
 
-async def test_inbox_remembers_a_consumed_event_once(store: SqliteStore) -> None:
-    async with store.transaction() as tx:
-        assert await inbox.record(tx, "payment", "s1:inventory.reserved", "saga.x")
-        assert not await inbox.record(tx, "payment", "s1:inventory.reserved", "saga.x")
+async def test_inbox_remembers_a_consumed_event_once(store: Store) -> None:
+    def work(tx: Tx) -> list[bool]:
+        return [inbox.record(tx, "payment", "s1:inventory.reserved", "saga.x") for _ in range(2)]
+
+    assert await store.run(work) == [True, False]
 
     assert await inbox.seen(store, "payment", "s1:inventory.reserved")
     assert not await inbox.seen(store, "points", "s1:inventory.reserved")
     assert await inbox.count(store, "payment") == 1
+
+
+def claim(owner: str, now: float, limit: int = 10) -> Callable[[Tx], list[str]]:
+    def work(tx: Tx) -> list[str]:
+        return [row.msg_id for row in outbox.claim(tx, owner, limit, now, lease_s=5)]
+
+    return work
+
+
+async def test_two_relays_claim_disjoint_rows_until_a_lease_runs_out(store: Store) -> None:
+    await add(store, *(START.follow(kind) for kind in KINDS))
+    ids = [START.follow(kind).event_id for kind in KINDS]
+
+    first = await store.run(claim("relay-a", now=100.0, limit=2))
+    second = await store.run(claim("relay-b", now=100.0))
+    nothing_left = await store.run(claim("relay-c", now=104.0))
+    taken_over = await store.run(claim("relay-c", now=106.0))
+
+    assert (first, second, nothing_left) == (ids[:2], ids[2:], [])
+    assert taken_over == ids  # the first two relays died with their leases: nothing is stranded
+
+
+async def test_a_relay_takes_back_its_own_claim_at_once_after_a_failed_publish(
+    store: Store,
+) -> None:
+    await add(store, START)
+
+    assert await store.run(claim("relay-a", now=100.0)) == [START.event_id]
+    assert await store.run(claim("relay-b", now=101.0)) == []
+    assert await store.run(claim("relay-a", now=101.0)) == [START.event_id]
+
+
+async def test_relay_publishes_an_older_row_it_could_not_claim_before_newer_ones_were_sent(
+    store: Store,
+) -> None:
+    # Ids say nothing about commit order (or lease expiry): no watermark may skip the old row.
+    older, newer = START, START.follow(Kind.INVENTORY_RESERVED)
+    await add(store, older)
+    assert await store.run(claim("dead-relay", now=time.time())) == [older.event_id]
+    broker = Broker()
+    relay = Relay(store, broker.publish, poll_s=60)
+    relay.start()
+    try:
+        await add(store, newer)
+        relay.wake()
+        await _until(lambda: broker.sent == [newer.event_id])
+        await store.run(
+            lambda tx: tx.execute(
+                "UPDATE outbox SET claimed_until = 0 WHERE event_id = ?", (older.event_id,)
+            )
+        )  # the dead relay's lease runs out
+        relay.wake()
+        await _until(lambda: broker.sent == [newer.event_id, older.event_id])
+    finally:
+        await relay.stop()
+
+    assert await outbox.unsent(store) == []
+
+
+async def test_sent_rows_are_pruned_after_the_keep_window_and_unsent_ones_never(
+    store: Store,
+) -> None:
+    await add(store, START, START.follow(Kind.INVENTORY_RESERVED))
+    await store.run(lambda tx: outbox.mark_sent(tx, [START.event_id], now=100.0))
+
+    assert await store.run(lambda tx: outbox.prune(tx, now=100.0 + outbox.KEEP_SENT_S / 2)) == 0
+    assert await store.run(lambda tx: outbox.prune(tx, now=101.0 + outbox.KEEP_SENT_S)) == 1
+    assert [row.msg_id for row in await outbox.unsent(store)] == ["s1:inventory.reserved"]
+
+
+KINDS = (Kind.INVENTORY_RESERVED, Kind.PAYMENT_CHARGED, Kind.POINTS_DEDUCTED)

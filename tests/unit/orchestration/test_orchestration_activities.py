@@ -26,6 +26,7 @@ from shared.errors import CrashPoint
 from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
 from shared.services import Domain
+from shared.store import sqlite_stores
 
 SAGA_ID = "saga-unit-1"
 
@@ -44,7 +45,7 @@ def order(card: str = "card-4242") -> OrderRequest:
 
 @pytest_asyncio.fixture
 async def activities(tmp_path: Path) -> AsyncIterator[SagaActivities]:
-    domain = await Domain(tmp_path).open()
+    domain = await Domain(sqlite_stores(tmp_path)).open()
     await seed(domain)
     try:
         yield SagaActivities(domain)
