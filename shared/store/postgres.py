@@ -16,7 +16,6 @@ import contextlib
 import contextvars
 import functools
 import hashlib
-import itertools
 import random
 import re
 import time
@@ -227,14 +226,12 @@ class PostgresStore:
 
     def _write(self, work: Callable[[Tx], T], lock: int | None) -> T:
         """Run ``work`` in a transaction; again after a deadlock or serialization failure."""
-        for attempt in itertools.count(1):
+        for attempt in range(1, self._attempts):
             try:
                 return self._transaction(work, lock)
             except RETRYABLE:
-                if attempt >= self._attempts:
-                    raise
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))  # desynchronize the rivals
-        raise AssertionError("unreachable")
+        return self._transaction(work, lock)  # the last attempt raises what it meets
 
     def _transaction(self, work: Callable[[Tx], T], lock: int | None) -> T:
         assert self._pool is not None
