@@ -175,7 +175,7 @@ class EmbeddedPostgres(Supervised):
             if not (self.data_dir / "PG_VERSION").is_file():
                 await self._initdb(account)
             await self._run_server(account)
-            await self._create_database()
+            await self.create_database(self.database)
         except BaseException:
             await self.stop()
             raise
@@ -263,17 +263,16 @@ class EmbeddedPostgres(Supervised):
             return False
         return True
 
-    async def _create_database(self) -> None:
+    async def create_database(self, name: str) -> str:
+        """Create database ``name`` if missing and return its URL: one per runtime keeps the
+        service schemas' real names while several runtimes share the server."""
         async with await psycopg.AsyncConnection.connect(
             self.url_for("postgres"), autocommit=True
         ) as conn:
-            found = await conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
-            )
+            found = await conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
             if await found.fetchone() is None:
-                await conn.execute(
-                    sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database))
-                )
+                await conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url_for(name)
 
 
 __all__ = ["EmbeddedPostgres", "ServerError", "postgres_binary", "system_account"]

@@ -100,6 +100,14 @@ def test_the_embedded_server_is_postgres_18_on_loopback(postgres_server: Embedde
     assert postgres_server.url == f"postgresql://postgres@127.0.0.1:{postgres_server.port}/saga"
 
 
+async def test_another_database_on_the_server_is_created_once_and_reachable(
+    postgres_server: EmbeddedPostgres,
+) -> None:
+    url = await postgres_server.create_database("another_runtime")
+    assert await postgres_server.create_database("another_runtime") == url
+    assert await fetch(url, "SELECT current_database()") == [("another_runtime",)]
+
+
 def test_the_server_runs_unprivileged(postgres_server: EmbeddedPostgres) -> None:
     """Postgres refuses root: as root it runs as the system user, otherwise as the caller."""
     assert postgres_server.pid is not None
