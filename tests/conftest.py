@@ -15,7 +15,7 @@ from shared.telemetry import Tracing, configure_tracing
 # --import-mode=importlib puts no test folder on sys.path; pg_support lives beside this file.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pg_support import postgres_server, postgres_store_factory  # noqa: E402
+from pg_support import postgres_server, postgres_store_factory
 
 __all__ = ["postgres_server", "postgres_store_factory"]
 
