@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from harness.results import exit_code
-
 CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
 
 
@@ -173,14 +171,6 @@ def test_a_saga_stuck_past_its_pivot_exits_one_naming_the_step(tmp_path: Path) -
     assert result.returncode == 1
     assert "complete_order" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_exit_code_is_one_when_equivalence_or_an_invariant_fails() -> None:
-    held = {"equivalent": True, "invariants": {"a": True}, "expected_met": True}
-    assert exit_code(held) == 0
-    assert exit_code({**held, "equivalent": False}) == 1
-    assert exit_code({**held, "invariants": {"a": False}}) == 1
-    assert exit_code({**held, "expected_met": False}) == 1
 
 
 def test_bench_reports_each_variant_against_its_floor(tmp_path: Path) -> None:
