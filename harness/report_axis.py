@@ -75,5 +75,7 @@ def time_label(ms: float) -> str:
 
 
 def ms_label(ms: float) -> str:
-    """A duration for a table: one decimal under 10 ms, whole milliseconds above."""
+    """A duration for a table: one decimal under 10 ms, whole milliseconds above, 0 for none."""
+    if ms == 0:
+        return "0"
     return f"{ms:.1f}" if ms < 10 else f"{ms:,.0f}"

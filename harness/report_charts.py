@@ -147,10 +147,14 @@ def _lane(
     items: list[Item | None],
     axis: LinearAxis,
     notes: tuple[str, ...],
+    *,
+    strip: bool = False,
 ) -> Lane:
-    """A lane as tall as the rows its bars need so that none overlaps another."""
+    """A lane as tall as the rows its bars need so that none overlaps another; a strip has
+    two fixed rows instead, the saga above its steps."""
     drawn = [i for i in items if i is not None]
-    placed = _pack([(_box(i, axis), i) for i in drawn])
+    boxes = [(_box(i, axis), i) for i in drawn]
+    placed = _strip_rows(boxes) if strip else _pack(boxes)
     rows = max((r for r, _, _ in placed), default=0) + 1
     bars = tuple(
         Bar(LABEL_WIDTH + x, y + LANE_PAD + r * (row + 2), w, row, item.css, item.title)
@@ -181,6 +185,12 @@ def _pack(
     return placed
 
 
+def _strip_rows(
+    boxes: list[tuple[tuple[float, float], Item]],
+) -> list[tuple[int, tuple[float, float], Item]]:
+    return [(0 if item.css.startswith("saga") else 1, box, item) for box, item in boxes]
+
+
 def strips(sagas: list[SagaTrace], axis: LinearAxis, caption: str) -> Chart:
     """One compact strip per saga of a run: the saga and its steps, clipped at its outcome."""
     zero = min(s.root.start_ns for s in sagas)
@@ -190,7 +200,8 @@ def strips(sagas: list[SagaTrace], axis: LinearAxis, caption: str) -> Chart:
         outcome = offset + saga.root.duration_ms
         items = _strip_items(saga, offset)
         drawn = [_clipped(i, outcome) for i in items]
-        lane = _lane(saga.order_id, y, row, drawn, axis, _tail_note(items, outcome))
+        notes = _tail_note(items, outcome)
+        lane = _lane(saga.order_id, y, row, drawn, axis, notes, strip=True)
         lanes.append(lane)
         y += lane.h
     return Chart(

@@ -31,16 +31,16 @@ class Spread:
         return cls(statistics.median(samples), samples[0], samples[-1], len(samples))
 
     def label(self, unit: str = " ms") -> str:
-        """``145 ms (99-170)``: the median, then min-max when there is more than one sample."""
+        """``145 ms (99-170)``: the median, then min-max when the samples differ."""
         text = f"{ms_label(self.median)}{unit}"
-        if self.n > 1:
+        if self.low != self.high:
             text += f" ({ms_label(self.low)}-{ms_label(self.high)})"
         return text
 
     def count_label(self) -> str:
         """A count's median with its range, without a unit: ``21 (19-23)``."""
         text = f"{self.median:g}"
-        return text + (f" ({self.low:g}-{self.high:g})" if self.n > 1 else "")
+        return text + (f" ({self.low:g}-{self.high:g})" if self.low != self.high else "")
 
 
 @dataclass(frozen=True)
