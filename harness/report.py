@@ -33,12 +33,23 @@ def _spread(value: Spread | None) -> str:
     return "-" if value is None else value.label(unit="")
 
 
+def _spread_html(value: Spread | None) -> Markup:
+    """The median, then its range in small print that may wrap below it."""
+    if value is None:
+        return Markup("-")
+    if value.low == value.high:
+        return Markup("{}").format(ms_label(value.median))
+    return Markup('{} <small class="range">({}&ndash;{})</small>').format(
+        ms_label(value.median), ms_label(value.low), ms_label(value.high)
+    )
+
+
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-_ENV.filters.update(spread=_spread, ms=ms_label, cell=_cell)
+_ENV.filters.update(spread=_spread, spread_html=_spread_html, ms=ms_label, cell=_cell)
 
 
 def write_report(folder: Path, results: Results | None, traces: list[SagaTrace]) -> Path:
