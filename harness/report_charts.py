@@ -127,10 +127,10 @@ def _lane_items(saga: SagaTrace) -> dict[str, list[Item]]:
 
 def _clipped(item: Item, outcome: float) -> Item | None:
     """The part before the outcome, marked when cut; None when it all came after."""
-    if item.start >= outcome and item.end > item.start:
-        return None
     if item.end <= outcome:
         return item
+    if item.start >= outcome:
+        return None
     late = f"; {ms_label(item.end - outcome)} ms of it after the outcome"
     return Item(item.start, outcome, f"{item.css} clipped", item.title + late)
 
