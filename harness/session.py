@@ -34,8 +34,8 @@ class Session:
     ) -> list[ScenarioRun]:
         """Every scenario on every open variant, ``repeat`` times over.
 
-        Each run of the catalogue goes variant by variant in catalogue order, so the
-        variants alternate between runs rather than one running on a warmer machine.
+        Each run goes variant by variant in catalogue order; K runs interleave the variants
+        in time, so a slow spell of a shared machine does not land on one variant alone.
         """
         runs = []
         for number in range(1, repeat + 1):
