@@ -13,16 +13,16 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness import console
 from harness import scenarios as catalogue
-from harness.console import Rows, err, fail, note, one_line, out, print_table, say
+from harness.console import Rows, fail, note, one_line, out, print_table, say
 from harness.files import Workspace, prepare_folder, remove_tree, unique_folder
 from harness.guard import run as run_async
 from harness.guard import user_errors
@@ -41,6 +41,7 @@ from harness.results import document, exit_code
 from harness.runner import ScenarioRun
 from harness.scenarios import SagaCase, Scenario
 from harness.session import VARIANTS, open_session
+from harness.summary import RunProgress, print_bench, print_json, print_summary
 from harness.traces import SagaTrace, load_traces
 from shared.errors import InvalidOrder
 from shared.runtime import SagaStuck
@@ -73,7 +74,7 @@ def scenarios(as_json: JsonOpt = False) -> None:
             {"name": s.name, "title": s.title, "teaches": s.teaches, "sagas": len(s.sagas)}
             for s in catalogue.CATALOGUE
         ]
-        _print_json({"scenarios": rows})
+        print_json({"scenarios": rows})
         return
     table = Rows(["scenario", "what it shows", "sagas", "expected"], wrap=1)
     for s in catalogue.CATALOGUE:
@@ -176,15 +177,12 @@ def bench(
     ] = None,
 ) -> None:
     """Throughput, latency, CPU and memory per variant, against its bare-engine floor."""
-    with user_errors():
-        settings = load_settings()
-        report, created = _report_folder(report_dir, demo=False)
-    with user_errors(), Workspace(report, created, _data_dir(settings)) as workspace:
-        work = _bench(variant.names, orders, concurrency, as_json, workspace, settings)
-        code = run_async(work)
-        log = workspace.finish()
-    note(f"log: {log}")
-    raise typer.Exit(code)
+    _in_workspace(
+        report_dir,
+        lambda workspace, settings: _bench(
+            variant.names, orders, concurrency, as_json, workspace, settings
+        ),
+    )
 
 
 async def _bench(
@@ -217,37 +215,10 @@ async def _bench(
         (folder / "bench.md").write_text(bench_markdown(doc), encoding="utf-8")
         (folder / "bench.svg").write_text(bench_svg(doc), encoding="utf-8")
     if as_json:
-        _print_json(doc)
+        print_json(doc)
     else:
-        _bench_table(doc)
+        print_bench(doc)
     return 0
-
-
-def _bench_table(doc: dict[str, Any]) -> None:
-    table = Rows(
-        ["variant", "run", "sagas/s", "p50 ms", "p95 ms", "p99 ms", "CPU s", "peak MB"],
-        title="benchmark",
-    )
-    for m in doc["measurements"]:
-        run = "bare engine" if m["kind"] == "floor" else ("traced" if m["tracing"] else "untraced")
-        table.add(
-            m["variant"],
-            run,
-            f"{m['throughput']:.1f}",
-            f"{m['p50_ms']:.1f}",
-            f"{m['p95_ms']:.1f}",
-            f"{m['p99_ms']:.1f}",
-            f"{m['cpu_s']:.1f}",
-            f"{m['peak_rss_mb']:.0f}",
-        )
-    print_table(out, table)
-    for variant, v in doc["verdict"].items():
-        ratio = "[green]met" if v["ratio_met"] else "[red]MISSED"
-        cost = "[green]met" if v["tracing_met"] else "[red]MISSED"
-        out.print(
-            f"{variant}: {v['ratio_to_floor']:.2f}x its floor (target {v['ratio_target']}x: "
-            f"{ratio}[/]); tracing costs {v['tracing_overhead']:.0%} (budget 15%: {cost}[/])"
-        )
 
 
 @app.command()
@@ -337,13 +308,28 @@ def _run_sagas(
     *,
     demo: bool = False,
 ) -> NoReturn:
-    """Run scenarios in a workspace that only a finished run leaves behind; exit with the code."""
+    """Run scenarios on the variants, compare them, and exit with the verdict's code."""
+    _in_workspace(
+        report_dir,
+        lambda workspace, settings: _execute(
+            chosen, variants, as_json, workspace, settings, timeout_s, ui=demo
+        ),
+        demo=demo,
+    )
+
+
+def _in_workspace(
+    report_dir: Path | None,
+    work: Callable[[Workspace, Settings], Coroutine[Any, Any, int]],
+    *,
+    demo: bool = False,
+) -> NoReturn:
+    """Run the work in a workspace that only a finished run leaves behind; exit with its code."""
     with user_errors():
         settings = load_settings()
         report, created = _report_folder(report_dir, demo=demo)
     with user_errors(), Workspace(report, created, _data_dir(settings)) as workspace:
-        work = _execute(chosen, variants, as_json, workspace, settings, timeout_s, ui=demo)
-        code = run_async(work)
+        code = run_async(work(workspace, settings))
         log = workspace.finish()
     note(f"log: {log}")
     raise typer.Exit(code)
@@ -395,9 +381,9 @@ async def _execute(
     doc = document(runs)
     page = _write_outputs(workspace.report, doc, traces_path)
     if as_json:
-        _print_json({k: doc[k] for k in ("results", "equivalent", "invariants")})
+        print_json({k: doc[k] for k in ("results", "equivalent", "invariants")})
     else:
-        _summary(runs, doc)
+        print_summary(runs, doc)
         if page is not None:
             say(f"report: {escape(str(page))}")
     return exit_code(doc)
@@ -415,8 +401,8 @@ async def _run_all(
     """Every scenario on every variant, with progress on stderr; servers stop on the way out."""
     options = _runtime_options(workspace.scratch, ui=ui)
     state = workspace.scratch / "state"
-    with _progress(quiet=as_json) as (progress, advance):
-        task = progress.add_task("starting servers", total=len(chosen) * len(variants))
+    with RunProgress(quiet=as_json) as (bar, advance):
+        task = bar.add_task("starting servers", total=len(chosen) * len(variants))
         async with open_session(variants, state, traces_path, **options) as session:
             for name, url in session.ui_urls.items():
                 await _announce_ui(name, url)
@@ -446,83 +432,9 @@ def _write_outputs(folder: Path | None, doc: dict[str, Any], traces_path: Path) 
 def _stuck(error: SagaStuck, as_json: bool) -> int:
     """A saga that never ended: one line on stderr (and a JSON document with --json); exit 1."""
     if as_json:
-        _print_json({"error": str(error), "saga_id": error.saga_id, "stuck_in": error.step})
-    err.print(f"[red]error:[/red] {escape(one_line(str(error)))}", highlight=False, soft_wrap=True)
+        print_json({"error": str(error), "saga_id": error.saga_id, "stuck_in": error.step})
+    console.error(str(error))
     return 1
-
-
-def _print_json(doc: dict[str, Any]) -> None:
-    """The one JSON document of a `--json` run, written straight to stdout (never wrapped)."""
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-    sys.stdout.flush()
-
-
-class _progress:
-    """A rich progress bar on stderr on a terminal, one line per scenario elsewhere.
-
-    Silent with --json.
-    """
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            disable=quiet or not err.is_terminal,
-        )
-
-    def __enter__(self) -> tuple[Progress, Callable[[Any, ScenarioRun], None]]:
-        self.bar.__enter__()
-
-        def advance(task: Any, run: ScenarioRun) -> None:
-            self.bar.update(task, advance=1, description=f"{run.variant}: {run.scenario.name}")
-            if not self.quiet and not self.bar.live.is_started:
-                note(f"done {run.variant}: {run.scenario.name}")
-
-        return self.bar, advance
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(None, None, None)
-
-
-def _summary(runs: list[ScenarioRun], doc: dict[str, Any]) -> None:
-    """One row per scenario: the outcome (once when both agree), each variant's slowest saga."""
-    table = Rows(["scenario", "outcome", "orch. ms", "chor. ms", "same", "invariants"], wrap=1)
-    by_name: dict[str, dict[str, ScenarioRun]] = {}
-    for r in runs:
-        by_name.setdefault(r.scenario.name, {})[r.variant] = r
-    for name, pair in by_name.items():
-        labels = {v: _outcome_label(r) for v, r in pair.items()}
-        outcome = " / ".join(dict.fromkeys(labels.values()))
-        timings = [_slowest(pair.get(v)) for v in VARIANTS]
-        diffs = doc["differences"].get(name)
-        same = "-" if diffs is None else ("[green]yes" if not diffs else "[red]NO")
-        held = all(all(r.invariants.values()) for r in pair.values())
-        table.add(name, outcome, *timings, same, "[green]hold" if held else "[red]BROKEN")
-    print_table(out, table)
-    for name, diffs in doc["differences"].items():
-        for line in diffs:
-            out.print(f"[red]{name}[/red]: {escape(line)}", highlight=False)
-    verdict = "[green]all checks held" if exit_code(doc) == 0 else "[red]some checks failed"
-    say(verdict)
-
-
-def _outcome_label(run: ScenarioRun) -> str:
-    labels = [
-        s.outcome.status.value + (f" {s.outcome.reason.value}" if s.outcome.reason else "")
-        for s in run.sagas
-    ]
-    counts = {label: labels.count(label) for label in sorted(set(labels))}
-    if len(labels) == 1:
-        return labels[0]
-    return ", ".join(f"{n}x {label}" for label, n in counts.items())
-
-
-def _slowest(run: ScenarioRun | None) -> str:
-    return "-" if run is None else f"{max(s.duration_ms for s in run.sagas):,.0f}"
 
 
 def main() -> None:
@@ -531,18 +443,11 @@ def main() -> None:
         sys.argv.append("--help")
     try:
         code = app(standalone_mode=False)
-    except typer.TyperException as error:
-        hint = ""
-        context = getattr(error, "ctx", None)
-        if context is not None:
-            hint = f"; see `{context.command_path} --help`"
-        err.print(
-            f"[red]error:[/red] {escape(one_line(error.format_message()).rstrip('.'))}"
-            f"{escape(hint)}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        sys.exit(error.exit_code)
+    except typer.TyperException as usage:
+        context = getattr(usage, "ctx", None)
+        hint = f"; see `{context.command_path} --help`" if context is not None else ""
+        console.error(one_line(usage.format_message()).rstrip(".") + hint)
+        sys.exit(usage.exit_code)
     except typer.Abort:
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

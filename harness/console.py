@@ -33,9 +33,14 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
+def error(message: str) -> None:
+    """Print ``error: message`` as exactly one stderr line (never wrapped, no markup read)."""
+    err.print(f"[red]error:[/red] {escape(one_line(message))}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: message`` as one stderr line and end the command with ``code``."""
-    err.print(f"[red]error:[/red] {escape(one_line(message))}", highlight=False, soft_wrap=True)
+    error(message)
     raise typer.Exit(code)
 
 
