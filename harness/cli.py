@@ -32,6 +32,7 @@ from harness.options import (
     REPEAT,
     JsonOpt,
     ReportOpt,
+    StoreOpt,
     TimeoutOpt,
     Variant,
     VariantOpt,
@@ -49,7 +50,7 @@ from shared.runtime import SagaStuck
 from shared.seed import DEFAULT_SEED
 from shared.servers import port_accepts
 from shared.services.inventory import check_products
-from shared.settings import Settings
+from shared.settings import Settings, StoreKind
 from shared.validation import MAX_ORDER_FILE_BYTES, decode_order, load_settings, parse_order
 
 app = typer.Typer(
@@ -111,13 +112,14 @@ def run(
     as_json: JsonOpt = False,
     report_dir: ReportOpt = None,
     timeout: TimeoutOpt = 90.0,
+    store: StoreOpt = None,
 ) -> None:
     """Run one scenario of the catalogue on one variant or both."""
     try:
         chosen = catalogue.get(scenario)
     except KeyError as error:
         fail(str(error.args[0]))
-    _run_sagas([chosen], variant.names, as_json, report_dir, timeout)
+    _run_sagas([chosen], variant.names, as_json, report_dir, timeout, store=store)
 
 
 @app.command()
@@ -127,6 +129,7 @@ def order(
     as_json: JsonOpt = False,
     report_dir: ReportOpt = None,
     timeout: TimeoutOpt = 90.0,
+    store: StoreOpt = None,
 ) -> None:
     """Run a custom order (OrderRequest fields plus an optional `faults` FaultPlan)."""
     case = _read_order(file)
@@ -136,7 +139,7 @@ def order(
         teaches="A user-supplied order.",
         sagas=(case,),
     )
-    _run_sagas([custom], variant.names, as_json, report_dir, timeout)
+    _run_sagas([custom], variant.names, as_json, report_dir, timeout, store=store)
 
 
 def _read_order(file: Path) -> SagaCase:
@@ -163,10 +166,13 @@ def demo(
         int,
         REPEAT.option("--repeat", help="Runs of the catalogue; latencies are their medians."),
     ] = 3,
+    store: StoreOpt = None,
 ) -> None:
     """Start the embedded servers, run the whole catalogue on both variants, write the report."""
     chosen = list(catalogue.CATALOGUE)
-    _run_sagas(chosen, list(VARIANTS), False, report_dir, 90.0, demo=True, repeat=repeat)
+    _run_sagas(
+        chosen, list(VARIANTS), False, report_dir, 90.0, demo=True, repeat=repeat, store=store
+    )
 
 
 @app.command()
@@ -181,6 +187,7 @@ def bench(
         Path | None,
         typer.Option("--report-dir", help="Write bench.json, bench.md, bench.svg and the log."),
     ] = None,
+    store: StoreOpt = None,
 ) -> None:
     """Throughput, latency, CPU and memory per variant, against its bare-engine floor."""
     _in_workspace(
@@ -188,6 +195,7 @@ def bench(
         lambda workspace, settings: _bench(
             variant.names, orders, concurrency, as_json, workspace, settings
         ),
+        store=store,
     )
 
 
@@ -209,7 +217,8 @@ async def _bench(
         if not as_json:
             note(f"{name}: floor, then {orders} sagas traced and untraced ...")
         options = _runtime_options(workspace.scratch, ui=False)
-        async with open_session([name], workspace.scratch / "state", traces, **options) as session:
+        state = workspace.scratch / "state"
+        async with open_session([name], state, traces, settings=settings, **options) as session:
             runtime = session.runtimes[name]
             measurements += await bench_variant(
                 runtime, session.tracing, orders, concurrency, new_run_tag()
@@ -309,6 +318,7 @@ def _run_sagas(
     *,
     demo: bool = False,
     repeat: int = 1,
+    store: StoreKind | None = None,
 ) -> NoReturn:
     """Run scenarios on the variants, compare them, and exit with the verdict's code."""
     _in_workspace(
@@ -317,6 +327,7 @@ def _run_sagas(
             chosen, variants, as_json, workspace, settings, timeout_s, ui=demo, repeat=repeat
         ),
         demo=demo,
+        store=store,
     )
 
 
@@ -325,10 +336,13 @@ def _in_workspace(
     work: Callable[[Workspace, Settings], Coroutine[Any, Any, int]],
     *,
     demo: bool = False,
+    store: StoreKind | None = None,
 ) -> NoReturn:
     """Run the work in a workspace that only a finished run leaves behind; exit with its code."""
     with user_errors():
         settings = load_settings()
+        if store is not None:
+            settings = settings.model_copy(update={"store": store})
         report, created = _report_folder(report_dir, demo=demo)
     with user_errors(), Workspace(report, created, _data_dir(settings)) as workspace:
         code = run_async(work(workspace, settings))
@@ -379,7 +393,7 @@ async def _execute(
     traces_path = workspace.scratch / "traces.jsonl"
     try:
         runs = await _run_all(
-            chosen, variants, as_json, workspace, traces_path, timeout_s, ui, repeat
+            chosen, variants, as_json, workspace, settings, traces_path, timeout_s, ui, repeat
         )
     except SagaStuck as error:
         return _stuck(error, as_json)
@@ -399,6 +413,7 @@ async def _run_all(
     variants: list[str],
     as_json: bool,
     workspace: Workspace,
+    settings: Settings,
     traces_path: Path,
     timeout_s: float,
     ui: bool,
@@ -409,7 +424,9 @@ async def _run_all(
     state = workspace.scratch / "state"
     with RunProgress(quiet=as_json) as (bar, advance):
         task = bar.add_task("starting servers", total=len(chosen) * len(variants) * repeat)
-        async with open_session(variants, state, traces_path, **options) as session:
+        async with open_session(
+            variants, state, traces_path, settings=settings, **options
+        ) as session:
             for name, url in session.ui_urls.items():
                 await _announce_ui(name, url)
             return await session.run(

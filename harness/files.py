@@ -101,6 +101,8 @@ class Workspace:
                 fix = "point SAGA_DATA_DIR at a writable folder or unset it"
                 self._data_created = prepare_folder(self._data_dir, "SAGA_DATA_DIR", fix)
             self._scratch = tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=self._data_dir)
+            # Traversable (not listable) by others: an embedded Postgres runs as its own user.
+            self.scratch.chmod(0o711)
             self._log = LogFile(self.scratch / LOG_NAME).open()
         except BaseException:
             self._discard()

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from harness.session import VARIANTS
+from shared.settings import StoreKind
 
 
 @dataclass(frozen=True)
@@ -68,5 +69,14 @@ ReportOpt = Annotated[
         "--report-dir",
         help="Folder for report.html, report.md, results.json, traces.jsonl and the log "
         "(created if missing).",
+    ),
+]
+
+StoreOpt = Annotated[
+    StoreKind | None,
+    typer.Option(
+        "--store",
+        help="Where the services keep their data: sqlite files (default) or postgres "
+        "(SAGA_POSTGRES_URL, or an embedded server). Overrides SAGA_STORE.",
     ),
 ]

@@ -12,6 +12,8 @@ from typing import Any
 from harness.runner import ScenarioRun, new_run_tag, run_scenario
 from harness.scenarios import Scenario
 from shared.runtime import SagaRuntime
+from shared.settings import Settings
+from shared.store.factory import open_variant_stores
 from shared.telemetry import Tracing, configure_tracing
 
 VARIANTS = ("orchestration", "choreography")
@@ -65,17 +67,27 @@ def runtime_factory(variant: str) -> Callable[..., Any]:
 
 @asynccontextmanager
 async def open_session(
-    variants: list[str], state_dir: Path, traces_path: Path, **options: Any
+    variants: list[str],
+    state_dir: Path,
+    traces_path: Path,
+    *,
+    settings: Settings | None = None,
+    **options: Any,
 ) -> AsyncIterator[Session]:
-    """Start each variant's embedded servers (or connect per settings); stop them on exit."""
+    """Start each variant's embedded servers (or connect per settings); stop them on exit.
+
+    Each variant gets business state of its own on the store the settings choose.
+    """
+    settings = settings or Settings()
     tracing = configure_tracing("saga-compare", "harness", exporter="jsonl", path=traces_path)
     try:
         async with AsyncExitStack() as stack:
+            stores = await stack.enter_async_context(open_variant_stores(settings, state_dir))
             runtimes = {}
             for variant in variants:
                 factory = runtime_factory(variant)
                 runtimes[variant] = await stack.enter_async_context(
-                    factory(state_dir / variant, **options.get(variant, {}))
+                    factory(state_dir / variant, stores=stores(variant), **options.get(variant, {}))
                 )
             yield Session(runtimes, tracing, traces_path)
     finally:
