@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import stat
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
 import pytest
 
 if TYPE_CHECKING:
@@ -115,6 +118,27 @@ def test_run_both_variants_prints_the_json_document_and_exits_zero(cli: Cli) -> 
         assert (row["status"], row["reason"]) == ("COMPENSATED", "payment_declined")
         assert len(row["trace_id"]) == 32
         assert {"step", "phase", "status", "attempts"} <= set(row["steps"][0])
+
+
+def test_run_on_postgres_keeps_each_variants_state_in_its_own_schemas_and_stops_the_server(
+    cli: Cli,
+) -> None:
+    # As root the embedded Postgres runs as a system user, who must be able to enter TMPDIR
+    # (pytest's folders are private; /tmp is not).
+    for folder in (cli.tmp, *cli.tmp.parents):
+        if folder == Path(tempfile.gettempdir()):
+            break
+        folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
+    result = cli("run", "--scenario", "race_for_last_items", "--store", "postgres", "--json")
+
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["equivalent"] is True and all(doc["invariants"].values())
+    statuses = [r["status"] for r in doc["results"]]
+    assert statuses.count("COMPLETED") == 2 * 5  # five units in stock, on each variant
+    (log,) = cli.leftovers()  # the run's log, and nothing of the server's state
+    assert log.name.endswith(".log")
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(cli.tmp) in str(p.cmdline())]
 
 
 def test_a_custom_order_runs_and_the_report_rebuilds_from_its_traces(cli: Cli) -> None:
