@@ -1,4 +1,7 @@
-"""Process-wide test set-up: one in-memory tracer provider every test can read spans from."""
+"""Process-wide test set-up: the process's tracing keeps spans in memory for every test to read.
+
+The test process plays the harness: spans started outside any service scope name it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared.telemetry import Tracing, configure_tracing
+from shared.telemetry import HARNESS, Tracing, configure_tracing
 
-_TRACING: Tracing = configure_tracing("saga-compare-tests", "test", exporter="memory")
+_TRACING: Tracing = configure_tracing(HARNESS, memory=True)
 
 
 @pytest.fixture
