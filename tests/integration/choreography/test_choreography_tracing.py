@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from choreography_support import QUICK, make_order, saga_id
+from choreography_support import QUICK, eventually, make_order, saga_id
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from choreography.events import Kind
 from choreography.runtime import ChoreographyRuntime
 from shared.contracts import SagaStatus
 from shared.faults import FaultPlan
@@ -83,9 +84,17 @@ async def _happy_saga(
         outcome = await runtime.wait(sid, 10)
     assert outcome.status is SagaStatus.COMPLETED
     trace_id = root.get_span_context().trace_id
-    return [
-        s for s in exporter.get_finished_spans() if s.context and s.context.trace_id == trace_id
-    ]
+
+    def spans() -> list[ReadableSpan]:
+        finished = exporter.get_finished_spans()
+        return [s for s in finished if s.context and s.context.trace_id == trace_id]
+
+    async def last_event_sent() -> bool:
+        # The saga is COMPLETED when complete_order commits; its event is published just after.
+        return any(s.name == f"send {Kind.ORDER_COMPLETED.template}" for s in spans())
+
+    await eventually(last_event_sent)
+    return spans()
 
 
 async def test_happy_path_is_one_trace_with_the_golden_span_tree(
