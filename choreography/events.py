@@ -71,8 +71,8 @@ class Kind(StrEnum):
 
     @property
     def template(self) -> str:
-        """The low-cardinality destination name used in span names."""
-        return f"{ROOT}.{self.value}"
+        """The destination template (OTel ``messaging.destination.template``) span names use."""
+        return f"{ROOT}.{self.value}.{{saga_id}}"
 
 
 TOKEN = {
