@@ -71,17 +71,22 @@ def add(tx: Tx, event: Event) -> Outgoing | None:
     The returned row may be handed to the relay once the transaction has committed.
     """
     headers = _creation_headers(event)
-    body = event.model_dump_json()
+    return add_message(tx, event.subject, event.model_dump_json(), event.event_id, headers)
+
+
+def add_message(
+    tx: Tx, subject: str, body: str, msg_id: str, headers: dict[str, str]
+) -> Outgoing | None:
+    """Write any message to publish (a saga event, a front-door notice); None if ``msg_id``
+    is already there."""
     inserted = tx.execute(
         "INSERT INTO outbox (event_id, subject, headers, body, created_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (event.event_id, event.subject, json.dumps(headers), body, time.time()),
+        (msg_id, subject, json.dumps(headers), body, time.time()),
     )
     if not inserted:
         return None
-    return Outgoing(
-        subject=event.subject, body=body.encode(), headers=headers, msg_id=event.event_id
-    )
+    return Outgoing(subject=subject, body=body.encode(), headers=headers, msg_id=msg_id)
 
 
 def _creation_headers(event: Event) -> dict[str, str]:

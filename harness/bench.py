@@ -15,11 +15,12 @@ from typing import Any
 
 import psutil
 
+from harness.namespace import Namespace, seed_namespace
 from harness.runner import run_saga
 from harness.scenarios import FAST, SagaCase, order
 from harness.traces import percentile
 from shared.runtime import SagaRuntime
-from shared.seed import Product, SeedData, seed
+from shared.seed import Product, SeedData
 from shared.telemetry import Tracing
 
 TARGETS = {"orchestration": 0.8, "choreography": 0.15}
@@ -143,12 +144,16 @@ def bench_seed(orders: int) -> SeedData:
 async def bench_sagas(
     runtime: SagaRuntime, orders: int, concurrency: int, tracing: bool, tag: str
 ) -> Measurement:
-    await seed(runtime.domain, bench_seed(orders))
+    namespace = Namespace(tag)  # its own catalogue: a deployment is never wiped
+    await seed_namespace(runtime.domain, namespace, bench_seed(orders))
     policy = FAST.model_copy(update={"deadline_s": 300.0, "attempt_timeout_s": 30.0})
 
     async def one(index: int) -> float:
         case = SagaCase(order(f"bench-{index}", items={"widget": 1}, points=1))
-        run = await run_saga(runtime, case, policy, f"bench-{index}-{tag}", 600, scenario="bench")
+        saga_id = namespace.saga_id(f"bench-{index}")
+        run = await run_saga(
+            runtime, case, policy, saga_id, 600, scenario="bench", namespace=namespace
+        )
         if run.outcome.status.value != "COMPLETED":
             raise RuntimeError(f"benchmark saga {run.saga_id} ended {run.outcome.status}")
         return run.duration_ms

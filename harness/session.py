@@ -47,11 +47,16 @@ class Session:
         """
         runs = []
         for number in range(1, repeat + 1):
-            tag = new_run_tag()
+            # One namespace per scenario and run, the same on every variant.
+            tags = {scenario.name: new_run_tag() for scenario in scenarios}
             for runtime in self.runtimes.values():
                 for scenario in scenarios:
                     run = await run_scenario(
-                        runtime, scenario, run_tag=tag, timeout_s=timeout_s, repeat=number
+                        runtime,
+                        scenario,
+                        run_tag=tags[scenario.name],
+                        timeout_s=timeout_s,
+                        repeat=number,
                     )
                     runs.append(run)
                     if on_done is not None:

@@ -1,8 +1,10 @@
-"""The orchestration variant's composition root: server, client, worker and Domain in one place.
+"""The orchestration variant as the harness drives it: a Temporal client on the task queue.
 
-`open_runtime` starts an embedded dev server unless the settings name an address (then it
-checks that the saga's search attributes exist there), connects a traced client, runs an
-in-process worker on its own task queue and opens the Domain. The worker's spans name it
+`open_runtime` builds the variant with `bootstrap`: an embedded dev server unless the
+settings name an address (then it checks that the saga's search attributes exist there), a
+traced client, the Domain (for seeding a run's catalogue and reading final state) and, unless
+told otherwise, a worker in this process on the settings' stable task queue. Without it the
+runtime is a front door to workers running elsewhere. The worker's spans name it
 ``order-saga-worker``: its client's tracer is fixed to it and its tasks run in its scope.
 """
 
@@ -20,36 +22,23 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from orchestration.client import check_search_attributes, connect, for_component
+from orchestration.bootstrap import DEV_SERVER_CONFIG, bootstrap
 from orchestration.floor import SAGA_ACTIVITIES, floor_once, floor_worker
 from orchestration.messages import SagaInput
-from orchestration.server import TemporalServer, TemporalSettings
+from orchestration.server import TemporalSettings
 from orchestration.visibility import start_attributes, start_details, start_summary
-from orchestration.worker import build_worker
 from orchestration.workflows import OrderSagaWorkflow
 from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepName, StepStatus
 from shared.faults import FaultPlan
 from shared.runtime import SagaStuck
 from shared.services import Domain
 from shared.store import StoreFactory, sqlite_stores
-from shared.telemetry import WORKER, Tracing, current_tracing, service_scope
+from shared.telemetry import Tracing, current_tracing
+from shared.validation import load_settings
+
+__all__ = ["DEV_SERVER_CONFIG", "OrchestrationRuntime", "open_runtime"]
 
 VARIANT = "orchestration"
-
-DEV_SERVER_CONFIG: Mapping[str, object] = {
-    # The history service reads each shard's task queues at most 20 times a second by default;
-    # the dev server has one shard, so every workflow task waited up to 50 ms to be dispatched.
-    "history.transferProcessorMaxPollRPS": 1000,
-    "history.timerProcessorMaxPollRPS": 1000,
-    "history.visibilityProcessorMaxPollRPS": 1000,
-    # Timers (retry backoffs, the deadline) fired up to 1 s late: the timer queue's default
-    # look-ahead shift is 1 s, so a 50 ms backoff cost a whole second.
-    "history.timerProcessorMaxTimeShift": "10ms",
-    # One partition per task queue: no forwarding between partitions on a one-node server.
-    "matching.numTaskqueueReadPartitions": 1,
-    "matching.numTaskqueueWritePartitions": 1,
-}
-"""Dynamic config for the embedded dev server; figures in docs/temporal-latency.md."""
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 """A query needs a live worker; without one it would wait forever."""
@@ -106,6 +95,12 @@ class OrchestrationRuntime:
             )
         except WorkflowAlreadyStartedError:
             return
+
+    async def submit(
+        self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
+    ) -> None:
+        """Hand the saga to the deployment: the same as a start (the server holds it then)."""
+        await self.start_saga(saga_id, order, faults, policy)
 
     async def cancel_saga(self, saga_id: str) -> None:
         await self._handle(saga_id).signal(OrderSagaWorkflow.cancel)
@@ -172,35 +167,27 @@ async def open_runtime(
     """Yield a ready runtime; everything it started is stopped when the block ends.
 
     The services' stores come from ``stores`` (default: one SQLite file per service in
-    ``data_dir``).
+    ``data_dir``); the worker, if any, polls ``settings.task_queue``.
     """
-    settings = settings or TemporalSettings.from_env()
+    settings = settings or TemporalSettings.from_settings(load_settings())
+    tracing = tracing or current_tracing()
     async with AsyncExitStack() as stack:
-        address, ui_url = settings.address, None
-        if address is None:
-            server = TemporalServer(
-                state_dir=server_state_dir,
+        app = await stack.enter_async_context(
+            bootstrap(
+                settings,
+                stores or sqlite_stores(data_dir),
+                tracing=tracing,
+                run_worker=run_worker,
+                server_state_dir=server_state_dir,
                 ui=ui,
-                namespace=settings.namespace,
-                dynamic_config=DEV_SERVER_CONFIG if dynamic_config is None else dynamic_config,
+                dynamic_config=dynamic_config,
             )
-            await stack.enter_async_context(server)
-            address, ui_url = server.address, server.ui_url
-        domain = await Domain(stores or sqlite_stores(data_dir)).open()
-        stack.push_async_callback(domain.close)
-        tracing = tracing or current_tracing()
-        client = await connect(address, settings.namespace, tracing=tracing)
-        if settings.address is not None:
-            await check_search_attributes(client)
-        task_queue = settings.task_queue
-        if run_worker:
-            # Its own queue, so no other worker (over other data) takes this runtime's tasks.
-            task_queue = f"{task_queue}-{uuid.uuid4().hex[:8]}"
-            worker = build_worker(for_component(client, tracing, WORKER), task_queue, domain)
-            with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope
-                await stack.enter_async_context(worker)
+        )
+        client = app.client
         # The floor runs on a client without tracing: the bare engine, nothing of ours.
-        bare = Client(client.service_client, namespace=settings.namespace)
-        runtime = OrchestrationRuntime(client, task_queue, domain, floor_client=bare, ui_url=ui_url)
+        bare = Client(client.service_client, namespace=app.settings.namespace)
+        runtime = OrchestrationRuntime(
+            client, app.settings.task_queue, app.domain, floor_client=bare, ui_url=app.ui_url
+        )
         await stack.enter_async_context(floor_worker(bare, runtime.floor_queue))
         yield runtime

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from choreography.broker import NatsSettings
+from choreography.host import ChoreographySettings
 from orchestration.server import TemporalSettings
 from orchestration.visibility import KEYS
 from shared.contracts import ServiceName
-from shared.servers import ServerError
+from shared.settings import Settings
 
 ROOT = Path(__file__).parents[3]
 
@@ -76,8 +77,9 @@ def test_every_saga_container_runs_an_existing_entry_point(compose: dict[str, An
 def test_settings_are_read_from_the_containers_environment(compose: dict[str, Any]) -> None:
     env = {k: str(v) for k, v in compose["x-saga"]["environment"].items()}
 
-    temporal = TemporalSettings.from_env(env)
-    nats = NatsSettings.from_env(env)
+    settings = Settings.from_environment(env)
+    temporal = TemporalSettings.from_settings(settings)
+    nats = ChoreographySettings.from_settings(settings).nats
 
     assert temporal.address == "temporal:7233" and not temporal.embedded
     assert nats.servers == [f"nats://nats-{i}:4222" for i in (1, 2, 3)]
@@ -85,8 +87,8 @@ def test_settings_are_read_from_the_containers_environment(compose: dict[str, An
 
 
 def test_a_replica_count_nats_cannot_use_is_refused() -> None:
-    with pytest.raises(ServerError, match="SAGA_NATS_REPLICAS='2'"):
-        NatsSettings.from_env({"SAGA_NATS_REPLICAS": "2"})
+    with pytest.raises(ValidationError, match="use 1, 3 or 5"):
+        Settings.from_environment({"SAGA_NATS_REPLICAS": "2"})
 
 
 def test_published_ports_bind_to_loopback_only(compose: dict[str, Any]) -> None:
