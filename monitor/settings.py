@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -32,3 +32,13 @@ class MonitorSettings(BaseSettings):
 def is_loopback(host: str) -> bool:
     """Whether a bind address only accepts connections from this machine."""
     return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def load_monitor_settings() -> MonitorSettings:
+    """The monitor's settings, or a ValueError naming the variable to fix (one line)."""
+    try:
+        return MonitorSettings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = "SAGA_MONITOR_" + str(first["loc"][0]).upper() if first["loc"] else "?"
+        raise ValueError(f"{name}: {first['msg']}; fix it or unset it") from None
