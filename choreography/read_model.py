@@ -37,7 +37,9 @@ from shared.store import Store
 VARIANT = "choreography"
 MAX_EVENTS = 500
 """A saga emits a dozen events; a cap keeps a pathological one from flooding the page."""
-MAX_ALERT_CANDIDATES = 100
+MAX_ALERT_CANDIDATES = 50
+"""Running sagas checked per refresh (the oldest in choreography; in orchestration the newest
+of those old enough, as visibility cannot sort): each costs one read of the engine."""
 LATENCY_WINDOW_S = 300.0
 MAX_LATENCY_SAMPLES = 500
 

@@ -92,7 +92,9 @@ def create_app(open_board: BoardOpener, guard: Guard) -> Starlette:
         return Response(body, media_type="text/html; charset=utf-8", headers=headers)
 
     async def index(request: Request) -> Response:
-        return page(request, "index.html", await _list_context(request))
+        context = await _list_context(request)
+        context["overview"] = await board_of(request).overview()
+        return page(request, "index.html", context)
 
     async def live_list(request: Request) -> Response:
         return live(request, "_list.html", await _list_context(request))
@@ -113,7 +115,6 @@ def create_app(open_board: BoardOpener, guard: Guard) -> Starlette:
             "next_href": (
                 "/?" + urlencode([*kept, ("after", found.next_after)]) if found.next_after else None
             ),
-            "overview": await board.overview(),
             "steps": params.STEPS,
             "statuses": [s.value for s in ListedStatus],
             "variants": params.VARIANTS,

@@ -28,6 +28,20 @@ def duration(seconds: float | None) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
+def age(seconds: float | None) -> str:
+    """How long ago, coarse on purpose: a fragment whose ages did not visibly change is
+    answered 304, so an idle page costs almost nothing."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 86_400:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+    return f"{int(seconds // 86_400)} d"
+
+
 def clock(at: float | None) -> str:
     """Wall-clock time of day in UTC, to the millisecond."""
     if at is None:
@@ -45,7 +59,7 @@ def make_templates(now: Callable[[], float] = time.time) -> Jinja2Templates:
     )
     env.filters["duration"] = duration
     env.filters["clock"] = clock
-    env.globals["ago"] = lambda at: duration(None if at is None else max(0.0, now() - at))
+    env.globals["ago"] = lambda at: age(None if at is None else max(0.0, now() - at))
     env.globals["until"] = lambda at: None if at is None else at - now()
     env.globals["bars"] = bars
     return Jinja2Templates(env=env)

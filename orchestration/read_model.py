@@ -52,7 +52,9 @@ QUERY_TIMEOUT = timedelta(seconds=2)
 RPC_TIMEOUT = timedelta(seconds=10)
 TRACE_HEADER = "_tracer-data"
 """Where temporalio's TracingInterceptor puts the starter's span context."""
-MAX_ALERT_CANDIDATES = 100
+MAX_ALERT_CANDIDATES = 50
+"""Running sagas checked per refresh (the oldest in choreography; in orchestration the newest
+of those old enough, as visibility cannot sort): each costs one read of the engine."""
 MAX_INTERVENTIONS = 200
 LATENCY_WINDOW_S = 300.0
 MAX_LATENCY_SAMPLES = 500
