@@ -8,6 +8,7 @@ Nothing here writes, and nothing reads another service's tables.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -130,9 +131,9 @@ class ChoreographyReadModel:
             " ORDER BY s.started_at LIMIT ?",
             (now - quiet_s, now + warn_s, MAX_ALERT_CANDIDATES),
         )
+        progress = await asyncio.gather(*(self._last_progress(r["saga_id"]) for r in rows))
         alerts = []
-        for row in rows:
-            last = await self._last_progress(row["saga_id"])
+        for row, last in zip(rows, progress, strict=True):
             kinds = alert_kinds(now, last, row["deadline_at"], quiet_s, warn_s)
             if kinds:
                 alerts.append(

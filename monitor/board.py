@@ -188,25 +188,34 @@ class Board:
 
     async def _overview(self) -> Overview:
         now = self.clock()
-        quiet, warn = self.settings.stuck_after_s, self.settings.deadline_warning_s
+        names = list(self.models)
+        found = await asyncio.gather(
+            *(self._parts(self.models[name], now) for name in names), return_exceptions=True
+        )
         alerts: list[Alert] = []
         queue: list[InterventionView] = []
         counters: list[CounterView] = []
         errors: dict[str, str] = {}
-        for variant, model in self.models.items():
-            try:
-                found = await asyncio.gather(
-                    model.alerts(now, quiet, warn), model.interventions(), model.counters(now)
-                )
-            except Exception as error:
-                errors[variant] = self._failed(variant, error)
+        for variant, result in zip(names, found, strict=True):
+            if isinstance(result, BaseException):
+                errors[variant] = self._failed(variant, result)
                 continue
-            alerts += found[0]
-            queue += found[1]
-            counters.append(counter_view(found[2]))
+            alerts += result[0]
+            queue += result[1]
+            counters.append(counter_view(result[2]))
         alerts.sort(key=lambda a: a.last_progress_at or a.row.started_at)
         queue.sort(key=lambda view: view.since)
         return Overview(alerts, queue, counters, errors)
+
+    async def _parts(
+        self, model: ReadModel, now: float
+    ) -> tuple[list[Alert], list[InterventionView], Counters]:
+        """One style's part of the overview, its three reads at once."""
+        quiet, warn = self.settings.stuck_after_s, self.settings.deadline_warning_s
+        alerts, queue, counters = await asyncio.gather(
+            model.alerts(now, quiet, warn), model.interventions(), model.counters(now)
+        )
+        return alerts, queue, counters
 
     def _failed(self, variant: str, error: BaseException) -> str:
         log.warning("reading %s failed", variant, exc_info=error)
