@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -27,6 +27,12 @@ class MonitorSettings(BaseSettings):
     """How often the page asks for fresh fragments."""
     cache_s: float = Field(default=1.0, ge=0, le=60)
     """Reads are shared by every open page for this long: ten tabs cost one read."""
+
+    @field_validator("token", "trace_url", "temporal_ui_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``VAR=`` (as compose passes an unset variable) means not set."""
+        return None if value == "" else value
 
 
 def is_loopback(host: str) -> bool:
