@@ -6,4 +6,4 @@ test:
 demo:
 	bash scripts/demo.sh
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy --strict shared
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy --strict shared harness monitor
