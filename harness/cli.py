@@ -21,8 +21,9 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.markup import escape
 
-from harness import console
+from harness import console, deploy_cli, topology
 from harness import scenarios as catalogue
+from harness.attach import DEFAULT, Deployed, resolve
 from harness.console import Rows, fail, note, one_line, out, print_table, say
 from harness.files import Workspace, prepare_folder, remove_tree, unique_folder
 from harness.guard import run as run_async
@@ -33,6 +34,7 @@ from harness.options import (
     ORDERS,
     PORT,
     REPEAT,
+    AttachOpt,
     JsonOpt,
     ReportOpt,
     StoreOpt,
@@ -65,6 +67,8 @@ app = typer.Typer(
     help="Run one order saga as choreography (NATS JetStream) and orchestration (Temporal), "
     "then compare outcomes, state and traces.",
 )
+
+deploy_cli.register(app)
 
 REPORT_FIX = "pass a folder that can be written (it is created when missing)"
 TRACE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
@@ -116,13 +120,14 @@ def run(
     report_dir: ReportOpt = None,
     timeout: TimeoutOpt = 90.0,
     store: StoreOpt = None,
+    attach: AttachOpt = None,
 ) -> None:
     """Run one scenario of the catalogue on one variant or both."""
     try:
         chosen = catalogue.get(scenario)
     except KeyError as error:
         fail(str(error.args[0]))
-    _run_sagas([chosen], variant.names, as_json, report_dir, timeout, store=store)
+    _run_sagas([chosen], variant.names, as_json, report_dir, timeout, store=store, attach=attach)
 
 
 @app.command()
@@ -133,6 +138,7 @@ def order(
     report_dir: ReportOpt = None,
     timeout: TimeoutOpt = 90.0,
     store: StoreOpt = None,
+    attach: AttachOpt = None,
 ) -> None:
     """Run a custom order (OrderRequest fields plus an optional `faults` FaultPlan)."""
     case = _read_order(file)
@@ -142,7 +148,7 @@ def order(
         teaches="A user-supplied order.",
         sagas=(case,),
     )
-    _run_sagas([custom], variant.names, as_json, report_dir, timeout, store=store)
+    _run_sagas([custom], variant.names, as_json, report_dir, timeout, store=store, attach=attach)
 
 
 def _read_order(file: Path) -> SagaCase:
@@ -178,6 +184,7 @@ def demo(
             "when the catalogue is done it stays up until Ctrl-C.",
         ),
     ] = False,
+    attach: AttachOpt = None,
 ) -> None:
     """Start the embedded servers, run the whole catalogue on both variants, write the report."""
     chosen = list(catalogue.CATALOGUE)
@@ -191,6 +198,7 @@ def demo(
         repeat=repeat,
         store=store,
         monitor=monitor,
+        attach=attach,
     )
 
 
@@ -205,10 +213,16 @@ def monitor_command(
             "--host", help="Address to listen on; beyond loopback, actions need SAGA_MONITOR_TOKEN."
         ),
     ] = "127.0.0.1",
+    attach: AttachOpt = None,
 ) -> None:
-    """Serve the live monitor over the deployment the SAGA_ settings name (front door only)."""
+    """Serve the live monitor over the deployment the SAGA_ settings name, or the one `up`
+    runs (--attach); front door only."""
     with user_errors():
-        code = run_async(attached_monitor(load_settings(), host, port))
+        settings = load_settings()
+        if attach is not None:
+            folder = settings.state_dir if attach == DEFAULT else attach
+            settings = topology.running(folder.resolve()).front_door()
+        code = run_async(attached_monitor(settings, host, port))
     raise typer.Exit(code)
 
 
@@ -225,12 +239,13 @@ def bench(
         typer.Option("--report-dir", help="Write bench.json, bench.md, bench.svg and the log."),
     ] = None,
     store: StoreOpt = None,
+    attach: AttachOpt = None,
 ) -> None:
     """Throughput, latency, CPU and memory per variant, against its bare-engine floor."""
     _in_workspace(
         report_dir,
         lambda workspace, settings: _bench(
-            variant.names, orders, concurrency, as_json, workspace, settings
+            variant.names, orders, concurrency, as_json, workspace, settings, attach
         ),
         store=store,
     )
@@ -243,11 +258,13 @@ async def _bench(
     as_json: bool,
     workspace: Workspace,
     settings: Settings,
+    attach: Path | None,
 ) -> int:
     from harness.bench import bench_document, bench_markdown, bench_svg, bench_variant
     from harness.runner import new_run_tag
 
     await check_servers(settings, variants)
+    deployed = resolve(settings, attach, variants)
     measurements = []
     traces = workspace.scratch / "traces.jsonl"
     for name in variants:
@@ -255,7 +272,9 @@ async def _bench(
             note(f"{name}: floor, then {orders} sagas traced and untraced ...")
         options = _runtime_options(workspace.scratch, ui=False)
         state = workspace.scratch / "state"
-        async with open_session([name], state, traces, settings=settings, **options) as session:
+        async with open_session(
+            [name], state, traces, settings=settings, deployed=deployed, **options
+        ) as session:
             runtime = session.runtimes[name]
             measurements += await bench_variant(
                 runtime, session.tracing, orders, concurrency, new_run_tag()
@@ -357,6 +376,7 @@ def _run_sagas(
     repeat: int = 1,
     store: StoreKind | None = None,
     monitor: bool = False,
+    attach: Path | None = None,
 ) -> NoReturn:
     """Run scenarios on the variants, compare them, and exit with the verdict's code."""
     if monitor:
@@ -374,6 +394,7 @@ def _run_sagas(
             ui=demo,
             repeat=repeat,
             monitor=monitor,
+            attach=attach,
         ),
         demo=demo,
         store=store,
@@ -438,8 +459,10 @@ async def _execute(
     ui: bool = False,
     repeat: int = 1,
     monitor: bool = False,
+    attach: Path | None = None,
 ) -> int:
     await check_servers(settings, variants)
+    deployed = resolve(settings, attach, variants)
     traces_path = workspace.scratch / "traces.jsonl"
     try:
         runs = await _run_all(
@@ -453,6 +476,7 @@ async def _execute(
             ui,
             repeat,
             monitor,
+            deployed,
         )
     except SagaStuck as error:
         return _stuck(error, as_json)
@@ -478,6 +502,7 @@ async def _run_all(
     ui: bool,
     repeat: int,
     monitor: bool = False,
+    deployed: Deployed | None = None,
 ) -> list[ScenarioRun]:
     """Every scenario on every variant, with progress on stderr; servers stop on the way out.
 
@@ -489,7 +514,9 @@ async def _run_all(
     with RunProgress(quiet=as_json) as (bar, advance):
         task = bar.add_task("starting servers", total=len(chosen) * len(variants) * repeat)
         async with (
-            open_session(variants, state, traces_path, settings=settings, **options) as session,
+            open_session(
+                variants, state, traces_path, settings=settings, deployed=deployed, **options
+            ) as session,
             AsyncExitStack() as page,
         ):
             for name, url in session.ui_urls.items():
@@ -535,6 +562,7 @@ def main() -> None:
     """The `saga-compare` entry point: usage errors are one line too, not typer's box."""
     if len(sys.argv) == 1:
         sys.argv.append("--help")
+    sys.argv = deploy_cli.with_default_attach(sys.argv)
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as usage:

@@ -82,3 +82,13 @@ StoreOpt = Annotated[
         "(SAGA_POSTGRES_URL, or an embedded server). Overrides SAGA_STORE.",
     ),
 ]
+
+AttachOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--attach",
+        metavar="[STATE_DIR]",
+        help="Drive the deployment `saga-compare up` runs there (alone: SAGA_STATE_DIR, or "
+        ".state) from the front door: start sagas and observe them, start nothing.",
+    ),
+]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import ledger
+from harness.attach import Deployed, open_front_door
 from harness.runner import ScenarioRun, new_run_tag, run_scenario
 from harness.scenarios import Scenario
 from shared.runtime import SagaRuntime
@@ -32,6 +34,8 @@ class Session:
     runtimes: dict[str, SagaRuntime]
     tracing: Tracing
     traces_path: Path
+    deployed: Deployed | None = None
+    """Variants driven from a deployment's front door: each run is written to its ledger."""
 
     async def run(
         self,
@@ -49,6 +53,8 @@ class Session:
         for number in range(1, repeat + 1):
             # One namespace per scenario and run, the same on every variant.
             tags = {scenario.name: new_run_tag() for scenario in scenarios}
+            for scenario in scenarios:
+                self._record(tags[scenario.name], scenario)
             for runtime in self.runtimes.values():
                 for scenario in scenarios:
                     run = await run_scenario(
@@ -63,6 +69,19 @@ class Session:
                         on_done(run)
         self.tracing.flush()
         return runs
+
+    def _record(self, tag: str, scenario: Scenario) -> None:
+        """The run's namespace in the deployment's ledger, before its first saga starts."""
+        if self.deployed is None:
+            return
+        entry = ledger.Entry(
+            tag=tag,
+            what=scenario.name,
+            variants=[v for v in self.runtimes if v in self.deployed.variants],
+            seed=scenario.seed,
+            orders=[case.order for case in scenario.sagas],
+        )
+        ledger.record(self.deployed.state_dir, entry)
 
     @property
     def ui_urls(self) -> dict[str, str]:
@@ -83,19 +102,31 @@ async def open_session(
     traces_path: Path,
     *,
     settings: Settings | None = None,
+    deployed: Deployed | None = None,
     **options: Any,
 ) -> AsyncIterator[Session]:
-    """Start each variant's embedded servers (or connect per settings); stop them on exit.
+    """Start each variant's embedded servers and services; stop them on exit.
 
-    Each variant gets business state of its own on the store the settings choose.
+    Each variant gets business state of its own on the store the settings choose. A variant
+    of ``deployed`` is driven from the front door of that deployment instead (nothing of it
+    is started here).
     """
     settings = settings or Settings()
     tracing = configure_tracing(HARNESS)
+    attached = deployed.variants if deployed is not None else {}
     with tracing.exporting(jsonl=traces_path):
         async with AsyncExitStack() as stack:
-            stores = await stack.enter_async_context(open_variant_stores(settings, state_dir))
-            runtimes = {}
+            stores = None
+            if any(variant not in attached for variant in variants):
+                stores = await stack.enter_async_context(open_variant_stores(settings, state_dir))
+            runtimes: dict[str, SagaRuntime] = {}
             for variant in variants:
+                if variant in attached:
+                    runtimes[variant] = await stack.enter_async_context(
+                        open_front_door(variant, attached[variant], tracing)
+                    )
+                    continue
+                assert stores is not None
                 factory = runtime_factory(variant)
                 runtimes[variant] = await stack.enter_async_context(
                     factory(
@@ -104,6 +135,6 @@ async def open_session(
                         **{"tracing": tracing, **options.get(variant, {})},
                     )
                 )
-            yield Session(runtimes, tracing, traces_path)
+            yield Session(runtimes, tracing, traces_path, deployed)
         # Leaving ``exporting`` flushes: spans that end while the runtimes stop (a cancelled
         # activity) reach the file too.
