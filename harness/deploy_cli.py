@@ -1,4 +1,4 @@
-"""The deployment commands of `saga-compare`: up, down, check.
+"""The deployment commands of `saga-compare`: up, down (check and chaos in their modules).
 
 `register(app)` adds them to the command line (harness/cli.py). Each reads the settings
 once, takes a state dir (``--state-dir``, default ``SAGA_STATE_DIR`` or ``.state``) and
@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from harness import ledger, updown
+from harness import chaos_cli, ledger, updown
 from harness.attach import DEFAULT, Deployed, open_front_door, resolve
 from harness.check import VariantCheck, check_variant, parse_since
 from harness.console import fail, say
@@ -129,6 +129,7 @@ def register(app: typer.Typer) -> None:
     app.command()(up)
     app.command()(down)
     app.command()(check)
+    app.command()(chaos_cli.chaos)
 
 
 __all__ = ["register"]
