@@ -11,9 +11,10 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -32,11 +33,18 @@ log = logging.getLogger("orchestration.worker")
 
 def build_worker(client: Client, task_queue: str, domain: Domain) -> Worker:
     """A worker running the saga workflow and its activities over one Domain."""
+    return saga_worker(client, task_queue, SagaActivities(domain, VARIANT).all())
+
+
+def saga_worker(
+    client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]
+) -> Worker:
+    """The saga workflow's worker with these activities (the benchmark's floor: no-ops)."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[OrderSagaWorkflow],
-        activities=SagaActivities(domain, VARIANT).all(),
+        activities=activities,
         # Shutdown waits this long for running activities before cancelling them.
         graceful_shutdown_timeout=timedelta(seconds=2),
         # A dead worker's cached sagas move to another worker after this (default 10 s).
