@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
-from choreography.bus import SAGA_ID_HEADER, Liveness, Outgoing
+from choreography.bus import SAGA_ID_HEADER, Liveness, Outgoing, message_attributes
 from choreography.events import Event
 from shared.store import Migration, Row, Store, Tx, migrations
 
@@ -70,9 +70,10 @@ def add(tx: Tx, event: Event) -> Outgoing | None:
 
     The returned row may be handed to the relay once the transaction has committed.
     """
-    headers = _creation_headers(event)
     body = event.model_dump_json()
-    return put(tx, Outgoing(event.subject, body.encode(), headers, event.event_id), body)
+    encoded = body.encode()
+    headers = _creation_headers(event, len(encoded))
+    return put(tx, Outgoing(event.subject, encoded, headers, event.event_id), body)
 
 
 def put(tx: Tx, row: Outgoing, body: str | None = None) -> Outgoing | None:
@@ -94,18 +95,11 @@ def put(tx: Tx, row: Outgoing, body: str | None = None) -> Outgoing | None:
     return row if inserted else None
 
 
-def _creation_headers(event: Event) -> dict[str, str]:
+def _creation_headers(event: Event, size: int) -> dict[str, str]:
     """The headers to publish, carrying the context of a PRODUCER span created now."""
-    attributes = {
-        "messaging.system": "nats",
-        "messaging.operation.type": "create",
-        "messaging.operation.name": "create",
-        "messaging.destination.name": event.subject,
-        "messaging.message.id": event.event_id,
-        "messaging.message.conversation_id": event.saga_id,
-        "saga.id": event.saga_id,
-        "saga.variant": "choreography",
-    }
+    attributes = message_attributes(
+        "create", event.subject, event.event_id, {SAGA_ID_HEADER: event.saga_id}, size
+    )
     with _tracer.start_as_current_span(
         f"create {event.kind.template}", kind=SpanKind.PRODUCER, attributes=attributes
     ):

@@ -153,6 +153,10 @@ async def test_each_relay_publish_is_a_send_span_under_the_message_creation(
         assert span.parent is not None
         creation = by_id[span.parent.span_id]
         assert creation.name == span.name.replace("send ", "create ", 1)
+        created = creation.attributes or {}
+        assert created["messaging.operation.type"] == "create"
+        for key in ("destination.name", "destination.template", "message.id", "message.body.size"):
+            assert created[f"messaging.{key}"] == attributes[f"messaging.{key}"], key
         assert attributes["messaging.operation.type"] == "send"
         assert attributes["messaging.destination.template"] in span.name
         assert attributes["server.port"] == int(runtime.nats_url.rsplit(":", 1)[1])
