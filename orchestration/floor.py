@@ -33,6 +33,8 @@ from temporalio.worker import Worker
 from orchestration.messages import (
     CLOSE_ORDER,
     PLACE_ORDER,
+    REMOTE,
+    ActivityMode,
     CloseCall,
     PlaceCall,
     SagaInput,
@@ -94,10 +96,17 @@ def floor_worker(client: Client, task_queue: str) -> Worker:
 class OrchestrationFloor:
     """A floor worker on its own task queue for the block; ``once(i)`` times one saga."""
 
-    def __init__(self, client: Client, order: OrderRequest, policy: SagaPolicy) -> None:
+    def __init__(
+        self,
+        client: Client,
+        order: OrderRequest,
+        policy: SagaPolicy,
+        activities: ActivityMode = REMOTE,
+    ) -> None:
         self.client = bare_client(client)
         self.order = order
         self.policy = policy
+        self.activities: ActivityMode = activities
         self.task_queue = f"floor-{uuid.uuid4().hex[:8]}"
         self._worker = floor_worker(self.client, self.task_queue)
         self._numbers = itertools.count()
@@ -113,7 +122,9 @@ class OrchestrationFloor:
         """One floor saga, started like a real one, until its result (seconds)."""
         saga_id = f"{self.task_queue}-{next(self._numbers)}"  # a workflow id is used once
         order = self.order.model_copy(update={"order_id": saga_id})
-        saga = SagaInput(saga_id=saga_id, order=order, policy=self.policy)
+        saga = SagaInput(
+            saga_id=saga_id, order=order, policy=self.policy, activities=self.activities
+        )
         started = time.perf_counter()
         handle = await self.client.start_workflow(
             OrderSagaWorkflow.run,

@@ -21,7 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from orchestration.client import check_search_attributes, connect, for_component
-from orchestration.messages import SagaInput
+from orchestration.messages import REMOTE, ActivityMode, SagaInput
 from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.visibility import start_attributes, start_details, start_summary
 from orchestration.worker import build_worker
@@ -68,17 +68,21 @@ class OrchestrationRuntime:
         domain: Domain,
         *,
         ui_url: str | None = None,
+        activities: ActivityMode = REMOTE,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.domain = domain
         self.ui_url = ui_url
+        self.activities: ActivityMode = activities
 
     async def start_saga(
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
     ) -> None:
         """Start the workflow; once the server accepts it the saga (and its order) is durable."""
-        saga = SagaInput(saga_id=saga_id, order=order, faults=faults, policy=policy)
+        saga = SagaInput(
+            saga_id=saga_id, order=order, faults=faults, policy=policy, activities=self.activities
+        )
         try:
             await self.client.start_workflow(
                 OrderSagaWorkflow.run,
@@ -155,11 +159,12 @@ async def open_runtime(
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
     stores: StoreFactory | None = None,
+    activities: ActivityMode = REMOTE,
 ) -> AsyncIterator[OrchestrationRuntime]:
     """Yield a ready runtime; everything it started is stopped when the block ends.
 
     The services' stores come from ``stores`` (default: one SQLite file per service in
-    ``data_dir``).
+    ``data_dir``). ``activities`` is how its sagas run their activities (remote or local).
     """
     settings = settings or TemporalSettings.from_env()
     async with AsyncExitStack() as stack:
@@ -186,4 +191,4 @@ async def open_runtime(
             worker = build_worker(for_component(client, tracing, WORKER), task_queue, domain)
             with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope
                 await stack.enter_async_context(worker)
-        yield OrchestrationRuntime(client, task_queue, domain, ui_url=ui_url)
+        yield OrchestrationRuntime(client, task_queue, domain, ui_url=ui_url, activities=activities)

@@ -65,7 +65,7 @@ async def profile(args: argparse.Namespace, out: Path) -> None:
     settings = Settings(store=StoreKind(args.store))
     scratch = Path(tempfile.mkdtemp(prefix="saga-compare-profile-"))
     options: dict[str, dict[str, object]] = {"choreography": {"broker_state_dir": scratch / "n"}}
-    if style.activities not in (None, "remote"):
+    if style.activities is not None:
         options["orchestration"] = {"activities": style.activities}
     try:
         async with open_session(

@@ -61,7 +61,7 @@ async def _first_saga(args: argparse.Namespace, imported: float) -> dict[str, fl
     origin = _process_start()
     settings = Settings(store=StoreKind(args.store))
     options: dict[str, dict[str, Any]] = {}
-    if args.activities not in (None, "remote"):
+    if args.activities is not None:
         options["orchestration"] = {"activities": args.activities}
     with tempfile.TemporaryDirectory(prefix="saga-compare-cold-") as scratch:
         folder = Path(scratch)

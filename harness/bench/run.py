@@ -113,7 +113,7 @@ class Bench:
         options: dict[str, dict[str, Any]] = {
             "choreography": {"broker_state_dir": folder / "nats"},
         }
-        if style.activities not in (None, "remote"):
+        if style.activities is not None:
             options["orchestration"] = {"activities": style.activities}
         try:
             async with open_session(

@@ -113,8 +113,9 @@ async def open_floor(
         return
     from orchestration.floor import OrchestrationFloor
 
-    client = _attr(runtime, "client")
-    async with OrchestrationFloor(client, bench_order("floor"), bench_policy()) as saga:
+    client, activities = _attr(runtime, "client"), _attr(runtime, "activities")
+    floor = OrchestrationFloor(client, bench_order("floor"), bench_policy(), activities)
+    async with floor as saga:
         yield FloorDriver(kind, saga.once)
 
 
