@@ -42,7 +42,7 @@ from orchestration.messages import (
     StepDone,
 )
 from orchestration.visibility import start_attributes, start_details, start_summary
-from orchestration.worker import saga_worker
+from orchestration.worker import SAGA_SANDBOX, saga_worker
 from orchestration.workflows import OrderSagaWorkflow
 from shared.contracts import (
     LineItem,
@@ -88,9 +88,9 @@ def bare_client(client: Client) -> Client:
     return Client(**config)
 
 
-def floor_worker(client: Client, task_queue: str) -> Worker:
+def floor_worker(client: Client, task_queue: str, *, sandbox: str = SAGA_SANDBOX) -> Worker:
     """The saga's worker (same builder, same options) running no-op activities."""
-    return saga_worker(client, task_queue, NOOP_ACTIVITIES)
+    return saga_worker(client, task_queue, NOOP_ACTIVITIES, sandbox=sandbox)
 
 
 class OrchestrationFloor:
@@ -102,13 +102,15 @@ class OrchestrationFloor:
         order: OrderRequest,
         policy: SagaPolicy,
         activities: ActivityMode = REMOTE,
+        *,
+        sandbox: str = SAGA_SANDBOX,
     ) -> None:
         self.client = bare_client(client)
         self.order = order
         self.policy = policy
         self.activities: ActivityMode = activities
         self.task_queue = f"floor-{uuid.uuid4().hex[:8]}"
-        self._worker = floor_worker(self.client, self.task_queue)
+        self._worker = floor_worker(self.client, self.task_queue, sandbox=sandbox)
         self._numbers = itertools.count()
 
     async def __aenter__(self) -> OrchestrationFloor:
