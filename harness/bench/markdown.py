@@ -122,14 +122,14 @@ def steps_table(doc: dict[str, Any], load: str) -> list[str]:
 
 def sweep_table(doc: dict[str, Any]) -> list[str]:
     lines = [
-        "| style | offered /s | achieved /s | in time | p50 ms | p95 ms | p99 ms "
+        "| style | offered /s | served /s | in time | p50 ms | p95 ms | p99 ms "
         "| CPU ms/saga by process | peak MB | MB/min | invariants |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in doc["measurements"]:
         if m["load"] != "open":
             continue
-        held = {True: "held", False: "**BROKEN**", None: "-"}[m["invariants_held"]]
+        held = {True: "held", False: "**BROKEN**", None: "not final"}[m["invariants_held"]]
         lines.append(
             f"| {m['style']} | {m['rate']:g} | {spread(m, 'throughput')} "
             f"| {spread(m, 'completed_fraction', '{:.1%}')} | {spread(m, 'p50_ms', '{:.0f}')} "
@@ -195,7 +195,10 @@ def bench_markdown(doc: dict[str, Any], command: str) -> str:
             "### Open-model sweep",
             "",
             f"Each rate for {plan['duration_s']:g} s; latency from each saga's scheduled "
-            f"start; in time = completed within {plan['deadline_s']:g} s. A rate holds when "
+            f"start; served = sagas completed per second from the first arrival to the last "
+            f"end; in time = completed within {plan['deadline_s']:g} s; invariants are checked "
+            "once every saga has ended (not final: some were still running when the harness "
+            "stopped waiting). A rate holds when "
             f">= 99% were in time and p95 <= {bound:g} ms; the knee is the highest swept rate "
             "below the first that does not hold.",
             "",

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.bench.analysis import Spread, aggregate, knees, verdict
+from harness.bench.analysis import Spread, aggregate, holds, knees, verdict
 from harness.bench.cold import cold_start
 from harness.bench.measure import CLOSED, OPEN, Load, Measurement, measure
 from harness.bench.spans import SpanTail
@@ -171,7 +171,7 @@ class Bench:
             await driver.prepare(load.sagas)
             m = await measure(style.name, style.variant, driver, load, session.tracing, tail)
             self._keep(m, repeat)
-            failing = failing + 1 if m.completed_fraction < 0.99 or m.errors else 0
+            failing = 0 if holds(m, plan.p95_bound_ms) else failing + 1
             if failing >= 2 or any("SagaStuck" in e for e in m.errors):
                 break
 
