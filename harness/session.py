@@ -21,7 +21,7 @@ from harness.runner import ScenarioRun, new_run_tag, run_scenario
 from harness.scenarios import Scenario
 from shared.runtime import SagaRuntime
 from shared.settings import Settings
-from shared.store.factory import open_variant_stores
+from shared.store.factory import VariantStores, open_variant_stores
 from shared.telemetry import HARNESS, Tracing, configure_tracing
 
 VARIANTS = ("orchestration", "choreography")
@@ -34,6 +34,9 @@ class Session:
     runtimes: dict[str, SagaRuntime]
     tracing: Tracing
     traces_path: Path
+    stores: VariantStores | None = None
+    """Where each variant's stores live; the benchmark opens its floor's stores beside them
+    (None when every variant is driven from a deployment's front door)."""
     deployed: Deployed | None = None
     """Variants driven from a deployment's front door: each run is written to its ledger."""
 
@@ -135,6 +138,6 @@ async def open_session(
                         **{"tracing": tracing, **options.get(variant, {})},
                     )
                 )
-            yield Session(runtimes, tracing, traces_path, deployed)
+            yield Session(runtimes, tracing, traces_path, stores, deployed)
         # Leaving ``exporting`` flushes: spans that end while the runtimes stop (a cancelled
         # activity) reach the file too.

@@ -7,6 +7,7 @@ key is the workflow id (= saga id) plus the step name, which survives a workflow
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -129,6 +130,10 @@ class SagaActivities:
             # A dead worker reports nothing: no completion is sent, so the server times the
             # attempt out after start_to_close and retries it, as it would after a real crash.
             activity.logger.warning("injected crash in %s: attempt left to time out", step)
+            if info.is_local:
+                # A local activity cannot complete later: its attempt just never answers, and
+                # the worker times it out and retries it (a real crash re-runs the whole task).
+                await asyncio.get_running_loop().create_future()
             activity.raise_complete_async()
         return StepDone(result=result, attempt=info.attempt)
 

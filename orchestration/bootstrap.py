@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from orchestration.activities import VARIANT, SagaActivities
 from orchestration.client import check_search_attributes, connect, for_component
@@ -56,6 +58,11 @@ class Orchestration:
     server: TemporalServer | None = None
 
 
+SANDBOXES = ("full", "passthrough", "off")
+SAGA_SANDBOX = "passthrough"
+"""The saga's setting, chosen on measurements (docs/benchmarks.md, scripts/sandbox_cost.py)."""
+
+
 def build_worker(
     client: Client,
     task_queue: str,
@@ -64,16 +71,46 @@ def build_worker(
 ) -> Worker:
     """A worker running the saga workflow and its activities over one Domain."""
     activities = SagaActivities(domain, VARIANT, on_crash=on_crash or (lambda crash: None))
+    return saga_worker(client, task_queue, activities.all())
+
+
+def saga_worker(
+    client: Client,
+    task_queue: str,
+    activities: Sequence[Callable[..., Any]],
+    *,
+    sandbox: str = SAGA_SANDBOX,
+) -> Worker:
+    """The saga workflow's worker with these activities (the benchmark's floor: no-ops).
+
+    ``sandbox`` picks the workflow runner (docs/benchmarks.md measures each): ``full``
+    (Temporal's default sandbox), ``passthrough`` (the saga's: the sandbox's restrictions on
+    non-deterministic calls, but every module imported once, not again for each workflow run)
+    or ``off``.
+    """
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[OrderSagaWorkflow],
-        activities=activities.all(),
+        activities=activities,
+        workflow_runner=workflow_runner(sandbox),
         # Shutdown waits this long for running activities before cancelling them.
         graceful_shutdown_timeout=timedelta(seconds=2),
         # A dead worker's cached sagas move to another worker after this (default 10 s).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
     )
+
+
+def workflow_runner(sandbox: str) -> WorkflowRunner:
+    """The runner for a sandbox setting (see `saga_worker`)."""
+    if sandbox == "off":
+        return UnsandboxedWorkflowRunner()
+    if sandbox == "passthrough":
+        restrictions = SandboxRestrictions.default.with_passthrough_all_modules()
+        return SandboxedWorkflowRunner(restrictions=restrictions)
+    if sandbox == "full":
+        return SandboxedWorkflowRunner()
+    raise ValueError(f"unknown sandbox setting {sandbox!r}; use one of {', '.join(SANDBOXES)}")
 
 
 def exit_on_crash(crash: InjectedCrash) -> None:

@@ -6,6 +6,8 @@ The saga id is the workflow id, which is also the activities' idempotency key.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 from shared.contracts import OrderRequest, Reason, SagaPolicy, SagaStatus, StepResult
@@ -19,6 +21,12 @@ BUSINESS_FAILURE = "BusinessFailure"
 STEP_REJECTED = "StepRejected"
 TRANSIENT_FAILURE = "TransientFailure"
 NON_RETRYABLE = (BUSINESS_FAILURE, STEP_REJECTED)
+
+ActivityMode = Literal["remote", "local"]
+REMOTE: ActivityMode = "remote"
+LOCAL: ActivityMode = "local"
+"""How the workflow runs its activities: through the task queue (any worker may take them),
+or as local activities inside the worker running the workflow (docs/orchestration.md)."""
 """ApplicationError types that no retry policy may retry: a rule said no."""
 
 
@@ -33,6 +41,8 @@ class SagaInput(_Message):
     order: OrderRequest
     faults: FaultPlan = FaultPlan()
     policy: SagaPolicy = SagaPolicy()
+    activities: ActivityMode = REMOTE
+    """Part of the input, so a run keeps the mode it started with (replay sees the same)."""
 
 
 class StepCall(_Message):

@@ -11,7 +11,6 @@ runtime is a front door to workers running elsewhere. The worker's spans name it
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -23,8 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from orchestration.bootstrap import DEV_SERVER_CONFIG, bootstrap
-from orchestration.floor import SAGA_ACTIVITIES, floor_once, floor_worker
-from orchestration.messages import SagaInput
+from orchestration.messages import REMOTE, ActivityMode, SagaInput
 from orchestration.server import TemporalSettings
 from orchestration.visibility import start_attributes, start_details, start_summary
 from orchestration.workflows import OrderSagaWorkflow
@@ -57,30 +55,22 @@ class OrchestrationRuntime:
         task_queue: str,
         domain: Domain,
         *,
-        floor_client: Client | None = None,
         ui_url: str | None = None,
+        activities: ActivityMode = REMOTE,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.domain = domain
         self.ui_url = ui_url
-        self.floor_client = floor_client or client
-        self.floor_queue = f"{task_queue}-floor"
-        self._floor_tag = uuid.uuid4().hex[:8]
-
-    async def floor(self, index: int) -> float:
-        """One bare-Temporal saga in ms: as many no-op activities as a happy-path saga, untraced."""
-        workflow_id = f"floor-{self._floor_tag}-{index}"
-        seconds = await floor_once(
-            self.floor_client, self.floor_queue, workflow_id, SAGA_ACTIVITIES
-        )
-        return 1000 * seconds
+        self.activities: ActivityMode = activities
 
     async def start_saga(
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
     ) -> None:
         """Start the workflow; once the server accepts it the saga (and its order) is durable."""
-        saga = SagaInput(saga_id=saga_id, order=order, faults=faults, policy=policy)
+        saga = SagaInput(
+            saga_id=saga_id, order=order, faults=faults, policy=policy, activities=self.activities
+        )
         try:
             await self.client.start_workflow(
                 OrderSagaWorkflow.run,
@@ -163,11 +153,13 @@ async def open_runtime(
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
     stores: StoreFactory | None = None,
+    activities: ActivityMode = REMOTE,
 ) -> AsyncIterator[OrchestrationRuntime]:
     """Yield a ready runtime; everything it started is stopped when the block ends.
 
     The services' stores come from ``stores`` (default: one SQLite file per service in
-    ``data_dir``); the worker, if any, polls ``settings.task_queue``.
+    ``data_dir``); the worker, if any, polls ``settings.task_queue``. ``activities`` is how its
+    sagas run their activities (remote or local).
     """
     settings = settings or TemporalSettings.from_settings(load_settings())
     tracing = tracing or current_tracing()
@@ -183,11 +175,10 @@ async def open_runtime(
                 dynamic_config=dynamic_config,
             )
         )
-        client = app.client
-        # The floor runs on a client without tracing: the bare engine, nothing of ours.
-        bare = Client(client.service_client, namespace=app.settings.namespace)
-        runtime = OrchestrationRuntime(
-            client, app.settings.task_queue, app.domain, floor_client=bare, ui_url=app.ui_url
+        yield OrchestrationRuntime(
+            app.client,
+            app.settings.task_queue,
+            app.domain,
+            ui_url=app.ui_url,
+            activities=activities,
         )
-        await stack.enter_async_context(floor_worker(bare, runtime.floor_queue))
-        yield runtime

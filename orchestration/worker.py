@@ -18,7 +18,14 @@ from pathlib import Path
 
 import psycopg
 
-from orchestration.bootstrap import bootstrap, build_worker
+from orchestration.bootstrap import (
+    SAGA_SANDBOX,
+    SANDBOXES,
+    bootstrap,
+    build_worker,
+    saga_worker,
+    workflow_runner,
+)
 from orchestration.server import TemporalSettings
 from shared.servers import ServerError
 from shared.settings import Settings, StoreKind
@@ -28,7 +35,17 @@ from shared.validation import InvalidInput, load_settings
 
 log = logging.getLogger("orchestration.worker")
 
-__all__ = ["build_worker", "main", "parser", "settings_from", "usage_problem"]
+__all__ = [
+    "SAGA_SANDBOX",
+    "SANDBOXES",
+    "build_worker",
+    "main",
+    "parser",
+    "saga_worker",
+    "settings_from",
+    "usage_problem",
+    "workflow_runner",
+]
 
 
 class UsageError(Exception):

@@ -22,6 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 with workflow.unsafe.imports_passed_through():
     from orchestration.messages import (
         CLOSE_ORDER,
+        LOCAL,
         NON_RETRYABLE,
         PLACE_ORDER,
         STEP_REJECTED,
@@ -257,17 +258,31 @@ class OrderSagaWorkflow:
         summary: str | None = None,
     ) -> T:
         policy = self._saga.policy
-        result: T = await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=policy.attempt_timeout_s),
-            retry_policy=retry_policy(policy, maximum_attempts),
+        options: dict[str, Any] = {
+            "result_type": result_type,
+            "start_to_close_timeout": timedelta(seconds=policy.attempt_timeout_s),
+            "retry_policy": retry_policy(policy, maximum_attempts),
             # A cancelled step is waited for, so no effect is still in flight at the outcome.
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=summary or activity_summary(name, compensating=False, reason=None),
-        )
+            "cancellation_type": workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            "summary": summary or activity_summary(name, compensating=False, reason=None),
+        }
+        if self._runs_locally(name):
+            local: T = await local_activity(name, arg, options)
+            return local
+        result: T = await workflow.execute_activity(name, arg, **options)
         return result
+
+    def _runs_locally(self, name: str) -> bool:
+        """Local mode runs every activity in the worker except the pivot and what follows it.
+
+        Local activities are recorded in the history only when their workflow task completes;
+        a task that fails (a signal came in as it tried to complete the saga, a crashed worker)
+        runs again from the history, possibly down another path. Before the pivot that is
+        harmless: every step is idempotent and has a compensation. The pivot's outcome decides
+        whether the saga may still compensate, so it must be in the history before anything
+        after it runs, and a cancel must still reach it in flight: those run remotely.
+        """
+        return self._saga.activities == LOCAL and not self._past_pivot and name != PIVOT
 
     def _end(self, status: SagaStatus) -> SagaOutcome:
         self._progress.end(status)
@@ -289,6 +304,27 @@ class OrderSagaWorkflow:
         updates = [key.value_set(str(value)) for key, value in pairs if value is not None]
         if updates:
             workflow.upsert_search_attributes(updates)
+
+
+async def local_activity(name: str, arg: Any, options: dict[str, Any]) -> Any:
+    """A local activity, failing the way a remote one does.
+
+    The SDK hands a local activity's application failure to the workflow bare, where a remote
+    one's arrives inside an ActivityError (a timeout is an ActivityError either way): wrapped
+    here, the saga reads both modes alike.
+    """
+    try:
+        return await workflow.execute_local_activity(name, arg, **options)
+    except ApplicationError as failure:
+        raise ActivityError(
+            f"local activity {name} failed",
+            scheduled_event_id=0,
+            started_event_id=0,
+            identity="",
+            activity_type=name,
+            activity_id="",
+            retry_state=None,
+        ) from failure
 
 
 def _needs_a_person(outcome: SagaOutcome) -> StepName | None:
