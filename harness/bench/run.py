@@ -138,7 +138,7 @@ class Bench:
         plan = self.plan
         load = Load(CLOSED, orders=plan.orders, concurrency=plan.concurrency, deadline_s=1e9)
         warm = Load(CLOSED, orders=plan.warmup, concurrency=min(plan.concurrency, 5))
-        for kind in floor_kinds(style.variant):
+        for kind in floor_kinds(style.variant, durable=session.stores is not None):
             self.progress(f"{style.name}: {kind}, {plan.orders} at concurrency {plan.concurrency}")
             session.tracing.set_enabled(False)
             async with open_floor(runtime, kind, session.stores) as driver:

@@ -128,9 +128,10 @@ async def open_floor(
         yield FloorDriver(kind, saga.once)
 
 
-def floor_kinds(variant: str) -> tuple[str, ...]:
-    """The floors a variant is measured against (the choreography has a durable one too)."""
-    return (FLOOR, DURABLE_FLOOR) if variant == "choreography" else (FLOOR,)
+def floor_kinds(variant: str, *, durable: bool = True) -> tuple[str, ...]:
+    """The floors a variant is measured against (the choreography has a durable one too,
+    unless there is no store of the harness's own to make it durable: an attached run)."""
+    return (FLOOR, DURABLE_FLOOR) if variant == "choreography" and durable else (FLOOR,)
 
 
 def _attr(runtime: SagaRuntime, name: str) -> Any:

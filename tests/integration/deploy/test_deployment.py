@@ -117,6 +117,22 @@ async def test_an_attached_run_starts_no_worker_and_leaves_its_sagas_to_check(
     assert all(v["sagas"] >= 1 and not v["open"] for v in report["variants"])
 
 
+async def test_an_attached_bench_measures_the_deployments_styles_against_floors_on_its_servers(
+    deployed: Topology,
+) -> None:
+    state = str(deployed.state_dir)
+    bench = saga_compare(
+        "bench", "--attach", state, "-v", "choreography", "-n", "8", "-c", "4", "--json"
+    )
+
+    assert bench.returncode == 0, bench.stderr
+    document = json.loads(bench.stdout)
+    kinds = {(run["style"], run["kind"]) for run in document["runs"]}
+    assert kinds == {("choreography", "floor"), ("choreography", "saga")}  # no durable floor
+    assert all(run["completed"] == 8 for run in document["runs"])
+    assert document["cold_start"] == {}
+
+
 async def test_the_monitor_attached_to_the_deployment_sees_both_styles_sagas(
     deployed: Topology,
 ) -> None:
