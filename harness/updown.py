@@ -27,6 +27,10 @@ from shared.settings import StoreKind
 from shared.validation import InvalidInput
 
 START_TIMEOUT_S = 180.0
+PORT_ATTEMPTS = 3
+"""Starts tried when a port chosen free was taken by another process before its server bound
+it (a busy machine); each new start chooses its ports again."""
+IN_USE = "already in use"
 STOP_TIMEOUT_S = 60.0
 POLL_S = 0.1
 
@@ -44,7 +48,14 @@ async def start(state_dir: Path, store: StoreKind) -> tuple[Topology, bool]:
                 f"stop it with `saga-compare down --state-dir {state_dir}` first"
             )
         return existing, False
-    return await _spawn(state_dir, store), True
+    attempt = 1
+    while True:
+        try:
+            return await _spawn(state_dir, store), True
+        except ServerError as error:
+            if IN_USE not in str(error) or attempt == PORT_ATTEMPTS:
+                raise
+            attempt += 1
 
 
 async def _spawn(state_dir: Path, store: StoreKind) -> Topology:
