@@ -24,6 +24,7 @@ from choreography.events import placed
 from choreography.host import ChoreographySettings, ServiceHost, ensure_consumers, start_hosts
 from choreography.outbox import Relay
 from choreography.tracker import Intervention, Tracker
+from shared.catalogue import admit
 from shared.contracts import OrderRequest, Reason, SagaOutcome, SagaPolicy, ServiceName
 from shared.faults import FaultPlan
 from shared.services import Domain
@@ -63,6 +64,7 @@ class ChoreographyRuntime:
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
     ) -> None:
         """Place the order, its tracker row and ``order.placed`` in one transaction."""
+        await admit(self.domain, order)
         event = placed(saga_id, order, faults, policy, started_at=time.time())
         carrier: dict[str, str] = {}
         propagate.inject(carrier)

@@ -50,7 +50,7 @@ from shared.contracts import (
     StepState,
     StepStatus,
 )
-from shared.runtime import SagaStuck
+from shared.runtime import SagaStuck, UnknownSaga
 from shared.saga import FORWARD_STEPS, PIVOT, applies, compensation_of
 from shared.services.orders import OrdersService
 from shared.store import Tx
@@ -192,7 +192,7 @@ class Tracker:
             "SELECT traceparent FROM saga_state WHERE saga_id = ?", (saga_id,)
         )
         if not rows:
-            raise KeyError(f"unknown saga {saga_id!r}")
+            raise UnknownSaga(saga_id)
         traceparent = rows[0]["traceparent"]
         context = None
         if not trace.get_current_span().get_span_context().is_valid and traceparent:
@@ -273,7 +273,7 @@ class Tracker:
             (saga_id,),
         )
         if not rows:
-            raise KeyError(f"unknown saga {saga_id!r}")
+            raise UnknownSaga(saga_id)
         state = rows[0]
         states = [
             StepState(

@@ -29,11 +29,11 @@ from harness.runner import ScenarioRun
 from harness.scenarios import SagaCase, Scenario
 from harness.session import VARIANTS, open_session
 from harness.traces import load_traces
+from shared.catalogue import Catalogue
 from shared.errors import InvalidOrder
 from shared.runtime import SagaStuck
 from shared.seed import DEFAULT_SEED
 from shared.servers import ServerError
-from shared.services.inventory import check_products
 from shared.validation import parse_order
 
 app = typer.Typer(
@@ -155,7 +155,7 @@ def order(
         fail(f"cannot read order file {file}: {error.strerror}")
     try:
         parsed = parse_order(text)
-        check_products(parsed.order, set(DEFAULT_SEED.products))
+        Catalogue.from_seed(DEFAULT_SEED).check(parsed.order)
     except InvalidOrder as error:
         fail(f"{file}: {error}")
     custom = Scenario(

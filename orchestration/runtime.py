@@ -16,7 +16,7 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.client import connect
 from orchestration.floor import SAGA_ACTIVITIES, floor_once, floor_worker
@@ -24,9 +24,10 @@ from orchestration.messages import SagaInput
 from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.worker import build_worker
 from orchestration.workflows import OrderSagaWorkflow
+from shared.catalogue import admit
 from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepName, StepStatus
 from shared.faults import FaultPlan
-from shared.runtime import SagaStuck
+from shared.runtime import SagaStuck, UnknownSaga
 from shared.services import Domain
 from shared.store import StoreFactory, sqlite_stores
 from shared.telemetry import Tracing
@@ -88,6 +89,7 @@ class OrchestrationRuntime:
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
     ) -> None:
         """Start the workflow; once the server accepts it the saga (and its order) is durable."""
+        await admit(self.domain, order)
         saga = SagaInput(saga_id=saga_id, order=order, faults=faults, policy=policy)
         try:
             await self.client.start_workflow(
@@ -107,7 +109,12 @@ class OrchestrationRuntime:
     async def describe(self, saga_id: str) -> SagaOutcome:
         """The workflow's own view, with the server's attempt count for a step in flight."""
         handle = self._handle(saga_id)
-        outcome = await handle.query(OrderSagaWorkflow.describe, rpc_timeout=QUERY_TIMEOUT)
+        try:
+            outcome = await handle.query(OrderSagaWorkflow.describe, rpc_timeout=QUERY_TIMEOUT)
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                raise UnknownSaga(saga_id) from None
+            raise
         if outcome.status.terminal:
             return outcome
         return await _with_live_attempts(handle, outcome)

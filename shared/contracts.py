@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 """Ids end up in NATS subjects and Temporal workflow ids, so only subject-safe characters."""
+
+
+def _printable(value: str) -> str:
+    """Refuse control characters: they corrupt logs, reports and a carrier's label."""
+    for index, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            raise ValueError(f"holds a control character (U+{ord(char):04X} at {index})")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_printable)]
+"""Free text (names, addresses, payment methods): anything printable."""
 
 
 class StepName(StrEnum):
@@ -81,10 +94,10 @@ class LineItem(_Model):
 
 
 class ShippingAddress(_Model):
-    name: str = Field(min_length=1, max_length=200)
-    street: str = Field(min_length=1, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
-    postal_code: str = Field(min_length=1, max_length=20)
+    name: Text = Field(min_length=1, max_length=200)
+    street: Text = Field(min_length=1, max_length=200)
+    city: Text = Field(min_length=1, max_length=100)
+    postal_code: Text = Field(min_length=1, max_length=20)
     country: str = Field(pattern=r"^[A-Z]{2}$")
 
 
@@ -94,7 +107,7 @@ class OrderRequest(_Model):
     order_id: Identifier
     customer_id: Identifier
     items: list[LineItem] = Field(min_length=1, max_length=100)
-    payment_method: str = Field(min_length=1, max_length=64)
+    payment_method: Text = Field(min_length=1, max_length=64)
     points_to_use: StrictInt = Field(default=0, ge=0, le=100_000_000)
     shipping_address: ShippingAddress
 

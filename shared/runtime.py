@@ -24,6 +24,17 @@ class SagaStuck(RuntimeError):
         self.step = step
 
 
+class UnknownSaga(KeyError):
+    """No saga has this id (never started, or refused before it started)."""
+
+    def __init__(self, saga_id: str) -> None:
+        super().__init__(f"unknown saga {saga_id!r}")
+        self.saga_id = saga_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class SagaRuntime(Protocol):
     variant: str
     domain: Domain
@@ -31,7 +42,11 @@ class SagaRuntime(Protocol):
     async def start_saga(
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
     ) -> None:
-        """Place the order and start its saga; returns once the start is durable."""
+        """Place the order and start its saga; returns once the start is durable.
+
+        Raises InvalidOrder, before anything starts, for an order the live catalogue or
+        customer records contradict.
+        """
         ...
 
     async def cancel_saga(self, saga_id: str) -> None:
@@ -43,6 +58,7 @@ class SagaRuntime(Protocol):
 
         A step is RUNNING from the moment it is requested (activity scheduled, triggering event
         published) until its result is known; the harness cancels "during" a step on that.
+        Raises UnknownSaga for an id no saga has.
         """
         ...
 

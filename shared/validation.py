@@ -26,7 +26,7 @@ def describe(error: ValidationError) -> str:
     path = ".".join(
         f"[{part}]" if isinstance(part, int) else str(part) for part in first["loc"]
     ).replace(".[", "[")
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         message = "is required"
     elif first["type"] == "extra_forbidden":
