@@ -121,6 +121,8 @@ def fold(event: Event, dialect: Dialect) -> tuple[list[Op], bool]:
             assert finished is not None
             ops += [begin_compensation(saga_id, event.reason, finished)]
             ops += optional(expect_compensation(saga_id, finished))
+        elif kind in _FAILED_STEP:
+            ops += [_failed_past_pivot(saga_id, StepName.COMPLETE_ORDER)]
         return ops, kind in _FAILED_STEP
     if kind is Kind.ORDER_CANCEL_REQUESTED:
         return [begin_compensation(saga_id, event.reason, None)], True
@@ -136,6 +138,15 @@ def fold(event: Event, dialect: Dialect) -> tuple[list[Op], bool]:
     if following is not None:
         ops += optional(expect_compensation(saga_id, following))
     return ops, True
+
+
+def _failed_past_pivot(saga_id: str, step: StepName) -> Op:
+    """A step after the pivot failed: nothing to undo, but the saga names it (as orchestrated)."""
+    return (
+        "UPDATE saga_state SET failed_step = ?, updated_at = ? WHERE saga_id = ?"
+        " AND failed_step IS NULL",
+        (step.value, time.time(), saga_id),
+    )
 
 
 def optional(op: Op | None) -> list[Op]:

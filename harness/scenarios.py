@@ -215,6 +215,18 @@ CATALOGUE: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        "completion_refused",
+        "The order cannot be completed after the pivot",
+        "Past the pivot nothing is undone: the saga waits for an operator with every effect kept.",
+        _one(
+            SagaCase(
+                order("unfinished-1", points=100),
+                _plan(FaultRule(step=StepName.COMPLETE_ORDER, permanent=True)),
+                Expected(SagaStatus.NEEDS_INTERVENTION, None, StepName.COMPLETE_ORDER),
+            )
+        ),
+    ),
+    Scenario(
         "customer_cancel",
         "Customer cancels mid-flight",
         "A cancel while the shipment is being created compensates everything done so far.",
