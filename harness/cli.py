@@ -24,7 +24,7 @@ from rich.table import Table
 
 from harness import scenarios as catalogue
 from harness.report import load_results, write_report
-from harness.results import document, exit_code
+from harness.results import Results, document, exit_code, latency_medians, save_results
 from harness.runner import ScenarioRun
 from harness.scenarios import SagaCase, Scenario
 from harness.session import VARIANTS, open_session
@@ -167,17 +167,27 @@ def order(
     raise typer.Exit(guarded(_execute([custom], variant.names, as_json, report_dir, timeout)))
 
 
+MAX_REPEAT = 20
+
+
 @app.command()
 def demo(
     report_dir: Annotated[
         Path | None, typer.Option("--report-dir", help="Where the report goes.")
     ] = None,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeat", help=f"Runs of the catalogue (1-{MAX_REPEAT}); latencies are medians."
+        ),
+    ] = 3,
 ) -> None:
     """Start the embedded servers, run the whole catalogue on both variants, write the report."""
+    if not 1 <= repeat <= MAX_REPEAT:
+        fail(f"--repeat must be between 1 and {MAX_REPEAT}, got {repeat}")
     folder = report_dir or Path("reports") / time.strftime("demo-%Y%m%d-%H%M%S")
-    code = guarded(
-        _execute(list(catalogue.CATALOGUE), list(VARIANTS), False, folder, 90.0, ui=True)
-    )
+    chosen = list(catalogue.CATALOGUE)
+    code = guarded(_execute(chosen, list(VARIANTS), False, folder, 90.0, ui=True, repeat=repeat))
     raise typer.Exit(code)
 
 
@@ -277,6 +287,7 @@ async def _execute(
     report_dir: Path | None,
     timeout_s: float,
     ui: bool = False,
+    repeat: int = 1,
 ) -> int:
     with tempfile.TemporaryDirectory(prefix="saga-compare-") as scratch:
         folder = report_dir or Path(scratch) / "report"
@@ -284,7 +295,7 @@ async def _execute(
         traces_path = folder / "traces.jsonl"
         traces_path.unlink(missing_ok=True)
         options = {"orchestration": {"ui": ui}} if ui else {}
-        total = len(chosen) * len(variants)
+        total = len(chosen) * len(variants) * repeat
         with _progress(quiet=as_json) as (progress, advance):
             task = progress.add_task("starting servers", total=total)
             async with open_session(
@@ -293,16 +304,14 @@ async def _execute(
                 for name, url in session.ui_urls.items():
                     err.print(f"{name} UI: {url}")
                 runs = await session.run(
-                    chosen, on_done=lambda r: advance(task, r), timeout_s=timeout_s
+                    chosen, on_done=lambda r: advance(task, r), timeout_s=timeout_s, repeat=repeat
                 )
         doc = document(runs)
         if report_dir is not None:
-            (folder / "results.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+            save_results(doc, folder / "results.json")
             page = write_report(folder, doc, load_traces(traces_path))
         if as_json:
-            print(
-                json.dumps({k: doc[k] for k in ("results", "equivalent", "invariants")}, indent=2)
-            )
+            print(doc.model_dump_json(indent=2, include={"results", "equivalent", "invariants"}))
         else:
             _summary(runs, doc)
             if report_dir is not None:
@@ -339,22 +348,23 @@ class _progress:
         self.bar.__exit__(None, None, None)
 
 
-def _summary(runs: list[ScenarioRun], doc: dict[str, Any]) -> None:
-    """One row per scenario: the outcome (once when both agree), each variant's slowest saga."""
+def _summary(runs: list[ScenarioRun], doc: Results) -> None:
+    """One row per scenario: the outcome (once when both agree), each variant's median saga."""
     table = Table("scenario", "outcome", "orch. ms", "chor. ms", "same", "invariants")
     by_name: dict[str, dict[str, ScenarioRun]] = {}
     for r in runs:
         by_name.setdefault(r.scenario.name, {})[r.variant] = r
+    medians = latency_medians(runs)
     for name, pair in by_name.items():
         labels = {v: _outcome_label(r) for v, r in pair.items()}
         outcome = " / ".join(dict.fromkeys(labels.values()))
-        timings = [_slowest(pair.get(v)) for v in VARIANTS]
-        diffs = doc["differences"].get(name)
+        timings = [_ms(medians.get((name, v))) for v in VARIANTS]
+        diffs = doc.differences.get(name)
         same = "-" if diffs is None else ("[green]yes" if not diffs else "[red]NO")
-        held = all(all(r.invariants.values()) for r in pair.values())
+        held = all(all(r.invariants.values()) for r in runs if r.scenario.name == name)
         table.add_row(name, outcome, *timings, same, "[green]hold" if held else "[red]BROKEN")
     out.print(table)
-    for name, diffs in doc["differences"].items():
+    for name, diffs in doc.differences.items():
         for line in diffs:
             out.print(f"[red]{name}[/red]: {line}", highlight=False)
     verdict = "[green]all checks held" if exit_code(doc) == 0 else "[red]some checks failed"
@@ -372,8 +382,8 @@ def _outcome_label(run: ScenarioRun) -> str:
     return ", ".join(f"{n}x {label}" for label, n in counts.items())
 
 
-def _slowest(run: ScenarioRun | None) -> str:
-    return "-" if run is None else f"{max(s.duration_ms for s in run.sagas):,.0f}"
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def main() -> None:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from opentelemetry import trace
 
 from harness.invariants import check_invariants
+from harness.root_span import SAGA_REPEAT, root_span_name
 from harness.scenarios import SagaCase, Scenario
 from shared.contracts import BusinessState, SagaOutcome, SagaPolicy, StepName, StepStatus
 from shared.runtime import SagaRuntime
 from shared.seed import seed
 from shared.telemetry import (
-    ROOT_SPAN_PREFIX,
     SAGA_ID,
     SAGA_ORDER_ID,
     SAGA_OUTCOME,
@@ -29,6 +29,8 @@ _tracer = trace.get_tracer("saga-compare.harness")
 
 @dataclass(frozen=True)
 class SagaRun:
+    """One saga's outcome, its trace and the latency the harness measured around it."""
+
     case: SagaCase
     saga_id: str
     outcome: SagaOutcome
@@ -38,10 +40,13 @@ class SagaRun:
 
 @dataclass(frozen=True)
 class ScenarioRun:
+    """A scenario's sagas on one variant, the state they left, and which run (1..K) it was."""
+
     scenario: Scenario
     variant: str
     sagas: tuple[SagaRun, ...]
     state: BusinessState
+    repeat: int = 1
 
     @property
     def invariants(self) -> dict[str, bool]:
@@ -56,7 +61,12 @@ def new_run_tag() -> str:
 
 
 async def run_scenario(
-    runtime: SagaRuntime, scenario: Scenario, *, run_tag: str | None = None, timeout_s: float = 60
+    runtime: SagaRuntime,
+    scenario: Scenario,
+    *,
+    run_tag: str | None = None,
+    timeout_s: float = 60,
+    repeat: int = 1,
 ) -> ScenarioRun:
     """Seed, start every saga of the scenario at once, wait for all, snapshot the state."""
     tag = run_tag or new_run_tag()
@@ -70,12 +80,13 @@ async def run_scenario(
                 f"{case.order.order_id}-{tag}",
                 timeout_s,
                 scenario=scenario.name,
+                repeat=repeat,
             )
             for case in scenario.sagas
         )
     )
     state = await runtime.domain.snapshot()
-    return ScenarioRun(scenario, runtime.variant, tuple(runs), state)
+    return ScenarioRun(scenario, runtime.variant, tuple(runs), state, repeat)
 
 
 async def run_saga(
@@ -86,15 +97,17 @@ async def run_saga(
     timeout_s: float,
     *,
     scenario: str = "custom",
+    repeat: int = 1,
 ) -> SagaRun:
     """One saga under the harness's root span, which ends when the outcome is observed."""
-    attributes = {
+    attributes: dict[str, str | int] = {
         SAGA_ID: saga_id,
         SAGA_VARIANT: runtime.variant,
         SAGA_ORDER_ID: case.order.order_id,
         SAGA_SCENARIO: scenario,
+        SAGA_REPEAT: repeat,
     }
-    name = f"{ROOT_SPAN_PREFIX}{case.order.order_id}"
+    name = root_span_name(runtime.variant, case.order.order_id)
     with _tracer.start_as_current_span(name, attributes=attributes) as root:
         started = time.perf_counter()
         await runtime.start_saga(saga_id, case.order, case.faults, policy)

@@ -30,16 +30,24 @@ class Session:
         scenarios: list[Scenario],
         on_done: Callable[[ScenarioRun], None] | None = None,
         timeout_s: float = 90.0,
+        repeat: int = 1,
     ) -> list[ScenarioRun]:
-        """Every scenario on every open variant, variant by variant, in catalogue order."""
+        """Every scenario on every open variant, ``repeat`` times over.
+
+        Each run goes variant by variant in catalogue order; K runs interleave the variants
+        in time, so a slow spell of a shared machine does not land on one variant alone.
+        """
         runs = []
-        tag = new_run_tag()
-        for runtime in self.runtimes.values():
-            for scenario in scenarios:
-                run = await run_scenario(runtime, scenario, run_tag=tag, timeout_s=timeout_s)
-                runs.append(run)
-                if on_done is not None:
-                    on_done(run)
+        for number in range(1, repeat + 1):
+            tag = new_run_tag()
+            for runtime in self.runtimes.values():
+                for scenario in scenarios:
+                    run = await run_scenario(
+                        runtime, scenario, run_tag=tag, timeout_s=timeout_s, repeat=number
+                    )
+                    runs.append(run)
+                    if on_done is not None:
+                        on_done(run)
         self.tracing.flush()
         return runs
 

@@ -9,24 +9,26 @@ The split of a saga's end-to-end time (the harness's root span, both variants al
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.root_span import SAGA_REPEAT, is_saga_root, order_id_of
+from harness.trace_file import Span, TraceFileError, read_spans
 from shared.contracts import StepName
 from shared.telemetry import (
-    ROOT_SPAN_PREFIX,
     SAGA_ATTEMPT,
+    SAGA_ID,
     SAGA_OUTCOME,
     SAGA_PHASE,
     SAGA_REASON,
     SAGA_SCENARIO,
     SAGA_STEP,
     SAGA_VARIANT,
-    read_jsonl,
 )
+
+__all__ = ["SagaTrace", "Span", "TraceFileError", "load_traces", "saga_metrics"]
 
 STEP_NAMES = frozenset(step.value for step in StepName)
 KIND_NAMES = {
@@ -41,33 +43,14 @@ RECEIVER_PREFIXES = ("process ", "RunActivity:", "RunWorkflow:")
 ERROR = 2
 
 
-@dataclass
-class Span:
-    trace_id: str
-    span_id: str
-    parent_span_id: str | None
-    name: str
-    kind: int
-    start_ns: int
-    end_ns: int
-    attributes: dict[str, Any]
-    events: list[dict[str, Any]]
-    status: int
-    service: str
-    children: list[Span] = field(default_factory=list)
-
-    @property
-    def duration_ms(self) -> float:
-        return (self.end_ns - self.start_ns) / 1e6
-
-    @property
-    def is_step(self) -> bool:
-        return self.name in STEP_NAMES and SAGA_STEP in self.attributes
+def is_step(span: Span) -> bool:
+    """A shared domain step's span (forward or compensation), the same in both variants."""
+    return span.name in STEP_NAMES and SAGA_STEP in span.attributes
 
 
 @dataclass
 class SagaTrace:
-    """One saga's trace, rooted at the harness's ``saga <order_id>`` span."""
+    """One saga's trace, rooted at the harness's ``saga <variant> <order_id>`` span."""
 
     root: Span
     spans: list[Span]
@@ -75,6 +58,10 @@ class SagaTrace:
     @property
     def trace_id(self) -> str:
         return self.root.trace_id
+
+    @property
+    def saga_id(self) -> str:
+        return str(self.root.attributes.get(SAGA_ID, self.order_id))
 
     @property
     def variant(self) -> str:
@@ -85,8 +72,13 @@ class SagaTrace:
         return str(self.root.attributes.get(SAGA_SCENARIO, "custom"))
 
     @property
+    def repeat(self) -> int:
+        """Which run of the catalogue the saga belongs to; 1 in files without repeats."""
+        return int(self.root.attributes.get(SAGA_REPEAT, 1))
+
+    @property
     def order_id(self) -> str:
-        return self.root.name.removeprefix(ROOT_SPAN_PREFIX)
+        return order_id_of(self.root.name, self.root.attributes)
 
     @property
     def outcome(self) -> str:
@@ -97,43 +89,48 @@ class SagaTrace:
         reason = self.root.attributes.get(SAGA_REASON)
         return str(reason) if reason else None
 
+    @property
+    def last_end_ns(self) -> int:
+        """When the saga's last span ended: work can go on after the outcome is observed."""
+        return max(span.end_ns for span in self.spans)
+
 
 def load_traces(path: Path) -> list[SagaTrace]:
-    """Every saga trace in a file; one trace's spans may come on many lines and processes."""
+    """Every saga trace in a file; one trace's spans may come on many lines and processes.
+
+    Raises ``TraceFileError`` (a ``ValueError``) naming the line of a malformed file.
+    """
     by_trace: dict[str, list[Span]] = defaultdict(list)
-    for raw in read_jsonl(path):
-        by_trace[raw["trace_id"]].append(_span(raw))
-    sagas = [_tree(spans) for spans in by_trace.values()]
-    return sorted((s for s in sagas if s is not None), key=lambda s: s.root.start_ns)
+    for span in read_spans(path):
+        by_trace[span.trace_id].append(span)
+    sagas = [saga for spans in by_trace.values() for saga in _sagas(spans)]
+    return sorted(sagas, key=lambda s: (s.root.start_ns, s.root.name))
 
 
-def _span(raw: dict[str, Any]) -> Span:
-    return Span(
-        trace_id=raw["trace_id"],
-        span_id=raw["span_id"],
-        parent_span_id=raw["parent_span_id"],
-        name=raw["name"],
-        kind=raw["kind"],
-        start_ns=raw["start_ns"],
-        end_ns=raw["end_ns"],
-        attributes=raw["attributes"],
-        events=raw["events"],
-        status=raw["status"],
-        service=str(raw["resource"].get("service.name", "")),
-    )
-
-
-def _tree(spans: list[Span]) -> SagaTrace | None:
+def _sagas(spans: list[Span]) -> list[SagaTrace]:
+    """The trace's saga roots with their spans: all of the trace's when it has one root."""
     by_id = {span.span_id: span for span in spans}
-    roots = [s for s in spans if s.parent_span_id not in by_id]
-    saga_roots = [s for s in roots if s.name.startswith(ROOT_SPAN_PREFIX)]
-    if not saga_roots:
-        return None
+    roots = [
+        s
+        for s in spans
+        if is_saga_root(s.name, s.attributes, parentless=s.parent_span_id not in by_id)
+    ]
     for span in sorted(spans, key=lambda s: (s.start_ns, s.name)):
         parent = by_id.get(span.parent_span_id or "")
         if parent is not None:
             parent.children.append(span)
-    return SagaTrace(saga_roots[0], spans)
+    if len(roots) == 1:
+        return [SagaTrace(roots[0], spans)]
+    return [SagaTrace(root, _descendants(root)) for root in roots]
+
+
+def _descendants(root: Span) -> list[Span]:
+    found, stack = [], [root]
+    while stack:
+        span = stack.pop()
+        found.append(span)
+        stack.extend(span.children)
+    return found
 
 
 def render_tree(saga: SagaTrace, *, attributes: tuple[str, ...] = (SAGA_STEP, SAGA_PHASE)) -> str:
@@ -153,13 +150,18 @@ def render_tree(saga: SagaTrace, *, attributes: tuple[str, ...] = (SAGA_STEP, SA
 
 @dataclass(frozen=True)
 class SagaMetrics:
+    """One saga's numbers; ``tail_ms`` is how long spans went on after the outcome."""
+
     variant: str
     scenario: str
+    repeat: int
     order_id: str
     trace_id: str
     outcome: str
     reason: str | None
     e2e_ms: float
+    quiescence_ms: float
+    tail_ms: float
     work_ms: float
     queue_ms: float
     coordination_ms: float
@@ -174,41 +176,69 @@ class SagaMetrics:
 
 
 def saga_metrics(saga: SagaTrace) -> SagaMetrics:
+    """End-to-end latency, time to quiescence, the latency split, counts and retries."""
     root = saga.root
     window = (root.start_ns, root.end_ns)
-    steps = [s for s in saga.spans if s.is_step]
-    work = _union_ns([(s.start_ns, s.end_ns) for s in steps], window)
-    queue = _union_ns(_queue_gaps(saga), window)
+    steps = [s for s in saga.spans if is_step(s)]
+    busy = [(s.start_ns, s.end_ns) for s in steps]
+    work = _union_ns(busy, window)
+    # Waiting that overlaps another branch's work counts as work, so the three parts add up.
+    queue = _union_ns(busy + queue_gaps(saga), window) - work
     e2e = root.end_ns - root.start_ns
+    quiescence = max(saga.last_end_ns, root.end_ns) - root.start_ns
     return SagaMetrics(
         variant=saga.variant,
         scenario=saga.scenario,
+        repeat=saga.repeat,
         order_id=saga.order_id,
         trace_id=saga.trace_id,
         outcome=saga.outcome,
         reason=saga.reason,
         e2e_ms=e2e / 1e6,
+        quiescence_ms=quiescence / 1e6,
+        tail_ms=(quiescence - e2e) / 1e6,
         work_ms=work / 1e6,
         queue_ms=queue / 1e6,
         coordination_ms=max(0, e2e - work - queue) / 1e6,
         spans=len(saga.spans),
         spans_by_kind=dict(Counter(KIND_NAMES.get(s.kind, "?") for s in saga.spans)),
         messages=_messages(saga),
-        retries=sum(1 for s in steps if int(s.attributes.get(SAGA_ATTEMPT, 1)) > 1),
+        retries=sum(1 for s in steps if is_retry(s)),
         failure_to_compensation_ms=_failure_to_compensation(steps),
     )
 
 
-def _queue_gaps(saga: SagaTrace) -> list[tuple[int, int]]:
+def is_retry(span: Span) -> bool:
+    """A step span that is not its step's first attempt."""
+    return int(span.attributes.get(SAGA_ATTEMPT, 1)) > 1
+
+
+def queue_waits(saga: SagaTrace) -> list[tuple[Span, int]]:
+    """Every receiving span with the time its message or task was sent.
+
+    A retried activity or a redelivered event has the same sender every time: each later
+    attempt waited from the end of the one before it, not from the first send.
+    """
     by_id = {span.span_id: span for span in saga.spans}
-    gaps = []
-    for span in saga.spans:
+    previous: dict[str, Span] = {}
+    waits = []
+    for span in sorted(saga.spans, key=lambda s: s.start_ns):
         sender = by_id.get(span.parent_span_id or "")
-        if sender is not None and span.name.startswith(RECEIVER_PREFIXES):
-            # A sender still open when the receiver starts (the root) sent at its start.
-            sent = sender.end_ns if sender.end_ns <= span.start_ns else sender.start_ns
-            gaps.append((sent, span.start_ns))
-    return gaps
+        if sender is None or not span.name.startswith(RECEIVER_PREFIXES):
+            continue
+        # A sender still open when the receiver starts (the root) sent at its start.
+        sent = sender.end_ns if sender.end_ns <= span.start_ns else sender.start_ns
+        before = previous.get(sender.span_id)
+        if before is not None and before.name == span.name and before.end_ns <= span.start_ns:
+            sent = max(sent, before.end_ns)
+        previous[sender.span_id] = span
+        waits.append((span, sent))
+    return waits
+
+
+def queue_gaps(saga: SagaTrace) -> list[tuple[int, int]]:
+    """The (sent, handling started) intervals: time spent waiting in a queue."""
+    return [(sent, span.start_ns) for span, sent in queue_waits(saga)]
 
 
 def _messages(saga: SagaTrace) -> int:
@@ -244,26 +274,3 @@ def percentile(values: list[float], q: float) -> float:
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def variant_summary(metrics: list[SagaMetrics]) -> dict[str, dict[str, float]]:
-    """Per variant: saga count, latency percentiles and mean split, messages, retries."""
-    by_variant: dict[str, list[SagaMetrics]] = defaultdict(list)
-    for m in metrics:
-        by_variant[m.variant].append(m)
-    summary = {}
-    for variant, items in sorted(by_variant.items()):
-        e2e = [m.e2e_ms for m in items]
-        summary[variant] = {
-            "sagas": float(len(items)),
-            "p50_ms": percentile(e2e, 50),
-            "p95_ms": percentile(e2e, 95),
-            "p99_ms": percentile(e2e, 99),
-            "mean_work_ms": statistics.fmean(m.work_ms for m in items),
-            "mean_queue_ms": statistics.fmean(m.queue_ms for m in items),
-            "mean_coordination_ms": statistics.fmean(m.coordination_ms for m in items),
-            "mean_spans": statistics.fmean(m.spans for m in items),
-            "mean_messages": statistics.fmean(m.messages for m in items),
-            "retries": float(sum(m.retries for m in items)),
-        }
-    return summary

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from temporalio import activity, workflow
@@ -107,19 +108,35 @@ def summary(latencies: list[float]) -> str:
     return f"n={len(ms)} p50={statistics.median(ms):.1f}ms p90={p90:.1f}ms max={ms[-1]:.1f}ms"
 
 
-async def _main(n: int, concurrency: int, address: str | None, stock: bool) -> None:
-    from orchestration.runtime import DEV_SERVER_CONFIG
-    from orchestration.server import TemporalServer
+def throughput(latencies: list[float], elapsed: float) -> str:
+    """Workflows per second over a whole batch, for a one-line report."""
+    return f"{len(latencies) / elapsed:.1f} workflows/s"
 
-    if address is not None:
-        client = await Client.connect(address)
-        print(summary(await run_floor(client, f"floor-{uuid.uuid4().hex[:6]}", n, concurrency)))
+
+async def _main(args: argparse.Namespace) -> None:
+    from orchestration.runtime import DEV_SERVER_CONFIG
+    from orchestration.server import SQLITE_PRAGMAS, TemporalServer
+
+    if args.address is not None:
+        client = await Client.connect(args.address)
+        await _report(client, f"floor-{uuid.uuid4().hex[:6]}", args.n, args.concurrency)
         return
-    config = {} if stock else DEV_SERVER_CONFIG
-    async with TemporalServer(ui=False, dynamic_config=config) as server:
+    config = {} if args.stock else DEV_SERVER_CONFIG
+    pragmas = {} if args.no_pragmas else SQLITE_PRAGMAS
+    server = TemporalServer(
+        ui=False, dynamic_config=config, state_dir=args.state_dir, sqlite_pragmas=pragmas
+    )
+    async with server:
         client = await Client.connect(server.address)
         await run_floor(client, "floor-warmup", 5, 1)
-        print(summary(await run_floor(client, "floor", n, concurrency)))
+        await _report(client, "floor", args.n, args.concurrency)
+
+
+async def _report(client: Client, task_queue: str, n: int, concurrency: int) -> None:
+    started = time.perf_counter()
+    latencies = await run_floor(client, task_queue, n, concurrency)
+    elapsed = time.perf_counter() - started
+    print(f"{summary(latencies)} {throughput(latencies, elapsed)}")
 
 
 def main() -> None:
@@ -130,8 +147,13 @@ def main() -> None:
     parser.add_argument(
         "--stock", action="store_true", help="embedded server without our dynamic config"
     )
-    args = parser.parse_args()
-    asyncio.run(_main(args.n, args.concurrency, args.address, args.stock))
+    parser.add_argument(
+        "--state-dir", type=Path, help="keep the embedded server's state in a SQLite file here"
+    )
+    parser.add_argument(
+        "--no-pragmas", action="store_true", help="that SQLite file with its default pragmas"
+    )
+    asyncio.run(_main(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -25,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 LOOPBACK = "127.0.0.1"
 
@@ -122,17 +123,34 @@ def _prctl() -> Callable[..., int] | None:
     return ctypes.CDLL(None, use_errno=True).prctl
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """Build a preexec hook that makes the child get SIGTERM when its parent dies."""
+def _die_with_parent(parent_pid: int, sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
+    """Build a preexec hook that makes the child get ``sig`` when its parent dies.
+
+    subprocess runs the hook after switching to ``user=``/``group=``, which matters: a change
+    of credentials clears the death signal, so it must be set afterwards.
+    """
     prctl = _prctl()
 
     def hook() -> None:
         if prctl is not None:
-            prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+            prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
 
     return hook
+
+
+def _account(user: str | None) -> dict[str, Any]:
+    """The Popen arguments that run a child as ``user`` (its primary group, no extra groups)."""
+    if user is None:
+        return {}
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise ServerError(
+            f"system user {user!r} does not exist; create it (useradd --system {user})"
+        ) from None
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -184,13 +202,22 @@ class ManagedProcess(Supervised):
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         log_path: Path | None = None,
+        user: str | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
     ) -> None:
-        """Describe the child; nothing runs until `start()`."""
+        """Describe the child; nothing runs until `start()`.
+
+        ``user``: run as that system account (root only; servers such as Postgres refuse root).
+        ``stop_signal``: what asks the server to shut down, sent to it alone, on `stop()` and
+        when the parent dies (Postgres: SIGINT, its fast shutdown).
+        """
         self.name = name
         self.argv = [os.fspath(arg) for arg in argv]
         self._env = None if env is None else {**os.environ, **env}
         self._cwd = cwd
         self._log_path = log_path
+        self._user = user
+        self._stop_signal = stop_signal
         self._log: IO[bytes] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -223,7 +250,8 @@ class ManagedProcess(Supervised):
                 env=self._env,
                 cwd=self._cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(os.getpid()),
+                preexec_fn=_die_with_parent(os.getpid(), self._stop_signal),
+                **_account(self._user),
             )
         except OSError as exc:
             self._close_log()
@@ -265,17 +293,38 @@ class ManagedProcess(Supervised):
                 f"(last output: {self.last_output()}); fix the cause shown and retry"
             )
 
+    async def wait(self, timeout: float) -> int | None:
+        """Wait up to timeout seconds for the child to exit; its exit code, or None if running."""
+        if self._proc is None:
+            raise ServerError(f"{self.name} was never started; call start() first")
+        await _wait_exit(self._proc, timeout)
+        return self._proc.poll()
+
     async def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the process group, wait, then SIGKILL it, so nothing outlives the run."""
+        """Ask the server to stop, wait, then SIGKILL its whole group, so nothing outlives it.
+
+        The default SIGTERM goes to the whole group (single-process servers); any other stop
+        signal goes to the leader alone, which stops its own children (Postgres' postmaster).
+        """
         proc = self._proc
         try:
             if proc is not None and proc.poll() is None:
-                _signal_group(proc.pid, signal.SIGTERM)
+                self._ask_to_stop(proc.pid)
                 if not await _wait_exit(proc, timeout):
                     _signal_group(proc.pid, signal.SIGKILL)
                     await _wait_exit(proc, 5.0)
+            if proc is not None:
+                _signal_group(proc.pid, signal.SIGKILL)  # stragglers of a leader that died
         finally:
             self._close_log()
+
+    def _ask_to_stop(self, pid: int) -> None:
+        """Send the stop signal: SIGTERM to the whole group, any other to the leader alone."""
+        if self._stop_signal == signal.SIGTERM:
+            _signal_group(pid, signal.SIGTERM)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, self._stop_signal)
 
     def log_tail(self, max_bytes: int = _TAIL_BYTES) -> str:
         """Return the last max_bytes of the child's combined stdout/stderr."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +12,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from shared.store import StoreFactory, sqlite_stores
 from shared.telemetry import Tracing, configure_tracing
 
+# --import-mode=importlib puts no test folder on sys.path; pg_support lives beside this file.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pg_support import postgres_server, postgres_store_factory
+
+__all__ = ["postgres_server", "postgres_store_factory"]
+
 _TRACING: Tracing = configure_tracing("saga-compare-tests", "test", exporter="memory")
 
-STORE_BACKENDS = ("sqlite",)
+STORE_BACKENDS = ("sqlite", "postgres")
 """Every adapter of the `Store` protocol; the store suite runs once per entry."""
 
 
@@ -30,4 +38,7 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactor
     """A fresh, empty place for stores on one backend: the same name opens the same database."""
     if request.param == "sqlite":
         return sqlite_stores(tmp_path / "stores")
+    if request.param == "postgres":
+        factory: StoreFactory = request.getfixturevalue("postgres_store_factory")
+        return factory
     raise ValueError(f"unknown store backend {request.param!r}")

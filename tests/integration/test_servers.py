@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -114,11 +116,13 @@ async def _eventually_accepts(port: int, timeout: float = 5.0) -> bool:
 
 @pytest.mark.asyncio
 async def test_temporal_state_survives_restart(tmp_path: Path) -> None:
-    """A workflow started before a restart is still there after it (SQLite file)."""
+    """A workflow started before a restart is still there after it (SQLite file in WAL mode)."""
     async with TemporalServer(state_dir=tmp_path, ui=False) as server:
         client = await server.connect()
         await client.start_workflow("NoSuchWorkflow", id="persisted-1", task_queue="no-worker")
     assert (tmp_path / "temporal.db").is_file()
+    with contextlib.closing(sqlite3.connect(tmp_path / "temporal.db")) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     async with TemporalServer(state_dir=tmp_path, ui=False) as server:
         client = await server.connect()
         description = await client.get_workflow_handle("persisted-1").describe()

@@ -91,8 +91,12 @@ async def test_relay_publishes_rows_a_dead_process_left_behind_when_it_starts(
 
     await shipping.start()
 
-    await eventually(lambda: _published(runtime, event.subject))
-    assert await outbox.unsent(shipping.participant.store) == []
+    async def published_and_marked() -> bool:
+        # The row is marked sent only after the broker's ack: wait for both, in that order.
+        published = await _published(runtime, event.subject)
+        return published and await outbox.unsent(shipping.participant.store) == []
+
+    await eventually(published_and_marked)
 
 
 async def _published(runtime: ChoreographyRuntime, value: str) -> bool:

@@ -188,6 +188,39 @@ async def test_fifty_concurrent_reservations_for_ten_units_reserve_exactly_ten(
         await opened.close()
 
 
+async def test_a_forward_step_racing_its_compensation_ends_undone_or_refused_never_both_missed(
+    store_factory: StoreFactory,
+) -> None:
+    # Two connections, as the step and its compensation would arrive from two processes; on
+    # Postgres both would see "no row" under READ COMMITTED without the per-saga lock.
+    domains = [await Domain(store_factory).open() for _ in range(2)]
+    await seed(domains[0])
+    orders = [make_order(f"race-{i}") for i in range(20)]
+
+    async def race(order: OrderRequest) -> tuple[StepStatus, StepStatus]:
+        async def charge() -> StepStatus:
+            try:
+                return (await domains[0].payment.charge_payment(request(order))).status
+            except StepRejected:
+                return StepStatus.REJECTED
+
+        refund = domains[1].payment.refund_payment(request(order))
+        charged, refunded = await asyncio.gather(charge(), refund)
+        return charged, refunded.status
+
+    results = await asyncio.gather(*(race(order) for order in orders))
+
+    assert set(results) <= {
+        (StepStatus.DONE, StepStatus.DONE),  # charged, then refunded
+        (StepStatus.REJECTED, StepStatus.NOOP),  # tombstoned first, the charge refused
+    }
+    charges = (await domains[0].snapshot()).charges
+    assert all(c.refunded_cents == c.amount_cents for c in charges)
+    assert len(charges) == sum(1 for charged, _ in results if charged is StepStatus.DONE)
+    for opened in domains:
+        await opened.close()
+
+
 async def test_a_multi_line_order_with_one_line_out_of_stock_reserves_nothing(
     domain: Domain,
 ) -> None:

@@ -1,0 +1,34 @@
+"""Settings to a `StoreFactory`: the one place that picks the service stores' backend.
+
+SQLite (one file per service) is the default. With ``store = postgres`` the stores are schemas
+in the database at ``postgres_url``, or, when no URL is set, in an embedded Postgres that
+lives as long as the ``open_stores`` block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from shared.postgres_server import EmbeddedPostgres
+from shared.settings import Settings, StoreKind
+from shared.store.base import StoreFactory
+from shared.store.postgres import postgres_stores
+from shared.store.sqlite import sqlite_stores
+
+
+@asynccontextmanager
+async def open_stores(
+    settings: Settings, state_dir: Path | None = None
+) -> AsyncIterator[StoreFactory]:
+    """Yield the factory ``settings`` ask for; state goes to ``state_dir`` (default: the
+    settings' ``data_dir``): SQLite files there, an embedded Postgres in ``postgres/``."""
+    root = state_dir or settings.data_dir
+    if settings.store is StoreKind.SQLITE:
+        yield sqlite_stores(root, synchronous=settings.sqlite_synchronous)
+    elif settings.postgres_url:
+        yield postgres_stores(settings.postgres_url)
+    else:
+        async with EmbeddedPostgres(state_dir=root / "postgres") as server:
+            yield postgres_stores(server.url)

@@ -1,0 +1,76 @@
+"""The written report: medians with ranges per scenario, a self-contained and escaped page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from trace_support import TraceBuilder, root, step, write
+
+from harness.report import write_report
+from harness.traces import load_traces
+
+LATENCIES = {  # scenario -> variant -> one latency per run
+    "happy_path": {"orchestration": (150, 90, 110), "choreography": (20, 12, 16)},
+    "race_for_last_items": {"orchestration": (300, 310, 320), "choreography": (60, 70, 80)},
+}
+
+
+def catalogue_traces(tmp_path: Path, scenario_name: str = "happy_path") -> Path:
+    """Three runs of two scenarios on both variants; the race has two sagas per run."""
+    traces = []
+    for scenario, by_variant in LATENCIES.items():
+        for variant, latencies in by_variant.items():
+            for repeat, ms in enumerate(latencies, start=1):
+                for order in ("race-01", "race-02") if scenario.startswith("race") else ("o-1",):
+                    trace = TraceBuilder(trace_id=f"{len(traces) + 1:032x}")
+                    name = scenario_name if scenario == "happy_path" else scenario
+                    extra = {"saga.scenario": name, "saga.repeat": repeat}
+                    saga_root = root(trace, variant, order, ms, **extra)
+                    step(trace, "reserve_inventory", 1, ms / 2, parent=saga_root)
+                    traces.append(trace)
+    return write(tmp_path / "traces.jsonl", *traces)
+
+
+def test_markdown_gives_each_scenario_its_median_and_min_max_never_pooled(tmp_path: Path) -> None:
+    write_report(tmp_path, None, load_traces(catalogue_traces(tmp_path)))
+
+    report = (tmp_path / "report.md").read_text()
+    assert "| happy_path | COMPLETED | COMPLETED | n/a | n/a/n/a | 110 (90-150) | 16 (12-20) |" in (
+        report
+    )
+    assert "| race_for_last_items | 2 x COMPLETED | 2 x COMPLETED |" in report
+    assert "| 310 (300-320) | 70 (60-80) |" in report
+    assert "| happy_path | orchestration | 1 saga x 3 runs | 110 (90-150) |" in report
+    assert "| race_for_last_items | choreography | 2 sagas x 3 runs | 70 (60-80) |" in report
+
+
+def test_the_page_is_self_contained_with_no_fetches(tmp_path: Path) -> None:
+    page = write_report(tmp_path, None, load_traces(catalogue_traces(tmp_path))).read_text()
+
+    assert "<style>" in page
+    assert not re.search(r"<(script|link|img)\b", page)
+    addresses = set(re.findall(r"https?://[^\s\"')]+", page))
+    assert addresses <= {"http://www.w3.org/2000/svg"}
+
+
+def test_every_chart_has_ticks_and_an_axis_title_and_the_race_draws_every_saga(
+    tmp_path: Path,
+) -> None:
+    page = write_report(tmp_path, None, load_traces(catalogue_traces(tmp_path))).read_text()
+
+    charts = page.split('<svg class="chart"')[1:]
+    assert len(charts) == 1 + 2 + 2  # the overview, then both styles of each scenario
+    for chart in charts:
+        assert '<g class="tick">' in chart and 'class="axis-title"' in chart
+    race = page[page.index('id="s-race_for_last_items"') :]
+    assert race.count('data-lane="race-01"') == 2 and race.count('data-lane="race-02"') == 2
+
+
+def test_names_from_a_trace_file_are_escaped_in_the_page(tmp_path: Path) -> None:
+    traces = load_traces(catalogue_traces(tmp_path, scenario_name="<b>bold</b>"))
+
+    page = write_report(tmp_path, None, traces).read_text()
+
+    assert "<b>bold</b>" not in page
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page

@@ -1,0 +1,164 @@
+"""results.json as a model: rows per saga and run, checks and comparisons per run, versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.results import (
+    Results,
+    document,
+    exit_code,
+    latency_medians,
+    load_results,
+    save_results,
+)
+from harness.runner import SagaRun, ScenarioRun
+from harness.scenarios import get
+from shared.contracts import BusinessState, OrderRecord, Reason, SagaOutcome, SagaStatus
+from shared.seed import DEFAULT_SEED
+
+OUT_OF_STOCK = get("out_of_stock")
+DEFAULT_SEED_STOCK = {p: product.stock for p, product in DEFAULT_SEED.products.items()}
+
+
+def untouched_state(status: SagaStatus, reason: Reason | None) -> BusinessState:
+    """What an out-of-stock saga leaves behind: the seed, and its order record."""
+    (case,) = OUT_OF_STOCK.sagas
+    return BusinessState(
+        stock=DEFAULT_SEED_STOCK,
+        reserved={},
+        charges=[],
+        points=dict(DEFAULT_SEED.points),
+        shipments=[],
+        orders=[
+            OrderRecord(
+                saga_id="s",
+                order_id=case.order.order_id,
+                total_cents=case.order.total_cents,
+                status=status,
+                reason=reason,
+            )
+        ],
+    )
+
+
+def run(
+    variant: str,
+    repeat: int,
+    ms: float,
+    status: SagaStatus = SagaStatus.COMPENSATED,
+    reason: Reason | None = Reason.OUT_OF_STOCK,
+) -> ScenarioRun:
+    (case,) = OUT_OF_STOCK.sagas
+    outcome = SagaOutcome(saga_id="s", order_id=case.order.order_id, status=status, reason=reason)
+    saga = SagaRun(case, "s", outcome, "a" * 32, ms)
+    return ScenarioRun(OUT_OF_STOCK, variant, (saga,), untouched_state(status, reason), repeat)
+
+
+def three_runs() -> list[ScenarioRun]:
+    return [
+        run(variant, repeat, ms)
+        for repeat, times in enumerate([(90, 12), (150, 20), (110, 16)], start=1)
+        for variant, ms in zip(("orchestration", "choreography"), times, strict=True)
+    ]
+
+
+def test_every_run_gets_its_rows_checks_and_comparison() -> None:
+    results = document(three_runs())
+
+    assert results.schema_version == 2
+    assert results.repeats == 3
+    assert [(r.repeat, r.variant) for r in results.results][:2] == [
+        (1, "orchestration"),
+        (1, "choreography"),
+    ]
+    assert len(results.runs) == 6
+    assert [(c.repeat, c.differences) for c in results.comparisons] == [(1, []), (2, []), (3, [])]
+    assert results.equivalent and results.expected_met and all(results.invariants.values())
+    assert exit_code(results) == 0
+
+
+def test_a_difference_in_one_run_fails_equivalence_and_is_named_by_run() -> None:
+    runs = three_runs()
+    runs[3] = run("choreography", 2, 20, SagaStatus.COMPLETED, None)
+
+    results = document(runs)
+
+    assert not results.equivalent
+    assert not results.expected_met
+    assert all(line.startswith("run 2: ") for line in results.differences["out_of_stock"])
+    assert exit_code(results) == 1
+
+
+def test_a_broken_invariant_in_any_run_fails_the_run() -> None:
+    runs = three_runs()
+    broken = untouched_state(SagaStatus.COMPENSATED, Reason.OUT_OF_STOCK).model_copy(
+        update={"stock": {**DEFAULT_SEED_STOCK, "widget": 1}}
+    )
+    runs[4] = ScenarioRun(OUT_OF_STOCK, "orchestration", runs[4].sagas, broken, 3)
+
+    results = document(runs)
+
+    assert results.invariants["stock_conserved"] is False
+    assert exit_code(results) == 1
+
+
+def test_results_json_round_trips_and_is_readable(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    save_results(document(three_runs()), path)
+
+    text = path.read_text()
+    assert text.startswith('{\n  "schema_version": 2,')
+    assert load_results(path) == document(three_runs())
+
+
+def test_a_version_one_file_still_loads_as_one_run(tmp_path: Path) -> None:
+    current = json.loads(document(three_runs()[:2]).model_dump_json())
+    old = {
+        "results": [{k: v for k, v in row.items() if k != "repeat"} for row in current["results"]],
+        "equivalent": True,
+        "invariants": current["invariants"],
+        "differences": {"out_of_stock": []},
+        "invariants_by_run": {"orchestration/out_of_stock": {"stock_conserved": True}},
+        "expected_met": True,
+    }
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(old))
+
+    loaded = load_results(path)
+
+    assert loaded is not None
+    assert (loaded.schema_version, loaded.repeats) == (2, 1)
+    assert loaded.runs[0].variant == "orchestration"
+    assert loaded.differences == {"out_of_stock": []}
+
+
+def test_a_file_that_is_not_results_is_a_one_line_value_error(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text('{"schema_version": 2, "equivalent": "maybe"}')
+
+    with pytest.raises(ValueError, match="is not a results file: ") as caught:
+        load_results(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_results_file_is_no_results(tmp_path: Path) -> None:
+    assert load_results(tmp_path / "results.json") is None
+
+
+def test_latency_medians_are_per_scenario_and_variant_over_runs() -> None:
+    assert latency_medians(three_runs()) == {
+        ("out_of_stock", "orchestration"): 110,
+        ("out_of_stock", "choreography"): 16,
+    }
+
+
+def test_exit_code_is_one_when_equivalence_an_invariant_or_an_expectation_fails() -> None:
+    held = Results(equivalent=True, invariants={"a": True}, expected_met=True, results=[])
+    assert exit_code(held) == 0
+    assert exit_code(held.model_copy(update={"equivalent": False})) == 1
+    assert exit_code(held.model_copy(update={"invariants": {"a": False}})) == 1
+    assert exit_code(held.model_copy(update={"expected_met": False})) == 1
