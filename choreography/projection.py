@@ -13,19 +13,9 @@ import json
 import time
 from collections.abc import Sequence
 
-from choreography.events import (
-    COMPENSATED,
-    COMPENSATION_FAILED,
-    DONE,
-    FAILED,
-    REFUSED,
-    Event,
-    Kind,
-    previous_actor,
-    sender_step,
-)
-from shared.contracts import Phase, Reason, SagaOutcome, SagaStatus, StepName, StepStatus
-from shared.saga import applies, compensation_of, forward_of
+from choreography.events import Event, Role, Routing
+from shared.contracts import Phase, Reason, SagaOutcome, SagaStatus, StepStatus
+from shared.saga import SagaSpec
 from shared.store import Dialect, Migration, Tx, migrations
 
 MIGRATIONS: tuple[Migration, ...] = migrations(
@@ -73,22 +63,6 @@ SETTLED = (StepStatus.DONE.value, StepStatus.NOOP.value, StepStatus.FAILED.value
 _SETTLED_BY = {StepStatus.DONE: StepStatus.DONE, StepStatus.NOOP: StepStatus.REJECTED}
 """A step interrupted in flight takes its status from its compensation: undone, or refused."""
 
-STARTS: dict[Kind, StepName] = {
-    Kind.ORDER_PLACED: StepName.RESERVE_INVENTORY,
-    Kind.INVENTORY_RESERVED: StepName.CHARGE_PAYMENT,
-    Kind.PAYMENT_CHARGED: StepName.DEDUCT_POINTS,
-    Kind.POINTS_DEDUCTED: StepName.CREATE_SHIPMENT,
-    Kind.POINTS_SKIPPED: StepName.CREATE_SHIPMENT,
-    Kind.SHIPPING_CREATED: StepName.COMPLETE_ORDER,
-}
-"""Which forward step an event sets in flight (its trigger reached the next service)."""
-_DONE_STEP = {kind: step for step, kind in DONE.items()}
-_FAILED_STEP = {kind: step for step, kind in FAILED.items()}
-_COMPENSATED = {kind: step for step, kind in COMPENSATED.items()}
-_COMPENSATION_FAILED = {kind: step for step, kind in COMPENSATION_FAILED.items()}
-_REFUSED = {kind: step for step, kind in REFUSED.items()}
-
-
 Op = tuple[str, tuple[object, ...]]
 """One statement of the projection; a batch's statements run grouped (``executemany``)."""
 
@@ -107,45 +81,55 @@ def progress(saga_id: str, finished: str, status: StepStatus, attempts: int, sta
     return PROGRESS, (finished, status.value, finished, attempts, saga_id, finished, started)
 
 
-def fold(event: Event, dialect: Dialect) -> tuple[list[Op], bool]:
+def fold(event: Event, routing: Routing, dialect: Dialect) -> tuple[list[Op], bool]:
     """The statements folding one event into its saga; True if an end may now be decided."""
-    saga_id, kind = event.saga_id, event.kind
-    started = STARTS.get(kind)
-    if kind is Kind.PAYMENT_CHARGED and not applies(StepName.DEDUCT_POINTS, event.order):
-        started = None  # points answers ``skipped``; shipping starts on that
-    finished = _DONE_STEP.get(kind) or _FAILED_STEP.get(kind)
-    if started is not None or finished is not None:
-        status = StepStatus.DONE if kind in _DONE_STEP else StepStatus.FAILED
+    saga_id, saga = event.saga_id, routing.saga
+    meaning = routing.meaning(event.kind)
+    if meaning is None:
+        return [], False
+    role, step = meaning.role, meaning.step
+    started = routing.starts(event.kind)
+    if started is not None or role in (Role.DONE, Role.FAILED):
+        finished = step if role in (Role.DONE, Role.FAILED) else None
+        status = StepStatus.DONE if role is Role.DONE else StepStatus.FAILED
         ops: list[Op] = [progress(saga_id, finished or "", status, event.attempts, started or "")]
-        if kind in _FAILED_STEP and finished is not StepName.COMPLETE_ORDER:
-            assert finished is not None
+        if role is Role.DONE and finished == saga.forward_steps[-1]:
+            ops += [complete(saga_id)]
+        if role is Role.FAILED and finished is not None and saga.after_pivot(finished):
+            ops += [_failed_past_pivot(saga_id, finished)]
+        elif role is Role.FAILED and finished is not None:
             ops += [begin_compensation(saga_id, event.reason, finished)]
-            ops += optional(expect_compensation(saga_id, finished))
-        elif kind in _FAILED_STEP:
-            ops += [_failed_past_pivot(saga_id, StepName.COMPLETE_ORDER)]
-        return ops, kind in _FAILED_STEP
-    if kind is Kind.ORDER_CANCEL_REQUESTED:
+            ops += optional(expect_compensation(saga, saga_id, finished))
+        return ops, role is Role.FAILED
+    if role is Role.CANCEL_REQUESTED:
         return [begin_compensation(saga_id, event.reason, None)], True
+    assert step is not None
     ops = []
-    if kind in _COMPENSATED or kind in _COMPENSATION_FAILED:
-        compensation = _COMPENSATED.get(kind) or _COMPENSATION_FAILED[kind]
-        ops += _compensated(saga_id, compensation, event, dialect)
-    elif kind in _REFUSED:
-        refused = _REFUSED[kind]
-        ops += [_settle_forward(saga_id, refused, StepStatus.REJECTED, event.attempts, dialect)]
-    sender = sender_step(kind)
-    following = previous_actor(event.trail, sender) if sender is not None else None
+    if role in (Role.COMPENSATED, Role.COMPENSATION_FAILED):
+        ops += _compensated(saga, saga_id, step, event, dialect)
+    elif role is Role.REFUSED:
+        ops += [_settle_forward(saga_id, step, StepStatus.REJECTED, event.attempts, dialect)]
+    following = routing.previous_actor(event.trail, step)
     if following is not None:
-        ops += optional(expect_compensation(saga_id, following))
+        ops += optional(expect_compensation(saga, saga_id, following))
     return ops, True
 
 
-def _failed_past_pivot(saga_id: str, step: StepName) -> Op:
+def complete(saga_id: str) -> Op:
+    """The last forward step is done: the saga is COMPLETED."""
+    return (
+        "UPDATE saga_state SET status = ?, phase = ?, reason = NULL, updated_at = ?"
+        " WHERE saga_id = ? AND status = ?",
+        (SagaStatus.COMPLETED.value, CLOSED, time.time(), saga_id, SagaStatus.RUNNING.value),
+    )
+
+
+def _failed_past_pivot(saga_id: str, step: str) -> Op:
     """A step after the pivot failed: nothing to undo, but the saga names it (as orchestrated)."""
     return (
         "UPDATE saga_state SET failed_step = ?, updated_at = ? WHERE saga_id = ?"
         " AND failed_step IS NULL",
-        (step.value, time.time(), saga_id),
+        (step, time.time(), saga_id),
     )
 
 
@@ -154,13 +138,13 @@ def optional(op: Op | None) -> list[Op]:
 
 
 def _settle_forward(
-    saga_id: str, step: StepName, status: StepStatus, attempts: int, dialect: Dialect
+    saga_id: str, step: str, status: StepStatus, attempts: int, dialect: Dialect
 ) -> Op:
     """A forward step still in flight ends with its compensation (or refusal)."""
     return (
         f"UPDATE saga_steps SET status = ?, attempts = {dialect.greatest('attempts', '?', '1')}"
         " WHERE saga_id = ? AND step = ? AND status = 'running'",
-        (status.value, attempts, saga_id, step.value),
+        (status.value, attempts, saga_id, step),
     )
 
 
@@ -183,7 +167,7 @@ def pass_pivot(saga_ids: list[str]) -> list[Op]:
     ]
 
 
-def begin_compensation(saga_id: str, reason: Reason | None, failed_step: StepName | None) -> Op:
+def begin_compensation(saga_id: str, reason: Reason | None, failed_step: str | None) -> Op:
     """The first cause wins: a failure or a cancel starts the compensation phase once."""
     return (
         "UPDATE saga_state SET phase = ?, reason = ?, failed_step = ?, updated_at = ?"
@@ -191,7 +175,7 @@ def begin_compensation(saga_id: str, reason: Reason | None, failed_step: StepNam
         (
             COMPENSATING,
             reason.value if reason else None,
-            failed_step.value if failed_step else None,
+            failed_step,
             time.time(),
             saga_id,
             FORWARD,
@@ -199,9 +183,9 @@ def begin_compensation(saga_id: str, reason: Reason | None, failed_step: StepNam
     )
 
 
-def expect_compensation(saga_id: str, step: StepName) -> Op | None:
+def expect_compensation(saga: SagaSpec, saga_id: str, step: str) -> Op | None:
     """Show the compensation the chain waits on as running (what a stuck saga is stuck in)."""
-    compensation = compensation_of(step)
+    compensation = saga.compensation_of(step)
     if compensation is None:
         return None
     return (
@@ -209,21 +193,24 @@ def expect_compensation(saga_id: str, step: StepName) -> Op | None:
         " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), 'running', 0,"
         " coalesce(max(seq), 0) + 1 FROM saga_steps WHERE saga_id = ? HAVING count(*) > 0"
         " ON CONFLICT DO NOTHING",
-        (saga_id, compensation.value, Phase.COMPENSATE.value, saga_id),
+        (saga_id, compensation, Phase.COMPENSATE.value, saga_id),
     )
 
 
-def _compensated(saga_id: str, compensation: StepName, event: Event, dialect: Dialect) -> list[Op]:
+def _compensated(
+    saga: SagaSpec, saga_id: str, step: str, event: Event, dialect: Dialect
+) -> list[Op]:
+    """A compensation of ``step`` reported (done, no-op or failed)."""
     status = event.status or StepStatus.FAILED
     settled = _SETTLED_BY.get(status, StepStatus.FAILED)
     return [
-        *optional(expect_compensation(saga_id, forward_of(compensation))),
+        *optional(expect_compensation(saga, saga_id, step)),
         (
             "UPDATE saga_steps SET status = ?, attempts = ? WHERE saga_id = ? AND step = ?"
             " AND status = 'running'",
-            (status.value, event.attempts, saga_id, compensation.value),
+            (status.value, event.attempts, saga_id, saga.compensation_of(step)),
         ),
-        _settle_forward(saga_id, forward_of(compensation), settled, 0, dialect),
+        _settle_forward(saga_id, step, settled, 0, dialect),
     ]
 
 
@@ -251,7 +238,7 @@ def record_end(tx: Tx, outcome: SagaOutcome, status: SagaStatus) -> None:
                 outcome.saga_id,
                 outcome.order_id,
                 outcome.reason.value if outcome.reason else None,
-                json.dumps([step.value for step in outcome.failed_compensations]),
+                json.dumps(list(outcome.failed_compensations)),
                 time.time(),
             ),
         )

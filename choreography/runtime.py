@@ -20,14 +20,15 @@ from opentelemetry import propagate
 from choreography import outbox, schema
 from choreography.broker import NatsBroker, NatsSettings, ensure_streams
 from choreography.bus import Bus, Outgoing
-from choreography.events import placed
+from choreography.events import Routing, placed
 from choreography.host import ChoreographySettings, ServiceHost, ensure_consumers, start_hosts
 from choreography.outbox import Relay
 from choreography.tracker import Intervention, Tracker
 from shared.catalogue import admit
 from shared.contracts import OrderRequest, Reason, SagaOutcome, SagaPolicy, ServiceName
 from shared.faults import FaultPlan
-from shared.services import Domain
+from shared.saga import SAGA, SagaSpec
+from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory, Tx, sqlite_stores
 from shared.telemetry import Tracing
 
@@ -47,7 +48,7 @@ class ChoreographyRuntime:
         domain: Domain,
         tracker: Tracker,
         bus: Bus,
-        hosts: Mapping[ServiceName, ServiceHost],
+        hosts: Mapping[str, ServiceHost],
         front_relay: Relay | None,
         nats_url: str,
         settings: ChoreographySettings,
@@ -92,7 +93,7 @@ class ChoreographyRuntime:
     async def interventions(self) -> list[Intervention]:
         return await self.tracker.interventions()
 
-    def host(self, service: ServiceName) -> ServiceHost:
+    def host(self, service: str) -> ServiceHost:
         return self.hosts[service]
 
     def _hand_over(self, rows: list[Outgoing | None]) -> None:
@@ -109,18 +110,22 @@ async def open_runtime(
     *,
     settings: ChoreographySettings | None = None,
     tracing: Tracing | None = None,
-    services: Iterable[ServiceName] | None = None,
+    services: Iterable[str] | None = None,
     broker_state_dir: Path | None = None,
     stores: StoreFactory | None = None,
+    saga: SagaSpec = SAGA,
+    registry: Mapping[str, ServiceDef] = SERVICES,
 ) -> AsyncIterator[ChoreographyRuntime]:
     """Yield a ready runtime; what it started is stopped when the block ends.
 
-    ``services`` run in this process (default: all five); pass ``()`` when they run as
+    ``services`` run in this process (default: all the saga's); pass ``()`` when they run as
     separate processes and this process only starts and observes sagas. The services' stores
-    come from ``stores`` (default: one SQLite file per service in ``data_dir``).
+    come from ``stores`` (default: one SQLite file per service in ``data_dir``). ``saga`` is
+    the spec the routing is derived from, ``registry`` the services implementing its steps.
     """
     settings = settings or ChoreographySettings.from_env()
-    chosen = list(ServiceName) if services is None else list(services)
+    chosen = list(saga.services) if services is None else list(services)
+    routing = Routing(saga)
     async with AsyncExitStack() as stack:
         servers = settings.nats.servers
         if settings.nats.embedded:
@@ -128,14 +133,19 @@ async def open_runtime(
             await stack.enter_async_context(broker)
             servers = [broker.url]
             settings = replace(settings, nats=NatsSettings(url=broker.url))
-        domain = Domain(stores or sqlite_stores(data_dir), extra_migrations=schema.MIGRATIONS)
+        domain = Domain(
+            stores or sqlite_stores(data_dir),
+            saga=saga,
+            services=registry,
+            extra_migrations=schema.migrations_for(registry),
+        )
         await domain.open()
         stack.push_async_callback(domain.close)
         bus = await Bus.connect(servers, "saga-front")
         stack.push_async_callback(bus.close)
         await ensure_streams(bus.js, replicas=settings.nats.replicas)
-        await ensure_consumers(bus, settings)
-        tracker = Tracker(domain.orders, poll_s=settings.wait_poll_s)
+        await ensure_consumers(bus, settings, routing)
+        tracker = Tracker(domain.orders, routing=routing, poll_s=settings.wait_poll_s)
         hosts = await start_hosts(stack, chosen, domain, tracker, settings, servers)
         front_relay = None
         if ServiceName.ORDERS in hosts:

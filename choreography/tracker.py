@@ -25,13 +25,14 @@ from pydantic import BaseModel, ConfigDict
 
 from choreography import outbox
 from choreography.bus import Delivery, Outgoing, Poison
-from choreography.events import DONE, Event, Kind, parse_subject
+from choreography.events import CANCEL_REQUESTED, PLACED, Event, Routing
 from choreography.projection import (
     CLOSED,
     FORWARD,
     SETTLED,
     Op,
     begin_compensation,
+    complete,
     expect_compensation,
     fold,
     optional,
@@ -45,13 +46,13 @@ from shared.contracts import (
     Reason,
     SagaOutcome,
     SagaStatus,
-    StepName,
+    StepId,
     StepResult,
     StepState,
     StepStatus,
 )
 from shared.runtime import SagaStuck, UnknownSaga
-from shared.saga import FORWARD_STEPS, PIVOT, applies, compensation_of
+from shared.saga import SagaSpec
 from shared.services.orders import OrdersService
 from shared.store import Tx
 from shared.telemetry import SAGA_ID, SAGA_OUTCOME, SAGA_VARIANT
@@ -68,7 +69,7 @@ class Intervention(BaseModel):
     saga_id: str
     order_id: str
     reason: Reason | None
-    failed_compensations: list[StepName]
+    failed_compensations: list[StepId]
     at: float
     resolved_at: float | None = None
     note: str | None = None
@@ -81,10 +82,12 @@ class Tracker:
         self,
         orders: OrdersService,
         *,
+        routing: Routing | None = None,
         hand_over: Callable[[list[Outgoing | None]], None] = lambda rows: None,
         poll_s: float = 0.1,
     ) -> None:
         self.orders = orders
+        self.routing = routing or Routing()
         self.store = orders.store
         self.hand_over = hand_over
         self.poll_s = poll_s
@@ -164,27 +167,35 @@ class Tracker:
             ),
         )
         rows: list[object] = []
-        for seq, step in enumerate(FORWARD_STEPS):
-            status = StepStatus.PENDING if applies(step, event.order) else StepStatus.SKIPPED
-            rows += [event.saga_id, step.value, Phase.FORWARD.value, status.value, seq]
+        saga = self.routing.saga
+        for seq, step in enumerate(saga.forward_steps):
+            status = StepStatus.PENDING if saga.applies(step, event.order) else StepStatus.SKIPPED
+            rows += [event.saga_id, step, Phase.FORWARD.value, status.value, seq]
         tx.execute(
             "INSERT INTO saga_steps (saga_id, step, phase, status, attempts, seq) VALUES "
-            + ", ".join(["(?, ?, ?, ?, 0, ?)"] * len(FORWARD_STEPS))
+            + ", ".join(["(?, ?, ?, ?, 0, ?)"] * len(saga.forward_steps))
             + " ON CONFLICT DO NOTHING",
             rows,
         )
 
-    def record_completed(self, tx: Tx, saga_id: str, result: StepResult, attempt: int) -> None:
-        """In complete_order's own transaction: the saga is COMPLETED the moment it commits."""
-        if result.status is not StepStatus.DONE:
+    def record_step(
+        self, tx: Tx, trigger: Event, step: str, result: StepResult, attempt: int
+    ) -> None:
+        """In the own transaction of a step on this store: the last step's commit completes the
+        saga at once (the tracker's consumer would only see it an event later)."""
+        if result.status is not StepStatus.DONE or step != self.routing.saga.forward_steps[-1]:
             return
-        done = StepName.COMPLETE_ORDER.value
-        run(tx, [progress(saga_id, done, StepStatus.DONE, attempt, "")])
-        tx.execute(
-            "UPDATE saga_state SET status = ?, phase = ?, reason = NULL, updated_at = ?"
-            " WHERE saga_id = ?",
-            (SagaStatus.COMPLETED.value, CLOSED, time.time(), saga_id),
+        run(
+            tx,
+            [
+                progress(trigger.saga_id, step, StepStatus.DONE, attempt, ""),
+                complete(trigger.saga_id),
+            ],
         )
+
+    def ended_if_completed(self, saga_id: str) -> None:
+        """After a step's commit on this store: wake the waiters (they re-read the state)."""
+        self.ended(saga_id)
 
     async def request_cancel(self, saga_id: str, reason: Reason) -> bool:
         """Emit ``order.cancel_requested`` unless the saga passed its pivot or is ending."""
@@ -202,7 +213,9 @@ class Tracker:
             context=context,
             attributes={SAGA_ID: saga_id, SAGA_VARIANT: "choreography"},
         ):
-            row = await self.store.run(lambda tx: _cancel(tx, saga_id, reason), key=saga_id)
+            row = await self.store.run(
+                lambda tx: _cancel(tx, self.routing.saga, saga_id, reason), key=saga_id
+            )
         if row is not None:
             self.hand_over([row])
         return row is not None
@@ -215,19 +228,20 @@ class Tracker:
         ops: list[Op] = []
         pivots: list[str] = []
         touched: dict[str, Mapping[str, str]] = {}
+        pivot_done = self.routing.done(self.routing.saga.pivot)
         for delivery in deliveries:
             try:
-                event = _decode(delivery)
+                event = _decode(delivery, self.routing)
             except Poison:
                 poison.append(delivery)
                 continue
-            event_ops, may_end = fold(event, self.store.dialect)
+            event_ops, may_end = fold(event, self.routing, self.store.dialect)
             ops += event_ops
-            if event.kind is DONE[PIVOT]:
+            if event.kind == pivot_done:
                 pivots.append(event.saga_id)
             if may_end:
                 touched[event.saga_id] = delivery.headers
-            if event.kind is Kind.ORDER_PLACED:
+            if event.kind == PLACED:
                 self.watch(event.saga_id, event.deadline_at)
         if pivots:
             ops += pass_pivot(pivots)
@@ -244,7 +258,7 @@ class Tracker:
             outcome = await self.describe(saga_id)
         except KeyError:
             return  # not a saga this deployment started
-        decision = decide(outcome)
+        decision = decide(outcome, self.routing.saga)
         if decision is None:
             return
         status, reason = decision
@@ -277,7 +291,7 @@ class Tracker:
         state = rows[0]
         states = [
             StepState(
-                step=StepName(r["step"]),
+                step=r["step"],
                 phase=Phase(r["phase"]),
                 status=StepStatus(r["step_status"]),
                 attempts=r["attempts"],
@@ -290,7 +304,7 @@ class Tracker:
             order_id=state["order_id"],
             status=SagaStatus(state["status"]),
             reason=Reason(state["reason"]) if state["reason"] else None,
-            failed_step=StepName(state["failed_step"]) if state["failed_step"] else None,
+            failed_step=state["failed_step"],
             failed_compensations=[
                 s.step
                 for s in states
@@ -338,7 +352,7 @@ class Tracker:
                 saga_id=r["saga_id"],
                 order_id=r["order_id"],
                 reason=Reason(r["reason"]) if r["reason"] else None,
-                failed_compensations=[StepName(s) for s in json.loads(r["failed_compensations"])],
+                failed_compensations=json.loads(r["failed_compensations"]),
                 at=r["at"],
                 resolved_at=r["resolved_at"],
                 note=r["note"],
@@ -359,7 +373,7 @@ class Tracker:
         return bool(updated)
 
 
-def _cancel(tx: Tx, saga_id: str, reason: Reason) -> Outgoing | None:
+def _cancel(tx: Tx, saga: SagaSpec, saga_id: str, reason: Reason) -> Outgoing | None:
     """``order.cancel_requested`` into the outbox, unless the saga is past its pivot or ending."""
     row = tx.fetchone(
         "SELECT status, phase, pivot_passed, placed FROM saga_state WHERE saga_id = ?",
@@ -374,27 +388,28 @@ def _cancel(tx: Tx, saga_id: str, reason: Reason) -> Outgoing | None:
         " ORDER BY seq",
         (saga_id, Phase.FORWARD.value, "running", "done", "failed"),
     )
-    trail = tuple(StepName(r["step"]) for r in steps)
+    trail = tuple(r["step"] for r in steps)
     placed = Event.model_validate_json(row["placed"])
-    cancel = placed.follow(Kind.ORDER_CANCEL_REQUESTED, trail=trail, reason=reason)
-    expected = expect_compensation(saga_id, trail[-1]) if trail else None
+    cancel = placed.follow(CANCEL_REQUESTED, trail=trail, reason=reason)
+    expected = expect_compensation(saga, saga_id, trail[-1]) if trail else None
     for sql, params in [begin_compensation(saga_id, reason, None), *optional(expected)]:
         tx.execute(sql, params)
     return outbox.add(tx, cancel)
 
 
-def decide(outcome: SagaOutcome) -> tuple[SagaStatus, Reason | None] | None:
+def decide(outcome: SagaOutcome, saga: SagaSpec) -> tuple[SagaStatus, Reason | None] | None:
     """The end a running saga has reached, or None while something is unconfirmed."""
     if outcome.status.terminal:
         return None
     forward = {s.step: s for s in outcome.steps if s.phase is Phase.FORWARD}
-    if forward[StepName.COMPLETE_ORDER].status is StepStatus.FAILED:
+    onward = [step for step in saga.forward_steps if saga.after_pivot(step)]
+    if any(forward[step].status is StepStatus.FAILED for step in onward):
         return SagaStatus.NEEDS_INTERVENTION, None  # past the pivot: only a person can finish
     compensations = {s.step: s.status.value for s in outcome.steps if s.phase is Phase.COMPENSATE}
-    if compensations.get(StepName.RELEASE_INVENTORY) not in SETTLED:
-        return None  # the chain always ends at inventory, the first step
+    if compensations.get(saga.compensations[0]) not in SETTLED:
+        return None  # the chain always ends at the first step
     for step, state in forward.items():
-        compensation = compensation_of(step)
+        compensation = saga.compensation_of(step)
         if state.status is not StepStatus.DONE or compensation is None:
             continue
         if compensations.get(compensation) not in SETTLED:
@@ -405,14 +420,14 @@ def decide(outcome: SagaOutcome) -> tuple[SagaStatus, Reason | None] | None:
     return (SagaStatus.NEEDS_INTERVENTION if failed else SagaStatus.COMPENSATED), outcome.reason
 
 
-def in_flight(outcome: SagaOutcome) -> StepName | None:
+def in_flight(outcome: SagaOutcome) -> StepId | None:
     """The step or compensation a saga waits on (what a stuck saga is stuck in)."""
     running = [s.step for s in outcome.steps if s.status is StepStatus.RUNNING]
     return running[-1] if running else None
 
 
-def _decode(delivery: Delivery) -> Event:
-    parsed = parse_subject(delivery.subject)
+def _decode(delivery: Delivery, routing: Routing) -> Event:
+    parsed = routing.parse_subject(delivery.subject)
     if parsed is None:
         raise Poison(f"not a saga subject: {delivery.subject}")
     try:

@@ -91,7 +91,7 @@ class Effects:
         keeps everything, one whose refund failed keeps only the charge. A COMPLETED saga
         keeps everything whatever its live view still shows of the earlier steps.
         """
-        remains = set(FORWARD_STEPS) if completed(outcome) else _remaining(outcome)
+        remains: set[str] = set(FORWARD_STEPS) if completed(outcome) else _remaining(outcome)
         return cls(
             order,
             StepName.RESERVE_INVENTORY in remains,
@@ -105,7 +105,7 @@ def completed(outcome: SagaOutcome) -> bool:
     return outcome.status is SagaStatus.COMPLETED
 
 
-def _remaining(outcome: SagaOutcome) -> set[StepName]:
+def _remaining(outcome: SagaOutcome) -> set[str]:
     done = {s.step for s in outcome.steps if s.phase is Phase.FORWARD and s.status is DONE}
     undone = {
         forward_of(s.step)

@@ -1,8 +1,10 @@
-"""The saga's activities: thin wrappers that run each step through shared.steps.run_step.
+"""The saga's activities: one dynamic activity runs any step the spec names, through run_step.
 
-Methods on an instance holding the Domain, one activity per step named exactly like the step,
-so the FaultPlan applies here exactly as it does in a choreography handler. The idempotency
-key is the workflow id (= saga id) plus the step name, which survives a workflow reset.
+Methods on an instance holding the Domain. Every forward step and compensation is an activity
+named exactly like the step (span names stay ``RunActivity:reserve_inventory``), served by one
+dynamic activity that dispatches by that name to the step's service, so a step added to the
+spec needs no code here and the FaultPlan applies exactly as in a choreography handler. The
+idempotency key is the workflow id (= saga id) plus the step name, which survives a reset.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from temporalio import activity
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from orchestration.messages import (
@@ -25,7 +28,7 @@ from orchestration.messages import (
     StepCall,
     StepDone,
 )
-from shared.contracts import StepName, StepRequest
+from shared.contracts import StepRequest
 from shared.errors import BusinessFailure, InjectedCrash, StepRejected, TransientFailure
 from shared.services import Domain
 from shared.steps import run_step
@@ -43,19 +46,7 @@ class SagaActivities:
 
     def all(self) -> Sequence[Callable[..., Any]]:
         """The bound activity methods, for `Worker(activities=...)`."""
-        return [
-            self.place_order,
-            self.close_order,
-            self.reserve_inventory,
-            self.charge_payment,
-            self.deduct_points,
-            self.create_shipment,
-            self.complete_order,
-            self.release_inventory,
-            self.refund_payment,
-            self.restore_points,
-            self.cancel_shipment,
-        ]
+        return [self.place_order, self.close_order, self.step]
 
     @activity.defn(name=PLACE_ORDER)
     async def place_order(self, call: PlaceCall) -> None:
@@ -67,43 +58,16 @@ class SagaActivities:
         """Record a COMPENSATED or NEEDS_INTERVENTION end (a no-op once recorded)."""
         await self.domain.orders.close(_saga_id(), call.status, call.reason)
 
-    @activity.defn(name=StepName.RESERVE_INVENTORY.value)
-    async def reserve_inventory(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.RESERVE_INVENTORY, call)
+    @activity.defn(dynamic=True)
+    async def step(self, args: Sequence[RawValue]) -> StepDone:
+        """Any forward step or compensation of the spec, by the activity's name."""
+        name = activity.info().activity_type
+        if not self.domain.saga.knows(name):
+            raise ApplicationError(f"the saga has no step {name!r}", non_retryable=True)
+        call = activity.payload_converter().from_payload(args[0].payload, StepCall)
+        return await self.run(name, call)
 
-    @activity.defn(name=StepName.CHARGE_PAYMENT.value)
-    async def charge_payment(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.CHARGE_PAYMENT, call)
-
-    @activity.defn(name=StepName.DEDUCT_POINTS.value)
-    async def deduct_points(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.DEDUCT_POINTS, call)
-
-    @activity.defn(name=StepName.CREATE_SHIPMENT.value)
-    async def create_shipment(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.CREATE_SHIPMENT, call)
-
-    @activity.defn(name=StepName.COMPLETE_ORDER.value)
-    async def complete_order(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.COMPLETE_ORDER, call)
-
-    @activity.defn(name=StepName.RELEASE_INVENTORY.value)
-    async def release_inventory(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.RELEASE_INVENTORY, call)
-
-    @activity.defn(name=StepName.REFUND_PAYMENT.value)
-    async def refund_payment(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.REFUND_PAYMENT, call)
-
-    @activity.defn(name=StepName.RESTORE_POINTS.value)
-    async def restore_points(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.RESTORE_POINTS, call)
-
-    @activity.defn(name=StepName.CANCEL_SHIPMENT.value)
-    async def cancel_shipment(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.CANCEL_SHIPMENT, call)
-
-    async def _run(self, step: StepName, call: StepCall) -> StepDone:
+    async def run(self, step: str, call: StepCall) -> StepDone:
         """Run the step with this attempt's faults; map failures onto Temporal's retry rules."""
         info = activity.info()
         req = StepRequest(saga_id=_saga_id(), order=call.order, attempt=info.attempt)

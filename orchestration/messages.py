@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.contracts import OrderRequest, Reason, SagaPolicy, SagaStatus, StepResult
 from shared.faults import FaultPlan
+from shared.saga import SAGA, SagaSpec
 
 WORKFLOW_NAME = "OrderSaga"
 PLACE_ORDER = "place_order"
@@ -27,12 +28,14 @@ class _Message(BaseModel):
 
 
 class SagaInput(_Message):
-    """The workflow's one input: the order, the faults it meets and the timing rules."""
+    """The workflow's one input: the order, the faults it meets, the timing rules and the saga
+    spec it sequences (it travels with the workflow, so a run keeps the spec it started with)."""
 
     saga_id: str
     order: OrderRequest
     faults: FaultPlan = FaultPlan()
     policy: SagaPolicy = SagaPolicy()
+    saga: SagaSpec = SAGA
 
 
 class StepCall(_Message):

@@ -13,11 +13,11 @@ from shared.contracts import (
     Reason,
     SagaOutcome,
     SagaStatus,
-    StepName,
+    StepId,
     StepState,
     StepStatus,
 )
-from shared.saga import FORWARD_STEPS, applies, forward_of
+from shared.saga import SAGA, SagaSpec
 
 _SETTLED_BY = {StepStatus.DONE: StepStatus.DONE, StepStatus.NOOP: StepStatus.REJECTED}
 """An interrupted step's status, by its compensation's: undone, or refused by the tombstone."""
@@ -25,7 +25,7 @@ _SETTLED_BY = {StepStatus.DONE: StepStatus.DONE, StepStatus.NOOP: StepStatus.REJ
 
 @dataclass
 class _Entry:
-    step: StepName
+    step: StepId
     phase: Phase
     status: StepStatus = StepStatus.PENDING
     attempts: int = 0
@@ -42,33 +42,35 @@ class SagaProgress:
 
     saga_id: str
     order: OrderRequest
+    saga: SagaSpec = SAGA
     status: SagaStatus = SagaStatus.RUNNING
     reason: Reason | None = None
-    failed_step: StepName | None = None
-    failed_compensations: list[StepName] = field(default_factory=list)
-    forward: dict[StepName, _Entry] = field(default_factory=dict)
+    failed_step: StepId | None = None
+    failed_compensations: list[StepId] = field(default_factory=list)
+    forward: dict[str, _Entry] = field(default_factory=dict)
     compensations: list[_Entry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for step in FORWARD_STEPS:
-            status = StepStatus.PENDING if applies(step, self.order) else StepStatus.SKIPPED
+        for step in self.saga.forward_steps:
+            applies = self.saga.applies(step, self.order)
+            status = StepStatus.PENDING if applies else StepStatus.SKIPPED
             self.forward[step] = _Entry(step, Phase.FORWARD, status)
 
-    def running(self) -> StepName | None:
+    def running(self) -> StepId | None:
         """The step or compensation in flight, if any (what a stuck saga is stuck in)."""
         for entry in (*self.compensations, *self.forward.values()):
             if entry.status is StepStatus.RUNNING:
                 return entry.step
         return None
 
-    def start(self, step: StepName) -> None:
+    def start(self, step: str) -> None:
         self.forward[step].status = StepStatus.RUNNING
 
-    def finish(self, step: StepName, status: StepStatus, attempts: int) -> None:
+    def finish(self, step: str, status: StepStatus, attempts: int) -> None:
         entry = self.forward[step]
         entry.status, entry.attempts = status, attempts
 
-    def fail(self, step: StepName, reason: Reason | None, attempts: int, rejected: bool) -> None:
+    def fail(self, step: str, reason: Reason | None, attempts: int, rejected: bool) -> None:
         """A forward step's business failure: the saga compensates for this reason."""
         self.finish(step, StepStatus.REJECTED if rejected else StepStatus.FAILED, attempts)
         self.failed_step, self.reason = step, reason
@@ -77,18 +79,16 @@ class SagaProgress:
         """Cancel or deadline before the pivot; the step in flight awaits its compensation."""
         self.reason = reason
 
-    def start_compensation(self, compensation: StepName) -> None:
+    def start_compensation(self, compensation: str) -> None:
         self.compensations.append(_Entry(compensation, Phase.COMPENSATE, StepStatus.RUNNING))
 
-    def finish_compensation(
-        self, compensation: StepName, status: StepStatus, attempts: int
-    ) -> None:
+    def finish_compensation(self, compensation: str, status: StepStatus, attempts: int) -> None:
         """Record a compensation's end; it also settles a forward step that was still in flight."""
         entry = self.compensations[-1]
         entry.status, entry.attempts = status, attempts
         if status is StepStatus.FAILED:
             self.failed_compensations.append(compensation)
-        forward = self.forward[forward_of(compensation)]
+        forward = self.forward[self.saga.forward_of(compensation)]
         if forward.status is StepStatus.RUNNING:
             # Only the compensation knows whether the interrupted step acted: undone, or refused.
             forward.status = _SETTLED_BY.get(status, StepStatus.FAILED)

@@ -25,10 +25,11 @@ from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.worker import build_worker
 from orchestration.workflows import OrderSagaWorkflow
 from shared.catalogue import admit
-from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepName, StepStatus
+from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepId, StepStatus
 from shared.faults import FaultPlan
 from shared.runtime import SagaStuck, UnknownSaga
-from shared.services import Domain
+from shared.saga import SAGA, SagaSpec
+from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory, sqlite_stores
 from shared.telemetry import Tracing
 
@@ -90,7 +91,9 @@ class OrchestrationRuntime:
     ) -> None:
         """Start the workflow; once the server accepts it the saga (and its order) is durable."""
         await admit(self.domain, order)
-        saga = SagaInput(saga_id=saga_id, order=order, faults=faults, policy=policy)
+        saga = SagaInput(
+            saga_id=saga_id, order=order, faults=faults, policy=policy, saga=self.domain.saga
+        )
         try:
             await self.client.start_workflow(
                 OrderSagaWorkflow.run,
@@ -126,7 +129,7 @@ class OrchestrationRuntime:
         except TimeoutError:
             raise SagaStuck(saga_id, await self._stuck_in(saga_id), timeout_s) from None
 
-    async def _stuck_in(self, saga_id: str) -> StepName | None:
+    async def _stuck_in(self, saga_id: str) -> StepId | None:
         """The step in flight, or None when even the query gets no answer (no worker)."""
         try:
             return _in_flight(await self.describe(saga_id))
@@ -145,15 +148,15 @@ async def _with_live_attempts(handle: SagaHandle, outcome: SagaOutcome) -> SagaO
         for pending in description.raw_description.pending_activities
     }
     steps = [
-        state.model_copy(update={"attempts": live[state.step.value]})
-        if state.status is StepStatus.RUNNING and state.step.value in live
+        state.model_copy(update={"attempts": live[state.step]})
+        if state.status is StepStatus.RUNNING and state.step in live
         else state
         for state in outcome.steps
     ]
     return outcome.model_copy(update={"steps": steps})
 
 
-def _in_flight(outcome: SagaOutcome) -> StepName | None:
+def _in_flight(outcome: SagaOutcome) -> StepId | None:
     running = [state.step for state in outcome.steps if state.status is StepStatus.RUNNING]
     return running[-1] if running else None
 
@@ -169,11 +172,14 @@ async def open_runtime(
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
     stores: StoreFactory | None = None,
+    saga: SagaSpec = SAGA,
+    registry: Mapping[str, ServiceDef] = SERVICES,
 ) -> AsyncIterator[OrchestrationRuntime]:
     """Yield a ready runtime; everything it started is stopped when the block ends.
 
     The services' stores come from ``stores`` (default: one SQLite file per service in
-    ``data_dir``).
+    ``data_dir``). Sagas run ``saga`` (it travels in each workflow's input), whose steps the
+    ``registry``'s services implement.
     """
     settings = settings or TemporalSettings.from_env()
     async with AsyncExitStack() as stack:
@@ -187,7 +193,8 @@ async def open_runtime(
             )
             await stack.enter_async_context(server)
             address, ui_url = server.address, server.ui_url
-        domain = await Domain(stores or sqlite_stores(data_dir)).open()
+        domain = Domain(stores or sqlite_stores(data_dir), saga=saga, services=registry)
+        await domain.open()
         stack.push_async_callback(domain.close)
         client = await connect(address, settings.namespace, tracing=tracing)
         task_queue = settings.task_queue

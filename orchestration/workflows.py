@@ -31,8 +31,7 @@ with workflow.unsafe.imports_passed_through():
         StepDone,
     )
     from orchestration.progress import SagaProgress
-    from shared.contracts import Reason, SagaOutcome, SagaPolicy, SagaStatus, StepName, StepStatus
-    from shared.saga import FORWARD_STEPS, PIVOT, applies, compensation_of
+    from shared.contracts import Reason, SagaOutcome, SagaPolicy, SagaStatus, StepStatus
 
 T = TypeVar("T")
 
@@ -40,7 +39,7 @@ T = TypeVar("T")
 class StepFailed(Exception):
     """A forward step said no (or its retries ended): the saga turns to compensation."""
 
-    def __init__(self, step: StepName, reason: Reason | None) -> None:
+    def __init__(self, step: str, reason: Reason | None) -> None:
         super().__init__(f"{step} failed: {reason}")
         self.step = step
         self.reason = reason
@@ -87,8 +86,9 @@ class OrderSagaWorkflow:
     @workflow.init
     def __init__(self, saga: SagaInput) -> None:
         self._saga = saga
-        self._progress = SagaProgress(saga.saga_id, saga.order)
-        self._compensations: list[StepName] = []
+        self._spec = saga.saga
+        self._progress = SagaProgress(saga.saga_id, saga.order, saga.saga)
+        self._compensations: list[str] = []
         self._past_pivot = False
         self._stop: Reason | None = None
         self._interrupted = False
@@ -164,20 +164,20 @@ class OrderSagaWorkflow:
         await self._settle(workflow.wait([forward]))
 
     async def _forward(self) -> None:
-        for step in FORWARD_STEPS:
+        for step in self._spec.forward_steps:
             if self._interrupted:
                 return
-            if not applies(step, self._saga.order):
+            if not self._spec.applies(step, self._saga.order):
                 continue
-            compensation = compensation_of(step)
+            compensation = self._spec.compensation_of(step)
             if compensation is not None:
                 # Registered before the call: an attempt that timed out may still have acted.
                 self._compensations.append(compensation)
             await self._forward_step(step)
-            if step is PIVOT:
+            if step == self._spec.pivot:
                 self._past_pivot = True
 
-    async def _forward_step(self, step: StepName) -> None:
+    async def _forward_step(self, step: str) -> None:
         self._progress.start(step)
         try:
             done = await self._step(step, maximum_attempts=0)
@@ -221,9 +221,9 @@ class OrderSagaWorkflow:
                 continue
             self._progress.finish_compensation(compensation, done.result.status, done.attempt)
 
-    async def _step(self, step: StepName, *, maximum_attempts: int) -> StepDone:
+    async def _step(self, step: str, *, maximum_attempts: int) -> StepDone:
         call = StepCall(order=self._saga.order, faults=self._saga.faults)
-        return await self._activity(step.value, call, StepDone, maximum_attempts)
+        return await self._activity(step, call, StepDone, maximum_attempts)
 
     async def _activity(
         self,

@@ -51,6 +51,15 @@ class ServiceName(StrEnum):
     ORDERS = "orders"
 
 
+_Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+
+StepId = Annotated[StepName | _Name, Field(union_mode="left_to_right")]
+"""A step's or compensation's name: a canonical `StepName`, or any other a spec declares."""
+
+ServiceId = Annotated[ServiceName | _Name, Field(union_mode="left_to_right")]
+"""A service's name: a canonical `ServiceName`, or any other a spec declares."""
+
+
 class SagaStatus(StrEnum):
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
@@ -157,7 +166,7 @@ class StepResult(_Model):
     """What a step or compensation did; ``replayed`` marks an idempotent repeat."""
 
     saga_id: str
-    step: StepName
+    step: StepId
     status: StepStatus
     detail: dict[str, Any] = Field(default_factory=dict)
     reason: Reason | None = None
@@ -166,7 +175,7 @@ class StepResult(_Model):
 
 
 class StepState(_Model):
-    step: StepName
+    step: StepId
     phase: Phase
     status: StepStatus
     attempts: int = 0
@@ -179,8 +188,8 @@ class SagaOutcome(_Model):
     order_id: str
     status: SagaStatus
     reason: Reason | None = None
-    failed_step: StepName | None = None
-    failed_compensations: list[StepName] = Field(default_factory=list)
+    failed_step: StepId | None = None
+    failed_compensations: list[StepId] = Field(default_factory=list)
     steps: list[StepState] = Field(default_factory=list)
 
 

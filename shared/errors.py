@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from shared.contracts import Reason, StepName
+from shared.contracts import Reason
 
 
 class SagaError(Exception):
@@ -14,7 +14,7 @@ class SagaError(Exception):
 class BusinessFailure(SagaError):
     """A rule said no (out of stock, declined ...): never retried, the saga compensates."""
 
-    def __init__(self, step: StepName, reason: Reason | None, message: str) -> None:
+    def __init__(self, step: str, reason: Reason | None, message: str) -> None:
         super().__init__(message)
         self.step = step
         self.reason = reason
@@ -28,7 +28,7 @@ class StepRejected(BusinessFailure):
 class TransientFailure(SagaError):
     """A technical failure (timeout, unavailable): retried with backoff."""
 
-    def __init__(self, step: StepName, message: str) -> None:
+    def __init__(self, step: str, message: str) -> None:
         super().__init__(message)
         self.step = step
         self.message = message
@@ -46,7 +46,7 @@ class CrashPoint(StrEnum):
 class InjectedCrash(BaseException):
     """A simulated process death; a BaseException so no ``except Exception`` swallows it."""
 
-    def __init__(self, step: StepName, point: CrashPoint) -> None:
+    def __init__(self, step: str, point: CrashPoint) -> None:
         super().__init__(f"injected crash in {step} {point}")
         self.step = step
         self.point = point

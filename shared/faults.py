@@ -12,17 +12,21 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.contracts import Phase, StepName
+from shared.contracts import Phase, StepId
 from shared.errors import CrashPoint
-from shared.saga import COMPENSATIONS, FORWARD_STEPS, compensation_of, phase_of
+from shared.saga import COMPENSATIONS, FORWARD_STEPS, SAGA
 
 
 class FaultRule(BaseModel):
-    """Faults for one step; ``phase=compensate`` on a forward name targets its compensation."""
+    """Faults for one step; ``phase=compensate`` on a forward name targets its compensation.
+
+    Any step name may be faulted (a spec may add steps); the phase is resolved for the order
+    saga's own names, and a rule for another spec's compensation names it directly.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    step: StepName
+    step: StepId
     phase: Phase | None = None
     permanent: bool = False
     transient: int = Field(default=0, ge=0, le=1_000_000)
@@ -34,12 +38,14 @@ class FaultRule(BaseModel):
 
     @model_validator(mode="after")
     def _resolve_phase(self) -> Self:
-        if self.phase is Phase.COMPENSATE and phase_of(self.step) is Phase.FORWARD:
-            compensation = compensation_of(self.step)
+        if not SAGA.knows(self.step):
+            return self
+        if self.phase is Phase.COMPENSATE and SAGA.phase_of(self.step) is Phase.FORWARD:
+            compensation = SAGA.compensation_of(self.step)
             if compensation is None:
                 raise ValueError(f"step {self.step} has no compensation to fault")
             object.__setattr__(self, "step", compensation)
-        object.__setattr__(self, "phase", phase_of(self.step))
+        object.__setattr__(self, "phase", SAGA.phase_of(self.step))
         return self
 
 
@@ -66,11 +72,11 @@ class FaultPlan(BaseModel):
     seed: int = 0
     rules: list[FaultRule] = Field(default_factory=list)
 
-    def decide(self, saga_id: str, step: StepName, attempt: int) -> FaultAction:
+    def decide(self, saga_id: str, step: str, attempt: int) -> FaultAction:
         """The faults for this attempt; attempts count from 1 as both engines do."""
         action = FaultAction()
         for index, rule in enumerate(self.rules):
-            if rule.step is step and self._fires(rule, index, saga_id):
+            if rule.step == step and self._fires(rule, index, saga_id):
                 action = _merge(action, rule, attempt)
         return action
 

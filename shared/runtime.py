@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepName
+from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy
 from shared.faults import FaultPlan
 from shared.services import Domain
 
@@ -17,7 +17,7 @@ from shared.services import Domain
 class SagaStuck(RuntimeError):
     """A saga did not reach a terminal outcome in time; names the step it is stuck in."""
 
-    def __init__(self, saga_id: str, step: StepName | None, waited_s: float) -> None:
+    def __init__(self, saga_id: str, step: str | None, waited_s: float) -> None:
         where = f"in {step}" if step else "before its first step"
         super().__init__(f"saga {saga_id} not terminal after {waited_s:.1f}s: stuck {where}")
         self.saga_id = saga_id

@@ -11,10 +11,9 @@ import asyncio
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from shared.contracts import Phase, StepName, StepRequest, StepResult
+from shared.contracts import Phase, StepRequest, StepResult
 from shared.errors import BusinessFailure, InjectedCrash, StepRejected, TransientFailure
 from shared.faults import FaultAction, FaultPlan
-from shared.saga import phase_of, spec
 from shared.services import Domain, Within
 from shared.telemetry import FAULT_EVENT, SAGA_OUTCOME, step_attributes
 
@@ -23,7 +22,7 @@ _tracer = trace.get_tracer("saga-compare.steps")
 
 async def run_step(
     domain: Domain,
-    step: StepName,
+    step: str,
     req: StepRequest,
     *,
     variant: str,
@@ -31,11 +30,9 @@ async def run_step(
     within: Within | None = None,
 ) -> StepResult:
     """Run a forward step or compensation under its span, with the plan's faults applied."""
-    phase = phase_of(step)
-    attributes = step_attributes(req.saga_id, variant, step.value, phase.value, req.attempt)
-    with _tracer.start_as_current_span(
-        step.value, attributes=attributes, record_exception=False
-    ) as span:
+    phase = domain.saga.phase_of(step)
+    attributes = step_attributes(req.saga_id, variant, step, phase.value, req.attempt)
+    with _tracer.start_as_current_span(step, attributes=attributes, record_exception=False) as span:
         action = (faults or FaultPlan()).decide(req.saga_id, step, req.attempt)
         try:
             result = await _faulty_call(domain, step, req, action, within)
@@ -54,7 +51,7 @@ async def run_step(
 
 async def _faulty_call(
     domain: Domain,
-    step: StepName,
+    step: str,
     req: StepRequest,
     action: FaultAction,
     within: Within | None,
@@ -70,7 +67,8 @@ async def _faulty_call(
     if action.delay_s:
         await asyncio.sleep(action.delay_s)
     if action.permanent:
-        reason = spec(step).failure_reason if phase_of(step) is Phase.FORWARD else None
+        forward = domain.saga.phase_of(step) is Phase.FORWARD
+        reason = domain.saga.step(step).failure_reason if forward else None
         raise BusinessFailure(step, reason, f"injected: {step} refused")
     if action.transient:
         raise TransientFailure(step, f"injected: {step} unavailable (attempt {req.attempt})")

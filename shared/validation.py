@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from shared.contracts import OrderRequest
 from shared.errors import InvalidOrder
 from shared.faults import FaultPlan
+from shared.saga import SAGA, SagaSpec
 
 
 class OrderFile(BaseModel):
@@ -46,6 +47,18 @@ def parse_order(text: str) -> OrderFile:
         raise InvalidOrder("order file must hold a JSON object with the order's fields")
     faults = data.pop("faults", None)
     try:
-        return OrderFile(order=data, faults=faults if faults is not None else FaultPlan())
+        parsed = OrderFile(order=data, faults=faults if faults is not None else FaultPlan())
     except ValidationError as error:
         raise InvalidOrder(describe(error).removeprefix("order.")) from None
+    check_fault_steps(parsed.faults, SAGA)
+    return parsed
+
+
+def check_fault_steps(faults: FaultPlan, saga: SagaSpec) -> None:
+    """A fault rule must name a step or compensation of the saga that will run."""
+    for index, rule in enumerate(faults.rules):
+        if not saga.knows(rule.step):
+            names = ", ".join((*saga.forward_steps, *saga.compensations))
+            raise InvalidOrder(
+                f"faults.rules[{index}].step: unknown step {rule.step!r}; use one of: {names}"
+            )

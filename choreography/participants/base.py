@@ -28,21 +28,9 @@ from pydantic import ValidationError
 
 from choreography import inbox, outbox
 from choreography.bus import Delivery, Outgoing, Poison, Retry
-from choreography.events import (
-    COMPENSATED,
-    COMPENSATION_FAILED,
-    DONE,
-    FAILED,
-    REFUSED,
-    Event,
-    Kind,
-    parse_subject,
-    previous_actor,
-    sender_step,
-)
-from shared.contracts import ServiceName, StepName, StepRequest, StepResult, StepStatus
+from choreography.events import CANCEL_REQUESTED, Event, Routing
+from shared.contracts import StepRequest, StepResult, StepStatus
 from shared.errors import BusinessFailure, StepRejected, TransientFailure
-from shared.saga import PIVOT, compensation_of, phase_of
 from shared.services import Domain
 from shared.steps import run_step
 from shared.store import Migration, Store, Tx, migrations
@@ -79,9 +67,10 @@ class ActedMeanwhile(Exception):
 class Participant:
     """One service's participant: its store, its reaction table, the relay to wake."""
 
-    service: ServiceName
+    service: str
     domain: Domain
-    reactions: Mapping[Kind, Reaction]
+    reactions: Mapping[str, Reaction]
+    routing: Routing = field(default_factory=Routing)
     hand_over: Callable[[list[Outgoing | None]], None] = lambda rows: None
     """Gives committed outbox rows to the relay (the host's, whatever life it is in)."""
     fenced_sagas: set[str] = field(default_factory=set)
@@ -94,7 +83,7 @@ class Participant:
 
     @property
     def consumer(self) -> str:
-        return self.service.value
+        return str(self.service)
 
     async def prepare(self) -> None:
         """Load the participant's fences (its tables come with the store's migrations)."""
@@ -103,11 +92,11 @@ class Participant:
 
     async def handle(self, delivery: Delivery) -> None:
         """The bus handler: decode, dedupe through the inbox, react; raises Retry or Poison."""
-        event = decode(delivery)
+        event = decode(delivery, self.routing)
         reaction = self.reactions.get(event.kind)
         if reaction is None:
             raise Poison(f"{self.service} has no reaction to {event.kind}")
-        if event.kind is Kind.ORDER_CANCEL_REQUESTED:
+        if event.kind == CANCEL_REQUESTED:
             with self._cancelling(event.saga_id):
                 return await self._react(reaction, event, delivery)
         await self._react(reaction, event, delivery)
@@ -136,9 +125,7 @@ class Participant:
         if pending is not None:
             await pending.wait()
 
-    async def attempt(
-        self, step: StepName, event: Event, attempt: int, within: Writer
-    ) -> StepResult:
+    async def attempt(self, step: str, event: Event, attempt: int, within: Writer) -> StepResult:
         """One attempt of a step through the shared runner, bounded by the attempt timeout."""
         request = StepRequest(saga_id=event.saga_id, order=event.order, attempt=attempt)
         try:
@@ -200,10 +187,10 @@ class Participant:
             write_fence(tx, trigger, handed_back)
         return rows
 
-    async def forward_status(self, saga_id: str, step: StepName) -> StepStatus | None:
+    async def forward_status(self, saga_id: str, step: str) -> StepStatus | None:
         """What the service's own step log says of its forward step for this saga."""
         rows = await self.store.query(
-            "SELECT status FROM step_log WHERE saga_id = ? AND step = ?", (saga_id, step.value)
+            "SELECT status FROM step_log WHERE saga_id = ? AND step = ?", (saga_id, step)
         )
         return StepStatus(rows[0]["status"]) if rows else None
 
@@ -244,9 +231,9 @@ class Writer:
         self.called = True
 
 
-def decode(delivery: Delivery) -> Event:
+def decode(delivery: Delivery, routing: Routing) -> Event:
     """The event of a delivery; anything that is not a well-formed saga event is poison."""
-    parsed = parse_subject(delivery.subject)
+    parsed = routing.parse_subject(delivery.subject)
     if parsed is None:
         raise Poison(f"not a saga subject: {delivery.subject}")
     try:
@@ -290,19 +277,20 @@ def write_fence(tx: Tx, trigger: Event, handed_back: bool) -> None:
     )
 
 
-def annotate(step: StepName) -> None:
+def annotate(p: Participant, step: str) -> None:
     """Name the step on the consumer's process span (the canonical saga.* attributes)."""
-    trace.get_current_span().set_attributes(
-        {SAGA_STEP: step.value, SAGA_PHASE: phase_of(step).value}
-    )
+    phase = p.routing.saga.phase_of(step)
+    trace.get_current_span().set_attributes({SAGA_STEP: step, SAGA_PHASE: phase.value})
 
 
-def forward_events(trigger: Event, step: StepName, result: StepResult, attempt: int) -> list[Event]:
+def forward_events(
+    routing: Routing, trigger: Event, step: str, result: StepResult, attempt: int
+) -> list[Event]:
     """Done: pass the saga on with the step added to the trail; failed: start compensating."""
     if result.status is StepStatus.DONE:
         return [
             trigger.follow(
-                DONE[step],
+                routing.done(step),
                 trail=(*trigger.trail, step),
                 step=step,
                 status=StepStatus.DONE,
@@ -310,15 +298,15 @@ def forward_events(trigger: Event, step: StepName, result: StepResult, attempt: 
             )
         ]
     if result.status is StepStatus.FAILED:
-        return [failed_event(trigger, step, result.reason, result.message, attempt)]
+        return [failed_event(routing, trigger, step, result.reason, result.message, attempt)]
     return []  # rejected by a tombstone: the compensation already passed the chain on
 
 
 def failed_event(
-    trigger: Event, step: StepName, reason: object, message: str, attempt: int
+    routing: Routing, trigger: Event, step: str, reason: object, message: str, attempt: int
 ) -> Event:
     return trigger.follow(
-        FAILED[step],
+        routing.failed(step),
         step=step,
         status=StepStatus.FAILED,
         attempts=attempt,
@@ -327,13 +315,15 @@ def failed_event(
     )
 
 
-async def forward(p: Participant, step: StepName, event: Event, attempt: int) -> None:
+async def forward(p: Participant, step: str, event: Event, attempt: int) -> None:
     """Run a forward step unless the saga is fenced here; a business failure emits ``failed``."""
-    annotate(step)
+    annotate(p, step)
     await p.cancel_handled(event.saga_id)
     if event.saga_id in p.fenced_sagas:
         return await refuse(p, step, event, attempt)
-    writer = Writer(p, event, lambda r: forward_events(event, step, r, attempt), check_fence=True)
+    writer = Writer(
+        p, event, lambda r: forward_events(p.routing, event, step, r, attempt), check_fence=True
+    )
     try:
         await p.attempt(step, event, attempt, writer)
     except Fenced:
@@ -348,38 +338,53 @@ async def forward(p: Participant, step: StepName, event: Event, attempt: int) ->
         raise Retry(event.policy.backoff(attempt), str(error) or "attempt timed out") from None
 
 
+async def skip(p: Participant, step: str, event: Event, attempt: int) -> None:
+    """A step that does not apply passes the saga straight on (``skipped``), never run."""
+    annotate(p, step)
+    await p.cancel_handled(event.saga_id)
+    if event.saga_id in p.fenced_sagas:
+        return await refuse(p, step, event, attempt)
+    skipped = event.follow(p.routing.skipped(step), step=step, status=StepStatus.SKIPPED)
+    try:
+        await p.commit(event, [skipped], check_fence=True)
+    except Fenced:
+        await refuse(p, step, event, attempt)
+
+
 async def _injected_failure(
-    p: Participant, step: StepName, event: Event, attempt: int, failure: BusinessFailure
+    p: Participant, step: str, event: Event, attempt: int, failure: BusinessFailure
 ) -> None:
-    failed = failed_event(event, step, failure.reason, failure.message, attempt)
+    failed = failed_event(p.routing, event, step, failure.reason, failure.message, attempt)
     try:
         await p.commit(event, [failed], check_fence=True)
     except Fenced:
         await refuse(p, step, event, attempt)
 
 
-async def refuse(p: Participant, step: StepName, event: Event, attempt: int) -> None:
+async def refuse(p: Participant, step: str, event: Event, attempt: int) -> None:
     """A trigger after the fence: hand the chain back (once), never run the step."""
     if await p.handed_back(event.saga_id) or await p.forward_status(event.saga_id, step):
         # Handed back already, or a copy of a trigger this service already acted on: the
         # chain reaches it through the service after it, not through a refusal.
         return await p.commit(event)
-    refused = event.follow(REFUSED[step], step=step, status=StepStatus.REJECTED, attempts=attempt)
+    refused = event.follow(
+        p.routing.refused(step), step=step, status=StepStatus.REJECTED, attempts=attempt
+    )
     await p.commit(event, [refused], handed_back=True)
 
 
 async def compensate(
-    p: Participant, step: StepName, event: Event, attempt: int, *, guard: bool = False
+    p: Participant, step: str, event: Event, attempt: int, *, guard: bool = False
 ) -> bool:
     """Run the step's compensation; False when ``guard`` found the step acted meanwhile."""
-    compensation = compensation_of(step)
+    compensation = p.routing.saga.compensation_of(step)
     assert compensation is not None
-    annotate(compensation)
+    annotate(p, compensation)
 
     def outgoing(result: StepResult) -> list[Event]:
         return [
             event.follow(
-                COMPENSATED[compensation],
+                p.routing.compensated(step),
                 step=compensation,
                 status=result.status,
                 attempts=attempt,
@@ -404,11 +409,11 @@ async def compensate(
 
 
 async def compensation_failed(
-    p: Participant, compensation: StepName, event: Event, attempt: int, message: str
+    p: Participant, compensation: str, event: Event, attempt: int, message: str
 ) -> None:
     """The budget is spent or the compensation refused: say so and let the chain go on."""
     failed = event.follow(
-        COMPENSATION_FAILED[compensation],
+        p.routing.compensation_failed(compensation),
         step=compensation,
         status=StepStatus.FAILED,
         attempts=attempt,
@@ -418,24 +423,26 @@ async def compensation_failed(
     await p.commit(event, [failed], handed_back=True)
 
 
-async def own_failure(p: Participant, step: StepName, event: Event, attempt: int) -> None:
+async def own_failure(p: Participant, step: str, event: Event, attempt: int) -> None:
     """This service's step failed: its own compensation (a recorded no-op) starts the chain."""
     await compensate(p, step, event, attempt)
 
 
-async def handback(p: Participant, step: StepName, event: Event, attempt: int) -> None:
+async def handback(p: Participant, step: str, event: Event, attempt: int) -> None:
     """A later service is done compensating; continue only if this service is next to undo."""
-    sender = sender_step(event.kind)
-    if sender is None or previous_actor(event.trail, sender) is not step:
+    meaning = p.routing.meaning(event.kind)
+    if meaning is None or meaning.step is None:
+        return
+    if p.routing.previous_actor(event.trail, meaning.step) != step:
         return
     await compensate(p, step, event, attempt)
 
 
-async def cancel(p: Participant, step: StepName, event: Event, attempt: int) -> None:
+async def cancel(p: Participant, step: str, event: Event, attempt: int) -> None:
     """Deadline or customer cancel before the pivot (see the module docstring)."""
-    compensation = compensation_of(step)
+    compensation = p.routing.saga.compensation_of(step)
     assert compensation is not None
-    annotate(compensation)
+    annotate(p, compensation)
     status = await p.forward_status(event.saga_id, step)
     if status is StepStatus.DONE:
         return await _wait_for_chain(p, step, event)
@@ -446,9 +453,9 @@ async def cancel(p: Participant, step: StepName, event: Event, attempt: int) -> 
         await p.commit(event, fence=True)
 
 
-async def _wait_for_chain(p: Participant, step: StepName, event: Event) -> None:
+async def _wait_for_chain(p: Participant, step: str, event: Event) -> None:
     """The step acted: a later service hands the chain back, or the pivot passed already."""
-    if step is PIVOT:
+    if step == p.routing.saga.pivot:
         return  # past the pivot the saga only goes forward: the cancel is ignored
     await p.commit(event, fence=True)
 
@@ -457,10 +464,13 @@ async def _wait_for_chain(p: Participant, step: StepName, event: Event) -> None:
 class StepReactions:
     """The four reactions of a compensatable step's service, bound to that step."""
 
-    step: StepName
+    step: str
 
     async def forward(self, p: Participant, event: Event, attempt: int) -> None:
-        await forward(p, self.step, event, attempt)
+        if p.routing.saga.applies(self.step, event.order):
+            await forward(p, self.step, event, attempt)
+        else:
+            await skip(p, self.step, event, attempt)
 
     async def own_failure(self, p: Participant, event: Event, attempt: int) -> None:
         await own_failure(p, self.step, event, attempt)

@@ -11,9 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from shared.contracts import Reason, StepName, StepRequest, StepResult, StepStatus
+from shared.contracts import Reason, StepRequest, StepResult, StepStatus
 from shared.errors import BusinessFailure, StepRejected
-from shared.saga import forward_of
 from shared.store import Migration, Row, Store, Tx, migrations
 
 Within = Callable[[Tx, StepResult], None]
@@ -46,7 +45,7 @@ class StepHandler(Protocol):
     async def __call__(self, req: StepRequest, within: Within | None = None) -> StepResult: ...
 
 
-def _result(row: Row, saga_id: str, step: StepName) -> StepResult:
+def _result(row: Row, saga_id: str, step: str) -> StepResult:
     return StepResult(
         saga_id=saga_id,
         step=step,
@@ -58,11 +57,11 @@ def _result(row: Row, saga_id: str, step: StepName) -> StepResult:
     )
 
 
-def logged(tx: Tx, saga_id: str, step: StepName) -> StepResult | None:
+def logged(tx: Tx, saga_id: str, step: str) -> StepResult | None:
     """The recorded result of a step of this saga, if it ran (or was tombstoned)."""
     row = tx.fetchone(
         "SELECT status, reason, message, detail FROM step_log WHERE saga_id = ? AND step = ?",
-        (saga_id, step.value),
+        (saga_id, step),
     )
     return _result(row, saga_id, step) if row else None
 
@@ -73,7 +72,7 @@ def _log(tx: Tx, result: StepResult) -> None:
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             result.saga_id,
-            result.step.value,
+            result.step,
             result.status.value,
             result.reason.value if result.reason else None,
             result.message,
@@ -91,9 +90,7 @@ def _raise_if_failed(result: StepResult) -> StepResult:
     return result
 
 
-def forward(
-    tx: Tx, req: StepRequest, step: StepName, apply: Apply, within: Within | None
-) -> StepResult:
+def forward(tx: Tx, req: StepRequest, step: str, apply: Apply, within: Within | None) -> StepResult:
     """Apply once; a repeat returns the first result; a tombstone turns it into a rejection."""
     result = logged(tx, req.saga_id, step)
     if result is None:
@@ -108,7 +105,7 @@ def forward(
     return result
 
 
-def _attempt(tx: Tx, req: StepRequest, step: StepName, apply: Apply) -> StepResult:
+def _attempt(tx: Tx, req: StepRequest, step: str, apply: Apply) -> StepResult:
     """Run the step's writes; a business failure undoes them (savepoint) and is the result."""
     try:
         with tx.savepoint():
@@ -125,21 +122,19 @@ def _attempt(tx: Tx, req: StepRequest, step: StepName, apply: Apply) -> StepResu
 
 
 def compensate(
-    tx: Tx, req: StepRequest, compensation: StepName, undo: Undo, within: Within | None
+    tx: Tx, req: StepRequest, compensation: str, forward: str, undo: Undo, within: Within | None
 ) -> StepResult:
     """Undo the forward step once; with nothing to undo, record a no-op and a tombstone."""
     result = logged(tx, req.saga_id, compensation)
     if result is None:
-        result = _undo(tx, req, forward_of(compensation), compensation, undo)
+        result = _undo(tx, req, forward, compensation, undo)
         _log(tx, result)
     if within is not None:
         within(tx, result)
     return result
 
 
-def _undo(
-    tx: Tx, req: StepRequest, forward: StepName, compensation: StepName, undo: Undo
-) -> StepResult:
+def _undo(tx: Tx, req: StepRequest, forward: str, compensation: str, undo: Undo) -> StepResult:
     done = logged(tx, req.saga_id, forward)
     if done is None:
         # The tombstone: the forward step, should it still arrive, finds this row and refuses.
@@ -176,7 +171,7 @@ class Service:
         self.store = store
 
     async def _forward(
-        self, req: StepRequest, step: StepName, apply: Apply, within: Within | None
+        self, req: StepRequest, step: str, apply: Apply, within: Within | None
     ) -> StepResult:
         """The forward step as one transaction; a recorded failure or rejection is raised."""
         result = await self.store.run(
@@ -185,9 +180,16 @@ class Service:
         return _raise_if_failed(result)
 
     async def _compensate(
-        self, req: StepRequest, compensation: StepName, undo: Undo, within: Within | None
+        self,
+        req: StepRequest,
+        compensation: str,
+        undo: Undo,
+        within: Within | None,
+        *,
+        undoes: str,
     ) -> StepResult:
-        """The compensation as one transaction (a no-op with a tombstone if nothing to undo)."""
+        """The compensation of step ``undoes`` as one transaction (a no-op with a tombstone if
+        there is nothing to undo)."""
         return await self.store.run(
-            lambda tx: compensate(tx, req, compensation, undo, within), key=req.saga_id
+            lambda tx: compensate(tx, req, compensation, undoes, undo, within), key=req.saga_id
         )

@@ -79,7 +79,9 @@ class InventoryService(Service):
             release(tx, req.saga_id, done["lines"])
             return {"released": done["lines"]}
 
-        return await self._compensate(req, StepName.RELEASE_INVENTORY, undo, within)
+        return await self._compensate(
+            req, StepName.RELEASE_INVENTORY, undo, within, undoes=StepName.RESERVE_INVENTORY
+        )
 
     async def listings(self) -> dict[str, tuple[str, int]]:
         """The catalogue as sold: product id -> (name, price in cents)."""

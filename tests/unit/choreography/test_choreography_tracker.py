@@ -12,7 +12,7 @@ from shared.contracts import (
     StepState,
     StepStatus,
 )
-from shared.saga import FORWARD_STEPS
+from shared.saga import FORWARD_STEPS, SAGA
 
 DONE, RUNNING, NOOP, FAILED = (
     StepStatus.DONE,
@@ -55,14 +55,14 @@ SHIPMENT_FAILED = {
 def test_no_end_while_the_chain_has_not_reached_inventory() -> None:
     running = {StepName.CANCEL_SHIPMENT: NOOP, StepName.RESTORE_POINTS: RUNNING}
 
-    assert decide(outcome(SHIPMENT_FAILED, running)) is None
+    assert decide(outcome(SHIPMENT_FAILED, running), SAGA) is None
     assert in_flight(outcome(SHIPMENT_FAILED, running)) is StepName.RESTORE_POINTS
 
 
 def test_no_end_while_a_step_that_acted_lacks_its_compensation() -> None:
     missing_refund = {StepName.RESTORE_POINTS: DONE, StepName.RELEASE_INVENTORY: DONE}
 
-    assert decide(outcome(SHIPMENT_FAILED, missing_refund)) is None
+    assert decide(outcome(SHIPMENT_FAILED, missing_refund), SAGA) is None
 
 
 def test_compensated_once_every_compensation_is_confirmed() -> None:
@@ -73,7 +73,7 @@ def test_compensated_once_every_compensation_is_confirmed() -> None:
         StepName.RELEASE_INVENTORY: DONE,
     }
 
-    assert decide(outcome(SHIPMENT_FAILED, all_done)) == (
+    assert decide(outcome(SHIPMENT_FAILED, all_done), SAGA) == (
         SagaStatus.COMPENSATED,
         Reason.SHIPMENT_FAILED,
     )
@@ -87,7 +87,7 @@ def test_failed_compensation_ends_in_needs_intervention_with_the_original_reason
         StepName.RELEASE_INVENTORY: DONE,
     }
 
-    assert decide(outcome(SHIPMENT_FAILED, refund_failed)) == (
+    assert decide(outcome(SHIPMENT_FAILED, refund_failed), SAGA) == (
         SagaStatus.NEEDS_INTERVENTION,
         Reason.SHIPMENT_FAILED,
     )
@@ -96,7 +96,7 @@ def test_failed_compensation_ends_in_needs_intervention_with_the_original_reason
 def test_order_that_cannot_be_completed_after_the_pivot_needs_a_person() -> None:
     stuck = {**SHIPMENT_FAILED, StepName.CREATE_SHIPMENT: DONE, StepName.COMPLETE_ORDER: FAILED}
 
-    assert decide(outcome(stuck, {}, reason=None, failed_step=None)) == (
+    assert decide(outcome(stuck, {}, reason=None, failed_step=None), SAGA) == (
         SagaStatus.NEEDS_INTERVENTION,
         None,
     )
@@ -105,4 +105,4 @@ def test_order_that_cannot_be_completed_after_the_pivot_needs_a_person() -> None
 def test_completed_forward_run_has_nothing_to_decide() -> None:
     happy = {step: DONE for step in FORWARD_STEPS}
 
-    assert decide(outcome(happy, {}, reason=None, failed_step=None)) is None
+    assert decide(outcome(happy, {}, reason=None, failed_step=None), SAGA) is None
