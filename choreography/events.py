@@ -18,6 +18,7 @@ another service's store, and a compensation is only ever addressed to a service 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -222,6 +223,10 @@ class Event(BaseModel):
     attempts: int = 0
     reason: Reason | None = None
     message: str = ""
+    at: float = 0.0
+    """When what the event reports happened (epoch seconds): the earliest cause wins."""
+    round: int = 0
+    """An operator's retry round of a compensation (0: the saga's own chain)."""
 
     @property
     def subject(self) -> str:
@@ -232,7 +237,7 @@ class Event(BaseModel):
         return self.started_at + self.policy.deadline_s
 
     def follow(self, kind: str, **changes: object) -> Event:
-        """The next event of the same saga, carrying the saga's data on."""
+        """The next event of the same saga, carrying the saga's data on (happening now)."""
         fields: dict[str, object] = {
             "event_id": event_id(self.saga_id, kind),
             "kind": kind,
@@ -240,6 +245,8 @@ class Event(BaseModel):
             "status": None,
             "attempts": 0,
             "message": "",
+            "at": time.time(),
+            "round": 0,
         }
         fields.update(changes)
         return self.model_copy(update=fields)
@@ -257,4 +264,5 @@ def placed(
         faults=faults,
         policy=policy,
         started_at=started_at,
+        at=started_at,
     )

@@ -120,7 +120,7 @@ class ServiceHost:
         self.participant = Participant(
             service,
             domain,
-            reactions_for(service, routing, self.tracker),
+            reactions_for(service, routing),
             routing=routing,
             hand_over=self.hand_over,
         )

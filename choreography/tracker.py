@@ -1,21 +1,21 @@
 """The saga tracker, in the orders service: what nobody else in a choreography knows.
 
-It projects every saga event into per-saga state in the orders store (each step's status and
-attempts, the phase, the compensations confirmed), decides the end — COMPLETED is recorded by
-``complete_order`` itself; COMPENSATED only once every step that acted has its compensation
-confirmed; NEEDS_INTERVENTION when a compensation failed, which also queues the saga for a
-person — and enforces the business deadline: a saga not past its pivot by then gets
-``order.cancel_requested``, the same event as a customer's cancel.
+It folds every saga event into the saga's view (`projection.py`, a pure fold) in the orders
+store, one row per saga, and decides the end — COMPLETED once the last step is done;
+COMPENSATED only once every step that acted has its compensation confirmed and no step is
+still in flight; NEEDS_INTERVENTION when a compensation failed or a step after the pivot
+failed, which keeps the saga open for an operator (it is settled: its effects stay as they
+are until someone acts) — and it enforces the business deadline: a saga not past its pivot by
+then gets ``order.cancel_requested``, the same event as a customer's cancel.
 
-The projection is idempotent (statuses only move forward), so a redelivered batch is harmless
-and needs no inbox; the end is re-derived from the state after every batch.
+Folding is idempotent and order-independent, so a redelivered or reordered batch is harmless
+and the tracker needs no inbox; the end is re-derived from the view after every batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,38 +27,37 @@ from choreography import outbox
 from choreography.bus import Delivery, Outgoing, Poison
 from choreography.events import CANCEL_REQUESTED, PLACED, Event, Routing
 from choreography.projection import (
-    CLOSED,
-    FORWARD,
-    SETTLED,
-    Op,
-    begin_compensation,
-    complete,
-    expect_compensation,
+    Ended,
+    SagaView,
+    cause,
+    decide,
     fold,
-    optional,
-    pass_pivot,
-    progress,
-    record_end,
-    run,
+    new_view,
+    outcome,
+    started_steps,
+    status_of,
 )
 from shared.contracts import (
-    Phase,
+    Action,
+    ActionResult,
+    OperatorAction,
     Reason,
     SagaOutcome,
     SagaStatus,
     StepId,
-    StepResult,
-    StepState,
     StepStatus,
 )
-from shared.runtime import SagaStuck, UnknownSaga
+from shared.runtime import NotAwaitingOperator, SagaStuck, UnknownSaga
 from shared.saga import SagaSpec
 from shared.services.orders import OrdersService
-from shared.store import Tx
+from shared.store import Row, Tx
 from shared.telemetry import SAGA_ID, SAGA_OUTCOME, SAGA_VARIANT
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("saga-compare.choreography.tracker")
+
+CHUNK = 500
+"""Saga ids per ``IN (...)`` list when a batch loads its views."""
 
 
 class Intervention(BaseModel):
@@ -69,10 +68,10 @@ class Intervention(BaseModel):
     saga_id: str
     order_id: str
     reason: Reason | None
+    failed_step: StepId | None
     failed_compensations: list[StepId]
     at: float
-    resolved_at: float | None = None
-    note: str | None = None
+    resolved: bool = False
 
 
 class Tracker:
@@ -87,8 +86,8 @@ class Tracker:
         poll_s: float = 0.1,
     ) -> None:
         self.orders = orders
-        self.routing = routing or Routing()
         self.store = orders.store
+        self.routing = routing or Routing()
         self.hand_over = hand_over
         self.poll_s = poll_s
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -96,17 +95,21 @@ class Tracker:
         self._ended: dict[str, asyncio.Event] = {}
         self.running = False
 
+    @property
+    def saga(self) -> SagaSpec:
+        return self.routing.saga
+
     # -- lifecycle (only where the orders service runs) ------------------------------------
 
     async def start(self) -> None:
         """Arm the deadlines of open sagas and finish any end decided but not recorded."""
         self.running = True
         rows = await self.store.query(
-            "SELECT saga_id, phase, deadline_at FROM saga_state WHERE status = ? AND phase <> ?",
-            (SagaStatus.RUNNING.value, CLOSED),
+            "SELECT saga_id, deadline_at, view FROM sagas WHERE status = ?",
+            (SagaStatus.RUNNING.value,),
         )
         for row in rows:
-            if row["phase"] == FORWARD:
+            if cause(SagaView.model_validate_json(row["view"])) is None:
                 self.watch(row["saga_id"], row["deadline_at"])
             else:
                 await self.settle(row["saga_id"])
@@ -145,63 +148,29 @@ class Tracker:
         except Exception:
             log.exception("deadline of saga %s could not be enforced", saga_id)
 
-    # -- writes at the edges: start, completion, cancel -----------------------------------
+    # -- writes at the edges: start, cancel -------------------------------------------------
 
     def record_start(self, tx: Tx, event: Event, traceparent: str | None) -> None:
-        """The saga's projection row, written in the transaction that places the order."""
-        now = time.time()
+        """The saga's view, written in the transaction that places the order."""
+        view = fold(new_view(event, self.saga), event, self.routing)
         tx.execute(
-            "INSERT INTO saga_state (saga_id, order_id, status, phase, started_at, deadline_at,"
-            " placed, traceparent, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
+            "INSERT INTO sagas (saga_id, order_id, status, deadline_at, placed, traceparent,"
+            " view, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (
                 event.saga_id,
                 event.order.order_id,
-                SagaStatus.RUNNING.value,
-                FORWARD,
-                event.started_at,
+                status_of(view).value,
                 event.deadline_at,
                 event.model_dump_json(),
                 traceparent,
-                now,
+                view.model_dump_json(),
+                time.time(),
             ),
         )
-        rows: list[object] = []
-        saga = self.routing.saga
-        for seq, step in enumerate(saga.forward_steps):
-            status = StepStatus.PENDING if saga.applies(step, event.order) else StepStatus.SKIPPED
-            rows += [event.saga_id, step, Phase.FORWARD.value, status.value, seq]
-        tx.execute(
-            "INSERT INTO saga_steps (saga_id, step, phase, status, attempts, seq) VALUES "
-            + ", ".join(["(?, ?, ?, ?, 0, ?)"] * len(saga.forward_steps))
-            + " ON CONFLICT DO NOTHING",
-            rows,
-        )
-
-    def record_step(
-        self, tx: Tx, trigger: Event, step: str, result: StepResult, attempt: int
-    ) -> None:
-        """In the own transaction of a step on this store: the last step's commit completes the
-        saga at once (the tracker's consumer would only see it an event later)."""
-        if result.status is not StepStatus.DONE or step != self.routing.saga.forward_steps[-1]:
-            return
-        run(
-            tx,
-            [
-                progress(trigger.saga_id, step, StepStatus.DONE, attempt, ""),
-                complete(trigger.saga_id),
-            ],
-        )
-
-    def ended_if_completed(self, saga_id: str) -> None:
-        """After a step's commit on this store: wake the waiters (they re-read the state)."""
-        self.ended(saga_id)
 
     async def request_cancel(self, saga_id: str, reason: Reason) -> bool:
         """Emit ``order.cancel_requested`` unless the saga passed its pivot or is ending."""
-        rows = await self.store.query(
-            "SELECT traceparent FROM saga_state WHERE saga_id = ?", (saga_id,)
-        )
+        rows = await self.store.query("SELECT traceparent FROM sagas WHERE saga_id = ?", (saga_id,))
         if not rows:
             raise UnknownSaga(saga_id)
         traceparent = rows[0]["traceparent"]
@@ -213,52 +182,71 @@ class Tracker:
             context=context,
             attributes={SAGA_ID: saga_id, SAGA_VARIANT: "choreography"},
         ):
-            row = await self.store.run(
-                lambda tx: _cancel(tx, self.routing.saga, saga_id, reason), key=saga_id
-            )
+            row = await self.store.run(lambda tx: self._cancel(tx, saga_id, reason), key=saga_id)
         if row is not None:
             self.hand_over([row])
         return row is not None
 
+    def _cancel(self, tx: Tx, saga_id: str, reason: Reason) -> Outgoing | None:
+        """``order.cancel_requested`` into the outbox, unless past the pivot or already ending.
+
+        A deadline's cancel happened at the deadline, whenever the tracker gets to it.
+        """
+        row = tx.fetchone("SELECT placed, view FROM sagas WHERE saga_id = ?", (saga_id,))
+        if row is None:
+            return None
+        view = SagaView.model_validate_json(row["view"])
+        if status_of(view).terminal or view.pivot_passed or cause(view) is not None:
+            return None
+        placed = Event.model_validate_json(row["placed"])
+        at = placed.deadline_at if reason is Reason.TIMED_OUT else time.time()
+        trail = started_steps(view, self.saga)
+        cancel = placed.follow(CANCEL_REQUESTED, trail=trail, reason=reason, at=at)
+        save(tx, [fold(view, cancel, self.routing)])
+        return outbox.add(tx, cancel)
+
     # -- the projection (the tracker's consumer handles whole batches) ---------------------
 
     async def project(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
-        """Apply a batch in one transaction, then decide the ends it made possible."""
+        """Fold a batch in one transaction, then decide the ends it made possible."""
         poison: list[Delivery] = []
-        ops: list[Op] = []
-        pivots: list[str] = []
+        events: list[Event] = []
         touched: dict[str, Mapping[str, str]] = {}
-        pivot_done = self.routing.done(self.routing.saga.pivot)
         for delivery in deliveries:
             try:
                 event = _decode(delivery, self.routing)
             except Poison:
                 poison.append(delivery)
                 continue
-            event_ops, may_end = fold(event, self.routing, self.store.dialect)
-            ops += event_ops
-            if event.kind == pivot_done:
-                pivots.append(event.saga_id)
-            if may_end:
-                touched[event.saga_id] = delivery.headers
+            events.append(event)
+            touched[event.saga_id] = delivery.headers
             if event.kind == PLACED:
                 self.watch(event.saga_id, event.deadline_at)
-        if pivots:
-            ops += pass_pivot(pivots)
-        # One transaction for the whole batch, one executemany per run of identical statements.
-        if ops:
-            await self.store.run(lambda tx: run(tx, ops))
-        for saga_id, headers in touched.items():
-            await self.settle(saga_id, headers)
+        views = await self.store.run(lambda tx: self._fold_batch(tx, events)) if events else {}
+        for saga_id, view in views.items():
+            await self.settle_view(view, touched[saga_id])
         return poison
 
-    async def settle(self, saga_id: str, headers: Mapping[str, str] | None = None) -> None:
-        """Record the saga's end if its state now allows one (idempotent)."""
-        try:
-            outcome = await self.describe(saga_id)
-        except KeyError:
-            return  # not a saga this deployment started
-        decision = decide(outcome, self.routing.saga)
+    def _fold_batch(self, tx: Tx, events: list[Event]) -> dict[str, SagaView]:
+        views = load(tx, list(dict.fromkeys(event.saga_id for event in events)))
+        for event in events:
+            view = views.get(event.saga_id)
+            if view is not None:  # not a saga this deployment started
+                views[event.saga_id] = fold(view, event, self.routing)
+        save(tx, list(views.values()))
+        return views
+
+    async def settle(self, saga_id: str) -> None:
+        """Record the saga's end if its view now allows one (idempotent)."""
+        with contextlib.suppress(UnknownSaga):
+            await self.settle_view(await self.view(saga_id))
+
+    async def settle_view(self, view: SagaView, headers: Mapping[str, str] | None = None) -> None:
+        """Record the end a freshly folded view allows, or wake waiters of a completed saga."""
+        saga_id = view.saga_id
+        if view.completed:
+            return self.ended(saga_id)
+        decision = decide(view, self.saga)
         if decision is None:
             return
         status, reason = decision
@@ -270,61 +258,35 @@ class Tracker:
         ):
 
             def hook(tx: Tx) -> None:
-                record_end(tx, outcome, status)
+                record_end(tx, saga_id, Ended(status=status, reason=reason, at=time.time()))
 
             await self.orders.close(saga_id, status, reason, within=hook)
         self.ended(saga_id)
 
     # -- queries ---------------------------------------------------------------------------
 
-    async def describe(self, saga_id: str) -> SagaOutcome:
-        """The saga's live state in the shape both variants share (one query)."""
-        rows = await self.store.query(
-            "SELECT s.order_id, s.status, s.reason, s.failed_step,"
-            " t.step, t.phase, t.status AS step_status, t.attempts"
-            " FROM saga_state s LEFT JOIN saga_steps t ON t.saga_id = s.saga_id"
-            " WHERE s.saga_id = ? ORDER BY t.seq",
-            (saga_id,),
-        )
+    async def view(self, saga_id: str) -> SagaView:
+        rows = await self.store.query("SELECT view FROM sagas WHERE saga_id = ?", (saga_id,))
         if not rows:
             raise UnknownSaga(saga_id)
-        state = rows[0]
-        states = [
-            StepState(
-                step=r["step"],
-                phase=Phase(r["phase"]),
-                status=StepStatus(r["step_status"]),
-                attempts=r["attempts"],
-            )
-            for r in rows
-            if r["step"] is not None
-        ]
-        return SagaOutcome(
-            saga_id=saga_id,
-            order_id=state["order_id"],
-            status=SagaStatus(state["status"]),
-            reason=Reason(state["reason"]) if state["reason"] else None,
-            failed_step=state["failed_step"],
-            failed_compensations=[
-                s.step
-                for s in states
-                if s.phase is Phase.COMPENSATE and s.status is StepStatus.FAILED
-            ],
-            steps=states,
-        )
+        return SagaView.model_validate_json(rows[0]["view"])
+
+    async def describe(self, saga_id: str) -> SagaOutcome:
+        """The saga's live state in the shape both variants share (one read)."""
+        return outcome(await self.view(saga_id), self.saga)
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
-        """The terminal outcome; woken by this process's decisions, polling for the others'."""
+        """The settled outcome; woken by this process's decisions, polling for the others'."""
         deadline = time.monotonic() + timeout_s
         ended = self._ended.setdefault(saga_id, asyncio.Event())
         try:
             while True:
-                outcome = await self.describe(saga_id)
-                if outcome.status.terminal:
-                    return outcome
+                current = await self.describe(saga_id)
+                if current.status.terminal:
+                    return current
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise SagaStuck(saga_id, in_flight(outcome), timeout_s)
+                    raise SagaStuck(saga_id, in_flight(current), timeout_s)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(remaining, self.poll_s)):
                         await ended.wait()
@@ -332,7 +294,7 @@ class Tracker:
             self._ended.pop(saga_id, None)
 
     def ended(self, saga_id: str) -> None:
-        """The saga ended: drop its deadline, wake whoever waits for it in this process."""
+        """The saga settled: drop its deadline, wake whoever waits for it in this process."""
         timer = self._timers.pop(saga_id, None)
         if timer is not None:
             timer.cancel()
@@ -341,88 +303,80 @@ class Tracker:
             event.set()
 
     async def interventions(self, *, include_resolved: bool = False) -> list[Intervention]:
-        """The intervention queue: sagas left NEEDS_INTERVENTION, oldest first."""
-        where = "" if include_resolved else " WHERE resolved_at IS NULL"
+        """The intervention queue: sagas waiting for an operator, oldest first."""
         rows = await self.store.query(
-            "SELECT saga_id, order_id, reason, failed_compensations, at, resolved_at, note"
-            f" FROM interventions{where} ORDER BY at"
+            "SELECT view FROM sagas WHERE status = ?", (SagaStatus.NEEDS_INTERVENTION.value,)
         )
-        return [
-            Intervention(
-                saga_id=r["saga_id"],
-                order_id=r["order_id"],
-                reason=Reason(r["reason"]) if r["reason"] else None,
-                failed_compensations=json.loads(r["failed_compensations"]),
-                at=r["at"],
-                resolved_at=r["resolved_at"],
-                note=r["note"],
+        queue = []
+        for row in rows:
+            view = SagaView.model_validate_json(row["view"])
+            current = outcome(view, self.saga)
+            if current.resolved and not include_resolved:
+                continue
+            queue.append(
+                Intervention(
+                    saga_id=view.saga_id,
+                    order_id=view.order_id,
+                    reason=current.reason,
+                    failed_step=current.failed_step,
+                    failed_compensations=current.failed_compensations,
+                    at=view.end.at if view.end else 0.0,
+                    resolved=current.resolved,
+                )
             )
-            for r in rows
-        ]
+        return sorted(queue, key=lambda item: item.at)
 
-    async def resolve(self, saga_id: str, note: str) -> bool:
-        """A person finished the saga by hand: take it off the queue."""
-        updated = await self.store.run(
-            lambda tx: tx.execute(
-                "UPDATE interventions SET resolved_at = ?, note = ?"
-                " WHERE saga_id = ? AND resolved_at IS NULL",
-                (time.time(), note, saga_id),
-            ),
-            key=saga_id,
+    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
+        """An operator finished the saga by hand: recorded, and it no longer waits."""
+        action = OperatorAction(
+            action=Action.RESOLVE, who=who, at=time.time(), note=note, result=ActionResult.RESOLVED
         )
-        return bool(updated)
+
+        def work(tx: Tx) -> None:
+            view = load(tx, [saga_id]).get(saga_id)
+            if view is None:
+                raise UnknownSaga(saga_id)
+            current = outcome(view, self.saga)
+            if current.status is not SagaStatus.NEEDS_INTERVENTION or current.resolved:
+                state = "resolved" if current.resolved else current.status.value
+                raise NotAwaitingOperator(saga_id, state)
+            save(tx, [view.model_copy(update={"actions": (*view.actions, action)})])
+
+        await self.store.run(work, key=saga_id)
+        self.ended(saga_id)
+        return action
 
 
-def _cancel(tx: Tx, saga: SagaSpec, saga_id: str, reason: Reason) -> Outgoing | None:
-    """``order.cancel_requested`` into the outbox, unless the saga is past its pivot or ending."""
-    row = tx.fetchone(
-        "SELECT status, phase, pivot_passed, placed FROM saga_state WHERE saga_id = ?",
-        (saga_id,),
+def load(tx: Tx, saga_ids: list[str]) -> dict[str, SagaView]:
+    """The views of these sagas, read inside the caller's transaction."""
+    rows: list[Row] = []
+    for start in range(0, len(saga_ids), CHUNK):
+        chunk = saga_ids[start : start + CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows += tx.fetchall(f"SELECT view FROM sagas WHERE saga_id IN ({marks})", chunk)
+    views = (SagaView.model_validate_json(row["view"]) for row in rows)
+    return {view.saga_id: view for view in views}
+
+
+def save(tx: Tx, views: list[SagaView]) -> None:
+    """Write views back with their derived status (the column queries filter on)."""
+    now = time.time()
+    tx.executemany(
+        "UPDATE sagas SET view = ?, status = ?, updated_at = ? WHERE saga_id = ?",
+        [(v.model_dump_json(), status_of(v).value, now, v.saga_id) for v in views],
     )
-    if row is None or row["status"] != SagaStatus.RUNNING.value:
-        return None
-    if row["phase"] != FORWARD or row["pivot_passed"]:
-        return None
-    steps = tx.fetchall(
-        "SELECT step FROM saga_steps WHERE saga_id = ? AND phase = ? AND status IN (?, ?, ?)"
-        " ORDER BY seq",
-        (saga_id, Phase.FORWARD.value, "running", "done", "failed"),
-    )
-    trail = tuple(r["step"] for r in steps)
-    placed = Event.model_validate_json(row["placed"])
-    cancel = placed.follow(CANCEL_REQUESTED, trail=trail, reason=reason)
-    expected = expect_compensation(saga, saga_id, trail[-1]) if trail else None
-    for sql, params in [begin_compensation(saga_id, reason, None), *optional(expected)]:
-        tx.execute(sql, params)
-    return outbox.add(tx, cancel)
 
 
-def decide(outcome: SagaOutcome, saga: SagaSpec) -> tuple[SagaStatus, Reason | None] | None:
-    """The end a running saga has reached, or None while something is unconfirmed."""
-    if outcome.status.terminal:
-        return None
-    forward = {s.step: s for s in outcome.steps if s.phase is Phase.FORWARD}
-    onward = [step for step in saga.forward_steps if saga.after_pivot(step)]
-    if any(forward[step].status is StepStatus.FAILED for step in onward):
-        return SagaStatus.NEEDS_INTERVENTION, None  # past the pivot: only a person can finish
-    compensations = {s.step: s.status.value for s in outcome.steps if s.phase is Phase.COMPENSATE}
-    if compensations.get(saga.compensations[0]) not in SETTLED:
-        return None  # the chain always ends at the first step
-    for step, state in forward.items():
-        compensation = saga.compensation_of(step)
-        if state.status is not StepStatus.DONE or compensation is None:
-            continue
-        if compensations.get(compensation) not in SETTLED:
-            return None
-    if outcome.reason is None and outcome.failed_step is None:
-        return None
-    failed = bool(outcome.failed_compensations)
-    return (SagaStatus.NEEDS_INTERVENTION if failed else SagaStatus.COMPENSATED), outcome.reason
+def record_end(tx: Tx, saga_id: str, end: Ended) -> None:
+    """In the transaction that closes the order: the end joins the saga's view."""
+    for view in load(tx, [saga_id]).values():
+        if view.end is None:
+            save(tx, [view.model_copy(update={"end": end})])
 
 
-def in_flight(outcome: SagaOutcome) -> StepId | None:
+def in_flight(current: SagaOutcome) -> StepId | None:
     """The step or compensation a saga waits on (what a stuck saga is stuck in)."""
-    running = [s.step for s in outcome.steps if s.status is StepStatus.RUNNING]
+    running = [s.step for s in current.steps if s.status is StepStatus.RUNNING]
     return running[-1] if running else None
 
 

@@ -181,8 +181,42 @@ class StepState(_Model):
     attempts: int = 0
 
 
+class Action(StrEnum):
+    """What an operator can do to a saga waiting for one (NEEDS_INTERVENTION)."""
+
+    RETRY_COMPENSATION = "retry_compensation"
+    RESOLVE = "resolve"
+
+
+class ActionResult(StrEnum):
+    PENDING = "pending"
+    """Asked for; its effect is not known yet."""
+    COMPENSATED = "compensated"
+    """Every failed compensation succeeded on the retry: the saga is COMPENSATED."""
+    STILL_FAILING = "still_failing"
+    """A compensation failed again: the saga still waits for an operator."""
+    NOTHING_TO_RETRY = "nothing_to_retry"
+    """No compensation had failed (the saga stopped past its pivot)."""
+    RESOLVED = "resolved"
+    """Marked resolved by hand: the saga no longer waits (its state is as it was)."""
+
+
+class OperatorAction(_Model):
+    """One operator action on a saga: who, when, what, and what came of it."""
+
+    action: Action
+    who: str = Field(min_length=1, max_length=100)
+    at: float
+    note: str = ""
+    result: ActionResult = ActionResult.PENDING
+
+
 class SagaOutcome(_Model):
-    """The terminal (or live) state of one saga, identical in shape for both variants."""
+    """The terminal (or live) state of one saga, identical in shape for both variants.
+
+    NEEDS_INTERVENTION is settled (the saga waits for an operator, its effects as they are);
+    ``actions`` lists what operators did since, and ``resolved`` says one closed it by hand.
+    """
 
     saga_id: str
     order_id: str
@@ -191,6 +225,11 @@ class SagaOutcome(_Model):
     failed_step: StepId | None = None
     failed_compensations: list[StepId] = Field(default_factory=list)
     steps: list[StepState] = Field(default_factory=list)
+    actions: list[OperatorAction] = Field(default_factory=list)
+
+    @property
+    def resolved(self) -> bool:
+        return any(a.result is ActionResult.RESOLVED for a in self.actions)
 
 
 class Charge(_Model):

@@ -35,6 +35,14 @@ class UnknownSaga(KeyError):
         return str(self.args[0])
 
 
+class NotAwaitingOperator(RuntimeError):
+    """An operator action on a saga that does not wait for one (running, or settled)."""
+
+    def __init__(self, saga_id: str, status: str) -> None:
+        super().__init__(f"saga {saga_id} does not wait for an operator (it is {status})")
+        self.saga_id = saga_id
+
+
 class SagaRuntime(Protocol):
     variant: str
     domain: Domain

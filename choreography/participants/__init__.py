@@ -11,19 +11,16 @@ from __future__ import annotations
 from choreography.events import CANCEL_REQUESTED, Routing
 from choreography.participants.base import Participant, Reaction, StepReactions
 from choreography.participants.onward import Onward
-from choreography.tracker import Tracker
 from shared.saga import StepSpec
 
 __all__ = ["Participant", "Reaction", "kinds_for", "reactions_for"]
 
 
-def reactions_for(
-    service: str, routing: Routing, tracker: Tracker | None = None
-) -> dict[str, Reaction]:
+def reactions_for(service: str, routing: Routing) -> dict[str, Reaction]:
     """The reaction table of a service: the union of its steps' tables."""
     table: dict[str, Reaction] = {}
     for spec in routing.saga.steps_of(service):
-        table.update(_step_table(spec, routing, tracker))
+        table.update(_step_table(spec, routing))
     return table
 
 
@@ -32,9 +29,9 @@ def kinds_for(service: str, routing: Routing) -> tuple[str, ...]:
     return tuple(reactions_for(service, routing))
 
 
-def _step_table(spec: StepSpec, routing: Routing, tracker: Tracker | None) -> dict[str, Reaction]:
+def _step_table(spec: StepSpec, routing: Routing) -> dict[str, Reaction]:
     if spec.compensation is None:
-        onward = Onward(spec.name, tracker)
+        onward = Onward(spec.name)
         return dict.fromkeys(routing.triggers(spec.name), onward.forward)
     on = StepReactions(spec.name)
     table: dict[str, Reaction] = dict.fromkeys(routing.triggers(spec.name), on.forward)

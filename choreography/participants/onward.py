@@ -2,8 +2,8 @@
 
 Such a step has no compensation and ignores cancels (past the pivot the saga only goes
 forward). Its service reports ``done`` with the step added to the trail, or ``failed``; the
-tracker ends the saga NEEDS_INTERVENTION on the latter. When the tracker lives in the step's
-own store (the orders service), the step's transaction records the saga's completion too.
+tracker completes the saga on the last step's ``done`` and keeps it waiting for an operator
+(NEEDS_INTERVENTION) on a ``failed``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from choreography.bus import Retry
 from choreography.events import Event, Routing
 from choreography.participants.base import Participant, Writer, annotate, failed_event
-from choreography.tracker import Tracker
 from shared.contracts import StepResult, StepStatus
 from shared.errors import BusinessFailure, TransientFailure
-from shared.store import Tx
 
 
 @dataclass(frozen=True)
@@ -24,19 +22,10 @@ class Onward:
     """The one reaction of a step after the pivot: its trigger runs it."""
 
     step: str
-    tracker: Tracker | None = None
-    """The tracker, when it shares this step's store: it records the end in the same commit."""
 
     async def forward(self, p: Participant, event: Event, attempt: int) -> None:
         annotate(p, self.step)
         writer = Writer(p, event, lambda result: [_result(p.routing, event, result, attempt)])
-        tracker = self.tracker
-        if tracker is not None:
-
-            def record(tx: Tx, result: StepResult) -> None:
-                tracker.record_step(tx, event, self.step, result, attempt)
-
-            writer.extra = record
         try:
             await p.attempt(self.step, event, attempt, writer)
         except BusinessFailure as failure:
@@ -47,9 +36,6 @@ class Onward:
                 await p.commit(event, [failed])
         except (TransientFailure, TimeoutError) as error:
             raise Retry(event.policy.backoff(attempt), str(error) or "timed out") from None
-        finally:
-            if writer.called and tracker is not None:  # committed, even if a fault raised after
-                tracker.ended_if_completed(event.saga_id)
 
 
 def _result(routing: Routing, trigger: Event, result: StepResult, attempt: int) -> Event:

@@ -114,6 +114,7 @@ async def test_a_step_added_to_the_spec_runs_on_the_happy_path(runtime: SagaRunt
 
     assert outcome.status is SagaStatus.COMPLETED
     assert list(forward(outcome.steps)) == list(EXTENDED.forward_steps)
+    assert set(forward(outcome.steps).values()) == {StepStatus.DONE}
     assert await notifications(runtime).sent(saga_id) == ["alice"]
     shipments = [s for s in await runtime.domain.shipping.shipments() if s.saga_id == saga_id]
     assert [s.status for s in shipments] == ["created"]

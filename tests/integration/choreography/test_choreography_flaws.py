@@ -136,7 +136,7 @@ async def test_compensation_that_never_succeeds_is_queued_for_a_person(
     assert [(i.saga_id, i.failed_compensations) for i in queue] == [
         (sid, [StepName.RESTORE_POINTS])
     ]
-    assert await runtime.tracker.resolve(sid, "points restored by hand")
+    await runtime.tracker.resolve(sid, "ops", "points restored by hand")
     assert await runtime.interventions() == []
 
 
