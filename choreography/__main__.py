@@ -3,6 +3,8 @@
 Each service process opens only its own store, connects to NATS, makes sure the streams and
 every durable exist, and runs its participant (the orders process runs the tracker too) until
 SIGTERM or SIGINT. It prints one ``ready`` line once it consumes, for supervisors and tests.
+Spans name the service (``service.name`` = inventory, payment ...) and go to ``--trace-file``
+and, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, to that OTLP/HTTP receiver.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from choreography.tracker import Tracker
 from shared.contracts import ServiceName
 from shared.services import Domain
 from shared.store import sqlite_stores
-from shared.telemetry import configure_tracing
+from shared.telemetry import Component, configure_tracing, service_component
 
 ALL = "all"
+ALL_COMPONENT = Component("choreography-services", "choreography")
+"""Names spans outside any service's scope when one process runs all five (each host names its
+own)."""
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,10 +89,9 @@ async def serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    name = f"choreography-{args.service}"
-    tracing = configure_tracing(
-        name, "choreography", exporter="jsonl" if args.trace_file else None, path=args.trace_file
-    )
+    own = ALL_COMPONENT if args.service == ALL else service_component(args.service)
+    tracing = configure_tracing(own)
+    tracing.attach(jsonl=args.trace_file)  # and OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
     try:
         return asyncio.run(serve(args))
     except ServerError as error:

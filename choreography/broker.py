@@ -113,11 +113,12 @@ class NatsBroker(Supervised):
     async def start(self) -> None:
         """Start nats-server with JetStream and wait until a client sees JetStream ready."""
         self._assign_ports()
+        binary = find_binary(self.binary)  # before any folder exists: a missing one leaks none
         store = self._store_dir()
         log_path = store / "nats-server.log"
-        self._process = ManagedProcess("nats-server", self._argv(store), log_path=log_path)
-        await self._process.start()
+        self._process = ManagedProcess("nats-server", self._argv(binary, store), log_path=log_path)
         try:
+            await self._process.start()
             await self._process.wait_for_port(self.port, self.host, self.startup_timeout)
             await self._process.wait_until(
                 self._jetstream_ready, what="serving JetStream", timeout=self.startup_timeout
@@ -151,9 +152,9 @@ class NatsBroker(Supervised):
         self.state_dir.mkdir(parents=True, exist_ok=True)
         return self.state_dir
 
-    def _argv(self, store: Path) -> list[str]:
+    def _argv(self, binary: Path, store: Path) -> list[str]:
         """Build the nats-server command line."""
-        argv = [str(find_binary(self.binary)), "-js", "-a", self.host, "-p", str(self.port)]
+        argv = [str(binary), "-js", "-a", self.host, "-p", str(self.port)]
         argv += ["-sd", str(store)]
         if self.monitor_port is not None:
             argv += ["-m", str(self.monitor_port)]

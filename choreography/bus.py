@@ -9,8 +9,13 @@ exhausted deliveries copy the message (headers and body) to ``dlq.<service>.<sub
 then ``term()`` it. A BaseException that is not an Exception (a simulated process death)
 stops the consumer on the spot: nothing more is acked.
 
-Every handled message gets a CONSUMER span ``process <subject without its saga id>`` whose
-parent is the message's creation context (the ``traceparent`` header), kept as a link too.
+Spans follow the OTel messaging conventions (messaging.system ``nats``): the relay's publish is
+a PRODUCER ``send <template>`` span per message and every handled message a CONSUMER
+``process <template>`` span, both parented on the message's creation context (the stored
+``traceparent`` header; the consumer keeps it as a link too), so a saga is one trace. Span names
+use the destination template ``saga.<service>.<event>.{saga_id}`` (low cardinality); the
+attributes carry the subject itself, the template, the connected server's address and port, the
+durable (consumer group), the message id and the saga id (conversation id).
 """
 
 from __future__ import annotations
@@ -39,11 +44,13 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from choreography.broker import SAGA_STREAM
+from shared.telemetry import SAGA_ID, SAGA_VARIANT
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("saga-compare.choreography.bus")
 
 STATUS_HEADER = "Status"
+SAGA_ID_TOKEN = "{saga_id}"
 SAGA_ID_HEADER = "Saga-Id"
 MSG_ID_HEADER = "Nats-Msg-Id"
 PUBLISH_TIMEOUT_S = 10.0
@@ -157,15 +164,48 @@ class Bus:
             await self.nc.close()
 
     async def publish(self, batch: Sequence[Outgoing]) -> None:
-        """Publish in one pipelined batch and wait for every stream ack; raises on any failure."""
-        futures = [
-            await self.js.publish_async(
-                item.subject, item.body, headers={**item.headers, MSG_ID_HEADER: item.msg_id}
-            )
-            for item in batch
-        ]
-        async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-            await asyncio.gather(*futures)
+        """Publish in one pipelined batch and wait for every stream ack; raises on any failure.
+
+        Each message gets its PRODUCER ``send`` span, ended when its own ack (or error) is in.
+        """
+        spans = [self._send_span(item) for item in batch]
+        try:
+            futures = [
+                await self.js.publish_async(
+                    item.subject, item.body, headers={**item.headers, MSG_ID_HEADER: item.msg_id}
+                )
+                for item in batch
+            ]
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                acks = await asyncio.gather(*futures, return_exceptions=True)
+        except BaseException as error:
+            _end_all(spans, error)
+            raise
+        for span, ack in zip(spans, acks, strict=True):
+            _end_send(span, ack)
+        failures = [ack for ack in acks if isinstance(ack, BaseException)]
+        if failures:
+            raise failures[0]
+
+    def _send_span(self, item: Outgoing) -> trace.Span:
+        """The send span of one message, a child of the context it was created in."""
+        attributes = {
+            **message_attributes("send", item.subject, item.msg_id, item.headers, len(item.body)),
+            **self.server_attributes(),
+        }
+        return _tracer.start_span(
+            f"send {destination_template(item.subject)}",
+            context=propagate.extract(item.headers),
+            kind=SpanKind.PRODUCER,
+            attributes=attributes,
+        )
+
+    def server_attributes(self) -> dict[str, str | int]:
+        """``server.address`` and ``server.port`` of the server this connection is on now."""
+        url = self.nc.connected_url
+        if url is None or url.hostname is None:
+            return {}
+        return {"server.address": url.hostname, "server.port": url.port or 4222}
 
     async def ensure_consumer(self, spec: ConsumerSpec) -> None:
         """Create or update the durable (``add_consumer`` updates; ``pull_subscribe`` would not)."""
@@ -456,7 +496,7 @@ class LaneConsumer(_ConsumerBase):
     async def _handle(self, msg: Msg) -> None:
         assert self.handler is not None
         delivery = _delivery(msg)
-        with _process_span(delivery, self.spec) as span:
+        with _process_span(self.bus, delivery, self.spec) as span:
             outcome: BaseException | None = None
             try:
                 await self.handler(delivery)
@@ -508,26 +548,60 @@ class BatchConsumer(_ConsumerBase):
             await self._settle(msg, outcome)
 
 
+def destination_template(subject: str) -> str:
+    """The subject with its saga id replaced by ``{saga_id}``: what span names show."""
+    head, _, _ = subject.rpartition(".")
+    return f"{head}.{SAGA_ID_TOKEN}" if subject.startswith("saga.") and head else subject
+
+
+def message_attributes(
+    operation: str, subject: str, msg_id: str, headers: Mapping[str, str], size: int
+) -> dict[str, str | int]:
+    """The messaging attributes of one NATS message, and the saga it belongs to."""
+    saga_id = headers.get(SAGA_ID_HEADER) or subject.rsplit(".", 1)[-1]
+    return {
+        "messaging.system": "nats",
+        "messaging.operation.type": operation,
+        "messaging.operation.name": operation,
+        "messaging.destination.name": subject,
+        "messaging.destination.template": destination_template(subject),
+        "messaging.message.id": msg_id,
+        "messaging.message.conversation_id": saga_id,
+        "messaging.message.body.size": size,
+        SAGA_ID: saga_id,
+        SAGA_VARIANT: "choreography",
+    }
+
+
+def _end_send(span: trace.Span, ack: object) -> None:
+    if isinstance(ack, BaseException):
+        span.set_status(Status(StatusCode.ERROR, f"{type(ack).__name__}: {ack}"))
+    else:
+        span.set_attribute("messaging.nats.duplicate", bool(getattr(ack, "duplicate", False)))
+    span.end()
+
+
+def _end_all(spans: Sequence[trace.Span], error: BaseException) -> None:
+    for span in spans:
+        _end_send(span, error)
+
+
 @contextlib.contextmanager
-def _process_span(delivery: Delivery, spec: ConsumerSpec) -> Iterator[trace.Span]:
+def _process_span(bus: Bus, delivery: Delivery, spec: ConsumerSpec) -> Iterator[trace.Span]:
     """The OTel messaging CONSUMER span: creation context as parent, and as a link."""
     context = propagate.extract(delivery.headers)
     parent = trace.get_current_span(context).get_span_context()
-    saga_id = delivery.headers.get(SAGA_ID_HEADER, delivery.subject.rsplit(".", 1)[-1])
+    msg_id = delivery.headers.get(MSG_ID_HEADER, "")
     attributes: dict[str, str | int] = {
-        "messaging.system": "nats",
-        "messaging.operation.type": "process",
-        "messaging.operation.name": "process",
-        "messaging.destination.name": delivery.subject,
+        **message_attributes(
+            "process", delivery.subject, msg_id, delivery.headers, len(delivery.data)
+        ),
+        **bus.server_attributes(),
         "messaging.consumer.group.name": spec.durable,
-        "messaging.message.id": delivery.headers.get(MSG_ID_HEADER, ""),
-        "messaging.message.conversation_id": saga_id,
         "messaging.nats.num_delivered": delivery.num_delivered,
-        "saga.id": saga_id,
-        "saga.variant": "choreography",
     }
     with _tracer.start_as_current_span(
-        f"process {delivery.subject.rsplit('.', 1)[0]}",
+        f"process {destination_template(delivery.subject)}",
         context=context,
         kind=SpanKind.CONSUMER,
         links=[Link(parent)] if parent.is_valid else [],

@@ -189,8 +189,8 @@ def pattern(kind: str) -> str:
 
 
 def template(kind: str) -> str:
-    """The low-cardinality destination name used in span names."""
-    return f"{ROOT}.{kind}"
+    """The destination template (OTel ``messaging.destination.template``) span names use."""
+    return f"{ROOT}.{kind}.{{saga_id}}"
 
 
 def saga_key(value: str) -> str:

@@ -1,8 +1,9 @@
 """One service as a process runs it: its connection, durables, participant and relay.
 
 `ServiceHost` is the unit both deployments use: `open_runtime` runs the five of them in one
-process, `python -m choreography --service NAME` one per process. A host can die on the spot
-(a simulated process death: nothing acked or published any more) and come back.
+process, `python -m choreography --service NAME` one per process. Either way a host's tasks
+run in its service scope, so its spans name the service (shared/telemetry.py). A host can die
+on the spot (a simulated process death: nothing acked or published any more) and come back.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from choreography.participants import Participant, kinds_for, reactions_for
 from choreography.tracker import Tracker
 from shared.contracts import ServiceName
 from shared.services import Domain
+from shared.telemetry import Component, service_component, service_scope
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +139,22 @@ class ServiceHost:
     def relay(self) -> Relay | None:
         return self._relay
 
+    @property
+    def component(self) -> Component:
+        """Whom this host's spans name (service.name, saga.variant on their resource)."""
+        return service_component(str(self.service))
+
     async def start(self) -> None:
         """Connect and run: the relay first drains whatever an earlier life left unsent.
 
         Like a restarted process, a host coming back knows only what its store says (fences).
+        Inside the service's scope: every task started here (consumers, relay, tracker) and
+        every span of theirs belongs to this service, in its own process or in the harness's.
         """
+        with service_scope(self.component):
+            await self._start()
+
+    async def _start(self) -> None:
         self._liveness = Liveness()
         await self.participant.prepare()
         bus = self._bus = await Bus.connect(self.servers, f"saga-{self.service}")

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
-from choreography.bus import SAGA_ID_HEADER, Liveness, Outgoing
+from choreography.bus import SAGA_ID_HEADER, Liveness, Outgoing, message_attributes
 from choreography.events import Event, template
 from shared.store import Migration, Row, Store, Tx, migrations
 
@@ -70,8 +70,8 @@ def add(tx: Tx, event: Event) -> Outgoing | None:
 
     The returned row may be handed to the relay once the transaction has committed.
     """
-    headers = _creation_headers(event)
     body = event.model_dump_json()
+    headers = _creation_headers(event, len(body.encode()))
     inserted = tx.execute(
         "INSERT INTO outbox (event_id, subject, headers, body, created_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -84,18 +84,11 @@ def add(tx: Tx, event: Event) -> Outgoing | None:
     )
 
 
-def _creation_headers(event: Event) -> dict[str, str]:
+def _creation_headers(event: Event, size: int) -> dict[str, str]:
     """The headers to publish, carrying the context of a PRODUCER span created now."""
-    attributes = {
-        "messaging.system": "nats",
-        "messaging.operation.type": "create",
-        "messaging.operation.name": "create",
-        "messaging.destination.name": event.subject,
-        "messaging.message.id": event.event_id,
-        "messaging.message.conversation_id": event.saga_id,
-        "saga.id": event.saga_id,
-        "saga.variant": "choreography",
-    }
+    attributes = message_attributes(
+        "create", event.subject, event.event_id, {SAGA_ID_HEADER: event.saga_id}, size
+    )
     with _tracer.start_as_current_span(
         f"create {template(event.kind)}", kind=SpanKind.PRODUCER, attributes=attributes
     ):

@@ -9,6 +9,7 @@ runtime is only the front door: it places orders and reads the tracker's project
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -30,7 +31,7 @@ from shared.faults import FaultPlan
 from shared.saga import SAGA, SagaSpec
 from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory, Tx, sqlite_stores
-from shared.telemetry import Tracing
+from shared.telemetry import Tracing, service_scope
 
 __all__ = ["ChoreographyRuntime", "ChoreographySettings", "open_runtime"]
 
@@ -78,7 +79,8 @@ class ChoreographyRuntime:
 
         await self.domain.orders.place(saga_id, order, within=hook)
         self._hand_over(rows)
-        self.tracker.watch(saga_id, event.deadline_at)
+        with self._tracker_scope():
+            self.tracker.watch(saga_id, event.deadline_at)  # its deadline task is the tracker's
 
     async def cancel_saga(self, saga_id: str) -> None:
         """The customer's cancel: ``order.cancel_requested`` unless past the pivot."""
@@ -95,6 +97,11 @@ class ChoreographyRuntime:
 
     def host(self, service: str) -> ServiceHost:
         return self.hosts[service]
+
+    def _tracker_scope(self) -> contextlib.AbstractContextManager[None]:
+        """The orders service's scope when its host (and so the tracker) runs in this process."""
+        host = self.hosts.get(ServiceName.ORDERS)
+        return service_scope(host.component) if host is not None else contextlib.nullcontext()
 
     def _hand_over(self, rows: list[Outgoing | None]) -> None:
         host = self.hosts.get(ServiceName.ORDERS)

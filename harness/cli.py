@@ -2,87 +2,70 @@
 
 Exit codes: 0 everything ran and held (a compensated saga is a valid outcome), 1 an
 equivalence, invariant or expectation check failed (or a saga got stuck), 2 bad usage or
-invalid input (one line on stderr, nothing started, no state changed).
+invalid input (one line on stderr, nothing started, nothing left behind), 128 + N when
+signal N (SIGTERM, SIGINT) stopped the run (servers stopped, temporary files removed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Coroutine
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.markup import escape
 
+from harness import console
 from harness import scenarios as catalogue
+from harness.console import Rows, fail, note, one_line, out, print_table, say
+from harness.files import Workspace, prepare_folder, remove_tree, unique_folder
+from harness.guard import run as run_async
+from harness.guard import user_errors
+from harness.options import (
+    CONCURRENCY,
+    ORDERS,
+    REPEAT,
+    JsonOpt,
+    ReportOpt,
+    StoreOpt,
+    TimeoutOpt,
+    Variant,
+    VariantOpt,
+)
+from harness.preflight import check_servers
 from harness.report import load_results, write_report
-from harness.results import Results, document, exit_code, latency_medians, save_results
+from harness.results import Results, document, exit_code, save_results
 from harness.runner import ScenarioRun
 from harness.scenarios import SagaCase, Scenario
 from harness.session import VARIANTS, open_session
-from harness.traces import load_traces
+from harness.summary import RunProgress, print_bench, print_json, print_summary
+from harness.traces import SagaTrace, load_traces
 from shared.catalogue import Catalogue
 from shared.errors import InvalidOrder
 from shared.runtime import SagaStuck
 from shared.seed import DEFAULT_SEED
-from shared.servers import ServerError
-from shared.validation import parse_order
+from shared.servers import port_accepts
+from shared.settings import Settings, StoreKind
+from shared.validation import MAX_ORDER_FILE_BYTES, decode_order, load_settings, parse_order
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help: the rich one shows `<bool>` beside every flag and boxes usage errors.
+    rich_markup_mode=None,
     help="Run one order saga as choreography (NATS JetStream) and orchestration (Temporal), "
     "then compare outcomes, state and traces.",
 )
-out = Console()
-err = Console(stderr=True)
 
-
-class Variant(StrEnum):
-    orchestration = "orchestration"
-    choreography = "choreography"
-    both = "both"
-
-    @property
-    def names(self) -> list[str]:
-        return list(VARIANTS) if self is Variant.both else [self.value]
-
-
-VariantOpt = Annotated[Variant, typer.Option("--variant", "-v", help="Which style to run.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
-TimeoutOpt = Annotated[
-    float,
-    typer.Option("--timeout", min=1, help="Seconds a saga may take before it counts as stuck."),
-]
-ReportOpt = Annotated[
-    Path | None, typer.Option("--report-dir", help="Write report.html/.md, results and traces.")
-]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def guarded(coroutine: Coroutine[Any, Any, int]) -> int:
-    """Run the command; user-facing failures become one line and an exit code, no traceback."""
-    try:
-        return asyncio.run(coroutine)
-    except (ServerError, InvalidOrder) as error:
-        fail(str(error))
-    except SagaStuck as error:
-        fail(str(error), code=1)
-    except KeyboardInterrupt:
-        fail("interrupted; servers stopped", code=130)
+REPORT_FIX = "pass a folder that can be written (it is created when missing)"
+TRACE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
+"""What reading a file that is not an OTLP JSON lines trace file can raise."""
 
 
 @app.command()
@@ -93,12 +76,12 @@ def scenarios(as_json: JsonOpt = False) -> None:
             {"name": s.name, "title": s.title, "teaches": s.teaches, "sagas": len(s.sagas)}
             for s in catalogue.CATALOGUE
         ]
-        print(json.dumps({"scenarios": rows}, indent=2))
+        print_json({"scenarios": rows})
         return
-    table = Table("scenario", "what it shows", "sagas", "expected")
+    table = Rows(["scenario", "what it shows", "sagas", "expected"], wrap=1)
     for s in catalogue.CATALOGUE:
-        table.add_row(s.name, s.teaches, str(len(s.sagas)), _expected_label(s))
-    out.print(table)
+        table.add(s.name, escape(s.teaches), str(len(s.sagas)), _expected_label(s))
+    print_table(out, table)
 
 
 def _expected_label(scenario: Scenario) -> str:
@@ -113,15 +96,13 @@ def _expected_label(scenario: Scenario) -> str:
 @app.command("catalogue")
 def products() -> None:
     """List the products, prices and stock every run starts from."""
-    table = Table("product", "name", "price", "stock")
+    table = Rows(["product", "name", "price", "stock"])
     for product_id, product in DEFAULT_SEED.products.items():
-        table.add_row(
-            product_id, product.name, f"{product.price_cents / 100:.2f}", str(product.stock)
+        table.add(
+            product_id, escape(product.name), f"{product.price_cents / 100:.2f}", str(product.stock)
         )
-    out.print(table)
-    out.print(
-        "customers and points: " + ", ".join(f"{c} {p}" for c, p in DEFAULT_SEED.points.items())
-    )
+    print_table(out, table)
+    say("customers and points: " + ", ".join(f"{c} {p}" for c, p in DEFAULT_SEED.points.items()))
 
 
 @app.command()
@@ -131,13 +112,14 @@ def run(
     as_json: JsonOpt = False,
     report_dir: ReportOpt = None,
     timeout: TimeoutOpt = 90.0,
+    store: StoreOpt = None,
 ) -> None:
     """Run one scenario of the catalogue on one variant or both."""
     try:
         chosen = catalogue.get(scenario)
     except KeyError as error:
         fail(str(error.args[0]))
-    raise typer.Exit(guarded(_execute([chosen], variant.names, as_json, report_dir, timeout)))
+    _run_sagas([chosen], variant.names, as_json, report_dir, timeout, store=store)
 
 
 @app.command()
@@ -147,27 +129,32 @@ def order(
     as_json: JsonOpt = False,
     report_dir: ReportOpt = None,
     timeout: TimeoutOpt = 90.0,
+    store: StoreOpt = None,
 ) -> None:
     """Run a custom order (OrderRequest fields plus an optional `faults` FaultPlan)."""
+    case = _read_order(file)
+    custom = Scenario(
+        name="custom",
+        title=f"Custom order {case.order.order_id}",
+        teaches="A user-supplied order.",
+        sagas=(case,),
+    )
+    _run_sagas([custom], variant.names, as_json, report_dir, timeout, store=store)
+
+
+def _read_order(file: Path) -> SagaCase:
+    """The order file as a saga case, or one line naming the file, the field and the fix."""
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as stream:
+            data = stream.read(MAX_ORDER_FILE_BYTES + 1)
     except OSError as error:
-        fail(f"cannot read order file {file}: {error.strerror}")
+        fail(f"cannot read order file {file}: {error.strerror or error}")
     try:
-        parsed = parse_order(text)
+        parsed = parse_order(decode_order(data))
         Catalogue.from_seed(DEFAULT_SEED).check(parsed.order)
     except InvalidOrder as error:
         fail(f"{file}: {error}")
-    custom = Scenario(
-        name="custom",
-        title=f"Custom order {parsed.order.order_id}",
-        teaches="A user-supplied order.",
-        sagas=(SagaCase(parsed.order, parsed.faults),),
-    )
-    raise typer.Exit(guarded(_execute([custom], variant.names, as_json, report_dir, timeout)))
-
-
-MAX_REPEAT = 20
+    return SagaCase(parsed.order, parsed.faults)
 
 
 @app.command()
@@ -177,214 +164,313 @@ def demo(
     ] = None,
     repeat: Annotated[
         int,
-        typer.Option(
-            "--repeat", help=f"Runs of the catalogue (1-{MAX_REPEAT}); latencies are medians."
-        ),
+        REPEAT.option("--repeat", help="Runs of the catalogue; latencies are their medians."),
     ] = 3,
+    store: StoreOpt = None,
 ) -> None:
     """Start the embedded servers, run the whole catalogue on both variants, write the report."""
-    if not 1 <= repeat <= MAX_REPEAT:
-        fail(f"--repeat must be between 1 and {MAX_REPEAT}, got {repeat}")
-    folder = report_dir or Path("reports") / time.strftime("demo-%Y%m%d-%H%M%S")
     chosen = list(catalogue.CATALOGUE)
-    code = guarded(_execute(chosen, list(VARIANTS), False, folder, 90.0, ui=True, repeat=repeat))
-    raise typer.Exit(code)
+    _run_sagas(
+        chosen, list(VARIANTS), False, report_dir, 90.0, demo=True, repeat=repeat, store=store
+    )
 
 
 @app.command()
 def bench(
     variant: VariantOpt = Variant.both,
-    orders: Annotated[int, typer.Option("--orders", "-n", min=1, help="Sagas per run.")] = 500,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1)] = 100,
+    orders: Annotated[int, ORDERS.option("--orders", "-n", help="Sagas per run.")] = 500,
+    concurrency: Annotated[
+        int, CONCURRENCY.option("--concurrency", "-c", help="Sagas in flight at once.")
+    ] = 100,
     as_json: JsonOpt = False,
     report_dir: Annotated[
-        Path | None, typer.Option("--report-dir", help="Write bench.json, bench.md, bench.svg.")
+        Path | None,
+        typer.Option("--report-dir", help="Write bench.json, bench.md, bench.svg and the log."),
     ] = None,
+    store: StoreOpt = None,
 ) -> None:
     """Throughput, latency, CPU and memory per variant, against its bare-engine floor."""
-    raise typer.Exit(guarded(_bench(variant.names, orders, concurrency, as_json, report_dir)))
+    _in_workspace(
+        report_dir,
+        lambda workspace, settings: _bench(
+            variant.names, orders, concurrency, as_json, workspace, settings
+        ),
+        store=store,
+    )
 
 
 async def _bench(
-    variants: list[str], orders: int, concurrency: int, as_json: bool, report_dir: Path | None
+    variants: list[str],
+    orders: int,
+    concurrency: int,
+    as_json: bool,
+    workspace: Workspace,
+    settings: Settings,
 ) -> int:
     from harness.bench import bench_document, bench_markdown, bench_svg, bench_variant
     from harness.runner import new_run_tag
 
+    await check_servers(settings, variants)
     measurements = []
-    with tempfile.TemporaryDirectory(prefix="saga-bench-") as scratch:
-        traces = Path(scratch) / "traces.jsonl"
-        for name in variants:
-            if not as_json:
-                err.print(f"{name}: floor, then {orders} sagas traced and untraced ...")
-            async with open_session([name], Path(scratch) / "state", traces) as session:
-                runtime = session.runtimes[name]
-                measurements += await bench_variant(
-                    runtime, session.tracing, orders, concurrency, new_run_tag()
-                )
+    traces = workspace.scratch / "traces.jsonl"
+    for name in variants:
+        if not as_json:
+            note(f"{name}: floor, then {orders} sagas traced and untraced ...")
+        options = _runtime_options(workspace.scratch, ui=False)
+        state = workspace.scratch / "state"
+        async with open_session([name], state, traces, settings=settings, **options) as session:
+            runtime = session.runtimes[name]
+            measurements += await bench_variant(
+                runtime, session.tracing, orders, concurrency, new_run_tag()
+            )
     doc = bench_document(measurements)
-    if report_dir is not None:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        (report_dir / "bench.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-        (report_dir / "bench.md").write_text(bench_markdown(doc), encoding="utf-8")
-        (report_dir / "bench.svg").write_text(bench_svg(doc), encoding="utf-8")
+    if workspace.report is not None:
+        folder = workspace.report
+        (folder / "bench.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        (folder / "bench.md").write_text(bench_markdown(doc), encoding="utf-8")
+        (folder / "bench.svg").write_text(bench_svg(doc), encoding="utf-8")
     if as_json:
-        print(json.dumps(doc, indent=2))
+        print_json(doc)
     else:
-        _bench_table(doc)
+        print_bench(doc)
     return 0
-
-
-def _bench_table(doc: dict[str, Any]) -> None:
-    table = Table(
-        "variant", "run", "sagas/s", "p50", "p95", "p99", "CPU s", "peak MB", title="benchmark"
-    )
-    for m in doc["measurements"]:
-        run = "bare engine" if m["kind"] == "floor" else ("traced" if m["tracing"] else "untraced")
-        table.add_row(
-            m["variant"],
-            run,
-            f"{m['throughput']:.1f}",
-            f"{m['p50_ms']:.1f} ms",
-            f"{m['p95_ms']:.1f} ms",
-            f"{m['p99_ms']:.1f} ms",
-            f"{m['cpu_s']:.1f}",
-            f"{m['peak_rss_mb']:.0f}",
-        )
-    out.print(table)
-    for variant, v in doc["verdict"].items():
-        ratio = "[green]met" if v["ratio_met"] else "[red]MISSED"
-        cost = "[green]met" if v["tracing_met"] else "[red]MISSED"
-        out.print(
-            f"{variant}: {v['ratio_to_floor']:.2f}x its floor (target {v['ratio_target']}x: "
-            f"{ratio}[/]); tracing costs {v['tracing_overhead']:.0%} (budget 15%: {cost}[/])"
-        )
 
 
 @app.command()
 def report(
-    traces: Annotated[Path, typer.Argument(help="An OTLP JSON lines trace file.")],
-    report_dir: ReportOpt = None,
+    traces: Annotated[
+        Path, typer.Argument(metavar="TRACES.jsonl", help="An OTLP JSON lines trace file.")
+    ],
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report-dir",
+            help="Folder for report.html and report.md, with a copy of the trace file and "
+            "results.json (default: the trace file's folder).",
+        ),
+    ] = None,
 ) -> None:
-    """Rebuild the report from a trace file (and results.json beside it, if present)."""
+    """Rebuild report.html and report.md from a trace file (and results.json beside it)."""
+    loaded = _read_traces(traces)
+    results_path = traces.parent / "results.json"
+    results = _read_results(results_path)
+    folder = report_dir or traces.parent
+    with user_errors():
+        created = prepare_folder(folder, "--report-dir", REPORT_FIX)
+    try:
+        page = write_report(folder, results, loaded)
+        _copy_beside(traces, folder / "traces.jsonl")
+        if results is not None:
+            _copy_beside(results_path, folder / "results.json")
+    except OSError as error:
+        remove_tree(created)
+        fail(f"cannot write the report into {folder} ({error.strerror or error}); {REPORT_FIX}")
+    say(f"report: {escape(str(page))}")
+
+
+def _read_traces(traces: Path) -> list[SagaTrace]:
     if not traces.is_file():
         fail(f"trace file {traces} not found; pass the traces.jsonl a run wrote")
     try:
         loaded = load_traces(traces)
-    except (ValueError, KeyError) as error:
-        fail(f"{traces} is not an OTLP JSON lines file: {error}")
+    except OSError as error:
+        fail(f"cannot read trace file {traces}: {error.strerror or error}")
+    except TRACE_ERRORS as error:
+        fail(
+            f"{traces} is not an OTLP JSON lines trace file ({_why(error)}); "
+            "pass the traces.jsonl a run wrote"
+        )
     if not loaded:
-        fail(f"{traces} holds no saga traces (no root span named 'saga <order id>')")
-    folder = report_dir or traces.parent
-    page = write_report(folder, load_results(traces.parent / "results.json"), loaded)
-    out.print(f"report: {page}")
+        fail(f"{traces} holds no saga traces (no root span named 'saga <variant> <order id>')")
+    return loaded
+
+
+def _read_results(path: Path) -> Results | None:
+    """results.json beside the traces, if there is one and it is a results document."""
+    try:
+        return load_results(path)
+    except OSError as error:
+        fail(f"cannot read {path}: {error.strerror or error}")
+    except TRACE_ERRORS as error:
+        fail(f"{path} is not a results.json a run wrote ({_why(error)}); move it away and retry")
+
+
+def _why(error: BaseException) -> str:
+    """A short reason: a ValueError's message names the line; other errors mean a wrong shape."""
+    if isinstance(error, ValueError):
+        return one_line(str(error))[:200]
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    return "a line does not have the OTLP TracesData shape"
+
+
+def _copy_beside(source: Path, target: Path) -> None:
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)
+
+
+def _run_sagas(
+    chosen: list[Scenario],
+    variants: list[str],
+    as_json: bool,
+    report_dir: Path | None,
+    timeout_s: float,
+    *,
+    demo: bool = False,
+    repeat: int = 1,
+    store: StoreKind | None = None,
+) -> NoReturn:
+    """Run scenarios on the variants, compare them, and exit with the verdict's code."""
+    _in_workspace(
+        report_dir,
+        lambda workspace, settings: _execute(
+            chosen, variants, as_json, workspace, settings, timeout_s, ui=demo, repeat=repeat
+        ),
+        demo=demo,
+        store=store,
+    )
+
+
+def _in_workspace(
+    report_dir: Path | None,
+    work: Callable[[Workspace, Settings], Coroutine[Any, Any, int]],
+    *,
+    demo: bool = False,
+    store: StoreKind | None = None,
+) -> NoReturn:
+    """Run the work in a workspace that only a finished run leaves behind; exit with its code."""
+    with user_errors():
+        settings = load_settings()
+        if store is not None:
+            settings = settings.model_copy(update={"store": store})
+        report, created = _report_folder(report_dir, demo=demo)
+    with user_errors(), Workspace(report, created, _data_dir(settings)) as workspace:
+        code = run_async(work(workspace, settings))
+        log = workspace.finish()
+    note(f"log: {log}")
+    raise typer.Exit(code)
+
+
+def _report_folder(report_dir: Path | None, *, demo: bool) -> tuple[Path | None, Path | None]:
+    """The report folder (validated, created) and the outermost folder creating it added.
+
+    A demo without ``--report-dir`` gets a new folder under ``reports/`` named by its start
+    time, with a suffix when another run took that name in the same second.
+    """
+    if report_dir is not None:
+        return report_dir, prepare_folder(report_dir, "--report-dir", REPORT_FIX)
+    if not demo:
+        return None, None
+    stem = time.strftime("demo-%Y%m%d-%H%M%S")
+    fix = "run from a folder that can be written, or pass --report-dir"
+    return unique_folder(Path("reports"), stem, "report folder", fix)
+
+
+def _data_dir(settings: Settings) -> Path | None:
+    """SAGA_DATA_DIR when set: the run's temporary folder goes there instead of the system's."""
+    return settings.data_dir if "data_dir" in settings.model_fields_set else None
+
+
+def _runtime_options(scratch: Path, *, ui: bool) -> dict[str, dict[str, Any]]:
+    """Every server's state inside the run's temporary folder, so one removal cleans up."""
+    options: dict[str, dict[str, Any]] = {"choreography": {"broker_state_dir": scratch / "nats"}}
+    if ui:
+        options["orchestration"] = {"ui": True}
+    return options
 
 
 async def _execute(
     chosen: list[Scenario],
     variants: list[str],
     as_json: bool,
-    report_dir: Path | None,
+    workspace: Workspace,
+    settings: Settings,
     timeout_s: float,
     ui: bool = False,
     repeat: int = 1,
 ) -> int:
-    with tempfile.TemporaryDirectory(prefix="saga-compare-") as scratch:
-        folder = report_dir or Path(scratch) / "report"
-        folder.mkdir(parents=True, exist_ok=True)
-        traces_path = folder / "traces.jsonl"
-        traces_path.unlink(missing_ok=True)
-        options = {"orchestration": {"ui": ui}} if ui else {}
-        total = len(chosen) * len(variants) * repeat
-        with _progress(quiet=as_json) as (progress, advance):
-            task = progress.add_task("starting servers", total=total)
-            async with open_session(
-                variants, Path(scratch) / "state", traces_path, **options
-            ) as session:
-                for name, url in session.ui_urls.items():
-                    err.print(f"{name} UI: {url}")
-                runs = await session.run(
-                    chosen, on_done=lambda r: advance(task, r), timeout_s=timeout_s, repeat=repeat
-                )
-        doc = document(runs)
-        if report_dir is not None:
-            save_results(doc, folder / "results.json")
-            page = write_report(folder, doc, load_traces(traces_path))
-        if as_json:
-            print(doc.model_dump_json(indent=2, include={"results", "equivalent", "invariants"}))
-        else:
-            _summary(runs, doc)
-            if report_dir is not None:
-                out.print(f"report: {page}")
-            for name, url in session.ui_urls.items():
-                out.print(f"{name} UI was at {url}")
-        return exit_code(doc)
-
-
-class _progress:
-    """A rich progress bar on stderr (silent with --json)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            disable=quiet or not sys.stderr.isatty(),
+    await check_servers(settings, variants)
+    traces_path = workspace.scratch / "traces.jsonl"
+    try:
+        runs = await _run_all(
+            chosen, variants, as_json, workspace, settings, traces_path, timeout_s, ui, repeat
         )
-
-    def __enter__(self) -> tuple[Progress, Callable[[Any, ScenarioRun], None]]:
-        self.bar.__enter__()
-
-        def advance(task: Any, run: ScenarioRun) -> None:
-            self.bar.update(task, advance=1, description=f"{run.variant}: {run.scenario.name}")
-            if not self.bar.live.is_started:
-                err.print(f"done {run.variant}: {run.scenario.name}")
-
-        return self.bar, advance
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(None, None, None)
+    except SagaStuck as error:
+        return _stuck(error, as_json)
+    doc = document(runs)
+    page = _write_outputs(workspace.report, doc, traces_path)
+    if as_json:
+        print_json(doc.model_dump(mode="json", include={"results", "equivalent", "invariants"}))
+    else:
+        print_summary(runs, doc)
+        if page is not None:
+            say(f"report: {escape(str(page))}")
+    return exit_code(doc)
 
 
-def _summary(runs: list[ScenarioRun], doc: Results) -> None:
-    """One row per scenario: the outcome (once when both agree), each variant's median saga."""
-    table = Table("scenario", "outcome", "orch. ms", "chor. ms", "same", "invariants")
-    by_name: dict[str, dict[str, ScenarioRun]] = {}
-    for r in runs:
-        by_name.setdefault(r.scenario.name, {})[r.variant] = r
-    medians = latency_medians(runs)
-    for name, pair in by_name.items():
-        labels = {v: _outcome_label(r) for v, r in pair.items()}
-        outcome = " / ".join(dict.fromkeys(labels.values()))
-        timings = [_ms(medians.get((name, v))) for v in VARIANTS]
-        diffs = doc.differences.get(name)
-        same = "-" if diffs is None else ("[green]yes" if not diffs else "[red]NO")
-        held = all(all(r.invariants.values()) for r in runs if r.scenario.name == name)
-        table.add_row(name, outcome, *timings, same, "[green]hold" if held else "[red]BROKEN")
-    out.print(table)
-    for name, diffs in doc.differences.items():
-        for line in diffs:
-            out.print(f"[red]{name}[/red]: {line}", highlight=False)
-    verdict = "[green]all checks held" if exit_code(doc) == 0 else "[red]some checks failed"
-    out.print(verdict)
+async def _run_all(
+    chosen: list[Scenario],
+    variants: list[str],
+    as_json: bool,
+    workspace: Workspace,
+    settings: Settings,
+    traces_path: Path,
+    timeout_s: float,
+    ui: bool,
+    repeat: int,
+) -> list[ScenarioRun]:
+    """Every scenario on every variant, with progress on stderr; servers stop on the way out."""
+    options = _runtime_options(workspace.scratch, ui=ui)
+    state = workspace.scratch / "state"
+    with RunProgress(quiet=as_json) as (bar, advance):
+        task = bar.add_task("starting servers", total=len(chosen) * len(variants) * repeat)
+        async with open_session(
+            variants, state, traces_path, settings=settings, **options
+        ) as session:
+            for name, url in session.ui_urls.items():
+                await _announce_ui(name, url)
+            return await session.run(
+                chosen, on_done=lambda r: advance(task, r), timeout_s=timeout_s, repeat=repeat
+            )
 
 
-def _outcome_label(run: ScenarioRun) -> str:
-    labels = [
-        s.outcome.status.value + (f" {s.outcome.reason.value}" if s.outcome.reason else "")
-        for s in run.sagas
-    ]
-    counts = {label: labels.count(label) for label in sorted(set(labels))}
-    if len(labels) == 1:
-        return labels[0]
-    return ", ".join(f"{n}x {label}" for label, n in counts.items())
+async def _announce_ui(name: str, url: str, deadline_s: float = 15.0) -> None:
+    """Print a Web UI's address once it answers there (the server starts it a moment later)."""
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    end = time.monotonic() + deadline_s
+    while not await port_accepts(int(port), host) and time.monotonic() < end:
+        await asyncio.sleep(0.1)
+    say(f"{name} UI: {url} (up until the run ends)")
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
+def _write_outputs(folder: Path | None, doc: Results, traces_path: Path) -> Path | None:
+    """results.json, traces.jsonl and the report into the report folder, if there is one."""
+    if folder is None:
+        return None
+    save_results(doc, folder / "results.json")
+    shutil.copyfile(traces_path, folder / "traces.jsonl")
+    return write_report(folder, doc, load_traces(folder / "traces.jsonl"))
+
+
+def _stuck(error: SagaStuck, as_json: bool) -> int:
+    """A saga that never ended: one line on stderr (and a JSON document with --json); exit 1."""
+    if as_json:
+        print_json({"error": str(error), "saga_id": error.saga_id, "stuck_in": error.step})
+    console.error(str(error))
+    return 1
 
 
 def main() -> None:
-    app()
+    """The `saga-compare` entry point: usage errors are one line too, not typer's box."""
+    if len(sys.argv) == 1:
+        sys.argv.append("--help")
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as usage:
+        context = getattr(usage, "ctx", None)
+        hint = f"; see `{context.command_path} --help`" if context is not None else ""
+        console.error(one_line(usage.format_message()).rstrip(".") + hint)
+        sys.exit(usage.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

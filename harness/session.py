@@ -1,4 +1,10 @@
-"""The harness's composition root: tracing to a file, the variants' runtimes, and a run loop."""
+"""The harness's composition root: tracing to a file (and OTLP), the variants' runtimes, a run loop.
+
+The session's spans go through the process's one pipeline: the JSON-lines file the report reads
+and, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, an OTLP/HTTP receiver, both fed by one batch
+processor for the session's lifetime. The harness's own spans name it ``saga-compare-harness``;
+the services and the worker that run in this process name themselves (shared/telemetry.py).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,9 @@ from typing import Any
 from harness.runner import ScenarioRun, new_run_tag, run_scenario
 from harness.scenarios import Scenario
 from shared.runtime import SagaRuntime
-from shared.telemetry import Tracing, configure_tracing
+from shared.settings import Settings
+from shared.store.factory import open_variant_stores
+from shared.telemetry import HARNESS, Tracing, configure_tracing
 
 VARIANTS = ("orchestration", "choreography")
 
@@ -65,19 +73,32 @@ def runtime_factory(variant: str) -> Callable[..., Any]:
 
 @asynccontextmanager
 async def open_session(
-    variants: list[str], state_dir: Path, traces_path: Path, **options: Any
+    variants: list[str],
+    state_dir: Path,
+    traces_path: Path,
+    *,
+    settings: Settings | None = None,
+    **options: Any,
 ) -> AsyncIterator[Session]:
-    """Start each variant's embedded servers (or connect per settings); stop them on exit."""
-    tracing = configure_tracing("saga-compare", "harness", exporter="jsonl", path=traces_path)
-    try:
+    """Start each variant's embedded servers (or connect per settings); stop them on exit.
+
+    Each variant gets business state of its own on the store the settings choose.
+    """
+    settings = settings or Settings()
+    tracing = configure_tracing(HARNESS)
+    with tracing.exporting(jsonl=traces_path):
         async with AsyncExitStack() as stack:
+            stores = await stack.enter_async_context(open_variant_stores(settings, state_dir))
             runtimes = {}
             for variant in variants:
                 factory = runtime_factory(variant)
                 runtimes[variant] = await stack.enter_async_context(
-                    factory(state_dir / variant, **options.get(variant, {}))
+                    factory(
+                        state_dir / variant,
+                        stores=stores(variant),
+                        **{"tracing": tracing, **options.get(variant, {})},
+                    )
                 )
             yield Session(runtimes, tracing, traces_path)
-    finally:
-        # Spans that end while the runtimes stop (a cancelled activity) belong in the file too.
-        tracing.flush()
+        # Leaving ``exporting`` flushes: spans that end while the runtimes stop (a cancelled
+        # activity) reach the file too.

@@ -1,7 +1,9 @@
 """The orchestration variant's composition root: server, client, worker and Domain in one place.
 
-`open_runtime` starts an embedded dev server unless the settings name an address, connects
-a traced client, runs an in-process worker on its own task queue and opens the Domain.
+`open_runtime` starts an embedded dev server unless the settings name an address (then it
+checks that the saga's search attributes exist there), connects a traced client, runs an
+in-process worker on its own task queue and opens the Domain. The worker's spans name it
+``order-saga-worker``: its client's tracer is fixed to it and its tasks run in its scope.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from orchestration.client import connect
+from orchestration.client import check_search_attributes, connect, for_component
 from orchestration.floor import SAGA_ACTIVITIES, floor_once, floor_worker
 from orchestration.messages import SagaInput
 from orchestration.server import TemporalServer, TemporalSettings
+from orchestration.visibility import start_attributes, start_details, start_summary
 from orchestration.worker import build_worker
 from orchestration.workflows import OrderSagaWorkflow
 from shared.catalogue import admit
@@ -31,7 +34,7 @@ from shared.runtime import SagaStuck, UnknownSaga
 from shared.saga import SAGA, SagaSpec
 from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory, sqlite_stores
-from shared.telemetry import Tracing
+from shared.telemetry import WORKER, Tracing, current_tracing, service_scope
 
 VARIANT = "orchestration"
 
@@ -102,6 +105,9 @@ class OrchestrationRuntime:
                 task_queue=self.task_queue,
                 # A saga id names one saga forever: a repeated start is a no-op, never a rerun.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=start_attributes(order),
+                static_summary=start_summary(order),
+                static_details=start_details(order),
             )
         except WorkflowAlreadyStartedError:
             return
@@ -196,12 +202,17 @@ async def open_runtime(
         domain = Domain(stores or sqlite_stores(data_dir), saga=saga, services=registry)
         await domain.open()
         stack.push_async_callback(domain.close)
+        tracing = tracing or current_tracing()
         client = await connect(address, settings.namespace, tracing=tracing)
+        if settings.address is not None:
+            await check_search_attributes(client)
         task_queue = settings.task_queue
         if run_worker:
             # Its own queue, so no other worker (over other data) takes this runtime's tasks.
             task_queue = f"{task_queue}-{uuid.uuid4().hex[:8]}"
-            await stack.enter_async_context(build_worker(client, task_queue, domain))
+            worker = build_worker(for_component(client, tracing, WORKER), task_queue, domain)
+            with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope
+                await stack.enter_async_context(worker)
         # The floor runs on a client without tracing: the bare engine, nothing of ours.
         bare = Client(client.service_client, namespace=settings.namespace)
         runtime = OrchestrationRuntime(client, task_queue, domain, floor_client=bare, ui_url=ui_url)

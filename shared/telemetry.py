@@ -1,22 +1,46 @@
-"""Tracing set-up for every process, the canonical span attributes, and a hex OTLP JSON exporter.
+"""Tracing for every process: who made a span, where spans go, and the canonical saga names.
 
-One call per process (`configure_tracing`) picks the exporter: in-memory for tests, an OTLP
-JSON lines file for the harness, OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+Identity. Every span's resource names the component that made it: ``service.name`` (one of
+the five services, ``order-saga-worker`` or ``saga-compare-harness``), ``service.namespace``
+``saga-compare`` and ``saga.variant``. A process holds one TracerProvider per component, all
+feeding the process's single span pipeline, so the five choreography services and the Temporal
+worker keep their own names when they run inside the harness's process.
+
+Routing. The global provider is a router: a tracer got anywhere with ``trace.get_tracer`` asks,
+for each span it starts, which component's provider makes it:
+
+1. the component of the current ``service_scope`` -- a context variable, inherited by every
+   asyncio task created inside the scope: a service host (or the worker) starts its consumer,
+   relay and poller tasks inside its scope, and every span of those tasks carries its name;
+2. otherwise the component of the span's parent, when the parent is a span of this process;
+3. otherwise the process's own component (the one ``configure_tracing`` was first called with).
+
+A component without a fixed variant (the harness, which drives both) takes the ``saga.variant``
+attribute of the span itself, so each variant's root spans show the harness under that variant.
+Code that runs outside the asyncio tasks (Temporal runs workflow code on executor threads)
+takes an explicit tracer: ``tracing.tracer(name, component)``.
+
+Sinks. One pipeline per process: an in-memory exporter for tests (synchronous) and at most one
+batch processor, which writes each span to every sink (the JSON-lines file the report reads and,
+when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, OTLP/HTTP protobuf). A harness session attaches its
+sinks for its lifetime (``Tracing.exporting``); a service process attaches them at start.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -32,7 +56,28 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
 )
 from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util._decorator import _agnosticcontextmanager
 from opentelemetry.util.types import Attributes
+
+from shared.trace_files import JsonLinesSpanExporter, decode_value, encode_spans, read_jsonl
+
+__all__ = [
+    "HARNESS",
+    "NAMESPACE",
+    "WORKER",
+    "Component",
+    "JsonLinesSpanExporter",
+    "Tracing",
+    "configure_tracing",
+    "current_tracing",
+    "decode_value",
+    "encode_spans",
+    "otlp_configured",
+    "read_jsonl",
+    "service_component",
+    "service_scope",
+    "step_attributes",
+]
 
 SAGA_ID = "saga.id"
 SAGA_VARIANT = "saga.variant"
@@ -47,7 +92,54 @@ FAULT_EVENT = "saga.fault_injected"
 ROOT_SPAN_PREFIX = "saga "
 """The harness's root span per saga is named ``saga <order_id>``."""
 
-ExporterKind = Literal["memory", "jsonl", "otlp", "none"]
+NAMESPACE = "saga-compare"
+SERVICE_NAME = "service.name"
+SERVICE_NAMESPACE = "service.namespace"
+OTLP_ENV = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+QUEUE_SIZE = 16_384
+"""Spans the batch processor holds before it drops: a slow OTLP receiver must not cost the file
+(the report's source) the spans of a benchmark burst."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """What a span's resource names: a service (or worker, or harness) of one variant."""
+
+    service: str
+    variant: str | None = None
+    """None for the harness: each span takes its saga's variant (see the module docstring)."""
+
+    def with_variant(self, variant: str | None) -> Component:
+        return replace(self, variant=variant)
+
+    def resource(self) -> Resource:
+        """The environment's resource attributes (OTEL_RESOURCE_ATTRIBUTES), then ours on top."""
+        ours: dict[str, str] = {SERVICE_NAME: self.service, SERVICE_NAMESPACE: NAMESPACE}
+        if self.variant is not None:
+            ours[SAGA_VARIANT] = self.variant
+        return Resource.create().merge(Resource(ours))
+
+
+HARNESS = Component("saga-compare-harness")
+WORKER = Component("order-saga-worker", "orchestration")
+
+
+def service_component(service: str) -> Component:
+    """A choreography service (``inventory``, ``payment`` ...) by its canonical name."""
+    return Component(service, "choreography")
+
+
+_SCOPE: ContextVar[Component | None] = ContextVar("saga_compare_service", default=None)
+
+
+@contextlib.contextmanager
+def service_scope(component: Component) -> Iterator[None]:
+    """Spans started in this block, and in asyncio tasks created in it, belong to ``component``."""
+    token = _SCOPE.set(component)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
 
 
 class SwitchableSampler(Sampler):
@@ -77,70 +169,262 @@ class SwitchableSampler(Sampler):
         return f"SwitchableSampler(enabled={self.enabled})"
 
 
-@dataclass
+class FanOutExporter(SpanExporter):
+    """One batch, every sink: the file and OTLP see the same spans from one queue."""
+
+    def __init__(self, sinks: Sequence[SpanExporter]) -> None:
+        self.sinks = list(sinks)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        results = [sink.export(spans) for sink in self.sinks]
+        ok = all(result is SpanExportResult.SUCCESS for result in results)
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return all(sink.force_flush(timeout_millis) for sink in self.sinks)
+
+    def shutdown(self) -> None:
+        for sink in self.sinks:
+            sink.shutdown()
+
+
+class Pipeline(SpanProcessor):
+    """The process's one span processor, shared by every component's provider."""
+
+    def __init__(self, memory: InMemorySpanExporter | None) -> None:
+        self.memory = memory
+        self._memory = SimpleSpanProcessor(memory) if memory is not None else None
+        self._batch: BatchSpanProcessor | None = None
+        self._sinks: FanOutExporter | None = None
+
+    @property
+    def sinks(self) -> list[SpanExporter]:
+        return [] if self._sinks is None else list(self._sinks.sinks)
+
+    def attach(self, sinks: Sequence[SpanExporter]) -> None:
+        """Start exporting to ``sinks``; a second set while one is attached is a bug."""
+        if self._batch is not None:
+            raise RuntimeError("span sinks are attached already: one exporter pipeline only")
+        self._sinks = FanOutExporter(sinks)
+        self._batch = BatchSpanProcessor(self._sinks, max_queue_size=QUEUE_SIZE)
+
+    def detach(self) -> None:
+        """Export what is queued, then stop the sinks."""
+        batch, self._batch, self._sinks = self._batch, None, None
+        if batch is not None:
+            batch.shutdown()  # type: ignore[no-untyped-call]
+
+    def on_start(self, span: SdkSpan, parent_context: otel_context.Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._memory is not None:
+            self._memory.on_end(span)
+        batch = self._batch
+        if batch is not None:
+            batch.on_end(span)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._batch.force_flush(timeout_millis) if self._batch is not None else True
+
+    def shutdown(self) -> None:
+        self.detach()
+
+
 class Tracing:
-    """A configured provider; ``memory`` holds finished spans when the exporter is in-memory."""
+    """The process's tracing: one provider per component over one pipeline, and the router."""
 
-    provider: TracerProvider
-    memory: InMemorySpanExporter | None = None
+    def __init__(self, default: Component, *, memory: bool = False) -> None:
+        self.default = default
+        self.sampler = SwitchableSampler()
+        self.pipeline = Pipeline(InMemorySpanExporter() if memory else None)
+        self.router = RouterProvider(self)
+        self._providers: dict[Component, TracerProvider] = {}
+        self._by_resource: dict[int, TracerProvider] = {}
 
-    def tracer(self, name: str) -> trace.Tracer:
-        return self.provider.get_tracer(name)
+    @property
+    def memory(self) -> InMemorySpanExporter | None:
+        return self.pipeline.memory
+
+    def provider(self, component: Component) -> TracerProvider:
+        """The component's provider, made on first use; every one shares the pipeline."""
+        provider = self._providers.get(component)
+        if provider is None:
+            provider = TracerProvider(
+                resource=component.resource(), sampler=self.sampler, shutdown_on_exit=False
+            )
+            provider.add_span_processor(self.pipeline)
+            self._providers[component] = provider
+            self._by_resource[id(provider.resource)] = provider
+        return provider
+
+    def owner_of(self, span: trace.Span) -> TracerProvider | None:
+        """The provider that made ``span``, if this process's pipeline made it."""
+        resource = span.resource if isinstance(span, SdkSpan) else None
+        return self._by_resource.get(id(resource)) if resource is not None else None
+
+    def tracer(self, name: str, component: Component | None = None) -> trace.Tracer:
+        """A tracer fixed to ``component``, or a routing one (see the module docstring)."""
+        if component is None:
+            return self.router.get_tracer(name)
+        return self.provider(component).get_tracer(name)
+
+    @contextlib.contextmanager
+    def exporting(self, *, jsonl: Path | None = None, otlp: bool | None = None) -> Iterator[None]:
+        """Export to the file and/or OTLP (default: when the environment names an endpoint)."""
+        self.attach(jsonl=jsonl, otlp=otlp)
+        try:
+            yield
+        finally:
+            self.pipeline.detach()
+
+    def attach(self, *, jsonl: Path | None = None, otlp: bool | None = None) -> None:
+        """Attach the sinks for good (a service process); see ``exporting`` for a session."""
+        sinks: list[SpanExporter] = []
+        if jsonl is not None:
+            sinks.append(JsonLinesSpanExporter(jsonl))
+        if otlp_configured() if otlp is None else otlp:
+            sinks.append(_otlp_exporter())
+        if sinks:
+            self.pipeline.attach(sinks)
 
     def flush(self) -> None:
-        self.provider.force_flush()
+        self.pipeline.force_flush()
 
     def set_enabled(self, enabled: bool) -> None:
         """Turn recording on or off for the whole process (the benchmark's tracing-off run)."""
-        sampler = self.provider.sampler
-        if isinstance(sampler, SwitchableSampler):
-            sampler.enabled = enabled
+        self.sampler.enabled = enabled
 
     def shutdown(self) -> None:
-        self.provider.shutdown()
+        self.pipeline.shutdown()
 
 
-def configure_tracing(
-    service_name: str,
-    variant: str,
-    *,
-    exporter: ExporterKind | None = None,
-    path: Path | None = None,
-    set_global: bool = True,
-) -> Tracing:
-    """Build the process's tracer provider; the default is OTLP if an endpoint is set."""
-    kind = exporter or _default_kind(path)
-    provider = _provider(service_name, variant, set_global)
-    tracing = Tracing(provider)
-    if kind == "memory":
-        tracing.memory = InMemorySpanExporter()
-        provider.add_span_processor(SimpleSpanProcessor(tracing.memory))
-    elif kind == "jsonl":
-        if path is None:
-            raise ValueError("the jsonl exporter needs a path")
-        provider.add_span_processor(BatchSpanProcessor(JsonLinesSpanExporter(path)))
-    elif kind == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+class RouterProvider(trace.TracerProvider):
+    """The global provider: hands out tracers that pick a component's provider per span."""
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    if set_global and trace.get_tracer_provider() is not provider:
-        trace.set_tracer_provider(provider)
-    return tracing
+    def __init__(self, tracing: Tracing) -> None:
+        self._tracing = tracing
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes = None,
+    ) -> trace.Tracer:
+        return RoutingTracer(self._tracing, instrumenting_module_name)
 
 
-def _provider(service_name: str, variant: str, set_global: bool) -> TracerProvider:
-    """A new provider, or the process's global one: OTel allows setting the global only once."""
-    current = trace.get_tracer_provider()
-    if set_global and isinstance(current, TracerProvider):
-        return current
-    resource = Resource.create({"service.name": service_name, SAGA_VARIANT: variant})
-    return TracerProvider(resource=resource, sampler=SwitchableSampler())
+class RoutingTracer(trace.Tracer):
+    """Starts each span on the provider of its component: scope, local parent, or default."""
+
+    def __init__(self, tracing: Tracing, name: str) -> None:
+        self._tracing = tracing
+        self._name = name
+        self._tracers: dict[int, trace.Tracer] = {}
+
+    def target(self, context: otel_context.Context | None, attributes: Attributes) -> trace.Tracer:
+        """The real tracer for a span started now with this parent context and attributes."""
+        provider = self._provider(context, attributes)
+        tracer = self._tracers.get(id(provider))
+        if tracer is None:
+            tracer = self._tracers[id(provider)] = provider.get_tracer(self._name)
+        return tracer
+
+    def _provider(
+        self, context: otel_context.Context | None, attributes: Attributes
+    ) -> TracerProvider:
+        component = _SCOPE.get()
+        if component is None:
+            owner = self._tracing.owner_of(trace.get_current_span(context))
+            if owner is not None:
+                return owner
+            component = self._tracing.default
+        if component.variant is None and attributes and SAGA_VARIANT in attributes:
+            component = component.with_variant(str(attributes[SAGA_VARIANT]))
+        return self._tracing.provider(component)
+
+    def start_span(
+        self,
+        name: str,
+        context: otel_context.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
+        return self.target(context, attributes).start_span(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+        )
+
+    @_agnosticcontextmanager
+    def start_as_current_span(
+        self,
+        name: str,
+        context: otel_context.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[trace.Span]:
+        with self.target(context, attributes).start_as_current_span(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+            end_on_exit,
+        ) as span:
+            yield span
 
 
-def _default_kind(path: Path | None) -> ExporterKind:
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        return "otlp"
-    return "jsonl" if path is not None else "none"
+_PROCESS: Tracing | None = None
+
+
+def configure_tracing(component: Component, *, memory: bool = False) -> Tracing:
+    """The process's tracing, made and installed as the global provider on the first call.
+
+    The first call fixes the process's own component and whether finished spans are kept in
+    memory (tests); later calls return the same object. Sinks are attached separately: a
+    service process ``attach``es them at start, a harness session is ``exporting`` to them.
+    """
+    global _PROCESS
+    if _PROCESS is None:
+        _PROCESS = Tracing(component, memory=memory)
+        trace.set_tracer_provider(_PROCESS.router)
+    return _PROCESS
+
+
+def current_tracing() -> Tracing | None:
+    """The process's tracing if ``configure_tracing`` ran (a library must not fix it first)."""
+    return _PROCESS
+
+
+def otlp_configured() -> bool:
+    """Whether the environment names an OTLP endpoint (the SDK's own variables)."""
+    return any(os.environ.get(name) for name in OTLP_ENV)
+
+
+def _otlp_exporter() -> SpanExporter:
+    """OTLP/HTTP protobuf to the environment's endpoint (``<endpoint>/v1/traces``)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
 
 
 def step_attributes(
@@ -153,157 +437,4 @@ def step_attributes(
         SAGA_STEP: step,
         SAGA_PHASE: phase,
         SAGA_ATTEMPT: attempt,
-    }
-
-
-class JsonLinesSpanExporter(SpanExporter):
-    """Appends one OTLP ``TracesData`` JSON object per batch, trace and span ids in hex."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        line = json.dumps(encode_spans(spans), separators=(",", ":")) + "\n"
-        # One write per line with O_APPEND: several processes can share one file.
-        try:
-            with self._lock, self.path.open("a", encoding="utf-8") as out:
-                out.write(line)
-        except OSError:
-            return SpanExportResult.FAILURE  # the run's folder is gone; nothing left to trace
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        return None
-
-
-def encode_spans(spans: Iterable[ReadableSpan]) -> dict[str, Any]:
-    """OTLP/JSON ``TracesData`` grouped by resource and scope (proto3 JSON mapping, hex ids)."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for span in spans:
-        resource_key = json.dumps(dict(span.resource.attributes), sort_keys=True, default=str)
-        scope = span.instrumentation_scope
-        scope_name = scope.name if scope else ""
-        group = groups.setdefault(
-            (resource_key, scope_name),
-            {"resource": span.resource, "scope": scope_name, "spans": []},
-        )
-        group["spans"].append(_encode_span(span))
-    by_resource: dict[str, dict[str, Any]] = {}
-    for (resource_key, _), group in groups.items():
-        entry = by_resource.setdefault(
-            resource_key,
-            {
-                "resource": {"attributes": _attributes(group["resource"].attributes)},
-                "scopeSpans": [],
-            },
-        )
-        entry["scopeSpans"].append({"scope": {"name": group["scope"]}, "spans": group["spans"]})
-    return {"resourceSpans": list(by_resource.values())}
-
-
-def _encode_span(span: ReadableSpan) -> dict[str, Any]:
-    context = span.get_span_context()
-    assert context is not None
-    encoded: dict[str, Any] = {
-        "traceId": f"{context.trace_id:032x}",
-        "spanId": f"{context.span_id:016x}",
-        "name": span.name,
-        "kind": span.kind.value + 1,  # OTLP counts from UNSPECIFIED=0, the SDK from INTERNAL=0
-        "startTimeUnixNano": str(span.start_time or 0),
-        "endTimeUnixNano": str(span.end_time or 0),
-        "attributes": _attributes(span.attributes or {}),
-        "events": [
-            {
-                "timeUnixNano": str(event.timestamp),
-                "name": event.name,
-                "attributes": _attributes(event.attributes or {}),
-            }
-            for event in span.events
-        ],
-        "links": [
-            {
-                "traceId": f"{link.context.trace_id:032x}",
-                "spanId": f"{link.context.span_id:016x}",
-                "attributes": _attributes(link.attributes or {}),
-            }
-            for link in span.links
-        ],
-        "status": {"code": span.status.status_code.value, "message": span.status.description or ""},
-    }
-    if span.parent is not None:
-        encoded["parentSpanId"] = f"{span.parent.span_id:016x}"
-    return encoded
-
-
-def _attributes(attributes: Any) -> list[dict[str, Any]]:
-    return [{"key": key, "value": _any_value(value)} for key, value in dict(attributes).items()]
-
-
-def _any_value(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    if isinstance(value, (list, tuple)):
-        return {"arrayValue": {"values": [_any_value(item) for item in value]}}
-    return {"stringValue": str(value)}
-
-
-def decode_value(value: dict[str, Any]) -> Any:
-    """The Python value of an OTLP JSON ``AnyValue``."""
-    if "intValue" in value:
-        return int(value["intValue"])
-    if "arrayValue" in value:
-        return [decode_value(item) for item in value["arrayValue"].get("values", [])]
-    for key in ("stringValue", "boolValue", "doubleValue"):
-        if key in value:
-            return value[key]
-    return None
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every span in an OTLP JSON lines file, flattened with its resource's attributes."""
-    spans: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as lines:
-        for line in filter(str.strip, lines):
-            for resource_spans in json.loads(line).get("resourceSpans", []):
-                resource = _decode_attrs(resource_spans.get("resource", {}).get("attributes", []))
-                for scope_spans in resource_spans.get("scopeSpans", []):
-                    for span in scope_spans.get("spans", []):
-                        spans.append(_flatten(span, resource))
-    return spans
-
-
-def _decode_attrs(attributes: list[dict[str, Any]]) -> dict[str, Any]:
-    return {item["key"]: decode_value(item.get("value", {})) for item in attributes}
-
-
-def _flatten(span: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "trace_id": span["traceId"],
-        "span_id": span["spanId"],
-        "parent_span_id": span.get("parentSpanId") or None,
-        "name": span["name"],
-        "kind": int(span.get("kind", 0)),
-        "start_ns": int(span.get("startTimeUnixNano", 0)),
-        "end_ns": int(span.get("endTimeUnixNano", 0)),
-        "attributes": _decode_attrs(span.get("attributes", [])),
-        "events": [
-            {
-                "name": event["name"],
-                "time_ns": int(event.get("timeUnixNano", 0)),
-                "attributes": _decode_attrs(event.get("attributes", [])),
-            }
-            for event in span.get("events", [])
-        ],
-        "links": [
-            {"trace_id": link["traceId"], "span_id": link["spanId"]}
-            for link in span.get("links", [])
-        ],
-        "status": int(span.get("status", {}).get("code", 0)),
-        "resource": resource,
     }

@@ -1,4 +1,8 @@
-"""Process-wide test set-up: the in-memory tracer provider, and the store backends under test."""
+"""Process-wide test set-up: the process's tracing keeps spans in memory for every test to read,
+and the store backends under test.
+
+The test process plays the harness: spans started outside any service scope name it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.store import StoreFactory, sqlite_stores
-from shared.telemetry import Tracing, configure_tracing
+from shared.telemetry import HARNESS, Tracing, configure_tracing
 
 # --import-mode=importlib puts no test folder on sys.path; pg_support lives beside this file.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -19,7 +23,7 @@ from pg_support import postgres_server, postgres_store_factory
 
 __all__ = ["postgres_server", "postgres_store_factory"]
 
-_TRACING: Tracing = configure_tracing("saga-compare-tests", "test", exporter="memory")
+_TRACING: Tracing = configure_tracing(HARNESS, memory=True)
 
 STORE_BACKENDS = ("sqlite", "postgres")
 """Every adapter of the `Store` protocol; the store suite runs once per entry."""

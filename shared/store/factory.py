@@ -7,7 +7,7 @@ lives as long as the ``open_stores`` block.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -32,3 +32,23 @@ async def open_stores(
     else:
         async with EmbeddedPostgres(state_dir=root / "postgres") as server:
             yield postgres_stores(server.url)
+
+
+VariantStores = Callable[[str], StoreFactory]
+"""The stores of one variant (``"orchestration"`` ...): each keeps its own business state."""
+
+
+@asynccontextmanager
+async def open_variant_stores(settings: Settings, state_dir: Path) -> AsyncIterator[VariantStores]:
+    """Stores for several variants side by side in one run: SQLite files in
+    ``state_dir/<variant>/``, or schemas ``<variant>_<service>`` on one Postgres (the one at
+    ``postgres_url``, or one embedded server for the whole block)."""
+    if settings.store is StoreKind.SQLITE:
+        sync = settings.sqlite_synchronous
+        yield lambda variant: sqlite_stores(state_dir / variant, synchronous=sync)
+    elif settings.postgres_url:
+        url = settings.postgres_url
+        yield lambda variant: postgres_stores(url, schema_prefix=f"{variant}_")
+    else:
+        async with EmbeddedPostgres(state_dir=state_dir / "postgres") as server:
+            yield lambda variant: postgres_stores(server.url, schema_prefix=f"{variant}_")

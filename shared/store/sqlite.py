@@ -136,7 +136,7 @@ class SqliteStore:
         )
         conn.row_factory = _dict_row
         if not readonly:
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if readonly:
@@ -196,6 +196,30 @@ class SqliteStore:
 
     async def query(self, sql: str, params: Params = ()) -> list[Row]:
         return await self.read(lambda tx: tx.fetchall(sql, params))
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (once per file; later connections find it so).
+
+    Switching needs the file to itself, and SQLite answers "locked" at once, without its busy
+    handler, while another connection holds it (two processes opening a new file together):
+    retry until the busy timeout, as the handler would.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1e3
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone() or {}
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+            continue
+        value = mode[0] if isinstance(mode, tuple) else next(iter(mode.values()), None)
+        if str(value).lower() == "wal":
+            return
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError(f"cannot switch {conn} to WAL (mode {mode})")
+        time.sleep(0.01)
 
 
 async def settle(future: asyncio.Future[T]) -> T:

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import stat
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import psutil
 import pytest
 
-CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
-
-
-def saga_compare(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Cli
 
 
 def order_file(tmp_path: Path, **changes: Any) -> Path:
@@ -49,22 +36,22 @@ def order_file(tmp_path: Path, **changes: Any) -> Path:
     return path
 
 
-def test_scenarios_json_lists_the_whole_catalogue() -> None:
-    result = saga_compare("scenarios", "--json")
+def test_scenarios_json_lists_the_whole_catalogue(cli: Cli) -> None:
+    result = cli("scenarios", "--json")
     assert result.returncode == 0
     names = [s["name"] for s in json.loads(result.stdout)["scenarios"]]
     assert {"happy_path", "customer_cancel", "race_for_last_items"} <= set(names)
 
 
-def test_catalogue_lists_products_stock_and_point_balances() -> None:
-    result = saga_compare("catalogue")
+def test_catalogue_lists_products_stock_and_point_balances(cli: Cli) -> None:
+    result = cli("catalogue")
     assert result.returncode == 0
     assert "last-few" in result.stdout and "sold-out" in result.stdout
     assert "alice 5000" in result.stdout
 
 
-def test_an_unknown_scenario_is_one_line_naming_the_choices() -> None:
-    assert_one_line_error(saga_compare("run", "--scenario", "nope"), "nope", "happy_path")
+def test_an_unknown_scenario_is_one_line_naming_the_choices(cli: Cli) -> None:
+    cli.assert_one_line_error(cli("run", "--scenario", "nope"), "nope", "happy_path")
 
 
 @pytest.mark.parametrize(
@@ -100,31 +87,32 @@ def test_an_unknown_scenario_is_one_line_naming_the_choices() -> None:
     ],
 )
 def test_an_invalid_order_file_is_refused_before_anything_starts(
-    tmp_path: Path, changes: dict[str, Any], fragment: str
+    cli: Cli, changes: dict[str, Any], fragment: str
 ) -> None:
-    report = tmp_path / "report"
-    result = saga_compare(
-        "order", "--file", str(order_file(tmp_path, **changes)), "--report-dir", str(report)
+    report = cli.inputs / "report"
+    result = cli(
+        "order", "--file", str(order_file(cli.inputs, **changes)), "--report-dir", str(report)
     )
-    assert_one_line_error(result, fragment)
+    cli.assert_one_line_error(result, fragment)
     assert not report.exists()
+    assert cli.leftovers() == []
 
 
-def test_malformed_json_and_a_missing_file_are_one_line_errors(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.json"
+def test_malformed_json_and_a_missing_file_are_one_line_errors(cli: Cli) -> None:
+    bad = cli.inputs / "bad.json"
     bad.write_text('{"order_id": ')
-    assert_one_line_error(saga_compare("order", "--file", str(bad)), "not valid JSON")
-    assert_one_line_error(
-        saga_compare("order", "--file", str(tmp_path / "absent.json")), "cannot read"
+    cli.assert_one_line_error(cli("order", "--file", str(bad)), "not valid JSON")
+    cli.assert_one_line_error(
+        cli("order", "--file", str(cli.inputs / "absent.json")), "cannot read"
     )
 
 
-def test_a_missing_trace_file_is_a_one_line_error(tmp_path: Path) -> None:
-    assert_one_line_error(saga_compare("report", str(tmp_path / "none.jsonl")), "not found")
+def test_a_missing_trace_file_is_a_one_line_error(cli: Cli) -> None:
+    cli.assert_one_line_error(cli("report", str(cli.inputs / "none.jsonl")), "not found")
 
 
-def test_run_both_variants_prints_the_json_document_and_exits_zero() -> None:
-    result = saga_compare("run", "--scenario", "payment_declined", "--json")
+def test_run_both_variants_prints_the_json_document_and_exits_zero(cli: Cli) -> None:
+    result = cli("run", "--scenario", "payment_declined", "--json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert set(doc) == {"results", "equivalent", "invariants"}
@@ -149,11 +137,32 @@ def test_run_both_variants_prints_the_json_document_and_exits_zero() -> None:
         assert {"step", "phase", "status", "attempts"} <= set(row["steps"][0])
 
 
-def test_a_custom_order_runs_and_the_report_rebuilds_from_its_traces(tmp_path: Path) -> None:
-    report = tmp_path / "report"
-    path = order_file(tmp_path, faults={"rules": [{"step": "charge_payment", "transient": 1}]})
+def test_run_on_postgres_keeps_each_variants_state_in_its_own_schemas_and_stops_the_server(
+    cli: Cli,
+) -> None:
+    # As root the embedded Postgres runs as a system user, who must be able to enter TMPDIR
+    # (pytest's folders are private; /tmp is not).
+    for folder in (cli.tmp, *cli.tmp.parents):
+        if folder == Path(tempfile.gettempdir()):
+            break
+        folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
+    result = cli("run", "--scenario", "race_for_last_items", "--store", "postgres", "--json")
 
-    result = saga_compare(
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["equivalent"] is True and all(doc["invariants"].values())
+    statuses = [r["status"] for r in doc["results"]]
+    assert statuses.count("COMPLETED") == 2 * 5  # five units in stock, on each variant
+    (log,) = cli.leftovers()  # the run's log, and nothing of the server's state
+    assert log.name.endswith(".log")
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(cli.tmp) in str(p.cmdline())]
+
+
+def test_a_custom_order_runs_and_the_report_rebuilds_from_its_traces(cli: Cli) -> None:
+    report = cli.inputs / "report"
+    path = order_file(cli.inputs, faults={"rules": [{"step": "charge_payment", "transient": 1}]})
+
+    result = cli(
         "order",
         "--file",
         str(path),
@@ -167,32 +176,40 @@ def test_a_custom_order_runs_and_the_report_rebuilds_from_its_traces(tmp_path: P
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)["results"]
     assert row["status"] == "COMPLETED"
-    assert {p.name for p in report.iterdir()} >= {
+    assert {p.name for p in report.iterdir()} == {
         "report.html",
         "report.md",
         "results.json",
         "traces.jsonl",
+        "saga-compare.log",
     }
-    rebuilt = tmp_path / "rebuilt"
-    again = saga_compare("report", str(report / "traces.jsonl"), "--report-dir", str(rebuilt))
+    rebuilt = cli.inputs / "rebuilt"
+    again = cli("report", str(report / "traces.jsonl"), "--report-dir", str(rebuilt))
     assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"report: {rebuilt / 'report.html'}"
     assert "cli-1" in (rebuilt / "report.html").read_text()
     assert "choreography" in (rebuilt / "report.md").read_text()
+    for copied in ("traces.jsonl", "results.json"):
+        assert (rebuilt / copied).read_bytes() == (report / copied).read_bytes()
 
 
-def test_a_saga_stuck_past_its_pivot_exits_one_naming_the_step(tmp_path: Path) -> None:
-    path = order_file(tmp_path, faults={"rules": [{"step": "complete_order", "hang": True}]})
-    result = saga_compare(
-        "order", "--file", str(path), "--variant", "orchestration", "--timeout", "4"
+def test_a_saga_stuck_past_its_pivot_exits_one_naming_the_step(cli: Cli) -> None:
+    path = order_file(cli.inputs, faults={"rules": [{"step": "complete_order", "hang": True}]})
+    result = cli(
+        "order", "--file", str(path), "--variant", "orchestration", "--timeout", "4", "--json"
     )
     assert result.returncode == 1
-    assert "complete_order" in result.stderr
+    assert json.loads(result.stdout)["stuck_in"] == "complete_order"
+    first, log = result.stderr.splitlines()
+    assert first.startswith("error: saga cli-1-") and first.endswith("stuck in complete_order")
+    assert Path(log.removeprefix("log: ")).is_file()
     assert "Traceback" not in result.stderr
 
 
-def test_bench_reports_each_variant_against_its_floor(tmp_path: Path) -> None:
-    result = saga_compare(
-        "bench", "--orders", "4", "--concurrency", "2", "--json", "--report-dir", str(tmp_path)
+def test_bench_reports_each_variant_against_its_floor(cli: Cli) -> None:
+    report = cli.inputs / "bench"
+    result = cli(
+        "bench", "--orders", "4", "--concurrency", "2", "--json", "--report-dir", str(report)
     )
 
     assert result.returncode == 0, result.stderr
@@ -210,32 +227,51 @@ def test_bench_reports_each_variant_against_its_floor(tmp_path: Path) -> None:
     for m in doc["measurements"]:
         assert m["throughput"] > 0 and m["p50_ms"] <= m["p95_ms"] <= m["p99_ms"]
         assert m["peak_rss_mb"] > 0
-    assert (tmp_path / "bench.svg").read_text().startswith("<svg")
-    assert "ratio to floor" in (tmp_path / "bench.md").read_text()
+    assert (report / "bench.svg").read_text().startswith("<svg")
+    assert "ratio to floor" in (report / "bench.md").read_text()
+    assert result.stderr.splitlines() == [f"log: {report / 'saga-compare.log'}"]
 
 
-def test_demo_runs_the_catalogue_on_both_and_writes_the_report(tmp_path: Path) -> None:
-    result = saga_compare(
-        "demo", "--repeat", "2", "--report-dir", str(tmp_path / "demo"), timeout=600
-    )
+def test_demo_writes_the_report_and_a_summary_readable_in_a_pipe_at_80_columns(cli: Cli) -> None:
+    result = cli("demo", "--repeat", "2", env={"COLUMNS": "80"}, timeout=600)
 
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    (folder,) = (cli.cwd / "reports").iterdir()
+    assert folder.name.startswith("demo-")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("orchestration UI: http://127.0.0.1:")
+    assert "UI" not in "".join(lines[1:])
     assert "all checks held" in result.stdout
-    assert "orchestration UI" in result.stdout
-    doc = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert f"report: reports/{folder.name}/report.html" in lines
+    assert result.stderr.splitlines()[-1] == f"log: reports/{folder.name}/saga-compare.log"
+    doc = json.loads((folder / "results.json").read_text())
     assert doc["equivalent"] and all(doc["invariants"].values()) and doc["expected_met"]
     assert (doc["schema_version"], doc["repeats"]) == (2, 2)
     assert {r["scenario"] for r in doc["results"]} >= {"happy_path", "race_for_last_items"}
     assert {r["repeat"] for r in doc["results"]} == {1, 2}
     assert {c["repeat"] for c in doc["comparisons"]} == {1, 2}
-    page = (tmp_path / "demo" / "report.html").read_text()
+    page = (folder / "report.html").read_text()
     assert page.count('<svg class="chart"') >= 2 and "Swimlanes" in page
-    assert "1 saga x 2 runs" in (tmp_path / "demo" / "report.md").read_text()
+    assert "1 saga x 2 runs" in (folder / "report.md").read_text()
+    assert "…" not in result.stdout
+    assert all(len(line) <= 80 for line in lines)
+    words = result.stdout.split()
+    for row in doc["results"]:
+        assert row["scenario"] in words
+        assert row["status"] in words
+        assert row["reason"] is None or row["reason"] in words
 
 
-@pytest.mark.parametrize("repeat", ["0", "21"])
-def test_a_repeat_outside_one_to_twenty_is_a_one_line_error(tmp_path: Path, repeat: str) -> None:
-    result = saga_compare("demo", "--repeat", repeat, "--report-dir", str(tmp_path / "demo"))
+@pytest.mark.parametrize(
+    ("repeat", "bound"), [("0", "greater than or equal to 1"), ("21", "less than or equal to 20")]
+)
+def test_a_repeat_outside_one_to_twenty_is_a_one_line_error(
+    cli: Cli, repeat: str, bound: str
+) -> None:
+    result = cli("demo", "--repeat", repeat)
 
-    assert_one_line_error(result, "--repeat must be between 1 and 20", repeat)
-    assert not (tmp_path / "demo").exists()
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "--repeat" in line and bound in line and "Traceback" not in result.stderr
+    assert not (cli.cwd / "reports").exists()

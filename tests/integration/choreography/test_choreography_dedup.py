@@ -43,7 +43,7 @@ async def test_redelivered_event_is_acknowledged_without_running_the_step_again(
     await eventually(lambda: _idle(runtime, ServiceName.PAYMENT, deliveries=2))
 
     assert outcome.status is SagaStatus.COMPLETED
-    deliveries = _spans(span_exporter, sid, "process saga.inventory.reserved")
+    deliveries = _spans(span_exporter, sid, "process saga.inventory.reserved.{saga_id}")
     assert sorted(d["messaging.nats.num_delivered"] for d in deliveries) == [1, 2]
     assert [s["saga.attempt"] for s in _spans(span_exporter, sid, "charge_payment")] == [1]
     assert [c.saga_id for c in await runtime.domain.payment.charges()] == [sid]

@@ -65,7 +65,7 @@ async def test_happy_path_runs_across_five_service_processes_in_one_trace(
     assert state.points["alice"] == 5_000 - 100
     spans = read_jsonl(traces)
     names = {span["resource"]["service.name"] for span in spans}
-    assert names == {f"choreography-{service.value}" for service in ServiceName}
+    assert names == {service.value for service in ServiceName}
     saga_spans = [span for span in spans if span["attributes"].get("saga.id") == sid]
     assert {span["trace_id"] for span in saga_spans} == {f"{root.get_span_context().trace_id:032x}"}
 

@@ -3,42 +3,53 @@
 from __future__ import annotations
 
 import pytest
-from choreography_support import QUICK, make_order, saga_id
+from choreography_support import QUICK, eventually, make_order, saga_id
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from choreography.events import template
 from choreography.runtime import ChoreographyRuntime
 from shared.contracts import SagaStatus
 from shared.faults import FaultPlan
+from shared.telemetry import SAGA_VARIANT
+
+VARIANT = "choreography"
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 GOLDEN_HAPPY_PATH = """\
-saga golden
-  create saga.order.placed (producer)
-    process saga.order.placed (consumer) [reserve_inventory forward]
-      reserve_inventory [reserve_inventory forward]
-        create saga.inventory.reserved (producer)
-          process saga.inventory.reserved (consumer) [charge_payment forward]
-            charge_payment [charge_payment forward]
-              create saga.payment.charged (producer)
-                process saga.payment.charged (consumer) [deduct_points forward]
-                  deduct_points [deduct_points forward]
-                    create saga.points.deducted (producer)
-                      process saga.points.deducted (consumer) [create_shipment forward]
-                        create_shipment [create_shipment forward]
-                          create saga.shipping.created (producer)
-                            process saga.shipping.created (consumer) [complete_order forward]
-                              complete_order [complete_order forward]
-                                create saga.order.completed (producer)"""
+saga golden @saga-compare-harness
+ create saga.order.placed.{saga_id} (producer) @saga-compare-harness
+  send saga.order.placed.{saga_id} (producer) @orders
+  process saga.order.placed.{saga_id} (consumer) [reserve_inventory forward] @inventory
+   reserve_inventory [reserve_inventory forward] @inventory
+    create saga.inventory.reserved.{saga_id} (producer) @inventory
+     send saga.inventory.reserved.{saga_id} (producer) @inventory
+     process saga.inventory.reserved.{saga_id} (consumer) [charge_payment forward] @payment
+      charge_payment [charge_payment forward] @payment
+       create saga.payment.charged.{saga_id} (producer) @payment
+        send saga.payment.charged.{saga_id} (producer) @payment
+        process saga.payment.charged.{saga_id} (consumer) [deduct_points forward] @points
+         deduct_points [deduct_points forward] @points
+          create saga.points.deducted.{saga_id} (producer) @points
+           send saga.points.deducted.{saga_id} (producer) @points
+           process saga.points.deducted.{saga_id} (consumer) [create_shipment forward] @shipping
+            create_shipment [create_shipment forward] @shipping
+             create saga.shipping.created.{saga_id} (producer) @shipping
+              send saga.shipping.created.{saga_id} (producer) @shipping
+              process saga.shipping.created.{saga_id} (consumer) [complete_order forward] @orders
+               complete_order [complete_order forward] @orders
+                create saga.order.completed.{saga_id} (producer) @orders
+                 send saga.order.completed.{saga_id} (producer) @orders"""
+"""Every span names the service whose host made it (``@service.name``), all in one process."""
 
 _KINDS = {SpanKind.PRODUCER: " (producer)", SpanKind.CONSUMER: " (consumer)"}
 
 
 def render(spans: list[ReadableSpan]) -> str:
-    """The span tree as indented names, with the saga step and phase where a span has them."""
+    """The span tree, one space of indent per level: names, step and phase, the span's service."""
     ids = {span.context.span_id for span in spans if span.context}
     children: dict[int | None, list[ReadableSpan]] = {}
     for span in sorted(spans, key=lambda s: s.start_time or 0):
@@ -53,7 +64,8 @@ def render(spans: list[ReadableSpan]) -> str:
             if "saga.step" in attributes
             else ""
         )
-        lines.append(f"{'  ' * depth}{span.name}{_KINDS.get(span.kind, '')}{step}")
+        service = f" @{span.resource.attributes['service.name']}"
+        lines.append(f"{' ' * depth}{span.name}{_KINDS.get(span.kind, '')}{step}{service}")
         for child in children.get(span.context.span_id if span.context else None, []):
             walk(child, depth + 1)
 
@@ -67,14 +79,22 @@ async def _happy_saga(
 ) -> list[ReadableSpan]:
     sid = saga_id("golden")
     tracer = trace.get_tracer("test")
-    with tracer.start_as_current_span("saga golden") as root:
+    with tracer.start_as_current_span("saga golden", attributes={SAGA_VARIANT: VARIANT}) as root:
         await runtime.start_saga(sid, make_order("golden", points=100), FaultPlan(), QUICK)
         outcome = await runtime.wait(sid, 10)
     assert outcome.status is SagaStatus.COMPLETED
     trace_id = root.get_span_context().trace_id
-    return [
-        s for s in exporter.get_finished_spans() if s.context and s.context.trace_id == trace_id
-    ]
+
+    def spans() -> list[ReadableSpan]:
+        finished = exporter.get_finished_spans()
+        return [s for s in finished if s.context and s.context.trace_id == trace_id]
+
+    async def last_event_sent() -> bool:
+        # The tracker completes the saga on order.completed; wait for that send span too.
+        return any(s.name == f"send {template('order.completed')}" for s in spans())
+
+    await eventually(last_event_sent)
+    return spans()
 
 
 async def test_happy_path_is_one_trace_with_the_golden_span_tree(
@@ -90,20 +110,71 @@ async def test_process_spans_follow_the_messaging_conventions(
 ) -> None:
     spans = await _happy_saga(runtime, span_exporter)
     by_id = {span.context.span_id: span for span in spans if span.context}
+    port = int(runtime.nats_url.rsplit(":", 1)[1])
 
     processes = [s for s in spans if s.kind is SpanKind.CONSUMER]
     assert len(processes) == 5  # placed, reserved, charged, deducted, created
     for span in processes:
         attributes = span.attributes or {}
+        subject = attributes["messaging.destination.name"]
         assert span.parent is not None
         assert [link.context.span_id for link in span.links] == [span.parent.span_id]
-        assert by_id[span.parent.span_id].kind is SpanKind.PRODUCER
+        assert by_id[span.parent.span_id].name.startswith("create ")
         assert attributes["messaging.system"] == "nats"
         assert attributes["messaging.operation.type"] == "process"
-        assert attributes["messaging.destination.name"].startswith(
-            span.name.removeprefix("process ")
+        assert attributes["messaging.operation.name"] == "process"
+        assert subject.endswith(f".{attributes['saga.id']}")
+        template = subject.rsplit(".", 1)[0] + ".{saga_id}"
+        assert attributes["messaging.destination.template"] == template
+        assert span.name == f"process {template}"
+        assert (attributes["server.address"], attributes["server.port"]) == ("127.0.0.1", port)
+        assert attributes["messaging.consumer.group.name"].startswith(
+            span.resource.attributes["service.name"]
         )
-        assert attributes["messaging.consumer.group.name"]
         assert attributes["messaging.message.id"]
         assert attributes["messaging.message.conversation_id"] == attributes["saga.id"]
         assert attributes["saga.variant"] == "choreography"
+
+
+async def test_each_relay_publish_is_a_send_span_under_the_message_creation(
+    runtime: ChoreographyRuntime, span_exporter: InMemorySpanExporter
+) -> None:
+    spans = await _happy_saga(runtime, span_exporter)
+    by_id = {span.context.span_id: span for span in spans if span.context}
+    consumed = {
+        (s.attributes or {})["messaging.message.id"] for s in spans if s.kind is SpanKind.CONSUMER
+    }
+
+    sends = [s for s in spans if s.name.startswith("send ")]
+    assert len(sends) == 6  # placed, reserved, charged, deducted, created, completed
+    for span in sends:
+        attributes = span.attributes or {}
+        assert span.kind is SpanKind.PRODUCER
+        assert span.parent is not None
+        creation = by_id[span.parent.span_id]
+        assert creation.name == span.name.replace("send ", "create ", 1)
+        created = creation.attributes or {}
+        assert created["messaging.operation.type"] == "create"
+        for key in ("destination.name", "destination.template", "message.id", "message.body.size"):
+            assert created[f"messaging.{key}"] == attributes[f"messaging.{key}"], key
+        assert attributes["messaging.operation.type"] == "send"
+        assert attributes["messaging.destination.template"] in span.name
+        assert attributes["server.port"] == int(runtime.nats_url.rsplit(":", 1)[1])
+        assert attributes["messaging.nats.duplicate"] is False
+    assert consumed < {(s.attributes or {})["messaging.message.id"] for s in sends}
+
+
+async def test_every_resource_names_its_service_namespace_and_variant(
+    runtime: ChoreographyRuntime, span_exporter: InMemorySpanExporter
+) -> None:
+    spans = await _happy_saga(runtime, span_exporter)
+
+    resources = {
+        (r["service.name"], r["service.namespace"], r.get("saga.variant"))
+        for r in (span.resource.attributes for span in spans)
+    }
+    services = {"inventory", "payment", "points", "shipping", "orders"}
+    assert resources == {
+        *((name, "saga-compare", "choreography") for name in services),
+        ("saga-compare-harness", "saga-compare", "choreography"),
+    }

@@ -15,11 +15,18 @@ from orchestration_support import FAST, new_id, order
 from orchestration.runtime import OrchestrationRuntime
 from shared.contracts import OrderRequest
 from shared.faults import FaultPlan
-from shared.telemetry import ROOT_SPAN_PREFIX, SAGA_PHASE, SAGA_STEP
+from shared.telemetry import ROOT_SPAN_PREFIX, SAGA_PHASE, SAGA_STEP, SAGA_VARIANT
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 _tracer = trace.get_tracer("tests.orchestration")
+STEPS = (
+    "reserve_inventory",
+    "charge_payment",
+    "deduct_points",
+    "create_shipment",
+    "complete_order",
+)
 
 HAPPY = """\
 saga {order_id}
@@ -144,3 +151,30 @@ async def test_compensated_trace_matches_the_golden_tree(
     tree = await traced_saga(runtime, span_exporter, saga_order)
 
     assert tree == SHIPMENT_FAILED.format(order_id=saga_order.order_id)
+
+
+async def test_the_worker_names_its_spans_and_the_caller_keeps_its_own(
+    runtime: OrchestrationRuntime, span_exporter: InMemorySpanExporter
+) -> None:
+    saga_order = order(new_id("services"))
+    with _tracer.start_as_current_span(
+        f"{ROOT_SPAN_PREFIX}{saga_order.order_id}", attributes={SAGA_VARIANT: "orchestration"}
+    ) as root:
+        await runtime.start_saga(saga_order.order_id, saga_order, FaultPlan(), FAST)
+        await runtime.wait(saga_order.order_id, 10)
+    spans = await _settled(span_exporter, root.get_span_context().trace_id)
+
+    services = {
+        (span.name.split(":")[0], span.resource.attributes["service.name"]) for span in spans
+    }
+    variants = {span.resource.attributes.get(SAGA_VARIANT) for span in spans}
+    assert services == {
+        ("saga " + saga_order.order_id, "saga-compare-harness"),
+        ("StartWorkflow", "saga-compare-harness"),
+        ("RunWorkflow", "order-saga-worker"),
+        ("StartActivity", "order-saga-worker"),
+        ("RunActivity", "order-saga-worker"),
+        *((step, "order-saga-worker") for step in STEPS),
+        ("CompleteWorkflow", "order-saga-worker"),
+    }
+    assert variants == {"orchestration"}

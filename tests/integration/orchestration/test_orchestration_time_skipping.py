@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from orchestration.activities import SagaActivities
+from orchestration.client import register_search_attributes
 from orchestration.messages import SagaInput
 from orchestration.workflows import OrderSagaWorkflow
 from shared.contracts import (
@@ -53,6 +54,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=binary
     ) as started:
+        await register_search_attributes(started.client)  # the workflow upserts them
         yield started
 
 

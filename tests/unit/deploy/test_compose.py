@@ -11,6 +11,7 @@ import yaml
 
 from choreography.broker import NatsSettings
 from orchestration.server import TemporalSettings
+from orchestration.visibility import KEYS
 from shared.contracts import ServiceName
 from shared.servers import ServerError
 
@@ -100,3 +101,14 @@ def test_collector_exports_to_jaeger_and_the_image_holds_every_package() -> None
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("shared", "choreography", "orchestration", "harness"):
         assert f"COPY {package} ./{package}" in dockerfile
+
+
+def test_the_saga_search_attributes_are_created_before_the_worker_starts(
+    compose: dict[str, Any],
+) -> None:
+    setup = compose["services"]["temporal-search-attributes"]["command"]
+    names = {setup[i + 1] for i, arg in enumerate(setup) if arg == "--name"}
+    assert names == {key.name for key in KEYS}
+    assert setup[setup.index("--type") + 1] == "Keyword"
+    worker = compose["services"]["orchestration-worker"]["depends_on"]
+    assert worker["temporal-search-attributes"] == {"condition": "service_completed_successfully"}

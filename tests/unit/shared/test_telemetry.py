@@ -1,22 +1,31 @@
-"""The JSON lines exporter writes OTLP/JSON with hex ids that load back unchanged."""
+"""Who a span names (routing), where it goes (one pipeline, file and OTLP), the file format."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from opentelemetry import propagate
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanKind
 
 from shared.telemetry import (
+    HARNESS,
+    SAGA_VARIANT,
+    WORKER,
     JsonLinesSpanExporter,
-    configure_tracing,
+    Tracing,
     read_jsonl,
+    service_component,
+    service_scope,
     step_attributes,
 )
 
@@ -73,32 +82,176 @@ def test_spans_load_back_with_tree_attributes_events_and_links(tmp_path: Path) -
     assert child["end_ns"] >= child["start_ns"] > 0
 
 
-def test_an_otlp_endpoint_in_the_environment_sends_spans_over_http(
+class Receiver:
+    """A tiny OTLP/HTTP receiver on a free loopback port that keeps each decoded request."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, ExportTraceServiceRequest]] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, ExportTraceServiceRequest.FromString(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+
+def resource_names(tracing: Tracing) -> dict[str, dict[str, Any]]:
+    """Finished span name -> its resource's attributes."""
+    assert tracing.memory is not None
+    return {
+        span.name: dict(span.resource.attributes) for span in tracing.memory.get_finished_spans()
+    }
+
+
+def test_an_otlp_endpoint_in_the_environment_gets_protobuf_spans_with_their_services(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    received: list[tuple[str, bytes]] = []
+    tracing = Tracing(HARNESS)
+    with Receiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+        with tracing.exporting():
+            with service_scope(service_component("payment")):
+                tracing.tracer("t").start_span("charge").end()
+            tracing.tracer("t").start_span("saga o-9", attributes={SAGA_VARIANT: "x"}).end()
 
-    class Collector(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((self.path, body))
-            self.send_response(200)
-            self.end_headers()
+    services = {
+        (path, span.name, _resource(rs)["service.name"], _resource(rs).get("saga.variant"))
+        for path, request in receiver.requests
+        for rs in request.resource_spans
+        for scope in rs.scope_spans
+        for span in scope.spans
+    }
+    assert services == {
+        ("/v1/traces", "charge", "payment", "choreography"),
+        ("/v1/traces", "saga o-9", "saga-compare-harness", "x"),
+    }
 
-        def log_message(self, *args: object) -> None:
-            return None
 
-    server = HTTPServer(("127.0.0.1", 0), Collector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
-    try:
-        tracing = configure_tracing("svc", "test", set_global=False)
-        with tracing.tracer("t").start_as_current_span("saga o-9"):
-            pass
-        tracing.shutdown()
-    finally:
-        server.shutdown()
+def _resource(resource_spans: Any) -> dict[str, Any]:
+    return {a.key: a.value.string_value for a in resource_spans.resource.attributes}
 
-    assert [path for path, _ in received] == ["/v1/traces"]
-    assert b"saga o-9" in received[0][1]
+
+def test_a_session_writes_the_file_and_otlp_through_one_batch_processor(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    tracing = Tracing(HARNESS)
+    with Receiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+        with tracing.exporting(jsonl=tmp_path / "traces.jsonl"):
+            sinks = [type(sink).__name__ for sink in tracing.pipeline.sinks]
+            with pytest.raises(RuntimeError, match="one exporter pipeline"):
+                tracing.attach(jsonl=tmp_path / "second.jsonl")
+            tracing.tracer("t").start_span("saga o-1").end()
+
+    assert sinks == ["JsonLinesSpanExporter", "OTLPSpanExporter"]
+    assert [span["name"] for span in read_jsonl(tmp_path / "traces.jsonl")] == ["saga o-1"]
+    assert len(receiver.requests) == 1
+    assert not (tmp_path / "second.jsonl").exists()
+
+
+def test_sessions_one_after_another_each_get_their_own_file(tmp_path: Path) -> None:
+    tracing = Tracing(HARNESS)
+    for name in ("first", "second"):
+        with tracing.exporting(jsonl=tmp_path / f"{name}.jsonl", otlp=False):
+            tracing.tracer("t").start_span(f"saga {name}").end()
+
+    for name in ("first", "second"):
+        spans = read_jsonl(tmp_path / f"{name}.jsonl")
+        assert [span["name"] for span in spans] == [f"saga {name}"]
+
+
+def test_a_service_scope_names_the_spans_of_the_tasks_started_inside_it() -> None:
+    tracing = Tracing(HARNESS, memory=True)
+    tracer = tracing.tracer("t")
+
+    async def later() -> None:
+        await asyncio.sleep(0)
+        tracer.start_span("in a task").end()
+
+    async def main() -> None:
+        with service_scope(service_component("inventory")):
+            task = asyncio.create_task(later())
+        tracer.start_span("after the scope").end()
+        await task
+
+    asyncio.run(main())
+
+    resources = resource_names(tracing)
+    assert resources["in a task"]["service.name"] == "inventory"
+    assert resources["in a task"]["saga.variant"] == "choreography"
+    assert resources["in a task"]["service.namespace"] == "saga-compare"
+    assert resources["after the scope"]["service.name"] == "saga-compare-harness"
+
+
+def test_an_unscoped_span_belongs_to_the_component_of_its_local_parent() -> None:
+    tracing = Tracing(HARNESS, memory=True)
+    tracer = tracing.tracer("t")
+
+    with tracing.tracer("t", WORKER).start_as_current_span("RunActivity:charge_payment"):
+        tracer.start_span("charge_payment").end()
+    with tracer.start_as_current_span("saga o-1", attributes={SAGA_VARIANT: "orchestration"}):
+        tracer.start_span("StartWorkflow:OrderSaga").end()
+
+    resources = resource_names(tracing)
+    assert resources["charge_payment"]["service.name"] == "order-saga-worker"
+    assert resources["StartWorkflow:OrderSaga"]["service.name"] == "saga-compare-harness"
+    assert resources["StartWorkflow:OrderSaga"]["saga.variant"] == "orchestration"
+
+
+def test_a_remote_parent_does_not_decide_the_component() -> None:
+    tracing = Tracing(HARNESS, memory=True)
+    carrier: dict[str, str] = {}
+    with tracing.tracer("t", WORKER).start_as_current_span("elsewhere"):
+        propagate.inject(carrier)
+
+    with service_scope(service_component("points")):
+        tracing.tracer("t").start_span("process", context=propagate.extract(carrier)).end()
+
+    assert resource_names(tracing)["process"]["service.name"] == "points"
+
+
+def test_the_harness_has_one_resource_per_variant_and_no_variant_of_its_own() -> None:
+    tracing = Tracing(HARNESS, memory=True)
+    tracer = tracing.tracer("t")
+
+    for variant in ("choreography", "orchestration"):
+        tracer.start_span(f"saga {variant}", attributes={SAGA_VARIANT: variant}).end()
+    tracer.start_span("saga none").end()
+
+    resources = resource_names(tracing)
+    assert resources["saga choreography"]["saga.variant"] == "choreography"
+    assert resources["saga orchestration"]["saga.variant"] == "orchestration"
+    assert "saga.variant" not in resources["saga none"]
+
+
+def test_every_component_shares_the_one_pipeline_and_sampler() -> None:
+    tracing = Tracing(HARNESS, memory=True)
+    providers = [tracing.provider(c) for c in (HARNESS, WORKER, service_component("orders"))]
+
+    tracing.set_enabled(False)
+    tracing.tracer("t", WORKER).start_span("untraced").end()
+    tracing.set_enabled(True)
+
+    for provider in providers:
+        assert provider._active_span_processor._span_processors == (tracing.pipeline,)
+    assert tracing.memory is not None and tracing.memory.get_finished_spans() == ()

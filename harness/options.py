@@ -1,0 +1,82 @@
+"""The command line's shared options, and upper bounds for every count a user types.
+
+A count without a ceiling is a foot-gun: `bench --orders 1000000000000` would run for years.
+`Bound.option` builds a typer option whose range typer checks before the command starts, so
+an out-of-range value is a usage error (exit 2, one line), and its help shows the range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from harness.session import VARIANTS
+from shared.settings import StoreKind
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The sane range of a count option: ``low <= value <= high``."""
+
+    low: int
+    high: int
+
+    def option(self, *names: str, help: str) -> Any:
+        """A typer option for this range, e.g. ``Annotated[int, ORDERS.option("--orders")]``."""
+        return typer.Option(*names, min=self.low, max=self.high, help=help)
+
+
+ORDERS = Bound(1, 10_000)
+"""Sagas per benchmark run: 10,000 already takes minutes per variant on a laptop."""
+CONCURRENCY = Bound(1, 1_000)
+"""Sagas in flight at once: beyond this the bench measures the machine's file handles."""
+REPEAT = Bound(1, 20)
+"""Times the catalogue runs in one demo."""
+TIMEOUT_S = Bound(1, 3_600)
+"""Seconds a saga may take: past an hour it is stuck, whatever the fault plan says."""
+
+
+class Variant(StrEnum):
+    orchestration = "orchestration"
+    choreography = "choreography"
+    both = "both"
+
+    @property
+    def names(self) -> list[str]:
+        return list(VARIANTS) if self is Variant.both else [self.value]
+
+
+VariantOpt = Annotated[Variant, typer.Option("--variant", "-v", help="Which style to run.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print exactly one JSON document on stdout instead.")
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=TIMEOUT_S.low,
+        max=TIMEOUT_S.high,
+        help="Seconds a saga may take before it counts as stuck.",
+    ),
+]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--report-dir",
+        help="Folder for report.html, report.md, results.json, traces.jsonl and the log "
+        "(created if missing).",
+    ),
+]
+
+StoreOpt = Annotated[
+    StoreKind | None,
+    typer.Option(
+        "--store",
+        help="Where the services keep their data: sqlite files (default) or postgres "
+        "(SAGA_POSTGRES_URL, or an embedded server). Overrides SAGA_STORE.",
+    ),
+]
