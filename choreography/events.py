@@ -55,6 +55,8 @@ class Role(StrEnum):
     """A fenced step refusing its late trigger: hands the chain back, undoes nothing."""
     COMPENSATED = "compensated"
     COMPENSATION_FAILED = "compensation_failed"
+    RETRY_COMPENSATION = "retry_compensation"
+    """A command, not an event: an operator asks the service to run its compensation again."""
 
 
 SHARED_EVENTS = {
@@ -62,6 +64,7 @@ SHARED_EVENTS = {
     Role.SKIPPED: "skipped",
     Role.REFUSED: "refused",
     Role.COMPENSATION_FAILED: "compensation_failed",
+    Role.RETRY_COMPENSATION: "retry_compensation",
 }
 """The past-tense names every step shares (the others come from the spec)."""
 
@@ -114,6 +117,9 @@ class Routing:
     def compensation_failed(self, step: str) -> Kind:
         return self.kind(Role.COMPENSATION_FAILED, step)
 
+    def retry_compensation(self, step: str) -> Kind:
+        return self.kind(Role.RETRY_COMPENSATION, step)
+
     @cached_property
     def meanings(self) -> dict[str, Meaning]:
         """Every kind of the saga and what it says."""
@@ -128,7 +134,12 @@ class Routing:
         if spec.skip_unless is not None:
             roles.append(Role.SKIPPED)
         if spec.compensation is not None:
-            roles += [Role.REFUSED, Role.COMPENSATED, Role.COMPENSATION_FAILED]
+            roles += [
+                Role.REFUSED,
+                Role.COMPENSATED,
+                Role.COMPENSATION_FAILED,
+                Role.RETRY_COMPENSATION,
+            ]
         return tuple(roles)
 
     def meaning(self, kind: str) -> Meaning | None:
@@ -198,9 +209,10 @@ def saga_key(value: str) -> str:
     return value.rsplit(".", 1)[-1]
 
 
-def event_id(saga_id: str, kind: str) -> str:
-    """Deterministic: a saga emits each kind at most once, so a repeat is a duplicate."""
-    return f"{saga_id}:{kind}"
+def event_id(saga_id: str, kind: str, round: int = 0) -> str:
+    """Deterministic: a saga emits each kind at most once per round, so a repeat is a duplicate
+    (an operator's retry round n emits its own events)."""
+    return f"{saga_id}:{kind}" if round == 0 else f"{saga_id}:{kind}#{round}"
 
 
 class Event(BaseModel):
@@ -236,17 +248,17 @@ class Event(BaseModel):
     def deadline_at(self) -> float:
         return self.started_at + self.policy.deadline_s
 
-    def follow(self, kind: str, **changes: object) -> Event:
+    def follow(self, kind: str, *, round: int = 0, **changes: object) -> Event:
         """The next event of the same saga, carrying the saga's data on (happening now)."""
         fields: dict[str, object] = {
-            "event_id": event_id(self.saga_id, kind),
+            "event_id": event_id(self.saga_id, kind, round),
             "kind": kind,
             "step": None,
             "status": None,
             "attempts": 0,
             "message": "",
             "at": time.time(),
-            "round": 0,
+            "round": round,
         }
         fields.update(changes)
         return self.model_copy(update=fields)

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from choreography.events import Event, Role, Routing
 from shared.contracts import (
+    Action,
+    ActionResult,
     OperatorAction,
     Phase,
     Reason,
@@ -171,7 +173,10 @@ class SagaView(_Facts):
     completed: bool = False
     end: Ended | None = None
     actions: tuple[OperatorAction, ...] = ()
-    """Operator actions, in the order the tracker recorded them (not folded from events)."""
+    """Operator actions, in the order the tracker recorded them (not folded from events); a
+    retry's result is derived from its round's compensation facts (`actions`)."""
+    rounds: dict[int, tuple[StepId, ...]] = Field(default_factory=dict)
+    """The compensations each operator retry round ran again."""
 
 
 def new_view(placed: Event, saga: SagaSpec) -> SagaView:
@@ -244,6 +249,29 @@ def cause(view: SagaView) -> Cause | None:
     return min(candidates, key=lambda c: c.at) if candidates else None
 
 
+def retry_result(view: SagaView, round: int) -> ActionResult:
+    """What a retry round came to: still pending, compensated, or still failing."""
+    results = []
+    for compensation in view.rounds.get(round, ()):
+        facts = view.compensations.get(compensation)
+        if facts is None or facts.round < round or facts.result is None:
+            return ActionResult.PENDING
+        results.append(facts.result)
+    if StepStatus.FAILED in results:
+        return ActionResult.STILL_FAILING
+    return ActionResult.COMPENSATED
+
+
+def actions(view: SagaView) -> list[OperatorAction]:
+    """The recorded actions, each retry with the result its round came to."""
+    return [
+        a.model_copy(update={"result": retry_result(view, a.round)})
+        if a.action is Action.RETRY_COMPENSATION and a.round > 0
+        else a
+        for a in view.actions
+    ]
+
+
 def status_of(view: SagaView) -> SagaStatus:
     if view.completed:
         return SagaStatus.COMPLETED
@@ -268,7 +296,7 @@ def outcome(view: SagaView, saga: SagaSpec) -> SagaOutcome:
         failed_step=None if view.completed else failed_step,
         failed_compensations=[s.step for s in compensations if s.status is StepStatus.FAILED],
         steps=[*_forward_states(view, saga), *compensations],
-        actions=list(view.actions),
+        actions=actions(view),
     )
 
 
@@ -356,7 +384,10 @@ def in_flight(view: SagaView, saga: SagaSpec) -> bool:
 
 
 def decide(view: SagaView, saga: SagaSpec) -> tuple[SagaStatus, Reason | None] | None:
-    """The end a running saga has reached, or None while something is unconfirmed."""
+    """The end a running saga has reached, or None while something is unconfirmed; a saga
+    waiting for an operator becomes COMPENSATED once a retry round left nothing failed."""
+    if view.end is not None and view.end.status is SagaStatus.NEEDS_INTERVENTION:
+        return _after_retry(view)
     if view.completed or view.end is not None:
         return None
     if view.onward_failure is not None:
@@ -366,6 +397,16 @@ def decide(view: SagaView, saga: SagaSpec) -> tuple[SagaStatus, Reason | None] |
         return None
     failed = any(facts.result is StepStatus.FAILED for facts in view.compensations.values())
     return (SagaStatus.NEEDS_INTERVENTION if failed else SagaStatus.COMPENSATED), first.reason
+
+
+def _after_retry(view: SagaView) -> tuple[SagaStatus, Reason | None] | None:
+    if not view.rounds or view.onward_failure is not None:
+        return None
+    if retry_result(view, max(view.rounds)) is not ActionResult.COMPENSATED:
+        return None
+    if any(facts.result is StepStatus.FAILED for facts in view.compensations.values()):
+        return None
+    return SagaStatus.COMPENSATED, view.end.reason if view.end else None
 
 
 def started_steps(view: SagaView, saga: SagaSpec) -> tuple[StepId, ...]:

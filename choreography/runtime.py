@@ -26,7 +26,15 @@ from choreography.host import ChoreographySettings, ServiceHost, ensure_consumer
 from choreography.outbox import Relay
 from choreography.tracker import Intervention, Tracker
 from shared.catalogue import admit
-from shared.contracts import OrderRequest, Reason, SagaOutcome, SagaPolicy, ServiceName
+from shared.contracts import (
+    ActionResult,
+    OperatorAction,
+    OrderRequest,
+    Reason,
+    SagaOutcome,
+    SagaPolicy,
+    ServiceName,
+)
 from shared.faults import FaultPlan
 from shared.saga import SAGA, SagaSpec
 from shared.services import SERVICES, Domain, ServiceDef
@@ -37,6 +45,8 @@ __all__ = ["ChoreographyRuntime", "ChoreographySettings", "open_runtime"]
 
 VARIANT = "choreography"
 LOCAL_WAIT_POLL_S = 1.0
+OPERATOR_WAIT_S = 300.0
+"""How long an operator's retry may take before the call gives up waiting (it goes on)."""
 
 
 class ChoreographyRuntime:
@@ -94,6 +104,20 @@ class ChoreographyRuntime:
 
     async def interventions(self) -> list[Intervention]:
         return await self.tracker.interventions()
+
+    async def retry_compensation(
+        self, saga_id: str, who: str, timeout_s: float = OPERATOR_WAIT_S
+    ) -> OperatorAction:
+        """An operator retries the saga's failed compensations; returns what came of it."""
+        action = await self.tracker.retry_compensation(saga_id, who)
+        if action.result is not ActionResult.PENDING:
+            return action
+        index = len((await self.tracker.describe(saga_id)).actions) - 1
+        return await self.tracker.wait_action(saga_id, index, timeout_s)
+
+    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
+        """An operator marks the saga resolved by hand, with a note."""
+        return await self.tracker.resolve(saga_id, who, note)
 
     def host(self, service: str) -> ServiceHost:
         return self.hosts[service]

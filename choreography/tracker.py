@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, ConfigDict
@@ -56,6 +57,8 @@ from shared.telemetry import SAGA_ID, SAGA_OUTCOME, SAGA_VARIANT
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("saga-compare.choreography.tracker")
 
+T = TypeVar("T")
+
 CHUNK = 500
 """Saga ids per ``IN (...)`` list when a batch loads its views."""
 
@@ -92,7 +95,7 @@ class Tracker:
         self.poll_s = poll_s
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._ended: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, set[asyncio.Event]] = {}
         self.running = False
 
     @property
@@ -225,6 +228,7 @@ class Tracker:
         views = await self.store.run(lambda tx: self._fold_batch(tx, events)) if events else {}
         for saga_id, view in views.items():
             await self.settle_view(view, touched[saga_id])
+            self._wake(saga_id)
         return poison
 
     def _fold_batch(self, tx: Tx, events: list[Event]) -> dict[str, SagaView]:
@@ -276,30 +280,53 @@ class Tracker:
         return outcome(await self.view(saga_id), self.saga)
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
-        """The settled outcome; woken by this process's decisions, polling for the others'."""
+        """The settled outcome (waiting for an operator counts as settled)."""
+
+        def settled(view: SagaView) -> SagaOutcome | None:
+            current = outcome(view, self.saga)
+            return current if current.status.terminal else None
+
+        try:
+            return await self._until(saga_id, settled, timeout_s)
+        except TimeoutError:
+            current = await self.describe(saga_id)
+            raise SagaStuck(saga_id, in_flight(current), timeout_s) from None
+
+    async def _until(
+        self, saga_id: str, ready: Callable[[SagaView], T | None], timeout_s: float
+    ) -> T:
+        """Re-read the view until ``ready`` finds something: woken by this process's folds and
+        decisions, polling for another process's; TimeoutError after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
-        ended = self._ended.setdefault(saga_id, asyncio.Event())
+        woken = asyncio.Event()
+        self._waiters.setdefault(saga_id, set()).add(woken)
         try:
             while True:
-                current = await self.describe(saga_id)
-                if current.status.terminal:
-                    return current
+                found = ready(await self.view(saga_id))
+                if found is not None:
+                    return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise SagaStuck(saga_id, in_flight(current), timeout_s)
+                    raise TimeoutError(f"saga {saga_id}: nothing after {timeout_s}s")
+                woken.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(remaining, self.poll_s)):
-                        await ended.wait()
+                        await woken.wait()
         finally:
-            self._ended.pop(saga_id, None)
+            waiters = self._waiters.get(saga_id, set())
+            waiters.discard(woken)
+            if not waiters:
+                self._waiters.pop(saga_id, None)
 
     def ended(self, saga_id: str) -> None:
         """The saga settled: drop its deadline, wake whoever waits for it in this process."""
         timer = self._timers.pop(saga_id, None)
         if timer is not None:
             timer.cancel()
-        event = self._ended.get(saga_id)
-        if event is not None:
+        self._wake(saga_id)
+
+    def _wake(self, saga_id: str) -> None:
+        for event in self._waiters.get(saga_id, ()):
             event.set()
 
     async def interventions(self, *, include_resolved: bool = False) -> list[Intervention]:
@@ -326,6 +353,69 @@ class Tracker:
             )
         return sorted(queue, key=lambda item: item.at)
 
+    async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
+        """An operator retries the failed compensations: one command per service (round n).
+
+        Returns the action as recorded (pending, or nothing to retry); its result follows
+        from the round's answers (`wait_action`).
+        """
+        now = time.time()
+
+        def work(tx: Tx) -> tuple[OperatorAction, list[Outgoing | None]]:
+            view, current = self._waiting(tx, saga_id)
+            failed = tuple(current.failed_compensations)
+            if not failed:
+                action = OperatorAction(
+                    action=Action.RETRY_COMPENSATION,
+                    who=who,
+                    at=now,
+                    result=ActionResult.NOTHING_TO_RETRY,
+                )
+                save(tx, [view.model_copy(update={"actions": (*view.actions, action)})])
+                return action, []
+            round = max(view.rounds, default=0) + 1
+            action = OperatorAction(action=Action.RETRY_COMPENSATION, who=who, at=now, round=round)
+            rounds = {**view.rounds, round: failed}
+            update = {"actions": (*view.actions, action), "rounds": rounds}
+            save(tx, [view.model_copy(update=update)])
+            placed = Event.model_validate_json(_placed(tx, saga_id))
+            commands = [
+                placed.follow(
+                    self.routing.retry_compensation(compensation),
+                    round=round,
+                    step=compensation,
+                    reason=current.reason,
+                    trail=started_steps(view, self.saga),
+                )
+                for compensation in failed
+            ]
+            return action, [outbox.add(tx, command) for command in commands]
+
+        action, rows = await self.store.run(work, key=saga_id)
+        self.hand_over(rows)
+        return action
+
+    async def wait_action(self, saga_id: str, index: int, timeout_s: float) -> OperatorAction:
+        """The ``index``-th recorded action once its result is known (a retry's round ended)."""
+
+        def known(view: SagaView) -> OperatorAction | None:
+            action = outcome(view, self.saga).actions[index]
+            return None if action.result is ActionResult.PENDING else action
+
+        return await self._until(saga_id, known, timeout_s)
+
+    def _waiting(self, tx: Tx, saga_id: str) -> tuple[SagaView, SagaOutcome]:
+        """The view of a saga that waits for an operator, or NotAwaitingOperator."""
+        view = load(tx, [saga_id]).get(saga_id)
+        if view is None:
+            raise UnknownSaga(saga_id)
+        current = outcome(view, self.saga)
+        pending = any(a.result is ActionResult.PENDING for a in current.actions)
+        if current.status is not SagaStatus.NEEDS_INTERVENTION or current.resolved or pending:
+            state = "resolved" if current.resolved else current.status.value
+            raise NotAwaitingOperator(saga_id, "being retried" if pending else state)
+        return view, current
+
     async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
         """An operator finished the saga by hand: recorded, and it no longer waits."""
         action = OperatorAction(
@@ -333,13 +423,7 @@ class Tracker:
         )
 
         def work(tx: Tx) -> None:
-            view = load(tx, [saga_id]).get(saga_id)
-            if view is None:
-                raise UnknownSaga(saga_id)
-            current = outcome(view, self.saga)
-            if current.status is not SagaStatus.NEEDS_INTERVENTION or current.resolved:
-                state = "resolved" if current.resolved else current.status.value
-                raise NotAwaitingOperator(saga_id, state)
+            view, _ = self._waiting(tx, saga_id)
             save(tx, [view.model_copy(update={"actions": (*view.actions, action)})])
 
         await self.store.run(work, key=saga_id)
@@ -368,10 +452,18 @@ def save(tx: Tx, views: list[SagaView]) -> None:
 
 
 def record_end(tx: Tx, saga_id: str, end: Ended) -> None:
-    """In the transaction that closes the order: the end joins the saga's view."""
+    """In the transaction that closes the order: the end joins the saga's view (a saga that
+    waited for an operator may still become COMPENSATED)."""
     for view in load(tx, [saga_id]).values():
-        if view.end is None:
+        waited = view.end is not None and view.end.status is SagaStatus.NEEDS_INTERVENTION
+        if view.end is None or (waited and end.status is SagaStatus.COMPENSATED):
             save(tx, [view.model_copy(update={"end": end})])
+
+
+def _placed(tx: Tx, saga_id: str) -> str:
+    row = tx.fetchone("SELECT placed FROM sagas WHERE saga_id = ?", (saga_id,))
+    assert row is not None
+    return str(row["placed"])
 
 
 def in_flight(current: SagaOutcome) -> StepId | None:

@@ -16,6 +16,7 @@ def outcome_view(run: ScenarioRun) -> dict[str, dict[str, Any]]:
             "reason": r.outcome.reason.value if r.outcome.reason else None,
             "failed_step": r.outcome.failed_step,
             "failed_compensations": sorted(str(s) for s in r.outcome.failed_compensations),
+            "actions": [(a.action.value, a.result.value) for a in r.outcome.actions],
         }
         for r in run.sagas
     }

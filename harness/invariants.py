@@ -151,6 +151,7 @@ def check_invariants(
     actual = net(state)
     expected = expected_net(seed, sagas)
     per_saga_charges = Counter(charge.saga_id for charge in state.charges)
+    per_order_charges = Counter(_order_of(state, charge.saga_id) for charge in state.charges)
     totals = {o.order_id: o.total_cents for o, _ in sagas}
     records = {record.order_id: record.status for record in state.orders}
     return {
@@ -160,12 +161,13 @@ def check_invariants(
         "money_conserved": sum(actual.net_charged.values()) == sum(expected.net_charged.values()),
         "points_conserved": actual.points == expected.points,
         "no_double_charge": all(count == 1 for count in per_saga_charges.values())
+        and all(count == 1 for count in per_order_charges.values())
         and all(
             charge.amount_cents == totals.get(_order_of(state, charge.saga_id), -1)
             for charge in state.charges
         ),
-        "shipment_iff_completed": actual.shipped == expected.shipped,
-        "every_saga_terminal": all(o.status.terminal for _, o in sagas)
+        "shipments_match_outcomes": actual.shipped == expected.shipped,
+        "every_saga_settled": all(o.status.terminal for _, o in sagas)
         and all(records.get(order.order_id) is outcome.status for order, outcome in sagas),
     }
 

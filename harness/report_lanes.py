@@ -19,7 +19,16 @@ WORKFLOW = "workflow"
 OTHER = "other"
 SERVICES = tuple(s.value for s in ServiceName)
 LANE_ORDER = (HARNESS, WORKFLOW, "inventory", "payment", "points", "shipping", "orders")
-CLIENT_CALLS = frozenset({"StartWorkflow", "SignalWorkflow", "QueryWorkflow", "SignalWithStart"})
+CLIENT_CALLS = frozenset(
+    {
+        "StartWorkflow",
+        "StartUpdateWithStartWorkflow",
+        "StartWorkflowUpdate",
+        "SignalWorkflow",
+        "QueryWorkflow",
+        "SignalWithStart",
+    }
+)
 TRACKER_SPANS = ("close_saga", "cancel ")
 """The choreography tracker's spans; it runs inside the order service."""
 PRODUCER, CLIENT, CONSUMER = 4, 3, 5

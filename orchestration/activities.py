@@ -9,6 +9,7 @@ idempotency key is the workflow id (= saga id) plus the step name, which survive
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -19,18 +20,27 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from orchestration.messages import (
     BUSINESS_FAILURE,
     CLOSE_ORDER,
+    DUPLICATE_ORDER,
+    FENCE_STEP,
     PLACE_ORDER,
     STEP_REJECTED,
     TRANSIENT_FAILURE,
     CloseCall,
     FailureDetail,
+    FenceCall,
     PlaceCall,
     StepCall,
     StepDone,
 )
 from shared.contracts import StepRequest
-from shared.errors import BusinessFailure, InjectedCrash, StepRejected, TransientFailure
-from shared.services import Domain
+from shared.errors import (
+    BusinessFailure,
+    DuplicateOrder,
+    InjectedCrash,
+    StepRejected,
+    TransientFailure,
+)
+from shared.services import Domain, Fence
 from shared.steps import run_step
 
 VARIANT = "orchestration"
@@ -46,12 +56,28 @@ class SagaActivities:
 
     def all(self) -> Sequence[Callable[..., Any]]:
         """The bound activity methods, for `Worker(activities=...)`."""
-        return [self.place_order, self.close_order, self.step]
+        return [self.place_order, self.close_order, self.fence_step, self.step]
 
     @activity.defn(name=PLACE_ORDER)
     async def place_order(self, call: PlaceCall) -> None:
-        """Record the order RUNNING; idempotent by saga id, so a retry places nothing twice."""
-        await self.domain.orders.place(_saga_id(), call.order)
+        """Record the order RUNNING; idempotent by saga id, so a retry places nothing twice.
+
+        Another saga holding the order id refuses it for good (DuplicateOrder).
+        """
+        try:
+            await self.domain.orders.place(_saga_id(), call.order)
+        except DuplicateOrder as duplicate:
+            # The detail is the saga that holds the order id, for the refusal's message.
+            raise ApplicationError(
+                str(duplicate), duplicate.saga_id, type=DUPLICATE_ORDER, non_retryable=True
+            ) from None
+
+    @activity.defn(name=FENCE_STEP)
+    async def fence_step(self, call: FenceCall) -> Fence:
+        """A cancel reaching a step in flight: tombstone it unless it committed first."""
+        if not self.domain.saga.knows(call.step):
+            raise ApplicationError(f"the saga has no step {call.step!r}", non_retryable=True)
+        return await self.domain.fence(_saga_id(), call.step)
 
     @activity.defn(name=CLOSE_ORDER)
     async def close_order(self, call: CloseCall) -> None:
@@ -70,14 +96,17 @@ class SagaActivities:
     async def run(self, step: str, call: StepCall) -> StepDone:
         """Run the step with this attempt's faults; map failures onto Temporal's retry rules."""
         info = activity.info()
-        req = StepRequest(saga_id=_saga_id(), order=call.order, attempt=info.attempt)
+        req = StepRequest(
+            saga_id=_saga_id(), order=call.order, attempt=info.attempt, round=call.round
+        )
         try:
             result = await run_step(
                 self.domain, step, req, variant=self.variant, faults=call.faults
             )
         except BusinessFailure as failure:
             kind = STEP_REJECTED if isinstance(failure, StepRejected) else BUSINESS_FAILURE
-            _fail(failure.message, kind, FailureDetail(reason=failure.reason, attempt=info.attempt))
+            detail = FailureDetail(reason=failure.reason, attempt=info.attempt, at=time.time())
+            _fail(failure.message, kind, detail)
         except TransientFailure as failure:
             _fail(failure.message, TRANSIENT_FAILURE, FailureDetail(attempt=info.attempt))
         except InjectedCrash:
@@ -99,7 +128,7 @@ def _saga_id() -> str:
 
 
 def _fail(message: str, kind: str, detail: FailureDetail) -> NoReturn:
-    business = kind in (BUSINESS_FAILURE, STEP_REJECTED)
+    business = kind in (BUSINESS_FAILURE, STEP_REJECTED, DUPLICATE_ORDER)
     raise ApplicationError(
         message,
         detail,

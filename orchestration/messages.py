@@ -6,20 +6,23 @@ The saga id is the workflow id, which is also the activities' idempotency key.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import OrderRequest, Reason, SagaPolicy, SagaStatus, StepResult
+from shared.contracts import OrderRequest, Reason, SagaPolicy, SagaStatus, StepId, StepResult
 from shared.faults import FaultPlan
 from shared.saga import SAGA, SagaSpec
 
 WORKFLOW_NAME = "OrderSaga"
 PLACE_ORDER = "place_order"
 CLOSE_ORDER = "close_order"
+FENCE_STEP = "fence_step"
 
 BUSINESS_FAILURE = "BusinessFailure"
 STEP_REJECTED = "StepRejected"
 TRANSIENT_FAILURE = "TransientFailure"
-NON_RETRYABLE = (BUSINESS_FAILURE, STEP_REJECTED)
+DUPLICATE_ORDER = "DuplicateOrder"
+NOT_WAITING = "NotAwaitingOperator"
+NON_RETRYABLE = (BUSINESS_FAILURE, STEP_REJECTED, DUPLICATE_ORDER)
 """ApplicationError types that no retry policy may retry: a rule said no."""
 
 
@@ -43,6 +46,21 @@ class StepCall(_Message):
 
     order: OrderRequest
     faults: FaultPlan = FaultPlan()
+    round: int = 0
+    """0 for the saga's own run; n for an operator's n-th retry of a failed compensation."""
+
+
+class FenceCall(_Message):
+    """A cancel reaching a forward step in flight: fence it through its own service."""
+
+    step: StepId
+
+
+class OperatorCall(_Message):
+    """An operator's action: who acts, and a note (required to resolve)."""
+
+    who: str = Field(min_length=1, max_length=100)
+    note: str = ""
 
 
 class StepDone(_Message):
@@ -70,3 +88,5 @@ class FailureDetail(_Message):
 
     reason: Reason | None = None
     attempt: int = 1
+    at: float = 0.0
+    """When the activity failed (epoch seconds): a cancel that came later does not win."""

@@ -12,25 +12,30 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
+from orchestration import saga_client
 from orchestration.client import check_search_attributes, connect, for_component
 from orchestration.floor import SAGA_ACTIVITIES, floor_once, floor_worker
-from orchestration.messages import SagaInput
+from orchestration.messages import OperatorCall, SagaInput
+from orchestration.saga_client import SagaHandle
 from orchestration.server import TemporalServer, TemporalSettings
-from orchestration.visibility import start_attributes, start_details, start_summary
 from orchestration.worker import build_worker
 from orchestration.workflows import OrderSagaWorkflow
 from shared.catalogue import admit
-from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepId, StepStatus
+from shared.contracts import (
+    OperatorAction,
+    OrderRequest,
+    SagaOutcome,
+    SagaPolicy,
+    StepId,
+    StepStatus,
+)
 from shared.faults import FaultPlan
-from shared.runtime import SagaStuck, UnknownSaga
+from shared.runtime import SagaStuck
 from shared.saga import SAGA, SagaSpec
 from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory, sqlite_stores
@@ -53,11 +58,6 @@ DEV_SERVER_CONFIG: Mapping[str, object] = {
 }
 """Dynamic config for the embedded dev server; figures in docs/temporal-latency.md."""
 
-QUERY_TIMEOUT = timedelta(seconds=5)
-"""A query needs a live worker; without one it would wait forever."""
-
-SagaHandle = WorkflowHandle[OrderSagaWorkflow, SagaOutcome]
-
 
 class OrchestrationRuntime:
     """SagaRuntime over Temporal: a saga is an OrderSagaWorkflow whose id is the saga id."""
@@ -78,6 +78,10 @@ class OrchestrationRuntime:
         self.domain = domain
         self.ui_url = ui_url
         self.floor_client = floor_client or client
+        # Waiting is observation, not part of a saga: no spans (the harness's root span times it).
+        self._observer = Client(
+            client.service_client, namespace=client.namespace, data_converter=client.data_converter
+        )
         self.floor_queue = f"{task_queue}-floor"
         self._floor_tag = uuid.uuid4().hex[:8]
 
@@ -97,20 +101,7 @@ class OrchestrationRuntime:
         saga = SagaInput(
             saga_id=saga_id, order=order, faults=faults, policy=policy, saga=self.domain.saga
         )
-        try:
-            await self.client.start_workflow(
-                OrderSagaWorkflow.run,
-                saga,
-                id=saga_id,
-                task_queue=self.task_queue,
-                # A saga id names one saga forever: a repeated start is a no-op, never a rerun.
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=start_attributes(order),
-                static_summary=start_summary(order),
-                static_details=start_details(order),
-            )
-        except WorkflowAlreadyStartedError:
-            return
+        await saga_client.start(self.client, self.task_queue, saga)
 
     async def cancel_saga(self, saga_id: str) -> None:
         await self._handle(saga_id).signal(OrderSagaWorkflow.cancel)
@@ -118,22 +109,29 @@ class OrchestrationRuntime:
     async def describe(self, saga_id: str) -> SagaOutcome:
         """The workflow's own view, with the server's attempt count for a step in flight."""
         handle = self._handle(saga_id)
-        try:
-            outcome = await handle.query(OrderSagaWorkflow.describe, rpc_timeout=QUERY_TIMEOUT)
-        except RPCError as error:
-            if error.status is RPCStatusCode.NOT_FOUND:
-                raise UnknownSaga(saga_id) from None
-            raise
+        outcome = await saga_client.describe(handle)
         if outcome.status.terminal:
             return outcome
         return await _with_live_attempts(handle, outcome)
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
-        handle = self._handle(saga_id)
+        """The settled outcome (waiting for an operator counts), observed without tracing."""
+        handle = self._observer.get_workflow_handle_for(OrderSagaWorkflow.run, saga_id)
         try:
-            return await asyncio.wait_for(handle.result(), timeout_s)
-        except TimeoutError:
+            return await asyncio.wait_for(saga_client.settled(handle), timeout_s)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # The SDK reports an update call cut short by the timeout as its own error.
             raise SagaStuck(saga_id, await self._stuck_in(saga_id), timeout_s) from None
+
+    async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
+        """An operator retries the saga's failed compensations; returns what came of it."""
+        call = OperatorCall(who=who)
+        return await saga_client.act(self._handle(saga_id), "retry_compensation", call)
+
+    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
+        """An operator marks the saga resolved by hand, with a note."""
+        call = OperatorCall(who=who, note=note)
+        return await saga_client.act(self._handle(saga_id), "resolve", call)
 
     async def _stuck_in(self, saga_id: str) -> StepId | None:
         """The step in flight, or None when even the query gets no answer (no worker)."""

@@ -68,6 +68,8 @@ class SagaStatus(StrEnum):
 
     @property
     def terminal(self) -> bool:
+        """Settled: COMPLETED, COMPENSATED, or waiting for an operator (NEEDS_INTERVENTION),
+        whose effects stay as they are until someone acts."""
         return self is not SagaStatus.RUNNING
 
 
@@ -160,6 +162,8 @@ class StepRequest(_Model):
     saga_id: Identifier
     order: OrderRequest
     attempt: int = Field(default=1, ge=1)
+    round: int = Field(default=0, ge=0)
+    """0 for the saga's own run; n for an operator's n-th retry of a failed compensation."""
 
 
 class StepResult(_Model):
@@ -209,6 +213,8 @@ class OperatorAction(_Model):
     at: float
     note: str = ""
     result: ActionResult = ActionResult.PENDING
+    round: int = 0
+    """A retry's round (its compensations run with that round's faults); 0 otherwise."""
 
 
 class SagaOutcome(_Model):

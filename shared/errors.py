@@ -38,6 +38,15 @@ class InvalidOrder(ValueError):
     """An order that must not start a saga; the message names the field and the fix."""
 
 
+class DuplicateOrder(InvalidOrder):
+    """An order id is placed once: another saga carries it already (nothing was changed)."""
+
+    def __init__(self, order_id: str, saga_id: str) -> None:
+        super().__init__(f"order_id: order {order_id!r} is placed already (saga {saga_id})")
+        self.order_id = order_id
+        self.saga_id = saga_id
+
+
 class CrashPoint(StrEnum):
     BEFORE_COMMIT = "before_commit"
     AFTER_COMMIT = "after_commit"

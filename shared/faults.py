@@ -31,10 +31,16 @@ class FaultRule(BaseModel):
     permanent: bool = False
     transient: int = Field(default=0, ge=0, le=1_000_000)
     delay_ms: int = Field(default=0, ge=0, le=3_600_000)
+    """Delay before the service is called (the step has not committed meanwhile)."""
+    delay_after_ms: int = Field(default=0, ge=0, le=3_600_000)
+    """Delay after the service committed, before the step reports (a result in transit)."""
     hang: bool = False
     duplicate: bool = False
     crash: CrashPoint | None = None
     probability: float = Field(default=1.0, ge=0.0, le=1.0)
+    rounds: int = Field(default=1, ge=1, le=1_000)
+    """In how many rounds the rule fires: round 0 is the saga's own run, round n an operator's
+    n-th retry of a failed compensation (by default a retry meets a repaired service)."""
 
     @model_validator(mode="after")
     def _resolve_phase(self) -> Self:
@@ -54,6 +60,7 @@ class FaultAction:
     """What to do to one attempt of one step of one saga."""
 
     delay_s: float = 0.0
+    delay_after_s: float = 0.0
     hang: bool = False
     permanent: bool = False
     transient: bool = False
@@ -62,7 +69,7 @@ class FaultAction:
 
     @property
     def kinds(self) -> list[str]:
-        names = ("delay_s", "hang", "permanent", "transient", "lose_ack", "crash")
+        names = ("delay_s", "delay_after_s", "hang", "permanent", "transient", "lose_ack", "crash")
         return [name for name in names if getattr(self, name)]
 
 
@@ -72,11 +79,11 @@ class FaultPlan(BaseModel):
     seed: int = 0
     rules: list[FaultRule] = Field(default_factory=list)
 
-    def decide(self, saga_id: str, step: str, attempt: int) -> FaultAction:
+    def decide(self, saga_id: str, step: str, attempt: int, round: int = 0) -> FaultAction:
         """The faults for this attempt; attempts count from 1 as both engines do."""
         action = FaultAction()
         for index, rule in enumerate(self.rules):
-            if rule.step == step and self._fires(rule, index, saga_id):
+            if rule.step == step and round < rule.rounds and self._fires(rule, index, saga_id):
                 action = _merge(action, rule, attempt)
         return action
 
@@ -108,6 +115,7 @@ def _merge(action: FaultAction, rule: FaultRule, attempt: int) -> FaultAction:
     first = attempt == 1
     return FaultAction(
         delay_s=action.delay_s + rule.delay_ms / 1000,
+        delay_after_s=action.delay_after_s + rule.delay_after_ms / 1000,
         hang=action.hang or rule.hang,
         permanent=action.permanent or rule.permanent,
         transient=action.transient or attempt <= rule.transient,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy
+from shared.contracts import OperatorAction, OrderRequest, SagaOutcome, SagaPolicy
 from shared.faults import FaultPlan
 from shared.services import Domain
 
@@ -71,5 +71,19 @@ class SagaRuntime(Protocol):
         ...
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
-        """The terminal outcome; raises SagaStuck naming the step after ``timeout_s``."""
+        """The settled outcome — COMPLETED, COMPENSATED, or NEEDS_INTERVENTION (waiting for an
+        operator); raises SagaStuck naming the step after ``timeout_s``."""
+        ...
+
+    async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
+        """An operator retries every failed compensation of a saga waiting for one (a fresh
+        budget, the next round); returns the recorded action once its result is known.
+
+        Raises NotAwaitingOperator when the saga does not wait for an operator.
+        """
+        ...
+
+    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
+        """An operator marks a saga waiting for one resolved by hand, with a note; recorded,
+        and the saga no longer waits. Raises NotAwaitingOperator otherwise."""
         ...

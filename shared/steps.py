@@ -1,7 +1,9 @@
 """The one way both variants run a step: a canonical span, the order's faults, the service call.
 
 Faults are applied here, around the service, never inside it: the same plan therefore hits
-a Temporal activity and a JetStream handler at the same point of the same step.
+a Temporal activity and a JetStream handler at the same point of the same step. A forward
+step a cancel has fenced (or a compensation has tombstoned) is refused before its faults: a
+retry of a hung attempt finds the tombstone instead of hanging again.
 """
 
 from __future__ import annotations
@@ -33,8 +35,12 @@ async def run_step(
     phase = domain.saga.phase_of(step)
     attributes = step_attributes(req.saga_id, variant, step, phase.value, req.attempt)
     with _tracer.start_as_current_span(step, attributes=attributes, record_exception=False) as span:
-        action = (faults or FaultPlan()).decide(req.saga_id, step, req.attempt)
+        action = (faults or FaultPlan()).decide(req.saga_id, step, req.attempt, req.round)
         try:
+            if phase is Phase.FORWARD and await domain.service_of(step).tombstoned(
+                req.saga_id, step
+            ):
+                raise StepRejected(step, None, f"{step} was fenced before it ran")
             result = await _faulty_call(domain, step, req, action, within)
         except BusinessFailure as failure:
             rejected = isinstance(failure, StepRejected)
@@ -73,6 +79,8 @@ async def _faulty_call(
     if action.transient:
         raise TransientFailure(step, f"injected: {step} unavailable (attempt {req.attempt})")
     result = await domain.handler(step)(req, within)
+    if action.delay_after_s:
+        await asyncio.sleep(action.delay_after_s)  # committed; the result is not reported yet
     if action.crash == "after_commit":
         raise InjectedCrash(step, action.crash)
     if action.lose_ack:

@@ -1,7 +1,8 @@
 """Each service's reactions, derived from the saga spec: which events it reacts to, and how.
 
 A step up to the pivot reacts to its triggers (run it, or skip it), to its own ``failed``
-(compensate itself first), to the hand-backs that may address it, and to the saga's cancel;
+(compensate itself first), to the hand-backs that may address it, to the saga's cancel, and to
+an operator's command to retry its compensation;
 a step after the pivot only to its triggers (`onward`). A service's consumer is filtered on
 exactly the kinds of its table.
 """
@@ -9,8 +10,9 @@ exactly the kinds of its table.
 from __future__ import annotations
 
 from choreography.events import CANCEL_REQUESTED, Routing
-from choreography.participants.base import Participant, Reaction, StepReactions
+from choreography.participants.base import Participant, Reaction
 from choreography.participants.onward import Onward
+from choreography.participants.steps import StepReactions
 from shared.saga import StepSpec
 
 __all__ = ["Participant", "Reaction", "kinds_for", "reactions_for"]
@@ -38,4 +40,5 @@ def _step_table(spec: StepSpec, routing: Routing) -> dict[str, Reaction]:
     table[routing.failed(spec.name)] = on.own_failure
     table.update(dict.fromkeys(routing.handback_sources(spec.name), on.handback))
     table[CANCEL_REQUESTED] = on.cancel
+    table[routing.retry_compensation(spec.name)] = on.retry
     return table

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from choreography.bus import Retry
 from choreography.events import Event, Routing
-from choreography.participants.base import Participant, Writer, annotate, failed_event
+from choreography.participants.base import Participant, Writer, annotate
+from choreography.participants.steps import failed_event
 from shared.contracts import StepResult, StepStatus
 from shared.errors import BusinessFailure, TransientFailure
 

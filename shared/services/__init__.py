@@ -14,7 +14,7 @@ from typing import TypeVar
 from shared.contracts import BusinessState, ServiceName
 from shared.saga import SAGA, SagaSpec
 from shared.services import inventory, orders, payment, points, shipping
-from shared.services.base import Service, StepHandler, Within
+from shared.services.base import Fence, FenceHook, Service, StepHandler, Within
 from shared.services.inventory import InventoryService
 from shared.services.orders import OrdersService
 from shared.services.payment import PaymentService
@@ -26,6 +26,8 @@ __all__ = [
     "SERVICES",
     "Domain",
     "ExtraMigrations",
+    "Fence",
+    "FenceHook",
     "Service",
     "ServiceDef",
     "StepHandler",
@@ -101,6 +103,13 @@ class Domain:
     async def close(self) -> None:
         for service in self.services.values():
             await service.store.close()
+
+    def service_of(self, step: str) -> Service:
+        return self.services[self.saga.service_of(step)]
+
+    async def fence(self, saga_id: str, step: str, within: FenceHook | None = None) -> Fence:
+        """A cancel reaching a forward step, through the step's own service (one transaction)."""
+        return await self.service_of(step).fence(saga_id, step, within)
 
     def handler(self, step: str) -> StepHandler:
         """The method that runs a forward step or compensation, named exactly like the step."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, Protocol
 
 from shared.contracts import Reason, StepRequest, StepResult, StepStatus
@@ -17,6 +18,9 @@ from shared.store import Migration, Row, Store, Tx, migrations
 
 Within = Callable[[Tx, StepResult], None]
 """Extra writes in the step's own transaction (the choreography's outbox and inbox rows)."""
+
+FenceHook = Callable[[Tx, "Fence"], None]
+"""Extra writes in a fence's own transaction (the choreography's inbox row)."""
 
 Apply = Callable[[Tx], dict[str, Any]]
 Undo = Callable[[Tx, dict[str, Any]], dict[str, Any]]
@@ -37,6 +41,17 @@ STEP_LOG: tuple[Migration, ...] = migrations(
     """,
 )
 """Every service's record of each step it ran, per saga: its idempotency key and tombstones."""
+
+
+class Fence(StrEnum):
+    """What a cancel found when it reached a forward step (see `fence`)."""
+
+    FENCED = "fenced"
+    """The step had not committed: it is tombstoned and will be refused if it still comes."""
+    ACTED = "acted"
+    """The step committed (or was skipped) first: nothing is undone by the fence."""
+    FAILED = "failed"
+    """The step failed: the saga is compensating for that already."""
 
 
 class StepHandler(Protocol):
@@ -158,6 +173,50 @@ def _undo(tx: Tx, req: StepRequest, forward: str, compensation: str, undo: Undo)
     return StepResult(saga_id=req.saga_id, step=compensation, status=StepStatus.DONE, detail=detail)
 
 
+def fence(tx: Tx, saga_id: str, step: str, within: FenceHook | None = None) -> Fence:
+    """A cancel reaches a forward step: tombstone it unless it committed, in one transaction.
+
+    The step's own transaction reads the same step log row, so a step and its fence racing
+    serialize: either the step committed first (ACTED) or the tombstone did (FENCED).
+    """
+    done = logged(tx, saga_id, step)
+    if done is None:
+        _log(
+            tx,
+            StepResult(
+                saga_id=saga_id,
+                step=step,
+                status=StepStatus.NOOP,
+                message=f"tombstone: the saga was cancelled before {step} committed",
+            ),
+        )
+        answer = Fence.FENCED
+    elif done.status in (StepStatus.NOOP, StepStatus.REJECTED):
+        answer = Fence.FENCED
+    elif done.status is StepStatus.FAILED:
+        answer = Fence.FAILED
+    else:
+        answer = Fence.ACTED
+    if within is not None:
+        within(tx, answer)
+    return answer
+
+
+def skip(tx: Tx, req: StepRequest, step: str, within: Within | None) -> StepResult:
+    """A step that does not apply is recorded skipped once, unless a tombstone refuses it."""
+    result = logged(tx, req.saga_id, step)
+    if result is None:
+        result = StepResult(saga_id=req.saga_id, step=step, status=StepStatus.SKIPPED)
+        _log(tx, result)
+    elif result.status is StepStatus.NOOP:
+        result = result.model_copy(
+            update={"status": StepStatus.REJECTED, "message": f"{step} was fenced first"}
+        )
+    if within is not None:
+        within(tx, result)
+    return result
+
+
 def clear(tx: Tx, *tables: str) -> None:
     """Empty the given tables (seeding and resets), children first."""
     for table in tables:
@@ -178,6 +237,26 @@ class Service:
             lambda tx: forward(tx, req, step, apply, within), key=req.saga_id
         )
         return _raise_if_failed(result)
+
+    async def fence(self, saga_id: str, step: str, within: FenceHook | None = None) -> Fence:
+        """A cancel reaching one of this service's forward steps (see `fence`)."""
+        return await self.store.run(lambda tx: fence(tx, saga_id, step, within), key=saga_id)
+
+    async def skip(self, req: StepRequest, step: str, within: Within | None = None) -> StepResult:
+        """A forward step that does not apply to the order: recorded, or refused if fenced."""
+        result = await self.store.run(lambda tx: skip(tx, req, step, within), key=req.saga_id)
+        return _raise_if_failed(result)
+
+    async def tombstoned(self, saga_id: str, step: str) -> bool:
+        """Whether a cancel or a compensation shut this forward step before it ran (read path)."""
+        return await self.step_status(saga_id, step) is StepStatus.NOOP
+
+    async def step_status(self, saga_id: str, step: str) -> StepStatus | None:
+        """What this service's step log says of a step of the saga (read path)."""
+        rows = await self.store.query(
+            "SELECT status FROM step_log WHERE saga_id = ? AND step = ?", (saga_id, step)
+        )
+        return StepStatus(rows[0]["status"]) if rows else None
 
     async def _compensate(
         self,

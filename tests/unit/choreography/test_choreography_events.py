@@ -125,7 +125,7 @@ def test_handbacks_reach_only_services_that_can_be_the_previous_actor() -> None:
 
 
 @pytest.mark.parametrize("step", [R, C, D, S])
-def test_a_compensatable_steps_table_holds_its_trigger_failure_handbacks_and_cancel(
+def test_a_compensatable_steps_table_holds_trigger_failure_handbacks_cancel_and_retry(
     step: str,
 ) -> None:
     table = set(reactions_for(SAGA.service_of(step), ROUTES))
@@ -135,6 +135,7 @@ def test_a_compensatable_steps_table_holds_its_trigger_failure_handbacks_and_can
         ROUTES.failed(step),
         *ROUTES.handback_sources(step),
         CANCEL_REQUESTED,
+        ROUTES.retry_compensation(step),
     }
     assert table == expected
 

@@ -143,4 +143,23 @@ def test_a_shipment_left_by_a_saga_that_claims_to_be_undone_breaks_the_invariant
 
     checks = check_invariants(DEFAULT_SEED, shipped_anyway, [(ORDER, undone)])
 
-    assert checks["shipment_iff_completed"] is False
+    assert checks["shipments_match_outcomes"] is False
+
+
+def test_one_order_charged_under_two_saga_ids_breaks_the_no_double_charge_invariant() -> None:
+    done = outcome(SagaStatus.COMPLETED, dict.fromkeys(FORWARD_STEPS, DONE))
+    twice = state(
+        stock=96, reserved=True, refunded=0, points=4_800, shipment="created",
+        status=SagaStatus.COMPLETED,
+    )  # fmt: skip
+    second = Charge(saga_id="s-2", customer_id="alice", amount_cents=TOTAL, refunded_cents=0)
+    record = OrderRecord(
+        saga_id="s-2", order_id="o-1", total_cents=TOTAL, status=SagaStatus.COMPLETED
+    )
+    doubled = twice.model_copy(
+        update={"charges": [*twice.charges, second], "orders": [*twice.orders, record]}
+    )
+
+    checks = check_invariants(DEFAULT_SEED, doubled, [(ORDER, done), (ORDER, done)])
+
+    assert checks["no_double_charge"] is False
