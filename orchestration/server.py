@@ -171,8 +171,8 @@ class TemporalServer(Supervised):
                 argv += ["--sqlite-pragma", f"{pragma}={value}"]
         if self.namespace != DEFAULT_NAMESPACE:
             argv += ["--namespace", self.namespace]
-        for key, value in self.dynamic_config.items():
-            argv += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+        for key, setting in self.dynamic_config.items():
+            argv += ["--dynamic-config-value", f"{key}={json.dumps(setting)}"]
         for name, kind in self.search_attributes.items():
             argv += ["--search-attribute", f"{name}={kind}"]
         return argv

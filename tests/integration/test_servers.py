@@ -30,6 +30,8 @@ from choreography.broker import (
 from orchestration.server import TemporalServer, TemporalSettings
 from shared.servers import ManagedProcess, ServerError, find_binary, free_port, port_accepts
 
+pytestmark = pytest.mark.slow  # starts and kills real server processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 ORPHAN_SCRIPT = """

@@ -21,6 +21,8 @@ from harness.scenarios import get
 from shared.contracts import SagaStatus
 from shared.servers import LOOPBACK, ManagedProcess, find_binary, free_port
 
+pytestmark = pytest.mark.slow  # starts and kills real server processes
+
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[list[str]]:
