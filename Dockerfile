@@ -6,6 +6,7 @@ COPY shared ./shared
 COPY choreography ./choreography
 COPY orchestration ./orchestration
 COPY harness ./harness
+COPY monitor ./monitor
 RUN pip install --no-cache-dir .
 ENV SAGA_DATA_DIR=/data
 VOLUME /data

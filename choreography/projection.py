@@ -80,17 +80,30 @@ MIGRATIONS: tuple[Migration, ...] = migrations(
         saga_id TEXT PRIMARY KEY,
         order_id TEXT NOT NULL,
         status TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        reason TEXT,
+        failed_step TEXT,
+        running_step TEXT,
+        failed_compensation TEXT,
+        waiting INTEGER NOT NULL DEFAULT 0,
+        started_at DOUBLE PRECISION NOT NULL,
+        ended_at DOUBLE PRECISION,
         deadline_at DOUBLE PRECISION NOT NULL,
         placed TEXT NOT NULL,
         traceparent TEXT,
         view TEXT NOT NULL,
         updated_at DOUBLE PRECISION NOT NULL
     );
-    CREATE INDEX sagas_status ON sagas (status)
+    CREATE INDEX sagas_status ON sagas (status);
+    CREATE INDEX sagas_order ON sagas (order_id)
     """,
 )
-"""The tracker's tables, in the orders store: one row per saga holding its view (version 2
+"""The tracker's tables, in the orders store: one row per saga holding its view, and the
+columns read models list and filter by, derived from the view at every write (version 2
 replaced the row-per-step projection of version 1)."""
+
+FORWARD, COMPENSATING, CLOSED = "forward", "compensating", "closed"
+"""A saga's phase as the list shows it: going forward, compensating, or settled."""
 
 _RESULT_RANK = {None: 0, StepStatus.REJECTED: 1, StepStatus.FAILED: 2, StepStatus.DONE: 3}
 """Which forward result wins a merge (a step has one result; the rank only breaks ties)."""
@@ -270,6 +283,12 @@ def actions(view: SagaView) -> list[OperatorAction]:
         else a
         for a in view.actions
     ]
+
+
+def phase_of(view: SagaView) -> str:
+    if status_of(view).terminal:
+        return CLOSED
+    return COMPENSATING if cause(view) is not None else FORWARD
 
 
 def status_of(view: SagaView) -> SagaStatus:

@@ -28,6 +28,7 @@ from choreography import outbox
 from choreography.bus import Delivery, Outgoing, Poison
 from choreography.events import CANCEL_REQUESTED, PLACED, Event, Routing
 from choreography.projection import (
+    FORWARD,
     Ended,
     SagaView,
     cause,
@@ -35,6 +36,7 @@ from choreography.projection import (
     fold,
     new_view,
     outcome,
+    phase_of,
     started_steps,
     status_of,
 )
@@ -157,12 +159,15 @@ class Tracker:
         """The saga's view, written in the transaction that places the order."""
         view = fold(new_view(event, self.saga), event, self.routing)
         tx.execute(
-            "INSERT INTO sagas (saga_id, order_id, status, deadline_at, placed, traceparent,"
-            " view, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO sagas (saga_id, order_id, status, phase, started_at, deadline_at,"
+            " placed, traceparent, view, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (
                 event.saga_id,
                 event.order.order_id,
                 status_of(view).value,
+                FORWARD,
+                event.started_at,
                 event.deadline_at,
                 event.model_dump_json(),
                 traceparent,
@@ -170,6 +175,7 @@ class Tracker:
                 time.time(),
             ),
         )
+        save(tx, [view], self.saga)
 
     async def request_cancel(self, saga_id: str, reason: Reason) -> bool:
         """Emit ``order.cancel_requested`` unless the saga passed its pivot or is ending."""
@@ -205,7 +211,7 @@ class Tracker:
         at = placed.deadline_at if reason is Reason.TIMED_OUT else time.time()
         trail = started_steps(view, self.saga)
         cancel = placed.follow(CANCEL_REQUESTED, trail=trail, reason=reason, at=at)
-        save(tx, [fold(view, cancel, self.routing)])
+        save(tx, [fold(view, cancel, self.routing)], self.saga)
         return outbox.add(tx, cancel)
 
     # -- the projection (the tracker's consumer handles whole batches) ---------------------
@@ -237,7 +243,7 @@ class Tracker:
             view = views.get(event.saga_id)
             if view is not None:  # not a saga this deployment started
                 views[event.saga_id] = fold(view, event, self.routing)
-        save(tx, list(views.values()))
+        save(tx, list(views.values()), self.saga)
         return views
 
     async def settle(self, saga_id: str) -> None:
@@ -262,7 +268,8 @@ class Tracker:
         ):
 
             def hook(tx: Tx) -> None:
-                record_end(tx, saga_id, Ended(status=status, reason=reason, at=time.time()))
+                ended = Ended(status=status, reason=reason, at=time.time())
+                record_end(tx, saga_id, ended, self.saga)
 
             await self.orders.close(saga_id, status, reason, within=hook)
         self.ended(saga_id)
@@ -371,13 +378,14 @@ class Tracker:
                     at=now,
                     result=ActionResult.NOTHING_TO_RETRY,
                 )
-                save(tx, [view.model_copy(update={"actions": (*view.actions, action)})])
+                recorded = view.model_copy(update={"actions": (*view.actions, action)})
+                save(tx, [recorded], self.saga)
                 return action, []
             round = max(view.rounds, default=0) + 1
             action = OperatorAction(action=Action.RETRY_COMPENSATION, who=who, at=now, round=round)
             rounds = {**view.rounds, round: failed}
-            update = {"actions": (*view.actions, action), "rounds": rounds}
-            save(tx, [view.model_copy(update=update)])
+            update: dict[str, object] = {"actions": (*view.actions, action), "rounds": rounds}
+            save(tx, [view.model_copy(update=update)], self.saga)
             placed = Event.model_validate_json(_placed(tx, saga_id))
             commands = [
                 placed.follow(
@@ -424,7 +432,7 @@ class Tracker:
 
         def work(tx: Tx) -> None:
             view, _ = self._waiting(tx, saga_id)
-            save(tx, [view.model_copy(update={"actions": (*view.actions, action)})])
+            save(tx, [view.model_copy(update={"actions": (*view.actions, action)})], self.saga)
 
         await self.store.run(work, key=saga_id)
         self.ended(saga_id)
@@ -442,22 +450,50 @@ def load(tx: Tx, saga_ids: list[str]) -> dict[str, SagaView]:
     return {view.saga_id: view for view in views}
 
 
-def save(tx: Tx, views: list[SagaView]) -> None:
-    """Write views back with their derived status (the column queries filter on)."""
+SAVE = (
+    "UPDATE sagas SET view = ?, status = ?, phase = ?, reason = ?, failed_step = ?,"
+    " running_step = ?, failed_compensation = ?, waiting = ?, updated_at = ?,"
+    " ended_at = CASE WHEN ? = 1 THEN coalesce(ended_at, ?) ELSE NULL END WHERE saga_id = ?"
+)
+"""A view and the columns derived from it (what read models list and filter by)."""
+
+
+def save(tx: Tx, views: list[SagaView], saga: SagaSpec) -> None:
+    """Write views back with the columns derived from them. ``ended_at`` is when the saga
+    stopped being open: it settled, or stopped waiting for an operator (resolved or
+    compensated by a retry) — as a Temporal workflow closes."""
     now = time.time()
-    tx.executemany(
-        "UPDATE sagas SET view = ?, status = ?, updated_at = ? WHERE saga_id = ?",
-        [(v.model_dump_json(), status_of(v).value, now, v.saga_id) for v in views],
+    tx.executemany(SAVE, [_columns(view, saga, now) for view in views])
+
+
+def _columns(view: SagaView, saga: SagaSpec, now: float) -> tuple[object, ...]:
+    current = outcome(view, saga)
+    waiting = current.status is SagaStatus.NEEDS_INTERVENTION and not current.resolved
+    ended = current.status.terminal and not waiting  # a saga waiting for a person is open
+    failed = current.failed_compensations
+    return (
+        view.model_dump_json(),
+        current.status.value,
+        phase_of(view),
+        current.reason.value if current.reason else None,
+        current.failed_step,
+        in_flight(current),
+        failed[0] if failed else None,
+        int(waiting),
+        now,
+        int(ended),
+        now,
+        view.saga_id,
     )
 
 
-def record_end(tx: Tx, saga_id: str, end: Ended) -> None:
+def record_end(tx: Tx, saga_id: str, end: Ended, saga: SagaSpec) -> None:
     """In the transaction that closes the order: the end joins the saga's view (a saga that
     waited for an operator may still become COMPENSATED)."""
     for view in load(tx, [saga_id]).values():
         waited = view.end is not None and view.end.status is SagaStatus.NEEDS_INTERVENTION
         if view.end is None or (waited and end.status is SagaStatus.COMPENSATED):
-            save(tx, [view.model_copy(update={"end": end})])
+            save(tx, [view.model_copy(update={"end": end})], saga)
 
 
 def _placed(tx: Tx, saga_id: str) -> str:

@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -25,10 +26,12 @@ from harness import scenarios as catalogue
 from harness.console import Rows, fail, note, one_line, out, print_table, say
 from harness.files import Workspace, prepare_folder, remove_tree, unique_folder
 from harness.guard import run as run_async
-from harness.guard import user_errors
+from harness.guard import until_signal, user_errors
+from harness.monitor_cli import DEFAULT_PORT, attached_monitor, embedded_monitor, monitor_settings
 from harness.options import (
     CONCURRENCY,
     ORDERS,
+    PORT,
     REPEAT,
     JsonOpt,
     ReportOpt,
@@ -167,12 +170,46 @@ def demo(
         REPEAT.option("--repeat", help="Runs of the catalogue; latencies are their medians."),
     ] = 3,
     store: StoreOpt = None,
+    monitor: Annotated[
+        bool,
+        typer.Option(
+            "--monitor",
+            help="Serve the live monitor (its address is printed) while the demo runs; "
+            "when the catalogue is done it stays up until Ctrl-C.",
+        ),
+    ] = False,
 ) -> None:
     """Start the embedded servers, run the whole catalogue on both variants, write the report."""
     chosen = list(catalogue.CATALOGUE)
     _run_sagas(
-        chosen, list(VARIANTS), False, report_dir, 90.0, demo=True, repeat=repeat, store=store
+        chosen,
+        list(VARIANTS),
+        False,
+        report_dir,
+        90.0,
+        demo=True,
+        repeat=repeat,
+        store=store,
+        monitor=monitor,
     )
+
+
+@app.command("monitor")
+def monitor_command(
+    port: Annotated[
+        int, PORT.option("--port", "-p", help="Port to listen on (0: any free port).")
+    ] = DEFAULT_PORT,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", help="Address to listen on; beyond loopback, actions need SAGA_MONITOR_TOKEN."
+        ),
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the live monitor over the deployment the SAGA_ settings name (front door only)."""
+    with user_errors():
+        code = run_async(attached_monitor(load_settings(), host, port))
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -319,12 +356,24 @@ def _run_sagas(
     demo: bool = False,
     repeat: int = 1,
     store: StoreKind | None = None,
+    monitor: bool = False,
 ) -> NoReturn:
     """Run scenarios on the variants, compare them, and exit with the verdict's code."""
+    if monitor:
+        with user_errors():
+            monitor_settings()  # a bad SAGA_MONITOR_ variable stops the demo before it starts
     _in_workspace(
         report_dir,
         lambda workspace, settings: _execute(
-            chosen, variants, as_json, workspace, settings, timeout_s, ui=demo, repeat=repeat
+            chosen,
+            variants,
+            as_json,
+            workspace,
+            settings,
+            timeout_s,
+            ui=demo,
+            repeat=repeat,
+            monitor=monitor,
         ),
         demo=demo,
         store=store,
@@ -388,12 +437,22 @@ async def _execute(
     timeout_s: float,
     ui: bool = False,
     repeat: int = 1,
+    monitor: bool = False,
 ) -> int:
     await check_servers(settings, variants)
     traces_path = workspace.scratch / "traces.jsonl"
     try:
         runs = await _run_all(
-            chosen, variants, as_json, workspace, settings, traces_path, timeout_s, ui, repeat
+            chosen,
+            variants,
+            as_json,
+            workspace,
+            settings,
+            traces_path,
+            timeout_s,
+            ui,
+            repeat,
+            monitor,
         )
     except SagaStuck as error:
         return _stuck(error, as_json)
@@ -418,20 +477,32 @@ async def _run_all(
     timeout_s: float,
     ui: bool,
     repeat: int,
+    monitor: bool = False,
 ) -> list[ScenarioRun]:
-    """Every scenario on every variant, with progress on stderr; servers stop on the way out."""
+    """Every scenario on every variant, with progress on stderr; servers stop on the way out.
+
+    With ``monitor`` the live page runs beside them, and stays up after the last saga until
+    Ctrl-C (the summary and the report follow).
+    """
     options = _runtime_options(workspace.scratch, ui=ui)
     state = workspace.scratch / "state"
     with RunProgress(quiet=as_json) as (bar, advance):
         task = bar.add_task("starting servers", total=len(chosen) * len(variants) * repeat)
-        async with open_session(
-            variants, state, traces_path, settings=settings, **options
-        ) as session:
+        async with (
+            open_session(variants, state, traces_path, settings=settings, **options) as session,
+            AsyncExitStack() as page,
+        ):
             for name, url in session.ui_urls.items():
                 await _announce_ui(name, url)
-            return await session.run(
+            if monitor:
+                await page.enter_async_context(embedded_monitor(session.runtimes))
+            runs = await session.run(
                 chosen, on_done=lambda r: advance(task, r), timeout_s=timeout_s, repeat=repeat
             )
+            if monitor:
+                note("the catalogue has run; the monitor stays up until Ctrl-C, then the summary")
+                await until_signal()
+            return runs
 
 
 async def _announce_ui(name: str, url: str, deadline_s: float = 15.0) -> None:

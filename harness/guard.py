@@ -21,6 +21,8 @@ from shared.validation import InvalidInput
 
 T = TypeVar("T")
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_waiting: list[asyncio.Event] = []
+"""Set by the next signal instead of cancelling the run (`until_signal`)."""
 
 
 class Interrupted(Exception):
@@ -65,6 +67,9 @@ async def _cancel_on_signal(coroutine: Coroutine[Any, Any, T]) -> T:
     received: list[int] = []
 
     def on_signal(signum: int) -> None:
+        if _waiting:
+            _waiting.pop().set()  # a page left open for a person: the signal ends the wait
+            return
         if not received:
             task.cancel()
         received.append(signum)
@@ -85,3 +90,14 @@ async def _cancel_on_signal(coroutine: Coroutine[Any, Any, T]) -> T:
     if received:
         raise Interrupted(received[0])
     return result
+
+
+async def until_signal() -> None:
+    """Wait until SIGINT or SIGTERM, which then ends only this wait, not the run."""
+    stop = asyncio.Event()
+    _waiting.append(stop)
+    try:
+        await stop.wait()
+    finally:
+        if stop in _waiting:
+            _waiting.remove(stop)

@@ -36,6 +36,8 @@ CONCURRENCY = Bound(1, 1_000)
 """Sagas in flight at once: beyond this the bench measures the machine's file handles."""
 REPEAT = Bound(1, 20)
 """Times the catalogue runs in one demo."""
+PORT = Bound(0, 65_535)
+"""A TCP port; 0 asks the system for a free one."""
 TIMEOUT_S = Bound(1, 3_600)
 """Seconds a saga may take: past an hour it is stuck, whatever the fault plan says."""
 

@@ -99,7 +99,7 @@ def test_collector_exports_to_jaeger_and_the_image_holds_every_package() -> None
     collector = yaml.safe_load((ROOT / "deploy" / "otel-collector.yaml").read_text())
     assert collector["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger:4317"
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("shared", "choreography", "orchestration", "harness"):
+    for package in ("shared", "choreography", "orchestration", "harness", "monitor"):
         assert f"COPY {package} ./{package}" in dockerfile
 
 

@@ -1,0 +1,51 @@
+"""The monitor over a deployment it did not start: front door only, read-only by default.
+
+Orchestration: a client of the Temporal frontend (visibility, queries, histories). Choreography:
+the tracker's projection in the orders store and the saga stream on the broker. The services'
+processes, the worker and the servers' own state are never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from choreography import schema
+from choreography.bus import Bus
+from choreography.read_model import ChoreographyReadModel
+from monitor.board import Board
+from monitor.settings import MonitorSettings
+from orchestration.client import check_search_attributes, connect
+from orchestration.read_model import OrchestrationReadModel
+from shared.contracts import ServiceName
+from shared.read_model import ReadModel
+from shared.services import Domain
+from shared.settings import Settings
+from shared.store.factory import open_stores
+
+NOTHING_TO_WATCH = (
+    "no deployment to watch: set SAGA_TEMPORAL_ADDRESS and/or SAGA_NATS_URL (and the store"
+    " settings), or run `saga-compare demo --monitor` for the embedded servers"
+)
+
+
+@asynccontextmanager
+async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncIterator[Board]:
+    """A board over whichever styles the settings name; a ValueError when they name none."""
+    if not settings.temporal_address and not settings.nats_url:
+        raise ValueError(NOTHING_TO_WATCH)
+    models: dict[str, ReadModel] = {}
+    async with AsyncExitStack() as stack:
+        if settings.temporal_address:
+            client = await connect(settings.temporal_address, settings.temporal_namespace)
+            await check_search_attributes(client)
+            models["orchestration"] = OrchestrationReadModel(client, monitor.temporal_ui_url)
+        if settings.nats_url:
+            stores = await stack.enter_async_context(open_stores(settings))
+            domain = Domain(stores, extra_migrations=schema.MIGRATIONS)
+            await domain.open(only=[ServiceName.ORDERS])
+            stack.push_async_callback(domain.close)
+            bus = await Bus.connect(settings.nats_url.split(","), "saga-monitor")
+            stack.push_async_callback(bus.close)
+            models["choreography"] = ChoreographyReadModel(domain.orders.store, bus.js)
+        yield Board(models, monitor)

@@ -1,0 +1,94 @@
+"""Who may change a saga: cross-site checks, a per-session CSRF token, the operator token.
+
+- Every page gets a session cookie (random, HttpOnly, SameSite=Strict); each form carries a
+  CSRF token derived from it with a per-process key, so another site cannot forge a POST.
+- A POST whose ``Origin`` is not this monitor, or that the browser marks as cross-site
+  (``Sec-Fetch-Site``), is refused before anything else is read.
+- On loopback the ``Host`` must be a loopback name (no DNS-rebinding page can reach us).
+- Listening beyond loopback, actions also need ``SAGA_MONITOR_TOKEN`` (a form field, or
+  ``Authorization: Bearer``); without one set there, the monitor is read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from monitor.settings import LOOPBACK_HOSTS
+
+SESSION_COOKIE = "saga_monitor_session"
+_SAME_SITE = frozenset({"same-origin", "none"})
+
+
+class Refused(PermissionError):
+    """A request that may not act; its message is the one line the user sees (403)."""
+
+
+class WrongHost(PermissionError):
+    """A request addressed to a name this loopback monitor does not answer to (400)."""
+
+
+@dataclass
+class Guard:
+    """The checks for one running monitor (its key lives as long as the process)."""
+
+    loopback: bool
+    token: str | None = None
+    key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    @property
+    def read_only(self) -> bool:
+        """Beyond loopback without a token nobody may act."""
+        return not self.loopback and self.token is None
+
+    @property
+    def needs_token(self) -> bool:
+        return not self.loopback and self.token is not None
+
+    def new_session(self) -> str:
+        return secrets.token_urlsafe(24)
+
+    def csrf_for(self, session: str) -> str:
+        return hmac.new(self.key, session.encode(), hashlib.sha256).hexdigest()
+
+    def check_host(self, request: Request) -> None:
+        if not self.loopback:
+            return
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
+        if host not in LOOPBACK_HOSTS:
+            raise WrongHost(f"host {host[:60]!r} is not this monitor; open it at 127.0.0.1")
+
+    def check_post(self, request: Request, form_csrf: str | None, form_token: str | None) -> None:
+        """Refuse cross-site, forged or unauthorised actions, in that order."""
+        site = request.headers.get("sec-fetch-site")
+        if site is not None and site not in _SAME_SITE:
+            raise Refused(f"cross-site request refused (Sec-Fetch-Site: {site[:20]})")
+        origin = request.headers.get("origin")
+        if origin is not None and origin != _own_origin(request):
+            raise Refused(f"request from another origin refused ({origin[:80]})")
+        session = request.cookies.get(SESSION_COOKIE)
+        if (
+            not session
+            or not form_csrf
+            or not hmac.compare_digest(self.csrf_for(session), form_csrf)
+        ):
+            raise Refused("missing or stale form token; reload the page and try again")
+        if self.read_only:
+            raise Refused("read-only: set SAGA_MONITOR_TOKEN to act when listening beyond loopback")
+        if self.needs_token and not self._token_ok(request, form_token):
+            raise Refused("operator token missing or wrong (SAGA_MONITOR_TOKEN)")
+
+    def _token_ok(self, request: Request, form_token: str | None) -> bool:
+        assert self.token is not None
+        header = request.headers.get("authorization", "")
+        given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        given = given or (form_token or "")
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+
+def _own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.headers.get('host', '')}"

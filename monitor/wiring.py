@@ -1,0 +1,29 @@
+"""Build the board from open runtimes: each variant's read API, and its operator methods."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from choreography.read_model import ChoreographyReadModel
+from choreography.runtime import ChoreographyRuntime
+from monitor.board import Board, Operator
+from monitor.settings import MonitorSettings
+from orchestration.read_model import OrchestrationReadModel
+from orchestration.runtime import OrchestrationRuntime
+from shared.read_model import ReadModel
+
+
+def read_model(runtime: object, settings: MonitorSettings) -> ReadModel:
+    """The read API of an open runtime (front door or embedded alike)."""
+    if isinstance(runtime, ChoreographyRuntime):
+        return ChoreographyReadModel(runtime.domain.orders.store, runtime.bus.js)
+    if isinstance(runtime, OrchestrationRuntime):
+        return OrchestrationReadModel(runtime.client, settings.temporal_ui_url or runtime.ui_url)
+    raise TypeError(f"no read API for {type(runtime).__name__}")
+
+
+def board_for(runtimes: Mapping[str, object], settings: MonitorSettings) -> Board:
+    """Every runtime's read API; operator actions where the runtime offers them."""
+    models = {name: read_model(runtime, settings) for name, runtime in runtimes.items()}
+    operators = {name: r for name, r in runtimes.items() if isinstance(r, Operator)}
+    return Board(models, settings, operators)
