@@ -111,6 +111,8 @@ class ConsumerSpec:
     max_ack_pending: int = 2000
     batch: int = 128
     max_inflight: int = 256
+    stream: str = SAGA_STREAM
+    """The stream the durable reads (the benchmark's floor runs the same loop on its own)."""
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -209,7 +211,7 @@ class Bus:
 
     async def ensure_consumer(self, spec: ConsumerSpec) -> None:
         """Create or update the durable (``add_consumer`` updates; ``pull_subscribe`` would not)."""
-        await self.js.add_consumer(SAGA_STREAM, config=spec.config())
+        await self.js.add_consumer(spec.stream, config=spec.config())
 
     async def pause(self, durable: str, seconds: float) -> None:
         """Pause a consumer server-side (a clean outage of one service)."""
@@ -343,7 +345,7 @@ class _ConsumerBase(ABC):
 
     async def start(self) -> None:
         await self.bus.ensure_consumer(self.spec)
-        self._puller = Puller(self.bus.nc, SAGA_STREAM, self.spec.durable)
+        self._puller = Puller(self.bus.nc, self.spec.stream, self.spec.durable)
         await self._puller.start()
         self._loop = asyncio.create_task(self._fetch_loop(), name=f"fetch {self.spec.durable}")
         self._loop.add_done_callback(self._loop_ended)

@@ -71,17 +71,28 @@ def add(tx: Tx, event: Event) -> Outgoing | None:
     The returned row may be handed to the relay once the transaction has committed.
     """
     body = event.model_dump_json()
-    headers = _creation_headers(event, len(body.encode()))
+    encoded = body.encode()
+    headers = _creation_headers(event, len(encoded))
+    return put(tx, Outgoing(event.subject, encoded, headers, event.event_id), body)
+
+
+def put(tx: Tx, row: Outgoing, body: str | None = None) -> Outgoing | None:
+    """Write a ready message in the caller's transaction; None if its id is already there.
+
+    ``add`` writes a saga event through it; the benchmark's durable floor writes bare rows.
+    """
     inserted = tx.execute(
         "INSERT INTO outbox (event_id, subject, headers, body, created_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (event.event_id, event.subject, json.dumps(headers), body, time.time()),
+        (
+            row.msg_id,
+            row.subject,
+            json.dumps(dict(row.headers)),
+            row.body.decode() if body is None else body,
+            time.time(),
+        ),
     )
-    if not inserted:
-        return None
-    return Outgoing(
-        subject=event.subject, body=body.encode(), headers=headers, msg_id=event.event_id
-    )
+    return row if inserted else None
 
 
 def _creation_headers(event: Event, size: int) -> dict[str, str]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import shutil
 import sys
 import time
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -23,6 +25,7 @@ from rich.markup import escape
 
 from harness import console
 from harness import scenarios as catalogue
+from harness.bench import Bench, BenchFailed, BenchPlan, Style
 from harness.console import Rows, fail, note, one_line, out, print_table, say
 from harness.files import Workspace, prepare_folder, remove_tree, unique_folder
 from harness.guard import run as run_async
@@ -30,7 +33,11 @@ from harness.guard import until_signal, user_errors
 from harness.monitor_cli import DEFAULT_PORT, attached_monitor, embedded_monitor, monitor_settings
 from harness.options import (
     CONCURRENCY,
+    DEADLINE_S,
+    DURATION_S,
+    OPEN_SAGAS,
     ORDERS,
+    P95_BOUND_MS,
     PORT,
     REPEAT,
     JsonOpt,
@@ -39,6 +46,7 @@ from harness.options import (
     TimeoutOpt,
     Variant,
     VariantOpt,
+    parse_rates,
 )
 from harness.preflight import check_servers
 from harness.report import load_results, write_report
@@ -212,65 +220,143 @@ def monitor_command(
     raise typer.Exit(code)
 
 
+class Activities(StrEnum):
+    remote = "remote"
+    local = "local"
+    both = "both"
+
+    @property
+    def names(self) -> list[str]:
+        return ["remote", "local"] if self is Activities.both else [self.value]
+
+
 @app.command()
 def bench(
     variant: VariantOpt = Variant.both,
-    orders: Annotated[int, ORDERS.option("--orders", "-n", help="Sagas per run.")] = 500,
+    activities: Annotated[
+        Activities,
+        typer.Option(
+            "--activities",
+            help="Orchestration's activities: remote (task queue), local (in the workflow's "
+            "worker), or both, each against its own floor.",
+        ),
+    ] = Activities.remote,
+    orders: Annotated[int, ORDERS.option("--orders", "-n", help="Sagas per closed run.")] = 300,
     concurrency: Annotated[
-        int, CONCURRENCY.option("--concurrency", "-c", help="Sagas in flight at once.")
-    ] = 100,
+        int, CONCURRENCY.option("--concurrency", "-c", help="Sagas in flight (closed loop).")
+    ] = 50,
+    rate: Annotated[
+        str | None,
+        typer.Option(
+            "--rate",
+            metavar="R[,R2,...]",
+            help="Open model instead: start sagas at R per second (a list sweeps the rates "
+            "and finds each style's knee).",
+        ),
+    ] = None,
+    duration: Annotated[
+        float, DURATION_S.option("--duration", help="Seconds each open-model rate lasts.")
+    ] = 20.0,
+    deadline: Annotated[
+        float,
+        DEADLINE_S.option("--deadline", help="Seconds after its scheduled start a saga may take."),
+    ] = 30.0,
+    p95_bound: Annotated[
+        float,
+        P95_BOUND_MS.option(
+            "--p95-bound", help="Milliseconds p95 must stay under for a rate to hold."
+        ),
+    ] = 2000.0,
+    repeat: Annotated[
+        int, REPEAT.option("--repeat", help="Runs of the whole comparison; figures are medians.")
+    ] = 1,
+    cold: Annotated[
+        bool,
+        typer.Option("--cold-start/--no-cold-start", help="Time a fresh process's first saga."),
+    ] = True,
     as_json: JsonOpt = False,
     report_dir: Annotated[
         Path | None,
-        typer.Option("--report-dir", help="Write bench.json, bench.md, bench.svg and the log."),
+        typer.Option(
+            "--report-dir",
+            help="Write bench.json, bench.md, bench.svg (and bench-timeline.svg) and the log.",
+        ),
     ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Throughput, latency, CPU and memory per variant, against its bare-engine floor."""
+    """Each style against its bare engine: a closed loop, or an open-model rate sweep."""
+    rates = parse_rates(rate)
+    if rates and max(rates) * duration > OPEN_SAGAS:
+        fail(
+            f"--rate {max(rates):g} for --duration {duration:g} starts "
+            f"{max(rates) * duration:,.0f} sagas; keep rate x duration <= {OPEN_SAGAS:,}"
+        )
+    command = "saga-compare " + shlex.join(sys.argv[1:])
     _in_workspace(
         report_dir,
         lambda workspace, settings: _bench(
-            variant.names, orders, concurrency, as_json, workspace, settings
+            BenchPlan(
+                styles=_styles(variant.names, activities.names),
+                orders=orders,
+                concurrency=concurrency,
+                rates=rates,
+                duration_s=duration,
+                deadline_s=deadline,
+                p95_bound_ms=p95_bound,
+                repeat=repeat,
+                cold_start=cold,
+                store=settings.store.value,
+            ),
+            command,
+            as_json,
+            workspace,
+            settings,
         ),
         store=store,
     )
 
 
-async def _bench(
-    variants: list[str],
-    orders: int,
-    concurrency: int,
-    as_json: bool,
-    workspace: Workspace,
-    settings: Settings,
-) -> int:
-    from harness.bench import bench_document, bench_markdown, bench_svg, bench_variant
-    from harness.runner import new_run_tag
+def _quiet(line: str) -> None:
+    """--json prints one document and nothing else, not even progress."""
 
-    await check_servers(settings, variants)
-    measurements = []
-    traces = workspace.scratch / "traces.jsonl"
+
+def _styles(variants: list[str], activities: list[str]) -> tuple[Style, ...]:
+    styles: list[Style] = []
     for name in variants:
-        if not as_json:
-            note(f"{name}: floor, then {orders} sagas traced and untraced ...")
-        options = _runtime_options(workspace.scratch, ui=False)
-        state = workspace.scratch / "state"
-        async with open_session([name], state, traces, settings=settings, **options) as session:
-            runtime = session.runtimes[name]
-            measurements += await bench_variant(
-                runtime, session.tracing, orders, concurrency, new_run_tag()
-            )
-    doc = bench_document(measurements)
+        if name == "orchestration":
+            styles += [Style(name, config) for config in activities]
+        else:
+            styles.append(Style(name))
+    return tuple(styles)
+
+
+async def _bench(
+    plan: BenchPlan, command: str, as_json: bool, workspace: Workspace, settings: Settings
+) -> int:
+    from harness.bench.markdown import bench_markdown
+    from harness.bench.plots import closed_svg, sweep_svg, timeline_svg
+
+    await check_servers(settings, list(dict.fromkeys(s.variant for s in plan.styles)))
+    bench = Bench(plan, settings, workspace.scratch, progress=_quiet if as_json else note)
+    try:
+        doc = await bench.run()
+    except BenchFailed as error:
+        console.error(str(error))
+        return 1
+    doc["command"] = command
     if workspace.report is not None:
         folder = workspace.report
         (folder / "bench.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-        (folder / "bench.md").write_text(bench_markdown(doc), encoding="utf-8")
-        (folder / "bench.svg").write_text(bench_svg(doc), encoding="utf-8")
+        (folder / "bench.md").write_text(bench_markdown(doc, command), encoding="utf-8")
+        chart = sweep_svg(doc) if plan.model == "open" else closed_svg(doc)
+        (folder / "bench.svg").write_text(chart, encoding="utf-8")
+        if plan.model == "open":
+            (folder / "bench-timeline.svg").write_text(timeline_svg(doc), encoding="utf-8")
     if as_json:
         print_json(doc)
     else:
         print_bench(doc)
-    return 0
+    return 0 if all(m["invariants_held"] is not False for m in doc["measurements"]) else 1
 
 
 @app.command()

@@ -40,6 +40,19 @@ PORT = Bound(0, 65_535)
 """A TCP port; 0 asks the system for a free one."""
 TIMEOUT_S = Bound(1, 3_600)
 """Seconds a saga may take: past an hour it is stuck, whatever the fault plan says."""
+DURATION_S = Bound(1, 3_600)
+"""Seconds each rate of an open-model run lasts: an hour is a long endurance run."""
+DEADLINE_S = Bound(1, 600)
+"""Seconds after its scheduled start within which a benchmark saga counts as in time."""
+P95_BOUND_MS = Bound(1, 600_000)
+"""The p95 a swept rate must stay under to hold."""
+MAX_RATE = 1_000.0
+"""Sagas per second an open-model run may offer."""
+RATES = 20
+"""Rates one sweep may list."""
+RATE_HINT = "'--rate'"
+OPEN_SAGAS = 200_000
+"""Sagas one open-model run may start (rate x duration)."""
 
 
 class Variant(StrEnum):
@@ -82,3 +95,30 @@ StoreOpt = Annotated[
         "(SAGA_POSTGRES_URL, or an embedded server). Overrides SAGA_STORE.",
     ),
 ]
+
+
+def parse_rates(text: str | None) -> tuple[float, ...]:
+    """``--rate 5,10,20`` as rates (sagas/s), each above 0 and at most MAX_RATE, distinct.
+
+    A bad list is a usage error naming the offending item (typer prints it on one line).
+    """
+    if text is None:
+        return ()
+    rates: list[float] = []
+    for item in text.split(","):
+        try:
+            rate = float(item.strip())
+        except ValueError:
+            message = f"{item.strip()!r} is not a number of sagas per second"
+            raise typer.BadParameter(message, param_hint=RATE_HINT) from None
+        if not 0 < rate <= MAX_RATE or rate != rate:
+            message = f"{item.strip()} is not in (0, {MAX_RATE:g}] sagas per second"
+            raise typer.BadParameter(message, param_hint=RATE_HINT)
+        rates.append(rate)
+    if len(rates) > RATES:
+        message = f"{len(rates)} rates given; a sweep takes at most {RATES}"
+        raise typer.BadParameter(message, param_hint=RATE_HINT)
+    if len(set(rates)) != len(rates):
+        message = "a rate appears twice; list each rate once"
+        raise typer.BadParameter(message, param_hint=RATE_HINT)
+    return tuple(sorted(rates))

@@ -19,7 +19,7 @@ from harness.runner import ScenarioRun, new_run_tag, run_scenario
 from harness.scenarios import Scenario
 from shared.runtime import SagaRuntime
 from shared.settings import Settings
-from shared.store.factory import open_variant_stores
+from shared.store.factory import VariantStores, open_variant_stores
 from shared.telemetry import HARNESS, Tracing, configure_tracing
 
 VARIANTS = ("orchestration", "choreography")
@@ -32,6 +32,8 @@ class Session:
     runtimes: dict[str, SagaRuntime]
     tracing: Tracing
     traces_path: Path
+    stores: VariantStores | None = None
+    """Where each variant's stores live; the benchmark opens its floor's stores beside them."""
 
     async def run(
         self,
@@ -99,6 +101,6 @@ async def open_session(
                         **{"tracing": tracing, **options.get(variant, {})},
                     )
                 )
-            yield Session(runtimes, tracing, traces_path)
+            yield Session(runtimes, tracing, traces_path, stores)
         # Leaving ``exporting`` flushes: spans that end while the runtimes stop (a cancelled
         # activity) reach the file too.

@@ -17,31 +17,67 @@ from harness.session import VARIANTS
 
 
 def print_bench(doc: dict[str, Any]) -> None:
-    """The benchmark: one row per variant and run kind, then each variant's verdict."""
-    table = Rows(
-        ["variant", "run", "sagas/s", "p50 ms", "p95 ms", "p99 ms", "CPU s", "peak MB"],
-        title="benchmark",
-    )
-    for m in doc["measurements"]:
-        run = "bare engine" if m["kind"] == "floor" else ("traced" if m["tracing"] else "untraced")
-        table.add(
-            m["variant"],
-            run,
-            f"{m['throughput']:.1f}",
-            f"{m['p50_ms']:.1f}",
-            f"{m['p95_ms']:.1f}",
-            f"{m['p99_ms']:.1f}",
-            f"{m['cpu_s']:.1f}",
-            f"{m['peak_rss_mb']:.0f}",
+    """The benchmark: closed runs or the sweep, then verdicts, knees and cold starts."""
+    rows = doc["measurements"]
+    if doc["plan"]["model"] == "closed":
+        table = Rows(
+            ["style", "run", "sagas/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/saga", "peak MB"],
+            title="benchmark",
         )
+        for m in rows:
+            table.add(m["style"], _run_label(m), *_figures(m))
+    else:
+        table = Rows(
+            ["style", "rate", "sagas/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/saga", "in time"],
+            title="benchmark (open model)",
+        )
+        for m in rows:
+            figures = _figures(m)[:-1]
+            table.add(m["style"], f"{m['rate']:g}/s", *figures, f"{m['completed_fraction']:.1%}")
     print_table(out, table)
-    for variant, v in doc["verdict"].items():
-        ratio = "[green]met" if v["ratio_met"] else "[red]MISSED"
-        cost = "[green]met" if v["tracing_met"] else "[red]MISSED"
-        out.print(
-            f"{variant}: {v['ratio_to_floor']:.2f}x its floor (target {v['ratio_target']}x: "
-            f"{ratio}[/]); tracing costs {v['tracing_overhead']:.0%} (budget 15%: {cost}[/])"
-        )
+    for style, v in doc["verdict"].items():
+        out.print(f"{style}: " + "; ".join(_verdict_parts(v)))
+    for style, k in doc["knees"].items():
+        out.print(f"{style}: knee {_knee_label(k)} (p95 <= {k['p95_bound_ms']:g} ms, 99% in time)")
+    for style, c in doc["cold_start"].items():
+        out.print(f"{style}: cold start to first saga {c['median']:.2f} s")
+    if not doc["machine"]["quiet"]:
+        load = doc["machine"]["load_before"][0]
+        note(f"provisional: the machine was shared (load {load:.2f} at the start)")
+
+
+def _run_label(m: dict[str, Any]) -> str:
+    if m["kind"] != "saga":
+        return str(m["kind"])
+    return "traced" if m["tracing"] else "untraced"
+
+
+def _figures(m: dict[str, Any]) -> list[str]:
+    return [
+        f"{m['throughput']:.1f}",
+        f"{m['p50_ms']:.0f}",
+        f"{m['p95_ms']:.0f}",
+        f"{m['p99_ms']:.0f}",
+        f"{m['cpu_ms_per_saga']:.1f}",
+        f"{sum(m['peak_rss_mb'].values()):.0f}",
+    ]
+
+
+def _verdict_parts(v: dict[str, Any]) -> list[str]:
+    parts = []
+    for floor, check in v["ratios"].items():
+        met = "[green]met[/]" if check["met"] else "[red]MISSED[/]"
+        parts.append(f"{check['median']:.2f}x its {floor} (>= {check['target']:.2f}x: {met})")
+    cost = v["tracing_cost"]
+    met = "[green]met[/]" if cost["met"] else "[red]MISSED[/]"
+    parts.append(f"tracing costs {cost['median']:.0%} (<= {cost['target']:.0%}: {met})")
+    return parts
+
+
+def _knee_label(k: dict[str, Any]) -> str:
+    if k["rate"] is None:
+        return "below the sweep"
+    return f"{k['rate']:g}/s" + ("" if k["saturated"] else " or more (not reached)")
 
 
 def print_json(doc: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ idempotency key is the workflow id (= saga id) plus the step name, which survive
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -113,6 +114,10 @@ class SagaActivities:
             # A dead worker reports nothing: no completion is sent, so the server times the
             # attempt out after start_to_close and retries it, as it would after a real crash.
             activity.logger.warning("injected crash in %s: attempt left to time out", step)
+            if info.is_local:
+                # A local activity cannot complete later: its attempt just never answers, and
+                # the worker times it out and retries it (a real crash re-runs the whole task).
+                await asyncio.get_running_loop().create_future()
             activity.raise_complete_async()
         return StepDone(result=result, attempt=info.attempt)
 

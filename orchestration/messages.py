@@ -6,6 +6,8 @@ The saga id is the workflow id, which is also the activities' idempotency key.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import OrderRequest, Reason, SagaPolicy, SagaStatus, StepId, StepResult
@@ -25,6 +27,12 @@ NOT_WAITING = "NotAwaitingOperator"
 NON_RETRYABLE = (BUSINESS_FAILURE, STEP_REJECTED, DUPLICATE_ORDER)
 """ApplicationError types that no retry policy may retry: a rule said no."""
 
+ActivityMode = Literal["remote", "local"]
+REMOTE: ActivityMode = "remote"
+LOCAL: ActivityMode = "local"
+"""How the workflow runs its activities: through the task queue (any worker may take them),
+or as local activities inside the worker running the workflow (docs/orchestration.md)."""
+
 
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -39,6 +47,8 @@ class SagaInput(_Message):
     faults: FaultPlan = FaultPlan()
     policy: SagaPolicy = SagaPolicy()
     saga: SagaSpec = SAGA
+    activities: ActivityMode = REMOTE
+    """Part of the input, so a run keeps the mode it started with (replay sees the same)."""
 
 
 class StepCall(_Message):

@@ -19,8 +19,7 @@ from temporalio.service import RPCError
 
 from orchestration import saga_client
 from orchestration.client import check_search_attributes, connect, for_component
-from orchestration.floor import SAGA_ACTIVITIES, floor_once, floor_worker
-from orchestration.messages import OperatorCall, SagaInput
+from orchestration.messages import REMOTE, ActivityMode, OperatorCall, SagaInput
 from orchestration.saga_client import SagaHandle
 from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.worker import build_worker
@@ -70,28 +69,18 @@ class OrchestrationRuntime:
         task_queue: str,
         domain: Domain,
         *,
-        floor_client: Client | None = None,
         ui_url: str | None = None,
+        activities: ActivityMode = REMOTE,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.domain = domain
         self.ui_url = ui_url
-        self.floor_client = floor_client or client
+        self.activities: ActivityMode = activities
         # Waiting is observation, not part of a saga: no spans (the harness's root span times it).
         self._observer = Client(
             client.service_client, namespace=client.namespace, data_converter=client.data_converter
         )
-        self.floor_queue = f"{task_queue}-floor"
-        self._floor_tag = uuid.uuid4().hex[:8]
-
-    async def floor(self, index: int) -> float:
-        """One bare-Temporal saga in ms: as many no-op activities as a happy-path saga, untraced."""
-        workflow_id = f"floor-{self._floor_tag}-{index}"
-        seconds = await floor_once(
-            self.floor_client, self.floor_queue, workflow_id, SAGA_ACTIVITIES
-        )
-        return 1000 * seconds
 
     async def start_saga(
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
@@ -99,7 +88,12 @@ class OrchestrationRuntime:
         """Start the workflow; once the server accepts it the saga (and its order) is durable."""
         await admit(self.domain, order)
         saga = SagaInput(
-            saga_id=saga_id, order=order, faults=faults, policy=policy, saga=self.domain.saga
+            saga_id=saga_id,
+            order=order,
+            faults=faults,
+            policy=policy,
+            saga=self.domain.saga,
+            activities=self.activities,
         )
         await saga_client.start(self.client, self.task_queue, saga)
 
@@ -178,12 +172,14 @@ async def open_runtime(
     stores: StoreFactory | None = None,
     saga: SagaSpec = SAGA,
     registry: Mapping[str, ServiceDef] = SERVICES,
+    activities: ActivityMode = REMOTE,
 ) -> AsyncIterator[OrchestrationRuntime]:
     """Yield a ready runtime; everything it started is stopped when the block ends.
 
     The services' stores come from ``stores`` (default: one SQLite file per service in
     ``data_dir``). Sagas run ``saga`` (it travels in each workflow's input), whose steps the
-    ``registry``'s services implement.
+    ``registry``'s services implement; ``activities`` is how they run their activities
+    (remote or local).
     """
     settings = settings or TemporalSettings.from_env()
     async with AsyncExitStack() as stack:
@@ -211,8 +207,4 @@ async def open_runtime(
             worker = build_worker(for_component(client, tracing, WORKER), task_queue, domain)
             with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope
                 await stack.enter_async_context(worker)
-        # The floor runs on a client without tracing: the bare engine, nothing of ours.
-        bare = Client(client.service_client, namespace=settings.namespace)
-        runtime = OrchestrationRuntime(client, task_queue, domain, floor_client=bare, ui_url=ui_url)
-        await stack.enter_async_context(floor_worker(bare, runtime.floor_queue))
-        yield runtime
+        yield OrchestrationRuntime(client, task_queue, domain, ui_url=ui_url, activities=activities)

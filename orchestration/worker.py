@@ -11,12 +11,14 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from orchestration.activities import VARIANT, SagaActivities
 from orchestration.client import check_search_attributes, connect
@@ -29,19 +31,53 @@ from shared.telemetry import WORKER, configure_tracing
 
 log = logging.getLogger("orchestration.worker")
 
+SANDBOXES = ("full", "passthrough", "off")
+SAGA_SANDBOX = "passthrough"
+"""The saga's setting, chosen on measurements (docs/benchmarks.md, scripts/sandbox_cost.py)."""
+
 
 def build_worker(client: Client, task_queue: str, domain: Domain) -> Worker:
     """A worker running the saga workflow and its activities over one Domain."""
+    return saga_worker(client, task_queue, SagaActivities(domain, VARIANT).all())
+
+
+def saga_worker(
+    client: Client,
+    task_queue: str,
+    activities: Sequence[Callable[..., Any]],
+    *,
+    sandbox: str = SAGA_SANDBOX,
+) -> Worker:
+    """The saga workflow's worker with these activities (the benchmark's floor: no-ops).
+
+    ``sandbox`` picks the workflow runner (docs/benchmarks.md measures each): ``full``
+    (Temporal's default sandbox), ``passthrough`` (the saga's: the sandbox's restrictions on
+    non-deterministic calls, but every module imported once, not again for each workflow run)
+    or ``off``.
+    """
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[OrderSagaWorkflow],
-        activities=SagaActivities(domain, VARIANT).all(),
+        activities=activities,
+        workflow_runner=workflow_runner(sandbox),
         # Shutdown waits this long for running activities before cancelling them.
         graceful_shutdown_timeout=timedelta(seconds=2),
         # A dead worker's cached sagas move to another worker after this (default 10 s).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
     )
+
+
+def workflow_runner(sandbox: str) -> WorkflowRunner:
+    """The runner for a sandbox setting (see `saga_worker`)."""
+    if sandbox == "off":
+        return UnsandboxedWorkflowRunner()
+    if sandbox == "passthrough":
+        restrictions = SandboxRestrictions.default.with_passthrough_all_modules()
+        return SandboxedWorkflowRunner(restrictions=restrictions)
+    if sandbox == "full":
+        return SandboxedWorkflowRunner()
+    raise ValueError(f"unknown sandbox setting {sandbox!r}; use one of {', '.join(SANDBOXES)}")
 
 
 async def serve(env: Mapping[str, str]) -> None:

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         CLOSE_ORDER,
         DUPLICATE_ORDER,
         FENCE_STEP,
+        LOCAL,
         NOT_WAITING,
         PLACE_ORDER,
         STEP_REJECTED,
@@ -111,6 +112,10 @@ class OrderSagaWorkflow:
             self._show(status=SagaStatus.RUNNING.value, order_id=saga.order.order_id)
         deadline = asyncio.create_task(self._deadline())
         self._placed = await self._place()
+        if self._placed and self._saga.activities == LOCAL:
+            # The starter waits for the ``place`` update, answered only when a workflow task
+            # completes; local steps would otherwise keep this one open until the pivot.
+            await self._checkpoint()
         if not self._placed:
             deadline.cancel()
             await workflow.wait_condition(workflow.all_handlers_finished)
@@ -234,6 +239,8 @@ class OrderSagaWorkflow:
         for step in self._spec.forward_steps:
             if not self._spec.applies(step, self._saga.order):
                 continue
+            if step == self._spec.pivot and self._saga.activities == LOCAL:
+                await self._checkpoint()
             if self._stop is not None:
                 return Ending(stop=self._stop)
             compensation = self._spec.compensation_of(step)
@@ -250,6 +257,18 @@ class OrderSagaWorkflow:
             if step == self._spec.pivot and status is StepStatus.DONE:
                 self._past_pivot, self._stop = True, None  # the pivot's commit wins
         return Ending()
+
+    async def _checkpoint(self) -> None:
+        """End the workflow task (local activities only): after placement, and before the pivot.
+
+        Local activities run inside one workflow task; an update's answer leaves, and a signal
+        or timer that arrives meanwhile is delivered, only when a task ends. Without this the
+        starter would wait for placement until the pivot is scheduled, and a cancel sent while
+        the step before the pivot runs would first be seen with the pivot in flight (a pivot
+        that commits would void it): a cancel would mean less than with remote activities.
+        A one-millisecond durable timer ends the task; the next one brings what arrived.
+        """
+        await self._settle(workflow.sleep(0.001, summary="end the workflow task"))
 
     async def _forward_step(self, step: str) -> StepStatus:
         """Run one step; a stop while it is in flight fences it through its service first."""
@@ -400,18 +419,33 @@ class OrderSagaWorkflow:
         summary: str | None = None,
     ) -> T:
         policy = self._saga.policy
-        result: T = await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=policy.attempt_timeout_s),
-            retry_policy=retry_policy(policy, maximum_attempts),
+        options: dict[str, Any] = {
+            "result_type": result_type,
+            "start_to_close_timeout": timedelta(seconds=policy.attempt_timeout_s),
+            "retry_policy": retry_policy(policy, maximum_attempts),
             # Nothing cancels a step (a stop fences it instead); kept so a workflow cancelled
             # by hand never leaves an attempt running behind its outcome.
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=summary or activity_summary(name, compensating=False, reason=None),
-        )
+            "cancellation_type": workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            "summary": summary or activity_summary(name, compensating=False, reason=None),
+        }
+        if self._runs_locally(name):
+            local: T = await local_activity(name, arg, options)
+            return local
+        result: T = await workflow.execute_activity(name, arg, **options)
         return result
+
+    def _runs_locally(self, name: str) -> bool:
+        """Local mode runs every activity in the worker except the pivot and what follows it.
+
+        Local activities are recorded in the history only when their workflow task completes;
+        a task that fails (a signal came in as it tried to complete the saga, a crashed worker)
+        runs again from the history, possibly down another path. Before the pivot that is
+        harmless: every step is idempotent and has a compensation. The pivot's outcome decides
+        whether the saga may still compensate, so it must be in the history before anything
+        after it runs, and a stop must be seen while it is in flight (to fence it): those run
+        remotely. Which activity is the pivot comes from the saga spec, as every step does.
+        """
+        return self._saga.activities == LOCAL and not self._past_pivot and name != self._spec.pivot
 
     def _end(self, status: SagaStatus) -> SagaOutcome:
         self._progress.end(status)
@@ -433,6 +467,27 @@ class OrderSagaWorkflow:
         updates = [key.value_set(str(value)) for key, value in pairs if value is not None]
         if updates:
             workflow.upsert_search_attributes(updates)
+
+
+async def local_activity(name: str, arg: Any, options: dict[str, Any]) -> Any:
+    """A local activity, failing the way a remote one does.
+
+    The SDK hands a local activity's application failure to the workflow bare, where a remote
+    one's arrives inside an ActivityError (a timeout is an ActivityError either way): wrapped
+    here, the saga reads both modes alike.
+    """
+    try:
+        return await workflow.execute_local_activity(name, arg, **options)
+    except ApplicationError as failure:
+        raise ActivityError(
+            f"local activity {name} failed",
+            scheduled_event_id=0,
+            started_event_id=0,
+            identity="",
+            activity_type=name,
+            activity_id="",
+            retry_state=None,
+        ) from failure
 
 
 def _needs_a_person(outcome: SagaOutcome) -> str | None:

@@ -1,8 +1,8 @@
 """One runtime per variant and store backend, shared by every contract test of a module.
 
-The suite runs four times: each variant on SQLite files and on Postgres (a database of its own
-on the session's embedded server, one schema per service), as one abstract suite over several
-infrastructures.
+The suite runs six times: each variant on SQLite files and on Postgres (a database of its own
+on the session's embedded server, one schema per service), the orchestration once with remote
+and once with local activities, as one abstract suite over several infrastructures.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from shared.runtime import SagaRuntime
 from shared.store import StoreFactory, sqlite_stores
 from shared.store.postgres import postgres_stores
 
-VARIANTS = ("orchestration", "choreography")
+CONFIGS = (("orchestration", "remote"), ("orchestration", "local"), ("choreography", None))
+"""Each variant, the orchestration in both activity modes (``--activities``)."""
 BACKENDS = ("sqlite", "postgres")
 
 
@@ -34,17 +35,18 @@ async def _stores(backend: str, server: EmbeddedPostgres, data_dir: Path) -> Sto
 @pytest_asyncio.fixture(
     scope="module",
     loop_scope="module",
-    params=[(v, b) for v in VARIANTS for b in BACKENDS],
-    ids=lambda p: f"{p[0]}-{p[1]}",
+    params=[(v, a, b) for v, a in CONFIGS for b in BACKENDS],
+    ids=lambda p: "-".join(part for part in p if part),
 )
 async def runtime(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_server: EmbeddedPostgres,
 ) -> AsyncIterator[SagaRuntime]:
-    variant, backend = request.param
+    variant, activities, backend = request.param
     module = importlib.import_module(f"{variant}.runtime")
     data_dir: Path = tmp_path_factory.mktemp(f"{variant}-{backend}")
     stores = await _stores(backend, postgres_server, data_dir)
-    async with module.open_runtime(data_dir, stores=stores) as started:
+    options = {"activities": activities} if activities else {}
+    async with module.open_runtime(data_dir, stores=stores, **options) as started:
         yield started

@@ -84,14 +84,22 @@ REGISTRY = {**SERVICES, "notification": ServiceDef(NotificationService, NOTIFICA
 
 
 @pytest_asyncio.fixture(
-    scope="module", loop_scope="module", params=["orchestration", "choreography"]
+    scope="module",
+    loop_scope="module",
+    params=[("orchestration", "remote"), ("orchestration", "local"), ("choreography", None)],
+    ids=lambda p: "-".join(part for part in p if part),
 )
 async def runtime(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[SagaRuntime]:
-    module = importlib.import_module(f"{request.param}.runtime")
-    data_dir: Path = tmp_path_factory.mktemp(f"extended-{request.param}")
-    async with module.open_runtime(data_dir, saga=EXTENDED, registry=REGISTRY) as started:
+    """Each style; the workflow in both activity modes (its local path reads the spec too)."""
+    variant, activities = request.param
+    module = importlib.import_module(f"{variant}.runtime")
+    data_dir: Path = tmp_path_factory.mktemp(f"extended-{variant}")
+    options = {"activities": activities} if activities else {}
+    async with module.open_runtime(
+        data_dir, saga=EXTENDED, registry=REGISTRY, **options
+    ) as started:
         yield started
 
 

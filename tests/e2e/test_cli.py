@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -206,30 +207,69 @@ def test_a_saga_stuck_past_its_pivot_exits_one_naming_the_step(cli: Cli) -> None
     assert "Traceback" not in result.stderr
 
 
-def test_bench_reports_each_variant_against_its_floor(cli: Cli) -> None:
+def test_a_closed_bench_reports_each_style_against_its_floors_over_repeats(cli: Cli) -> None:
     report = cli.inputs / "bench"
     result = cli(
-        "bench", "--orders", "4", "--concurrency", "2", "--json", "--report-dir", str(report)
-    )
+        "bench", "--orders", "4", "--concurrency", "2", "--repeat", "2", "--no-cold-start",
+        "--json", "--report-dir", str(report), timeout=600,
+    )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    runs = {(m["variant"], m["kind"], m["tracing"]) for m in doc["measurements"]}
-    for variant in ("orchestration", "choreography"):
-        assert {
-            (variant, "floor", False),
-            (variant, "saga", True),
-            (variant, "saga", False),
-        } <= runs
-        verdict = doc["verdict"][variant]
-        assert verdict["ratio_to_floor"] > 0
-        assert isinstance(verdict["ratio_met"], bool)
+    runs = {(m["style"], m["kind"], m["tracing"]) for m in doc["measurements"]}
+    assert runs == {
+        ("orchestration/remote", "floor", False),
+        ("orchestration/remote", "saga", True),
+        ("orchestration/remote", "saga", False),
+        ("choreography", "floor", False),
+        ("choreography", "durable floor", False),
+        ("choreography", "saga", True),
+        ("choreography", "saga", False),
+    }
     for m in doc["measurements"]:
+        assert m["repeats"] == 2 and m["sagas"] == 4
         assert m["throughput"] > 0 and m["p50_ms"] <= m["p95_ms"] <= m["p99_ms"]
-        assert m["peak_rss_mb"] > 0
-    assert (report / "bench.svg").read_text().startswith("<svg")
-    assert "ratio to floor" in (report / "bench.md").read_text()
+        assert sum(m["peak_rss_mb"].values()) > 0 and m["cpu_s"]["harness"] > 0
+        assert set(m["cpu_s"]) <= {"harness", "broker", "server", "other"}
+        assert m["invariants_held"] is not False
+    traced = [m for m in doc["measurements"] if m["kind"] == "saga" and m["tracing"]]
+    assert all(m["step_p95_ms"] and m["spans_per_saga"] > 0 for m in traced)
+    for m in doc["measurements"]:  # the servers are measured too
+        assert ("broker" if m["style"] == "choreography" else "server") in m["peak_rss_mb"]
+    chor = doc["verdict"]["choreography"]
+    assert set(chor["ratios"]) == {"floor", "durable floor"}
+    assert all(len(check["runs"]) == 2 and check["median"] > 0 for check in chor["ratios"].values())
+    assert doc["verdict"]["orchestration/remote"]["ratios"]["floor"]["median"] > 0
+    assert ET.fromstring((report / "bench.svg").read_text()).tag.endswith("svg")
+    page = (report / "bench.md").read_text()
+    assert "### Verdict" in page and "saga-compare bench --orders 4" in page
     assert result.stderr.splitlines() == [f"log: {report / 'saga-compare.log'}"]
+
+
+def test_an_open_sweep_finds_a_knee_within_the_swept_rates_and_times_a_cold_start(
+    cli: Cli,
+) -> None:
+    report = cli.inputs / "sweep"
+    result = cli(
+        "bench", "--variant", "choreography", "--rate", "2,4", "--duration", "2",
+        "--report-dir", str(report), timeout=600,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "knee" in result.stdout and "cold start" in result.stdout
+    doc = json.loads((report / "bench.json").read_text())
+    assert doc["plan"]["model"] == "open"
+    rates = [m["rate"] for m in doc["measurements"]]
+    assert rates == [2.0, 4.0]
+    assert [m["sagas"] for m in doc["measurements"]] == [4, 8]
+    knee = doc["knees"]["choreography"]
+    assert knee["rate"] is None or knee["rate"] in rates
+    assert doc["cold_start"]["choreography"]["median"] > 0
+    assert all(m["timeline"]["memory"] and m["timeline"]["latency"] for m in doc["runs"])
+    labels = " ".join(ET.fromstring((report / "bench.svg").read_text()).itertext())
+    assert "offered rate (sagas/s)" in labels and "latency from scheduled start" in labels
+    timeline = " ".join(ET.fromstring((report / "bench-timeline.svg").read_text()).itertext())
+    assert "seconds since the run started" in timeline
 
 
 def test_demo_writes_the_report_and_a_summary_readable_in_a_pipe_at_80_columns(cli: Cli) -> None:

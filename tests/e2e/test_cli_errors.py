@@ -143,6 +143,30 @@ CASES: dict[str, tuple[Case, tuple[str, ...]]] = {
         lambda d: (["bench", "--concurrency", str(10**6)], {}),
         ("--concurrency", "less than or equal to 1000"),
     ),
+    "bench --rate abc": (
+        lambda d: (["bench", "--rate", "5,abc"], {}),
+        ("--rate", "'abc' is not a number of sagas per second", "saga-compare bench --help"),
+    ),
+    "bench --rate 0": (
+        lambda d: (["bench", "--rate", "0"], {}),
+        ("--rate", "0 is not in (0, 1000] sagas per second"),
+    ),
+    "bench --duration 10**6": (
+        lambda d: (["bench", "--rate", "5", "--duration", str(10**6)], {}),
+        ("--duration", "less than or equal to 3600"),
+    ),
+    "bench rate x duration too large": (
+        lambda d: (["bench", "--rate", "1000", "--duration", "3600"], {}),
+        ("starts 3,600,000 sagas", "rate x duration <= 200,000"),
+    ),
+    "bench --repeat 10**3": (
+        lambda d: (["bench", "--repeat", "1000"], {}),
+        ("--repeat", "less than or equal to 20"),
+    ),
+    "bench --activities sideways": (
+        lambda d: (["bench", "--activities", "sideways"], {}),
+        ("--activities", "'sideways' is not one of"),
+    ),
     "run --timeout 10**9": (
         lambda d: ([*HAPPY, "--timeout", str(10**9)], {}),
         ("--timeout", "less than or equal to 3600"),

@@ -1,0 +1,216 @@
+"""bench.md: the tables of a benchmark run, each figure the median of the repeats [min-max]."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.bench.plots import run_label
+from shared.saga import FORWARD_STEPS
+
+PROCESS_ORDER = ("harness", "services", "worker", "broker", "server", "database", "exporter")
+
+
+def spread(m: dict[str, Any], name: str, fmt: str = "{:.1f}", part: str | None = None) -> str:
+    """``median [min-max]`` of a field over the repeats (just the median for one repeat)."""
+    value = m[name] if part is None else m[name].get(part, 0.0)
+    text = fmt.format(value)
+    if m.get("repeats", 1) <= 1:
+        return text
+    detail = m["spread"].get(name, {})
+    if part is not None:
+        detail = detail.get(part, {})
+    if not detail or detail["min"] == detail["max"]:
+        return text
+    return f"{text} [{fmt.format(detail['min'])}-{fmt.format(detail['max'])}]"
+
+
+def cpu_split(m: dict[str, Any]) -> str:
+    """CPU ms per saga by process kind, e.g. ``harness 9.1, broker 1.2``."""
+    sagas = max(m["sagas"], 1)
+    parts = [
+        f"{kind} {1000 * m['cpu_s'][kind] / sagas:.1f}"
+        for kind in (*PROCESS_ORDER, "other")
+        if m["cpu_s"].get(kind)
+    ]
+    return ", ".join(parts) or "-"
+
+
+def peak_mb(m: dict[str, Any]) -> str:
+    return f"{sum(m['peak_rss_mb'].values()):.0f}"
+
+
+def machine_line(doc: dict[str, Any]) -> str:
+    machine = doc["machine"]
+    load = machine["load_before"][0]
+    if machine["quiet"]:
+        return f"Quiet machine ({machine['cpus']} CPUs, 1-minute load {load:.2f} at the start)."
+    return (
+        f"**Provisional, machine shared (load {load:.2f} at the start, "
+        f"{machine['load_after'][0]:.2f} at the end; {machine['cpus']} CPUs)**: absolute "
+        "figures are low and noisy; ratios within one run are what to compare."
+    )
+
+
+def closed_table(doc: dict[str, Any]) -> list[str]:
+    lines = [
+        "| style | run | sagas | conc. | sagas/s | p50 ms | p95 ms | p99 ms "
+        "| CPU ms/saga | CPU ms/saga by process | peak MB | invariants |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in doc["measurements"]:
+        if m["load"] != "closed":
+            continue
+        held = {True: "held", False: "**BROKEN**", None: "-"}[m["invariants_held"]]
+        lines.append(
+            f"| {m['style']} | {run_label(m)} | {m['sagas']:.0f} | {m['concurrency']:.0f} "
+            f"| {spread(m, 'throughput')} | {spread(m, 'p50_ms', '{:.0f}')} "
+            f"| {spread(m, 'p95_ms', '{:.0f}')} | {spread(m, 'p99_ms', '{:.0f}')} "
+            f"| {spread(m, 'cpu_ms_per_saga')} | {cpu_split(m)} | {peak_mb(m)} | {held} |"
+        )
+    return lines
+
+
+def verdict_table(doc: dict[str, Any]) -> list[str]:
+    lines = [
+        "| style | traced saga / floor | traced saga / durable floor | tracing cost |",
+        "|---|---|---|---|",
+    ]
+    for style, v in doc["verdict"].items():
+        cells = [_ratio(v["ratios"].get(kind)) for kind in ("floor", "durable floor")]
+        cost = v["tracing_cost"]
+        lines.append(f"| {style} | {cells[0]} | {cells[1]} | {_cost(cost)} |")
+    return lines
+
+
+def _ratio(check: dict[str, Any] | None) -> str:
+    if check is None:
+        return "-"
+    met = "met" if check["met"] else "**MISSED**"
+    return f"{_range(check, '{:.2f}x')} (target >= {check['target']:.2f}x: {met})"
+
+
+def _cost(check: dict[str, Any]) -> str:
+    met = "met" if check["met"] else "**MISSED**"
+    return f"{_range(check, '{:.0%}')} (budget <= {check['target']:.0%}: {met})"
+
+
+def _range(check: dict[str, Any], fmt: str) -> str:
+    text = fmt.format(check["median"])
+    if len(check["runs"]) > 1 and check["min"] != check["max"]:
+        text += f" [{fmt.format(check['min'])}-{fmt.format(check['max'])}]"
+    return text
+
+
+def steps_table(doc: dict[str, Any], load: str) -> list[str]:
+    rows = [m for m in doc["measurements"] if m["load"] == load and m["step_p95_ms"]]
+    seen = {step for m in rows for step in m["step_p95_ms"]}
+    steps = [s for s in FORWARD_STEPS if s in seen] + sorted(seen - set(FORWARD_STEPS))
+    if not rows:
+        return []
+    lines = [
+        "| style | run | " + " | ".join(steps) + " | spans/saga |",
+        "|---|---|" + "---|" * len(steps) + "---|",
+    ]
+    for m in rows:
+        label = run_label(m) if load == "closed" else f"{m['rate']:g}/s"
+        cells = [spread(m, "step_p95_ms", "{:.1f}", step) for step in steps]
+        lines.append(
+            f"| {m['style']} | {label} | " + " | ".join(cells) + f" | {m['spans_per_saga']:.0f} |"
+        )
+    return lines
+
+
+def sweep_table(doc: dict[str, Any]) -> list[str]:
+    lines = [
+        "| style | offered /s | served /s | in time | p50 ms | p95 ms | p99 ms "
+        "| CPU ms/saga by process | peak MB | MB/min | invariants |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in doc["measurements"]:
+        if m["load"] != "open":
+            continue
+        held = {True: "held", False: "**BROKEN**", None: "not final"}[m["invariants_held"]]
+        lines.append(
+            f"| {m['style']} | {m['rate']:g} | {spread(m, 'throughput')} "
+            f"| {spread(m, 'completed_fraction', '{:.1%}')} | {spread(m, 'p50_ms', '{:.0f}')} "
+            f"| {spread(m, 'p95_ms', '{:.0f}')} | {spread(m, 'p99_ms', '{:.0f}')} "
+            f"| {cpu_split(m)} | {peak_mb(m)} | {m['rss_slope_mb_per_min']:+.1f} | {held} |"
+        )
+    return lines
+
+
+def knee_table(doc: dict[str, Any]) -> list[str]:
+    lines = ["| style | knee (sagas/s) | per run |", "|---|---|---|"]
+    for style, k in doc["knees"].items():
+        runs = ", ".join(_knee_text(run) for run in k["runs"])
+        rate = "below the sweep" if k["rate"] is None else f"{k['rate']:g}"
+        if k["rate"] is not None and not k["saturated"]:
+            rate = f">= {rate} (not reached)"
+        lines.append(f"| {style} | {rate} | {runs} |")
+    return lines
+
+
+def _knee_text(run: dict[str, Any]) -> str:
+    if run["rate"] is None:
+        return "none held"
+    return f"{run['rate']:g}" + ("" if run["saturated"] else "+")
+
+
+def cold_table(doc: dict[str, Any]) -> list[str]:
+    if not doc["cold_start"]:
+        return []
+    lines = [
+        "| style | first saga completed (s after start) | imports done | servers ready |",
+        "|---|---|---|---|",
+    ]
+    for style, c in doc["cold_start"].items():
+        runs = c["runs"]
+        imports = sorted(r["imports_s"] for r in runs)[len(runs) // 2]
+        ready = sorted(r["ready_s"] for r in runs)[len(runs) // 2]
+        first = f"{c['median']:.2f}"
+        if len(runs) > 1:
+            first += f" [{c['min']:.2f}-{c['max']:.2f}]"
+        lines.append(f"| {style} | {first} | {imports:.2f} | {ready:.2f} |")
+    return lines
+
+
+def bench_markdown(doc: dict[str, Any], command: str) -> str:
+    """The whole page: how it was produced, then every table that has rows."""
+    plan = doc["plan"]
+    parts = [
+        "```bash",
+        command,
+        "```",
+        "",
+        machine_line(doc),
+        f"Store: {plan['store']}. Repeats: {plan['repeat']} (each figure: median [min-max]).",
+        "",
+    ]
+    if plan["model"] == "closed":
+        parts += ["### Closed runs", "", *closed_table(doc), "", "### Verdict", ""]
+        parts += [*verdict_table(doc), ""]
+    else:
+        bound = plan["p95_bound_ms"]
+        parts += [
+            "### Open-model sweep",
+            "",
+            f"Each rate for {plan['duration_s']:g} s; latency from each saga's scheduled "
+            f"start; served = sagas completed per second from the first arrival to the last "
+            f"end; in time = completed within {plan['deadline_s']:g} s; invariants are checked "
+            "once every saga has ended (not final: some were still running when the harness "
+            "stopped waiting). A rate holds when "
+            f">= 99% were in time and p95 <= {bound:g} ms; the knee is the highest swept rate "
+            "below the first that does not hold.",
+            "",
+            *sweep_table(doc),
+            "",
+            *knee_table(doc),
+            "",
+        ]
+    steps = steps_table(doc, plan["model"])
+    if steps:
+        parts += ["### Per-step p95 (ms, step spans)", "", *steps, ""]
+    cold = cold_table(doc)
+    if cold:
+        parts += ["### Cold start", "", *cold, ""]
+    return "\n".join(parts)

@@ -1,0 +1,167 @@
+"""CPU seconds and memory of every process a run uses, by kind, without measuring ourselves.
+
+The processes are listed at the start and at the end of a measured run (two walks of the
+process tree, not one every few milliseconds) and classified by what they are: this process
+(the harness, with the services or the worker when they run inside it), the broker or the
+workflow server, the database, separate service or worker processes. CPU time counts what
+the processes used, plus what their exited children used (a Postgres backend that ends
+mid-run hands its time to the postmaster). Memory is sampled once a second from the
+processes listed at the start: resident set size per kind, for the peak, the growth and an
+endurance run's timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import psutil
+
+HARNESS = "harness"
+GROUPS = ("harness", "services", "worker", "broker", "server", "database", "exporter", "other")
+"""Every kind a process can be, in the order reports list them."""
+SAMPLE_INTERVAL_S = 1.0
+
+
+def classify(process: psutil.Process) -> str:
+    """What a child process is, from its name and command line."""
+    try:
+        name = process.name()
+        command = " ".join(process.cmdline())
+    except psutil.Error:
+        return "other"
+    if "nats-server" in name:
+        return "broker"
+    if name.startswith("temporal"):
+        return "server"
+    if name.startswith("postgres") or "postmaster" in command:
+        return "database"
+    if "orchestration.worker" in command:
+        return "worker"
+    if "-m choreography" in command or "choreography/__main__" in command:
+        return "services"
+    if "span_export" in command or "trace_export" in command:
+        return "exporter"
+    return "other"
+
+
+@dataclass
+class Processes:
+    """This process and its descendants, each with its kind."""
+
+    kinds: dict[int, tuple[psutil.Process, str]] = field(default_factory=dict)
+
+    @classmethod
+    def list(cls) -> Processes:
+        me = psutil.Process()
+        found = {me.pid: (me, HARNESS)}
+        for child in me.children(recursive=True):
+            found[child.pid] = (child, classify(child))
+        return cls(found)
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds by kind: user + system, with the exited children of every child."""
+        totals = dict.fromkeys(GROUPS, 0.0)
+        for pid, (process, kind) in self.kinds.items():
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue  # it ended: its time is in its parent's children counters
+            used = times.user + times.system
+            if pid != os.getpid():
+                # The harness's own exited children (a finished helper command) are not its work.
+                used += times.children_user + times.children_system
+            totals[kind] += used
+        return totals
+
+    def rss(self) -> dict[str, int]:
+        """Resident bytes by kind (shared pages counted in every process that maps them)."""
+        totals = dict.fromkeys(GROUPS, 0)
+        for process, kind in self.kinds.values():
+            try:
+                totals[kind] += process.memory_info().rss
+            except psutil.Error:
+                continue
+        return totals
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    at: float
+    """Seconds since the sampler started."""
+    rss_mb: dict[str, float]
+
+
+class MemorySampler:
+    """Resident memory of the listed processes, once a second, while the block runs."""
+
+    def __init__(self, processes: Processes, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self.processes = processes
+        self.interval_s = interval_s
+        self.samples: list[MemorySample] = []
+        self._origin = time.perf_counter()
+        self._task: asyncio.Task[None] | None = None
+
+    def sample(self) -> None:
+        rss = self.processes.rss()
+        at = time.perf_counter() - self._origin
+        self.samples.append(MemorySample(at, {k: v / 2**20 for k, v in rss.items() if v}))
+
+    async def _watch(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(self.interval_s)
+
+    def __enter__(self) -> MemorySampler:
+        self._origin = time.perf_counter()
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.sample()
+
+    def peak_mb(self) -> dict[str, float]:
+        """The highest resident memory each kind reached."""
+        return _peaks(self.samples)
+
+    def growth_mb(self) -> float:
+        """Total resident memory at the end minus at the start."""
+        if not self.samples:
+            return 0.0
+        return _total(self.samples[-1]) - _total(self.samples[0])
+
+
+def _total(sample: MemorySample) -> float:
+    return sum(sample.rss_mb.values())
+
+
+def _peaks(samples: Iterable[MemorySample]) -> dict[str, float]:
+    values: dict[str, list[float]] = {}
+    for sample in samples:
+        for kind, mb in sample.rss_mb.items():
+            values.setdefault(kind, []).append(mb)
+    return {kind: max(series) for kind, series in values.items()}
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each kind used between two readings (kinds that used none left out)."""
+    delta = {kind: after.get(kind, 0.0) - before.get(kind, 0.0) for kind in GROUPS}
+    return {kind: max(0.0, seconds) for kind, seconds in delta.items() if seconds > 0.0005}
+
+
+def slope_per_min(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, value) points, per minute (0 with fewer than 2)."""
+    if len(points) < 2:
+        return 0.0
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    if spread == 0:
+        return 0.0
+    return 60 * sum((t - mean_t) * (v - mean_v) for t, v in points) / spread

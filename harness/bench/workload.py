@@ -1,0 +1,128 @@
+"""What a benchmark runs: happy-path sagas on a runtime, or a variant's floors beside it.
+
+Every driver offers ``one(i) -> bool`` (saga ``i`` ended as it should), so the closed and the
+open load models drive sagas and floors alike. A saga driver keeps each outcome so the run's
+conservation invariants can be checked afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from harness.invariants import check_invariants
+from harness.runner import SagaRun, run_saga
+from harness.scenarios import FAST, SagaCase, order
+from shared.contracts import OrderRequest, SagaPolicy, SagaStatus
+from shared.runtime import SagaRuntime
+from shared.seed import Product, SeedData, seed
+from shared.store.factory import VariantStores
+
+SAGA = "saga"
+FLOOR = "floor"
+DURABLE_FLOOR = "durable floor"
+KINDS = (FLOOR, DURABLE_FLOOR, SAGA)
+LONG_DEADLINE_S = 300.0
+"""The sagas' business deadline: long, so an overloaded run queues instead of compensating
+(the benchmark's own deadline decides what counts as in time)."""
+
+
+def bench_seed(sagas: int) -> SeedData:
+    """Enough stock and points for every benchmark order to complete."""
+    return SeedData(
+        products={"widget": Product(name="Widget", price_cents=1_999, stock=max(sagas, 1) * 2)},
+        points={"alice": max(sagas, 1) * 10},
+    )
+
+
+def bench_order(order_id: str) -> OrderRequest:
+    """A happy-path order that runs every forward step (one widget, one point)."""
+    return order(order_id, items={"widget": 1}, points=1)
+
+
+def bench_policy() -> SagaPolicy:
+    return FAST.model_copy(update={"deadline_s": LONG_DEADLINE_S, "attempt_timeout_s": 30.0})
+
+
+class Driver(Protocol):
+    """Runs item ``i`` of a measured run to its end."""
+
+    kind: str
+
+    async def one(self, index: int) -> bool: ...
+
+
+class SagaDriver:
+    """Happy-path sagas through the harness's front door, each under its root span."""
+
+    kind = SAGA
+
+    def __init__(self, runtime: SagaRuntime, tag: str, timeout_s: float) -> None:
+        self.runtime = runtime
+        self.tag = tag
+        self.timeout_s = timeout_s
+        self.policy = bench_policy()
+        self.runs: list[SagaRun] = []
+
+    async def prepare(self, sagas: int) -> None:
+        """Reset the services to a seed that lets ``sagas`` orders complete."""
+        self.seed = bench_seed(sagas)
+        await seed(self.runtime.domain, self.seed)
+
+    async def one(self, index: int) -> bool:
+        saga_id = f"b{index}-{self.tag}"
+        case = SagaCase(bench_order(saga_id))
+        run = await run_saga(
+            self.runtime, case, self.policy, saga_id, self.timeout_s, scenario="bench"
+        )
+        self.runs.append(run)
+        return run.outcome.status is SagaStatus.COMPLETED
+
+    async def invariants(self) -> bool:
+        """Whether every conservation invariant held over the sagas that ended."""
+        state = await self.runtime.domain.snapshot()
+        sagas = [(run.case.order, run.outcome) for run in self.runs]
+        return all(check_invariants(self.seed, state, sagas).values())
+
+
+class FloorDriver:
+    """One floor chain per item: ``once(i)`` returns its latency, any failure raises."""
+
+    def __init__(self, kind: str, once: Callable[[int], Awaitable[float]]) -> None:
+        self.kind = kind
+        self._once = once
+
+    async def one(self, index: int) -> bool:
+        await self._once(index)
+        return True
+
+
+@asynccontextmanager
+async def open_floor(
+    runtime: SagaRuntime, kind: str, stores: VariantStores | None
+) -> AsyncIterator[FloorDriver]:
+    """The variant's floor of this kind, running for the block."""
+    if runtime.variant == "choreography":
+        from choreography.floor import ChoreographyFloor
+
+        durable = stores("floor") if kind == DURABLE_FLOOR and stores is not None else None
+        url: str = _attr(runtime, "nats_url")
+        async with ChoreographyFloor([url], durable) as chain:
+            yield FloorDriver(kind, chain.once)
+        return
+    from orchestration.floor import OrchestrationFloor
+
+    client, activities = _attr(runtime, "client"), _attr(runtime, "activities")
+    floor = OrchestrationFloor(client, bench_order("floor"), bench_policy(), activities)
+    async with floor as saga:
+        yield FloorDriver(kind, saga.once)
+
+
+def floor_kinds(variant: str) -> tuple[str, ...]:
+    """The floors a variant is measured against (the choreography has a durable one too)."""
+    return (FLOOR, DURABLE_FLOOR) if variant == "choreography" else (FLOOR,)
+
+
+def _attr(runtime: SagaRuntime, name: str) -> Any:
+    return getattr(runtime, name)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Regenerates the runs docs/benchmarks.md quotes: a closed run (--repeat 3) and an open-model
+# sweep, on SQLite and on the embedded Postgres, into docs/bench-run/. Publishable only when
+# the 1-minute load average is below 0.5 at the start (bench.md says which it was).
+# Takes about an hour on a quiet 2-core machine. Usage: bash scripts/bench_docs.sh [STORE ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=docs/bench-run
+for store in "${@:-sqlite postgres}"; do
+  for s in $store; do
+    .venv/bin/saga-compare bench --store "$s" --activities both --orders 300 --concurrency 50 \
+      --repeat 3 --report-dir "$OUT/$s-closed"
+    .venv/bin/saga-compare bench --store "$s" --activities both --rate 2,5,10,20,40,80,160 \
+      --duration 20 --report-dir "$OUT/$s-sweep"
+  done
+done
