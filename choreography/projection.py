@@ -87,6 +87,7 @@ MIGRATIONS: tuple[Migration, ...] = migrations(
         failed_compensation TEXT,
         waiting INTEGER NOT NULL DEFAULT 0,
         started_at DOUBLE PRECISION NOT NULL,
+        settled_at DOUBLE PRECISION,
         ended_at DOUBLE PRECISION,
         deadline_at DOUBLE PRECISION NOT NULL,
         placed TEXT NOT NULL,

@@ -49,7 +49,7 @@ MAX_LATENCY_SAMPLES = 500
 
 _COLUMNS = (
     "SELECT s.saga_id, s.order_id, s.status, s.phase, s.reason, s.failed_step, s.started_at,"
-    " s.ended_at, s.deadline_at, s.running_step, s.failed_compensation"
+    " s.settled_at, s.ended_at, s.deadline_at, s.running_step, s.failed_compensation"
 )
 _ROW = f"{_COLUMNS} FROM sagas s"
 """A saga's list row: its state, the step in flight and the first failed compensation."""
@@ -117,7 +117,7 @@ class ChoreographyReadModel:
 
     async def interventions(self) -> list[InterventionView]:
         rows = await self.store.query(
-            f"{_COLUMNS}, s.view FROM sagas s WHERE s.waiting = 1 ORDER BY s.ended_at"
+            f"{_COLUMNS}, s.view FROM sagas s WHERE s.waiting = 1 ORDER BY s.settled_at"
         )
         return [
             InterventionView(
@@ -128,7 +128,7 @@ class ChoreographyReadModel:
                         SagaView.model_validate_json(r["view"]), self.saga_spec
                     ).failed_compensations
                 ],
-                since=r["ended_at"] or r["started_at"],
+                since=r["settled_at"] or r["started_at"],
             )
             for r in rows
         ]
@@ -156,14 +156,16 @@ class ChoreographyReadModel:
 
     async def counters(self, now: float) -> Counters:
         flying = await self.store.query("SELECT count(*) AS n FROM sagas WHERE status = 'RUNNING'")
+        # By the time each saga reached its status: one waiting for an operator counts as
+        # NEEDS_INTERVENTION when it got there, as the orchestration counts it.
         ended = await self.store.query(
             "SELECT status, count(*) AS n FROM sagas WHERE status <> 'RUNNING'"
-            " AND ended_at >= ? GROUP BY status",
+            " AND settled_at >= ? GROUP BY status",
             (now - 60.0,),
         )
         recent = await self.store.query(
-            "SELECT ended_at - started_at AS took FROM sagas WHERE status <> 'RUNNING'"
-            " AND ended_at >= ? ORDER BY ended_at DESC LIMIT ?",
+            "SELECT settled_at - started_at AS took FROM sagas WHERE status <> 'RUNNING'"
+            " AND settled_at >= ? ORDER BY settled_at DESC LIMIT ?",
             (now - LATENCY_WINDOW_S, MAX_LATENCY_SAMPLES),
         )
         return Counters(

@@ -453,13 +453,19 @@ def load(tx: Tx, saga_ids: list[str]) -> dict[str, SagaView]:
 SAVE = (
     "UPDATE sagas SET view = ?, status = ?, phase = ?, reason = ?, failed_step = ?,"
     " running_step = ?, failed_compensation = ?, waiting = ?, updated_at = ?,"
+    " settled_at = CASE WHEN ? = 1 THEN (CASE WHEN status = ? AND settled_at IS NOT NULL"
+    " THEN settled_at ELSE ? END) ELSE NULL END,"
     " ended_at = CASE WHEN ? = 1 THEN coalesce(ended_at, ?) ELSE NULL END WHERE saga_id = ?"
 )
-"""A view and the columns derived from it (what read models list and filter by)."""
+"""A view and the columns derived from it (what read models list and filter by). On the right
+of ``SET``, ``status`` is the row's status before this write: ``settled_at`` keeps the moment
+the saga reached its present status."""
 
 
 def save(tx: Tx, views: list[SagaView], saga: SagaSpec) -> None:
-    """Write views back with the columns derived from them. ``ended_at`` is when the saga
+    """Write views back with the columns derived from them. ``settled_at`` is when the saga
+    reached its present settled status (COMPLETED, COMPENSATED, or NEEDS_INTERVENTION while
+    it waits for an operator): what the counters count per minute. ``ended_at`` is when it
     stopped being open: it settled, or stopped waiting for an operator (resolved or
     compensated by a retry) — as a Temporal workflow closes."""
     now = time.time()
@@ -471,6 +477,8 @@ def _columns(view: SagaView, saga: SagaSpec, now: float) -> tuple[object, ...]:
     waiting = current.status is SagaStatus.NEEDS_INTERVENTION and not current.resolved
     ended = current.status.terminal and not waiting  # a saga waiting for a person is open
     failed = current.failed_compensations
+    end = view.end
+    settled = end.at if end is not None and end.status is current.status and end.at else now
     return (
         view.model_dump_json(),
         current.status.value,
@@ -481,6 +489,9 @@ def _columns(view: SagaView, saga: SagaSpec, now: float) -> tuple[object, ...]:
         failed[0] if failed else None,
         int(waiting),
         now,
+        int(current.status.terminal),
+        current.status.value,
+        settled,
         int(ended),
         now,
         view.saga_id,

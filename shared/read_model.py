@@ -137,6 +137,19 @@ class SagaDetail(_View):
     """The engine's own page for this saga (the Temporal Web UI), when there is one."""
     actions: list[ActionView] = Field(default_factory=list)
 
+    @property
+    def waiting(self) -> bool:
+        """Waiting for an operator: NEEDS_INTERVENTION, and no action resolved or compensated
+        it (nor is one still under way)."""
+        if self.row.status is not ListedStatus.NEEDS_INTERVENTION:
+            return False
+        return not any(a.result in _SETTLING for a in self.actions)
+
+
+_SETTLING = ("resolved", "compensated", "pending")
+"""Action results after which a saga does not wait for an operator (now or any more): values
+of `shared.contracts.ActionResult`."""
+
 
 class AlertKind(StrEnum):
     """Why a running saga is listed at the top."""

@@ -192,13 +192,22 @@ async def test_a_quiet_saga_and_one_past_its_deadline_raise_alerts(ran: Ran, var
 async def test_counters_count_what_is_in_flight_and_what_ended(ran: Ran, variant: str) -> None:
     counters = await ran.models[variant].counters(time.time())
 
-    assert counters.in_flight == 1  # the saga waiting for an operator is not in flight,
-    assert counters.ended_last_minute == {  # nor ended: it is open until someone acts
+    # The saga waiting for an operator is not in flight; it counts as NEEDS_INTERVENTION when
+    # it got there, though its workflow (or tracker row) stays open until someone acts.
+    assert counters.in_flight == 1
+    assert counters.ended_last_minute == {
         ListedStatus.COMPLETED: 1,
         ListedStatus.COMPENSATED: 1,
+        ListedStatus.NEEDS_INTERVENTION: 1,
     }
-    assert len(counters.latencies_s) == 2
+    assert len(counters.latencies_s) == 3
     assert all(0 < took < 30 for took in counters.latencies_s)
+    queue = await ran.models[variant].interventions()
+    waited = ran.runs[variant, "stuck"]
+    assert [(i.row.saga_id, i.failed_compensations) for i in queue] == [
+        (waited.saga_id, ["refund_payment"])
+    ]
+    assert queue[0].row.started_at < queue[0].since < time.time()
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
