@@ -248,7 +248,11 @@ CATALOGUE: tuple[Scenario, ...] = (
         _one(
             SagaCase(
                 order("cancel-early-1", points=100),
-                _plan(FaultRule(step=StepName.DEDUCT_POINTS, delay_after_ms=1_500)),
+                _plan(
+                    FaultRule(
+                        step=StepName.DEDUCT_POINTS, delay_after_ms=5_000, until_cancelled=True
+                    )
+                ),
                 _compensated(Reason.CANCELLED_BY_CUSTOMER),
                 cancel_after_commit=StepName.DEDUCT_POINTS,
             )

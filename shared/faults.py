@@ -34,6 +34,12 @@ class FaultRule(BaseModel):
     """Delay before the service is called (the step has not committed meanwhile)."""
     delay_after_ms: int = Field(default=0, ge=0, le=3_600_000)
     """Delay after the service committed, before the step reports (a result in transit)."""
+    until_cancelled: bool = False
+    """With ``delay_after_ms``: the report waits for the saga's cancel instead, at most that
+    long — until the cancel has fenced what it must before the step reports (the step itself
+    in the orchestration, whose workflow fences the step in flight; the pivot in the
+    choreography, whose services each fence their own step). Makes "a cancel lands between
+    a step's commit and its report" an ordering, not a race against a timer."""
     hang: bool = False
     duplicate: bool = False
     crash: CrashPoint | None = None
@@ -61,6 +67,7 @@ class FaultAction:
 
     delay_s: float = 0.0
     delay_after_s: float = 0.0
+    until_cancelled: bool = False
     hang: bool = False
     permanent: bool = False
     transient: bool = False
@@ -116,6 +123,7 @@ def _merge(action: FaultAction, rule: FaultRule, attempt: int) -> FaultAction:
     return FaultAction(
         delay_s=action.delay_s + rule.delay_ms / 1000,
         delay_after_s=action.delay_after_s + rule.delay_after_ms / 1000,
+        until_cancelled=action.until_cancelled or rule.until_cancelled,
         hang=action.hang or rule.hang,
         permanent=action.permanent or rule.permanent,
         transient=action.transient or attempt <= rule.transient,

@@ -41,7 +41,7 @@ async def run_step(
                 req.saga_id, step
             ):
                 raise StepRejected(step, None, f"{step} was fenced before it ran")
-            result = await _faulty_call(domain, step, req, action, within)
+            result = await _faulty_call(domain, step, req, action, within, variant)
         except BusinessFailure as failure:
             rejected = isinstance(failure, StepRejected)
             span.set_attribute(SAGA_OUTCOME, "rejected" if rejected else "failed")
@@ -61,6 +61,7 @@ async def _faulty_call(
     req: StepRequest,
     action: FaultAction,
     within: Within | None,
+    variant: str,
 ) -> StepResult:
     if action.kinds:
         trace.get_current_span().add_event(
@@ -79,7 +80,11 @@ async def _faulty_call(
     if action.transient:
         raise TransientFailure(step, f"injected: {step} unavailable (attempt {req.attempt})")
     result = await domain.handler(step)(req, within)
-    if action.delay_after_s:
+    if action.delay_after_s and action.until_cancelled:
+        # Committed; the report waits for the cancel to reach what it must reach first.
+        fenced = step if variant == "orchestration" else domain.saga.pivot
+        await domain.until_fenced(req.saga_id, fenced, action.delay_after_s)
+    elif action.delay_after_s:
         await asyncio.sleep(action.delay_after_s)  # committed; the result is not reported yet
     if action.crash == "after_commit":
         raise InjectedCrash(step, action.crash)

@@ -7,6 +7,8 @@ the saga spec — a method named exactly like the step, on the step's service.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -87,6 +89,8 @@ class Domain:
         self.points = self._typed(ServiceName.POINTS, PointsService)
         self.shipping = self._typed(ServiceName.SHIPPING, ShippingService)
         self.orders = self._typed(ServiceName.ORDERS, OrdersService)
+        self.fenced: set[tuple[str, str]] = set()
+        """(saga id, step) a cancel fenced through this domain (in this process)."""
 
     def _typed(self, name: str, kind: type[S]) -> S:
         service = self.services[name]
@@ -109,7 +113,21 @@ class Domain:
 
     async def fence(self, saga_id: str, step: str, within: FenceHook | None = None) -> Fence:
         """A cancel reaching a forward step, through the step's own service (one transaction)."""
-        return await self.service_of(step).fence(saga_id, step, within)
+        answer = await self.service_of(step).fence(saga_id, step, within)
+        self.fenced.add((saga_id, step))
+        if len(self.fenced) > 10_000:
+            self.fenced.clear()
+        return answer
+
+    async def until_fenced(self, saga_id: str, step: str, timeout_s: float) -> bool:
+        """Wait until a cancel has fenced this step of the saga in this process (the fault
+        injection's ``until_cancelled``); False after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while (saga_id, step) not in self.fenced:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
 
     def handler(self, step: str) -> StepHandler:
         """The method that runs a forward step or compensation, named exactly like the step."""
