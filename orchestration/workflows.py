@@ -109,6 +109,7 @@ class OrderSagaWorkflow:
         self._tickets: list[Ticket] = []
         self._performing = False
         self._round = 0
+        self._settled_as: SagaStatus | None = None
 
     @workflow.run
     async def run(self, saga: SagaInput) -> SagaOutcome:
@@ -456,10 +457,11 @@ class OrderSagaWorkflow:
         self._progress.end(status)
         outcome = self._progress.outcome()
         self._show(status=status.value, step=_needs_a_person(outcome), reason=outcome.reason)
-        if workflow.patched(SETTLED_MEMO):
-            # When the saga reached this status: a saga waiting for an operator keeps its
-            # workflow open, so its close time cannot say when it settled (the monitor's
-            # counters per minute read this).
+        if status is not self._settled_as and workflow.patched(SETTLED_MEMO):
+            # When the saga reached this status (a retry that still fails leaves it as it
+            # was, as the tracker does): a saga waiting for an operator keeps its workflow
+            # open, so its close time cannot say when it settled (the monitor's counters).
+            self._settled_as = status
             workflow.upsert_memo({SETTLED_AT: workflow.now().timestamp()})
         return outcome
 

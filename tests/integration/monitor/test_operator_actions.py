@@ -37,13 +37,23 @@ POLICY = SagaPolicy(
     max_backoff_s=0.2,
     compensation_attempts=2,
 )
-STUCK = FaultPlan(
-    rules=[
-        FaultRule(step=StepName.CREATE_SHIPMENT, permanent=True),
-        # Only in the saga's own run: an operator's retry (round 1) succeeds.
-        FaultRule(step=StepName.CHARGE_PAYMENT, phase=Phase.COMPENSATE, permanent=True),
-    ]
-)
+
+
+def stuck(rounds: int) -> FaultPlan:
+    """The shipment fails and the refund fails in the saga's own run and ``rounds - 1``
+    operator retries."""
+    return FaultPlan(
+        rules=[
+            FaultRule(step=StepName.CREATE_SHIPMENT, permanent=True),
+            FaultRule(
+                step=StepName.CHARGE_PAYMENT, phase=Phase.COMPENSATE, permanent=True, rounds=rounds
+            ),
+        ]
+    )
+
+
+SAGAS = {"ops-retry": stuck(1), "ops-resolve": stuck(1), "ops-again": stuck(2)}
+"""A saga to retry (it compensates), one to resolve, one whose retry fails again."""
 
 
 @dataclass
@@ -55,14 +65,14 @@ class Ops:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def ops(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ops]:
-    """Two sagas waiting for an operator on each style: one to retry, one to resolve."""
+    """Three sagas waiting for an operator on each style (`SAGAS`)."""
     folder = tmp_path_factory.mktemp("operator")
     async with open_session(list(VARIANTS), folder / "state", folder / "traces.jsonl") as session:
-        orders = {name: order(name) for name in ("ops-retry", "ops-resolve")}
+        orders = {name: order(name) for name in SAGAS}
         for runtime in session.runtimes.values():
             await seed(runtime.domain)
             for name, placed in orders.items():
-                await runtime.start_saga(f"{name}-1", placed, STUCK, POLICY)
+                await runtime.start_saga(f"{name}-1", placed, SAGAS[name], POLICY)
             for name in orders:
                 outcome = await runtime.wait(f"{name}-1", 30)
                 assert outcome.status is SagaStatus.NEEDS_INTERVENTION
@@ -83,7 +93,7 @@ async def queued(board: Board, variant: str, timeout_s: float = 20) -> set[str]:
     while True:
         ids = {i.row.saga_id for i in await model.interventions()}
         waiting = set()
-        for saga_id in ("ops-retry-1", "ops-resolve-1"):
+        for saga_id in (f"{name}-1" for name in SAGAS):
             if (await detail(board, variant, saga_id)).waiting:
                 waiting.add(saga_id)
         if ids == waiting or time.monotonic() > deadline:
@@ -103,9 +113,9 @@ async def invariants_hold(ops: Ops, variant: str) -> None:
 async def test_both_sagas_wait_in_the_queue_and_count_as_needing_intervention(
     ops: Ops, variant: str
 ) -> None:
-    assert await queued(ops.board, variant) == {"ops-retry-1", "ops-resolve-1"}
+    assert await queued(ops.board, variant) == {"ops-retry-1", "ops-resolve-1", "ops-again-1"}
     counters = await ops.board.models[variant].counters(time.time())
-    assert counters.ended_last_minute.get(ListedStatus.NEEDS_INTERVENTION) == 2
+    assert counters.ended_last_minute.get(ListedStatus.NEEDS_INTERVENTION) == 3
     assert counters.in_flight == 0
     await invariants_hold(ops, variant)
 
@@ -124,7 +134,7 @@ async def test_retry_compensation_compensates_the_saga_and_is_recorded(
         ("retry_compensation", "ops-anna", "compensated")
     ]
     assert before <= saga.actions[0].at <= time.time()
-    assert await queued(ops.board, variant) == {"ops-resolve-1"}
+    assert await queued(ops.board, variant) == {"ops-resolve-1", "ops-again-1"}
     await invariants_hold(ops, variant)
 
 
@@ -138,7 +148,25 @@ async def test_resolve_records_the_note_and_leaves_the_queue(ops: Ops, variant: 
     assert [(a.action, a.who, a.result, a.note) for a in saga.actions] == [
         ("resolve", "ops-bo", "resolved", "refunded by bank transfer")
     ]
-    assert await queued(ops.board, variant) == set()
+    assert await queued(ops.board, variant) == {"ops-again-1"}
+    await invariants_hold(ops, variant)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_a_retry_that_fails_again_keeps_the_saga_waiting_since_it_first_did(
+    ops: Ops, variant: str
+) -> None:
+    model = ops.board.models[variant]
+    since = {i.row.saga_id: i.since for i in await model.interventions()}["ops-again-1"]
+
+    await ops.board.retry_compensation(variant, "ops-again-1", "ops-anna")
+
+    saga = await detail(ops.board, variant, "ops-again-1")
+    assert (saga.row.status, saga.waiting) == (ListedStatus.NEEDS_INTERVENTION, True)
+    assert [(a.action, a.result) for a in saga.actions] == [("retry_compensation", "still_failing")]
+    assert await queued(ops.board, variant) == {"ops-again-1"}
+    queue = {i.row.saga_id: i.since for i in await model.interventions()}
+    assert queue["ops-again-1"] == pytest.approx(since, abs=0.001)
     await invariants_hold(ops, variant)
 
 
@@ -158,11 +186,11 @@ async def test_the_counters_follow_the_actions(ops: Ops, variant: str) -> None:
     while True:
         counters = await ops.board.models[variant].counters(time.time())
         per_minute = counters.ended_last_minute
-        expected = {ListedStatus.COMPENSATED: 1, ListedStatus.NEEDS_INTERVENTION: 1}
+        expected = {ListedStatus.COMPENSATED: 1, ListedStatus.NEEDS_INTERVENTION: 2}
         if per_minute == expected or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.1)
     # The retried saga counts as COMPENSATED (when the retry compensated it); the resolved one
-    # stays NEEDS_INTERVENTION, counted when it got there.
+    # and the one still waiting stay NEEDS_INTERVENTION, counted when they got there.
     assert per_minute == expected
-    assert len(counters.latencies_s) == 2
+    assert len(counters.latencies_s) == 3
