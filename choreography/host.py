@@ -25,9 +25,9 @@ from choreography.bus import (
     Liveness,
     Outgoing,
 )
-from choreography.events import Kind, parse_subject, saga_key
+from choreography.events import CANCEL_REQUESTED, Routing, pattern, saga_key, subject
 from choreography.outbox import Relay
-from choreography.participants import KINDS, Participant, reactions_for
+from choreography.participants import Participant, kinds_for, reactions_for
 from choreography.tracker import Tracker
 from shared.contracts import ServiceName
 from shared.services import Domain
@@ -61,11 +61,13 @@ class ChoreographySettings:
             consumer_suffix=source.get("SAGA_NATS_CONSUMER_SUFFIX", ""),
         )
 
-    def participant_spec(self, service: ServiceName) -> ConsumerSpec:
+    def participant_spec(self, service: str, routing: Routing | None = None) -> ConsumerSpec:
+        """A service's durable, filtered on exactly the kinds the saga spec routes to it."""
+        kinds = kinds_for(service, routing or Routing())
         return ConsumerSpec(
-            durable=f"{service.value}{self.consumer_suffix}",
-            service=service.value,
-            filter_subjects=tuple(kind.pattern for kind in KINDS[service]),
+            durable=f"{service}{self.consumer_suffix}",
+            service=str(service),
+            filter_subjects=tuple(pattern(kind) for kind in kinds),
             ack_wait_s=self.ack_wait_s,
             max_deliver=self.max_deliver,
         )
@@ -81,21 +83,23 @@ class ChoreographySettings:
             max_inflight=512,
         )
 
-    def specs(self) -> list[ConsumerSpec]:
-        return [*(self.participant_spec(s) for s in ServiceName), self.tracker_spec()]
+    def specs(self, routing: Routing | None = None) -> list[ConsumerSpec]:
+        routing = routing or Routing()
+        services = routing.saga.services
+        return [*(self.participant_spec(s, routing) for s in services), self.tracker_spec()]
 
 
-def lane_key(subject: str) -> str | None:
+def lane_key(value: str) -> str | None:
     """A cancel overtakes its saga's queue: it must reach a step that is still in flight."""
-    parsed = parse_subject(subject)
-    if parsed is not None and parsed[0] is Kind.ORDER_CANCEL_REQUESTED:
-        return None
-    return saga_key(subject)
+    key = saga_key(value)
+    return None if value == subject(CANCEL_REQUESTED, key) else key
 
 
-async def ensure_consumers(bus: Bus, settings: ChoreographySettings) -> None:
+async def ensure_consumers(
+    bus: Bus, settings: ChoreographySettings, routing: Routing | None = None
+) -> None:
     """Every service's durable, created before anything is published so nothing is missed."""
-    for spec in settings.specs():
+    for spec in settings.specs(routing):
         await bus.ensure_consumer(spec)
 
 
@@ -104,7 +108,7 @@ class ServiceHost:
 
     def __init__(
         self,
-        service: ServiceName,
+        service: str,
         domain: Domain,
         tracker: Tracker,
         settings: ChoreographySettings,
@@ -113,9 +117,14 @@ class ServiceHost:
         self.service = service
         self.settings = settings
         self.servers = list(servers)
-        self.tracker = tracker if service is ServiceName.ORDERS else None
+        self.tracker = tracker if service == ServiceName.ORDERS else None
+        routing = tracker.routing  # the saga spec this deployment runs
         self.participant = Participant(
-            service, domain, reactions_for(service, tracker), hand_over=self.hand_over
+            service,
+            domain,
+            reactions_for(service, routing),
+            routing=routing,
+            hand_over=self.hand_over,
         )
         self.crashes = 0
         self.up = asyncio.Event()
@@ -133,7 +142,7 @@ class ServiceHost:
     @property
     def component(self) -> Component:
         """Whom this host's spans name (service.name, saga.variant on their resource)."""
-        return service_component(self.service.value)
+        return service_component(str(self.service))
 
     async def start(self) -> None:
         """Connect and run: the relay first drains whatever an earlier life left unsent.
@@ -148,18 +157,18 @@ class ServiceHost:
     async def _start(self) -> None:
         self._liveness = Liveness()
         await self.participant.prepare()
-        bus = self._bus = await Bus.connect(self.servers, f"saga-{self.service.value}")
+        bus = self._bus = await Bus.connect(self.servers, f"saga-{self.service}")
         self._relay = Relay(
             self.participant.store,
             bus.publish,
             liveness=self._liveness,
             poll_s=self.settings.relay_poll_s,
-            name=f"relay {self.service.value}",
+            name=f"relay {self.service}",
         )
         self._consumers = [
             LaneConsumer(
                 bus,
-                self.settings.participant_spec(self.service),
+                self.settings.participant_spec(self.service, self.participant.routing),
                 self._liveness,
                 self._on_fatal,
                 handler=self.participant.handle,
@@ -218,7 +227,7 @@ class ServiceHost:
             return
         self._liveness.alive = False
         self.crashes += 1
-        log.warning("%s died (%s); restarting", self.service.value, cause)
+        log.warning("%s died (%s); restarting", self.service, cause)
         for consumer in self._consumers:
             consumer.kill()
         if self._relay is not None:
@@ -240,14 +249,14 @@ class ServiceHost:
 
 async def start_hosts(
     stack: AsyncExitStack,
-    services: Sequence[ServiceName],
+    services: Sequence[str],
     domain: Domain,
     tracker: Tracker,
     settings: ChoreographySettings,
     servers: Sequence[str],
-) -> dict[ServiceName, ServiceHost]:
+) -> dict[str, ServiceHost]:
     """Run each service as a host in this process; the stack stops them."""
-    hosts: dict[ServiceName, ServiceHost] = {}
+    hosts: dict[str, ServiceHost] = {}
     for service in services:
         host = ServiceHost(service, domain, tracker, settings, servers)
         await host.start()

@@ -21,13 +21,23 @@ from opentelemetry import propagate
 from choreography import outbox, schema
 from choreography.broker import NatsBroker, NatsSettings, ensure_streams
 from choreography.bus import Bus, Outgoing
-from choreography.events import placed
+from choreography.events import Routing, placed
 from choreography.host import ChoreographySettings, ServiceHost, ensure_consumers, start_hosts
 from choreography.outbox import Relay
 from choreography.tracker import Intervention, Tracker
-from shared.contracts import OrderRequest, Reason, SagaOutcome, SagaPolicy, ServiceName
+from shared.catalogue import admit
+from shared.contracts import (
+    ActionResult,
+    OperatorAction,
+    OrderRequest,
+    Reason,
+    SagaOutcome,
+    SagaPolicy,
+    ServiceName,
+)
 from shared.faults import FaultPlan
-from shared.services import Domain
+from shared.saga import SAGA, SagaSpec
+from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory, Tx, sqlite_stores
 from shared.telemetry import Tracing, service_scope
 
@@ -35,6 +45,8 @@ __all__ = ["ChoreographyRuntime", "ChoreographySettings", "open_runtime"]
 
 VARIANT = "choreography"
 LOCAL_WAIT_POLL_S = 1.0
+OPERATOR_WAIT_S = 300.0
+"""How long an operator's retry may take before the call gives up waiting (it goes on)."""
 
 
 class ChoreographyRuntime:
@@ -47,7 +59,7 @@ class ChoreographyRuntime:
         domain: Domain,
         tracker: Tracker,
         bus: Bus,
-        hosts: Mapping[ServiceName, ServiceHost],
+        hosts: Mapping[str, ServiceHost],
         front_relay: Relay | None,
         nats_url: str,
         settings: ChoreographySettings,
@@ -64,6 +76,7 @@ class ChoreographyRuntime:
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
     ) -> None:
         """Place the order, its tracker row and ``order.placed`` in one transaction."""
+        await admit(self.domain, order)
         event = placed(saga_id, order, faults, policy, started_at=time.time())
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
@@ -92,7 +105,21 @@ class ChoreographyRuntime:
     async def interventions(self) -> list[Intervention]:
         return await self.tracker.interventions()
 
-    def host(self, service: ServiceName) -> ServiceHost:
+    async def retry_compensation(
+        self, saga_id: str, who: str, timeout_s: float = OPERATOR_WAIT_S
+    ) -> OperatorAction:
+        """An operator retries the saga's failed compensations; returns what came of it."""
+        action = await self.tracker.retry_compensation(saga_id, who)
+        if action.result is not ActionResult.PENDING:
+            return action
+        index = len((await self.tracker.describe(saga_id)).actions) - 1
+        return await self.tracker.wait_action(saga_id, index, timeout_s)
+
+    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
+        """An operator marks the saga resolved by hand, with a note."""
+        return await self.tracker.resolve(saga_id, who, note)
+
+    def host(self, service: str) -> ServiceHost:
         return self.hosts[service]
 
     def _tracker_scope(self) -> contextlib.AbstractContextManager[None]:
@@ -114,18 +141,22 @@ async def open_runtime(
     *,
     settings: ChoreographySettings | None = None,
     tracing: Tracing | None = None,
-    services: Iterable[ServiceName] | None = None,
+    services: Iterable[str] | None = None,
     broker_state_dir: Path | None = None,
     stores: StoreFactory | None = None,
+    saga: SagaSpec = SAGA,
+    registry: Mapping[str, ServiceDef] = SERVICES,
 ) -> AsyncIterator[ChoreographyRuntime]:
     """Yield a ready runtime; what it started is stopped when the block ends.
 
-    ``services`` run in this process (default: all five); pass ``()`` when they run as
+    ``services`` run in this process (default: all the saga's); pass ``()`` when they run as
     separate processes and this process only starts and observes sagas. The services' stores
-    come from ``stores`` (default: one SQLite file per service in ``data_dir``).
+    come from ``stores`` (default: one SQLite file per service in ``data_dir``). ``saga`` is
+    the spec the routing is derived from, ``registry`` the services implementing its steps.
     """
     settings = settings or ChoreographySettings.from_env()
-    chosen = list(ServiceName) if services is None else list(services)
+    chosen = list(saga.services) if services is None else list(services)
+    routing = Routing(saga)
     async with AsyncExitStack() as stack:
         servers = settings.nats.servers
         if settings.nats.embedded:
@@ -133,14 +164,19 @@ async def open_runtime(
             await stack.enter_async_context(broker)
             servers = [broker.url]
             settings = replace(settings, nats=NatsSettings(url=broker.url))
-        domain = Domain(stores or sqlite_stores(data_dir), extra_migrations=schema.MIGRATIONS)
+        domain = Domain(
+            stores or sqlite_stores(data_dir),
+            saga=saga,
+            services=registry,
+            extra_migrations=schema.migrations_for(registry),
+        )
         await domain.open()
         stack.push_async_callback(domain.close)
         bus = await Bus.connect(servers, "saga-front")
         stack.push_async_callback(bus.close)
         await ensure_streams(bus.js, replicas=settings.nats.replicas)
-        await ensure_consumers(bus, settings)
-        tracker = Tracker(domain.orders, poll_s=settings.wait_poll_s)
+        await ensure_consumers(bus, settings, routing)
+        tracker = Tracker(domain.orders, routing=routing, poll_s=settings.wait_poll_s)
         hosts = await start_hosts(stack, chosen, domain, tracker, settings, servers)
         front_relay = None
         if ServiceName.ORDERS in hosts:

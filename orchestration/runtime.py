@@ -12,24 +12,31 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
+from orchestration import saga_client
 from orchestration.client import check_search_attributes, connect, for_component
-from orchestration.messages import REMOTE, ActivityMode, SagaInput
+from orchestration.messages import REMOTE, ActivityMode, OperatorCall, SagaInput
+from orchestration.saga_client import SagaHandle
 from orchestration.server import TemporalServer, TemporalSettings
-from orchestration.visibility import start_attributes, start_details, start_summary
 from orchestration.worker import build_worker
 from orchestration.workflows import OrderSagaWorkflow
-from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepName, StepStatus
+from shared.catalogue import admit
+from shared.contracts import (
+    OperatorAction,
+    OrderRequest,
+    SagaOutcome,
+    SagaPolicy,
+    StepId,
+    StepStatus,
+)
 from shared.faults import FaultPlan
 from shared.runtime import SagaStuck
-from shared.services import Domain
+from shared.saga import SAGA, SagaSpec
+from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory, sqlite_stores
 from shared.telemetry import WORKER, Tracing, current_tracing, service_scope
 
@@ -49,11 +56,6 @@ DEV_SERVER_CONFIG: Mapping[str, object] = {
     "matching.numTaskqueueWritePartitions": 1,
 }
 """Dynamic config for the embedded dev server; figures in docs/temporal-latency.md."""
-
-QUERY_TIMEOUT = timedelta(seconds=5)
-"""A query needs a live worker; without one it would wait forever."""
-
-SagaHandle = WorkflowHandle[OrderSagaWorkflow, SagaOutcome]
 
 
 class OrchestrationRuntime:
@@ -75,28 +77,25 @@ class OrchestrationRuntime:
         self.domain = domain
         self.ui_url = ui_url
         self.activities: ActivityMode = activities
+        # Waiting is observation, not part of a saga: no spans (the harness's root span times it).
+        self._observer = Client(
+            client.service_client, namespace=client.namespace, data_converter=client.data_converter
+        )
 
     async def start_saga(
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
     ) -> None:
         """Start the workflow; once the server accepts it the saga (and its order) is durable."""
+        await admit(self.domain, order)
         saga = SagaInput(
-            saga_id=saga_id, order=order, faults=faults, policy=policy, activities=self.activities
+            saga_id=saga_id,
+            order=order,
+            faults=faults,
+            policy=policy,
+            saga=self.domain.saga,
+            activities=self.activities,
         )
-        try:
-            await self.client.start_workflow(
-                OrderSagaWorkflow.run,
-                saga,
-                id=saga_id,
-                task_queue=self.task_queue,
-                # A saga id names one saga forever: a repeated start is a no-op, never a rerun.
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=start_attributes(order),
-                static_summary=start_summary(order),
-                static_details=start_details(order),
-            )
-        except WorkflowAlreadyStartedError:
-            return
+        await saga_client.start(self.client, self.task_queue, saga)
 
     async def cancel_saga(self, saga_id: str) -> None:
         await self._handle(saga_id).signal(OrderSagaWorkflow.cancel)
@@ -104,19 +103,31 @@ class OrchestrationRuntime:
     async def describe(self, saga_id: str) -> SagaOutcome:
         """The workflow's own view, with the server's attempt count for a step in flight."""
         handle = self._handle(saga_id)
-        outcome = await handle.query(OrderSagaWorkflow.describe, rpc_timeout=QUERY_TIMEOUT)
+        outcome = await saga_client.describe(handle)
         if outcome.status.terminal:
             return outcome
         return await _with_live_attempts(handle, outcome)
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
-        handle = self._handle(saga_id)
+        """The settled outcome (waiting for an operator counts), observed without tracing."""
+        handle = self._observer.get_workflow_handle_for(OrderSagaWorkflow.run, saga_id)
         try:
-            return await asyncio.wait_for(handle.result(), timeout_s)
-        except TimeoutError:
+            return await asyncio.wait_for(saga_client.settled(handle), timeout_s)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # The SDK reports an update call cut short by the timeout as its own error.
             raise SagaStuck(saga_id, await self._stuck_in(saga_id), timeout_s) from None
 
-    async def _stuck_in(self, saga_id: str) -> StepName | None:
+    async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
+        """An operator retries the saga's failed compensations; returns what came of it."""
+        call = OperatorCall(who=who)
+        return await saga_client.act(self._handle(saga_id), "retry_compensation", call)
+
+    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
+        """An operator marks the saga resolved by hand, with a note."""
+        call = OperatorCall(who=who, note=note)
+        return await saga_client.act(self._handle(saga_id), "resolve", call)
+
+    async def _stuck_in(self, saga_id: str) -> StepId | None:
         """The step in flight, or None when even the query gets no answer (no worker)."""
         try:
             return _in_flight(await self.describe(saga_id))
@@ -135,15 +146,15 @@ async def _with_live_attempts(handle: SagaHandle, outcome: SagaOutcome) -> SagaO
         for pending in description.raw_description.pending_activities
     }
     steps = [
-        state.model_copy(update={"attempts": live[state.step.value]})
-        if state.status is StepStatus.RUNNING and state.step.value in live
+        state.model_copy(update={"attempts": live[state.step]})
+        if state.status is StepStatus.RUNNING and state.step in live
         else state
         for state in outcome.steps
     ]
     return outcome.model_copy(update={"steps": steps})
 
 
-def _in_flight(outcome: SagaOutcome) -> StepName | None:
+def _in_flight(outcome: SagaOutcome) -> StepId | None:
     running = [state.step for state in outcome.steps if state.status is StepStatus.RUNNING]
     return running[-1] if running else None
 
@@ -159,12 +170,16 @@ async def open_runtime(
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
     stores: StoreFactory | None = None,
+    saga: SagaSpec = SAGA,
+    registry: Mapping[str, ServiceDef] = SERVICES,
     activities: ActivityMode = REMOTE,
 ) -> AsyncIterator[OrchestrationRuntime]:
     """Yield a ready runtime; everything it started is stopped when the block ends.
 
     The services' stores come from ``stores`` (default: one SQLite file per service in
-    ``data_dir``). ``activities`` is how its sagas run their activities (remote or local).
+    ``data_dir``). Sagas run ``saga`` (it travels in each workflow's input), whose steps the
+    ``registry``'s services implement; ``activities`` is how they run their activities
+    (remote or local).
     """
     settings = settings or TemporalSettings.from_env()
     async with AsyncExitStack() as stack:
@@ -178,7 +193,8 @@ async def open_runtime(
             )
             await stack.enter_async_context(server)
             address, ui_url = server.address, server.ui_url
-        domain = await Domain(stores or sqlite_stores(data_dir)).open()
+        domain = Domain(stores or sqlite_stores(data_dir), saga=saga, services=registry)
+        await domain.open()
         stack.push_async_callback(domain.close)
         tracing = tracing or current_tracing()
         client = await connect(address, settings.namespace, tracing=tracing)
