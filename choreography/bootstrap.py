@@ -17,6 +17,7 @@ from pathlib import Path
 from choreography import schema
 from choreography.broker import NatsBroker, NatsSettings, ensure_streams
 from choreography.bus import Bus
+from choreography.events import Routing
 from choreography.front_door import record_end
 from choreography.host import (
     TRACKER,
@@ -29,7 +30,8 @@ from choreography.host import (
 )
 from choreography.tracker import Tracker
 from shared.contracts import ServiceName
-from shared.services import Domain
+from shared.saga import SAGA, SagaSpec
+from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory
 
 
@@ -49,12 +51,9 @@ class Choreography:
         return self.settings.nats.servers
 
 
-def stores_of(kinds: Iterable[str]) -> list[ServiceName]:
+def stores_of(kinds: Iterable[str]) -> list[str]:
     """The stores the given process kinds use (the tracker's is the orders store)."""
-    return sorted(
-        {ServiceName.ORDERS if kind == TRACKER else ServiceName(kind) for kind in kinds},
-        key=list(ServiceName).index,
-    )
+    return list(dict.fromkeys(ServiceName.ORDERS.value if k == TRACKER else k for k in kinds))
 
 
 @asynccontextmanager
@@ -66,27 +65,37 @@ async def bootstrap(
     every_store: bool = False,
     broker_state_dir: Path | None = None,
     connection_name: str = "saga-front",
+    saga: SagaSpec = SAGA,
+    registry: Mapping[str, ServiceDef] = SERVICES,
 ) -> AsyncIterator[Choreography]:
     """Build and start the given process kinds; stop them when the block ends.
 
     With no URL in the settings an embedded nats-server runs for the block. ``every_store``
-    opens all five stores (the front door seeds and reads them); otherwise only the kinds'.
+    opens every service's store (the front door seeds and reads them); otherwise only the
+    kinds'. ``saga`` is the spec the routing is derived from, ``registry`` its services.
     """
     async with AsyncExitStack() as stack:
         broker = None
         if settings.nats.embedded:
             broker = await stack.enter_async_context(NatsBroker(state_dir=broker_state_dir))
             settings = replace(settings, nats=replace(settings.nats, url=broker.url))
-        domain = Domain(stores, extra_migrations=schema.MIGRATIONS)
-        await domain.open(only=list(ServiceName) if every_store else stores_of(kinds))
+        domain = Domain(
+            stores,
+            saga=saga,
+            services=registry,
+            extra_migrations=schema.migrations_for(registry),
+        )
+        await domain.open(only=None if every_store else stores_of(kinds))
         stack.push_async_callback(domain.close)
         bus = await Bus.connect(settings.nats.servers, connection_name)
         stack.push_async_callback(bus.close)
         await ensure_streams(bus.js, replicas=settings.nats.replicas)
-        await ensure_consumers(bus, settings)
-        outlets = {service: Outlet() for service in ServiceName}
+        routing = Routing(saga)
+        await ensure_consumers(bus, settings, routing)
+        outlets = {service: Outlet() for service in domain.services}
         tracker = Tracker(
             domain.orders,
+            routing=routing,
             hand_over=outlets[ServiceName.ORDERS],
             on_end=record_end,
             poll_s=settings.wait_poll_s,
@@ -102,7 +111,7 @@ def build_hosts(
     kinds: Sequence[str],
     domain: Domain,
     tracker: Tracker,
-    outlets: Mapping[ServiceName, Outlet],
+    outlets: Mapping[str, Outlet],
     settings: ChoreographySettings,
 ) -> dict[str, Host]:
     """One host per kind, each given the outlet of the store it writes."""
@@ -112,8 +121,7 @@ def build_hosts(
         if kind == TRACKER:
             hosts[kind] = TrackerHost(tracker, outlets[ServiceName.ORDERS], settings, servers)
         else:
-            service = ServiceName(kind)
-            hosts[kind] = ServiceHost(service, domain, tracker, outlets[service], settings, servers)
+            hosts[kind] = ServiceHost(kind, domain, tracker, outlets[kind], settings, servers)
     return hosts
 
 

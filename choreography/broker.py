@@ -10,6 +10,7 @@ runs it at start); consumers belong to the bus.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -31,6 +32,12 @@ from shared.servers import (
     find_binary,
     free_port,
 )
+
+log = logging.getLogger(__name__)
+
+PORT_ATTEMPTS = 3
+"""Starts tried when a port picked free was taken before nats-server bound it."""
+ADDRESS_IN_USE = "address already in use"
 
 SAGA_STREAM = "SAGA"
 DLQ_STREAM = "SAGA_DLQ"
@@ -109,7 +116,22 @@ class NatsBroker(Supervised):
         return self._process is not None and self._process.running
 
     async def start(self) -> None:
-        """Start nats-server with JetStream and wait until a client sees JetStream ready."""
+        """Start nats-server with JetStream and wait until a client sees JetStream ready.
+
+        A port picked here is free when picked, but another process (a Temporal dev server
+        starting its own services, say) may take it before nats-server binds it; then the
+        start is tried again on newly picked ports. A requested port is never changed.
+        """
+        picked = not any(self._requested)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return await self._start_once()
+            except ServerError as error:
+                if not (picked and ADDRESS_IN_USE in str(error)) or attempt == PORT_ATTEMPTS:
+                    raise
+                log.info("nats-server lost port %s to another process; picking again", self.port)
+
+    async def _start_once(self) -> None:
         self._assign_ports()
         binary = find_binary(self.binary)  # before any folder exists: a missing one leaks none
         store = self._store_dir()

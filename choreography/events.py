@@ -1,8 +1,15 @@
-"""Saga events: their kinds and subjects, the envelope they carry, and which step emits which.
+"""Saga events: kinds and subjects derived from the saga spec, the envelope, and the routing.
 
-Subjects are ``saga.<service>.<event>.<saga_id>``, events in past tense. The last token is
-the saga id (the order's saga): an order id may be run more than once (the harness re-runs
-scenarios), a saga id never is, and it is what the consumers order and dedupe by.
+Subjects are ``saga.<token>.<event>.<saga_id>``, events in past tense. The token is the
+service's (``order`` for the orders service); the event is the step's past-tense name from the
+spec (``inventory.reserved``, ``payment.refunded``) or one every step shares (``failed``,
+``refused``, ``skipped``, ``compensation_failed``). The last token is the saga id: an order id
+may be run more than once (the harness re-runs scenarios), a saga id never is, and it is what
+the consumers order and dedupe by.
+
+`Routing` derives from one `SagaSpec` everything the choreography needs to route: each kind's
+meaning, each step's triggers and the hand-backs that may address it, and so each consumer's
+filter. Nothing here names a particular step.
 
 An event carries everything the next participant needs: the order, the fault plan, the
 policy, when the saga started and the trail of forward steps that acted so far. Nobody reads
@@ -11,141 +18,190 @@ another service's store, and a compensation is only ever addressed to a service 
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import (
-    OrderRequest,
-    Reason,
-    SagaPolicy,
-    ServiceName,
-    StepName,
-    StepStatus,
-)
+from shared.contracts import OrderRequest, Reason, SagaPolicy, StepId, StepStatus
 from shared.faults import FaultPlan
-from shared.saga import FORWARD_STEPS, compensation_of, forward_of
+from shared.saga import SAGA, SagaSpec, StepSpec
 
 ROOT = "saga"
 SAGA_ID_HEADER = "Saga-Id"
 MSG_ID_HEADER = "Nats-Msg-Id"
+HOME = "order"
+"""The token of the saga's own events (the orders service places and cancels)."""
+
+Kind = Annotated[str, Field(pattern=r"^[a-z][a-z_]*\.[a-z][a-z_]*$")]
+"""An event kind, ``<token>.<event>``; the subject adds the root and the saga id."""
+
+PLACED: Kind = f"{HOME}.placed"
+CANCEL_REQUESTED: Kind = f"{HOME}.cancel_requested"
 
 
-class Kind(StrEnum):
-    """Every event of the saga as ``<service>.<event>``; the subject adds root and saga id."""
+class Role(StrEnum):
+    """What a kind says about its step."""
 
-    ORDER_PLACED = "order.placed"
-    ORDER_CANCEL_REQUESTED = "order.cancel_requested"
-    ORDER_COMPLETED = "order.completed"
-    ORDER_FAILED = "order.failed"
-
-    INVENTORY_RESERVED = "inventory.reserved"
-    INVENTORY_FAILED = "inventory.failed"
-    INVENTORY_RELEASED = "inventory.released"
-    INVENTORY_COMPENSATION_FAILED = "inventory.compensation_failed"
-    INVENTORY_REFUSED = "inventory.refused"
-
-    PAYMENT_CHARGED = "payment.charged"
-    PAYMENT_FAILED = "payment.failed"
-    PAYMENT_REFUNDED = "payment.refunded"
-    PAYMENT_COMPENSATION_FAILED = "payment.compensation_failed"
-    PAYMENT_REFUSED = "payment.refused"
-
-    POINTS_DEDUCTED = "points.deducted"
-    POINTS_SKIPPED = "points.skipped"
-    POINTS_FAILED = "points.failed"
-    POINTS_RESTORED = "points.restored"
-    POINTS_COMPENSATION_FAILED = "points.compensation_failed"
-    POINTS_REFUSED = "points.refused"
-
-    SHIPPING_CREATED = "shipping.created"
-    SHIPPING_FAILED = "shipping.failed"
-    SHIPPING_CANCELLED = "shipping.cancelled"
-    SHIPPING_COMPENSATION_FAILED = "shipping.compensation_failed"
-    SHIPPING_REFUSED = "shipping.refused"
-
-    @property
-    def pattern(self) -> str:
-        """The consumer filter for this kind across every saga."""
-        return f"{ROOT}.{self.value}.*"
-
-    @property
-    def template(self) -> str:
-        """The destination template (OTel ``messaging.destination.template``) span names use."""
-        return f"{ROOT}.{self.value}.{{saga_id}}"
+    PLACED = "placed"
+    CANCEL_REQUESTED = "cancel_requested"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    REFUSED = "refused"
+    """A fenced step refusing its late trigger: hands the chain back, undoes nothing."""
+    COMPENSATED = "compensated"
+    COMPENSATION_FAILED = "compensation_failed"
+    RETRY_COMPENSATION = "retry_compensation"
+    """A command, not an event: an operator asks the service to run its compensation again."""
 
 
-TOKEN = {
-    ServiceName.INVENTORY: "inventory",
-    ServiceName.PAYMENT: "payment",
-    ServiceName.POINTS: "points",
-    ServiceName.SHIPPING: "shipping",
-    ServiceName.ORDERS: "order",
+SHARED_EVENTS = {
+    Role.FAILED: "failed",
+    Role.SKIPPED: "skipped",
+    Role.REFUSED: "refused",
+    Role.COMPENSATION_FAILED: "compensation_failed",
+    Role.RETRY_COMPENSATION: "retry_compensation",
 }
-"""The service token in subjects (the orders service speaks as ``order``)."""
+"""The past-tense names every step shares (the others come from the spec)."""
 
-DONE: dict[StepName, Kind] = {
-    StepName.RESERVE_INVENTORY: Kind.INVENTORY_RESERVED,
-    StepName.CHARGE_PAYMENT: Kind.PAYMENT_CHARGED,
-    StepName.DEDUCT_POINTS: Kind.POINTS_DEDUCTED,
-    StepName.CREATE_SHIPMENT: Kind.SHIPPING_CREATED,
-    StepName.COMPLETE_ORDER: Kind.ORDER_COMPLETED,
-}
-FAILED: dict[StepName, Kind] = {
-    StepName.RESERVE_INVENTORY: Kind.INVENTORY_FAILED,
-    StepName.CHARGE_PAYMENT: Kind.PAYMENT_FAILED,
-    StepName.DEDUCT_POINTS: Kind.POINTS_FAILED,
-    StepName.CREATE_SHIPMENT: Kind.SHIPPING_FAILED,
-    StepName.COMPLETE_ORDER: Kind.ORDER_FAILED,
-}
-REFUSED: dict[StepName, Kind] = {
-    StepName.RESERVE_INVENTORY: Kind.INVENTORY_REFUSED,
-    StepName.CHARGE_PAYMENT: Kind.PAYMENT_REFUSED,
-    StepName.DEDUCT_POINTS: Kind.POINTS_REFUSED,
-    StepName.CREATE_SHIPMENT: Kind.SHIPPING_REFUSED,
-}
-"""A fenced participant refusing a late forward trigger: hands the chain back, undoes nothing."""
-COMPENSATED: dict[StepName, Kind] = {
-    StepName.RELEASE_INVENTORY: Kind.INVENTORY_RELEASED,
-    StepName.REFUND_PAYMENT: Kind.PAYMENT_REFUNDED,
-    StepName.RESTORE_POINTS: Kind.POINTS_RESTORED,
-    StepName.CANCEL_SHIPMENT: Kind.SHIPPING_CANCELLED,
-}
-COMPENSATION_FAILED: dict[StepName, Kind] = {
-    StepName.RELEASE_INVENTORY: Kind.INVENTORY_COMPENSATION_FAILED,
-    StepName.REFUND_PAYMENT: Kind.PAYMENT_COMPENSATION_FAILED,
-    StepName.RESTORE_POINTS: Kind.POINTS_COMPENSATION_FAILED,
-    StepName.CANCEL_SHIPMENT: Kind.SHIPPING_COMPENSATION_FAILED,
-}
-TRIGGER: dict[StepName, tuple[Kind, ...]] = {
-    StepName.RESERVE_INVENTORY: (Kind.ORDER_PLACED,),
-    StepName.CHARGE_PAYMENT: (Kind.INVENTORY_RESERVED,),
-    StepName.DEDUCT_POINTS: (Kind.PAYMENT_CHARGED,),
-    StepName.CREATE_SHIPMENT: (Kind.POINTS_DEDUCTED, Kind.POINTS_SKIPPED),
-    StepName.COMPLETE_ORDER: (Kind.SHIPPING_CREATED,),
-}
-"""The events that start each forward step (points always answers, ``skipped`` when unused)."""
-
-OPTIONAL_STEPS = frozenset({StepName.DEDUCT_POINTS})
-"""Forward steps `shared.saga.applies` may skip: a compensation chain can jump over them."""
-
-HANDBACKS = frozenset({*REFUSED.values(), *COMPENSATED.values(), *COMPENSATION_FAILED.values()})
+HANDBACK_ROLES = (Role.COMPENSATED, Role.COMPENSATION_FAILED, Role.REFUSED)
 """Events that pass the compensation chain to the previous service that acted."""
 
 
-def subject(kind: Kind, saga_id: str) -> str:
-    return f"{ROOT}.{kind.value}.{saga_id}"
+@dataclass(frozen=True)
+class Meaning:
+    """A kind read back: its role and the forward step it is about (None for the saga's own)."""
+
+    role: Role
+    step: StepId | None = None
 
 
-def parse_subject(value: str) -> tuple[Kind, str] | None:
-    """The kind and saga id of a saga subject, or None for anything else."""
-    parts = value.split(".")
-    if len(parts) != 4 or parts[0] != ROOT:
-        return None
-    try:
-        return Kind(f"{parts[1]}.{parts[2]}"), parts[3]
-    except ValueError:
-        return None
+class Routing:
+    """Every kind, trigger and hand-back of one saga spec."""
+
+    def __init__(self, saga: SagaSpec = SAGA) -> None:
+        self.saga = saga
+
+    def kind(self, role: Role, step: str) -> Kind:
+        """The kind of ``role`` for a step (a compensation's name means its forward step)."""
+        spec = self.saga.step(step)
+        if role is Role.DONE:
+            event = spec.done
+        elif role is Role.COMPENSATED:
+            if spec.compensated is None:
+                raise ValueError(f"step {spec.name} has no compensation")
+            event = spec.compensated
+        else:
+            event = SHARED_EVENTS[role]
+        return f"{spec.subject_token}.{event}"
+
+    def done(self, step: str) -> Kind:
+        return self.kind(Role.DONE, step)
+
+    def failed(self, step: str) -> Kind:
+        return self.kind(Role.FAILED, step)
+
+    def skipped(self, step: str) -> Kind:
+        return self.kind(Role.SKIPPED, step)
+
+    def refused(self, step: str) -> Kind:
+        return self.kind(Role.REFUSED, step)
+
+    def compensated(self, step: str) -> Kind:
+        return self.kind(Role.COMPENSATED, step)
+
+    def compensation_failed(self, step: str) -> Kind:
+        return self.kind(Role.COMPENSATION_FAILED, step)
+
+    def retry_compensation(self, step: str) -> Kind:
+        return self.kind(Role.RETRY_COMPENSATION, step)
+
+    @cached_property
+    def meanings(self) -> dict[str, Meaning]:
+        """Every kind of the saga and what it says."""
+        found = {PLACED: Meaning(Role.PLACED), CANCEL_REQUESTED: Meaning(Role.CANCEL_REQUESTED)}
+        for spec in self.saga.steps:
+            for role in self._roles(spec):
+                found[self.kind(role, spec.name)] = Meaning(role, spec.name)
+        return found
+
+    def _roles(self, spec: StepSpec) -> tuple[Role, ...]:
+        roles = [Role.DONE, Role.FAILED]
+        if spec.skip_unless is not None:
+            roles.append(Role.SKIPPED)
+        if spec.compensation is not None:
+            roles += [
+                Role.REFUSED,
+                Role.COMPENSATED,
+                Role.COMPENSATION_FAILED,
+                Role.RETRY_COMPENSATION,
+            ]
+        return tuple(roles)
+
+    def meaning(self, kind: str) -> Meaning | None:
+        return self.meanings.get(kind)
+
+    def triggers(self, step: str) -> tuple[Kind, ...]:
+        """The events that start a forward step: the previous step's done (or skipped)."""
+        index = self.saga.index(step)
+        if index == 0:
+            return (PLACED,)
+        previous = self.saga.steps[index - 1]
+        kinds = [self.done(previous.name)]
+        if previous.skip_unless is not None:
+            kinds.append(self.skipped(previous.name))  # a skippable step always answers
+        return tuple(kinds)
+
+    def starts(self, kind: str) -> StepId | None:
+        """The forward step an event sets in flight (its trigger reached the next service)."""
+        return self._starts.get(kind)
+
+    @cached_property
+    def _starts(self) -> dict[str, StepId]:
+        return {kind: spec.name for spec in self.saga.steps for kind in self.triggers(spec.name)}
+
+    def handback_sources(self, step: str) -> tuple[Kind, ...]:
+        """Hand-backs that may address ``step``: from later steps, jumping skippable ones."""
+        kinds: list[Kind] = []
+        for later in self.saga.steps[self.saga.index(step) + 1 :]:
+            if later.compensation is None:
+                break
+            kinds += [self.kind(role, later.name) for role in HANDBACK_ROLES]
+            if later.skip_unless is None:
+                break
+        return tuple(kinds)
+
+    def previous_actor(self, trail: tuple[str, ...], before: str) -> StepId | None:
+        """The last forward step on the trail ahead of ``before``: whose turn it is to undo."""
+        order = self.saga.index(before)
+        earlier = [step for step in trail if self.saga.index(step) < order]
+        return earlier[-1] if earlier else None
+
+    def parse_subject(self, value: str) -> tuple[Kind, str] | None:
+        """The kind and saga id of one of this saga's subjects, or None for anything else."""
+        parts = value.split(".")
+        if len(parts) != 4 or parts[0] != ROOT:
+            return None
+        kind = f"{parts[1]}.{parts[2]}"
+        return (kind, parts[3]) if kind in self.meanings else None
+
+
+def subject(kind: str, saga_id: str) -> str:
+    return f"{ROOT}.{kind}.{saga_id}"
+
+
+def pattern(kind: str) -> str:
+    """The consumer filter for this kind across every saga."""
+    return f"{ROOT}.{kind}.*"
+
+
+def template(kind: str) -> str:
+    """The destination template (OTel ``messaging.destination.template``) span names use."""
+    return f"{ROOT}.{kind}.{{saga_id}}"
 
 
 def saga_key(value: str) -> str:
@@ -153,42 +209,10 @@ def saga_key(value: str) -> str:
     return value.rsplit(".", 1)[-1]
 
 
-def event_id(saga_id: str, kind: Kind) -> str:
-    """Deterministic: a saga emits each kind at most once, so a repeat is a duplicate."""
-    return f"{saga_id}:{kind.value}"
-
-
-def previous_actor(trail: tuple[StepName, ...], before: StepName) -> StepName | None:
-    """The last forward step on the trail ahead of ``before``: whose turn it is to compensate."""
-    order = FORWARD_STEPS.index(before)
-    earlier = [step for step in trail if FORWARD_STEPS.index(step) < order]
-    return earlier[-1] if earlier else None
-
-
-def handback_sources(step: StepName) -> tuple[Kind, ...]:
-    """Handback events that may address ``step``: from later steps, jumping optional ones."""
-    kinds: list[Kind] = []
-    for later in FORWARD_STEPS[FORWARD_STEPS.index(step) + 1 :]:
-        compensation = compensation_of(later)
-        if compensation is None:
-            break
-        kinds += [COMPENSATED[compensation], COMPENSATION_FAILED[compensation], REFUSED[later]]
-        if later not in OPTIONAL_STEPS:
-            break
-    return tuple(kinds)
-
-
-def sender_step(kind: Kind) -> StepName | None:
-    """The forward step whose service emitted a handback (or result) event."""
-    for table in (DONE, FAILED, REFUSED):
-        for step, candidate in table.items():
-            if candidate is kind:
-                return step
-    for table in (COMPENSATED, COMPENSATION_FAILED):
-        for compensation, candidate in table.items():
-            if candidate is kind:
-                return forward_of(compensation)
-    return None
+def event_id(saga_id: str, kind: str, round: int = 0) -> str:
+    """Deterministic: a saga emits each kind at most once per round, so a repeat is a duplicate
+    (an operator's retry round n emits its own events)."""
+    return f"{saga_id}:{kind}" if round == 0 else f"{saga_id}:{kind}#{round}"
 
 
 class Event(BaseModel):
@@ -204,13 +228,17 @@ class Event(BaseModel):
     policy: SagaPolicy = Field(default_factory=SagaPolicy)
     started_at: float
     """Wall-clock start of the saga (epoch seconds): the business deadline counts from it."""
-    trail: tuple[StepName, ...] = ()
+    trail: tuple[StepId, ...] = ()
     """Forward steps that acted (or, on a cancel, were started) so far, in order."""
-    step: StepName | None = None
+    step: StepId | None = None
     status: StepStatus | None = None
     attempts: int = 0
     reason: Reason | None = None
     message: str = ""
+    at: float = 0.0
+    """When what the event reports happened (epoch seconds): the earliest cause wins."""
+    round: int = 0
+    """An operator's retry round of a compensation (0: the saga's own chain)."""
 
     @property
     def subject(self) -> str:
@@ -220,15 +248,17 @@ class Event(BaseModel):
     def deadline_at(self) -> float:
         return self.started_at + self.policy.deadline_s
 
-    def follow(self, kind: Kind, **changes: object) -> Event:
-        """The next event of the same saga, carrying the saga's data on."""
+    def follow(self, kind: str, *, round: int = 0, **changes: object) -> Event:
+        """The next event of the same saga, carrying the saga's data on (happening now)."""
         fields: dict[str, object] = {
-            "event_id": event_id(self.saga_id, kind),
+            "event_id": event_id(self.saga_id, kind, round),
             "kind": kind,
             "step": None,
             "status": None,
             "attempts": 0,
             "message": "",
+            "at": time.time(),
+            "round": round,
         }
         fields.update(changes)
         return self.model_copy(update=fields)
@@ -239,11 +269,12 @@ def placed(
 ) -> Event:
     """The saga's first event, written with the order record."""
     return Event(
-        event_id=event_id(saga_id, Kind.ORDER_PLACED),
-        kind=Kind.ORDER_PLACED,
+        event_id=event_id(saga_id, PLACED),
+        kind=PLACED,
         saga_id=saga_id,
         order=order,
         faults=faults,
         policy=policy,
         started_at=started_at,
+        at=started_at,
     )

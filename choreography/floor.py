@@ -49,14 +49,14 @@ from choreography.bus import (
     Outgoing,
 )
 from choreography.outbox import Relay
-from shared.saga import FORWARD_STEPS, service_of
+from shared.saga import SAGA
 from shared.store import Store, StoreFactory, Tx
 
 log = logging.getLogger(__name__)
 
 FLOOR_STREAM = "SAGA_FLOOR"
 FLOOR_SUBJECTS = ("floor.>",)
-HOPS: tuple[str, ...] = tuple(service_of(step).value for step in FORWARD_STEPS)
+HOPS: tuple[str, ...] = tuple(str(SAGA.service_of(step)) for step in SAGA.forward_steps)
 """The services a happy-path saga passes through, in order (the last one completes it)."""
 EVENTS = len(HOPS) + 1
 """Events a happy-path saga publishes: the order placed, then one per hop."""

@@ -44,7 +44,7 @@ from choreography.bus import (
 from choreography.events import placed
 from choreography.tracker import Tracker, in_flight
 from shared.contracts import OrderRequest, Reason, SagaOutcome, SagaPolicy, SagaStatus
-from shared.errors import InvalidOrder
+from shared.errors import DuplicateOrder, InvalidOrder
 from shared.faults import FaultPlan
 from shared.runtime import SagaStuck
 from shared.store import Tx
@@ -137,9 +137,10 @@ class Desk:
         self.tracker.watch(command.saga_id, event.deadline_at)
 
     async def _reject(self, saga_id: str, refused: InvalidOrder) -> Outgoing | None:
-        body = json.dumps(
-            {"saga_id": saga_id, "error": type(refused).__name__, "message": str(refused)}
-        )
+        fields = {"saga_id": saga_id, "error": type(refused).__name__, "message": str(refused)}
+        if isinstance(refused, DuplicateOrder):
+            fields |= {"order_id": refused.order_id, "holder": refused.saga_id}
+        body = json.dumps(fields)
         headers = {SAGA_ID_HEADER: saga_id}
         return await self.tracker.store.run(
             lambda tx: outbox.add_message(
@@ -229,13 +230,15 @@ class FrontDoor:
         A saga the orders service has not placed yet (it is restarting) is waited for too.
         """
         waiter = self._ended.setdefault(saga_id, _future())
+        deadline = time.monotonic() + timeout_s
         try:
             outcome = await self._outcome(saga_id)
             if outcome is not None and outcome.status.terminal:
                 return outcome
             async with asyncio.timeout(timeout_s):
                 await waiter
-            return await self.tracker.describe(saga_id)
+            # ``order.completed`` is published before the tracker folds it: wait for the view.
+            return await self.tracker.wait(saga_id, max(deadline - time.monotonic(), 1.0))
         except TimeoutError:
             outcome = await self._outcome(saga_id)
             step = in_flight(outcome) if outcome is not None else None
@@ -285,7 +288,7 @@ class FrontDoor:
             where = " AND status <> ?" if ended else ""
             params = (*chunk, SagaStatus.RUNNING.value) if ended else tuple(chunk)
             rows = await self.tracker.store.query(
-                f"SELECT saga_id FROM saga_state WHERE saga_id IN ({marks}){where}", params
+                f"SELECT saga_id FROM sagas WHERE saga_id IN ({marks}){where}", params
             )
             found += [row["saga_id"] for row in rows]
         return found
@@ -301,11 +304,14 @@ def _settle(waiter: asyncio.Future[None] | None) -> None:
 
 
 def _refusal(data: bytes) -> InvalidOrder:
+    """The desk's refusal as the error the orders service raised (DuplicateOrder kept apart)."""
     try:
-        message = str(json.loads(data)["message"])
-    except (ValueError, KeyError, TypeError):
-        message = "the orders service refused the order"
-    return InvalidOrder(message)
+        fields = json.loads(data)
+        if fields.get("error") == DuplicateOrder.__name__:
+            return DuplicateOrder(str(fields["order_id"]), str(fields["holder"]))
+        return InvalidOrder(str(fields["message"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return InvalidOrder("the orders service refused the order")
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:

@@ -30,10 +30,10 @@ from choreography.bus import (
     Liveness,
     Outgoing,
 )
-from choreography.events import Kind, parse_subject, saga_key
+from choreography.events import CANCEL_REQUESTED, Routing, pattern, saga_key, subject
 from choreography.front_door import COMMANDS, Desk
 from choreography.outbox import Relay
-from choreography.participants import KINDS, Participant, reactions_for
+from choreography.participants import Participant, kinds_for, reactions_for
 from choreography.tracker import Tracker
 from shared.contracts import ServiceName
 from shared.errors import InjectedCrash
@@ -76,11 +76,13 @@ class ChoreographySettings:
             crash_exits=settings.crash_exits,
         )
 
-    def participant_spec(self, service: ServiceName) -> ConsumerSpec:
+    def participant_spec(self, service: str, routing: Routing | None = None) -> ConsumerSpec:
+        """A service's durable, filtered on exactly the kinds the saga spec routes to it."""
+        kinds = kinds_for(service, routing or Routing())
         return ConsumerSpec(
-            durable=f"{service.value}{self.consumer_suffix}",
-            service=service.value,
-            filter_subjects=tuple(kind.pattern for kind in KINDS[service]),
+            durable=f"{service}{self.consumer_suffix}",
+            service=str(service),
+            filter_subjects=tuple(pattern(kind) for kind in kinds),
             ack_wait_s=self.ack_wait_s,
             max_deliver=self.max_deliver,
         )
@@ -106,22 +108,23 @@ class ChoreographySettings:
             max_inflight=512,
         )
 
-    def specs(self) -> list[ConsumerSpec]:
-        participants = [self.participant_spec(s) for s in ServiceName]
+    def specs(self, routing: Routing | None = None) -> list[ConsumerSpec]:
+        routing = routing or Routing()
+        participants = [self.participant_spec(s, routing) for s in routing.saga.services]
         return [*participants, self.desk_spec(), self.tracker_spec()]
 
 
-def lane_key(subject: str) -> str | None:
+def lane_key(value: str) -> str | None:
     """A cancel overtakes its saga's queue: it must reach a step that is still in flight."""
-    parsed = parse_subject(subject)
-    if parsed is not None and parsed[0] is Kind.ORDER_CANCEL_REQUESTED:
-        return None
-    return saga_key(subject)
+    key = saga_key(value)
+    return None if value == subject(CANCEL_REQUESTED, key) else key
 
 
-async def ensure_consumers(bus: Bus, settings: ChoreographySettings) -> None:
+async def ensure_consumers(
+    bus: Bus, settings: ChoreographySettings, routing: Routing | None = None
+) -> None:
     """Every durable, created before anything is published so nothing is missed."""
-    for spec in settings.specs():
+    for spec in settings.specs(routing):
         await bus.ensure_consumer(spec)
 
 
@@ -292,7 +295,7 @@ class ServiceHost(Host):
 
     def __init__(
         self,
-        service: ServiceName,
+        service: str,
         domain: Domain,
         tracker: Tracker,
         outlet: Outlet,
@@ -300,12 +303,17 @@ class ServiceHost(Host):
         servers: Sequence[str],
     ) -> None:
         store = domain.services[service].store
-        super().__init__(service.value, store, outlet, settings, servers)
+        super().__init__(str(service), store, outlet, settings, servers)
         self.service = service
+        routing = tracker.routing  # the saga spec this deployment runs
         self.participant = Participant(
-            service, domain, reactions_for(service, tracker), hand_over=outlet
+            service,
+            domain,
+            reactions_for(service, routing),
+            routing=routing,
+            hand_over=outlet,
         )
-        self.desk = Desk(tracker) if service is ServiceName.ORDERS else None
+        self.desk = Desk(tracker) if service == ServiceName.ORDERS else None
 
     async def prepare(self) -> None:
         await self.participant.prepare()
@@ -314,7 +322,7 @@ class ServiceHost(Host):
         found: list[Consumer] = [
             LaneConsumer(
                 bus,
-                self.settings.participant_spec(self.service),
+                self.settings.participant_spec(self.service, self.participant.routing),
                 liveness,
                 self.on_fatal,
                 handler=self.participant.handle,

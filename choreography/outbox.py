@@ -27,7 +27,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from choreography.bus import SAGA_ID_HEADER, Liveness, Outgoing, message_attributes
-from choreography.events import Event
+from choreography.events import Event, template
 from shared.store import Migration, Row, Store, Tx, migrations
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _creation_headers(event: Event, size: int) -> dict[str, str]:
         "create", event.subject, event.event_id, {SAGA_ID_HEADER: event.saga_id}, size
     )
     with _tracer.start_as_current_span(
-        f"create {event.kind.template}", kind=SpanKind.PRODUCER, attributes=attributes
+        f"create {template(event.kind)}", kind=SpanKind.PRODUCER, attributes=attributes
     ):
         headers: dict[str, str] = {SAGA_ID_HEADER: event.saga_id}
         propagate.inject(headers)

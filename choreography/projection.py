@@ -1,32 +1,39 @@
-"""The tracker's projection as SQL: the tables, and the statements folding an event in.
+"""The tracker's projection: a pure fold of a saga's events into what is known about it.
 
-Pure functions from an event to statements (``Op``), so a whole fetched batch runs in one
-transaction, consecutive identical statements as one ``executemany``. Statuses only move
-forward (pending -> running -> done/failed/...), which makes the fold idempotent: a
-redelivered batch changes nothing.
+A `SagaView` holds facts, never a sequence: for each forward step whether it was started and
+its best-known result, for each compensation its result per retry round, the earliest business
+failure and the earliest cancel (each with the time it happened), whether the pivot passed.
+Every fact merges by a join (or, max, earliest), so `fold` is commutative, associative and
+idempotent: any interleaving of a saga's events — reordered, duplicated, late — folds to the
+same view as the in-order sequence. `outcome` and `decide` derive the live state and the end
+from the view alone; the tracker stores one view per saga (`tracker.py`).
+
+Whatever happened first decides the reason: a deadline's cancel happened at the deadline, a
+failure when its step failed, whenever the tracker gets to fold them (a tracker that was down
+past a deadline still reports the business failure that came before it).
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 
-from choreography.events import (
-    COMPENSATED,
-    COMPENSATION_FAILED,
-    DONE,
-    FAILED,
-    REFUSED,
-    Event,
-    Kind,
-    previous_actor,
-    sender_step,
+from pydantic import BaseModel, ConfigDict, Field
+
+from choreography.events import Event, Role, Routing
+from shared.contracts import (
+    Action,
+    ActionResult,
+    OperatorAction,
+    Phase,
+    Reason,
+    SagaOutcome,
+    SagaStatus,
+    StepId,
+    StepState,
+    StepStatus,
 )
-from shared.contracts import Phase, Reason, SagaOutcome, SagaStatus, StepName, StepStatus
-from shared.saga import applies, compensation_of, forward_of
-from shared.store import Dialect, Migration, Tx, migrations
+from shared.saga import SagaSpec
+from shared.store import Migration, migrations
 
 MIGRATIONS: tuple[Migration, ...] = migrations(
     "tracker",
@@ -65,182 +72,367 @@ MIGRATIONS: tuple[Migration, ...] = migrations(
     );
     CREATE INDEX saga_state_open ON saga_state (phase, status)
     """,
+    """
+    DROP TABLE interventions;
+    DROP TABLE saga_steps;
+    DROP TABLE saga_state;
+    CREATE TABLE sagas (
+        saga_id TEXT PRIMARY KEY,
+        order_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        reason TEXT,
+        failed_step TEXT,
+        running_step TEXT,
+        failed_compensation TEXT,
+        waiting INTEGER NOT NULL DEFAULT 0,
+        started_at DOUBLE PRECISION NOT NULL,
+        settled_at DOUBLE PRECISION,
+        ended_at DOUBLE PRECISION,
+        deadline_at DOUBLE PRECISION NOT NULL,
+        placed TEXT NOT NULL,
+        traceparent TEXT,
+        view TEXT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX sagas_status ON sagas (status);
+    CREATE INDEX sagas_order ON sagas (order_id)
+    """,
 )
-"""The tracker's tables, in the orders store."""
+"""The tracker's tables, in the orders store: one row per saga holding its view, and the
+columns read models list and filter by, derived from the view at every write (version 2
+replaced the row-per-step projection of version 1)."""
 
 FORWARD, COMPENSATING, CLOSED = "forward", "compensating", "closed"
-SETTLED = (StepStatus.DONE.value, StepStatus.NOOP.value, StepStatus.FAILED.value)
+"""A saga's phase as the list shows it: going forward, compensating, or settled."""
+
+_RESULT_RANK = {None: 0, StepStatus.REJECTED: 1, StepStatus.FAILED: 2, StepStatus.DONE: 3}
+"""Which forward result wins a merge (a step has one result; the rank only breaks ties)."""
+_COMPENSATION_RANK = {None: 0, StepStatus.NOOP: 1, StepStatus.FAILED: 2, StepStatus.DONE: 3}
 _SETTLED_BY = {StepStatus.DONE: StepStatus.DONE, StepStatus.NOOP: StepStatus.REJECTED}
 """A step interrupted in flight takes its status from its compensation: undone, or refused."""
 
-STARTS: dict[Kind, StepName] = {
-    Kind.ORDER_PLACED: StepName.RESERVE_INVENTORY,
-    Kind.INVENTORY_RESERVED: StepName.CHARGE_PAYMENT,
-    Kind.PAYMENT_CHARGED: StepName.DEDUCT_POINTS,
-    Kind.POINTS_DEDUCTED: StepName.CREATE_SHIPMENT,
-    Kind.POINTS_SKIPPED: StepName.CREATE_SHIPMENT,
-    Kind.SHIPPING_CREATED: StepName.COMPLETE_ORDER,
-}
-"""Which forward step an event sets in flight (its trigger reached the next service)."""
-_DONE_STEP = {kind: step for step, kind in DONE.items()}
-_FAILED_STEP = {kind: step for step, kind in FAILED.items()}
-_COMPENSATED = {kind: step for step, kind in COMPENSATED.items()}
-_COMPENSATION_FAILED = {kind: step for step, kind in COMPENSATION_FAILED.items()}
-_REFUSED = {kind: step for step, kind in REFUSED.items()}
+
+class _Facts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Op = tuple[str, tuple[object, ...]]
-"""One statement of the projection; a batch's statements run grouped (``executemany``)."""
+class StepFacts(_Facts):
+    """What is known of one forward step."""
 
-PROGRESS = (
-    "UPDATE saga_steps SET"
-    " status = CASE WHEN step = ? THEN ? ELSE 'running' END,"
-    " attempts = CASE WHEN step = ? THEN ? ELSE attempts END"
-    " WHERE saga_id = ? AND ((step = ? AND status IN ('pending', 'running'))"
-    " OR (step = ? AND status = 'pending'))"
-)
-"""A forward step ends (done/failed) and the step it triggers is in flight, in one statement."""
+    started: bool = False
+    result: StepStatus | None = None
+    attempts: int = 0
 
-
-def progress(saga_id: str, finished: str, status: StepStatus, attempts: int, started: str) -> Op:
-    """`PROGRESS` with its parameters (a step name may be "": no such step)."""
-    return PROGRESS, (finished, status.value, finished, attempts, saga_id, finished, started)
-
-
-def fold(event: Event, dialect: Dialect) -> tuple[list[Op], bool]:
-    """The statements folding one event into its saga; True if an end may now be decided."""
-    saga_id, kind = event.saga_id, event.kind
-    started = STARTS.get(kind)
-    if kind is Kind.PAYMENT_CHARGED and not applies(StepName.DEDUCT_POINTS, event.order):
-        started = None  # points answers ``skipped``; shipping starts on that
-    finished = _DONE_STEP.get(kind) or _FAILED_STEP.get(kind)
-    if started is not None or finished is not None:
-        status = StepStatus.DONE if kind in _DONE_STEP else StepStatus.FAILED
-        ops: list[Op] = [progress(saga_id, finished or "", status, event.attempts, started or "")]
-        if kind in _FAILED_STEP and finished is not StepName.COMPLETE_ORDER:
-            assert finished is not None
-            ops += [begin_compensation(saga_id, event.reason, finished)]
-            ops += optional(expect_compensation(saga_id, finished))
-        return ops, kind in _FAILED_STEP
-    if kind is Kind.ORDER_CANCEL_REQUESTED:
-        return [begin_compensation(saga_id, event.reason, None)], True
-    ops = []
-    if kind in _COMPENSATED or kind in _COMPENSATION_FAILED:
-        compensation = _COMPENSATED.get(kind) or _COMPENSATION_FAILED[kind]
-        ops += _compensated(saga_id, compensation, event, dialect)
-    elif kind in _REFUSED:
-        refused = _REFUSED[kind]
-        ops += [_settle_forward(saga_id, refused, StepStatus.REJECTED, event.attempts, dialect)]
-    sender = sender_step(kind)
-    following = previous_actor(event.trail, sender) if sender is not None else None
-    if following is not None:
-        ops += optional(expect_compensation(saga_id, following))
-    return ops, True
-
-
-def optional(op: Op | None) -> list[Op]:
-    return [] if op is None else [op]
-
-
-def _settle_forward(
-    saga_id: str, step: StepName, status: StepStatus, attempts: int, dialect: Dialect
-) -> Op:
-    """A forward step still in flight ends with its compensation (or refusal)."""
-    return (
-        f"UPDATE saga_steps SET status = ?, attempts = {dialect.greatest('attempts', '?', '1')}"
-        " WHERE saga_id = ? AND step = ? AND status = 'running'",
-        (status.value, attempts, saga_id, step.value),
-    )
-
-
-def pass_pivot(saga_ids: list[str]) -> list[Op]:
-    """After the pivot the saga only goes forward; a cancel that lost the race is void."""
-    marks = ",".join("?" * len(saga_ids))
-    return [
-        (
-            "UPDATE saga_state SET pivot_passed = 1, updated_at = ?,"
-            " phase = CASE WHEN phase = ? AND failed_step IS NULL THEN ? ELSE phase END,"
-            " reason = CASE WHEN phase = ? AND failed_step IS NULL THEN NULL ELSE reason END"
-            f" WHERE saga_id IN ({marks})",
-            (time.time(), COMPENSATING, FORWARD, COMPENSATING, *saga_ids),
-        ),
-        (
-            f"DELETE FROM saga_steps WHERE saga_id IN ({marks}) AND phase = ?"
-            " AND status = 'running'",
-            (*saga_ids, Phase.COMPENSATE.value),
-        ),
-    ]
-
-
-def begin_compensation(saga_id: str, reason: Reason | None, failed_step: StepName | None) -> Op:
-    """The first cause wins: a failure or a cancel starts the compensation phase once."""
-    return (
-        "UPDATE saga_state SET phase = ?, reason = ?, failed_step = ?, updated_at = ?"
-        " WHERE saga_id = ? AND phase = ? AND pivot_passed = 0",
-        (
-            COMPENSATING,
-            reason.value if reason else None,
-            failed_step.value if failed_step else None,
-            time.time(),
-            saga_id,
-            FORWARD,
-        ),
-    )
-
-
-def expect_compensation(saga_id: str, step: StepName) -> Op | None:
-    """Show the compensation the chain waits on as running (what a stuck saga is stuck in)."""
-    compensation = compensation_of(step)
-    if compensation is None:
-        return None
-    return (
-        "INSERT INTO saga_steps (saga_id, step, phase, status, attempts, seq)"
-        " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), 'running', 0,"
-        " coalesce(max(seq), 0) + 1 FROM saga_steps WHERE saga_id = ? HAVING count(*) > 0"
-        " ON CONFLICT DO NOTHING",
-        (saga_id, compensation.value, Phase.COMPENSATE.value, saga_id),
-    )
-
-
-def _compensated(saga_id: str, compensation: StepName, event: Event, dialect: Dialect) -> list[Op]:
-    status = event.status or StepStatus.FAILED
-    settled = _SETTLED_BY.get(status, StepStatus.FAILED)
-    return [
-        *optional(expect_compensation(saga_id, forward_of(compensation))),
-        (
-            "UPDATE saga_steps SET status = ?, attempts = ? WHERE saga_id = ? AND step = ?"
-            " AND status = 'running'",
-            (status.value, event.attempts, saga_id, compensation.value),
-        ),
-        _settle_forward(saga_id, forward_of(compensation), settled, 0, dialect),
-    ]
-
-
-def run(tx: Tx, ops: Sequence[Op]) -> None:
-    """Run a batch's statements in order, consecutive identical ones in one ``executemany``."""
-    for sql, group in itertools.groupby(ops, key=lambda op: op[0]):
-        params = [op[1] for op in group]
-        if len(params) == 1:
-            tx.execute(sql, params[0])
-        else:
-            tx.executemany(sql, params)
-
-
-def record_end(tx: Tx, outcome: SagaOutcome, status: SagaStatus) -> None:
-    """In the transaction that closes the order: the projection, and the queue if needed."""
-    tx.execute(
-        "UPDATE saga_state SET status = ?, phase = ?, updated_at = ? WHERE saga_id = ?",
-        (status.value, CLOSED, time.time(), outcome.saga_id),
-    )
-    if status is SagaStatus.NEEDS_INTERVENTION:
-        tx.execute(
-            "INSERT INTO interventions (saga_id, order_id, reason, failed_compensations, at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (
-                outcome.saga_id,
-                outcome.order_id,
-                outcome.reason.value if outcome.reason else None,
-                json.dumps([step.value for step in outcome.failed_compensations]),
-                time.time(),
-            ),
+    def merge(self, other: StepFacts) -> StepFacts:
+        best = max(self.result, other.result, key=_RESULT_RANK.__getitem__)
+        return StepFacts(
+            started=self.started or other.started,
+            result=best,
+            attempts=max(self.attempts, other.attempts),
         )
+
+
+class CompensationFacts(_Facts):
+    """What is known of one compensation: the latest round's result wins."""
+
+    round: int = 0
+    result: StepStatus | None = None
+    attempts: int = 0
+
+    def merge(self, other: CompensationFacts) -> CompensationFacts:
+        def key(facts: CompensationFacts) -> tuple[int, int, int]:
+            return (facts.round, _COMPENSATION_RANK[facts.result], facts.attempts)
+
+        return max(self, other, key=key)
+
+
+class Cause(_Facts):
+    """Why the saga turned to compensation, and when that happened."""
+
+    at: float
+    reason: Reason | None = None
+    step: StepId | None = None
+    """The forward step that failed (None for a cancel)."""
+
+    def earliest(self, other: Cause | None) -> Cause:
+        if other is None:
+            return self
+        return min(self, other, key=lambda c: (c.at, c.reason or "", c.step or ""))
+
+
+class Ended(_Facts):
+    """The end the tracker recorded (with the order record) for a saga that compensated."""
+
+    status: SagaStatus
+    reason: Reason | None = None
+    at: float = 0.0
+
+
+class SagaView(_Facts):
+    """Everything the tracker knows of one saga, as facts that merge."""
+
+    saga_id: str
+    order_id: str
+    skipped: tuple[StepId, ...] = ()
+    steps: dict[str, StepFacts] = Field(default_factory=dict)
+    compensations: dict[str, CompensationFacts] = Field(default_factory=dict)
+    failure: Cause | None = None
+    """The earliest business failure of a step up to the pivot."""
+    cancel: Cause | None = None
+    """The earliest cancel (customer or deadline); void once the pivot passed."""
+    onward_failure: StepId | None = None
+    """A step after the pivot that failed: only a person can finish the saga."""
+    pivot_passed: bool = False
+    completed: bool = False
+    end: Ended | None = None
+    actions: tuple[OperatorAction, ...] = ()
+    """Operator actions, in the order the tracker recorded them (not folded from events); a
+    retry's result is derived from its round's compensation facts (`actions`)."""
+    rounds: dict[int, tuple[StepId, ...]] = Field(default_factory=dict)
+    """The compensations each operator retry round ran again."""
+
+
+def new_view(placed: Event, saga: SagaSpec) -> SagaView:
+    """The view of a saga just placed: which of its steps do not apply to its order."""
+    skipped = tuple(s for s in saga.forward_steps if not saga.applies(s, placed.order))
+    return SagaView(saga_id=placed.saga_id, order_id=placed.order.order_id, skipped=skipped)
+
+
+def fold(view: SagaView, event: Event, routing: Routing) -> SagaView:
+    """The view with one more event's facts merged in (pure; order does not matter)."""
+    meaning = routing.meaning(event.kind)
+    if meaning is None:
+        return view
+    steps, compensations = dict(view.steps), dict(view.compensations)
+    changes: dict[str, object] = {}
+    started = routing.starts(event.kind)
+    if started is not None:
+        steps[started] = steps.get(started, StepFacts()).merge(StepFacts(started=True))
+    role, step, saga = meaning.role, meaning.step, routing.saga
+    if role is Role.CANCEL_REQUESTED:
+        changes["cancel"] = Cause(at=event.at, reason=event.reason).earliest(view.cancel)
+    elif step is not None and role in (Role.DONE, Role.FAILED, Role.REFUSED):
+        result = {
+            Role.DONE: StepStatus.DONE,
+            Role.FAILED: StepStatus.FAILED,
+            Role.REFUSED: StepStatus.REJECTED,
+        }[role]
+        known = StepFacts(started=True, result=result, attempts=event.attempts)
+        steps[step] = steps.get(step, StepFacts()).merge(known)
+        changes.update(_step_consequences(view, event, role, step, saga))
+    elif step is not None and role in (Role.COMPENSATED, Role.COMPENSATION_FAILED):
+        compensation = saga.compensation_of(step)
+        assert compensation is not None
+        status = event.status if role is Role.COMPENSATED else StepStatus.FAILED
+        undone = CompensationFacts(round=event.round, result=status, attempts=event.attempts)
+        previous = compensations.get(compensation, CompensationFacts())
+        compensations[compensation] = previous.merge(undone)
+    return view.model_copy(update={"steps": steps, "compensations": compensations, **changes})
+
+
+def _step_consequences(
+    view: SagaView, event: Event, role: Role, step: str, saga: SagaSpec
+) -> dict[str, object]:
+    """What a step's result means for the saga: the pivot passed, completed, or a cause."""
+    if role is Role.DONE:
+        return {
+            "pivot_passed": view.pivot_passed or step == saga.pivot,
+            "completed": view.completed or step == saga.forward_steps[-1],
+        }
+    if role is not Role.FAILED:
+        return {}
+    if saga.after_pivot(step):
+        failed = [s for s in (view.onward_failure, step) if s is not None]
+        return {"onward_failure": min(failed, key=saga.index)}
+    cause = Cause(at=event.at, reason=event.reason, step=step)
+    return {"failure": cause.earliest(view.failure)}
+
+
+def fold_all(view: SagaView, events: Iterable[Event], routing: Routing) -> SagaView:
+    for event in events:
+        view = fold(view, event, routing)
+    return view
+
+
+def cause(view: SagaView) -> Cause | None:
+    """The first thing that turned the saga to compensation (a cancel after the pivot is void)."""
+    candidates = [view.failure] if view.failure else []
+    if view.cancel is not None and not view.pivot_passed:
+        candidates.append(view.cancel)
+    return min(candidates, key=lambda c: c.at) if candidates else None
+
+
+def retry_result(view: SagaView, round: int) -> ActionResult:
+    """What a retry round came to: still pending, compensated, or still failing."""
+    results = []
+    for compensation in view.rounds.get(round, ()):
+        facts = view.compensations.get(compensation)
+        if facts is None or facts.round < round or facts.result is None:
+            return ActionResult.PENDING
+        results.append(facts.result)
+    if StepStatus.FAILED in results:
+        return ActionResult.STILL_FAILING
+    return ActionResult.COMPENSATED
+
+
+def actions(view: SagaView) -> list[OperatorAction]:
+    """The recorded actions, each retry with the result its round came to."""
+    return [
+        a.model_copy(update={"result": retry_result(view, a.round)})
+        if a.action is Action.RETRY_COMPENSATION and a.round > 0
+        else a
+        for a in view.actions
+    ]
+
+
+def phase_of(view: SagaView) -> str:
+    if status_of(view).terminal:
+        return CLOSED
+    return COMPENSATING if cause(view) is not None else FORWARD
+
+
+def status_of(view: SagaView) -> SagaStatus:
+    if view.completed:
+        return SagaStatus.COMPLETED
+    return view.end.status if view.end is not None else SagaStatus.RUNNING
+
+
+def outcome(view: SagaView, saga: SagaSpec) -> SagaOutcome:
+    """The saga's live state in the shape both variants share."""
+    first = cause(view)
+    failed_step = first.step if first is not None else None
+    reason = first.reason if first is not None else None
+    if view.onward_failure is not None:
+        failed_step, reason = view.onward_failure, None
+    if view.end is not None:
+        reason = view.end.reason
+    compensations = _compensation_states(view, saga)
+    return SagaOutcome(
+        saga_id=view.saga_id,
+        order_id=view.order_id,
+        status=status_of(view),
+        reason=None if view.completed else reason,
+        failed_step=None if view.completed else failed_step,
+        failed_compensations=[s.step for s in compensations if s.status is StepStatus.FAILED],
+        steps=[*_forward_states(view, saga), *compensations],
+        actions=actions(view),
+    )
+
+
+def _forward_states(view: SagaView, saga: SagaSpec) -> list[StepState]:
+    states = []
+    for step in saga.forward_steps:
+        facts = view.steps.get(step, StepFacts())
+        status, attempts = facts.result, facts.attempts
+        if step in view.skipped:
+            status = StepStatus.SKIPPED
+        elif status is None and facts.started:
+            status, attempts = _in_flight_status(view, saga, step), max(attempts, 1)
+        states.append(
+            StepState(
+                step=step,
+                phase=Phase.FORWARD,
+                status=status or StepStatus.PENDING,
+                attempts=attempts if status else 0,
+            )
+        )
+    return states
+
+
+def _in_flight_status(view: SagaView, saga: SagaSpec, step: str) -> StepStatus:
+    """A started step without a result: running, or settled by its compensation."""
+    compensation = saga.compensation_of(step)
+    undone = view.compensations.get(compensation) if compensation else None
+    if undone is None or undone.result is None:
+        return StepStatus.RUNNING
+    return _SETTLED_BY.get(undone.result, StepStatus.FAILED)
+
+
+def _compensation_states(view: SagaView, saga: SagaSpec) -> list[StepState]:
+    """Compensations in the order they run (reverse step order), the awaited one running."""
+    expected = _awaited(view, saga)
+    states = []
+    for spec in reversed(saga.steps):
+        if spec.compensation is None:
+            continue
+        facts = view.compensations.get(spec.compensation)
+        if facts is not None and facts.result is not None:
+            status, attempts = facts.result, facts.attempts
+        elif spec.compensation == expected:
+            status, attempts = StepStatus.RUNNING, 0
+        else:
+            continue
+        states.append(
+            StepState(
+                step=spec.compensation, phase=Phase.COMPENSATE, status=status, attempts=attempts
+            )
+        )
+    return states
+
+
+def _needs_undo(view: SagaView, step: str) -> bool:
+    """A step that acted (or failed: its own no-op compensation starts the chain)."""
+    result = view.steps.get(step, StepFacts()).result
+    return result in (StepStatus.DONE, StepStatus.FAILED)
+
+
+def _awaited(view: SagaView, saga: SagaSpec) -> StepId | None:
+    """The compensation the chain waits on: the last step to undo that is not undone yet."""
+    if cause(view) is None or view.end is not None or view.completed:
+        return None
+    for spec in reversed(saga.steps):
+        compensation = spec.compensation
+        if compensation is None or not _needs_undo(view, spec.name):
+            continue
+        facts = view.compensations.get(compensation)
+        if facts is None or facts.result is None:
+            return compensation
+    return None
+
+
+def in_flight(view: SagaView, saga: SagaSpec) -> bool:
+    """Whether a forward step was started and nothing says yet how it ended."""
+    for step in saga.forward_steps:
+        facts = view.steps.get(step, StepFacts())
+        if facts.started and facts.result is None and step not in view.skipped:
+            compensation = saga.compensation_of(step)
+            undone = view.compensations.get(compensation) if compensation else None
+            if undone is None or undone.result is None:
+                return True
+    return False
+
+
+def decide(view: SagaView, saga: SagaSpec) -> tuple[SagaStatus, Reason | None] | None:
+    """The end a running saga has reached, or None while something is unconfirmed; a saga
+    waiting for an operator becomes COMPENSATED once a retry round left nothing failed."""
+    if view.end is not None and view.end.status is SagaStatus.NEEDS_INTERVENTION:
+        return _after_retry(view)
+    if view.completed or view.end is not None:
+        return None
+    if view.onward_failure is not None:
+        return SagaStatus.NEEDS_INTERVENTION, None  # past the pivot: only a person can finish
+    first = cause(view)
+    if first is None or in_flight(view, saga) or _awaited(view, saga) is not None:
+        return None
+    failed = any(facts.result is StepStatus.FAILED for facts in view.compensations.values())
+    return (SagaStatus.NEEDS_INTERVENTION if failed else SagaStatus.COMPENSATED), first.reason
+
+
+def _after_retry(view: SagaView) -> tuple[SagaStatus, Reason | None] | None:
+    if not view.rounds or view.onward_failure is not None:
+        return None
+    if retry_result(view, max(view.rounds)) is not ActionResult.COMPENSATED:
+        return None
+    if any(facts.result is StepStatus.FAILED for facts in view.compensations.values()):
+        return None
+    return SagaStatus.COMPENSATED, view.end.reason if view.end else None
+
+
+def started_steps(view: SagaView, saga: SagaSpec) -> tuple[StepId, ...]:
+    """The forward steps started or done so far, in order (a cancel's trail)."""
+    return tuple(
+        step
+        for step in saga.forward_steps
+        if view.steps.get(step, StepFacts()).started and step not in view.skipped
+    )

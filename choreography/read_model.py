@@ -1,9 +1,10 @@
 """The choreography's read API for the monitor: the tracker's projection and the saga stream.
 
-Lists, counters and the intervention queue come from the tracker's tables in the orders store
-(the projection every saga event is folded into); one saga's events, their times and the last
-progress of a quiet saga come from the ``SAGA`` stream, read by subject through the broker.
-Nothing here writes, and nothing reads another service's tables.
+Lists, counters and the intervention queue come from the tracker's ``sagas`` table in the
+orders store (one row per saga: the view every saga event is folded into, and the columns
+derived from it); one saga's steps and operator actions from its view; its events, their
+times and the last progress of a quiet saga from the ``SAGA`` stream, read by subject through
+the broker. Nothing here writes, and nothing reads another service's tables.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from choreography.broker import SAGA_STREAM
-from choreography.projection import COMPENSATING
-from shared.contracts import Phase, SagaStatus, StepStatus
+from choreography.projection import COMPENSATING, SagaView, outcome
+from shared.contracts import OperatorAction, SagaStatus, StepState, StepStatus
 from shared.read_model import (
+    ActionView,
     Alert,
     Counters,
     InterventionView,
@@ -33,6 +35,7 @@ from shared.read_model import (
     alert_kinds,
     trace_id_of,
 )
+from shared.saga import SAGA, SagaSpec
 from shared.store import Store
 
 VARIANT = "choreography"
@@ -46,22 +49,18 @@ MAX_LATENCY_SAMPLES = 500
 
 _COLUMNS = (
     "SELECT s.saga_id, s.order_id, s.status, s.phase, s.reason, s.failed_step, s.started_at,"
-    " s.updated_at, s.deadline_at,"
-    " (SELECT t.step FROM saga_steps t WHERE t.saga_id = s.saga_id AND t.status = 'running'"
-    "  ORDER BY t.seq DESC LIMIT 1) AS running_step,"
-    " (SELECT t.step FROM saga_steps t WHERE t.saga_id = s.saga_id AND t.phase = 'compensate'"
-    "  AND t.status = 'failed' ORDER BY t.seq LIMIT 1) AS failed_compensation"
+    " s.settled_at, s.ended_at, s.deadline_at, s.running_step, s.failed_compensation"
 )
-_ROW = f"{_COLUMNS} FROM saga_state s"
+_ROW = f"{_COLUMNS} FROM sagas s"
 """A saga's list row: its state, the step in flight and the first failed compensation."""
 _IN_STEP = (
-    "((s.status = 'RUNNING' AND EXISTS (SELECT 1 FROM saga_steps t WHERE t.saga_id = s.saga_id"
-    " AND t.status = 'running' AND t.step = ?)) OR (s.status = 'NEEDS_INTERVENTION' AND"
-    " (s.failed_step = ? OR EXISTS (SELECT 1 FROM saga_steps t WHERE t.saga_id = s.saga_id"
-    " AND t.phase = 'compensate' AND t.status = 'failed' AND t.step = ?))))"
+    "((s.status = 'RUNNING' AND s.running_step = ?) OR (s.status = 'NEEDS_INTERVENTION' AND"
+    " (s.failed_step = ? OR s.failed_compensation = ?)))"
 )
-_OPEN = "(CASE WHEN s.status = 'RUNNING' THEN 1 ELSE 0 END)"
-_SORT_AT = "(CASE WHEN s.status = 'RUNNING' THEN s.started_at ELSE s.updated_at END)"
+_IS_OPEN = "(s.status = 'RUNNING' OR s.waiting = 1)"
+"""Open: in flight, or waiting for an operator (as its workflow stays open in orchestration)."""
+_OPEN = f"(CASE WHEN {_IS_OPEN} THEN 1 ELSE 0 END)"
+_SORT_AT = f"(CASE WHEN {_IS_OPEN} THEN s.started_at ELSE s.ended_at END)"
 """The list's order (PageKey): open sagas by start, then ended ones by end, newest first."""
 _STATUS_SQL: Mapping[ListedStatus, str] = {
     ListedStatus.RUNNING: f"(s.status = 'RUNNING' AND s.phase <> '{COMPENSATING}')",
@@ -77,10 +76,17 @@ class ChoreographyReadModel:
 
     variant = VARIANT
 
-    def __init__(self, store: Store, js: JetStreamContext, stream: str = SAGA_STREAM) -> None:
+    def __init__(
+        self,
+        store: Store,
+        js: JetStreamContext,
+        stream: str = SAGA_STREAM,
+        saga: SagaSpec = SAGA,
+    ) -> None:
         self.store = store
         self.js = js
         self.stream = stream
+        self.saga_spec = saga
 
     async def list_sagas(self, query: SagaQuery, now: float) -> list[SagaRow]:
         where, params = _where(query, now)
@@ -89,38 +95,40 @@ class ChoreographyReadModel:
         return [_saga_row(r) for r in rows]
 
     async def saga(self, saga_id: str) -> SagaDetail | None:
-        found = await self.store.query(f"{_ROW} WHERE s.saga_id = ?", (saga_id,))
+        found = await self.store.query(
+            f"{_COLUMNS}, s.traceparent, s.view FROM sagas s WHERE s.saga_id = ?", (saga_id,)
+        )
         if not found:
             return None
-        state = await self.store.query(
-            "SELECT traceparent FROM saga_state WHERE saga_id = ?", (saga_id,)
-        )
-        steps = await self.store.query(
-            "SELECT step, phase, status, attempts FROM saga_steps WHERE saga_id = ? ORDER BY seq",
-            (saga_id,),
-        )
-        messages = await self._messages(saga_id)
         row = found[0]
+        current = outcome(SagaView.model_validate_json(row["view"]), self.saga_spec)
+        messages = await self._messages(saga_id)
         return SagaDetail(
             row=_saga_row(row),
-            steps=_timeline(steps, messages),
+            steps=_timeline(current.steps, messages),
             entries=[_entry(m) for m in messages],
             entries_title="stream events",
             failed_step=row["failed_step"],
-            failed_compensations=_failed_compensations(steps),
+            failed_compensations=[str(step) for step in current.failed_compensations],
             deadline_at=row["deadline_at"],
-            trace_id=trace_id_of(state[0]["traceparent"]),
+            trace_id=trace_id_of(row["traceparent"]),
+            actions=[_action(action) for action in current.actions],
         )
 
     async def interventions(self) -> list[InterventionView]:
         rows = await self.store.query(
-            f"{_COLUMNS}, i.failed_compensations AS failed, i.at FROM saga_state s"
-            " JOIN interventions i ON i.saga_id = s.saga_id"
-            " WHERE i.resolved_at IS NULL ORDER BY i.at"
+            f"{_COLUMNS}, s.view FROM sagas s WHERE s.waiting = 1 ORDER BY s.settled_at"
         )
         return [
             InterventionView(
-                row=_saga_row(r), failed_compensations=json.loads(r["failed"]), since=r["at"]
+                row=_saga_row(r),
+                failed_compensations=[
+                    str(step)
+                    for step in outcome(
+                        SagaView.model_validate_json(r["view"]), self.saga_spec
+                    ).failed_compensations
+                ],
+                since=r["settled_at"] or r["started_at"],
             )
             for r in rows
         ]
@@ -147,17 +155,17 @@ class ChoreographyReadModel:
         return alerts
 
     async def counters(self, now: float) -> Counters:
-        flying = await self.store.query(
-            "SELECT count(*) AS n FROM saga_state WHERE status = 'RUNNING'"
-        )
+        flying = await self.store.query("SELECT count(*) AS n FROM sagas WHERE status = 'RUNNING'")
+        # By the time each saga reached its status: one waiting for an operator counts as
+        # NEEDS_INTERVENTION when it got there, as the orchestration counts it.
         ended = await self.store.query(
-            "SELECT status, count(*) AS n FROM saga_state WHERE status <> 'RUNNING'"
-            " AND updated_at >= ? GROUP BY status",
+            "SELECT status, count(*) AS n FROM sagas WHERE status <> 'RUNNING'"
+            " AND settled_at >= ? GROUP BY status",
             (now - 60.0,),
         )
         recent = await self.store.query(
-            "SELECT updated_at - started_at AS took FROM saga_state WHERE status <> 'RUNNING'"
-            " AND updated_at >= ? ORDER BY updated_at DESC LIMIT ?",
+            "SELECT settled_at - started_at AS took FROM sagas WHERE status <> 'RUNNING'"
+            " AND settled_at >= ? ORDER BY settled_at DESC LIMIT ?",
             (now - LATENCY_WINDOW_S, MAX_LATENCY_SAMPLES),
         )
         return Counters(
@@ -211,10 +219,10 @@ def _where(query: SagaQuery, now: float) -> tuple[str, list[Any]]:
         clauses.append("(s.saga_id = ? OR s.order_id = ?)")
         params += [query.search, query.search]
     if query.after is not None and query.after.open:
-        clauses.append("(s.status <> 'RUNNING' OR s.started_at < ?)")
+        clauses.append(f"(NOT {_IS_OPEN} OR s.started_at < ?)")
         params.append(query.after.at)
     elif query.after is not None:
-        clauses.append("(s.status <> 'RUNNING' AND s.updated_at < ?)")
+        clauses.append(f"(NOT {_IS_OPEN} AND s.ended_at < ?)")
         params.append(query.after.at)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
@@ -237,16 +245,18 @@ def _saga_row(row: Mapping[str, Any]) -> SagaRow:
         reason=row["reason"],
         step=step,
         started_at=float(row["started_at"]),
-        ended_at=None if status is SagaStatus.RUNNING else float(row["updated_at"]),
+        ended_at=None if row["ended_at"] is None else float(row["ended_at"]),
     )
 
 
-def _failed_compensations(steps: Sequence[Mapping[str, Any]]) -> list[str]:
-    return [
-        s["step"]
-        for s in steps
-        if s["phase"] == Phase.COMPENSATE.value and s["status"] == StepStatus.FAILED.value
-    ]
+def _action(action: OperatorAction) -> ActionView:
+    return ActionView(
+        action=action.action.value,
+        who=action.who,
+        at=action.at,
+        note=action.note,
+        result=action.result.value,
+    )
 
 
 def _decoded(msg: RawStreamMsg) -> dict[str, Any]:
@@ -273,9 +283,7 @@ def _entry(msg: RawStreamMsg) -> RawEntry:
     return RawEntry(at=_time(msg), name=kind, detail=" ".join(fields))
 
 
-def _timeline(
-    steps: Sequence[Mapping[str, Any]], messages: Sequence[RawStreamMsg]
-) -> list[StepView]:
+def _timeline(steps: Sequence[StepState], messages: Sequence[RawStreamMsg]) -> list[StepView]:
     """The projection's steps with times from the stream.
 
     Events form a chain: a step's result event ends it, and the event just before it (its
@@ -291,15 +299,15 @@ def _timeline(
         previous = at
     views = []
     for s in steps:
-        start, end = ended.get(s["step"], (None, None))
-        if s["status"] == StepStatus.RUNNING.value:
+        start, end = ended.get(s.step, (None, None))
+        if s.status is StepStatus.RUNNING:
             start, end = previous, None
         views.append(
             StepView(
-                step=s["step"],
-                phase=s["phase"],
-                status=s["status"],
-                attempts=int(s["attempts"]),
+                step=str(s.step),
+                phase=s.phase.value,
+                status=s.status.value,
+                attempts=s.attempts,
                 started_at=start,
                 ended_at=end,
             )

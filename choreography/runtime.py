@@ -10,18 +10,20 @@ services' stores are opened too, for seeding a run's own catalogue and reading f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from choreography.bootstrap import Choreography, bootstrap
 from choreography.bus import Bus
 from choreography.front_door import FrontDoor
-from choreography.host import KINDS_OF_PROCESS, ChoreographySettings, Host
+from choreography.host import TRACKER, ChoreographySettings, Host
 from choreography.tracker import Intervention, Tracker
-from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy
+from shared.catalogue import admit
+from shared.contracts import ActionResult, OperatorAction, OrderRequest, SagaOutcome, SagaPolicy
 from shared.faults import FaultPlan
-from shared.services import Domain
+from shared.saga import SAGA, SagaSpec
+from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory, sqlite_stores
 from shared.telemetry import Tracing
 from shared.validation import load_settings
@@ -31,6 +33,8 @@ __all__ = ["ChoreographyRuntime", "ChoreographySettings", "open_runtime"]
 VARIANT = "choreography"
 PLACE_TIMEOUT_S = 60.0
 """How long a start waits for the orders service to place the order (it may be restarting)."""
+OPERATOR_WAIT_S = 300.0
+"""How long an operator's retry may take before the call gives up waiting (it goes on)."""
 
 
 class ChoreographyRuntime:
@@ -69,7 +73,12 @@ class ChoreographyRuntime:
     async def submit(
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
     ) -> None:
-        """Hand the saga to the deployment: returns once JetStream holds the place command."""
+        """Hand the saga to the deployment: returns once JetStream holds the place command.
+
+        An order the live catalogue or customer records contradict is refused here first
+        (InvalidOrder), read through the services' own stores.
+        """
+        await admit(self.domain, order)
         await self.front.place(saga_id, order, faults, policy)
 
     async def start_saga(
@@ -92,6 +101,20 @@ class ChoreographyRuntime:
     async def interventions(self) -> list[Intervention]:
         return await self.tracker.interventions()
 
+    async def retry_compensation(
+        self, saga_id: str, who: str, timeout_s: float = OPERATOR_WAIT_S
+    ) -> OperatorAction:
+        """An operator retries the saga's failed compensations; returns what came of it."""
+        action = await self.tracker.retry_compensation(saga_id, who)
+        if action.result is not ActionResult.PENDING:
+            return action
+        index = len((await self.tracker.describe(saga_id)).actions) - 1
+        return await self.tracker.wait_action(saga_id, index, timeout_s)
+
+    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
+        """An operator marks the saga resolved by hand, with a note."""
+        return await self.tracker.resolve(saga_id, who, note)
+
     def host(self, kind: str) -> Host:
         return self.app.hosts[kind]
 
@@ -105,21 +128,27 @@ async def open_runtime(
     services: Iterable[str] | None = None,
     broker_state_dir: Path | None = None,
     stores: StoreFactory | None = None,
+    saga: SagaSpec = SAGA,
+    registry: Mapping[str, ServiceDef] = SERVICES,
 ) -> AsyncIterator[ChoreographyRuntime]:
     """Yield a ready runtime; what it started is stopped when the block ends.
 
-    ``services``: the process kinds run in this process (default: all six); pass ``()`` when
+    ``services``: the process kinds run in this process (default: the saga's services and
+    the tracker); pass ``()`` when
     they run as separate processes. The stores come from ``stores`` (default: one SQLite file
-    per service in ``data_dir``).
+    per service in ``data_dir``). ``saga`` is the spec the routing is derived from,
+    ``registry`` the services implementing its steps.
     """
     settings = settings or ChoreographySettings.from_settings(load_settings())
-    kinds = list(KINDS_OF_PROCESS) if services is None else [str(s) for s in services]
+    kinds = [*saga.services, TRACKER] if services is None else [str(s) for s in services]
     async with bootstrap(
         settings,
         stores or sqlite_stores(data_dir),
         kinds=kinds,
         every_store=True,
         broker_state_dir=broker_state_dir,
+        saga=saga,
+        registry=registry,
     ) as app:
         front = FrontDoor(app.bus, app.tracker)
         await front.start()

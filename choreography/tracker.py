@@ -1,63 +1,68 @@
 """The saga tracker, in the orders service: what nobody else in a choreography knows.
 
-It projects every saga event into per-saga state in the orders store (each step's status and
-attempts, the phase, the compensations confirmed), decides the end — COMPLETED is recorded by
-``complete_order`` itself; COMPENSATED only once every step that acted has its compensation
-confirmed; NEEDS_INTERVENTION when a compensation failed, which also queues the saga for a
-person — and enforces the business deadline: a saga not past its pivot by then gets
-``order.cancel_requested``, the same event as a customer's cancel.
+It folds every saga event into the saga's view (`projection.py`, a pure fold) in the orders
+store, one row per saga, and decides the end — COMPLETED once the last step is done;
+COMPENSATED only once every step that acted has its compensation confirmed and no step is
+still in flight; NEEDS_INTERVENTION when a compensation failed or a step after the pivot
+failed, which keeps the saga open for an operator (it is settled: its effects stay as they
+are until someone acts) — and it enforces the business deadline: a saga not past its pivot by
+then gets ``order.cancel_requested``, the same event as a customer's cancel.
 
-The projection is idempotent (statuses only move forward), so a redelivered batch is harmless
-and needs no inbox; the end is re-derived from the state after every batch.
+Folding is idempotent and order-independent, so a redelivered or reordered batch is harmless
+and the tracker needs no inbox; the end is re-derived from the view after every batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, ConfigDict
 
 from choreography import outbox
 from choreography.bus import Delivery, Outgoing, Poison
-from choreography.events import DONE, Event, Kind, parse_subject
+from choreography.events import CANCEL_REQUESTED, PLACED, Event, Routing
 from choreography.projection import (
-    CLOSED,
     FORWARD,
-    SETTLED,
-    Op,
-    begin_compensation,
-    expect_compensation,
+    Ended,
+    SagaView,
+    cause,
+    decide,
     fold,
-    optional,
-    pass_pivot,
-    progress,
-    record_end,
-    run,
+    new_view,
+    outcome,
+    phase_of,
+    started_steps,
+    status_of,
 )
 from shared.contracts import (
-    Phase,
+    Action,
+    ActionResult,
+    OperatorAction,
     Reason,
     SagaOutcome,
     SagaStatus,
-    StepName,
-    StepResult,
-    StepState,
+    StepId,
     StepStatus,
 )
-from shared.runtime import SagaStuck
-from shared.saga import FORWARD_STEPS, PIVOT, applies, compensation_of
+from shared.runtime import NotAwaitingOperator, SagaStuck, UnknownSaga
+from shared.saga import SagaSpec
 from shared.services.orders import OrdersService
-from shared.store import Tx
+from shared.store import Row, Tx
 from shared.telemetry import SAGA_ID, SAGA_OUTCOME, SAGA_VARIANT
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("saga-compare.choreography.tracker")
+
+T = TypeVar("T")
+
+CHUNK = 500
+"""Saga ids per ``IN (...)`` list when a batch loads its views."""
 
 
 EndHook = Callable[[Tx, str, SagaStatus, Reason | None], Outgoing | None]
@@ -72,10 +77,10 @@ class Intervention(BaseModel):
     saga_id: str
     order_id: str
     reason: Reason | None
-    failed_compensations: list[StepName]
+    failed_step: StepId | None
+    failed_compensations: list[StepId]
     at: float
-    resolved_at: float | None = None
-    note: str | None = None
+    resolved: bool = False
 
 
 class Tracker:
@@ -85,19 +90,25 @@ class Tracker:
         self,
         orders: OrdersService,
         *,
+        routing: Routing | None = None,
         hand_over: Callable[[list[Outgoing | None]], None] = lambda rows: None,
         on_end: EndHook | None = None,
         poll_s: float = 0.1,
     ) -> None:
         self.orders = orders
         self.store = orders.store
+        self.routing = routing or Routing()
         self.hand_over = hand_over
         self.on_end = on_end
         self.poll_s = poll_s
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._ended: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, set[asyncio.Event]] = {}
         self.running = False
+
+    @property
+    def saga(self) -> SagaSpec:
+        return self.routing.saga
 
     # -- lifecycle (only where the orders service runs) ------------------------------------
 
@@ -105,11 +116,11 @@ class Tracker:
         """Arm the deadlines of open sagas and finish any end decided but not recorded."""
         self.running = True
         rows = await self.store.query(
-            "SELECT saga_id, phase, deadline_at FROM saga_state WHERE status = ? AND phase <> ?",
-            (SagaStatus.RUNNING.value, CLOSED),
+            "SELECT saga_id, deadline_at, view FROM sagas WHERE status = ?",
+            (SagaStatus.RUNNING.value,),
         )
         for row in rows:
-            if row["phase"] == FORWARD:
+            if cause(SagaView.model_validate_json(row["view"])) is None:
                 self.watch(row["saga_id"], row["deadline_at"])
             else:
                 await self.settle(row["saga_id"])
@@ -148,57 +159,35 @@ class Tracker:
         except Exception:
             log.exception("deadline of saga %s could not be enforced", saga_id)
 
-    # -- writes at the edges: start, completion, cancel -----------------------------------
+    # -- writes at the edges: start, cancel -------------------------------------------------
 
     def record_start(self, tx: Tx, event: Event, traceparent: str | None) -> None:
-        """The saga's projection row, written in the transaction that places the order."""
-        now = time.time()
+        """The saga's view, written in the transaction that places the order."""
+        view = fold(new_view(event, self.saga), event, self.routing)
         tx.execute(
-            "INSERT INTO saga_state (saga_id, order_id, status, phase, started_at, deadline_at,"
-            " placed, traceparent, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO sagas (saga_id, order_id, status, phase, started_at, deadline_at,"
+            " placed, traceparent, view, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT DO NOTHING",
             (
                 event.saga_id,
                 event.order.order_id,
-                SagaStatus.RUNNING.value,
+                status_of(view).value,
                 FORWARD,
                 event.started_at,
                 event.deadline_at,
                 event.model_dump_json(),
                 traceparent,
-                now,
+                view.model_dump_json(),
+                time.time(),
             ),
         )
-        rows: list[object] = []
-        for seq, step in enumerate(FORWARD_STEPS):
-            status = StepStatus.PENDING if applies(step, event.order) else StepStatus.SKIPPED
-            rows += [event.saga_id, step.value, Phase.FORWARD.value, status.value, seq]
-        tx.execute(
-            "INSERT INTO saga_steps (saga_id, step, phase, status, attempts, seq) VALUES "
-            + ", ".join(["(?, ?, ?, ?, 0, ?)"] * len(FORWARD_STEPS))
-            + " ON CONFLICT DO NOTHING",
-            rows,
-        )
-
-    def record_completed(self, tx: Tx, saga_id: str, result: StepResult, attempt: int) -> None:
-        """In complete_order's own transaction: the saga is COMPLETED the moment it commits."""
-        if result.status is not StepStatus.DONE:
-            return
-        done = StepName.COMPLETE_ORDER.value
-        run(tx, [progress(saga_id, done, StepStatus.DONE, attempt, "")])
-        tx.execute(
-            "UPDATE saga_state SET status = ?, phase = ?, reason = NULL, updated_at = ?"
-            " WHERE saga_id = ?",
-            (SagaStatus.COMPLETED.value, CLOSED, time.time(), saga_id),
-        )
+        save(tx, [view], self.saga)
 
     async def request_cancel(self, saga_id: str, reason: Reason) -> bool:
         """Emit ``order.cancel_requested`` unless the saga passed its pivot or is ending."""
-        rows = await self.store.query(
-            "SELECT traceparent FROM saga_state WHERE saga_id = ?", (saga_id,)
-        )
+        rows = await self.store.query("SELECT traceparent FROM sagas WHERE saga_id = ?", (saga_id,))
         if not rows:
-            raise KeyError(f"unknown saga {saga_id!r}")
+            raise UnknownSaga(saga_id)
         traceparent = rows[0]["traceparent"]
         context = None
         if not trace.get_current_span().get_span_context().is_valid and traceparent:
@@ -208,49 +197,72 @@ class Tracker:
             context=context,
             attributes={SAGA_ID: saga_id, SAGA_VARIANT: "choreography"},
         ):
-            row = await self.store.run(lambda tx: _cancel(tx, saga_id, reason), key=saga_id)
+            row = await self.store.run(lambda tx: self._cancel(tx, saga_id, reason), key=saga_id)
         if row is not None:
             self.hand_over([row])
         return row is not None
 
+    def _cancel(self, tx: Tx, saga_id: str, reason: Reason) -> Outgoing | None:
+        """``order.cancel_requested`` into the outbox, unless past the pivot or already ending.
+
+        A deadline's cancel happened at the deadline, whenever the tracker gets to it.
+        """
+        row = tx.fetchone("SELECT placed, view FROM sagas WHERE saga_id = ?", (saga_id,))
+        if row is None:
+            return None
+        view = SagaView.model_validate_json(row["view"])
+        if status_of(view).terminal or view.pivot_passed or cause(view) is not None:
+            return None
+        placed = Event.model_validate_json(row["placed"])
+        at = placed.deadline_at if reason is Reason.TIMED_OUT else time.time()
+        trail = started_steps(view, self.saga)
+        cancel = placed.follow(CANCEL_REQUESTED, trail=trail, reason=reason, at=at)
+        save(tx, [fold(view, cancel, self.routing)], self.saga)
+        return outbox.add(tx, cancel)
+
     # -- the projection (the tracker's consumer handles whole batches) ---------------------
 
     async def project(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
-        """Apply a batch in one transaction, then decide the ends it made possible."""
+        """Fold a batch in one transaction, then decide the ends it made possible."""
         poison: list[Delivery] = []
-        ops: list[Op] = []
-        pivots: list[str] = []
+        events: list[Event] = []
         touched: dict[str, Mapping[str, str]] = {}
         for delivery in deliveries:
             try:
-                event = _decode(delivery)
+                event = _decode(delivery, self.routing)
             except Poison:
                 poison.append(delivery)
                 continue
-            event_ops, may_end = fold(event, self.store.dialect)
-            ops += event_ops
-            if event.kind is DONE[PIVOT]:
-                pivots.append(event.saga_id)
-            if may_end:
-                touched[event.saga_id] = delivery.headers
-            if event.kind is Kind.ORDER_PLACED:
+            events.append(event)
+            touched[event.saga_id] = delivery.headers
+            if event.kind == PLACED:
                 self.watch(event.saga_id, event.deadline_at)
-        if pivots:
-            ops += pass_pivot(pivots)
-        # One transaction for the whole batch, one executemany per run of identical statements.
-        if ops:
-            await self.store.run(lambda tx: run(tx, ops))
-        for saga_id, headers in touched.items():
-            await self.settle(saga_id, headers)
+        views = await self.store.run(lambda tx: self._fold_batch(tx, events)) if events else {}
+        for saga_id, view in views.items():
+            await self.settle_view(view, touched[saga_id])
+            self._wake(saga_id)
         return poison
 
-    async def settle(self, saga_id: str, headers: Mapping[str, str] | None = None) -> None:
-        """Record the saga's end if its state now allows one (idempotent)."""
-        try:
-            outcome = await self.describe(saga_id)
-        except KeyError:
-            return  # not a saga this deployment started
-        decision = decide(outcome)
+    def _fold_batch(self, tx: Tx, events: list[Event]) -> dict[str, SagaView]:
+        views = load(tx, list(dict.fromkeys(event.saga_id for event in events)))
+        for event in events:
+            view = views.get(event.saga_id)
+            if view is not None:  # not a saga this deployment started
+                views[event.saga_id] = fold(view, event, self.routing)
+        save(tx, list(views.values()), self.saga)
+        return views
+
+    async def settle(self, saga_id: str) -> None:
+        """Record the saga's end if its view now allows one (idempotent)."""
+        with contextlib.suppress(UnknownSaga):
+            await self.settle_view(await self.view(saga_id))
+
+    async def settle_view(self, view: SagaView, headers: Mapping[str, str] | None = None) -> None:
+        """Record the end a freshly folded view allows, or wake waiters of a completed saga."""
+        saga_id = view.saga_id
+        if view.completed:
+            return self.ended(saga_id)
+        decision = decide(view, self.saga)
         if decision is None:
             return
         status, reason = decision
@@ -263,7 +275,8 @@ class Tracker:
             rows: list[Outgoing | None] = []
 
             def hook(tx: Tx) -> None:
-                record_end(tx, outcome, status)
+                ended = Ended(status=status, reason=reason, at=time.time())
+                record_end(tx, saga_id, ended, self.saga)
                 if self.on_end is not None:
                     rows.append(self.on_end(tx, saga_id, status, reason))
 
@@ -273,156 +286,251 @@ class Tracker:
 
     # -- queries ---------------------------------------------------------------------------
 
-    async def describe(self, saga_id: str) -> SagaOutcome:
-        """The saga's live state in the shape both variants share (one query)."""
-        rows = await self.store.query(
-            "SELECT s.order_id, s.status, s.reason, s.failed_step,"
-            " t.step, t.phase, t.status AS step_status, t.attempts"
-            " FROM saga_state s LEFT JOIN saga_steps t ON t.saga_id = s.saga_id"
-            " WHERE s.saga_id = ? ORDER BY t.seq",
-            (saga_id,),
-        )
+    async def view(self, saga_id: str) -> SagaView:
+        rows = await self.store.query("SELECT view FROM sagas WHERE saga_id = ?", (saga_id,))
         if not rows:
-            raise KeyError(f"unknown saga {saga_id!r}")
-        state = rows[0]
-        states = [
-            StepState(
-                step=StepName(r["step"]),
-                phase=Phase(r["phase"]),
-                status=StepStatus(r["step_status"]),
-                attempts=r["attempts"],
-            )
-            for r in rows
-            if r["step"] is not None
-        ]
-        return SagaOutcome(
-            saga_id=saga_id,
-            order_id=state["order_id"],
-            status=SagaStatus(state["status"]),
-            reason=Reason(state["reason"]) if state["reason"] else None,
-            failed_step=StepName(state["failed_step"]) if state["failed_step"] else None,
-            failed_compensations=[
-                s.step
-                for s in states
-                if s.phase is Phase.COMPENSATE and s.status is StepStatus.FAILED
-            ],
-            steps=states,
-        )
+            raise UnknownSaga(saga_id)
+        return SagaView.model_validate_json(rows[0]["view"])
+
+    async def describe(self, saga_id: str) -> SagaOutcome:
+        """The saga's live state in the shape both variants share (one read)."""
+        return outcome(await self.view(saga_id), self.saga)
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
-        """The terminal outcome; woken by this process's decisions, polling for the others'."""
+        """The settled outcome (waiting for an operator counts as settled)."""
+
+        def settled(view: SagaView) -> SagaOutcome | None:
+            current = outcome(view, self.saga)
+            return current if current.status.terminal else None
+
+        try:
+            return await self._until(saga_id, settled, timeout_s)
+        except TimeoutError:
+            current = await self.describe(saga_id)
+            raise SagaStuck(saga_id, in_flight(current), timeout_s) from None
+
+    async def _until(
+        self, saga_id: str, ready: Callable[[SagaView], T | None], timeout_s: float
+    ) -> T:
+        """Re-read the view until ``ready`` finds something: woken by this process's folds and
+        decisions, polling for another process's; TimeoutError after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
-        ended = self._ended.setdefault(saga_id, asyncio.Event())
+        woken = asyncio.Event()
+        self._waiters.setdefault(saga_id, set()).add(woken)
         try:
             while True:
-                outcome = await self.describe(saga_id)
-                if outcome.status.terminal:
-                    return outcome
+                found = ready(await self.view(saga_id))
+                if found is not None:
+                    return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise SagaStuck(saga_id, in_flight(outcome), timeout_s)
+                    raise TimeoutError(f"saga {saga_id}: nothing after {timeout_s}s")
+                woken.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(remaining, self.poll_s)):
-                        await ended.wait()
+                        await woken.wait()
         finally:
-            self._ended.pop(saga_id, None)
+            waiters = self._waiters.get(saga_id, set())
+            waiters.discard(woken)
+            if not waiters:
+                self._waiters.pop(saga_id, None)
 
     def ended(self, saga_id: str) -> None:
-        """The saga ended: drop its deadline, wake whoever waits for it in this process."""
+        """The saga settled: drop its deadline, wake whoever waits for it in this process."""
         timer = self._timers.pop(saga_id, None)
         if timer is not None:
             timer.cancel()
-        event = self._ended.get(saga_id)
-        if event is not None:
+        self._wake(saga_id)
+
+    def _wake(self, saga_id: str) -> None:
+        for event in self._waiters.get(saga_id, ()):
             event.set()
 
     async def interventions(self, *, include_resolved: bool = False) -> list[Intervention]:
-        """The intervention queue: sagas left NEEDS_INTERVENTION, oldest first."""
-        where = "" if include_resolved else " WHERE resolved_at IS NULL"
+        """The intervention queue: sagas waiting for an operator, oldest first."""
         rows = await self.store.query(
-            "SELECT saga_id, order_id, reason, failed_compensations, at, resolved_at, note"
-            f" FROM interventions{where} ORDER BY at"
+            "SELECT view FROM sagas WHERE status = ?", (SagaStatus.NEEDS_INTERVENTION.value,)
         )
-        return [
-            Intervention(
-                saga_id=r["saga_id"],
-                order_id=r["order_id"],
-                reason=Reason(r["reason"]) if r["reason"] else None,
-                failed_compensations=[StepName(s) for s in json.loads(r["failed_compensations"])],
-                at=r["at"],
-                resolved_at=r["resolved_at"],
-                note=r["note"],
+        queue = []
+        for row in rows:
+            view = SagaView.model_validate_json(row["view"])
+            current = outcome(view, self.saga)
+            if current.resolved and not include_resolved:
+                continue
+            queue.append(
+                Intervention(
+                    saga_id=view.saga_id,
+                    order_id=view.order_id,
+                    reason=current.reason,
+                    failed_step=current.failed_step,
+                    failed_compensations=current.failed_compensations,
+                    at=view.end.at if view.end else 0.0,
+                    resolved=current.resolved,
+                )
             )
-            for r in rows
-        ]
+        return sorted(queue, key=lambda item: item.at)
 
-    async def resolve(self, saga_id: str, note: str) -> bool:
-        """A person finished the saga by hand: take it off the queue."""
-        updated = await self.store.run(
-            lambda tx: tx.execute(
-                "UPDATE interventions SET resolved_at = ?, note = ?"
-                " WHERE saga_id = ? AND resolved_at IS NULL",
-                (time.time(), note, saga_id),
-            ),
-            key=saga_id,
+    async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
+        """An operator retries the failed compensations: one command per service (round n).
+
+        Returns the action as recorded (pending, or nothing to retry); its result follows
+        from the round's answers (`wait_action`).
+        """
+        now = time.time()
+
+        def work(tx: Tx) -> tuple[OperatorAction, list[Outgoing | None]]:
+            view, current = self._waiting(tx, saga_id)
+            failed = tuple(current.failed_compensations)
+            if not failed:
+                action = OperatorAction(
+                    action=Action.RETRY_COMPENSATION,
+                    who=who,
+                    at=now,
+                    result=ActionResult.NOTHING_TO_RETRY,
+                )
+                recorded = view.model_copy(update={"actions": (*view.actions, action)})
+                save(tx, [recorded], self.saga)
+                return action, []
+            round = max(view.rounds, default=0) + 1
+            action = OperatorAction(action=Action.RETRY_COMPENSATION, who=who, at=now, round=round)
+            rounds = {**view.rounds, round: failed}
+            update: dict[str, object] = {"actions": (*view.actions, action), "rounds": rounds}
+            save(tx, [view.model_copy(update=update)], self.saga)
+            placed = Event.model_validate_json(_placed(tx, saga_id))
+            commands = [
+                placed.follow(
+                    self.routing.retry_compensation(compensation),
+                    round=round,
+                    step=compensation,
+                    reason=current.reason,
+                    trail=started_steps(view, self.saga),
+                )
+                for compensation in failed
+            ]
+            return action, [outbox.add(tx, command) for command in commands]
+
+        action, rows = await self.store.run(work, key=saga_id)
+        self.hand_over(rows)
+        return action
+
+    async def wait_action(self, saga_id: str, index: int, timeout_s: float) -> OperatorAction:
+        """The ``index``-th recorded action once its result is known (a retry's round ended)."""
+
+        def known(view: SagaView) -> OperatorAction | None:
+            action = outcome(view, self.saga).actions[index]
+            return None if action.result is ActionResult.PENDING else action
+
+        return await self._until(saga_id, known, timeout_s)
+
+    def _waiting(self, tx: Tx, saga_id: str) -> tuple[SagaView, SagaOutcome]:
+        """The view of a saga that waits for an operator, or NotAwaitingOperator."""
+        view = load(tx, [saga_id]).get(saga_id)
+        if view is None:
+            raise UnknownSaga(saga_id)
+        current = outcome(view, self.saga)
+        pending = any(a.result is ActionResult.PENDING for a in current.actions)
+        if current.status is not SagaStatus.NEEDS_INTERVENTION or current.resolved or pending:
+            state = "resolved" if current.resolved else current.status.value
+            raise NotAwaitingOperator(saga_id, "being retried" if pending else state)
+        return view, current
+
+    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
+        """An operator finished the saga by hand: recorded, and it no longer waits."""
+        action = OperatorAction(
+            action=Action.RESOLVE, who=who, at=time.time(), note=note, result=ActionResult.RESOLVED
         )
-        return bool(updated)
+
+        def work(tx: Tx) -> None:
+            view, _ = self._waiting(tx, saga_id)
+            save(tx, [view.model_copy(update={"actions": (*view.actions, action)})], self.saga)
+
+        await self.store.run(work, key=saga_id)
+        self.ended(saga_id)
+        return action
 
 
-def _cancel(tx: Tx, saga_id: str, reason: Reason) -> Outgoing | None:
-    """``order.cancel_requested`` into the outbox, unless the saga is past its pivot or ending."""
-    row = tx.fetchone(
-        "SELECT status, phase, pivot_passed, placed FROM saga_state WHERE saga_id = ?",
-        (saga_id,),
+def load(tx: Tx, saga_ids: list[str]) -> dict[str, SagaView]:
+    """The views of these sagas, read inside the caller's transaction."""
+    rows: list[Row] = []
+    for start in range(0, len(saga_ids), CHUNK):
+        chunk = saga_ids[start : start + CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows += tx.fetchall(f"SELECT view FROM sagas WHERE saga_id IN ({marks})", chunk)
+    views = (SagaView.model_validate_json(row["view"]) for row in rows)
+    return {view.saga_id: view for view in views}
+
+
+SAVE = (
+    "UPDATE sagas SET view = ?, status = ?, phase = ?, reason = ?, failed_step = ?,"
+    " running_step = ?, failed_compensation = ?, waiting = ?, updated_at = ?,"
+    " settled_at = CASE WHEN ? = 1 THEN (CASE WHEN status = ? AND settled_at IS NOT NULL"
+    " THEN settled_at ELSE ? END) ELSE NULL END,"
+    " ended_at = CASE WHEN ? = 1 THEN coalesce(ended_at, ?) ELSE NULL END WHERE saga_id = ?"
+)
+"""A view and the columns derived from it (what read models list and filter by). On the right
+of ``SET``, ``status`` is the row's status before this write: ``settled_at`` keeps the moment
+the saga reached its present status."""
+
+
+def save(tx: Tx, views: list[SagaView], saga: SagaSpec) -> None:
+    """Write views back with the columns derived from them. ``settled_at`` is when the saga
+    reached its present settled status (COMPLETED, COMPENSATED, or NEEDS_INTERVENTION while
+    it waits for an operator): what the counters count per minute. ``ended_at`` is when it
+    stopped being open: it settled, or stopped waiting for an operator (resolved or
+    compensated by a retry) — as a Temporal workflow closes."""
+    now = time.time()
+    tx.executemany(SAVE, [_columns(view, saga, now) for view in views])
+
+
+def _columns(view: SagaView, saga: SagaSpec, now: float) -> tuple[object, ...]:
+    current = outcome(view, saga)
+    waiting = current.status is SagaStatus.NEEDS_INTERVENTION and not current.resolved
+    ended = current.status.terminal and not waiting  # a saga waiting for a person is open
+    failed = current.failed_compensations
+    end = view.end
+    settled = end.at if end is not None and end.status is current.status and end.at else now
+    return (
+        view.model_dump_json(),
+        current.status.value,
+        phase_of(view),
+        current.reason.value if current.reason else None,
+        current.failed_step,
+        in_flight(current),
+        failed[0] if failed else None,
+        int(waiting),
+        now,
+        int(current.status.terminal),
+        current.status.value,
+        settled,
+        int(ended),
+        now,
+        view.saga_id,
     )
-    if row is None or row["status"] != SagaStatus.RUNNING.value:
-        return None
-    if row["phase"] != FORWARD or row["pivot_passed"]:
-        return None
-    steps = tx.fetchall(
-        "SELECT step FROM saga_steps WHERE saga_id = ? AND phase = ? AND status IN (?, ?, ?)"
-        " ORDER BY seq",
-        (saga_id, Phase.FORWARD.value, "running", "done", "failed"),
-    )
-    trail = tuple(StepName(r["step"]) for r in steps)
-    placed = Event.model_validate_json(row["placed"])
-    cancel = placed.follow(Kind.ORDER_CANCEL_REQUESTED, trail=trail, reason=reason)
-    expected = expect_compensation(saga_id, trail[-1]) if trail else None
-    for sql, params in [begin_compensation(saga_id, reason, None), *optional(expected)]:
-        tx.execute(sql, params)
-    return outbox.add(tx, cancel)
 
 
-def decide(outcome: SagaOutcome) -> tuple[SagaStatus, Reason | None] | None:
-    """The end a running saga has reached, or None while something is unconfirmed."""
-    if outcome.status.terminal:
-        return None
-    forward = {s.step: s for s in outcome.steps if s.phase is Phase.FORWARD}
-    if forward[StepName.COMPLETE_ORDER].status is StepStatus.FAILED:
-        return SagaStatus.NEEDS_INTERVENTION, None  # past the pivot: only a person can finish
-    compensations = {s.step: s.status.value for s in outcome.steps if s.phase is Phase.COMPENSATE}
-    if compensations.get(StepName.RELEASE_INVENTORY) not in SETTLED:
-        return None  # the chain always ends at inventory, the first step
-    for step, state in forward.items():
-        compensation = compensation_of(step)
-        if state.status is not StepStatus.DONE or compensation is None:
-            continue
-        if compensations.get(compensation) not in SETTLED:
-            return None
-    if outcome.reason is None and outcome.failed_step is None:
-        return None
-    failed = bool(outcome.failed_compensations)
-    return (SagaStatus.NEEDS_INTERVENTION if failed else SagaStatus.COMPENSATED), outcome.reason
+def record_end(tx: Tx, saga_id: str, end: Ended, saga: SagaSpec) -> None:
+    """In the transaction that closes the order: the end joins the saga's view (a saga that
+    waited for an operator may still become COMPENSATED)."""
+    for view in load(tx, [saga_id]).values():
+        waited = view.end is not None and view.end.status is SagaStatus.NEEDS_INTERVENTION
+        if view.end is None or (waited and end.status is SagaStatus.COMPENSATED):
+            save(tx, [view.model_copy(update={"end": end})], saga)
 
 
-def in_flight(outcome: SagaOutcome) -> StepName | None:
+def _placed(tx: Tx, saga_id: str) -> str:
+    row = tx.fetchone("SELECT placed FROM sagas WHERE saga_id = ?", (saga_id,))
+    assert row is not None
+    return str(row["placed"])
+
+
+def in_flight(current: SagaOutcome) -> StepId | None:
     """The step or compensation a saga waits on (what a stuck saga is stuck in)."""
-    running = [s.step for s in outcome.steps if s.status is StepStatus.RUNNING]
+    running = [s.step for s in current.steps if s.status is StepStatus.RUNNING]
     return running[-1] if running else None
 
 
-def _decode(delivery: Delivery) -> Event:
-    parsed = parse_subject(delivery.subject)
+def _decode(delivery: Delivery, routing: Routing) -> Event:
+    parsed = routing.parse_subject(delivery.subject)
     if parsed is None:
         raise Poison(f"not a saga subject: {delivery.subject}")
     try:

@@ -59,11 +59,11 @@ from harness.scenarios import SagaCase, Scenario
 from harness.session import VARIANTS, open_session
 from harness.summary import RunProgress, print_bench, print_json, print_summary
 from harness.traces import SagaTrace, load_traces
+from shared.catalogue import Catalogue
 from shared.errors import InvalidOrder
 from shared.runtime import SagaStuck
 from shared.seed import DEFAULT_SEED
 from shared.servers import port_accepts
-from shared.services.inventory import check_products
 from shared.settings import Settings, StoreKind
 from shared.validation import MAX_ORDER_FILE_BYTES, decode_order, load_settings, parse_order
 
@@ -169,7 +169,7 @@ def _read_order(file: Path) -> SagaCase:
         fail(f"cannot read order file {file}: {error.strerror or error}")
     try:
         parsed = parse_order(decode_order(data))
-        check_products(parsed.order, set(DEFAULT_SEED.products))
+        Catalogue.from_seed(DEFAULT_SEED).check(parsed.order)
     except InvalidOrder as error:
         fail(f"{file}: {error}")
     return SagaCase(parsed.order, parsed.faults)

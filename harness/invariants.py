@@ -14,12 +14,17 @@ from pydantic import BaseModel, ConfigDict
 from shared.contracts import (
     BusinessState,
     OrderRequest,
+    Phase,
     Reason,
     SagaOutcome,
     SagaStatus,
     StepName,
+    StepStatus,
 )
+from shared.saga import FORWARD_STEPS, forward_of
 from shared.seed import SeedData
+
+DONE = StepStatus.DONE
 
 
 class NetState(BaseModel):
@@ -80,16 +85,34 @@ class Effects:
 
     @classmethod
     def of(cls, order: OrderRequest, outcome: SagaOutcome) -> Effects:
-        if outcome.status is SagaStatus.COMPLETED:
-            return cls(order, True, True, order.points_to_use > 0, True)
-        failed = set(outcome.failed_compensations)
+        """A forward step's effect remains when it is done and its compensation did not undo it.
+
+        Read from the steps, not the status: a saga waiting for an operator past the pivot
+        keeps everything, one whose refund failed keeps only the charge. A COMPLETED saga
+        keeps everything whatever its live view still shows of the earlier steps.
+        """
+        remains: set[str] = set(FORWARD_STEPS) if completed(outcome) else _remaining(outcome)
         return cls(
             order,
-            StepName.RELEASE_INVENTORY in failed,
-            StepName.REFUND_PAYMENT in failed,
-            StepName.RESTORE_POINTS in failed,
-            StepName.CANCEL_SHIPMENT in failed,
+            StepName.RESERVE_INVENTORY in remains,
+            StepName.CHARGE_PAYMENT in remains,
+            StepName.DEDUCT_POINTS in remains,
+            StepName.CREATE_SHIPMENT in remains,
         )
+
+
+def completed(outcome: SagaOutcome) -> bool:
+    return outcome.status is SagaStatus.COMPLETED
+
+
+def _remaining(outcome: SagaOutcome) -> set[str]:
+    done = {s.step for s in outcome.steps if s.phase is Phase.FORWARD and s.status is DONE}
+    undone = {
+        forward_of(s.step)
+        for s in outcome.steps
+        if s.phase is Phase.COMPENSATE and s.status is DONE
+    }
+    return done - undone
 
 
 def expected_net(seed: SeedData, sagas: list[tuple[OrderRequest, SagaOutcome]]) -> NetState:
@@ -128,6 +151,7 @@ def check_invariants(
     actual = net(state)
     expected = expected_net(seed, sagas)
     per_saga_charges = Counter(charge.saga_id for charge in state.charges)
+    per_order_charges = Counter(_order_of(state, charge.saga_id) for charge in state.charges)
     totals = {o.order_id: o.total_cents for o, _ in sagas}
     records = {record.order_id: record.status for record in state.orders}
     return {
@@ -137,12 +161,13 @@ def check_invariants(
         "money_conserved": sum(actual.net_charged.values()) == sum(expected.net_charged.values()),
         "points_conserved": actual.points == expected.points,
         "no_double_charge": all(count == 1 for count in per_saga_charges.values())
+        and all(count == 1 for count in per_order_charges.values())
         and all(
             charge.amount_cents == totals.get(_order_of(state, charge.saga_id), -1)
             for charge in state.charges
         ),
-        "shipment_iff_completed": actual.shipped == expected.shipped,
-        "every_saga_terminal": all(o.status.terminal for _, o in sagas)
+        "shipments_match_outcomes": actual.shipped == expected.shipped,
+        "every_saga_settled": all(o.status.terminal for _, o in sagas)
         and all(records.get(order.order_id) is outcome.status for order, outcome in sagas),
     }
 

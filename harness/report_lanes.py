@@ -10,7 +10,7 @@ import re
 
 from harness.trace_file import Span
 from harness.traces import STEP_NAMES, is_retry, is_step
-from shared.contracts import ServiceName, StepName
+from shared.contracts import ServiceName
 from shared.saga import service_of
 from shared.telemetry import SAGA_PHASE, SAGA_STEP
 
@@ -19,7 +19,16 @@ WORKFLOW = "workflow"
 OTHER = "other"
 SERVICES = tuple(s.value for s in ServiceName)
 LANE_ORDER = (HARNESS, WORKFLOW, "inventory", "payment", "points", "shipping", "orders")
-CLIENT_CALLS = frozenset({"StartWorkflow", "SignalWorkflow", "QueryWorkflow", "SignalWithStart"})
+CLIENT_CALLS = frozenset(
+    {
+        "StartWorkflow",
+        "StartUpdateWithStartWorkflow",
+        "StartWorkflowUpdate",
+        "SignalWorkflow",
+        "QueryWorkflow",
+        "SignalWithStart",
+    }
+)
 TRACKER_SPANS = ("close_saga", "cancel ")
 """The choreography tracker's spans; it runs inside the order service."""
 PRODUCER, CLIENT, CONSUMER = 4, 3, 5
@@ -48,7 +57,7 @@ def service_named(text: str) -> str | None:
 def _derived_lane(span: Span) -> str:
     step = span.attributes.get(SAGA_STEP)
     if step in STEP_NAMES:
-        return service_of(StepName(step)).value
+        return str(service_of(step))
     group = span.attributes.get("messaging.consumer.group.name")
     if isinstance(group, str) and group in SERVICES:
         return group
@@ -68,7 +77,7 @@ def _temporal_lane(operation: str, target: str) -> str:
         return HARNESS
     if operation == "RunActivity":
         if target in STEP_NAMES:
-            return service_of(StepName(target)).value
+            return str(service_of(target))
         return service_named(target) or OTHER
     return WORKFLOW
 

@@ -149,13 +149,11 @@ def _saga_result(run: ScenarioRun, saga: SagaRun, state: NetState) -> SagaResult
         saga_id=saga.saga_id,
         status=outcome.status.value,
         reason=outcome.reason.value if outcome.reason else None,
-        failed_step=outcome.failed_step.value if outcome.failed_step else None,
-        failed_compensations=[s.value for s in outcome.failed_compensations],
+        failed_step=outcome.failed_step,
+        failed_compensations=[str(s) for s in outcome.failed_compensations],
         expected=_expectation(saga.case.expected),
         steps=[
-            StepResult(
-                step=s.step.value, phase=s.phase.value, status=s.status.value, attempts=s.attempts
-            )
+            StepResult(step=s.step, phase=s.phase.value, status=s.status.value, attempts=s.attempts)
             for s in outcome.steps
         ],
         final_state=state,

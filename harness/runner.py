@@ -124,6 +124,9 @@ async def run_saga(
         await runtime.start_saga(saga_id, placed, case.faults, policy)
         if case.cancel_during is not None:
             await _cancel_when_running(runtime, saga_id, case.cancel_during, timeout_s)
+        if case.cancel_after_commit is not None:
+            step = case.cancel_after_commit
+            await _cancel_when_committed(runtime, saga_id, step, timeout_s)
         outcome = await runtime.wait(saga_id, timeout_s)
         if namespace is not None:
             outcome = namespace.outcome(outcome)
@@ -142,6 +145,26 @@ async def _cancel_when_running(
         outcome = await runtime.describe(saga_id)
         states = {s.step: s.status for s in outcome.steps}
         if states.get(step) is StepStatus.RUNNING or outcome.status.terminal:
+            break
+        await asyncio.sleep(0.02)
+    await runtime.cancel_saga(saga_id)
+
+
+async def _cancel_when_committed(
+    runtime: SagaRuntime, saga_id: str, step: StepName, timeout_s: float
+) -> None:
+    """The customer's cancel, sent once ``step`` has committed in its service (observed in the
+    service's step log) — before the saga has necessarily heard of it.
+
+    Only the step log is polled: asking the saga's engine meanwhile (a query, an update) would
+    touch the workflow while its local activities run, and the window between the commit and
+    its report is what this case is about. A saga that never commits the step is cancelled
+    at ``timeout_s`` (its expected outcome then tells what went wrong).
+    """
+    deadline = time.monotonic() + timeout_s
+    service = runtime.domain.service_of(step)
+    while time.monotonic() < deadline:
+        if await service.step_status(saga_id, step) is StepStatus.DONE:
             break
         await asyncio.sleep(0.02)
     await runtime.cancel_saga(saga_id)

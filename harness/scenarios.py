@@ -47,12 +47,14 @@ class Expected:
 
 @dataclass(frozen=True)
 class SagaCase:
-    """One saga; ``cancel_during`` sends the customer's cancel while that step is in flight."""
+    """One saga; ``cancel_during`` sends the customer's cancel while that step is in flight,
+    ``cancel_after_commit`` once that step committed in its service (before it is reported)."""
 
     order: OrderRequest
     faults: FaultPlan = field(default_factory=FaultPlan)
     expected: Expected | None = None
     cancel_during: StepName | None = None
+    cancel_after_commit: StepName | None = None
 
 
 @dataclass(frozen=True)
@@ -215,15 +217,57 @@ CATALOGUE: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        "completion_refused",
+        "The order cannot be completed after the pivot",
+        "Past the pivot nothing is undone: the saga waits for an operator with every effect kept.",
+        _one(
+            SagaCase(
+                order("unfinished-1", points=100),
+                _plan(FaultRule(step=StepName.COMPLETE_ORDER, permanent=True)),
+                Expected(SagaStatus.NEEDS_INTERVENTION, None, StepName.COMPLETE_ORDER),
+            )
+        ),
+    ),
+    Scenario(
         "customer_cancel",
         "Customer cancels mid-flight",
-        "A cancel while the shipment is being created compensates everything done so far.",
+        "A cancel before the shipment commits fences it: refused, and everything before undone.",
         _one(
             SagaCase(
                 order("cancel-1", points=100),
                 _plan(FaultRule(step=StepName.CREATE_SHIPMENT, delay_ms=1_500)),
                 _compensated(Reason.CANCELLED_BY_CUSTOMER),
                 cancel_during=StepName.CREATE_SHIPMENT,
+            )
+        ),
+    ),
+    Scenario(
+        "cancel_before_pivot",
+        "Customer cancels just before the pivot",
+        "The points step committed but is not reported yet: the shipment never starts.",
+        _one(
+            SagaCase(
+                order("cancel-early-1", points=100),
+                _plan(
+                    FaultRule(
+                        step=StepName.DEDUCT_POINTS, delay_after_ms=5_000, until_cancelled=True
+                    )
+                ),
+                _compensated(Reason.CANCELLED_BY_CUSTOMER),
+                cancel_after_commit=StepName.DEDUCT_POINTS,
+            )
+        ),
+    ),
+    Scenario(
+        "cancel_after_pivot_commit",
+        "Customer cancels just after the pivot committed",
+        "The shipment exists but is not reported yet: the pivot's commit wins, the order ships.",
+        _one(
+            SagaCase(
+                order("cancel-late-1", points=100),
+                _plan(FaultRule(step=StepName.CREATE_SHIPMENT, delay_after_ms=1_500)),
+                COMPLETED,
+                cancel_after_commit=StepName.CREATE_SHIPMENT,
             )
         ),
     ),

@@ -1,34 +1,47 @@
-"""The saga's activities: thin wrappers that run each step through shared.steps.run_step.
+"""The saga's activities: one dynamic activity runs any step the spec names, through run_step.
 
-Methods on an instance holding the Domain, one activity per step named exactly like the step,
-so the FaultPlan applies here exactly as it does in a choreography handler. The idempotency
-key is the workflow id (= saga id) plus the step name, which survives a workflow reset.
+Methods on an instance holding the Domain. Every forward step and compensation is an activity
+named exactly like the step (span names stay ``RunActivity:reserve_inventory``), served by one
+dynamic activity that dispatches by that name to the step's service, so a step added to the
+spec needs no code here and the FaultPlan applies exactly as in a choreography handler. The
+idempotency key is the workflow id (= saga id) plus the step name, which survives a reset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from temporalio import activity
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from orchestration.messages import (
     BUSINESS_FAILURE,
     CLOSE_ORDER,
+    DUPLICATE_ORDER,
+    FENCE_STEP,
     PLACE_ORDER,
     STEP_REJECTED,
     TRANSIENT_FAILURE,
     CloseCall,
     FailureDetail,
+    FenceCall,
     PlaceCall,
     StepCall,
     StepDone,
 )
-from shared.contracts import StepName, StepRequest
-from shared.errors import BusinessFailure, InjectedCrash, StepRejected, TransientFailure
-from shared.services import Domain
+from shared.contracts import StepRequest
+from shared.errors import (
+    BusinessFailure,
+    DuplicateOrder,
+    InjectedCrash,
+    StepRejected,
+    TransientFailure,
+)
+from shared.services import Domain, Fence
 from shared.steps import run_step
 
 VARIANT = "orchestration"
@@ -52,77 +65,57 @@ class SagaActivities:
 
     def all(self) -> Sequence[Callable[..., Any]]:
         """The bound activity methods, for `Worker(activities=...)`."""
-        return [
-            self.place_order,
-            self.close_order,
-            self.reserve_inventory,
-            self.charge_payment,
-            self.deduct_points,
-            self.create_shipment,
-            self.complete_order,
-            self.release_inventory,
-            self.refund_payment,
-            self.restore_points,
-            self.cancel_shipment,
-        ]
+        return [self.place_order, self.close_order, self.fence_step, self.step]
 
     @activity.defn(name=PLACE_ORDER)
     async def place_order(self, call: PlaceCall) -> None:
-        """Record the order RUNNING; idempotent by saga id, so a retry places nothing twice."""
-        await self.domain.orders.place(_saga_id(), call.order)
+        """Record the order RUNNING; idempotent by saga id, so a retry places nothing twice.
+
+        Another saga holding the order id refuses it for good (DuplicateOrder).
+        """
+        try:
+            await self.domain.orders.place(_saga_id(), call.order)
+        except DuplicateOrder as duplicate:
+            # The detail is the saga that holds the order id, for the refusal's message.
+            raise ApplicationError(
+                str(duplicate), duplicate.saga_id, type=DUPLICATE_ORDER, non_retryable=True
+            ) from None
+
+    @activity.defn(name=FENCE_STEP)
+    async def fence_step(self, call: FenceCall) -> Fence:
+        """A cancel reaching a step in flight: tombstone it unless it committed first."""
+        if not self.domain.saga.knows(call.step):
+            raise ApplicationError(f"the saga has no step {call.step!r}", non_retryable=True)
+        return await self.domain.fence(_saga_id(), call.step)
 
     @activity.defn(name=CLOSE_ORDER)
     async def close_order(self, call: CloseCall) -> None:
         """Record a COMPENSATED or NEEDS_INTERVENTION end (a no-op once recorded)."""
         await self.domain.orders.close(_saga_id(), call.status, call.reason)
 
-    @activity.defn(name=StepName.RESERVE_INVENTORY.value)
-    async def reserve_inventory(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.RESERVE_INVENTORY, call)
+    @activity.defn(dynamic=True)
+    async def step(self, args: Sequence[RawValue]) -> StepDone:
+        """Any forward step or compensation of the spec, by the activity's name."""
+        name = activity.info().activity_type
+        if not self.domain.saga.knows(name):
+            raise ApplicationError(f"the saga has no step {name!r}", non_retryable=True)
+        call = activity.payload_converter().from_payload(args[0].payload, StepCall)
+        return await self.run(name, call)
 
-    @activity.defn(name=StepName.CHARGE_PAYMENT.value)
-    async def charge_payment(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.CHARGE_PAYMENT, call)
-
-    @activity.defn(name=StepName.DEDUCT_POINTS.value)
-    async def deduct_points(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.DEDUCT_POINTS, call)
-
-    @activity.defn(name=StepName.CREATE_SHIPMENT.value)
-    async def create_shipment(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.CREATE_SHIPMENT, call)
-
-    @activity.defn(name=StepName.COMPLETE_ORDER.value)
-    async def complete_order(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.COMPLETE_ORDER, call)
-
-    @activity.defn(name=StepName.RELEASE_INVENTORY.value)
-    async def release_inventory(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.RELEASE_INVENTORY, call)
-
-    @activity.defn(name=StepName.REFUND_PAYMENT.value)
-    async def refund_payment(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.REFUND_PAYMENT, call)
-
-    @activity.defn(name=StepName.RESTORE_POINTS.value)
-    async def restore_points(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.RESTORE_POINTS, call)
-
-    @activity.defn(name=StepName.CANCEL_SHIPMENT.value)
-    async def cancel_shipment(self, call: StepCall) -> StepDone:
-        return await self._run(StepName.CANCEL_SHIPMENT, call)
-
-    async def _run(self, step: StepName, call: StepCall) -> StepDone:
+    async def run(self, step: str, call: StepCall) -> StepDone:
         """Run the step with this attempt's faults; map failures onto Temporal's retry rules."""
         info = activity.info()
-        req = StepRequest(saga_id=_saga_id(), order=call.order, attempt=info.attempt)
+        req = StepRequest(
+            saga_id=_saga_id(), order=call.order, attempt=info.attempt, round=call.round
+        )
         try:
             result = await run_step(
                 self.domain, step, req, variant=self.variant, faults=call.faults
             )
         except BusinessFailure as failure:
             kind = STEP_REJECTED if isinstance(failure, StepRejected) else BUSINESS_FAILURE
-            _fail(failure.message, kind, FailureDetail(reason=failure.reason, attempt=info.attempt))
+            detail = FailureDetail(reason=failure.reason, attempt=info.attempt, at=time.time())
+            _fail(failure.message, kind, detail)
         except TransientFailure as failure:
             _fail(failure.message, TRANSIENT_FAILURE, FailureDetail(attempt=info.attempt))
         except InjectedCrash as crash:
@@ -149,7 +142,7 @@ def _saga_id() -> str:
 
 
 def _fail(message: str, kind: str, detail: FailureDetail) -> NoReturn:
-    business = kind in (BUSINESS_FAILURE, STEP_REJECTED)
+    business = kind in (BUSINESS_FAILURE, STEP_REJECTED, DUPLICATE_ORDER)
     raise ApplicationError(
         message,
         detail,

@@ -27,7 +27,8 @@ from orchestration.client import check_search_attributes, connect, for_component
 from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.workflows import OrderSagaWorkflow
 from shared.errors import InjectedCrash
-from shared.services import Domain
+from shared.saga import SAGA, SagaSpec
+from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory
 from shared.telemetry import WORKER, Tracing, service_scope
 
@@ -129,6 +130,8 @@ async def bootstrap(
     server_state_dir: Path | None = None,
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
+    saga: SagaSpec = SAGA,
+    registry: Mapping[str, ServiceDef] = SERVICES,
 ) -> AsyncIterator[Orchestration]:
     """Build the variant and, with ``run_worker``, a worker on the settings' task queue.
 
@@ -150,7 +153,7 @@ async def bootstrap(
             ui_url = server.ui_url
             settings = replace(settings, address=server.address)
         assert settings.address is not None
-        domain = await Domain(stores).open()
+        domain = await Domain(stores, saga=saga, services=registry).open()
         stack.push_async_callback(domain.close)
         client = await connect(settings.address, settings.namespace, tracing=tracing)
         if server is None:

@@ -27,9 +27,10 @@ from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.common import RawValue, RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.worker import Worker
 
+from orchestration import saga_client
 from orchestration.messages import (
     CLOSE_ORDER,
     PLACE_ORDER,
@@ -41,7 +42,6 @@ from orchestration.messages import (
     StepCall,
     StepDone,
 )
-from orchestration.visibility import start_attributes, start_details, start_summary
 from orchestration.worker import SAGA_SANDBOX, saga_worker
 from orchestration.workflows import OrderSagaWorkflow
 from shared.contracts import (
@@ -128,16 +128,8 @@ class OrchestrationFloor:
             saga_id=saga_id, order=order, policy=self.policy, activities=self.activities
         )
         started = time.perf_counter()
-        handle = await self.client.start_workflow(
-            OrderSagaWorkflow.run,
-            saga,
-            id=saga_id,
-            task_queue=self.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=start_attributes(order),
-            static_summary=start_summary(order),
-            static_details=start_details(order),
-        )
+        await saga_client.start(self.client, self.task_queue, saga)  # as the runtime starts one
+        handle = self.client.get_workflow_handle_for(OrderSagaWorkflow.run, saga_id)
         outcome: SagaOutcome = await handle.result()
         if outcome.status is not SagaStatus.COMPLETED:
             raise RuntimeError(f"floor saga {saga_id} ended {outcome.status.value}")

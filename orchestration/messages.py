@@ -8,26 +8,30 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import OrderRequest, Reason, SagaPolicy, SagaStatus, StepResult
+from shared.contracts import OrderRequest, Reason, SagaPolicy, SagaStatus, StepId, StepResult
 from shared.faults import FaultPlan
+from shared.saga import SAGA, SagaSpec
 
 WORKFLOW_NAME = "OrderSaga"
 PLACE_ORDER = "place_order"
 CLOSE_ORDER = "close_order"
+FENCE_STEP = "fence_step"
 
 BUSINESS_FAILURE = "BusinessFailure"
 STEP_REJECTED = "StepRejected"
 TRANSIENT_FAILURE = "TransientFailure"
-NON_RETRYABLE = (BUSINESS_FAILURE, STEP_REJECTED)
+DUPLICATE_ORDER = "DuplicateOrder"
+NOT_WAITING = "NotAwaitingOperator"
+NON_RETRYABLE = (BUSINESS_FAILURE, STEP_REJECTED, DUPLICATE_ORDER)
+"""ApplicationError types that no retry policy may retry: a rule said no."""
 
 ActivityMode = Literal["remote", "local"]
 REMOTE: ActivityMode = "remote"
 LOCAL: ActivityMode = "local"
 """How the workflow runs its activities: through the task queue (any worker may take them),
 or as local activities inside the worker running the workflow (docs/orchestration.md)."""
-"""ApplicationError types that no retry policy may retry: a rule said no."""
 
 
 class _Message(BaseModel):
@@ -35,12 +39,14 @@ class _Message(BaseModel):
 
 
 class SagaInput(_Message):
-    """The workflow's one input: the order, the faults it meets and the timing rules."""
+    """The workflow's one input: the order, the faults it meets, the timing rules and the saga
+    spec it sequences (it travels with the workflow, so a run keeps the spec it started with)."""
 
     saga_id: str
     order: OrderRequest
     faults: FaultPlan = FaultPlan()
     policy: SagaPolicy = SagaPolicy()
+    saga: SagaSpec = SAGA
     activities: ActivityMode = REMOTE
     """Part of the input, so a run keeps the mode it started with (replay sees the same)."""
 
@@ -50,6 +56,21 @@ class StepCall(_Message):
 
     order: OrderRequest
     faults: FaultPlan = FaultPlan()
+    round: int = 0
+    """0 for the saga's own run; n for an operator's n-th retry of a failed compensation."""
+
+
+class FenceCall(_Message):
+    """A cancel reaching a forward step in flight: fence it through its own service."""
+
+    step: StepId
+
+
+class OperatorCall(_Message):
+    """An operator's action: who acts, and a note (required to resolve)."""
+
+    who: str = Field(min_length=1, max_length=100)
+    note: str = ""
 
 
 class StepDone(_Message):
@@ -77,3 +98,5 @@ class FailureDetail(_Message):
 
     reason: Reason | None = None
     attempt: int = 1
+    at: float = 0.0
+    """When the activity failed (epoch seconds): a cancel that came later does not win."""

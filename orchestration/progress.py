@@ -8,16 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.contracts import (
+    ActionResult,
+    OperatorAction,
     OrderRequest,
     Phase,
     Reason,
     SagaOutcome,
     SagaStatus,
-    StepName,
+    StepId,
     StepState,
     StepStatus,
 )
-from shared.saga import FORWARD_STEPS, applies, forward_of
+from shared.saga import SAGA, SagaSpec
 
 _SETTLED_BY = {StepStatus.DONE: StepStatus.DONE, StepStatus.NOOP: StepStatus.REJECTED}
 """An interrupted step's status, by its compensation's: undone, or refused by the tombstone."""
@@ -25,7 +27,7 @@ _SETTLED_BY = {StepStatus.DONE: StepStatus.DONE, StepStatus.NOOP: StepStatus.REJ
 
 @dataclass
 class _Entry:
-    step: StepName
+    step: StepId
     phase: Phase
     status: StepStatus = StepStatus.PENDING
     attempts: int = 0
@@ -42,53 +44,60 @@ class SagaProgress:
 
     saga_id: str
     order: OrderRequest
+    saga: SagaSpec = SAGA
     status: SagaStatus = SagaStatus.RUNNING
     reason: Reason | None = None
-    failed_step: StepName | None = None
-    failed_compensations: list[StepName] = field(default_factory=list)
-    forward: dict[StepName, _Entry] = field(default_factory=dict)
-    compensations: list[_Entry] = field(default_factory=list)
+    failed_step: StepId | None = None
+    forward: dict[str, _Entry] = field(default_factory=dict)
+    compensations: dict[str, _Entry] = field(default_factory=dict)
+    """By compensation, in the order they first ran (a retry updates its entry)."""
+    actions: list[OperatorAction] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for step in FORWARD_STEPS:
-            status = StepStatus.PENDING if applies(step, self.order) else StepStatus.SKIPPED
+        for step in self.saga.forward_steps:
+            applies = self.saga.applies(step, self.order)
+            status = StepStatus.PENDING if applies else StepStatus.SKIPPED
             self.forward[step] = _Entry(step, Phase.FORWARD, status)
 
-    def running(self) -> StepName | None:
+    @property
+    def resolved(self) -> bool:
+        return any(a.result is ActionResult.RESOLVED for a in self.actions)
+
+    @property
+    def failed_compensations(self) -> list[StepId]:
+        return [e.step for e in self.compensations.values() if e.status is StepStatus.FAILED]
+
+    def running(self) -> StepId | None:
         """The step or compensation in flight, if any (what a stuck saga is stuck in)."""
-        for entry in (*self.compensations, *self.forward.values()):
+        for entry in (*self.compensations.values(), *self.forward.values()):
             if entry.status is StepStatus.RUNNING:
                 return entry.step
         return None
 
-    def start(self, step: StepName) -> None:
+    def start(self, step: str) -> None:
         self.forward[step].status = StepStatus.RUNNING
 
-    def finish(self, step: StepName, status: StepStatus, attempts: int) -> None:
+    def finish(self, step: str, status: StepStatus, attempts: int) -> None:
         entry = self.forward[step]
         entry.status, entry.attempts = status, attempts
 
-    def fail(self, step: StepName, reason: Reason | None, attempts: int, rejected: bool) -> None:
-        """A forward step's business failure: the saga compensates for this reason."""
-        self.finish(step, StepStatus.REJECTED if rejected else StepStatus.FAILED, attempts)
+    def blame(self, step: str, reason: Reason | None) -> None:
+        """A forward step's failure ended the forward phase: the saga names it and its reason."""
         self.failed_step, self.reason = step, reason
 
     def interrupt(self, reason: Reason) -> None:
-        """Cancel or deadline before the pivot; the step in flight awaits its compensation."""
+        """Cancel or deadline before the pivot: the saga compensates for this reason."""
         self.reason = reason
 
-    def start_compensation(self, compensation: StepName) -> None:
-        self.compensations.append(_Entry(compensation, Phase.COMPENSATE, StepStatus.RUNNING))
+    def start_compensation(self, compensation: str) -> None:
+        entry = self.compensations.setdefault(compensation, _Entry(compensation, Phase.COMPENSATE))
+        entry.status = StepStatus.RUNNING
 
-    def finish_compensation(
-        self, compensation: StepName, status: StepStatus, attempts: int
-    ) -> None:
+    def finish_compensation(self, compensation: str, status: StepStatus, attempts: int) -> None:
         """Record a compensation's end; it also settles a forward step that was still in flight."""
-        entry = self.compensations[-1]
+        entry = self.compensations[compensation]
         entry.status, entry.attempts = status, attempts
-        if status is StepStatus.FAILED:
-            self.failed_compensations.append(compensation)
-        forward = self.forward[forward_of(compensation)]
+        forward = self.forward[self.saga.forward_of(compensation)]
         if forward.status is StepStatus.RUNNING:
             # Only the compensation knows whether the interrupted step acted: undone, or refused.
             forward.status = _SETTLED_BY.get(status, StepStatus.FAILED)
@@ -99,13 +108,14 @@ class SagaProgress:
 
     def outcome(self) -> SagaOutcome:
         states = [entry.state() for entry in self.forward.values()]
-        states += [entry.state() for entry in self.compensations]
+        states += [entry.state() for entry in self.compensations.values()]
         return SagaOutcome(
             saga_id=self.saga_id,
             order_id=self.order.order_id,
             status=self.status,
             reason=self.reason,
             failed_step=self.failed_step,
-            failed_compensations=list(self.failed_compensations),
+            failed_compensations=self.failed_compensations,
             steps=states,
+            actions=list(self.actions),
         )

@@ -29,10 +29,10 @@ from temporalio.service import RPCError
 
 from orchestration.messages import WORKFLOW_NAME, SagaInput
 from orchestration.visibility import COMPENSATING, ORDER_ID, SAGA_REASON, SAGA_STATUS, SAGA_STEP
-from orchestration.workflows import OrderSagaWorkflow
-from shared.contracts import SagaOutcome, StepStatus
+from orchestration.workflows import SETTLED_AT, OrderSagaWorkflow
+from shared.contracts import OperatorAction, SagaOutcome, StepStatus
 from shared.read_model import (
-    ENDED,
+    ActionView,
     Alert,
     Counters,
     InterventionView,
@@ -113,22 +113,31 @@ class OrchestrationReadModel:
             deadline_at=deadline_at,
             trace_id=trace_id,
             engine_url=self._ui_link(saga_id, described.run_id),
+            actions=[_action(a) for a in outcome.actions] if outcome else [],
         )
 
     async def interventions(self) -> list[InterventionView]:
-        query = f'{self._base()} AND {SAGA_STATUS.name} = "{ListedStatus.NEEDS_INTERVENTION}"'
-        listed = self.client.list_workflows(query, limit=MAX_INTERVENTIONS)
         views = []
-        async for execution in listed:
+        for execution in await self._waiting():
             row = _saga_row(execution)
+            settled = await _settled_at(execution)
             views.append(
                 InterventionView(
                     row=row,
                     failed_compensations=[row.step] if row.step else [],
-                    since=row.ended_at or row.started_at,
+                    since=settled or row.started_at,
                 )
             )
         return sorted(views, key=lambda view: view.since)
+
+    async def _waiting(self) -> list[ListedExecution]:
+        """Sagas waiting for an operator: NEEDS_INTERVENTION, their workflow still open (a
+        resolved one, or one a retry compensated, has closed)."""
+        query = (
+            f'{self._base()} AND {SAGA_STATUS.name} = "{ListedStatus.NEEDS_INTERVENTION}"'
+            ' AND ExecutionStatus = "Running"'
+        )
+        return [e async for e in self.client.list_workflows(query, limit=MAX_INTERVENTIONS)]
 
     async def alerts(self, now: float, quiet_s: float, warn_s: float) -> list[Alert]:
         older = instant(now - min(quiet_s, warn_s))
@@ -142,8 +151,11 @@ class OrchestrationReadModel:
         base = self._base()
         since = instant(now - 60.0)
         flying = await self.client.count_workflows(f"{base} AND {IN_FLIGHT}")
+        # Each saga counts when it reached its status (the ``settled_at`` memo). A COMPLETED or
+        # COMPENSATED workflow closes as it settles; a NEEDS_INTERVENTION one stays open while
+        # it waits for an operator, so those are read one by one (open, or closed recently).
         ended = {}
-        for status in ENDED:
+        for status in (ListedStatus.COMPLETED, ListedStatus.COMPENSATED):
             counted = await self.client.count_workflows(
                 f'{base} AND CloseTime >= "{since}" AND {SAGA_STATUS.name} = "{status}"'
             )
@@ -152,9 +164,25 @@ class OrchestrationReadModel:
         recent = self.client.list_workflows(
             f'{base} AND CloseTime >= "{window}"', limit=MAX_LATENCY_SAMPLES
         )
-        latencies = [
-            (e.close_time - e.start_time).total_seconds() async for e in recent if e.close_time
-        ]
+        latencies = []
+        needs_a_person = 0
+        async for execution in recent:
+            settled = await _settled_at(execution)
+            if settled is None and execution.close_time is not None:
+                settled = execution.close_time.timestamp()
+            if settled is None:
+                continue
+            latencies.append(settled - execution.start_time.timestamp())
+            said = execution.typed_search_attributes.get(SAGA_STATUS)
+            if said == ListedStatus.NEEDS_INTERVENTION and settled >= now - 60.0:
+                needs_a_person += 1
+        for execution in await self._waiting():
+            settled = await _settled_at(execution)
+            if settled is None or settled < now - LATENCY_WINDOW_S:
+                continue
+            latencies.append(settled - execution.start_time.timestamp())
+            needs_a_person += settled >= now - 60.0
+        ended[ListedStatus.NEEDS_INTERVENTION] = needs_a_person
         return Counters(
             variant=VARIANT,
             in_flight=flying.count,
@@ -282,6 +310,25 @@ def _saga_row(execution: ListedExecution) -> SagaRow:
         ended_at=None
         if open_ or execution.close_time is None
         else execution.close_time.timestamp(),
+    )
+
+
+async def _settled_at(execution: ListedExecution) -> float | None:
+    """When the saga reached its present status (the workflow's memo), if it says."""
+    try:
+        value = await execution.memo_value(SETTLED_AT, None)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _action(action: OperatorAction) -> ActionView:
+    return ActionView(
+        action=action.action.value,
+        who=action.who,
+        at=action.at,
+        note=action.note,
+        result=action.result.value,
     )
 
 

@@ -13,23 +13,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
+from orchestration import saga_client
 from orchestration.bootstrap import DEV_SERVER_CONFIG, bootstrap
-from orchestration.messages import REMOTE, ActivityMode, SagaInput
+from orchestration.messages import REMOTE, ActivityMode, OperatorCall, SagaInput
+from orchestration.saga_client import SagaHandle
 from orchestration.server import TemporalSettings
-from orchestration.visibility import start_attributes, start_details, start_summary
 from orchestration.workflows import OrderSagaWorkflow
-from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepName, StepStatus
+from shared.catalogue import admit
+from shared.contracts import (
+    OperatorAction,
+    OrderRequest,
+    SagaOutcome,
+    SagaPolicy,
+    StepId,
+    StepStatus,
+)
 from shared.faults import FaultPlan
 from shared.runtime import SagaStuck
-from shared.services import Domain
+from shared.saga import SAGA, SagaSpec
+from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory, sqlite_stores
 from shared.telemetry import Tracing, current_tracing
 from shared.validation import load_settings
@@ -37,11 +44,6 @@ from shared.validation import load_settings
 __all__ = ["DEV_SERVER_CONFIG", "OrchestrationRuntime", "open_runtime"]
 
 VARIANT = "orchestration"
-
-QUERY_TIMEOUT = timedelta(seconds=5)
-"""A query needs a live worker; without one it would wait forever."""
-
-SagaHandle = WorkflowHandle[OrderSagaWorkflow, SagaOutcome]
 
 
 class OrchestrationRuntime:
@@ -63,28 +65,25 @@ class OrchestrationRuntime:
         self.domain = domain
         self.ui_url = ui_url
         self.activities: ActivityMode = activities
+        # Waiting is observation, not part of a saga: no spans (the harness's root span times it).
+        self._observer = Client(
+            client.service_client, namespace=client.namespace, data_converter=client.data_converter
+        )
 
     async def start_saga(
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
     ) -> None:
         """Start the workflow; once the server accepts it the saga (and its order) is durable."""
+        await admit(self.domain, order)
         saga = SagaInput(
-            saga_id=saga_id, order=order, faults=faults, policy=policy, activities=self.activities
+            saga_id=saga_id,
+            order=order,
+            faults=faults,
+            policy=policy,
+            activities=self.activities,
+            saga=self.domain.saga,
         )
-        try:
-            await self.client.start_workflow(
-                OrderSagaWorkflow.run,
-                saga,
-                id=saga_id,
-                task_queue=self.task_queue,
-                # A saga id names one saga forever: a repeated start is a no-op, never a rerun.
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=start_attributes(order),
-                static_summary=start_summary(order),
-                static_details=start_details(order),
-            )
-        except WorkflowAlreadyStartedError:
-            return
+        await saga_client.start(self.client, self.task_queue, saga)
 
     async def submit(
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
@@ -98,19 +97,31 @@ class OrchestrationRuntime:
     async def describe(self, saga_id: str) -> SagaOutcome:
         """The workflow's own view, with the server's attempt count for a step in flight."""
         handle = self._handle(saga_id)
-        outcome = await handle.query(OrderSagaWorkflow.describe, rpc_timeout=QUERY_TIMEOUT)
+        outcome = await saga_client.describe(handle)
         if outcome.status.terminal:
             return outcome
         return await _with_live_attempts(handle, outcome)
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
-        handle = self._handle(saga_id)
+        """The settled outcome (waiting for an operator counts), observed without tracing."""
+        handle = self._observer.get_workflow_handle_for(OrderSagaWorkflow.run, saga_id)
         try:
-            return await asyncio.wait_for(handle.result(), timeout_s)
-        except TimeoutError:
+            return await asyncio.wait_for(saga_client.settled(handle), timeout_s)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # The SDK reports an update call cut short by the timeout as its own error.
             raise SagaStuck(saga_id, await self._stuck_in(saga_id), timeout_s) from None
 
-    async def _stuck_in(self, saga_id: str) -> StepName | None:
+    async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
+        """An operator retries the saga's failed compensations; returns what came of it."""
+        call = OperatorCall(who=who)
+        return await saga_client.act(self._handle(saga_id), "retry_compensation", call)
+
+    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
+        """An operator marks the saga resolved by hand, with a note."""
+        call = OperatorCall(who=who, note=note)
+        return await saga_client.act(self._handle(saga_id), "resolve", call)
+
+    async def _stuck_in(self, saga_id: str) -> StepId | None:
         """The step in flight, or None when even the query gets no answer (no worker)."""
         try:
             return _in_flight(await self.describe(saga_id))
@@ -129,15 +140,15 @@ async def _with_live_attempts(handle: SagaHandle, outcome: SagaOutcome) -> SagaO
         for pending in description.raw_description.pending_activities
     }
     steps = [
-        state.model_copy(update={"attempts": live[state.step.value]})
-        if state.status is StepStatus.RUNNING and state.step.value in live
+        state.model_copy(update={"attempts": live[state.step]})
+        if state.status is StepStatus.RUNNING and state.step in live
         else state
         for state in outcome.steps
     ]
     return outcome.model_copy(update={"steps": steps})
 
 
-def _in_flight(outcome: SagaOutcome) -> StepName | None:
+def _in_flight(outcome: SagaOutcome) -> StepId | None:
     running = [state.step for state in outcome.steps if state.status is StepStatus.RUNNING]
     return running[-1] if running else None
 
@@ -154,12 +165,15 @@ async def open_runtime(
     dynamic_config: Mapping[str, object] | None = None,
     stores: StoreFactory | None = None,
     activities: ActivityMode = REMOTE,
+    saga: SagaSpec = SAGA,
+    registry: Mapping[str, ServiceDef] = SERVICES,
 ) -> AsyncIterator[OrchestrationRuntime]:
     """Yield a ready runtime; everything it started is stopped when the block ends.
 
     The services' stores come from ``stores`` (default: one SQLite file per service in
     ``data_dir``); the worker, if any, polls ``settings.task_queue``. ``activities`` is how its
-    sagas run their activities (remote or local).
+    sagas run their activities (remote or local). Sagas run ``saga`` (it travels in each
+    workflow's input), whose steps the ``registry``'s services implement.
     """
     settings = settings or TemporalSettings.from_settings(load_settings())
     tracing = tracing or current_tracing()
@@ -173,6 +187,8 @@ async def open_runtime(
                 server_state_dir=server_state_dir,
                 ui=ui,
                 dynamic_config=dynamic_config,
+                saga=saga,
+                registry=registry,
             )
         )
         yield OrchestrationRuntime(

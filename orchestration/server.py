@@ -71,6 +71,10 @@ class TemporalSettings:
         return replace(self, task_queue=f"{self.task_queue}-{uuid.uuid4().hex[:8]}")
 
 
+PORT_ATTEMPTS = 3
+"""Starts tried when a port picked free was taken before the server bound it."""
+
+
 class TemporalServer(Supervised):
     """A `temporal server start-dev` child process on loopback, ready once a client connects."""
 
@@ -137,7 +141,21 @@ class TemporalServer(Supervised):
         return self._process is not None and self._process.running
 
     async def start(self) -> None:
-        """Start the dev server and wait until a client can use the namespace."""
+        """Start the dev server and wait until a client can use the namespace.
+
+        Ports picked here are free when picked, but another process may take one before the
+        server binds it; then the start is tried again on newly picked ports (a requested
+        port is never changed).
+        """
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return await self._start_once()
+            except ServerError as error:
+                lost = "address already in use" in str(error) and not self._requested_port
+                if not lost or attempt == PORT_ATTEMPTS:
+                    raise
+
+    async def _start_once(self) -> None:
         self.port = self._requested_port or free_port_pair(self.host)
         self._check_ports()
         if self.state_dir is not None:

@@ -1,8 +1,22 @@
 """OrderSagaWorkflow: sequences the saga's steps as activities and keeps the compensation stack.
 
 Rules live in shared/services (run by the activities); this module only decides what runs
-next. It imports stdlib, temporalio and pass-through project modules only: the workflow
-sandbox re-imports it, and replay must see the same decisions.
+next, for the saga spec it receives in its input. It imports stdlib, temporalio and
+pass-through project modules only: the workflow sandbox re-imports it, and replay must see the
+same decisions.
+
+- **Placement**: the order is placed by the first activity; the runtime starts the workflow
+  with the ``place`` update (update-with-start), which reports a duplicate order id at once.
+- **Cancel and deadline** (the cancel signal, a workflow cancellation, the deadline timer)
+  count only while the saga goes forward and before its pivot. One that lands while a step is
+  in flight *fences* that step through its own service (activity ``fence_step``, the same
+  fence as the choreography's): a step that had not committed is refused and the saga
+  compensates; a step that committed first is compensated like the others — unless it is the
+  pivot, whose commit wins: the cancel is void and the saga completes. The earliest cause
+  decides the reason (a step that failed before the cancel keeps its own).
+- **Waiting for an operator**: a saga that ends NEEDS_INTERVENTION keeps its workflow open,
+  waiting durably for the ``retry_compensation`` or ``resolve`` update; each action is
+  recorded in the outcome. ``settled`` returns the outcome once it is settled.
 
 It also tells the Temporal UI the truth (orchestration/visibility.py): search attributes
 upserted as the saga moves, and a one-line summary on every activity it schedules.
@@ -16,25 +30,37 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.messages import (
         CLOSE_ORDER,
+        DUPLICATE_ORDER,
+        FENCE_STEP,
         LOCAL,
-        NON_RETRYABLE,
+        NOT_WAITING,
         PLACE_ORDER,
         STEP_REJECTED,
         WORKFLOW_NAME,
         CloseCall,
-        FailureDetail,
+        FenceCall,
+        OperatorCall,
         PlaceCall,
         SagaInput,
         StepCall,
         StepDone,
     )
     from orchestration.progress import SagaProgress
+    from orchestration.sequencing import (
+        Ending,
+        StepFailed,
+        Stop,
+        Ticket,
+        error_type,
+        failure_detail,
+        retry_policy,
+        uncancellable,
+    )
     from orchestration.visibility import (
         COMPENSATING,
         ORDER_ID,
@@ -43,67 +69,47 @@ with workflow.unsafe.imports_passed_through():
         SAGA_STEP,
         activity_summary,
     )
-    from shared.contracts import Reason, SagaOutcome, SagaPolicy, SagaStatus, StepName, StepStatus
-    from shared.saga import FORWARD_STEPS, PIVOT, applies, compensation_of
+    from shared.contracts import (
+        Action,
+        ActionResult,
+        OperatorAction,
+        Reason,
+        SagaOutcome,
+        SagaStatus,
+        StepStatus,
+    )
+    from shared.services.base import Fence
 
 T = TypeVar("T")
 
+SETTLED_AT = "settled_at"
+"""Memo key: epoch seconds when the saga reached its present settled status."""
+SETTLED_MEMO = "settled-at-memo"
+"""Patch id: workflows started before the memo existed replay without it."""
 
-class StepFailed(Exception):
-    """A forward step said no (or its retries ended): the saga turns to compensation."""
-
-    def __init__(self, step: StepName, reason: Reason | None) -> None:
-        super().__init__(f"{step} failed: {reason}")
-        self.step = step
-        self.reason = reason
-
-
-def retry_policy(policy: SagaPolicy, maximum_attempts: int = 0) -> RetryPolicy:
-    """The saga's backoff as a Temporal RetryPolicy (0 attempts = unlimited)."""
-    initial = min(policy.initial_backoff_s, policy.max_backoff_s)
-    return RetryPolicy(
-        initial_interval=timedelta(seconds=initial),
-        backoff_coefficient=policy.backoff_factor,
-        maximum_interval=timedelta(seconds=policy.max_backoff_s),
-        maximum_attempts=maximum_attempts,
-        non_retryable_error_types=list(NON_RETRYABLE),
-    )
-
-
-async def uncancellable(aw: Awaitable[T], on_cancel: Callable[[], None] | None = None) -> T:
-    """Await to completion even if the workflow is cancelled meanwhile (a BaseException)."""
-    task = asyncio.ensure_future(aw)
-    while True:
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.cancelled():
-                raise
-            if on_cancel is not None:
-                on_cancel()
-
-
-def failure_detail(error: ActivityError, budget: int) -> FailureDetail:
-    """Why an activity failed for good and after how many attempts."""
-    cause = error.cause
-    if isinstance(cause, ApplicationError) and cause.details:
-        return FailureDetail.model_validate(cause.details[0])
-    exhausted = error.retry_state is RetryState.MAXIMUM_ATTEMPTS_REACHED
-    return FailureDetail(attempt=budget if exhausted else 1)
+__all__ = ["OrderSagaWorkflow", "retry_policy"]
 
 
 @workflow.defn(name=WORKFLOW_NAME)
 class OrderSagaWorkflow:
-    """One order's saga: place, forward steps, and on failure compensations in reverse order."""
+    """One order's saga: place, forward steps, on failure compensations in reverse order."""
 
     @workflow.init
     def __init__(self, saga: SagaInput) -> None:
         self._saga = saga
-        self._progress = SagaProgress(saga.saga_id, saga.order)
-        self._compensations: list[StepName] = []
+        self._spec = saga.saga
+        self._progress = SagaProgress(saga.saga_id, saga.order, saga.saga)
+        self._compensations: list[str] = []
+        self._going_forward = True
         self._past_pivot = False
-        self._stop: Reason | None = None
-        self._interrupted = False
+        self._stop: Stop | None = None
+        self._placed: bool | None = None
+        self._holder = ""
+        """The saga that holds the order id, when placement was refused."""
+        self._tickets: list[Ticket] = []
+        self._performing = False
+        self._round = 0
+        self._settled_as: SagaStatus | None = None
 
     @workflow.run
     async def run(self, saga: SagaInput) -> SagaOutcome:
@@ -111,114 +117,219 @@ class OrderSagaWorkflow:
             # Started without the runtime's start attributes: the saga still shows its order.
             self._show(status=SagaStatus.RUNNING.value, order_id=saga.order.order_id)
         deadline = asyncio.create_task(self._deadline())
-        await self._settle(self._activity(PLACE_ORDER, PlaceCall(order=saga.order)))
-        forward = asyncio.create_task(self._forward())
-        try:
-            stop = await self._watch(forward)
-        finally:
+        self._placed = await self._place()
+        if self._placed and self._saga.activities == LOCAL:
+            # The starter waits for the ``place`` update, answered only when a workflow task
+            # completes; local steps would otherwise keep this one open until the pivot.
+            await self._checkpoint()
+        if not self._placed:
             deadline.cancel()
-        if stop is not None:
-            await self._interrupt(forward, stop)
-            return await self._compensate(stop)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            raise self._duplicate()
         try:
-            await self._settle(forward)
-        except StepFailed as failure:
-            if self._past_pivot:
-                # After the pivot there is nothing to undo; only a person can finish the order.
-                return await self._close(SagaStatus.NEEDS_INTERVENTION, None)
-            return await self._compensate(failure.reason)
-        return self._end(SagaStatus.COMPLETED)
+            ending = await self._forward()
+        finally:
+            self._going_forward = False
+            deadline.cancel()
+        outcome = await self._conclude(ending)
+        if outcome.status is SagaStatus.NEEDS_INTERVENTION:
+            outcome = await self._serve_operators()
+        for ticket in self._tickets:
+            ticket.refused = True  # queued behind the action that ended the wait
+        self._tickets.clear()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return outcome
+
+    # -- messages ---------------------------------------------------------------------------
+
+    @workflow.update
+    async def place(self) -> None:
+        """Placement's answer, for update-with-start: returns once placed, fails if a duplicate."""
+        await workflow.wait_condition(lambda: self._placed is not None)
+        if not self._placed:
+            raise self._duplicate()
 
     @workflow.signal
     def cancel(self) -> None:
-        """The customer's cancel: honoured before the pivot, ignored after it."""
+        """The customer's cancel: honoured before the pivot, void once the pivot committed."""
         self._request_stop(Reason.CANCELLED_BY_CUSTOMER)
 
     @workflow.query
     def describe(self) -> SagaOutcome:
         """The saga's live state: status, each step's status and attempts so far."""
+        if self._placed is False:
+            raise self._duplicate()
         return self._progress.outcome()
 
-    def _request_stop(self, reason: Reason) -> None:
-        if not self._past_pivot and self._stop is None:
-            self._stop = reason
+    @workflow.update
+    async def settled(self) -> SagaOutcome:
+        """The outcome once settled: COMPLETED, COMPENSATED, or waiting for an operator."""
+        await workflow.wait_condition(
+            lambda: self._progress.status.terminal or self._placed is False
+        )
+        if self._placed is False:
+            raise self._duplicate()
+        return self._progress.outcome()
+
+    @workflow.update
+    async def retry_compensation(self, call: OperatorCall) -> OperatorAction:
+        """An operator retries every failed compensation (a fresh budget, the next round)."""
+        return await self._queue(Action.RETRY_COMPENSATION, call)
+
+    @workflow.update
+    async def resolve(self, call: OperatorCall) -> OperatorAction:
+        """An operator finished the saga by hand: recorded, and the workflow closes."""
+        return await self._queue(Action.RESOLVE, call)
+
+    @retry_compensation.validator
+    def _retry_allowed(self, call: OperatorCall) -> None:
+        self._check_waiting()
+
+    @resolve.validator
+    def _resolve_allowed(self, call: OperatorCall) -> None:
+        self._check_waiting()
+
+    # -- placement, deadline, stops -------------------------------------------------------
+
+    async def _place(self) -> bool:
+        """Record the order; False when another saga holds its order id."""
+        try:
+            place = PlaceCall(order=self._saga.order)
+            await self._settle(self._activity(PLACE_ORDER, place, summary="place order"))
+        except ActivityError as error:
+            if error_type(error) == DUPLICATE_ORDER:
+                cause = error.cause
+                if isinstance(cause, ApplicationError) and cause.details:
+                    self._holder = str(cause.details[0])
+                return False
+            raise
+        return True
+
+    def _duplicate(self) -> ApplicationError:
+        order_id = self._saga.order.order_id
+        message = f"order_id: order {order_id!r} is placed already (saga {self._holder})"
+        return ApplicationError(message, self._holder, type=DUPLICATE_ORDER)
+
+    async def _deadline(self) -> None:
+        """The business deadline as a durable timer, measured from the saga's start."""
+        started = workflow.info().workflow_start_time
+        remaining = self._saga.policy.deadline_s - (workflow.now() - started).total_seconds()
+        if remaining > 0:
+            await workflow.sleep(remaining, summary="business deadline")
+        self._request_stop(Reason.TIMED_OUT, started.timestamp() + self._saga.policy.deadline_s)
+
+    def _request_stop(self, reason: Reason, at: float | None = None) -> None:
+        if self._going_forward and not self._past_pivot and self._stop is None:
+            self._stop = Stop(reason, workflow.now().timestamp() if at is None else at)
 
     def _cancelled(self) -> None:
+        """A workflow cancellation is the customer's cancel; compensation must still run."""
         self._request_stop(Reason.CANCELLED_BY_CUSTOMER)
 
     async def _settle(self, aw: Awaitable[T]) -> T:
         """Await work that must finish; a workflow cancellation meanwhile counts as a cancel."""
         return await uncancellable(aw, self._cancelled)
 
-    async def _deadline(self) -> None:
-        """The business deadline as a durable timer, measured from the saga's start."""
-        elapsed = workflow.now() - workflow.info().workflow_start_time
-        remaining = self._saga.policy.deadline_s - elapsed.total_seconds()
-        if remaining > 0:
-            await workflow.sleep(remaining, summary="business deadline")
-        self._request_stop(Reason.TIMED_OUT)
-
-    async def _watch(self, forward: asyncio.Task[None]) -> Reason | None:
-        """Wait until the forward steps end, pass the pivot, or a stop is requested."""
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        """Wait for a condition; a workflow cancellation meanwhile counts as a cancel."""
         while True:
             try:
-                await workflow.wait_condition(
-                    lambda: forward.done() or self._past_pivot or self._stop is not None
-                )
+                return await workflow.wait_condition(condition)
             except asyncio.CancelledError:
-                # Workflow cancellation is the customer's cancel; compensation must still run.
                 self._cancelled()
-                continue
-            return None if forward.done() or self._past_pivot else self._stop
 
-    async def _interrupt(self, forward: asyncio.Task[None], reason: Reason) -> None:
-        """Stop the forward steps and wait until the attempt in flight has ended."""
-        self._progress.interrupt(reason)
-        self._interrupted = True
-        forward.cancel()
-        await self._settle(workflow.wait([forward]))
+    # -- forward ----------------------------------------------------------------------------
 
-    async def _forward(self) -> None:
-        for step in FORWARD_STEPS:
-            if self._interrupted:
-                return
-            if not applies(step, self._saga.order):
+    async def _forward(self) -> Ending:
+        """Every step that applies, in order, until a stop, a failure or the end."""
+        for step in self._spec.forward_steps:
+            if not self._spec.applies(step, self._saga.order):
                 continue
-            compensation = compensation_of(step)
+            if step == self._spec.pivot and self._saga.activities == LOCAL:
+                await self._checkpoint()
+            if self._stop is not None:
+                return Ending(stop=self._stop)
+            compensation = self._spec.compensation_of(step)
             if compensation is not None:
                 # Registered before the call: an attempt that timed out may still have acted.
                 self._compensations.append(compensation)
-            await self._forward_step(step)
-            if step is PIVOT:
-                self._past_pivot = True
+            try:
+                status = await self._forward_step(step)
+            except StepFailed as failure:
+                first = self._stop is not None and self._stop.at <= failure.at
+                return Ending(stop=self._stop) if first else Ending(failure=failure)
+            if status is StepStatus.REJECTED and compensation is not None:
+                self._compensations.remove(compensation)  # fenced: nothing to undo
+            if step == self._spec.pivot and status is StepStatus.DONE:
+                self._past_pivot, self._stop = True, None  # the pivot's commit wins
+        return Ending()
 
-    async def _forward_step(self, step: StepName) -> None:
+    async def _checkpoint(self) -> None:
+        """End the workflow task (local activities only): after placement, and before the pivot.
+
+        Local activities run inside one workflow task; an update's answer leaves, and a signal
+        or timer that arrives meanwhile is delivered, only when a task ends. Without this the
+        starter would wait for placement until the pivot is scheduled, and a cancel sent while
+        the step before the pivot runs would first be seen with the pivot in flight (a pivot
+        that commits would void it): a cancel would mean less than with remote activities.
+        A one-millisecond durable timer ends the task; the next one brings what arrived.
+        """
+        await self._settle(workflow.sleep(0.001, summary="end the workflow task"))
+
+    async def _forward_step(self, step: str) -> StepStatus:
+        """Run one step; a stop while it is in flight fences it through its service first."""
         self._progress.start(step)
         self._show(step=step)
+        task = asyncio.ensure_future(self._step(step, maximum_attempts=0))
+        await self._until(lambda: task.done() or self._stop is not None)
+        if not task.done():
+            await self._fence(step)
         try:
-            done = await self._step(step, maximum_attempts=0)
+            done = await self._settle(task)
         except ActivityError as error:
-            business = _error_type(error) in NON_RETRYABLE
-            if self._interrupted and not business:
-                return  # cancelled or timed out mid-attempt: its compensation tells if it acted
             detail = failure_detail(error, budget=1)
-            rejected = _error_type(error) == STEP_REJECTED
-            if self._interrupted:
-                # The saga is already being cancelled; this failure does not change its reason.
-                status = StepStatus.REJECTED if rejected else StepStatus.FAILED
-                self._progress.finish(step, status, detail.attempt)
-                return
-            self._progress.fail(step, detail.reason, detail.attempt, rejected)
-            raise StepFailed(step, detail.reason) from None
+            rejected = error_type(error) == STEP_REJECTED
+            ended = StepStatus.REJECTED if rejected else StepStatus.FAILED
+            self._progress.finish(step, ended, detail.attempt)
+            if rejected and self._stop is not None:
+                return StepStatus.REJECTED
+            raise StepFailed(step, detail) from None
         self._progress.finish(step, StepStatus.DONE, done.attempt)
+        return StepStatus.DONE
+
+    async def _fence(self, step: str) -> None:
+        """Tombstone the step in flight unless it committed; a committed pivot voids the stop."""
+        call = FenceCall(step=step)
+        summary = f"fence {step.replace('_', ' ')}"
+        found = await self._settle(self._activity(FENCE_STEP, call, Fence, summary=summary))
+        if found is Fence.ACTED and step == self._spec.pivot:
+            self._stop = None
+
+    # -- the end --------------------------------------------------------------------------
+
+    async def _conclude(self, ending: Ending) -> SagaOutcome:
+        if ending.stop is not None:
+            self._progress.interrupt(ending.stop.reason)
+            return await self._compensate(ending.stop.reason)
+        failure = ending.failure
+        if failure is None:
+            return self._end(SagaStatus.COMPLETED)
+        if self._spec.after_pivot(failure.step):
+            # After the pivot there is nothing to undo; only a person can finish the order.
+            self._progress.blame(failure.step, None)
+            return await self._close(SagaStatus.NEEDS_INTERVENTION, None)
+        self._progress.blame(failure.step, failure.reason)
+        return await self._compensate(failure.reason)
 
     async def _compensate(self, reason: Reason | None) -> SagaOutcome:
         """Run every registered compensation in reverse order, whatever happens meanwhile."""
         self._show(status=COMPENSATING, reason=reason)
-        await self._settle(self._compensate_all())
+        await self._settle(self._undo(list(reversed(self._compensations))))
+        return await self._close(self._after_compensations(), reason)
+
+    def _after_compensations(self) -> SagaStatus:
         failed = bool(self._progress.failed_compensations)
-        status = SagaStatus.NEEDS_INTERVENTION if failed else SagaStatus.COMPENSATED
-        return await self._close(status, reason)
+        return SagaStatus.NEEDS_INTERVENTION if failed else SagaStatus.COMPENSATED
 
     async def _close(self, status: SagaStatus, reason: Reason | None) -> SagaOutcome:
         """Record the saga's non-COMPLETED end in the orders service, then report it."""
@@ -227,27 +338,83 @@ class OrderSagaWorkflow:
         await self._settle(self._activity(CLOSE_ORDER, close, summary=summary))
         return self._end(status)
 
-    async def _compensate_all(self) -> None:
+    async def _undo(self, compensations: list[str]) -> None:
+        """Run compensations one by one; a failed one is recorded and the others still run."""
         budget = self._saga.policy.compensation_attempts
-        for compensation in reversed(self._compensations):
+        for compensation in compensations:
             self._progress.start_compensation(compensation)
             self._show(step=compensation)
             try:
                 done = await self._step(compensation, maximum_attempts=budget)
             except ActivityError as error:
-                # A failed compensation is recorded and surfaced; the others still run.
                 attempts = failure_detail(error, budget).attempt
                 self._progress.finish_compensation(compensation, StepStatus.FAILED, attempts)
                 continue
             self._progress.finish_compensation(compensation, done.result.status, done.attempt)
 
-    async def _step(self, step: StepName, *, maximum_attempts: int) -> StepDone:
-        call = StepCall(order=self._saga.order, faults=self._saga.faults)
-        compensating = bool(self._progress.compensations)
-        summary = activity_summary(
-            step.value, compensating=compensating, reason=self._progress.reason
+    # -- operators --------------------------------------------------------------------------
+
+    def _check_waiting(self) -> None:
+        """Updates are refused (not recorded) unless the saga waits for an operator."""
+        current = self._progress.outcome()
+        busy = bool(self._tickets) or self._performing
+        if current.status is not SagaStatus.NEEDS_INTERVENTION or current.resolved or busy:
+            state = "resolved" if current.resolved else current.status.value
+            state = "being retried" if busy else state
+            message = f"saga {self._saga.saga_id} does not wait for an operator (it is {state})"
+            raise ApplicationError(message, type=NOT_WAITING)
+
+    async def _queue(self, action: Action, call: OperatorCall) -> OperatorAction:
+        """Hand the request to the run loop (actions run one at a time), wait for its result."""
+        requested = OperatorAction(
+            action=action, who=call.who, at=workflow.now().timestamp(), note=call.note
         )
-        return await self._activity(step.value, call, StepDone, maximum_attempts, summary)
+        ticket = Ticket(requested)
+        self._tickets.append(ticket)
+        await workflow.wait_condition(lambda: ticket.answered)
+        if ticket.performed is None:
+            self._check_waiting()
+        assert ticket.performed is not None
+        return ticket.performed
+
+    async def _serve_operators(self) -> SagaOutcome:
+        """Wait durably for operators until a retry compensates the saga or one resolves it."""
+        while True:
+            await self._until(lambda: bool(self._tickets))
+            ticket = self._tickets.pop(0)
+            self._performing = True
+            performed = await self._perform(ticket.action)
+            self._performing = False
+            self._progress.actions.append(performed)
+            ticket.performed = performed
+            if performed.result in (ActionResult.COMPENSATED, ActionResult.RESOLVED):
+                return self._progress.outcome()
+
+    async def _perform(self, requested: OperatorAction) -> OperatorAction:
+        """Resolve, or retry every failed compensation in reverse order (the next round)."""
+        if requested.action is Action.RESOLVE:
+            return requested.model_copy(update={"result": ActionResult.RESOLVED})
+        still = self._progress.failed_compensations
+        failed = [c for c in reversed(self._compensations) if c in still]
+        if not failed:
+            return requested.model_copy(update={"result": ActionResult.NOTHING_TO_RETRY})
+        self._round += 1
+        await self._settle(self._undo(failed))
+        done = {"round": self._round, "result": ActionResult.STILL_FAILING}
+        if self._after_compensations() is SagaStatus.COMPENSATED:
+            await self._close(SagaStatus.COMPENSATED, self._progress.reason)
+            done["result"] = ActionResult.COMPENSATED
+        else:
+            self._end(SagaStatus.NEEDS_INTERVENTION)
+        return requested.model_copy(update=done)
+
+    # -- activities ---------------------------------------------------------------------------
+
+    async def _step(self, step: str, *, maximum_attempts: int) -> StepDone:
+        call = StepCall(order=self._saga.order, faults=self._saga.faults, round=self._round)
+        compensating = bool(self._progress.compensations)
+        summary = activity_summary(step, compensating=compensating, reason=self._progress.reason)
+        return await self._activity(step, call, StepDone, maximum_attempts, summary)
 
     async def _activity(
         self,
@@ -262,7 +429,8 @@ class OrderSagaWorkflow:
             "result_type": result_type,
             "start_to_close_timeout": timedelta(seconds=policy.attempt_timeout_s),
             "retry_policy": retry_policy(policy, maximum_attempts),
-            # A cancelled step is waited for, so no effect is still in flight at the outcome.
+            # Nothing cancels a step (a stop fences it instead); kept so a workflow cancelled
+            # by hand never leaves an attempt running behind its outcome.
             "cancellation_type": workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             "summary": summary or activity_summary(name, compensating=False, reason=None),
         }
@@ -280,21 +448,28 @@ class OrderSagaWorkflow:
         runs again from the history, possibly down another path. Before the pivot that is
         harmless: every step is idempotent and has a compensation. The pivot's outcome decides
         whether the saga may still compensate, so it must be in the history before anything
-        after it runs, and a cancel must still reach it in flight: those run remotely.
+        after it runs, and a stop must be seen while it is in flight (to fence it): those run
+        remotely. Which activity is the pivot comes from the saga spec, as every step does.
         """
-        return self._saga.activities == LOCAL and not self._past_pivot and name != PIVOT
+        return self._saga.activities == LOCAL and not self._past_pivot and name != self._spec.pivot
 
     def _end(self, status: SagaStatus) -> SagaOutcome:
         self._progress.end(status)
         outcome = self._progress.outcome()
         self._show(status=status.value, step=_needs_a_person(outcome), reason=outcome.reason)
+        if status is not self._settled_as and workflow.patched(SETTLED_MEMO):
+            # When the saga reached this status (a retry that still fails leaves it as it
+            # was, as the tracker does): a saga waiting for an operator keeps its workflow
+            # open, so its close time cannot say when it settled (the monitor's counters).
+            self._settled_as = status
+            workflow.upsert_memo({SETTLED_AT: workflow.now().timestamp()})
         return outcome
 
     def _show(
         self,
         *,
         status: str | None = None,
-        step: StepName | None = None,
+        step: str | None = None,
         reason: Reason | None = None,
         order_id: str | None = None,
     ) -> None:
@@ -327,14 +502,9 @@ async def local_activity(name: str, arg: Any, options: dict[str, Any]) -> Any:
         ) from failure
 
 
-def _needs_a_person(outcome: SagaOutcome) -> StepName | None:
+def _needs_a_person(outcome: SagaOutcome) -> str | None:
     """The step a person must finish: the first failed compensation, or the step past the pivot."""
     if outcome.status is not SagaStatus.NEEDS_INTERVENTION:
         return None
     failed = outcome.failed_compensations
     return failed[0] if failed else outcome.failed_step
-
-
-def _error_type(error: ActivityError) -> str | None:
-    cause = error.cause
-    return cause.type if isinstance(cause, ApplicationError) else None

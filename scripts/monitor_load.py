@@ -77,9 +77,9 @@ async def fill_choreography(runtime: object, count: int) -> None:
             tracker.record_start(tx, event, None)
         ended = [(now - i * 0.005, e.saga_id) for i, e in enumerate(events) if i % 10]
         tx.executemany(  # type: ignore[attr-defined]
-            "UPDATE saga_state SET status = 'COMPLETED', phase = 'closed', updated_at = ?"
-            " WHERE saga_id = ?",
-            ended,
+            "UPDATE sagas SET status = 'COMPLETED', phase = 'closed', updated_at = ?,"
+            " ended_at = ? WHERE saga_id = ?",
+            [(at, at, saga_id) for at, saga_id in ended],
         )
 
     await store.run(work)

@@ -37,7 +37,7 @@ async def smoke(data_dir: Path) -> None:
             result = await run_step(
                 domain, step, StepRequest(saga_id=order.order_id, order=order), variant="smoke"
             )
-            print(f"{step.value:<18} {result.status.value}")
+            print(f"{step:<18} {result.status.value}")
         print((await domain.snapshot()).model_dump_json(indent=2))
     finally:
         await domain.close()

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 """Ids end up in NATS subjects and Temporal workflow ids, so only subject-safe characters."""
+
+
+def _printable(value: str) -> str:
+    """Refuse control characters: they corrupt logs, reports and a carrier's label."""
+    for index, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            raise ValueError(f"holds a control character (U+{ord(char):04X} at {index})")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_printable)]
+"""Free text (names, addresses, payment methods): anything printable."""
 
 
 class StepName(StrEnum):
@@ -38,6 +51,15 @@ class ServiceName(StrEnum):
     ORDERS = "orders"
 
 
+_Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+
+StepId = Annotated[StepName | _Name, Field(union_mode="left_to_right")]
+"""A step's or compensation's name: a canonical `StepName`, or any other a spec declares."""
+
+ServiceId = Annotated[ServiceName | _Name, Field(union_mode="left_to_right")]
+"""A service's name: a canonical `ServiceName`, or any other a spec declares."""
+
+
 class SagaStatus(StrEnum):
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
@@ -46,6 +68,8 @@ class SagaStatus(StrEnum):
 
     @property
     def terminal(self) -> bool:
+        """Settled: COMPLETED, COMPENSATED, or waiting for an operator (NEEDS_INTERVENTION),
+        whose effects stay as they are until someone acts."""
         return self is not SagaStatus.RUNNING
 
 
@@ -81,10 +105,10 @@ class LineItem(_Model):
 
 
 class ShippingAddress(_Model):
-    name: str = Field(min_length=1, max_length=200)
-    street: str = Field(min_length=1, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
-    postal_code: str = Field(min_length=1, max_length=20)
+    name: Text = Field(min_length=1, max_length=200)
+    street: Text = Field(min_length=1, max_length=200)
+    city: Text = Field(min_length=1, max_length=100)
+    postal_code: Text = Field(min_length=1, max_length=20)
     country: str = Field(pattern=r"^[A-Z]{2}$")
 
 
@@ -94,7 +118,7 @@ class OrderRequest(_Model):
     order_id: Identifier
     customer_id: Identifier
     items: list[LineItem] = Field(min_length=1, max_length=100)
-    payment_method: str = Field(min_length=1, max_length=64)
+    payment_method: Text = Field(min_length=1, max_length=64)
     points_to_use: StrictInt = Field(default=0, ge=0, le=100_000_000)
     shipping_address: ShippingAddress
 
@@ -138,13 +162,15 @@ class StepRequest(_Model):
     saga_id: Identifier
     order: OrderRequest
     attempt: int = Field(default=1, ge=1)
+    round: int = Field(default=0, ge=0)
+    """0 for the saga's own run; n for an operator's n-th retry of a failed compensation."""
 
 
 class StepResult(_Model):
     """What a step or compensation did; ``replayed`` marks an idempotent repeat."""
 
     saga_id: str
-    step: StepName
+    step: StepId
     status: StepStatus
     detail: dict[str, Any] = Field(default_factory=dict)
     reason: Reason | None = None
@@ -153,22 +179,63 @@ class StepResult(_Model):
 
 
 class StepState(_Model):
-    step: StepName
+    step: StepId
     phase: Phase
     status: StepStatus
     attempts: int = 0
 
 
+class Action(StrEnum):
+    """What an operator can do to a saga waiting for one (NEEDS_INTERVENTION)."""
+
+    RETRY_COMPENSATION = "retry_compensation"
+    RESOLVE = "resolve"
+
+
+class ActionResult(StrEnum):
+    PENDING = "pending"
+    """Asked for; its effect is not known yet."""
+    COMPENSATED = "compensated"
+    """Every failed compensation succeeded on the retry: the saga is COMPENSATED."""
+    STILL_FAILING = "still_failing"
+    """A compensation failed again: the saga still waits for an operator."""
+    NOTHING_TO_RETRY = "nothing_to_retry"
+    """No compensation had failed (the saga stopped past its pivot)."""
+    RESOLVED = "resolved"
+    """Marked resolved by hand: the saga no longer waits (its state is as it was)."""
+
+
+class OperatorAction(_Model):
+    """One operator action on a saga: who, when, what, and what came of it."""
+
+    action: Action
+    who: str = Field(min_length=1, max_length=100)
+    at: float
+    note: str = ""
+    result: ActionResult = ActionResult.PENDING
+    round: int = 0
+    """A retry's round (its compensations run with that round's faults); 0 otherwise."""
+
+
 class SagaOutcome(_Model):
-    """The terminal (or live) state of one saga, identical in shape for both variants."""
+    """The terminal (or live) state of one saga, identical in shape for both variants.
+
+    NEEDS_INTERVENTION is settled (the saga waits for an operator, its effects as they are);
+    ``actions`` lists what operators did since, and ``resolved`` says one closed it by hand.
+    """
 
     saga_id: str
     order_id: str
     status: SagaStatus
     reason: Reason | None = None
-    failed_step: StepName | None = None
-    failed_compensations: list[StepName] = Field(default_factory=list)
+    failed_step: StepId | None = None
+    failed_compensations: list[StepId] = Field(default_factory=list)
     steps: list[StepState] = Field(default_factory=list)
+    actions: list[OperatorAction] = Field(default_factory=list)
+
+    @property
+    def resolved(self) -> bool:
+        return any(a.result is ActionResult.RESOLVED for a in self.actions)
 
 
 class Charge(_Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from shared.contracts import Reason, StepName
+from shared.contracts import Reason
 
 
 class SagaError(Exception):
@@ -14,7 +14,7 @@ class SagaError(Exception):
 class BusinessFailure(SagaError):
     """A rule said no (out of stock, declined ...): never retried, the saga compensates."""
 
-    def __init__(self, step: StepName, reason: Reason | None, message: str) -> None:
+    def __init__(self, step: str, reason: Reason | None, message: str) -> None:
         super().__init__(message)
         self.step = step
         self.reason = reason
@@ -28,7 +28,7 @@ class StepRejected(BusinessFailure):
 class TransientFailure(SagaError):
     """A technical failure (timeout, unavailable): retried with backoff."""
 
-    def __init__(self, step: StepName, message: str) -> None:
+    def __init__(self, step: str, message: str) -> None:
         super().__init__(message)
         self.step = step
         self.message = message
@@ -36,6 +36,15 @@ class TransientFailure(SagaError):
 
 class InvalidOrder(ValueError):
     """An order that must not start a saga; the message names the field and the fix."""
+
+
+class DuplicateOrder(InvalidOrder):
+    """An order id is placed once: another saga carries it already (nothing was changed)."""
+
+    def __init__(self, order_id: str, saga_id: str) -> None:
+        super().__init__(f"order_id: order {order_id!r} is placed already (saga {saga_id})")
+        self.order_id = order_id
+        self.saga_id = saga_id
 
 
 class CrashPoint(StrEnum):
@@ -46,7 +55,7 @@ class CrashPoint(StrEnum):
 class InjectedCrash(BaseException):
     """A simulated process death; a BaseException so no ``except Exception`` swallows it."""
 
-    def __init__(self, step: StepName, point: CrashPoint) -> None:
+    def __init__(self, step: str, point: CrashPoint) -> None:
         super().__init__(f"injected crash in {step} {point}")
         self.step = step
         self.point = point

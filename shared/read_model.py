@@ -31,7 +31,8 @@ class ListedStatus(StrEnum):
 
 
 ENDED = (ListedStatus.COMPLETED, ListedStatus.COMPENSATED, ListedStatus.NEEDS_INTERVENTION)
-"""The ends counted per minute; NEEDS_INTERVENTION ends the automatic part of a saga."""
+"""The ends counted per minute. A saga waiting for an operator is settled but still open (its
+workflow stays open in orchestration); it counts as ended NEEDS_INTERVENTION once resolved."""
 
 
 class _View(BaseModel):
@@ -135,6 +136,19 @@ class SagaDetail(_View):
     engine_url: str | None = None
     """The engine's own page for this saga (the Temporal Web UI), when there is one."""
     actions: list[ActionView] = Field(default_factory=list)
+
+    @property
+    def waiting(self) -> bool:
+        """Waiting for an operator: NEEDS_INTERVENTION, and no action resolved or compensated
+        it (nor is one still under way)."""
+        if self.row.status is not ListedStatus.NEEDS_INTERVENTION:
+            return False
+        return not any(a.result in _SETTLING for a in self.actions)
+
+
+_SETTLING = ("resolved", "compensated", "pending")
+"""Action results after which a saga does not wait for an operator (now or any more): values
+of `shared.contracts.ActionResult`."""
 
 
 class AlertKind(StrEnum):

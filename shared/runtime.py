@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.contracts import OrderRequest, SagaOutcome, SagaPolicy, StepName
+from shared.contracts import OperatorAction, OrderRequest, SagaOutcome, SagaPolicy
 from shared.faults import FaultPlan
 from shared.services import Domain
 
@@ -17,11 +17,30 @@ from shared.services import Domain
 class SagaStuck(RuntimeError):
     """A saga did not reach a terminal outcome in time; names the step it is stuck in."""
 
-    def __init__(self, saga_id: str, step: StepName | None, waited_s: float) -> None:
+    def __init__(self, saga_id: str, step: str | None, waited_s: float) -> None:
         where = f"in {step}" if step else "before its first step"
         super().__init__(f"saga {saga_id} not terminal after {waited_s:.1f}s: stuck {where}")
         self.saga_id = saga_id
         self.step = step
+
+
+class UnknownSaga(KeyError):
+    """No saga has this id (never started, or refused before it started)."""
+
+    def __init__(self, saga_id: str) -> None:
+        super().__init__(f"unknown saga {saga_id!r}")
+        self.saga_id = saga_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class NotAwaitingOperator(RuntimeError):
+    """An operator action on a saga that does not wait for one (running, or settled)."""
+
+    def __init__(self, saga_id: str, status: str) -> None:
+        super().__init__(f"saga {saga_id} does not wait for an operator (it is {status})")
+        self.saga_id = saga_id
 
 
 class SagaRuntime(Protocol):
@@ -31,7 +50,11 @@ class SagaRuntime(Protocol):
     async def start_saga(
         self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
     ) -> None:
-        """Place the order and start its saga; returns once the start is durable."""
+        """Place the order and start its saga; returns once the start is durable.
+
+        Raises InvalidOrder, before anything starts, for an order the live catalogue or
+        customer records contradict.
+        """
         ...
 
     async def cancel_saga(self, saga_id: str) -> None:
@@ -43,9 +66,24 @@ class SagaRuntime(Protocol):
 
         A step is RUNNING from the moment it is requested (activity scheduled, triggering event
         published) until its result is known; the harness cancels "during" a step on that.
+        Raises UnknownSaga for an id no saga has.
         """
         ...
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
-        """The terminal outcome; raises SagaStuck naming the step after ``timeout_s``."""
+        """The settled outcome — COMPLETED, COMPENSATED, or NEEDS_INTERVENTION (waiting for an
+        operator); raises SagaStuck naming the step after ``timeout_s``."""
+        ...
+
+    async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
+        """An operator retries every failed compensation of a saga waiting for one (a fresh
+        budget, the next round); returns the recorded action once its result is known.
+
+        Raises NotAwaitingOperator when the saga does not wait for an operator.
+        """
+        ...
+
+    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
+        """An operator marks a saga waiting for one resolved by hand, with a note; recorded,
+        and the saga no longer waits. Raises NotAwaitingOperator otherwise."""
         ...

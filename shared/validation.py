@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings
 from shared.contracts import OrderRequest
 from shared.errors import InvalidOrder
 from shared.faults import FaultPlan
+from shared.saga import SAGA, SagaSpec
 from shared.settings import Settings
 
 MAX_ORDER_FILE_BYTES = 1_000_000
@@ -54,7 +55,7 @@ def describe(error: ValidationError) -> str:
     path = ".".join(
         f"[{part}]" if isinstance(part, int) else str(part) for part in first["loc"]
     ).replace(".[", "[")
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if isinstance(first.get("input"), LongNumber):
         message = (
             f"is a {first['input'].digits}-digit number; no field takes more than "
@@ -90,9 +91,21 @@ def parse_order(text: str) -> OrderFile:
         raise InvalidOrder("order file must hold a JSON object with the order's fields")
     faults = data.pop("faults", None)
     try:
-        return OrderFile(order=data, faults=faults if faults is not None else FaultPlan())
+        parsed = OrderFile(order=data, faults=faults if faults is not None else FaultPlan())
     except ValidationError as error:
         raise InvalidOrder(describe(error).removeprefix("order.")) from None
+    check_fault_steps(parsed.faults, SAGA)
+    return parsed
+
+
+def check_fault_steps(faults: FaultPlan, saga: SagaSpec) -> None:
+    """A fault rule must name a step or compensation of the saga that will run."""
+    for index, rule in enumerate(faults.rules):
+        if not saga.knows(rule.step):
+            names = ", ".join((*saga.forward_steps, *saga.compensations))
+            raise InvalidOrder(
+                f"faults.rules[{index}].step: unknown step {rule.step!r}; use one of: {names}"
+            )
 
 
 def _load_json(text: str) -> Any:

@@ -46,3 +46,18 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactor
         factory: StoreFactory = request.getfixturevalue("postgres_store_factory")
         return factory
     raise ValueError(f"unknown store backend {request.param!r}")
+
+
+SLOW_FOLDERS = ("e2e", "contract")
+"""Whole tiers that start servers and processes for every module (the CLI, the contract
+suite over both variants and both backends)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tier: ``-m "not slow"`` (``make test-fast``) runs the rest in a few
+    minutes; CI and ``scripts/test.sh`` run everything."""
+    here = Path(__file__).parent
+    for item in items:
+        folder = item.path.relative_to(here).parts[0]
+        if folder in SLOW_FOLDERS or "postgres" in item.name:
+            item.add_marker(pytest.mark.slow)

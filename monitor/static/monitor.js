@@ -24,7 +24,55 @@
     delete region.dataset.stale;
     tags.set(region, response.headers.get("ETag"));
     region.innerHTML = await response.text();
+    syncOperator();
   }
+
+  // The operator's forms show only while the saga waits for an operator (the live part says).
+  function syncOperator() {
+    const state = document.querySelector("[data-waiting]");
+    const forms = document.querySelector("section.operator");
+    if (state && forms) forms.hidden = state.dataset.waiting !== "yes";
+  }
+
+  // An operator action is posted in the background: the page stays, says what came of it,
+  // and its live parts show the saga change. Without script the form posts as usual.
+  async function act(event) {
+    const form = event.target.closest("form.act");
+    if (!form) return;
+    event.preventDefault();
+    const said = document.querySelector(".act-result");
+    const buttons = Array.from(form.querySelectorAll("button"));
+    const tell = (text, failed) => {
+      said.hidden = false;
+      said.textContent = text;
+      said.classList.toggle("error", failed);
+      said.classList.toggle("done", !failed);
+    };
+    buttons.forEach((b) => { b.disabled = true; });
+    tell("working…", false);
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: new URLSearchParams(new FormData(form)),
+        credentials: "same-origin",
+      });
+      if (response.ok) {
+        const what = form.action.endsWith("/retry") ? "retry of the failed compensation" : "resolution";
+        tell(what + " recorded; its result shows below.", false);
+      } else {
+        const text = await response.text();
+        const line = new DOMParser().parseFromString(text, "text/html").querySelector(".error");
+        tell((line ? line.textContent : text).trim() || String(response.status), true);
+      }
+    } catch (error) {
+      tell("the monitor did not answer; try again", true);
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+    await Promise.all(Array.from(document.querySelectorAll("[data-live]"), refresh));
+  }
+
+  document.addEventListener("submit", act);
 
   async function tick() {
     if (!document.hidden) {

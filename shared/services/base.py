@@ -9,15 +9,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, Protocol
 
-from shared.contracts import Reason, StepName, StepRequest, StepResult, StepStatus
+from shared.contracts import Reason, StepRequest, StepResult, StepStatus
 from shared.errors import BusinessFailure, StepRejected
-from shared.saga import forward_of
 from shared.store import Migration, Row, Store, Tx, migrations
 
 Within = Callable[[Tx, StepResult], None]
 """Extra writes in the step's own transaction (the choreography's outbox and inbox rows)."""
+
+FenceHook = Callable[[Tx, "Fence"], None]
+"""Extra writes in a fence's own transaction (the choreography's inbox row)."""
 
 Apply = Callable[[Tx], dict[str, Any]]
 Undo = Callable[[Tx, dict[str, Any]], dict[str, Any]]
@@ -40,13 +43,24 @@ STEP_LOG: tuple[Migration, ...] = migrations(
 """Every service's record of each step it ran, per saga: its idempotency key and tombstones."""
 
 
+class Fence(StrEnum):
+    """What a cancel found when it reached a forward step (see `fence`)."""
+
+    FENCED = "fenced"
+    """The step had not committed: it is tombstoned and will be refused if it still comes."""
+    ACTED = "acted"
+    """The step committed (or was skipped) first: nothing is undone by the fence."""
+    FAILED = "failed"
+    """The step failed: the saga is compensating for that already."""
+
+
 class StepHandler(Protocol):
     """A forward step or compensation as both variants call it."""
 
     async def __call__(self, req: StepRequest, within: Within | None = None) -> StepResult: ...
 
 
-def _result(row: Row, saga_id: str, step: StepName) -> StepResult:
+def _result(row: Row, saga_id: str, step: str) -> StepResult:
     return StepResult(
         saga_id=saga_id,
         step=step,
@@ -58,11 +72,11 @@ def _result(row: Row, saga_id: str, step: StepName) -> StepResult:
     )
 
 
-def logged(tx: Tx, saga_id: str, step: StepName) -> StepResult | None:
+def logged(tx: Tx, saga_id: str, step: str) -> StepResult | None:
     """The recorded result of a step of this saga, if it ran (or was tombstoned)."""
     row = tx.fetchone(
         "SELECT status, reason, message, detail FROM step_log WHERE saga_id = ? AND step = ?",
-        (saga_id, step.value),
+        (saga_id, step),
     )
     return _result(row, saga_id, step) if row else None
 
@@ -73,7 +87,7 @@ def _log(tx: Tx, result: StepResult) -> None:
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             result.saga_id,
-            result.step.value,
+            result.step,
             result.status.value,
             result.reason.value if result.reason else None,
             result.message,
@@ -91,9 +105,7 @@ def _raise_if_failed(result: StepResult) -> StepResult:
     return result
 
 
-def forward(
-    tx: Tx, req: StepRequest, step: StepName, apply: Apply, within: Within | None
-) -> StepResult:
+def forward(tx: Tx, req: StepRequest, step: str, apply: Apply, within: Within | None) -> StepResult:
     """Apply once; a repeat returns the first result; a tombstone turns it into a rejection."""
     result = logged(tx, req.saga_id, step)
     if result is None:
@@ -108,7 +120,7 @@ def forward(
     return result
 
 
-def _attempt(tx: Tx, req: StepRequest, step: StepName, apply: Apply) -> StepResult:
+def _attempt(tx: Tx, req: StepRequest, step: str, apply: Apply) -> StepResult:
     """Run the step's writes; a business failure undoes them (savepoint) and is the result."""
     try:
         with tx.savepoint():
@@ -125,21 +137,19 @@ def _attempt(tx: Tx, req: StepRequest, step: StepName, apply: Apply) -> StepResu
 
 
 def compensate(
-    tx: Tx, req: StepRequest, compensation: StepName, undo: Undo, within: Within | None
+    tx: Tx, req: StepRequest, compensation: str, forward: str, undo: Undo, within: Within | None
 ) -> StepResult:
     """Undo the forward step once; with nothing to undo, record a no-op and a tombstone."""
     result = logged(tx, req.saga_id, compensation)
     if result is None:
-        result = _undo(tx, req, forward_of(compensation), compensation, undo)
+        result = _undo(tx, req, forward, compensation, undo)
         _log(tx, result)
     if within is not None:
         within(tx, result)
     return result
 
 
-def _undo(
-    tx: Tx, req: StepRequest, forward: StepName, compensation: StepName, undo: Undo
-) -> StepResult:
+def _undo(tx: Tx, req: StepRequest, forward: str, compensation: str, undo: Undo) -> StepResult:
     done = logged(tx, req.saga_id, forward)
     if done is None:
         # The tombstone: the forward step, should it still arrive, finds this row and refuses.
@@ -163,6 +173,50 @@ def _undo(
     return StepResult(saga_id=req.saga_id, step=compensation, status=StepStatus.DONE, detail=detail)
 
 
+def fence(tx: Tx, saga_id: str, step: str, within: FenceHook | None = None) -> Fence:
+    """A cancel reaches a forward step: tombstone it unless it committed, in one transaction.
+
+    The step's own transaction reads the same step log row, so a step and its fence racing
+    serialize: either the step committed first (ACTED) or the tombstone did (FENCED).
+    """
+    done = logged(tx, saga_id, step)
+    if done is None:
+        _log(
+            tx,
+            StepResult(
+                saga_id=saga_id,
+                step=step,
+                status=StepStatus.NOOP,
+                message=f"tombstone: the saga was cancelled before {step} committed",
+            ),
+        )
+        answer = Fence.FENCED
+    elif done.status in (StepStatus.NOOP, StepStatus.REJECTED):
+        answer = Fence.FENCED
+    elif done.status is StepStatus.FAILED:
+        answer = Fence.FAILED
+    else:
+        answer = Fence.ACTED
+    if within is not None:
+        within(tx, answer)
+    return answer
+
+
+def skip(tx: Tx, req: StepRequest, step: str, within: Within | None) -> StepResult:
+    """A step that does not apply is recorded skipped once, unless a tombstone refuses it."""
+    result = logged(tx, req.saga_id, step)
+    if result is None:
+        result = StepResult(saga_id=req.saga_id, step=step, status=StepStatus.SKIPPED)
+        _log(tx, result)
+    elif result.status is StepStatus.NOOP:
+        result = result.model_copy(
+            update={"status": StepStatus.REJECTED, "message": f"{step} was fenced first"}
+        )
+    if within is not None:
+        within(tx, result)
+    return result
+
+
 def clear(tx: Tx, *tables: str) -> None:
     """Empty the given tables (seeding and resets), children first."""
     for table in tables:
@@ -176,7 +230,7 @@ class Service:
         self.store = store
 
     async def _forward(
-        self, req: StepRequest, step: StepName, apply: Apply, within: Within | None
+        self, req: StepRequest, step: str, apply: Apply, within: Within | None
     ) -> StepResult:
         """The forward step as one transaction; a recorded failure or rejection is raised."""
         result = await self.store.run(
@@ -184,10 +238,37 @@ class Service:
         )
         return _raise_if_failed(result)
 
+    async def fence(self, saga_id: str, step: str, within: FenceHook | None = None) -> Fence:
+        """A cancel reaching one of this service's forward steps (see `fence`)."""
+        return await self.store.run(lambda tx: fence(tx, saga_id, step, within), key=saga_id)
+
+    async def skip(self, req: StepRequest, step: str, within: Within | None = None) -> StepResult:
+        """A forward step that does not apply to the order: recorded, or refused if fenced."""
+        result = await self.store.run(lambda tx: skip(tx, req, step, within), key=req.saga_id)
+        return _raise_if_failed(result)
+
+    async def tombstoned(self, saga_id: str, step: str) -> bool:
+        """Whether a cancel or a compensation shut this forward step before it ran (read path)."""
+        return await self.step_status(saga_id, step) is StepStatus.NOOP
+
+    async def step_status(self, saga_id: str, step: str) -> StepStatus | None:
+        """What this service's step log says of a step of the saga (read path)."""
+        rows = await self.store.query(
+            "SELECT status FROM step_log WHERE saga_id = ? AND step = ?", (saga_id, step)
+        )
+        return StepStatus(rows[0]["status"]) if rows else None
+
     async def _compensate(
-        self, req: StepRequest, compensation: StepName, undo: Undo, within: Within | None
+        self,
+        req: StepRequest,
+        compensation: str,
+        undo: Undo,
+        within: Within | None,
+        *,
+        undoes: str,
     ) -> StepResult:
-        """The compensation as one transaction (a no-op with a tombstone if nothing to undo)."""
+        """The compensation of step ``undoes`` as one transaction (a no-op with a tombstone if
+        there is nothing to undo)."""
         return await self.store.run(
-            lambda tx: compensate(tx, req, compensation, undo, within), key=req.saga_id
+            lambda tx: compensate(tx, req, compensation, undoes, undo, within), key=req.saga_id
         )

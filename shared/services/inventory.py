@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.contracts import LineItem, OrderRequest, Reason, StepName, StepRequest, StepResult
-from shared.errors import BusinessFailure, InvalidOrder
+from shared.contracts import LineItem, Reason, StepName, StepRequest, StepResult
+from shared.errors import BusinessFailure
 from shared.services.base import STEP_LOG, Service, Within, clear
 from shared.store import Migration, Tx, migrations
 
@@ -79,12 +79,16 @@ class InventoryService(Service):
             release(tx, req.saga_id, done["lines"])
             return {"released": done["lines"]}
 
-        return await self._compensate(req, StepName.RELEASE_INVENTORY, undo, within)
+        return await self._compensate(
+            req, StepName.RELEASE_INVENTORY, undo, within, undoes=StepName.RESERVE_INVENTORY
+        )
 
-    async def check_catalogue(self, order: OrderRequest) -> None:
-        """Refuse an order naming a product the catalogue lacks, before any saga starts."""
-        rows = await self.store.query("SELECT product_id FROM products")
-        check_products(order, {row["product_id"] for row in rows})
+    async def listings(self) -> dict[str, tuple[str, int]]:
+        """The catalogue as sold: product id -> (name, price in cents)."""
+        rows = await self.store.query(
+            "SELECT product_id, name, price_cents FROM products ORDER BY product_id"
+        )
+        return {row["product_id"]: (row["name"], row["price_cents"]) for row in rows}
 
     async def stock(self) -> dict[str, int]:
         rows = await self.store.query("SELECT product_id, stock FROM products ORDER BY product_id")
@@ -122,13 +126,3 @@ class InventoryService(Service):
             )
 
         await self.store.run(work)
-
-
-def check_products(order: OrderRequest, known: set[str]) -> None:
-    """Raise InvalidOrder naming the first line whose product is not in ``known``."""
-    for index, item in enumerate(order.items):
-        if item.product_id not in known:
-            raise InvalidOrder(
-                f"items[{index}].product_id: unknown product {item.product_id!r};"
-                " see `saga-compare catalogue` for the products"
-            )

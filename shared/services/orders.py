@@ -14,7 +14,7 @@ from shared.contracts import (
     StepRequest,
     StepResult,
 )
-from shared.errors import StepRejected
+from shared.errors import DuplicateOrder, StepRejected
 from shared.services.base import STEP_LOG, Service, Within, clear
 from shared.store import Migration, Tx, migrations
 
@@ -36,12 +36,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             reason TEXT
         )
         """,
+        "CREATE UNIQUE INDEX orders_order_id ON orders (order_id)",
     ),
 )
+"""Version 2: an order id is placed once, whatever saga id carries it."""
 
 
 def place(tx: Tx, saga_id: str, order: OrderRequest, within: PlaceHook | None) -> None:
-    """The order record, RUNNING, once per saga; the hook runs only for the first placement."""
+    """The order record, RUNNING, once per saga; the hook runs only for the first placement.
+
+    The same saga placing again is a no-op; another saga with the same order id is refused
+    (DuplicateOrder), and the caller's transaction rolls back with nothing changed.
+    """
     inserted = tx.execute(
         "INSERT INTO orders (saga_id, order_id, customer_id, total_cents, body, status)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -54,17 +60,33 @@ def place(tx: Tx, saga_id: str, order: OrderRequest, within: PlaceHook | None) -
             SagaStatus.RUNNING.value,
         ),
     )
-    if inserted and within is not None:
-        within(tx)
+    if inserted:
+        if within is not None:
+            within(tx)
+        return
+    row = tx.fetchone("SELECT saga_id FROM orders WHERE order_id = ?", (order.order_id,))
+    if row is not None and row["saga_id"] != saga_id:
+        raise DuplicateOrder(order.order_id, row["saga_id"])
 
 
 def close(
     tx: Tx, saga_id: str, status: SagaStatus, reason: Reason | None, within: PlaceHook | None
 ) -> bool:
-    """Move a RUNNING order to its end; the hook runs only when this call moved it."""
+    """Move a RUNNING order to its end; the hook runs only when this call moved it.
+
+    An order waiting for an operator may still become COMPENSATED (a retried compensation
+    succeeded); nothing else leaves an end once recorded.
+    """
+    waiting = SagaStatus.NEEDS_INTERVENTION.value if status is SagaStatus.COMPENSATED else ""
     updated = tx.execute(
-        "UPDATE orders SET status = ?, reason = ? WHERE saga_id = ? AND status = ?",
-        (status.value, reason.value if reason else None, saga_id, SagaStatus.RUNNING.value),
+        "UPDATE orders SET status = ?, reason = ? WHERE saga_id = ? AND status IN (?, ?)",
+        (
+            status.value,
+            reason.value if reason else None,
+            saga_id,
+            SagaStatus.RUNNING.value,
+            waiting,
+        ),
     )
     if updated and within is not None:
         within(tx)

@@ -58,7 +58,9 @@ class PaymentService(Service):
             )
             return {"refunded_cents": done["amount_cents"]}
 
-        return await self._compensate(req, StepName.REFUND_PAYMENT, undo, within)
+        return await self._compensate(
+            req, StepName.REFUND_PAYMENT, undo, within, undoes=StepName.CHARGE_PAYMENT
+        )
 
     async def charges(self) -> list[Charge]:
         rows = await self.store.query(

@@ -67,7 +67,9 @@ class PointsService(Service):
             ledger(tx, req.saga_id, done["customer_id"], done["points"], "restore")
             return {"points": done["points"]}
 
-        return await self._compensate(req, StepName.RESTORE_POINTS, undo, within)
+        return await self._compensate(
+            req, StepName.RESTORE_POINTS, undo, within, undoes=StepName.DEDUCT_POINTS
+        )
 
     async def balances(self) -> dict[str, int]:
         rows = await self.store.query(

@@ -54,7 +54,9 @@ class ShippingService(Service):
             )
             return {"cancelled": True}
 
-        return await self._compensate(req, StepName.CANCEL_SHIPMENT, undo, within)
+        return await self._compensate(
+            req, StepName.CANCEL_SHIPMENT, undo, within, undoes=StepName.CREATE_SHIPMENT
+        )
 
     async def shipments(self) -> list[Shipment]:
         rows = await self.store.query(

@@ -68,6 +68,23 @@ def test_an_unknown_scenario_is_one_line_naming_the_choices(cli: Cli) -> None:
             {"items": [{"product_id": "unicorn", "quantity": 1, "unit_price_cents": 1}]},
             "items[0].product_id: unknown product 'unicorn'",
         ),
+        (
+            {"items": [{"product_id": "widget", "quantity": 1, "unit_price_cents": 1}]},
+            "items[0].unit_price_cents: 1 does not match the catalogue price 1999 of widget",
+        ),
+        ({"customer_id": "mallory", "points_to_use": 0}, "customer_id: unknown customer"),
+        (
+            {
+                "shipping_address": {
+                    "name": "A\u0007",
+                    "street": "1",
+                    "city": "X",
+                    "postal_code": "1",
+                    "country": "US",
+                }
+            },
+            "shipping_address.name: holds a control character",
+        ),
     ],
 )
 def test_an_invalid_order_file_is_refused_before_anything_starts(

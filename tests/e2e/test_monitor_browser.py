@@ -101,6 +101,16 @@ class Embedded:
 
         self.run(both())
 
+    def settled(self, saga_id: str) -> None:
+        """Wait until the saga settled on both styles (waiting for an operator counts)."""
+
+        async def both() -> None:
+            assert self.session is not None
+            for runtime in self.session.runtimes.values():
+                await runtime.wait(saga_id, 60)
+
+        self.run(both(), timeout_s=120)
+
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.stop.set)
         self.thread.join(timeout=60)
@@ -114,6 +124,8 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
     running.start("done-1", FaultPlan())
     running.start("undone-1", FaultPlan(rules=[SHIPMENT_FAILS]))
     running.start("stuck-1", FaultPlan(rules=[SHIPMENT_FAILS, REFUND_FAILS]))
+    # The refund fails in the saga's own run only: an operator's retry succeeds.
+    running.start("ops-1", FaultPlan(rules=[SHIPMENT_FAILS, REFUND_FAILS]))
     running.start(
         "hangs-1", FaultPlan(rules=[FaultRule(step=StepName.CREATE_SHIPMENT, hang=True)]), HANGS
     )
@@ -210,6 +222,32 @@ def test_the_side_by_side_page_shows_both_timelines(page: Page, embedded: Embedd
         expect(side.locator('tr[data-step="refund_payment"]')).to_contain_text("done")
         expect(side.locator('tr[data-step="create_shipment"]')).to_contain_text("failed")
     page.goto(embedded.ready.result())
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_retry_compensation_resolves_a_waiting_saga_without_a_reload(
+    page: Page, embedded: Embedded, variant: str
+) -> None:
+    url = embedded.ready.result()
+    embedded.settled("ops-1")
+    page.goto(f"{url}/sagas/{variant}/ops-1")
+    status = page.locator("dd.saga-status")
+    expect(status).to_have_text("NEEDS_INTERVENTION")
+    page.evaluate("() => { window.__loadedOnce = true; }")
+
+    retry = page.locator('form.act[action$="/retry"]')
+    retry.locator('input[name="who"]').fill("ops-anna")
+    retry.locator('button[name="retry"]').click()
+
+    expect(status).to_have_text("COMPENSATED")
+    expect(page.locator("table.actions td.result")).to_have_text(["compensated"])
+    expect(page.locator("table.actions")).to_contain_text("ops-anna")
+    expect(page.locator(".act-result")).to_contain_text("retry of the failed compensation")
+    expect(page.locator("section.operator")).to_be_hidden()
+    assert page.evaluate("() => window.__loadedOnce === true")  # the page never reloaded
+    page.goto(url)
+    queue = page.locator(f'section.queue tr[data-variant="{variant}"][data-saga="ops-1"]')
+    expect(queue).to_have_count(0)
 
 
 def test_screenshots_are_saved_when_asked(page: Page, embedded: Embedded) -> None:

@@ -190,10 +190,18 @@ def assert_orchestration_trace(spans: list[Span]) -> None:
     by_service: dict[str, set[str]] = defaultdict(set)
     for span in spans:
         by_service[span.service].add(span.name.split(":")[0])
-    assert by_service[HARNESS] == {root.name, "StartWorkflow"}
-    assert by_service[WORKER] == {"RunWorkflow", "StartActivity", "RunActivity"} | STEPS | {
-        "CompleteWorkflow"
-    }
+    assert by_service[HARNESS] == {root.name, "StartUpdateWithStartWorkflow"}
+    assert (
+        by_service[WORKER]
+        == {
+            "HandleUpdate",
+            "RunWorkflow",
+            "StartActivity",
+            "RunActivity",
+            "CompleteWorkflow",
+        }
+        | STEPS
+    )
     for span in spans:
         assert span.resource["saga.variant"] == "orchestration"
         if span.name in STEPS:

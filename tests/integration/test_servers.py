@@ -31,6 +31,8 @@ from orchestration.server import TemporalServer, TemporalSettings
 from shared.servers import ManagedProcess, ServerError, find_binary, free_port, port_accepts
 from shared.settings import Settings
 
+pytestmark = pytest.mark.slow  # starts and kills real server processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 ORPHAN_SCRIPT = """
@@ -164,6 +166,27 @@ async def test_taken_port_is_a_one_line_error(taken_port: int) -> None:
     with pytest.raises(ServerError) as temporal_error:
         await TemporalServer(port=taken_port, ui=False).start()
     _assert_one_line(temporal_error.value, str(taken_port), "already in use")
+
+
+@pytest.mark.asyncio
+async def test_nats_picks_again_when_its_picked_port_is_taken_before_it_binds(
+    taken_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The port picked free is taken before nats-server binds it (another server starting at
+    the same time): the broker starts on a newly picked port instead of failing."""
+    import choreography.broker as broker_module
+
+    picks = iter([taken_port])
+    monkeypatch.setattr(broker_module, "free_port", lambda host: next(picks, free_port(host)))
+    checked = broker_module.ensure_port_free
+    monkeypatch.setattr(  # the race: the port was free when checked
+        broker_module,
+        "ensure_port_free",
+        lambda port, host, owner: None if port == taken_port else checked(port, host, owner=owner),
+    )
+    async with NatsBroker() as broker:
+        assert broker.port != taken_port
+        assert await port_accepts(broker.port)
 
 
 @pytest.mark.asyncio

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from choreography_support import QUICK, eventually, make_order, saga_id, stream_count
 
-from choreography.events import Kind, subject
+from choreography.events import subject
 from choreography.runtime import ChoreographyRuntime
 from shared.contracts import Phase, Reason, SagaStatus, ServiceName, StepName, StepStatus
 from shared.faults import FaultPlan
@@ -40,7 +40,7 @@ async def test_service_never_reached_refuses_its_late_trigger_and_hands_the_chai
     assert states[(StepName.DEDUCT_POINTS, Phase.FORWARD)] is StepStatus.REJECTED
     assert (StepName.RESTORE_POINTS, Phase.COMPENSATE) not in states
     assert states[(StepName.REFUND_PAYMENT, Phase.COMPENSATE)] is StepStatus.DONE
-    assert await stream_count(runtime, subject(Kind.POINTS_REFUSED, sid)) == 1
+    assert await stream_count(runtime, subject("points.refused", sid)) == 1
     assert (await runtime.domain.points.balances())["alice"] == 5_000
     charge = next(c for c in await runtime.domain.payment.charges() if c.saga_id == sid)
     assert charge.refunded_cents == charge.amount_cents

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.js.api import StreamConfig
 
 from choreography.broker import (
     ADVISORY_STREAM,
@@ -26,6 +27,8 @@ from harness.runner import run_scenario
 from harness.scenarios import get
 from shared.contracts import SagaStatus
 from shared.servers import LOOPBACK, ManagedProcess, find_binary, free_port
+
+pytestmark = pytest.mark.slow  # starts and kills real server processes
 
 
 @pytest.fixture
@@ -68,15 +71,21 @@ async def cluster(tmp_path: Path) -> AsyncIterator[list[str]]:
 
 
 async def _wait_for_meta_leader(urls: list[str]) -> None:
+    """Until the cluster places a three-replica stream: a leader is elected *and* every peer
+    has joined (a leader alone answers account info, but an R3 stream then fails with 'no
+    suitable peers for placement', as seen under load)."""
     connection = await nats.connect(servers=urls)
+    probe = StreamConfig(name="PLACEMENT_PROBE", subjects=["probe.placement"], num_replicas=3)
     try:
-        for _ in range(100):
+        for _ in range(300):
             try:
-                await connection.jetstream().account_info()
+                js = connection.jetstream()
+                await js.add_stream(probe)
+                await js.delete_stream("PLACEMENT_PROBE")
                 return
             except Exception:
                 await asyncio.sleep(0.1)
-        raise TimeoutError("the JetStream cluster elected no leader")
+        raise TimeoutError("the JetStream cluster never placed a three-replica stream")
     finally:
         await connection.close()
 

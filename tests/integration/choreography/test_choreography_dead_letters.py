@@ -9,7 +9,7 @@ import pytest
 from choreography_support import QUICK, Settings, eventually, make_order, saga_id
 
 from choreography.broker import ADVISORY_STREAM, DLQ_STREAM, SAGA_STREAM
-from choreography.events import Kind, subject
+from choreography.events import subject
 from choreography.runtime import ChoreographyRuntime, open_runtime
 from shared.contracts import Reason, SagaStatus, ServiceName, StepName
 from shared.faults import FaultPlan, FaultRule
@@ -34,7 +34,7 @@ async def _has(runtime: ChoreographyRuntime, stream: str, value: str) -> bool:
 async def test_poison_message_lands_in_the_dead_letter_stream_with_its_headers_then_stops(
     runtime: ChoreographyRuntime,
 ) -> None:
-    poisoned = subject(Kind.ORDER_PLACED, saga_id("poison"))
+    poisoned = subject("order.placed", saga_id("poison"))
     headers = {"Nats-Msg-Id": poisoned, "X-Origin": "a broken producer"}
     dead = f"dlq.inventory.{poisoned}"
 
@@ -63,7 +63,7 @@ async def test_spent_delivery_budget_dead_letters_the_event_and_the_deadline_end
     async with open_runtime(tmp_path, settings=settings(max_deliver=3)) as runtime:
         await seed(runtime.domain)
         sid = saga_id("spent")
-        dead = f"dlq.payment.{subject(Kind.INVENTORY_RESERVED, sid)}"
+        dead = f"dlq.payment.{subject('inventory.reserved', sid)}"
 
         await runtime.start_saga(sid, make_order(sid), down, policy)
         outcome = await runtime.wait(sid, 15)

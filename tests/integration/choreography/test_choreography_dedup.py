@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from choreography import inbox
 from choreography.broker import SAGA_STREAM
 from choreography.bus import Outgoing
-from choreography.events import Kind, subject
+from choreography.events import subject
 from choreography.runtime import ChoreographyRuntime
 from shared.contracts import SagaStatus, ServiceName, StepName
 from shared.faults import FaultPlan, FaultRule
@@ -47,9 +47,9 @@ async def test_redelivered_event_is_acknowledged_without_running_the_step_again(
     assert sorted(d["messaging.nats.num_delivered"] for d in deliveries) == [1, 2]
     assert [s["saga.attempt"] for s in _spans(span_exporter, sid, "charge_payment")] == [1]
     assert [c.saga_id for c in await runtime.domain.payment.charges()] == [sid]
-    assert await stream_count(runtime, subject(Kind.PAYMENT_CHARGED, sid)) == 1
+    assert await stream_count(runtime, subject("payment.charged", sid)) == 1
     store = runtime.host(ServiceName.PAYMENT).participant.store
-    assert await inbox.seen(store, "payment", f"{sid}:{Kind.INVENTORY_RESERVED.value}")
+    assert await inbox.seen(store, "payment", f"{sid}:{'inventory.reserved'}")
 
 
 async def test_copy_of_an_event_published_again_after_the_dedup_window_changes_nothing(
@@ -58,7 +58,7 @@ async def test_copy_of_an_event_published_again_after_the_dedup_window_changes_n
     sid = saga_id("copy")
     await runtime.start_saga(sid, make_order(sid, points=100), FaultPlan(), QUICK)
     await runtime.wait(sid, 10)
-    reserved = subject(Kind.INVENTORY_RESERVED, sid)
+    reserved = subject("inventory.reserved", sid)
     original = await runtime.bus.js.get_last_msg(SAGA_STREAM, reserved)
     headers = dict(original.headers or {})
     copy = Outgoing(reserved, original.data or b"", headers, msg_id=f"{sid}:copy")
@@ -68,14 +68,14 @@ async def test_copy_of_an_event_published_again_after_the_dedup_window_changes_n
 
     assert await stream_count(runtime, reserved) == 2
     assert [c.saga_id for c in await runtime.domain.payment.charges()] == [sid]
-    assert await stream_count(runtime, subject(Kind.PAYMENT_CHARGED, sid)) == 1
+    assert await stream_count(runtime, subject("payment.charged", sid)) == 1
     assert (await runtime.describe(sid)).status is SagaStatus.COMPLETED
 
 
 async def test_broker_keeps_one_copy_of_an_event_published_twice_with_one_id(
     runtime: ChoreographyRuntime,
 ) -> None:
-    value = subject(Kind.SHIPPING_CANCELLED, saga_id("twice"))
+    value = subject("shipping.cancelled", saga_id("twice"))
     event = Outgoing(value, b"{}", {}, msg_id="same-id")
 
     await runtime.bus.publish([event])

@@ -9,7 +9,7 @@ from choreography_support import QUICK, Settings, eventually, make_order, saga_i
 
 from choreography import outbox
 from choreography.broker import SAGA_STREAM
-from choreography.events import Kind, placed, subject
+from choreography.events import placed, subject
 from choreography.runtime import ChoreographyRuntime, open_runtime
 from shared.contracts import SagaStatus, ServiceName, StepName
 from shared.errors import CrashPoint
@@ -38,7 +38,7 @@ async def test_event_committed_before_a_crash_is_published_after_restart_exactly
         await seed(runtime.domain)
         payment = runtime.host(ServiceName.PAYMENT)
         sid = saga_id("crash")
-        charged = subject(Kind.PAYMENT_CHARGED, sid)
+        charged = subject("payment.charged", sid)
 
         await runtime.start_saga(sid, make_order(sid, points=100), CRASH_AFTER_CHARGE, QUICK)
         await payment.down.wait()
@@ -75,7 +75,7 @@ async def test_crash_before_commit_rolls_back_and_the_redelivery_does_the_work(
     deduct = next(s for s in outcome.steps if s.step is StepName.DEDUCT_POINTS)
     assert deduct.attempts == 2
     assert (await runtime.domain.points.balances())["alice"] == 5_000 - 100
-    assert await stream_count(runtime, subject(Kind.POINTS_DEDUCTED, sid)) == 1
+    assert await stream_count(runtime, subject("points.deducted", sid)) == 1
 
 
 async def test_relay_publishes_rows_a_dead_process_left_behind_when_it_starts(
@@ -86,7 +86,7 @@ async def test_relay_publishes_rows_a_dead_process_left_behind_when_it_starts(
     sid = saga_id("left")
     order = make_order(sid, points=0)
     # A row committed by an earlier life of the process, never handed to any relay.
-    event = placed(sid, order, FaultPlan(), QUICK, 0.0).follow(Kind.SHIPPING_CANCELLED)
+    event = placed(sid, order, FaultPlan(), QUICK, 0.0).follow("shipping.cancelled")
     await shipping.participant.store.run(lambda tx: outbox.add(tx, event))
 
     await shipping.start()

@@ -24,7 +24,7 @@ from shared.services import Domain
 from shared.store import sqlite_stores
 from shared.telemetry import read_jsonl
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 
 async def _start(stack: AsyncExitStack, kind: str, env: dict[str, str]) -> ManagedProcess:

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from choreography.events import Kind
+from choreography.events import template
 from choreography.runtime import ChoreographyRuntime
 from shared.contracts import SagaStatus
 from shared.faults import FaultPlan
@@ -93,8 +93,8 @@ async def _happy_saga(
         return [s for s in finished if s.context and s.context.trace_id == trace_id]
 
     async def last_event_sent() -> bool:
-        # The saga is COMPLETED when complete_order commits; its event is published just after.
-        return any(s.name == f"send {Kind.ORDER_COMPLETED.template}" for s in spans())
+        # The tracker completes the saga on order.completed; wait for that send span too.
+        return any(s.name == f"send {template('order.completed')}" for s in spans())
 
     await eventually(last_event_sent)
     return spans()

@@ -86,9 +86,11 @@ async def test_the_list_shows_the_open_saga_first_then_the_latest_ends(
 ) -> None:
     rows = await listed(ran.models[variant])
 
+    # A saga waiting for an operator is still open (its workflow stays open): newest start
+    # first among the open ones.
     assert rows == [
-        ("mon-hang-1", ListedStatus.RUNNING),
         ("mon-stuck-1", ListedStatus.NEEDS_INTERVENTION),
+        ("mon-hang-1", ListedStatus.RUNNING),
         ("mon-comp-1", ListedStatus.COMPENSATED),
         ("mon-happy-1", ListedStatus.COMPLETED),
     ]
@@ -117,8 +119,8 @@ async def test_pages_continue_after_the_last_row(ran: Ran, variant: str) -> None
     rest = await model.list_sagas(SagaQuery(after=PageKey.of(first[-1])), time.time())
 
     assert [r.saga_id for r in [*first, *rest]] == [
-        "mon-hang-1",
         "mon-stuck-1",
+        "mon-hang-1",
         "mon-comp-1",
         "mon-happy-1",
     ]
@@ -190,6 +192,8 @@ async def test_a_quiet_saga_and_one_past_its_deadline_raise_alerts(ran: Ran, var
 async def test_counters_count_what_is_in_flight_and_what_ended(ran: Ran, variant: str) -> None:
     counters = await ran.models[variant].counters(time.time())
 
+    # The saga waiting for an operator is not in flight; it counts as NEEDS_INTERVENTION when
+    # it got there, though its workflow (or tracker row) stays open until someone acts.
     assert counters.in_flight == 1
     assert counters.ended_last_minute == {
         ListedStatus.COMPLETED: 1,
@@ -198,6 +202,12 @@ async def test_counters_count_what_is_in_flight_and_what_ended(ran: Ran, variant
     }
     assert len(counters.latencies_s) == 3
     assert all(0 < took < 30 for took in counters.latencies_s)
+    queue = await ran.models[variant].interventions()
+    waited = ran.runs[variant, "stuck"]
+    assert [(i.row.saga_id, i.failed_compensations) for i in queue] == [
+        (waited.saga_id, ["refund_payment"])
+    ]
+    assert queue[0].row.started_at < queue[0].since < time.time()
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

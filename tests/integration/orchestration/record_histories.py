@@ -36,6 +36,8 @@ class Recording:
     order: OrderRequest
     faults: FaultPlan
     cancel_during: StepName | None = None
+    operator: str | None = None
+    """Who retries the failed compensations once the saga waits for an operator."""
 
 
 RECORDINGS = (
@@ -50,6 +52,12 @@ RECORDINGS = (
         order("history-cancelled"),
         FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, delay_ms=300)]),
         cancel_during=StepName.CHARGE_PAYMENT,
+    ),
+    Recording(
+        "refund_retried_by_an_operator",
+        order("history-operator", country="AQ"),
+        FaultPlan(rules=[FaultRule(step=StepName.REFUND_PAYMENT, transient=1_000)]),
+        operator="ops",
     ),
 )
 
@@ -69,6 +77,9 @@ async def _record_one(runtime: OrchestrationRuntime, recording: Recording, direc
     if recording.cancel_during is not None:
         await _cancel_when_running(runtime, saga_id, recording.cancel_during)
     await runtime.wait(saga_id, 30)
+    if recording.operator is not None:
+        await runtime.retry_compensation(saga_id, recording.operator)
+    await runtime.client.get_workflow_handle(saga_id).result()
     history = await runtime.client.get_workflow_handle(saga_id).fetch_history()
     path = directory / f"{recording.name}.json"
     path.write_text(history.to_json() + "\n", encoding="utf-8")

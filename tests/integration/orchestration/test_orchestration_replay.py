@@ -45,7 +45,7 @@ class SagaWithoutPlacingTheOrder:
         return SagaOutcome(saga_id=saga.saga_id, order_id="x", status=SagaStatus.COMPLETED)
 
 
-async def test_committed_histories_cover_a_happy_a_compensated_and_a_cancelled_saga() -> None:
+async def test_committed_histories_cover_happy_compensated_cancelled_and_operator_sagas() -> None:
     assert [p.stem for p in COMMITTED] == sorted(r.name for r in RECORDINGS)
 
 

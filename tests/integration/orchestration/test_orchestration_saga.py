@@ -23,6 +23,7 @@ from shared.contracts import Phase, Reason, SagaStatus, StepName, StepStatus
 from shared.errors import CrashPoint
 from shared.faults import FaultPlan, FaultRule
 from shared.runtime import SagaStuck
+from shared.saga import SAGA
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -99,7 +100,7 @@ async def test_insufficient_points_compensates_in_reverse_order_with_a_recorded_
 @pytest.mark.parametrize(
     "step", [S.RESERVE_INVENTORY, S.CHARGE_PAYMENT, S.DEDUCT_POINTS, S.CREATE_SHIPMENT]
 )
-async def test_cancel_during_each_forward_step_compensates_everything_started(
+async def test_cancel_during_each_forward_step_refuses_it_and_compensates_the_steps_before(
     runtime: OrchestrationRuntime, step: StepName
 ) -> None:
     saga_id = new_id(f"cancel-{step.value}")
@@ -114,13 +115,15 @@ async def test_cancel_during_each_forward_step_compensates_everything_started(
         SagaStatus.COMPENSATED,
         Reason.CANCELLED_BY_CUSTOMER,
     )
-    # The step in flight finished its attempt before compensation began, and was undone.
-    assert statuses(outcome, Phase.FORWARD)[step] is DONE
-    assert set(statuses(outcome, Phase.COMPENSATE).values()) == {DONE}
-    charged = step is not S.RESERVE_INVENTORY
-    shipped = step is S.CREATE_SHIPMENT
+    # The step in flight had not committed (its delay comes first): the fence refused it,
+    # nothing of it is undone, and the steps before it are.
+    assert statuses(outcome, Phase.FORWARD)[step] is StepStatus.REJECTED
+    compensations = statuses(outcome, Phase.COMPENSATE)
+    assert set(compensations.values()) <= {DONE}
+    assert SAGA.compensation_of(step) not in compensations
+    charged = step in (S.DEDUCT_POINTS, S.CREATE_SHIPMENT)
     assert await effects(runtime.domain, saga_id) == untouched(
-        charged=charged, shipped=shipped, reason=Reason.CANCELLED_BY_CUSTOMER
+        charged=charged, shipped=False, reason=Reason.CANCELLED_BY_CUSTOMER
     )
 
 
@@ -155,9 +158,11 @@ async def test_workflow_cancellation_before_the_pivot_acts_as_the_customers_canc
         SagaStatus.COMPENSATED,
         Reason.CANCELLED_BY_CUSTOMER,
     )
-    assert compensation_order(outcome) == [S.REFUND_PAYMENT, S.RELEASE_INVENTORY]
+    # The charge in flight (delayed before its commit) was fenced and refused.
+    assert statuses(outcome, Phase.FORWARD)[S.CHARGE_PAYMENT] is StepStatus.REJECTED
+    assert compensation_order(outcome) == [S.RELEASE_INVENTORY]
     assert await effects(runtime.domain, saga_id) == untouched(
-        charged=True, shipped=False, reason=Reason.CANCELLED_BY_CUSTOMER
+        charged=False, shipped=False, reason=Reason.CANCELLED_BY_CUSTOMER
     )
 
 

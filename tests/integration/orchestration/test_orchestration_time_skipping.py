@@ -35,7 +35,7 @@ from shared.servers import find_binary
 from shared.services import Domain
 from shared.store import sqlite_stores
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 SLOW = SagaPolicy(
     deadline_s=6 * 3600,

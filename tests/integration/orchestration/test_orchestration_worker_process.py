@@ -21,7 +21,7 @@ from shared.contracts import Phase, SagaStatus, StepName
 from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -22,6 +22,8 @@ import pytest
 from shared.postgres_server import SYSTEM_USER, EmbeddedPostgres
 from shared.servers import ServerError
 
+pytestmark = pytest.mark.slow  # starts and kills real server processes
+
 ROOT = Path(__file__).resolve().parents[3]
 
 ORPHAN_SCRIPT = """

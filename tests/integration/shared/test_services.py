@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from shared.catalogue import admit
 from shared.contracts import (
     LineItem,
     OrderRequest,
@@ -271,16 +272,23 @@ async def test_business_rules_fail_with_their_reason(
     assert failure.value.reason is reason
 
 
-async def test_an_unknown_product_is_an_invalid_order_that_changes_nothing(domain: Domain) -> None:
+async def test_the_live_catalogue_is_read_from_the_stores_and_refuses_what_it_lacks(
+    domain: Domain,
+) -> None:
+    await domain.inventory.seed({"widget": ("Widget", 2_100, 3)})
+    await domain.points.seed({"zoe": 0})
     before = await domain.snapshot()
     order = make_order(
+        customer_id="zoe",
+        points_to_use=0,
         items=[
-            LineItem(product_id="widget", quantity=1, unit_price_cents=1999),
+            LineItem(product_id="widget", quantity=1, unit_price_cents=2_100),
             LineItem(product_id="unicorn", quantity=1, unit_price_cents=1),
-        ]
+        ],
     )
     with pytest.raises(InvalidOrder, match=r"^items\[1\]\.product_id: unknown product 'unicorn'"):
-        await domain.inventory.check_catalogue(order)
+        await admit(domain, order)
+    await admit(domain, order.model_copy(update={"items": order.items[:1]}))
     assert await domain.snapshot() == before
 
 

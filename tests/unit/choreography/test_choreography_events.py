@@ -1,22 +1,21 @@
-"""Subjects, event ids, the envelope and the participants' reaction tables."""
+"""Subjects, event ids, the envelope and the routing derived from the saga spec."""
 
 from __future__ import annotations
 
 import pytest
 
 from choreography.events import (
-    COMPENSATED,
-    FAILED,
-    TRIGGER,
-    Kind,
+    CANCEL_REQUESTED,
+    PLACED,
+    Meaning,
+    Role,
+    Routing,
     event_id,
-    handback_sources,
-    parse_subject,
+    pattern,
     placed,
-    previous_actor,
     subject,
 )
-from choreography.participants import KINDS, inventory, payment, points, shipping
+from choreography.participants import kinds_for, reactions_for
 from choreography.runtime import ChoreographySettings
 from shared.contracts import (
     LineItem,
@@ -27,6 +26,7 @@ from shared.contracts import (
     StepName,
 )
 from shared.faults import FaultPlan, FaultRule
+from shared.saga import SAGA
 
 ORDER = OrderRequest(
     order_id="o-1",
@@ -38,30 +38,53 @@ ORDER = OrderRequest(
         name="A", street="1 Main St", city="X", postal_code="1", country="US"
     ),
 )
-R, C, D, S = (
-    StepName.RESERVE_INVENTORY,
-    StepName.CHARGE_PAYMENT,
-    StepName.DEDUCT_POINTS,
-    StepName.CREATE_SHIPMENT,
-)
+R, C, D, S, LAST = SAGA.forward_steps
+ROUTES = Routing(SAGA)
 
 
-@pytest.mark.parametrize("kind", list(Kind))
-def test_every_subject_names_service_event_and_saga_and_parses_back(kind: Kind) -> None:
+def test_kinds_come_from_each_steps_token_and_past_tense_names() -> None:
+    assert [ROUTES.done(step) for step in SAGA.forward_steps] == [
+        "inventory.reserved",
+        "payment.charged",
+        "points.deducted",
+        "shipping.created",
+        "order.completed",
+    ]
+    assert ROUTES.compensated(StepName.CANCEL_SHIPMENT) == "shipping.cancelled"
+    assert ROUTES.compensated(S) == "shipping.cancelled"
+    assert ROUTES.compensation_failed(StepName.REFUND_PAYMENT) == "payment.compensation_failed"
+    assert (ROUTES.failed(LAST), ROUTES.skipped(D), ROUTES.refused(C)) == (
+        "order.failed",
+        "points.skipped",
+        "payment.refused",
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(Routing(SAGA).meanings))
+def test_every_subject_names_service_event_and_saga_and_parses_back(kind: str) -> None:
     value = subject(kind, "saga-1")
 
-    assert value == f"saga.{kind.value}.saga-1"
-    assert parse_subject(value) == (kind, "saga-1")
+    assert value == f"saga.{kind}.saga-1"
+    assert ROUTES.parse_subject(value) == (kind, "saga-1")
 
 
-@pytest.mark.parametrize("value", ["saga.order.placed", "dlq.x.y.z", "saga.order.shouted.s1"])
+@pytest.mark.parametrize(
+    "value", ["saga.order.placed", "dlq.x.y.z", "saga.order.shouted.s1", "saga.points.refunded.s"]
+)
 def test_foreign_subjects_do_not_parse(value: str) -> None:
-    assert parse_subject(value) is None
+    assert ROUTES.parse_subject(value) is None
+
+
+def test_each_kind_reads_back_as_its_role_and_step() -> None:
+    assert ROUTES.meaning("payment.refunded") == Meaning(Role.COMPENSATED, C)
+    assert ROUTES.meaning("points.skipped") == Meaning(Role.SKIPPED, D)
+    assert ROUTES.meaning(PLACED) == Meaning(Role.PLACED)
+    assert ROUTES.meaning("order.refused") is None  # nothing after the pivot refuses
 
 
 def test_event_ids_are_deterministic_so_a_repeat_is_a_duplicate() -> None:
-    assert event_id("s1", Kind.PAYMENT_CHARGED) == event_id("s1", Kind.PAYMENT_CHARGED)
-    assert event_id("s1", Kind.PAYMENT_CHARGED) != event_id("s2", Kind.PAYMENT_CHARGED)
+    assert event_id("s1", "payment.charged") == event_id("s1", "payment.charged")
+    assert event_id("s1", "payment.charged") != event_id("s2", "payment.charged")
 
 
 def test_following_event_carries_the_order_faults_policy_and_trail() -> None:
@@ -69,7 +92,7 @@ def test_following_event_carries_the_order_faults_policy_and_trail() -> None:
     policy = SagaPolicy(deadline_s=3)
     start = placed("s1", ORDER, faults, policy, started_at=100.0)
 
-    charged = start.follow(Kind.PAYMENT_CHARGED, trail=(R, C), step=C)
+    charged = start.follow(ROUTES.done(C), trail=(R, C), step=C)
 
     assert (charged.order, charged.faults, charged.policy) == (ORDER, faults, policy)
     assert charged.event_id == "s1:payment.charged"
@@ -77,46 +100,58 @@ def test_following_event_carries_the_order_faults_policy_and_trail() -> None:
     assert charged.deadline_at == 103.0
 
 
+def test_a_step_is_triggered_by_the_previous_steps_done_or_skipped() -> None:
+    assert ROUTES.triggers(R) == (PLACED,)
+    assert ROUTES.triggers(S) == ("points.deducted", "points.skipped")
+    assert ROUTES.starts("points.skipped") == S
+    assert ROUTES.starts("order.completed") is None
+
+
 def test_compensation_passes_to_the_previous_step_that_acted() -> None:
-    assert previous_actor((R, C, D), S) is D
-    assert previous_actor((R, C), S) is C  # points did not act: the chain jumps it
-    assert previous_actor((R, C), C) is R
-    assert previous_actor((R,), R) is None
+    assert ROUTES.previous_actor((R, C, D), S) == D
+    assert ROUTES.previous_actor((R, C), S) == C  # points did not act: the chain jumps it
+    assert ROUTES.previous_actor((R, C), C) == R
+    assert ROUTES.previous_actor((R,), R) is None
 
 
 def test_handbacks_reach_only_services_that_can_be_the_previous_actor() -> None:
-    assert set(handback_sources(R)) == {
-        Kind.PAYMENT_REFUNDED,
-        Kind.PAYMENT_COMPENSATION_FAILED,
-        Kind.PAYMENT_REFUSED,
+    assert set(ROUTES.handback_sources(R)) == {
+        "payment.refunded",
+        "payment.compensation_failed",
+        "payment.refused",
     }
-    assert Kind.SHIPPING_CANCELLED in handback_sources(C)  # via skipped points
-    assert handback_sources(S) == ()
+    assert "shipping.cancelled" in ROUTES.handback_sources(C)  # via skipped points
+    assert ROUTES.handback_sources(S) == ()
 
 
-@pytest.mark.parametrize(
-    ("module", "step"),
-    [(inventory, R), (payment, C), (points, D), (shipping, S)],
-)
-def test_reaction_tables_hold_exactly_the_trigger_failure_handbacks_and_cancel(
-    module: object, step: StepName
+@pytest.mark.parametrize("step", [R, C, D, S])
+def test_a_compensatable_steps_table_holds_trigger_failure_handbacks_cancel_and_retry(
+    step: str,
 ) -> None:
-    table = set(module.REACTIONS)  # type: ignore[attr-defined]
+    table = set(reactions_for(SAGA.service_of(step), ROUTES))
 
-    expected = {*TRIGGER[step], FAILED[step], *handback_sources(step), Kind.ORDER_CANCEL_REQUESTED}
+    expected = {
+        *ROUTES.triggers(step),
+        ROUTES.failed(step),
+        *ROUTES.handback_sources(step),
+        CANCEL_REQUESTED,
+        ROUTES.retry_compensation(step),
+    }
     assert table == expected
+
+
+def test_a_step_after_the_pivot_reacts_to_its_trigger_only() -> None:
+    assert kinds_for(ServiceName.ORDERS, ROUTES) == ("shipping.created",)
 
 
 def test_consumers_filter_on_exactly_the_events_their_service_reacts_to() -> None:
     settings = ChoreographySettings(consumer_suffix="-t", ack_wait_s=1.5, max_deliver=50)
 
-    for service in ServiceName:
+    for service in SAGA.services:
         config = settings.participant_spec(service).config()
-        assert config.durable_name == f"{service.value}-t"
-        assert config.filter_subjects == [kind.pattern for kind in KINDS[service]]
+        assert config.durable_name == f"{service}-t"
+        assert config.filter_subjects == [pattern(k) for k in kinds_for(service, ROUTES)]
         assert config.ack_policy is not None and config.ack_policy.value == "explicit"
         assert (config.max_deliver, config.ack_wait) == (50, 1.5)
         assert config.max_ack_pending and config.max_ack_pending > 0
-    assert KINDS[ServiceName.ORDERS] == (Kind.SHIPPING_CREATED,)
     assert settings.tracker_spec().filter_subjects == ("saga.>",)
-    assert COMPENSATED[StepName.CANCEL_SHIPMENT] is Kind.SHIPPING_CANCELLED

@@ -10,7 +10,7 @@ import pytest
 
 from choreography import inbox, outbox
 from choreography.bus import Liveness, Outgoing
-from choreography.events import Event, Kind, placed
+from choreography.events import Event, placed
 from choreography.outbox import Relay
 from choreography.schema import PARTICIPANT
 from shared.contracts import LineItem, OrderRequest, SagaPolicy, ShippingAddress
@@ -90,7 +90,7 @@ async def test_relay_publishes_rows_handed_over_after_commit_and_marks_them_sent
     relay = Relay(store, broker.publish, poll_s=60)
     relay.start()
     try:
-        relay.hand_over(await add(store, START.follow(Kind.INVENTORY_RESERVED)))
+        relay.hand_over(await add(store, START.follow("inventory.reserved")))
         await _until(lambda: broker.sent == ["s1:inventory.reserved"])
         await _until(lambda: relay.published == 1)
     finally:
@@ -176,7 +176,7 @@ async def test_relay_publishes_an_older_row_it_could_not_claim_before_newer_ones
     store: Store,
 ) -> None:
     # Ids say nothing about commit order (or lease expiry): no watermark may skip the old row.
-    older, newer = START, START.follow(Kind.INVENTORY_RESERVED)
+    older, newer = START, START.follow("inventory.reserved")
     await add(store, older)
     assert await store.run(claim("dead-relay", now=time.time())) == [older.event_id]
     broker = Broker()
@@ -202,7 +202,7 @@ async def test_relay_publishes_an_older_row_it_could_not_claim_before_newer_ones
 async def test_sent_rows_are_pruned_after_the_keep_window_and_unsent_ones_never(
     store: Store,
 ) -> None:
-    await add(store, START, START.follow(Kind.INVENTORY_RESERVED))
+    await add(store, START, START.follow("inventory.reserved"))
     await store.run(lambda tx: outbox.mark_sent(tx, [START.event_id], now=100.0))
 
     assert await store.run(lambda tx: outbox.prune(tx, now=100.0 + outbox.KEEP_SENT_S / 2)) == 0
@@ -210,4 +210,4 @@ async def test_sent_rows_are_pruned_after_the_keep_window_and_unsent_ones_never(
     assert [row.msg_id for row in await outbox.unsent(store)] == ["s1:inventory.reserved"]
 
 
-KINDS = (Kind.INVENTORY_RESERVED, Kind.PAYMENT_CHARGED, Kind.POINTS_DEDUCTED)
+KINDS = ("inventory.reserved", "payment.charged", "points.deducted")

@@ -9,6 +9,7 @@ from monitor.board import Board
 from monitor.security import Guard
 from monitor.settings import MonitorSettings
 from shared.read_model import (
+    ActionView,
     Alert,
     AlertKind,
     Counters,
@@ -50,6 +51,8 @@ class FakeReadModel:
     latencies: list[float] = field(default_factory=list)
     queries: list[SagaQuery] = field(default_factory=list)
     broken: bool = False
+    actions: dict[str, list[ActionView]] = field(default_factory=dict)
+    """Operator actions recorded per saga id."""
 
     async def list_sagas(self, query: SagaQuery, now: float) -> list[SagaRow]:
         if self.broken:
@@ -77,6 +80,7 @@ class FakeReadModel:
             entries=[RawEntry(at=match.started_at, name="order.placed", detail="<b>x</b>")],
             entries_title="stream events",
             trace_id="ab" * 16,
+            actions=self.actions.get(saga_id, []),
         )
 
     async def interventions(self) -> list[InterventionView]:
@@ -111,12 +115,18 @@ class FakeOperator:
     """Records what operators asked for."""
 
     calls: list[tuple[str, ...]] = field(default_factory=list)
+    refusal: Exception | None = None
+    """What the runtime raises instead (a saga that no longer waits, an unknown one)."""
 
     async def retry_compensation(self, saga_id: str, who: str) -> str:
+        if self.refusal is not None:
+            raise self.refusal
         self.calls.append(("retry", saga_id, who))
         return "compensated"
 
     async def resolve(self, saga_id: str, who: str, note: str) -> str:
+        if self.refusal is not None:
+            raise self.refusal
         self.calls.append(("resolve", saga_id, who, note))
         return "resolved"
 

@@ -23,7 +23,8 @@ from monitor_fakes import (
 )
 
 from monitor.security import Guard
-from shared.read_model import InterventionView, ListedStatus
+from shared.read_model import ActionView, InterventionView, ListedStatus
+from shared.runtime import NotAwaitingOperator, UnknownSaga
 
 ORCH, CHOR = "orchestration", "choreography"
 BASE = "http://127.0.0.1:8000"
@@ -374,6 +375,59 @@ def test_resolve_needs_a_note_of_sane_length(
     answer = post(client, f"{path}/resolve", {"csrf": token, "who": "ann", "note": "a\x00b"})
     assert answer.status_code == 400
     assert operators[CHOR].calls == []
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status", "message"),
+    [
+        (
+            NotAwaitingOperator("stuck-1-a", "resolved"),
+            409,
+            "saga stuck-1-a does not wait for an operator (it is resolved)",
+        ),
+        (UnknownSaga("stuck-1-a"), 404, "unknown saga 'stuck-1-a'"),
+    ],
+)
+def test_an_action_the_runtime_refuses_is_a_4xx_with_one_line(
+    client: TestClient,
+    operators: dict[str, FakeOperator],
+    refusal: Exception,
+    status: int,
+    message: str,
+) -> None:
+    """Another operator acted first, or the saga is gone: the runtime says so, in one line."""
+    path = "/sagas/orchestration/stuck-1-a"
+    operators[ORCH].refusal = refusal
+    token = csrf(client, path)
+
+    retry = post(client, f"{path}/retry", {"csrf": token, "who": "ann"})
+    resolve = post(client, f"{path}/resolve", {"csrf": token, "who": "ann", "note": "done"})
+
+    for answer in (retry, resolve):
+        assert answer.status_code == status
+        assert message in answer.text
+        assert "Traceback" not in answer.text
+        assert len(html.unescape(re.sub(r"<[^>]+>", "\n", answer.text)).split(message)) == 2
+
+
+def test_the_saga_page_shows_recorded_actions_and_offers_none_once_resolved(
+    fakes: tuple[FakeReadModel, FakeReadModel], operators: dict[str, FakeOperator]
+) -> None:
+    orch = fakes[0]
+    orch.actions["stuck-1-a"] = [
+        ActionView(action="retry_compensation", who="ann", at=1.0, result="still_failing"),
+        ActionView(
+            action="resolve", who="bo", at=2.0, note="refunded <by hand>", result="resolved"
+        ),
+    ]
+    with TestClient(build(list(fakes), operators), base_url=BASE) as client:  # type: ignore[arg-type]
+        page = client.get("/sagas/orchestration/stuck-1-a").text
+        waiting = client.get("/sagas/choreography/stuck-1-a").text
+
+    assert re.findall(r'<td class="result">([a-z_]+)</td>', page) == ["still_failing", "resolved"]
+    assert "refunded &lt;by hand&gt;" in page
+    assert 'name="csrf"' not in page and 'data-waiting="no"' in page
+    assert 'name="csrf"' in waiting and 'data-waiting="yes"' in waiting
 
 
 def test_a_cross_site_post_is_refused(

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from temporalio.common import RawValue
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from orchestration.activities import SagaActivities
-from orchestration.messages import CloseCall, PlaceCall, StepCall
+from orchestration.messages import CloseCall, PlaceCall, StepCall, StepDone
 from shared.contracts import (
     LineItem,
     OrderRequest,
@@ -53,11 +55,46 @@ async def activities(tmp_path: Path) -> AsyncIterator[SagaActivities]:
         await domain.close()
 
 
-def engine(attempt: int = 1) -> ActivityEnvironment:
+def engine(attempt: int = 1, activity_type: str = "test") -> ActivityEnvironment:
     """An activity context whose workflow id is the saga id, on the given attempt."""
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, workflow_id=SAGA_ID, attempt=attempt)
+    env.payload_converter = pydantic_data_converter.payload_converter
+    env.info = dataclasses.replace(
+        env.info, workflow_id=SAGA_ID, attempt=attempt, activity_type=activity_type
+    )
     return env
+
+
+async def run_step(
+    activities: SagaActivities, step: str, call: StepCall, attempt: int = 1
+) -> StepDone:
+    """The dynamic activity as the worker calls it: by the step's name, with a raw payload."""
+    raw = RawValue(pydantic_data_converter.payload_converter.to_payload(call))
+    done: StepDone = await engine(attempt, step).run(activities.step, [raw])
+    return done
+
+
+async def test_any_step_of_the_spec_runs_through_the_one_dynamic_activity(
+    activities: SagaActivities,
+) -> None:
+    done = await run_step(activities, StepName.RESERVE_INVENTORY, StepCall(order=order()))
+    undone = await run_step(activities, StepName.RELEASE_INVENTORY, StepCall(order=order()))
+
+    assert (done.result.step, done.result.status) == (StepName.RESERVE_INVENTORY, StepStatus.DONE)
+    assert (undone.result.step, undone.result.status) == (
+        StepName.RELEASE_INVENTORY,
+        StepStatus.DONE,
+    )
+
+
+async def test_a_name_the_spec_does_not_declare_is_refused_for_good(
+    activities: SagaActivities,
+) -> None:
+    with pytest.raises(ApplicationError) as raised:
+        await run_step(activities, "close", StepCall(order=order()))
+
+    assert raised.value.non_retryable
+    assert "no step 'close'" in str(raised.value)
 
 
 async def test_the_workflow_id_is_the_idempotency_key_and_the_attempt_comes_from_the_engine(
@@ -65,8 +102,8 @@ async def test_the_workflow_id_is_the_idempotency_key_and_the_attempt_comes_from
 ) -> None:
     call = StepCall(order=order())
 
-    first = await engine(attempt=3).run(activities.charge_payment, call)
-    again = await engine(attempt=4).run(activities.charge_payment, call)
+    first = await run_step(activities, StepName.CHARGE_PAYMENT, call, attempt=3)
+    again = await run_step(activities, StepName.CHARGE_PAYMENT, call, attempt=4)
 
     assert (first.attempt, first.result.status, first.result.saga_id) == (
         3,
@@ -81,7 +118,9 @@ async def test_a_declined_card_is_a_non_retryable_business_failure_carrying_its_
     activities: SagaActivities,
 ) -> None:
     with pytest.raises(ApplicationError) as raised:
-        await engine(attempt=2).run(activities.charge_payment, StepCall(order=order("card-0002")))
+        await run_step(
+            activities, StepName.CHARGE_PAYMENT, StepCall(order=order("card-0002")), attempt=2
+        )
 
     error = raised.value
     assert (error.type, error.non_retryable) == ("BusinessFailure", True)
@@ -93,7 +132,7 @@ async def test_a_transient_failure_stays_retryable(activities: SagaActivities) -
     flaky = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, transient=1)])
 
     with pytest.raises(ApplicationError) as raised:
-        await engine().run(activities.charge_payment, StepCall(order=order(), faults=flaky))
+        await run_step(activities, StepName.CHARGE_PAYMENT, StepCall(order=order(), faults=flaky))
 
     assert (raised.value.type, raised.value.non_retryable) == ("TransientFailure", False)
 
@@ -106,7 +145,7 @@ async def test_a_crash_after_commit_completes_nothing_so_the_server_retries_the_
     )
 
     with pytest.raises(BaseException) as raised:
-        await engine().run(activities.charge_payment, StepCall(order=order(), faults=crash))
+        await run_step(activities, StepName.CHARGE_PAYMENT, StepCall(order=order(), faults=crash))
 
     # Not an Exception: the worker reports no completion at all, like a dead process.
     assert not isinstance(raised.value, Exception)

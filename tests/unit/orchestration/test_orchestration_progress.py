@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from orchestration.progress import SagaProgress
 from shared.contracts import (
+    Action,
+    ActionResult,
     LineItem,
+    OperatorAction,
     OrderRequest,
     Phase,
     Reason,
@@ -59,7 +62,8 @@ def test_the_running_step_is_what_a_stuck_saga_is_stuck_in() -> None:
 def test_a_business_failure_names_the_step_and_reason_and_compensations_follow_in_order() -> None:
     progress = SagaProgress("saga-1", order())
     progress.finish(S.RESERVE_INVENTORY, StepStatus.DONE, 1)
-    progress.fail(S.CHARGE_PAYMENT, Reason.PAYMENT_DECLINED, 2, rejected=False)
+    progress.finish(S.CHARGE_PAYMENT, StepStatus.FAILED, 2)
+    progress.blame(S.CHARGE_PAYMENT, Reason.PAYMENT_DECLINED)
     for compensation, status in (
         (S.REFUND_PAYMENT, StepStatus.NOOP),
         (S.RELEASE_INVENTORY, StepStatus.DONE),
@@ -101,3 +105,24 @@ def test_an_interrupted_step_is_settled_by_what_its_compensation_found() -> None
     assert states(refused)[1] == (S.CHARGE_PAYMENT, Phase.FORWARD, StepStatus.REJECTED, 1)
     assert refused.outcome().reason is Reason.CANCELLED_BY_CUSTOMER
     assert refused.outcome().failed_step is None
+
+
+def test_a_retried_compensation_updates_its_entry_and_actions_are_listed() -> None:
+    progress = SagaProgress("saga-1", order())
+    progress.start_compensation(S.REFUND_PAYMENT)
+    progress.finish_compensation(S.REFUND_PAYMENT, StepStatus.FAILED, 5)
+    progress.start_compensation(S.REFUND_PAYMENT)
+    progress.finish_compensation(S.REFUND_PAYMENT, StepStatus.DONE, 1)
+    progress.actions.append(
+        OperatorAction(
+            action=Action.RETRY_COMPENSATION, who="ops", at=1.0, result=ActionResult.COMPENSATED
+        )
+    )
+
+    outcome = progress.outcome()
+    assert outcome.failed_compensations == []
+    assert states(progress)[-1] == (S.REFUND_PAYMENT, Phase.COMPENSATE, StepStatus.DONE, 1)
+    assert [(a.action, a.who, a.result) for a in outcome.actions] == [
+        (Action.RETRY_COMPENSATION, "ops", ActionResult.COMPENSATED)
+    ]
+    assert not outcome.resolved

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from orchestration.messages import BUSINESS_FAILURE, STEP_REJECTED
+from orchestration.messages import BUSINESS_FAILURE, DUPLICATE_ORDER, STEP_REJECTED
 from orchestration.workflows import retry_policy
 from shared.contracts import SagaPolicy
 
@@ -43,5 +43,9 @@ def test_forward_steps_retry_forever_and_compensations_within_their_budget() -> 
 def test_business_failures_are_never_retried() -> None:
     retry = retry_policy(SagaPolicy())
 
-    assert set(retry.non_retryable_error_types or []) == {BUSINESS_FAILURE, STEP_REJECTED}
+    assert set(retry.non_retryable_error_types or []) == {
+        BUSINESS_FAILURE,
+        STEP_REJECTED,
+        DUPLICATE_ORDER,
+    }
     assert retry.initial_interval == timedelta(seconds=0.1)

@@ -132,3 +132,22 @@ def test_an_unknown_fault_step_is_named() -> None:
     text = json.dumps(valid_order(faults={"rules": [{"step": "teleport"}]}))
     with pytest.raises(InvalidOrder, match=r"^faults\.rules\[0\]\.step: "):
         parse_order(text)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"payment_method": "card\x1b[31m"}, "payment_method"),
+        ({"shipping_address": {**valid_order()["shipping_address"], "name": "A\nB"}}, "name"),
+        ({"shipping_address": {**valid_order()["shipping_address"], "city": "X\x00"}}, "city"),
+        ({"order_id": "o\t1"}, "order_id"),
+        ({"customer_id": "alice\r"}, "customer_id"),
+    ],
+)
+def test_ids_and_names_with_control_characters_are_invalid(
+    changes: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidOrder) as refused:
+        parse_order(json.dumps(valid_order(**changes)))
+
+    assert field in str(refused.value).split(":")[0]

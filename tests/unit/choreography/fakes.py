@@ -1,0 +1,195 @@
+"""In-memory fakes for unit tests: a store without files or threads, a bus without a broker.
+
+`MemoryStore` implements the store protocol over one in-memory SQLite connection used on the
+event loop (each ``run`` is one transaction, atomic on the loop). `FakeBus` stands for NATS and
+the relays: what a participant or the tracker hands over is queued, and `deliver` hands each
+message to every participant whose table reacts to its kind and to the tracker — in the order
+the test chooses, so interleavings are exact and nothing waits on time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from choreography import outbox
+from choreography.bus import Delivery, Outgoing, Retry
+from choreography.events import Event, Routing, placed, saga_key
+from choreography.participants import Participant, kinds_for, reactions_for
+from choreography.schema import migrations_for
+from choreography.tracker import Tracker
+from shared.contracts import OrderRequest, Reason, SagaPolicy
+from shared.faults import FaultPlan
+from shared.saga import SAGA, SagaSpec
+from shared.services import SERVICES, Domain
+from shared.store import Migration, Params, Row, Store, StoreFactory, Tx, apply_migrations
+from shared.store.sqlite import DIALECT, SqliteTx
+
+T = TypeVar("T")
+
+
+class MemoryStore:
+    """The Store protocol over one in-memory SQLite database, on the event loop."""
+
+    dialect = DIALECT
+
+    def __init__(self, name: str, migrations: Sequence[Migration]) -> None:
+        self.name = name
+        self.migrations = list(migrations)
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        self._conn = conn
+        await self.run(lambda tx: apply_migrations(tx, self.migrations, time.time()))
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def run(self, work: Callable[[Tx], T], *, key: str | None = None) -> T:
+        await asyncio.sleep(0)  # a hop, as a real store's: other tasks may run before it
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(SqliteTx(conn))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def read(self, work: Callable[[Tx], T]) -> T:
+        await asyncio.sleep(0)
+        return work(SqliteTx(self._connection()))
+
+    async def query(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self.read(lambda tx: tx.fetchall(sql, params))
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"store {self.name} is not open")
+        return self._conn
+
+
+def memory_stores() -> StoreFactory:
+    """A factory of memory stores: the same name gives the same store."""
+    stores: dict[str, MemoryStore] = {}
+
+    def factory(name: str, migrations: Sequence[Migration]) -> Store:
+        return stores.setdefault(name, MemoryStore(name, migrations))
+
+    return factory
+
+
+@dataclass
+class Message:
+    outgoing: Outgoing
+    delivered: int = 1
+
+    @property
+    def kind(self) -> str:
+        return self.outgoing.subject.split(".", 1)[1].rsplit(".", 1)[0]
+
+
+@dataclass
+class FakeBus:
+    """The broker and every relay at once: a queue of published messages, delivered on demand."""
+
+    domain: Domain
+    routing: Routing
+    tracker: Tracker = field(init=False)
+    participants: dict[str, Participant] = field(default_factory=dict)
+    queue: deque[Message] = field(default_factory=deque)
+    published: list[str] = field(default_factory=list)
+    """Every kind published so far, in order (duplicates dropped, like the broker's dedup)."""
+    _ids: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.tracker = Tracker(self.domain.orders, routing=self.routing, hand_over=self.hand_over)
+        for service in self.routing.saga.services:
+            self.participants[service] = Participant(
+                service,
+                self.domain,
+                reactions_for(service, self.routing),
+                routing=self.routing,
+                hand_over=self.hand_over,
+            )
+
+    def hand_over(self, rows: list[Outgoing | None]) -> None:
+        for row in rows:
+            if row is not None and row.msg_id not in self._ids:
+                self._ids.add(row.msg_id)
+                self.queue.append(Message(row))
+                self.published.append(Message(row).kind)
+
+    async def start(
+        self, saga_id: str, order: OrderRequest, policy: SagaPolicy, faults: FaultPlan
+    ) -> None:
+        """What the runtime's start does: the order, the tracker's view, ``order.placed``."""
+        event = placed(saga_id, order, faults, policy, started_at=time.time())
+        rows: list[Outgoing | None] = []
+
+        def hook(tx: Tx) -> None:
+            self.tracker.record_start(tx, event, None)
+            rows.append(outbox.add(tx, event))
+
+        await self.domain.orders.place(saga_id, order, within=hook)
+        self.hand_over(rows)
+
+    async def cancel(self, saga_id: str, reason: Reason) -> None:
+        await self.tracker.request_cancel(saga_id, reason)
+
+    def take(self, kind: str) -> Message:
+        """Remove the first queued message of a kind (to deliver it out of order)."""
+        found = next(m for m in self.queue if m.kind == kind)
+        self.queue.remove(found)
+        return found
+
+    async def deliver(self, message: Message) -> None:
+        """Hand one message to its services and the tracker; a Retry queues it again."""
+        delivery = Delivery(
+            subject=message.outgoing.subject,
+            data=message.outgoing.body,
+            headers=dict(message.outgoing.headers),
+            num_delivered=message.delivered,
+            stream_seq=len(self.published),
+        )
+        for service, participant in self.participants.items():
+            if message.kind in kinds_for(service, self.routing):
+                try:
+                    await participant.handle(delivery)
+                except Retry:
+                    self.queue.append(Message(message.outgoing, message.delivered + 1))
+        await self.tracker.project([delivery])
+
+    async def run(self, until: Callable[[], bool] = lambda: False, limit: int = 1_000) -> None:
+        """Deliver queued messages in order until none is left (or ``until`` holds)."""
+        for _ in range(limit):
+            if not self.queue or until():
+                return
+            await self.deliver(self.queue.popleft())
+        raise AssertionError("the saga never went quiet")
+
+    def saga_of(self, message: Message) -> str:
+        return saga_key(message.outgoing.subject)
+
+
+async def fake_world(saga: SagaSpec = SAGA) -> FakeBus:
+    """A domain on memory stores with the choreography's tables, and the bus over it."""
+    domain = Domain(memory_stores(), saga=saga, extra_migrations=migrations_for(SERVICES))
+    await domain.open()
+    return FakeBus(domain, Routing(saga))
+
+
+def decoded(message: Message) -> Event:
+    return Event.model_validate_json(message.outgoing.body)
