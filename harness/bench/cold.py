@@ -65,6 +65,8 @@ async def _first_saga(args: argparse.Namespace, imported: float) -> dict[str, fl
         options["orchestration"] = {"activities": args.activities}
     with tempfile.TemporaryDirectory(prefix="saga-compare-cold-") as scratch:
         folder = Path(scratch)
+        # Traversable (not listable) by others: an embedded Postgres runs as its own user.
+        folder.chmod(0o711)
         options["choreography"] = {"broker_state_dir": folder / "nats"}
         async with open_session(
             [args.variant],
