@@ -41,7 +41,8 @@ ADDRESS_IN_USE = "address already in use"
 SAGA_STREAM = "SAGA"
 DLQ_STREAM = "SAGA_DLQ"
 ADVISORY_STREAM = "SAGA_ADVISORIES"
-SAGA_SUBJECTS = ("saga.>",)
+SAGA_SUBJECTS = ("saga.>", "operator.>")
+"""Saga events, and operator commands to the tracker (choreography/operator.py)."""
 DLQ_SUBJECTS = ("dlq.>",)
 ADVISORY_SUBJECTS = (
     f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{SAGA_STREAM}.>",

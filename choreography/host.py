@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
+from choreography import operator
 from choreography.broker import NatsSettings
 from choreography.bus import (
     BatchConsumer,
@@ -83,10 +84,21 @@ class ChoreographySettings:
             max_inflight=512,
         )
 
+    def operator_spec(self) -> ConsumerSpec:
+        """Operator commands from a front door (the monitor), read where the tracker runs."""
+        return ConsumerSpec(
+            durable=f"{operator.DURABLE}{self.consumer_suffix}",
+            service=TRACKER,
+            filter_subjects=operator.SUBJECTS,
+            ack_wait_s=self.ack_wait_s,
+            max_deliver=self.max_deliver,
+        )
+
     def specs(self, routing: Routing | None = None) -> list[ConsumerSpec]:
         routing = routing or Routing()
         services = routing.saga.services
-        return [*(self.participant_spec(s, routing) for s in services), self.tracker_spec()]
+        participants = [self.participant_spec(s, routing) for s in services]
+        return [*participants, self.tracker_spec(), self.operator_spec()]
 
 
 def lane_key(value: str) -> str | None:
@@ -184,6 +196,16 @@ class ServiceHost:
                     self._liveness,
                     self._on_fatal,
                     batch_handler=self.tracker.project,
+                )
+            )
+            desk = operator.OperatorDesk(self.tracker, bus.nc.publish)
+            self._consumers.append(
+                LaneConsumer(
+                    bus,
+                    self.settings.operator_spec(),
+                    self._liveness,
+                    self._on_fatal,
+                    handler=desk.handle,
                 )
             )
             await self.tracker.start()
