@@ -11,7 +11,8 @@ the refusal), so a redelivered command is acknowledged and does nothing.
 
 The answer is a request/reply: the command names a reply subject (a NATS inbox the caller
 subscribed to before publishing) and the desk answers there once the action is recorded —
-the action as recorded, or the one-line refusal (`NotAwaitingOperator`, `UnknownSaga`). A
+the action as recorded, or the one-line refusal (`NotAwaitingOperator`); a desk that does
+not know the saga (another deployment sharing the broker) stays silent. A
 retry's result then follows from the round's answers, which the caller reads from the
 projection as the embedded runtime does (`Tracker.wait_action`). The command is durable
 either way: if the orders process is down, the caller hears nothing in time
@@ -82,7 +83,6 @@ class Answer(BaseModel):
 
     action: OperatorAction | None = None
     refused: str | None = None
-    unknown: bool = False
     duplicate: bool = False
 
 
@@ -106,8 +106,11 @@ class OperatorDesk:
             answer = Answer(duplicate=True)
         except NotAwaitingOperator as refused:
             answer = Answer(refused=str(refused))
-        except UnknownSaga as refused:
-            answer = Answer(refused=str(refused), unknown=True)
+        except UnknownSaga:
+            # Not a saga of this deployment (several may share a broker, each with its own
+            # durables): the one that has it answers. The caller checked that it exists.
+            log.info("operator command %s for unknown saga %s", command.command_id, command.saga_id)
+            return
         if command.reply_to:
             try:
                 await self.reply(command.reply_to, answer.model_dump_json().encode())
@@ -212,8 +215,6 @@ class OperatorCommands:
     async def _recorded(self, command: OperatorCommand, answer: Answer) -> OperatorAction:
         if answer.action is not None:
             return answer.action
-        if answer.unknown:
-            raise UnknownSaga(command.saga_id)
         if answer.refused is not None:
             raise NotAwaitingOperator(command.saga_id, _state(answer.refused))
         # A duplicate (only a republished command gets here): its action is the latest one.

@@ -48,7 +48,7 @@ from shared.contracts import (
 )
 from shared.faults import FaultPlan, FaultRule
 from shared.read_model import ListedStatus, SagaDetail
-from shared.runtime import NotAwaitingOperator
+from shared.runtime import NotAwaitingOperator, OperatorUnavailable
 from shared.seed import DEFAULT_SEED, seed
 from shared.settings import Settings
 
@@ -83,9 +83,11 @@ SAGAS = {
     "att-again": stuck(3),
     "att-http": stuck(1),
     "att-done": FaultPlan(),
+    "att-waits": stuck(1),
 }
 """One saga to retry (it compensates), one to resolve, one whose retries keep failing (the
-duplicate command), one acted on over HTTP, and one that completed (nothing to act on)."""
+duplicate command), one acted on over HTTP, one that completed (nothing to act on), and one
+left waiting."""
 
 Runtime = OrchestrationRuntime | ChoreographyRuntime
 
@@ -325,3 +327,46 @@ async def test_over_http_acting_on_a_saga_that_does_not_wait_is_a_409_with_one_l
     message = re.search(r'role="alert">([^<]*)<', answer.text)
     assert message is not None
     assert message.group(1) == "saga att-done-1 does not wait for an operator (it is COMPLETED)"
+
+
+# -- when the orders process cannot take the command -----------------------------------------
+
+
+async def test_without_the_orders_service_s_consumer_nothing_is_published(
+    deployment: Deployment,
+) -> None:
+    """A deployment whose orders process never made the ``operator`` durable (another suffix)."""
+    commands = deployment.board.operators["choreography"]
+    assert isinstance(commands, operator.OperatorCommands)
+    elsewhere = operator.OperatorCommands(
+        commands.bus, commands.tracker, consumer_suffix="-elsewhere"
+    )
+    before = (await commands.bus.js.stream_info("SAGA")).state.messages
+
+    with pytest.raises(OperatorUnavailable, match="no consumer 'operator-elsewhere'"):
+        await elsewhere.retry_compensation("att-waits-1", "ops-fay")
+
+    assert (await commands.bus.js.stream_info("SAGA")).state.messages == before
+
+
+async def test_a_command_the_orders_service_cannot_take_now_is_queued_and_done_later(
+    deployment: Deployment,
+) -> None:
+    """The desk's durable paused (its process down, in effect): the caller hears nothing in
+    time; once the durable is back the command is carried out, once."""
+    commands = deployment.board.operators["choreography"]
+    assert isinstance(commands, operator.OperatorCommands)
+    impatient = operator.OperatorCommands(commands.bus, commands.tracker, answer_timeout_s=0.5)
+    await commands.bus.pause(operator.DURABLE, 120)
+    try:
+        with pytest.raises(OperatorUnavailable, match=r"not answered within 0\.5s; the command"):
+            await impatient.resolve("att-waits-1", "ops-fay", "later")
+        assert (await detail(deployment.board, "choreography", "att-waits-1")).waiting
+    finally:
+        await commands.bus.js.resume_consumer("SAGA", operator.DURABLE)
+
+    deadline = time.monotonic() + 20
+    while (saga := await detail(deployment.board, "choreography", "att-waits-1")).waiting:
+        assert time.monotonic() < deadline, "the queued command was never carried out"
+        await asyncio.sleep(0.05)
+    assert [(a.action, a.who, a.note) for a in saga.actions] == [("resolve", "ops-fay", "later")]
