@@ -37,7 +37,16 @@ ERROR = 2
 
 def lane_of(span: Span, *, root: bool = False) -> str:
     """The service or process the span ran in."""
-    return service_named(span.service) or (HARNESS if root else _derived_lane(span))
+    return _resource_service(span.service) or (HARNESS if root else _derived_lane(span))
+
+
+def _resource_service(name: str) -> str | None:
+    """The service a resource names, word for word (``choreography-inventory``, ``points``).
+
+    No plural is guessed here: the worker's ``order-saga-worker`` is a process, not the
+    ``orders`` service.
+    """
+    return next((token for token in re.split(r"[-_.: ]+", name.lower()) if token in SERVICES), None)
 
 
 def lane_rank(lane: str) -> tuple[int, str]:

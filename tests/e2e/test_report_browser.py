@@ -155,8 +155,13 @@ def test_screenshots_are_saved_when_asked(page: Page) -> None:
     target.mkdir(parents=True, exist_ok=True)
     page.add_style_tag(content=".legend { position: static; }")
     page.screenshot(path=str(target / "report.png"))
-    # customer_cancel shows work going on after the outcome; the two-scenario run lacks it.
-    tails = "#s-customer_cancel" if page.locator("#s-customer_cancel").count() else ""
+    # cancel_after_pivot_commit shows work going on after the outcome (the committed pivot's
+    # attempt, in the choreography); the two-scenario run lacks it.
+    tails = (
+        "#s-cancel_after_pivot_commit"
+        if page.locator("#s-cancel_after_pivot_commit").count()
+        else ""
+    )
     for name, selector in (
         ("report-latency.png", "#latency + figure"),
         ("report-swimlanes.png", tails or "#s-shipment_failed"),

@@ -62,6 +62,16 @@ def test_a_resource_that_names_a_service_decides_the_lane() -> None:
     )
 
 
+def test_the_workers_resource_is_a_process_not_the_orders_service() -> None:
+    worker = "order-saga-worker"
+    assert lane_of(span("RunActivity:charge_payment", 2, service=worker)) == "payment"
+    assert lane_of(span("charge_payment", service=worker, **{"saga.step": "charge_payment"})) == (
+        "payment"
+    )
+    assert lane_of(span("RunWorkflow:OrderSaga", 2, service=worker)) == "workflow"
+    assert lane_of(span("RunActivity:place_order", 2, service=worker)) == "orders"
+
+
 def test_the_root_span_runs_in_the_harness_lane() -> None:
     assert lane_of(span("saga orchestration o-1"), root=True) == "harness"
 
