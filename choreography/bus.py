@@ -47,6 +47,10 @@ from choreography.broker import SAGA_STREAM
 from shared.telemetry import SAGA_ID, SAGA_VARIANT
 
 log = logging.getLogger(__name__)
+
+CONSUMER_SETUP_ATTEMPTS = 3
+"""Requests to create or update a durable before giving up. Creating one is idempotent, and on a
+busy machine an R3 cluster's meta leader was seen answering after the client's 10 s timeout."""
 _tracer = trace.get_tracer("saga-compare.choreography.bus")
 
 STATUS_HEADER = "Status"
@@ -210,8 +214,19 @@ class Bus:
         return {"server.address": url.hostname, "server.port": url.port or 4222}
 
     async def ensure_consumer(self, spec: ConsumerSpec) -> None:
-        """Create or update the durable (``add_consumer`` updates; ``pull_subscribe`` would not)."""
-        await self.js.add_consumer(spec.stream, config=spec.config())
+        """Create or update the durable (``add_consumer`` updates; ``pull_subscribe`` would not).
+
+        A request that times out is asked again (the same config: idempotent), up to
+        `CONSUMER_SETUP_ATTEMPTS` requests.
+        """
+        for attempt in range(1, CONSUMER_SETUP_ATTEMPTS + 1):
+            try:
+                await self.js.add_consumer(spec.stream, config=spec.config())
+                return
+            except nats.errors.TimeoutError:
+                if attempt == CONSUMER_SETUP_ATTEMPTS:
+                    raise
+                log.warning("creating durable %s timed out; asking again", spec.durable)
 
     async def pause(self, durable: str, seconds: float) -> None:
         """Pause a consumer server-side (a clean outage of one service)."""
