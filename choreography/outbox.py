@@ -95,6 +95,13 @@ def put(tx: Tx, row: Outgoing, body: str | None = None) -> Outgoing | None:
     return row if inserted else None
 
 
+def add_message(
+    tx: Tx, subject: str, body: str, msg_id: str, headers: dict[str, str]
+) -> Outgoing | None:
+    """Write any message to publish (a front-door notice); None if ``msg_id`` is already there."""
+    return put(tx, Outgoing(subject, body.encode(), headers, msg_id), body)
+
+
 def _creation_headers(event: Event, size: int) -> dict[str, str]:
     """The headers to publish, carrying the context of a PRODUCER span created now."""
     attributes = message_attributes(

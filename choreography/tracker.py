@@ -78,6 +78,10 @@ class DuplicateCommand(Exception):
         self.command = command
 
 
+EndHook = Callable[[Tx, str, SagaStatus, Reason | None], Outgoing | None]
+"""Writes, in the transaction recording a saga's end, a message saying so (the front door's)."""
+
+
 class Intervention(BaseModel):
     """A saga a person must finish: which compensations failed, and whether it is resolved."""
 
@@ -101,12 +105,14 @@ class Tracker:
         *,
         routing: Routing | None = None,
         hand_over: Callable[[list[Outgoing | None]], None] = lambda rows: None,
+        on_end: EndHook | None = None,
         poll_s: float = 0.1,
     ) -> None:
         self.orders = orders
         self.store = orders.store
         self.routing = routing or Routing()
         self.hand_over = hand_over
+        self.on_end = on_end
         self.poll_s = poll_s
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -279,12 +285,16 @@ class Tracker:
             context=context,
             attributes={SAGA_ID: saga_id, SAGA_VARIANT: "choreography", SAGA_OUTCOME: status.value},
         ):
+            rows: list[Outgoing | None] = []
 
             def hook(tx: Tx) -> None:
                 ended = Ended(status=status, reason=reason, at=time.time())
                 record_end(tx, saga_id, ended, self.saga)
+                if self.on_end is not None:
+                    rows.append(self.on_end(tx, saga_id, status, reason))
 
             await self.orders.close(saga_id, status, reason, within=hook)
+        self.hand_over(rows)
         self.ended(saga_id)
 
     # -- queries ---------------------------------------------------------------------------

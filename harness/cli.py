@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -23,8 +24,9 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.markup import escape
 
-from harness import console
+from harness import console, deploy_cli, topology
 from harness import scenarios as catalogue
+from harness.attach import DEFAULT, Deployed, resolve
 from harness.bench import Bench, BenchFailed, BenchPlan, Style
 from harness.console import Rows, fail, note, one_line, out, print_table, say
 from harness.files import Workspace, prepare_folder, remove_tree, unique_folder
@@ -40,6 +42,7 @@ from harness.options import (
     P95_BOUND_MS,
     PORT,
     REPEAT,
+    AttachOpt,
     JsonOpt,
     ReportOpt,
     StoreOpt,
@@ -73,6 +76,8 @@ app = typer.Typer(
     help="Run one order saga as choreography (NATS JetStream) and orchestration (Temporal), "
     "then compare outcomes, state and traces.",
 )
+
+deploy_cli.register(app)
 
 REPORT_FIX = "pass a folder that can be written (it is created when missing)"
 TRACE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
@@ -124,13 +129,14 @@ def run(
     report_dir: ReportOpt = None,
     timeout: TimeoutOpt = 90.0,
     store: StoreOpt = None,
+    attach: AttachOpt = None,
 ) -> None:
     """Run one scenario of the catalogue on one variant or both."""
     try:
         chosen = catalogue.get(scenario)
     except KeyError as error:
         fail(str(error.args[0]))
-    _run_sagas([chosen], variant.names, as_json, report_dir, timeout, store=store)
+    _run_sagas([chosen], variant.names, as_json, report_dir, timeout, store=store, attach=attach)
 
 
 @app.command()
@@ -141,6 +147,7 @@ def order(
     report_dir: ReportOpt = None,
     timeout: TimeoutOpt = 90.0,
     store: StoreOpt = None,
+    attach: AttachOpt = None,
 ) -> None:
     """Run a custom order (OrderRequest fields plus an optional `faults` FaultPlan)."""
     case = _read_order(file)
@@ -150,7 +157,7 @@ def order(
         teaches="A user-supplied order.",
         sagas=(case,),
     )
-    _run_sagas([custom], variant.names, as_json, report_dir, timeout, store=store)
+    _run_sagas([custom], variant.names, as_json, report_dir, timeout, store=store, attach=attach)
 
 
 def _read_order(file: Path) -> SagaCase:
@@ -186,6 +193,7 @@ def demo(
             "when the catalogue is done it stays up until Ctrl-C.",
         ),
     ] = False,
+    attach: AttachOpt = None,
 ) -> None:
     """Start the embedded servers, run the whole catalogue on both variants, write the report."""
     chosen = list(catalogue.CATALOGUE)
@@ -199,6 +207,7 @@ def demo(
         repeat=repeat,
         store=store,
         monitor=monitor,
+        attach=attach,
     )
 
 
@@ -213,10 +222,16 @@ def monitor_command(
             "--host", help="Address to listen on; beyond loopback, actions need SAGA_MONITOR_TOKEN."
         ),
     ] = "127.0.0.1",
+    attach: AttachOpt = None,
 ) -> None:
-    """Serve the live monitor over the deployment the SAGA_ settings name (front door only)."""
+    """Serve the live monitor over the deployment the SAGA_ settings name, or the one `up`
+    runs (--attach); front door only."""
     with user_errors():
-        code = run_async(attached_monitor(load_settings(), host, port))
+        settings = load_settings()
+        if attach is not None:
+            folder = settings.state_dir if attach == DEFAULT else attach
+            settings = topology.running(folder.resolve()).front_door()
+        code = run_async(attached_monitor(settings, host, port))
     raise typer.Exit(code)
 
 
@@ -283,6 +298,7 @@ def bench(
         ),
     ] = None,
     store: StoreOpt = None,
+    attach: AttachOpt = None,
 ) -> None:
     """Each style against its bare engine: a closed loop, or an open-model rate sweep."""
     rates = parse_rates(rate)
@@ -311,6 +327,7 @@ def bench(
             as_json,
             workspace,
             settings,
+            attach,
         ),
         store=store,
     )
@@ -331,13 +348,26 @@ def _styles(variants: list[str], activities: list[str]) -> tuple[Style, ...]:
 
 
 async def _bench(
-    plan: BenchPlan, command: str, as_json: bool, workspace: Workspace, settings: Settings
+    plan: BenchPlan,
+    command: str,
+    as_json: bool,
+    workspace: Workspace,
+    settings: Settings,
+    attach: Path | None = None,
 ) -> int:
     from harness.bench.markdown import bench_markdown
     from harness.bench.plots import closed_svg, sweep_svg, timeline_svg
 
-    await check_servers(settings, list(dict.fromkeys(s.variant for s in plan.styles)))
-    bench = Bench(plan, settings, workspace.scratch, progress=_quiet if as_json else note)
+    variants = list(dict.fromkeys(s.variant for s in plan.styles))
+    await check_servers(settings, variants)
+    deployed = resolve(settings, attach, variants)
+    if deployed is not None and plan.cold_start:
+        # A cold start times fresh processes of its own: not the deployment's front door.
+        plan = replace(plan, cold_start=False)
+        if not as_json:
+            note("attached: no cold start (it would start processes of its own)")
+    progress = _quiet if as_json else note
+    bench = Bench(plan, settings, workspace.scratch, progress=progress, deployed=deployed)
     try:
         doc = await bench.run()
     except BenchFailed as error:
@@ -443,6 +473,7 @@ def _run_sagas(
     repeat: int = 1,
     store: StoreKind | None = None,
     monitor: bool = False,
+    attach: Path | None = None,
 ) -> NoReturn:
     """Run scenarios on the variants, compare them, and exit with the verdict's code."""
     if monitor:
@@ -460,6 +491,7 @@ def _run_sagas(
             ui=demo,
             repeat=repeat,
             monitor=monitor,
+            attach=attach,
         ),
         demo=demo,
         store=store,
@@ -524,8 +556,10 @@ async def _execute(
     ui: bool = False,
     repeat: int = 1,
     monitor: bool = False,
+    attach: Path | None = None,
 ) -> int:
     await check_servers(settings, variants)
+    deployed = resolve(settings, attach, variants)
     traces_path = workspace.scratch / "traces.jsonl"
     try:
         runs = await _run_all(
@@ -539,6 +573,7 @@ async def _execute(
             ui,
             repeat,
             monitor,
+            deployed,
         )
     except SagaStuck as error:
         return _stuck(error, as_json)
@@ -564,6 +599,7 @@ async def _run_all(
     ui: bool,
     repeat: int,
     monitor: bool = False,
+    deployed: Deployed | None = None,
 ) -> list[ScenarioRun]:
     """Every scenario on every variant, with progress on stderr; servers stop on the way out.
 
@@ -575,7 +611,9 @@ async def _run_all(
     with RunProgress(quiet=as_json) as (bar, advance):
         task = bar.add_task("starting servers", total=len(chosen) * len(variants) * repeat)
         async with (
-            open_session(variants, state, traces_path, settings=settings, **options) as session,
+            open_session(
+                variants, state, traces_path, settings=settings, deployed=deployed, **options
+            ) as session,
             AsyncExitStack() as page,
         ):
             for name, url in session.ui_urls.items():
@@ -621,6 +659,7 @@ def main() -> None:
     """The `saga-compare` entry point: usage errors are one line too, not typer's box."""
     if len(sys.argv) == 1:
         sys.argv.append("--help")
+    sys.argv = deploy_cli.with_default_attach(sys.argv)
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as usage:

@@ -122,3 +122,14 @@ def parse_rates(text: str | None) -> tuple[float, ...]:
         message = "a rate appears twice; list each rate once"
         raise typer.BadParameter(message, param_hint=RATE_HINT)
     return tuple(sorted(rates))
+
+
+AttachOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--attach",
+        metavar="[STATE_DIR]",
+        help="Drive the deployment `saga-compare up` runs there (alone: SAGA_STATE_DIR, or "
+        ".state) from the front door: start sagas and observe them, start nothing.",
+    ),
+]

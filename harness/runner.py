@@ -1,4 +1,9 @@
-"""Run a scenario on one variant: fresh seeded state, one root span per saga, outcomes, state."""
+"""Run a scenario on one variant: its own seeded namespace, one root span per saga, outcomes.
+
+A run never wipes the variant's stores (they may be a live deployment's): it seeds a namespace
+of its own (harness/namespace.py), places the scenario's orders in it, and reads back only
+its part of the state, in the scenario's ids.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,11 @@ from dataclasses import dataclass
 from opentelemetry import trace
 
 from harness.invariants import check_invariants
+from harness.namespace import Namespace, seed_namespace
 from harness.root_span import SAGA_REPEAT, root_span_name
 from harness.scenarios import SagaCase, Scenario
 from shared.contracts import BusinessState, SagaOutcome, SagaPolicy, StepName, StepStatus
 from shared.runtime import SagaRuntime
-from shared.seed import seed
 from shared.telemetry import (
     SAGA_ID,
     SAGA_ORDER_ID,
@@ -69,23 +74,24 @@ async def run_scenario(
     repeat: int = 1,
 ) -> ScenarioRun:
     """Seed, start every saga of the scenario at once, wait for all, snapshot the state."""
-    tag = run_tag or new_run_tag()
-    await seed(runtime.domain, scenario.seed)
+    namespace = Namespace(run_tag or new_run_tag())
+    await seed_namespace(runtime.domain, namespace, scenario.seed)
     runs = await asyncio.gather(
         *(
             run_saga(
                 runtime,
                 case,
                 scenario.policy,
-                f"{case.order.order_id}-{tag}",
+                namespace.saga_id(case.order.order_id),
                 timeout_s,
                 scenario=scenario.name,
                 repeat=repeat,
+                namespace=namespace,
             )
             for case in scenario.sagas
         )
     )
-    state = await runtime.domain.snapshot()
+    state = namespace.restrict(await runtime.domain.snapshot())
     return ScenarioRun(scenario, runtime.variant, tuple(runs), state, repeat)
 
 
@@ -98,8 +104,12 @@ async def run_saga(
     *,
     scenario: str = "custom",
     repeat: int = 1,
+    namespace: Namespace | None = None,
 ) -> SagaRun:
-    """One saga under the harness's root span, which ends when the outcome is observed."""
+    """One saga under the harness's root span, which ends when the outcome is observed.
+
+    With a namespace the order is placed in it and the outcome read back in the case's ids.
+    """
     attributes: dict[str, str | int] = {
         SAGA_ID: saga_id,
         SAGA_VARIANT: runtime.variant,
@@ -110,13 +120,16 @@ async def run_saga(
     name = root_span_name(runtime.variant, case.order.order_id)
     with _tracer.start_as_current_span(name, attributes=attributes) as root:
         started = time.perf_counter()
-        await runtime.start_saga(saga_id, case.order, case.faults, policy)
+        placed = case.order if namespace is None else namespace.order(case.order)
+        await runtime.start_saga(saga_id, placed, case.faults, policy)
         if case.cancel_during is not None:
             await _cancel_when_running(runtime, saga_id, case.cancel_during, timeout_s)
         if case.cancel_after_commit is not None:
             step = case.cancel_after_commit
             await _cancel_when_committed(runtime, saga_id, step, timeout_s)
         outcome = await runtime.wait(saga_id, timeout_s)
+        if namespace is not None:
+            outcome = namespace.outcome(outcome)
         duration_ms = (time.perf_counter() - started) * 1000
         root.set_attributes(_outcome_attributes(outcome))
         trace_id = f"{root.get_span_context().trace_id:032x}"

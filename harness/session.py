@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import ledger
+from harness.attach import Deployed, open_front_door
 from harness.runner import ScenarioRun, new_run_tag, run_scenario
 from harness.scenarios import Scenario
 from shared.runtime import SagaRuntime
@@ -33,7 +35,10 @@ class Session:
     tracing: Tracing
     traces_path: Path
     stores: VariantStores | None = None
-    """Where each variant's stores live; the benchmark opens its floor's stores beside them."""
+    """Where each variant's stores live; the benchmark opens its floor's stores beside them
+    (None when every variant is driven from a deployment's front door)."""
+    deployed: Deployed | None = None
+    """Variants driven from a deployment's front door: each run is written to its ledger."""
 
     async def run(
         self,
@@ -49,17 +54,37 @@ class Session:
         """
         runs = []
         for number in range(1, repeat + 1):
-            tag = new_run_tag()
+            # One namespace per scenario and run, the same on every variant.
+            tags = {scenario.name: new_run_tag() for scenario in scenarios}
+            for scenario in scenarios:
+                self._record(tags[scenario.name], scenario)
             for runtime in self.runtimes.values():
                 for scenario in scenarios:
                     run = await run_scenario(
-                        runtime, scenario, run_tag=tag, timeout_s=timeout_s, repeat=number
+                        runtime,
+                        scenario,
+                        run_tag=tags[scenario.name],
+                        timeout_s=timeout_s,
+                        repeat=number,
                     )
                     runs.append(run)
                     if on_done is not None:
                         on_done(run)
         self.tracing.flush()
         return runs
+
+    def _record(self, tag: str, scenario: Scenario) -> None:
+        """The run's namespace in the deployment's ledger, before its first saga starts."""
+        if self.deployed is None:
+            return
+        entry = ledger.Entry(
+            tag=tag,
+            what=scenario.name,
+            variants=[v for v in self.runtimes if v in self.deployed.variants],
+            seed=scenario.seed,
+            orders=[case.order for case in scenario.sagas],
+        )
+        ledger.record(self.deployed.state_dir, entry)
 
     @property
     def ui_urls(self) -> dict[str, str]:
@@ -80,19 +105,31 @@ async def open_session(
     traces_path: Path,
     *,
     settings: Settings | None = None,
+    deployed: Deployed | None = None,
     **options: Any,
 ) -> AsyncIterator[Session]:
-    """Start each variant's embedded servers (or connect per settings); stop them on exit.
+    """Start each variant's embedded servers and services; stop them on exit.
 
-    Each variant gets business state of its own on the store the settings choose.
+    Each variant gets business state of its own on the store the settings choose. A variant
+    of ``deployed`` is driven from the front door of that deployment instead (nothing of it
+    is started here).
     """
     settings = settings or Settings()
     tracing = configure_tracing(HARNESS)
+    attached = deployed.variants if deployed is not None else {}
     with tracing.exporting(jsonl=traces_path):
         async with AsyncExitStack() as stack:
-            stores = await stack.enter_async_context(open_variant_stores(settings, state_dir))
-            runtimes = {}
+            stores = None
+            if any(variant not in attached for variant in variants):
+                stores = await stack.enter_async_context(open_variant_stores(settings, state_dir))
+            runtimes: dict[str, SagaRuntime] = {}
             for variant in variants:
+                if variant in attached:
+                    runtimes[variant] = await stack.enter_async_context(
+                        open_front_door(variant, attached[variant], tracing)
+                    )
+                    continue
+                assert stores is not None
                 factory = runtime_factory(variant)
                 runtimes[variant] = await stack.enter_async_context(
                     factory(
@@ -101,6 +138,6 @@ async def open_session(
                         **{"tracing": tracing, **options.get(variant, {})},
                     )
                 )
-            yield Session(runtimes, tracing, traces_path, stores)
+            yield Session(runtimes, tracing, traces_path, stores, deployed)
         # Leaving ``exporting`` flushes: spans that end while the runtimes stop (a cancelled
         # activity) reach the file too.

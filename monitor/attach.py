@@ -49,7 +49,9 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
             models["orchestration"] = OrchestrationReadModel(client, monitor.temporal_ui_url)
             operators["orchestration"] = SagaOperator(client)
         if settings.nats_url:
-            stores = await stack.enter_async_context(open_stores(settings))
+            # The choreography's own stores, as its processes keep them (Settings.for_variant).
+            chosen = settings.for_variant("choreography")
+            stores = await stack.enter_async_context(open_stores(chosen))
             domain = Domain(stores, extra_migrations=schema.MIGRATIONS)
             await domain.open(only=[ServiceName.ORDERS])
             stack.push_async_callback(domain.close)

@@ -51,9 +51,17 @@ BENIGN = ApplicationErrorCategory.BENIGN
 class SagaActivities:
     """Every activity the saga workflow calls, bound to one Domain."""
 
-    def __init__(self, domain: Domain, variant: str = VARIANT) -> None:
+    def __init__(
+        self,
+        domain: Domain,
+        variant: str = VARIANT,
+        *,
+        on_crash: Callable[[InjectedCrash], None] = lambda crash: None,
+    ) -> None:
+        """``on_crash`` runs at an injected crash point (a deployed worker ends its process)."""
         self.domain = domain
         self.variant = variant
+        self.on_crash = on_crash
 
     def all(self) -> Sequence[Callable[..., Any]]:
         """The bound activity methods, for `Worker(activities=...)`."""
@@ -110,7 +118,8 @@ class SagaActivities:
             _fail(failure.message, kind, detail)
         except TransientFailure as failure:
             _fail(failure.message, TRANSIENT_FAILURE, FailureDetail(attempt=info.attempt))
-        except InjectedCrash:
+        except InjectedCrash as crash:
+            self.on_crash(crash)
             # A dead worker reports nothing: no completion is sent, so the server times the
             # attempt out after start_to_close and retries it, as it would after a real crash.
             activity.logger.warning("injected crash in %s: attempt left to time out", step)

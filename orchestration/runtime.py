@@ -1,15 +1,16 @@
-"""The orchestration variant's composition root: server, client, worker and Domain in one place.
+"""The orchestration variant as the harness drives it: a Temporal client on the task queue.
 
-`open_runtime` starts an embedded dev server unless the settings name an address (then it
-checks that the saga's search attributes exist there), connects a traced client, runs an
-in-process worker on its own task queue and opens the Domain. The worker's spans name it
+`open_runtime` builds the variant with `bootstrap`: an embedded dev server unless the
+settings name an address (then it checks that the saga's search attributes exist there), a
+traced client, the Domain (for seeding a run's catalogue and reading final state) and, unless
+told otherwise, a worker in this process on the settings' stable task queue. Without it the
+runtime is a front door to workers running elsewhere. The worker's spans name it
 ``order-saga-worker``: its client's tracer is fixed to it and its tasks run in its scope.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -18,11 +19,10 @@ from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from orchestration import saga_client
-from orchestration.client import check_search_attributes, connect, for_component
+from orchestration.bootstrap import DEV_SERVER_CONFIG, bootstrap
 from orchestration.messages import REMOTE, ActivityMode, SagaInput
 from orchestration.saga_client import SagaHandle
-from orchestration.server import TemporalServer, TemporalSettings
-from orchestration.worker import build_worker
+from orchestration.server import TemporalSettings
 from orchestration.workflows import OrderSagaWorkflow
 from shared.catalogue import admit
 from shared.contracts import (
@@ -38,24 +38,12 @@ from shared.runtime import SagaStuck
 from shared.saga import SAGA, SagaSpec
 from shared.services import SERVICES, Domain, ServiceDef
 from shared.store import StoreFactory, sqlite_stores
-from shared.telemetry import WORKER, Tracing, current_tracing, service_scope
+from shared.telemetry import Tracing, current_tracing
+from shared.validation import load_settings
+
+__all__ = ["DEV_SERVER_CONFIG", "OrchestrationRuntime", "open_runtime"]
 
 VARIANT = "orchestration"
-
-DEV_SERVER_CONFIG: Mapping[str, object] = {
-    # The history service reads each shard's task queues at most 20 times a second by default;
-    # the dev server has one shard, so every workflow task waited up to 50 ms to be dispatched.
-    "history.transferProcessorMaxPollRPS": 1000,
-    "history.timerProcessorMaxPollRPS": 1000,
-    "history.visibilityProcessorMaxPollRPS": 1000,
-    # Timers (retry backoffs, the deadline) fired up to 1 s late: the timer queue's default
-    # look-ahead shift is 1 s, so a 50 ms backoff cost a whole second.
-    "history.timerProcessorMaxTimeShift": "10ms",
-    # One partition per task queue: no forwarding between partitions on a one-node server.
-    "matching.numTaskqueueReadPartitions": 1,
-    "matching.numTaskqueueWritePartitions": 1,
-}
-"""Dynamic config for the embedded dev server; figures in docs/temporal-latency.md."""
 
 
 class OrchestrationRuntime:
@@ -92,10 +80,16 @@ class OrchestrationRuntime:
             order=order,
             faults=faults,
             policy=policy,
-            saga=self.domain.saga,
             activities=self.activities,
+            saga=self.domain.saga,
         )
         await saga_client.start(self.client, self.task_queue, saga)
+
+    async def submit(
+        self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
+    ) -> None:
+        """Hand the saga to the deployment: the same as a start (the server holds it then)."""
+        await self.start_saga(saga_id, order, faults, policy)
 
     async def cancel_saga(self, saga_id: str) -> None:
         await self._handle(saga_id).signal(OrderSagaWorkflow.cancel)
@@ -168,41 +162,37 @@ async def open_runtime(
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
     stores: StoreFactory | None = None,
+    activities: ActivityMode = REMOTE,
     saga: SagaSpec = SAGA,
     registry: Mapping[str, ServiceDef] = SERVICES,
-    activities: ActivityMode = REMOTE,
 ) -> AsyncIterator[OrchestrationRuntime]:
     """Yield a ready runtime; everything it started is stopped when the block ends.
 
     The services' stores come from ``stores`` (default: one SQLite file per service in
-    ``data_dir``). Sagas run ``saga`` (it travels in each workflow's input), whose steps the
-    ``registry``'s services implement; ``activities`` is how they run their activities
-    (remote or local).
+    ``data_dir``); the worker, if any, polls ``settings.task_queue``. ``activities`` is how its
+    sagas run their activities (remote or local). Sagas run ``saga`` (it travels in each
+    workflow's input), whose steps the ``registry``'s services implement.
     """
-    settings = settings or TemporalSettings.from_env()
+    settings = settings or TemporalSettings.from_settings(load_settings())
+    tracing = tracing or current_tracing()
     async with AsyncExitStack() as stack:
-        address, ui_url = settings.address, None
-        if address is None:
-            server = TemporalServer(
-                state_dir=server_state_dir,
+        app = await stack.enter_async_context(
+            bootstrap(
+                settings,
+                stores or sqlite_stores(data_dir),
+                tracing=tracing,
+                run_worker=run_worker,
+                server_state_dir=server_state_dir,
                 ui=ui,
-                namespace=settings.namespace,
-                dynamic_config=DEV_SERVER_CONFIG if dynamic_config is None else dynamic_config,
+                dynamic_config=dynamic_config,
+                saga=saga,
+                registry=registry,
             )
-            await stack.enter_async_context(server)
-            address, ui_url = server.address, server.ui_url
-        domain = Domain(stores or sqlite_stores(data_dir), saga=saga, services=registry)
-        await domain.open()
-        stack.push_async_callback(domain.close)
-        tracing = tracing or current_tracing()
-        client = await connect(address, settings.namespace, tracing=tracing)
-        if settings.address is not None:
-            await check_search_attributes(client)
-        task_queue = settings.task_queue
-        if run_worker:
-            # Its own queue, so no other worker (over other data) takes this runtime's tasks.
-            task_queue = f"{task_queue}-{uuid.uuid4().hex[:8]}"
-            worker = build_worker(for_component(client, tracing, WORKER), task_queue, domain)
-            with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope
-                await stack.enter_async_context(worker)
-        yield OrchestrationRuntime(client, task_queue, domain, ui_url=ui_url, activities=activities)
+        )
+        yield OrchestrationRuntime(
+            app.client,
+            app.settings.task_queue,
+            app.domain,
+            ui_url=app.ui_url,
+            activities=activities,
+        )

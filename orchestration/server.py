@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,9 @@ from shared.servers import (
     find_binary,
     free_port_pair,
 )
+from shared.settings import DEFAULT_TASK_QUEUE, Settings
 
 DEFAULT_NAMESPACE = "default"
-DEFAULT_TASK_QUEUE = "saga-orders"
 DB_FILENAME = "temporal.db"
 SQLITE_PRAGMAS: Mapping[str, str] = {"journal_mode": "wal", "synchronous": "normal"}
 """For the server's own SQLite file: WAL with NORMAL sync instead of a rollback journal synced
@@ -45,26 +45,30 @@ SEARCH_ATTRIBUTES: Mapping[str, str] = {key.name: "Keyword" for key in KEYS}
 
 @dataclass(frozen=True)
 class TemporalSettings:
-    """Where the orchestration variant finds Temporal: an existing cluster or an embedded one."""
+    """Where the orchestration variant finds Temporal (derived from `Settings`): an existing
+    cluster, or none and an embedded dev server is started."""
 
     address: str | None = None
     namespace: str = DEFAULT_NAMESPACE
     task_queue: str = DEFAULT_TASK_QUEUE
+    """Stable across restarts: a worker started later resumes the sagas in flight."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TemporalSettings:
-        """Read SAGA_TEMPORAL_ADDRESS / _NAMESPACE / _TASK_QUEUE, so deployments need no code."""
-        source = os.environ if env is None else env
+    def from_settings(cls, settings: Settings) -> TemporalSettings:
         return cls(
-            address=source.get("SAGA_TEMPORAL_ADDRESS") or None,
-            namespace=source.get("SAGA_TEMPORAL_NAMESPACE") or DEFAULT_NAMESPACE,
-            task_queue=source.get("SAGA_TEMPORAL_TASK_QUEUE") or DEFAULT_TASK_QUEUE,
+            address=settings.temporal_address or None,
+            namespace=settings.temporal_namespace,
+            task_queue=settings.temporal_task_queue,
         )
 
     @property
     def embedded(self) -> bool:
         """Whether no address is configured, so the runtime must start its own dev server."""
         return self.address is None
+
+    def isolated(self) -> TemporalSettings:
+        """A task queue of its own (tests sharing one server, so no worker takes another's)."""
+        return replace(self, task_queue=f"{self.task_queue}-{uuid.uuid4().hex[:8]}")
 
 
 PORT_ATTEMPTS = 3
@@ -130,6 +134,11 @@ class TemporalServer(Supervised):
     def pid(self) -> int | None:
         """The server process id while started, for supervision and tests."""
         return None if self._process is None else self._process.pid
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process was started and has not exited (or been killed)."""
+        return self._process is not None and self._process.running
 
     async def start(self) -> None:
         """Start the dev server and wait until a client can use the namespace.

@@ -1,124 +1,143 @@
 """The saga worker: `python -m orchestration.worker` runs one against any server until SIGTERM.
 
-Configuration comes from the environment only: SAGA_TEMPORAL_ADDRESS (required here),
-SAGA_TEMPORAL_NAMESPACE, SAGA_TEMPORAL_TASK_QUEUE, SAGA_DATA_DIR (the services' SQLite
-files), and tracing through OTEL_EXPORTER_OTLP_ENDPOINT or SAGA_TRACE_FILE (JSON lines).
+Configuration comes from the `SAGA_` settings (shared/settings.py): SAGA_TEMPORAL_ADDRESS
+(required here), SAGA_TEMPORAL_NAMESPACE, SAGA_TEMPORAL_TASK_QUEUE, the services' stores
+(SAGA_DATA_DIR, or SAGA_STORE=postgres with SAGA_POSTGRES_URL and a schema prefix), tracing
+through OTEL_EXPORTER_OTLP_ENDPOINT or SAGA_TRACE_FILE; the flags below override them. It
+prints one ``ready`` line once it polls. A setting that cannot be used is one line, exit 2.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
-import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+import sys
 from pathlib import Path
-from typing import Any
 
-from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+import psycopg
 
-from orchestration.activities import VARIANT, SagaActivities
-from orchestration.client import check_search_attributes, connect
+from orchestration.bootstrap import (
+    SAGA_SANDBOX,
+    SANDBOXES,
+    bootstrap,
+    build_worker,
+    saga_worker,
+    workflow_runner,
+)
 from orchestration.server import TemporalSettings
-from orchestration.workflows import OrderSagaWorkflow
 from shared.servers import ServerError
-from shared.services import Domain
-from shared.store import sqlite_stores
+from shared.settings import Settings, StoreKind
+from shared.store.factory import open_stores
 from shared.telemetry import WORKER, configure_tracing
+from shared.validation import InvalidInput, load_settings
 
 log = logging.getLogger("orchestration.worker")
 
-SANDBOXES = ("full", "passthrough", "off")
-SAGA_SANDBOX = "passthrough"
-"""The saga's setting, chosen on measurements (docs/benchmarks.md, scripts/sandbox_cost.py)."""
+__all__ = [
+    "SAGA_SANDBOX",
+    "SANDBOXES",
+    "build_worker",
+    "main",
+    "parser",
+    "saga_worker",
+    "settings_from",
+    "usage_problem",
+    "workflow_runner",
+]
 
 
-def build_worker(client: Client, task_queue: str, domain: Domain) -> Worker:
-    """A worker running the saga workflow and its activities over one Domain."""
-    return saga_worker(client, task_queue, SagaActivities(domain, VARIANT).all())
+class UsageError(Exception):
+    """A configuration this worker cannot run with; the message names the fix."""
 
 
-def saga_worker(
-    client: Client,
-    task_queue: str,
-    activities: Sequence[Callable[..., Any]],
-    *,
-    sandbox: str = SAGA_SANDBOX,
-) -> Worker:
-    """The saga workflow's worker with these activities (the benchmark's floor: no-ops).
-
-    ``sandbox`` picks the workflow runner (docs/benchmarks.md measures each): ``full``
-    (Temporal's default sandbox), ``passthrough`` (the saga's: the sandbox's restrictions on
-    non-deterministic calls, but every module imported once, not again for each workflow run)
-    or ``off``.
-    """
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[OrderSagaWorkflow],
-        activities=activities,
-        workflow_runner=workflow_runner(sandbox),
-        # Shutdown waits this long for running activities before cancelling them.
-        graceful_shutdown_timeout=timedelta(seconds=2),
-        # A dead worker's cached sagas move to another worker after this (default 10 s).
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
-    )
+def parser() -> argparse.ArgumentParser:
+    """The command line (also what the compose test parses the worker's command with)."""
+    parser = argparse.ArgumentParser(prog="python -m orchestration.worker", description=__doc__)
+    parser.add_argument("--address", help="Temporal frontend HOST:PORT (SAGA_TEMPORAL_ADDRESS)")
+    parser.add_argument("--namespace", help="SAGA_TEMPORAL_NAMESPACE")
+    parser.add_argument("--task-queue", help="SAGA_TEMPORAL_TASK_QUEUE")
+    parser.add_argument("--data-dir", type=Path, help="folder of the SQLite stores (SAGA_DATA_DIR)")
+    parser.add_argument("--store", choices=[kind.value for kind in StoreKind], help="SAGA_STORE")
+    parser.add_argument("--postgres-url", help="SAGA_POSTGRES_URL")
+    parser.add_argument("--trace-file", type=Path, help="append spans as OTLP JSON lines here")
+    return parser
 
 
-def workflow_runner(sandbox: str) -> WorkflowRunner:
-    """The runner for a sandbox setting (see `saga_worker`)."""
-    if sandbox == "off":
-        return UnsandboxedWorkflowRunner()
-    if sandbox == "passthrough":
-        restrictions = SandboxRestrictions.default.with_passthrough_all_modules()
-        return SandboxedWorkflowRunner(restrictions=restrictions)
-    if sandbox == "full":
-        return SandboxedWorkflowRunner()
-    raise ValueError(f"unknown sandbox setting {sandbox!r}; use one of {', '.join(SANDBOXES)}")
+def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
+    flags = {
+        "temporal_address": args.address,
+        "temporal_namespace": args.namespace,
+        "temporal_task_queue": args.task_queue,
+        "data_dir": args.data_dir,
+        "store": args.store,
+        "postgres_url": args.postgres_url,
+        "trace_file": args.trace_file,
+    }
+    return base.model_copy(update={k: v for k, v in flags.items() if v is not None})
 
 
-async def serve(env: Mapping[str, str]) -> None:
+def usage_problem(settings: Settings) -> str | None:
+    """Why these settings cannot run a worker, or None."""
+    if not settings.temporal_address:
+        return "set SAGA_TEMPORAL_ADDRESS (or --address) to the Temporal frontend"
+    if settings.store is StoreKind.POSTGRES and not settings.postgres_url:
+        return "a worker on Postgres needs its server: set SAGA_POSTGRES_URL"
+    return None
+
+
+async def serve(settings: Settings) -> int:
     """Run a worker until SIGTERM or SIGINT, then shut it down gracefully."""
-    settings = TemporalSettings.from_env(env)
-    if settings.address is None:
-        raise SystemExit("error: set SAGA_TEMPORAL_ADDRESS to the Temporal frontend (host:port)")
-    trace_file = env.get("SAGA_TRACE_FILE")
+    problem = usage_problem(settings)
+    if problem is not None:
+        raise UsageError(problem)
     tracing = configure_tracing(WORKER)  # service.name order-saga-worker
-    tracing.attach(jsonl=Path(trace_file) if trace_file else None)
-    domain = await Domain(sqlite_stores(Path(env.get("SAGA_DATA_DIR", "data")))).open()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    tracing.attach(jsonl=settings.trace_file)
+    config = TemporalSettings.from_settings(settings)
     try:
-        try:
-            client = await connect(
-                settings.address, settings.namespace, tracing=tracing, component=WORKER
-            )
-        except RuntimeError:
-            raise SystemExit(
-                f"error: cannot reach Temporal at {settings.address}; start the server"
-                " or fix SAGA_TEMPORAL_ADDRESS"
-            ) from None
-        try:
-            await check_search_attributes(client)
-        except ServerError as error:
-            raise SystemExit(f"error: {error}") from None
-        async with build_worker(client, settings.task_queue, domain):
-            log.info("worker on %s, task queue %s", settings.address, settings.task_queue)
+        async with (
+            open_stores(settings) as stores,
+            bootstrap(
+                config, stores, tracing=tracing, run_worker=True, crash_exits=settings.crash_exits
+            ),
+        ):
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            log.info("worker on %s, task queue %s", config.address, config.task_queue)
+            print(f"ready worker {config.address} {config.task_queue}", flush=True)
             await stop.wait()
+    except RuntimeError as error:
+        if isinstance(error, ServerError):
+            raise
+        raise UsageError(
+            f"cannot reach Temporal at {config.address} ({error}); start the server"
+            " or fix SAGA_TEMPORAL_ADDRESS"
+        ) from None
     finally:
-        await domain.close()
         tracing.shutdown()
+    return 0
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(serve(os.environ))
+    args = parser().parse_args(argv)
+    try:
+        return asyncio.run(serve(settings_from(args, load_settings())))
+    except (InvalidInput, UsageError, ServerError) as error:
+        return _error(str(error))
+    except psycopg.Error as error:
+        return _error(f"cannot use Postgres ({error}); check SAGA_POSTGRES_URL")
+    except OSError as error:
+        return _error(f"cannot start the worker ({error}); check SAGA_DATA_DIR")
+
+
+def _error(message: str) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -158,6 +158,11 @@ class EmbeddedPostgres(Supervised):
         return None if self._process is None else self._process.pid
 
     @property
+    def running(self) -> bool:
+        """Whether the server process was started and has not exited (or been killed)."""
+        return self._process is not None and self._process.running
+
+    @property
     def data_dir(self) -> Path:
         return self._state() / "pgdata"
 

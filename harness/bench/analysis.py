@@ -107,7 +107,8 @@ def verdict(measurements: Sequence[Measurement]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for style in dict.fromkeys(m.style for m in closed):
         mine = [m for m in closed if m.style == style]
-        targets = TARGETS.get(variant_of(style), {})
+        measured = {m.kind for m in mine}  # an attached run has no durable floor of its own
+        targets = {f: t for f, t in TARGETS.get(variant_of(style), {}).items() if f in measured}
         ratios = {
             floor: _check(_per_repeat(mine, _ratio_to(floor)), target, at_least=True)
             for floor, target in targets.items()

@@ -67,7 +67,12 @@ async def _first_saga(args: argparse.Namespace, imported: float) -> dict[str, fl
         folder = Path(scratch)
         options["choreography"] = {"broker_state_dir": folder / "nats"}
         async with open_session(
-            [args.variant], folder / "state", folder / "traces.jsonl", settings=settings, **options
+            [args.variant],
+            folder / "state",
+            folder / "traces.jsonl",
+            settings=settings,
+            deployed=None,
+            **options,
         ) as session:
             ready = time.time()
             driver = SagaDriver(session.runtimes[args.variant], new_run_tag(), COLD_TIMEOUT_S)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.attach import Deployed
 from harness.bench.analysis import Spread, aggregate, holds, knees, verdict
 from harness.bench.cold import cold_start
 from harness.bench.measure import CLOSED, OPEN, Load, Measurement, measure
@@ -83,6 +84,9 @@ class Bench:
     settings: Settings
     scratch: Path
     progress: Progress = lambda line: None
+    deployed: Deployed | None = None
+    """A deployment whose variants are measured from the front door (nothing of theirs is
+    started; the floors still run, on its servers)."""
     measurements: list[Measurement] = field(default_factory=list)
     cold: list[dict[str, Any]] = field(default_factory=list)
 
@@ -121,6 +125,7 @@ class Bench:
                 folder / "state",
                 folder / "traces.jsonl",
                 settings=self.settings,
+                deployed=self.deployed,
                 **options,
             ) as session:
                 yield session
@@ -133,7 +138,7 @@ class Bench:
         plan = self.plan
         load = Load(CLOSED, orders=plan.orders, concurrency=plan.concurrency, deadline_s=1e9)
         warm = Load(CLOSED, orders=plan.warmup, concurrency=min(plan.concurrency, 5))
-        for kind in floor_kinds(style.variant):
+        for kind in floor_kinds(style.variant, durable=session.stores is not None):
             self.progress(f"{style.name}: {kind}, {plan.orders} at concurrency {plan.concurrency}")
             session.tracing.set_enabled(False)
             async with open_floor(runtime, kind, session.stores) as driver:

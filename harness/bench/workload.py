@@ -12,11 +12,12 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from harness.invariants import check_invariants
+from harness.namespace import Namespace, seed_namespace
 from harness.runner import SagaRun, run_saga
 from harness.scenarios import FAST, SagaCase, order
 from shared.contracts import OrderRequest, SagaPolicy, SagaStatus
 from shared.runtime import SagaRuntime
-from shared.seed import Product, SeedData, seed
+from shared.seed import Product, SeedData
 from shared.store.factory import VariantStores
 
 SAGA = "saga"
@@ -63,25 +64,33 @@ class SagaDriver:
         self.tag = tag
         self.timeout_s = timeout_s
         self.policy = bench_policy()
+        self.namespace = Namespace(tag)
         self.runs: list[SagaRun] = []
 
     async def prepare(self, sagas: int) -> None:
-        """Reset the services to a seed that lets ``sagas`` orders complete."""
+        """Seed a catalogue of the run's own that lets ``sagas`` orders complete (a
+        deployment is never wiped: the ids carry the run's tag)."""
         self.seed = bench_seed(sagas)
-        await seed(self.runtime.domain, self.seed)
+        await seed_namespace(self.runtime.domain, self.namespace, self.seed)
 
     async def one(self, index: int) -> bool:
-        saga_id = f"b{index}-{self.tag}"
-        case = SagaCase(bench_order(saga_id))
+        case = SagaCase(bench_order(f"b{index}"))
+        saga_id = self.namespace.saga_id(case.order.order_id)
         run = await run_saga(
-            self.runtime, case, self.policy, saga_id, self.timeout_s, scenario="bench"
+            self.runtime,
+            case,
+            self.policy,
+            saga_id,
+            self.timeout_s,
+            scenario="bench",
+            namespace=self.namespace,
         )
         self.runs.append(run)
         return run.outcome.status is SagaStatus.COMPLETED
 
     async def invariants(self) -> bool:
         """Whether every conservation invariant held over the sagas that ended."""
-        state = await self.runtime.domain.snapshot()
+        state = self.namespace.restrict(await self.runtime.domain.snapshot())
         sagas = [(run.case.order, run.outcome) for run in self.runs]
         return all(check_invariants(self.seed, state, sagas).values())
 
@@ -119,9 +128,10 @@ async def open_floor(
         yield FloorDriver(kind, saga.once)
 
 
-def floor_kinds(variant: str) -> tuple[str, ...]:
-    """The floors a variant is measured against (the choreography has a durable one too)."""
-    return (FLOOR, DURABLE_FLOOR) if variant == "choreography" else (FLOOR,)
+def floor_kinds(variant: str, *, durable: bool = True) -> tuple[str, ...]:
+    """The floors a variant is measured against (the choreography has a durable one too,
+    unless there is no store of the harness's own to make it durable: an attached run)."""
+    return (FLOOR, DURABLE_FLOOR) if variant == "choreography" and durable else (FLOOR,)
 
 
 def _attr(runtime: SagaRuntime, name: str) -> Any:

@@ -104,6 +104,17 @@ class InventoryService(Service):
             held.setdefault(row["saga_id"], {})[row["product_id"]] = row["quantity"]
         return held
 
+    async def stock_up(self, products: dict[str, tuple[str, int, int]]) -> None:
+        """Add products (id -> name, price in cents, stock) beside the catalogue; an id
+        already there is left as it is (a deployment is never wiped)."""
+        await self.store.run(
+            lambda tx: tx.executemany(
+                "INSERT INTO products (product_id, name, price_cents, stock) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                [(pid, name, price, stock) for pid, (name, price, stock) in products.items()],
+            )
+        )
+
     async def seed(self, products: dict[str, tuple[str, int, int]]) -> None:
         """Replace the catalogue: product id -> (name, price in cents, stock)."""
 

@@ -77,6 +77,15 @@ class PointsService(Service):
         )
         return {row["customer_id"]: row["balance"] for row in rows}
 
+    async def open_accounts(self, balances: dict[str, int]) -> None:
+        """Add point accounts beside the others; an existing one is left as it is."""
+        await self.store.run(
+            lambda tx: tx.executemany(
+                "INSERT INTO accounts (customer_id, balance) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                list(balances.items()),
+            )
+        )
+
     async def seed(self, balances: dict[str, int]) -> None:
         def work(tx: Tx) -> None:
             clear(tx, "ledger", "accounts", "step_log")

@@ -23,15 +23,17 @@ async def open_stores(
     settings: Settings, state_dir: Path | None = None
 ) -> AsyncIterator[StoreFactory]:
     """Yield the factory ``settings`` ask for; state goes to ``state_dir`` (default: the
-    settings' ``data_dir``): SQLite files there, an embedded Postgres in ``postgres/``."""
+    settings' ``data_dir``): SQLite files there, an embedded Postgres in ``postgres/``.
+    Postgres schemas are ``<postgres_schema_prefix><service>``."""
     root = state_dir or settings.data_dir
+    prefix = settings.postgres_schema_prefix
     if settings.store is StoreKind.SQLITE:
         yield sqlite_stores(root, synchronous=settings.sqlite_synchronous)
     elif settings.postgres_url:
-        yield postgres_stores(settings.postgres_url)
+        yield postgres_stores(settings.postgres_url, schema_prefix=prefix)
     else:
         async with EmbeddedPostgres(state_dir=root / "postgres") as server:
-            yield postgres_stores(server.url)
+            yield postgres_stores(server.url, schema_prefix=prefix)
 
 
 VariantStores = Callable[[str], StoreFactory]

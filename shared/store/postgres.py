@@ -5,8 +5,9 @@ connection and runs ``work`` between ``BEGIN ISOLATION LEVEL READ COMMITTED`` an
 With a ``key`` the transaction first takes ``pg_advisory_xact_lock`` on a hash of (schema, key),
 so a forward step and its compensation for one saga never interleave. A deadlock or a
 serialization failure rolls the transaction back and runs ``work`` again (it is a function of
-``tx`` alone), a bounded number of times. Reads run on reader threads in ``READ ONLY,
-REPEATABLE READ`` transactions: one snapshot, and MVCC never makes them wait for a writer.
+``tx`` alone), a bounded number of times; so does a connection the server dropped (a
+restart). Reads run on reader threads in ``READ ONLY, REPEATABLE READ`` transactions: one
+snapshot, and MVCC never makes them wait for a writer (a dropped connection is retried too).
 """
 
 from __future__ import annotations
@@ -49,8 +50,17 @@ WRITERS = 4
 READERS = 2
 ATTEMPTS = 5
 CONNECT_TIMEOUT_S = 10
-RETRYABLE: tuple[type[Exception], ...] = (errors.DeadlockDetected, errors.SerializationFailure)
-"""Failures after which the server has rolled back and the same work may simply run again."""
+RETRYABLE: tuple[type[Exception], ...] = (
+    errors.DeadlockDetected,
+    errors.SerializationFailure,
+    psycopg.OperationalError,
+)
+"""Failures after which the server has rolled back and the same work may simply run again.
+
+An ``OperationalError`` is also a pooled connection the server dropped when it restarted
+(``AdminShutdown``, "server closed the connection"): the pool discards it and the work runs on
+a new one. A commit whose answer was lost that way is harmless to repeat: every transaction
+here is idempotent (step log, inbox, ``ON CONFLICT``)."""
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 _TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|[?%]""", re.DOTALL)
@@ -246,6 +256,14 @@ class PostgresStore:
         return await settle(_submit(self._reader, self._read, work))
 
     def _read(self, work: Callable[[Tx], T]) -> T:
+        for attempt in range(1, self._attempts):
+            try:
+                return self._snapshot(work)
+            except psycopg.OperationalError:
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # a connection dropped
+        return self._snapshot(work)
+
+    def _snapshot(self, work: Callable[[Tx], T]) -> T:
         assert self._pool is not None
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

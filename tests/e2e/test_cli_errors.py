@@ -171,6 +171,30 @@ CASES: dict[str, tuple[Case, tuple[str, ...]]] = {
         lambda d: ([*HAPPY, "--timeout", str(10**9)], {}),
         ("--timeout", "less than or equal to 3600"),
     ),
+    "chaos --kill relay": (
+        lambda d: (["chaos", "--kill", "payment,relay"], {}),
+        ("--kill relay", "not a process of its own", "kill the service"),
+    ),
+    "chaos --kill an unknown kind": (
+        lambda d: (["chaos", "--kill", "paymnet"], {}),
+        ("--kill paymnet: unknown kind", "choose from", "worker"),
+    ),
+    "run --attach where nothing runs": (
+        lambda d: ([*HAPPY, "--attach", str(d)], {}),
+        ("no deployment is running in", "saga-compare up --state-dir"),
+    ),
+    "check with no deployment": (
+        lambda d: (["check"], {}),
+        ("no deployment is running in", "saga-compare up"),
+    ),
+    "check --since that is no time": (
+        lambda d: (["check", "--since", "yesterday"], {}),
+        ("--since 'yesterday'", "30s, 10m", "ISO time"),
+    ),
+    "up --state-dir inside /proc": (
+        lambda d: (["up", "--state-dir", "/proc/saga-compare-test/state"], {}),
+        ("--state-dir /proc/saga-compare-test/state", "cannot be written", "pass a folder"),
+    ),
     "--json with a value": (
         lambda d: ([*HAPPY, "--json", "true"], {}),
         ("unexpected extra argument", "saga-compare run --help"),

@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from choreography.broker import NatsBroker, NatsSettings
-from choreography.host import ChoreographySettings
+from choreography.host import KINDS_OF_PROCESS, ChoreographySettings
 from harness import scenarios
 from harness.session import open_session
 from orchestration.server import TemporalServer, TemporalSettings
@@ -163,7 +163,9 @@ def assert_choreography_trace(spans: list[Span], port: int | None = None) -> Non
         assert step.resource["saga.variant"] == "choreography"
     consumers = [span for span in spans if span.kind == SPAN_KIND_CONSUMER]
     sends = [span for span in spans if span.name.startswith("send ")]
-    assert len(consumers) == 5  # the participants' deliveries; the tracker's open no span
+    # The orders service's place command and the participants' deliveries; the tracker's
+    # open no span.
+    assert len(consumers) == 6
     sent = {span.attributes["messaging.message.id"] for span in sends}
     assert {span.attributes["messaging.message.id"] for span in consumers} <= sent
     for span in consumers + sends:
@@ -242,7 +244,7 @@ async def test_a_separate_service_process_sends_its_spans_under_its_own_name(
         nats = NatsSettings(url=broker.url)
         options = {
             "settings": ChoreographySettings(nats=nats, consumer_suffix=suffix),
-            "services": [s for s in ServiceName if s is not ServiceName.PAYMENT],
+            "services": [kind for kind in KINDS_OF_PROCESS if kind != ServiceName.PAYMENT],
         }
         session = await stack.enter_async_context(
             open_session(["choreography"], tmp_path, tmp_path / "t.jsonl", choreography=options)

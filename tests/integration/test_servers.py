@@ -24,11 +24,12 @@ from choreography.broker import (
     DLQ_STREAM,
     SAGA_STREAM,
     NatsBroker,
-    NatsSettings,
     ensure_streams,
 )
+from choreography.host import ChoreographySettings
 from orchestration.server import TemporalServer, TemporalSettings
 from shared.servers import ManagedProcess, ServerError, find_binary, free_port, port_accepts
+from shared.settings import Settings
 
 pytestmark = pytest.mark.slow  # starts and kills real server processes
 
@@ -149,7 +150,8 @@ async def test_nats_streams_are_created_idempotently(tmp_path: Path) -> None:
     assert {info.config.name for info in listed} == set(second)
     assert all(first[name].config == second[name].config for name in first)
     saga = first[SAGA_STREAM].config
-    assert saga.subjects == ["saga.>", "operator.>"] and saga.duplicate_window == 120.0
+    assert saga.subjects == ["saga.>", "front.>", "operator.>"]
+    assert saga.duplicate_window == 120.0
     assert first[ADVISORY_STREAM].config.subjects == [
         "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.SAGA.>",
         "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.SAGA.>",
@@ -235,13 +237,15 @@ async def test_server_dies_with_a_killed_parent(kind: str) -> None:
 
 def test_settings_read_from_environment() -> None:
     """An address or URL in the environment switches off the embedded servers."""
-    assert TemporalSettings.from_env({}).embedded
-    temporal = TemporalSettings.from_env(
-        {
-            "SAGA_TEMPORAL_ADDRESS": "temporal:7233",
-            "SAGA_TEMPORAL_NAMESPACE": "sagas",
-            "SAGA_TEMPORAL_TASK_QUEUE": "orders",
-        }
+    assert TemporalSettings.from_settings(Settings.from_environment({})).embedded
+    temporal = TemporalSettings.from_settings(
+        Settings.from_environment(
+            {
+                "SAGA_TEMPORAL_ADDRESS": "temporal:7233",
+                "SAGA_TEMPORAL_NAMESPACE": "sagas",
+                "SAGA_TEMPORAL_TASK_QUEUE": "orders",
+            }
+        )
     )
     assert (temporal.address, temporal.namespace, temporal.task_queue) == (
         "temporal:7233",
@@ -249,6 +253,7 @@ def test_settings_read_from_environment() -> None:
         "orders",
     )
     assert not temporal.embedded
-    assert NatsSettings.from_env({}).embedded
-    settings = NatsSettings.from_env({"SAGA_NATS_URL": "nats://a:4222, nats://b:4222"})
+    assert ChoreographySettings.from_settings(Settings.from_environment({})).nats.embedded
+    env = {"SAGA_NATS_URL": "nats://a:4222, nats://b:4222"}
+    settings = ChoreographySettings.from_settings(Settings.from_environment(env)).nats
     assert settings.servers == ["nats://a:4222", "nats://b:4222"]

@@ -14,7 +14,13 @@ import nats
 import pytest
 from nats.js.api import StreamConfig
 
-from choreography.broker import SAGA_STREAM, NatsSettings
+from choreography.broker import (
+    ADVISORY_STREAM,
+    DLQ_STREAM,
+    SAGA_STREAM,
+    NatsSettings,
+    ensure_streams,
+)
 from choreography.host import ChoreographySettings
 from choreography.runtime import open_runtime
 from harness.runner import run_scenario
@@ -84,7 +90,7 @@ async def _wait_for_meta_leader(urls: list[str]) -> None:
         await connection.close()
 
 
-async def test_a_saga_runs_on_a_three_node_cluster_with_replicated_streams(
+async def test_a_saga_runs_on_a_three_node_cluster_with_streams_that_stay_replicated(
     cluster: list[str], tmp_path: Path
 ) -> None:
     settings = ChoreographySettings(nats=NatsSettings(url=",".join(cluster), replicas=3))
@@ -97,7 +103,14 @@ async def test_a_saga_runs_on_a_three_node_cluster_with_replicated_streams(
     connection = await nats.connect(servers=cluster)
     try:
         info = await connection.jetstream().stream_info(SAGA_STREAM)
+        # A process configured without SAGA_NATS_REPLICAS must not shrink the streams.
+        again = await ensure_streams(connection.jetstream(), replicas=1)
     finally:
         await connection.close()
     assert info.config.num_replicas == 3
     assert info.cluster is not None and len(info.cluster.replicas or []) == 2
+    assert {name: s.config.num_replicas for name, s in again.items()} == {
+        SAGA_STREAM: 3,
+        DLQ_STREAM: 3,
+        ADVISORY_STREAM: 3,
+    }

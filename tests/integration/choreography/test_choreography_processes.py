@@ -1,4 +1,4 @@
-"""Every service as its own process (``python -m choreography --service NAME``)."""
+"""Every process kind as its own process (``python -m choreography --service NAME``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from choreography_support import QUICK, make_order, saga_id
 from opentelemetry import trace
 
 from choreography.broker import NatsBroker, NatsSettings
+from choreography.host import KINDS_OF_PROCESS
 from choreography.runtime import ChoreographySettings, open_runtime
 from shared.contracts import SagaStatus, ServiceName
 from shared.faults import FaultPlan
@@ -26,9 +27,9 @@ from shared.telemetry import read_jsonl
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 
-async def _start(stack: AsyncExitStack, service: ServiceName, argv: list[str]) -> ManagedProcess:
-    command = [sys.executable, "-m", "choreography", "--service", service.value, *argv]
-    process = await stack.enter_async_context(ManagedProcess(service.value, command))
+async def _start(stack: AsyncExitStack, kind: str, env: dict[str, str]) -> ManagedProcess:
+    command = [sys.executable, "-m", "choreography", "--service", kind]
+    process = await stack.enter_async_context(ManagedProcess(kind, command, env=env))
 
     async def ready() -> bool:
         return "ready" in process.log_tail()
@@ -37,7 +38,7 @@ async def _start(stack: AsyncExitStack, service: ServiceName, argv: list[str]) -
     return process
 
 
-async def test_happy_path_runs_across_five_service_processes_in_one_trace(
+async def test_happy_path_runs_across_six_processes_configured_by_environment_in_one_trace(
     broker: NatsBroker, tmp_path: Path
 ) -> None:
     data_dir, traces = tmp_path / "data", tmp_path / "traces.jsonl"
@@ -45,13 +46,18 @@ async def test_happy_path_runs_across_five_service_processes_in_one_trace(
     domain = await Domain(sqlite_stores(data_dir)).open()
     await seed(domain)
     await domain.close()
-    argv = ["--data-dir", str(data_dir), "--nats", broker.url, f"--consumer-suffix={suffix}"]
-    argv += ["--trace-file", str(traces)]
+    # Only the environment, as a container gets it: no flags.
+    env = {
+        "SAGA_DATA_DIR": str(data_dir),
+        "SAGA_NATS_URL": broker.url,
+        "SAGA_NATS_CONSUMER_SUFFIX": suffix,
+        "SAGA_TRACE_FILE": str(traces),
+    }
     settings = ChoreographySettings(nats=NatsSettings(url=broker.url), consumer_suffix=suffix)
     sid = saga_id("procs")
 
     async with AsyncExitStack() as stack:
-        processes = [await _start(stack, service, argv) for service in ServiceName]
+        processes = [await _start(stack, kind, env) for kind in KINDS_OF_PROCESS]
         async with open_runtime(data_dir, settings=settings, services=()) as front:
             with trace.get_tracer("test").start_as_current_span("saga procs") as root:
                 await front.start_saga(sid, make_order(sid, points=100), FaultPlan(), QUICK)
@@ -73,7 +79,7 @@ async def test_happy_path_runs_across_five_service_processes_in_one_trace(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([], "a single service needs --nats URL"),
+        ([], "--service payment needs a NATS server"),
         (["--nats", "nats://127.0.0.1:9"], "cannot connect to NATS"),
     ],
 )
@@ -91,5 +97,5 @@ async def test_service_process_that_cannot_start_says_why_in_one_line(
     _, stderr = await process.communicate()
 
     lines = stderr.decode().strip().splitlines()
-    assert process.returncode != 0
+    assert process.returncode == 2
     assert len(lines) == 1 and message in lines[0], lines

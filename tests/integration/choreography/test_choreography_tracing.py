@@ -21,28 +21,31 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 GOLDEN_HAPPY_PATH = """\
 saga golden @saga-compare-harness
- create saga.order.placed.{saga_id} (producer) @saga-compare-harness
-  send saga.order.placed.{saga_id} (producer) @orders
-  process saga.order.placed.{saga_id} (consumer) [reserve_inventory forward] @inventory
-   reserve_inventory [reserve_inventory forward] @inventory
-    create saga.inventory.reserved.{saga_id} (producer) @inventory
-     send saga.inventory.reserved.{saga_id} (producer) @inventory
-     process saga.inventory.reserved.{saga_id} (consumer) [charge_payment forward] @payment
-      charge_payment [charge_payment forward] @payment
-       create saga.payment.charged.{saga_id} (producer) @payment
-        send saga.payment.charged.{saga_id} (producer) @payment
-        process saga.payment.charged.{saga_id} (consumer) [deduct_points forward] @points
-         deduct_points [deduct_points forward] @points
-          create saga.points.deducted.{saga_id} (producer) @points
-           send saga.points.deducted.{saga_id} (producer) @points
-           process saga.points.deducted.{saga_id} (consumer) [create_shipment forward] @shipping
-            create_shipment [create_shipment forward] @shipping
-             create saga.shipping.created.{saga_id} (producer) @shipping
-              send saga.shipping.created.{saga_id} (producer) @shipping
-              process saga.shipping.created.{saga_id} (consumer) [complete_order forward] @orders
-               complete_order [complete_order forward] @orders
-                create saga.order.completed.{saga_id} (producer) @orders
-                 send saga.order.completed.{saga_id} (producer) @orders"""
+ create front.order.place.{saga_id} (producer) @saga-compare-harness
+  send front.order.place.{saga_id} (producer) @saga-compare-harness
+  process front.order.place.{saga_id} (consumer) @orders
+   create saga.order.placed.{saga_id} (producer) @orders
+    send saga.order.placed.{saga_id} (producer) @orders
+    process saga.order.placed.{saga_id} (consumer) [reserve_inventory forward] @inventory
+     reserve_inventory [reserve_inventory forward] @inventory
+      create saga.inventory.reserved.{saga_id} (producer) @inventory
+       send saga.inventory.reserved.{saga_id} (producer) @inventory
+       process saga.inventory.reserved.{saga_id} (consumer) [charge_payment forward] @payment
+        charge_payment [charge_payment forward] @payment
+         create saga.payment.charged.{saga_id} (producer) @payment
+          send saga.payment.charged.{saga_id} (producer) @payment
+          process saga.payment.charged.{saga_id} (consumer) [deduct_points forward] @points
+           deduct_points [deduct_points forward] @points
+            create saga.points.deducted.{saga_id} (producer) @points
+             send saga.points.deducted.{saga_id} (producer) @points
+             process saga.points.deducted.{saga_id} (consumer) [create_shipment forward] @shipping
+              create_shipment [create_shipment forward] @shipping
+               create saga.shipping.created.{saga_id} (producer) @shipping
+                send saga.shipping.created.{saga_id} (producer) @shipping
+                process saga.shipping.created.{saga_id} (consumer) [complete_order forward] @orders
+                 complete_order [complete_order forward] @orders
+                  create saga.order.completed.{saga_id} (producer) @orders
+                   send saga.order.completed.{saga_id} (producer) @orders"""
 """Every span names the service whose host made it (``@service.name``), all in one process."""
 
 _KINDS = {SpanKind.PRODUCER: " (producer)", SpanKind.CONSUMER: " (consumer)"}
@@ -113,7 +116,7 @@ async def test_process_spans_follow_the_messaging_conventions(
     port = int(runtime.nats_url.rsplit(":", 1)[1])
 
     processes = [s for s in spans if s.kind is SpanKind.CONSUMER]
-    assert len(processes) == 5  # placed, reserved, charged, deducted, created
+    assert len(processes) == 6  # the place command; placed, reserved, charged, deducted, created
     for span in processes:
         attributes = span.attributes or {}
         subject = attributes["messaging.destination.name"]
@@ -146,7 +149,7 @@ async def test_each_relay_publish_is_a_send_span_under_the_message_creation(
     }
 
     sends = [s for s in spans if s.name.startswith("send ")]
-    assert len(sends) == 6  # placed, reserved, charged, deducted, created, completed
+    assert len(sends) == 7  # the command; placed, reserved, charged, deducted, created, completed
     for span in sends:
         attributes = span.attributes or {}
         assert span.kind is SpanKind.PRODUCER

@@ -131,7 +131,7 @@ async def deployment(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
         settings = Settings(
             nats_url=broker.url,
             temporal_address=temporal.address,
-            data_dir=folder / "choreography",
+            data_dir=folder,  # the choreography keeps its stores in <data dir>/choreography
         )
         async with attached_board(settings, MonitorSettings(cache_s=0)) as board:
             yield Deployment(runtimes, board, orders)

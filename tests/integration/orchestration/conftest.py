@@ -27,8 +27,9 @@ async def temporal_server() -> AsyncIterator[TemporalServer]:
 async def runtime(
     temporal_server: TemporalServer, tmp_path: Path
 ) -> AsyncIterator[OrchestrationRuntime]:
-    """A seeded Domain and an in-process worker on its own task queue, stopped after the test."""
-    settings = TemporalSettings(address=temporal_server.address)
+    """A seeded Domain and an in-process worker on a task queue of its own (isolated), stopped
+    after the test."""
+    settings = TemporalSettings(address=temporal_server.address).isolated()
     async with open_runtime(tmp_path, settings=settings) as started:
         await seed(started.domain)
         yield started

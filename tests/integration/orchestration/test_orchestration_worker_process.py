@@ -103,3 +103,24 @@ async def test_a_worker_killed_mid_step_is_replaced_and_the_step_is_retried_once
     assert attempts(outcome, Phase.FORWARD)[StepName.CHARGE_PAYMENT] == 2
     charges = [c for c in (await workerless.domain.snapshot()).charges if c.saga_id == saga_id]
     assert len(charges) == 1
+
+
+async def test_a_worker_started_later_on_the_settings_task_queue_finishes_a_saga_in_flight(
+    temporal_server: TemporalServer, tmp_path: Path
+) -> None:
+    """No random queue per process: the next worker polls the queue the saga waits on."""
+    settings = TemporalSettings(address=temporal_server.address).isolated()
+    saga_id = new_id("resumed")
+    slow_charge = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, delay_ms=300)])
+    async with open_runtime(tmp_path, settings=settings) as first:
+        await seed(first.domain)
+        await first.start_saga(saga_id, order(saga_id), slow_charge, FAST)
+        await wait_running(first, saga_id, StepName.CHARGE_PAYMENT, timeout_s=20)
+    # The first worker is gone with the saga mid-step; a second one on the same queue resumes it.
+    async with open_runtime(tmp_path, settings=settings) as second:
+        outcome = await second.wait(saga_id, 30)
+        charges = [c for c in (await second.domain.snapshot()).charges if c.saga_id == saga_id]
+
+    assert second.task_queue == first.task_queue == settings.task_queue
+    assert outcome.status is SagaStatus.COMPLETED
+    assert len(charges) == 1

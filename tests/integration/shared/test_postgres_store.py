@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -414,3 +415,28 @@ async def test_an_unreachable_server_is_a_one_line_error() -> None:
     assert "\n" not in message
     assert "cannot connect to Postgres at 127.0.0.1:" in message
     assert "SAGA_POSTGRES_URL" in message
+
+
+async def test_connections_the_server_dropped_are_replaced_and_the_work_runs_again(
+    postgres_server: EmbeddedPostgres, postgres_store_factory: StoreFactory
+) -> None:
+    """What a Postgres restart leaves in every pool: connections that fail on first use."""
+    store = postgres_store_factory(f"dropped_{uuid.uuid4().hex[:8]}", ITEMS)
+    assert isinstance(store, PostgresStore)
+    await store.open()
+    try:
+        await store.run(insert_item("before", 1))
+        async with await psycopg.AsyncConnection.connect(
+            postgres_server.url, autocommit=True
+        ) as admin:
+            dropped = await admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = %s",
+                (f"saga-{store.name}",),
+            )
+            assert (await dropped.fetchone() or [0])[0] >= 1
+
+        await store.run(insert_item("after", 2))
+        assert (await stock_of(store, "before"), await stock_of(store, "after")) == (1, 2)
+    finally:
+        await store.close()

@@ -72,3 +72,18 @@ async def test_postgres_without_a_url_runs_an_embedded_server_for_the_block(
     assert (shared_tmp / "postgres" / "pgdata" / "PG_VERSION").is_file()
     with pytest.raises(ServerError, match="cannot connect to Postgres"):
         await factory("inventory", NOTES).open()
+
+
+async def test_a_schema_prefix_keeps_one_variants_stores_apart_from_anothers(
+    postgres_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    base = Settings(store=StoreKind.POSTGRES, postgres_url=postgres_server.url)
+    name = f"factory_{uuid.uuid4().hex[:8]}"
+    async with (
+        open_stores(base.for_variant("choreography")) as choreography,
+        open_stores(base.for_variant("orchestration")) as orchestration,
+    ):
+        assert await write_and_read(choreography(name, NOTES)) == ["hello"]
+        assert await write_and_read(orchestration(name, NOTES)) == ["hello"]
+        assert isinstance(store := choreography(name, NOTES), PostgresStore)
+        assert store.schema == f"choreography_{name}"

@@ -1,19 +1,30 @@
-"""docker-compose.yml cannot run here (no engine), so its shape is checked against the code."""
+"""docker-compose.yml cannot run here (no engine), so each container is checked against the code.
+
+Every saga container's command is parsed with its entry point's own argument parser (the
+harness's with its own command line), and its environment with the one settings model, so a
+required flag the file lacks, a variable the code ignores, streams without replicas or stores
+the harness would not read fail here.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 import yaml
+from pydantic import ValidationError
 
-from choreography.broker import NatsSettings
+from choreography import __main__ as choreography_main
+from choreography.host import KINDS_OF_PROCESS, ChoreographySettings
+from harness.attach import resolve
+from harness.cli import app
+from harness.session import VARIANTS
+from orchestration import worker
 from orchestration.server import TemporalSettings
 from orchestration.visibility import KEYS
-from shared.contracts import ServiceName
-from shared.servers import ServerError
+from shared.settings import Settings, StoreKind
 
 ROOT = Path(__file__).parents[3]
 
@@ -32,21 +43,24 @@ def saga_containers(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def runnable(module: str) -> bool:
-    """Whether `python -m module` would find code to run (a package needs __main__)."""
-    spec = importlib.util.find_spec(module)
-    if spec is None:
-        return False
-    if spec.submodule_search_locations:
-        return importlib.util.find_spec(f"{module}.__main__") is not None
-    return True
+def settings_of(container: dict[str, Any]) -> Settings:
+    """The container's environment as its process reads it (nothing from this process)."""
+    return Settings.from_environment({k: str(v) for k, v in container["environment"].items()})
+
+
+def choreography_containers(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: c
+        for name, c in saga_containers(compose).items()
+        if c["command"][:3] == ["python", "-m", "choreography"]
+    }
 
 
 def test_the_cluster_pieces_are_all_there(compose: dict[str, Any]) -> None:
     names = set(compose["services"])
     assert {"temporal", "temporal-postgres", "temporal-ui", "jaeger", "otel-collector"} <= names
-    assert {"nats-1", "nats-2", "nats-3", "orchestration-worker"} <= names
-    assert {s.value for s in ServiceName} <= names
+    assert {"nats-1", "nats-2", "nats-3", "orchestration-worker", "saga-postgres"} <= names
+    assert set(KINDS_OF_PROCESS) <= names
 
 
 def test_nats_nodes_form_one_jetstream_cluster_routing_to_each_other(
@@ -61,32 +75,83 @@ def test_nats_nodes_form_one_jetstream_cluster_routing_to_each_other(
         assert {r.removeprefix("nats://").removesuffix(":6222") for r in routes} == nodes - {node}
 
 
-def test_every_saga_container_runs_an_existing_entry_point(compose: dict[str, Any]) -> None:
-    containers = saga_containers(compose)
-    services = []
-    for service in containers.values():
-        command = service["command"]
-        if command[:2] == ["python", "-m"]:
-            assert runnable(command[2]), command
-        if command[2:3] == ["choreography"]:
-            services.append(command[command.index("--service") + 1])
-    assert sorted(services) == sorted(s.value for s in ServiceName)
+def test_each_choreography_container_runs_one_process_kind_with_its_settings_alone(
+    compose: dict[str, Any],
+) -> None:
+    kinds = []
+    for container in choreography_containers(compose).values():
+        args = choreography_main.parse(container["command"][3:])
+        settings = choreography_main.settings_from(args, settings_of(container))
+
+        assert choreography_main.usage_problem(args.service, settings) is None
+        assert settings.store is StoreKind.POSTGRES and settings.postgres_url
+        assert settings.postgres_schema_prefix == "choreography_"
+        nats = ChoreographySettings.from_settings(settings).nats
+        assert nats.servers == [f"nats://nats-{i}:4222" for i in (1, 2, 3)]
+        assert nats.replicas == 3
+        kinds.append(args.service)
+    assert sorted(kinds) == sorted(KINDS_OF_PROCESS)
 
 
-def test_settings_are_read_from_the_containers_environment(compose: dict[str, Any]) -> None:
-    env = {k: str(v) for k, v in compose["x-saga"]["environment"].items()}
+def test_the_worker_container_polls_the_stable_queue_over_its_own_schemas(
+    compose: dict[str, Any],
+) -> None:
+    container = compose["services"]["orchestration-worker"]
+    assert container["command"][:3] == ["python", "-m", "orchestration.worker"]
+    args = worker.parser().parse_args(container["command"][3:])
+    settings = worker.settings_from(args, settings_of(container))
 
-    temporal = TemporalSettings.from_env(env)
-    nats = NatsSettings.from_env(env)
+    assert worker.usage_problem(settings) is None
+    temporal = TemporalSettings.from_settings(settings)
+    assert (temporal.address, temporal.task_queue) == ("temporal:7233", "saga-orders")
+    assert settings.store is StoreKind.POSTGRES
+    assert settings.postgres_schema_prefix == "orchestration_"
 
-    assert temporal.address == "temporal:7233" and not temporal.embedded
-    assert nats.servers == [f"nats://nats-{i}:4222" for i in (1, 2, 3)]
-    assert nats.replicas == 3
+
+def test_the_harness_only_drives_the_deployment_and_reads_the_stores_the_services_write(
+    compose: dict[str, Any],
+) -> None:
+    harness = compose["services"]["harness"]
+    assert harness["command"][0] == "saga-compare"
+    group = typer.main.get_command(app)
+    name, *rest = harness["command"][1:]
+    command = group.get_command(group.make_context("saga-compare", [name]), name)  # type: ignore[attr-defined]
+    assert command is not None
+    command.make_context(name, list(rest))  # raises on an option the command does not take
+
+    deployed = resolve(settings_of(harness), None, list(VARIANTS))
+
+    assert deployed is not None and set(deployed.variants) == set(VARIANTS)
+    services = settings_of(choreography_containers(compose)["payment"])
+    workers = settings_of(compose["services"]["orchestration-worker"])
+    for variant, written_by in (("choreography", services), ("orchestration", workers)):
+        read = deployed.variants[variant]
+        assert (read.postgres_url, read.postgres_schema_prefix) == (
+            written_by.postgres_url,
+            written_by.postgres_schema_prefix,
+        )
+
+
+def test_the_monitor_reads_the_projection_where_the_tracker_writes_it(
+    compose: dict[str, Any],
+) -> None:
+    monitor = compose["services"]["monitor"]
+    group = typer.main.get_command(app)
+    context = group.make_context("saga-compare", ["monitor"])
+    command = group.get_command(context, "monitor")  # type: ignore[attr-defined]
+    command.make_context("monitor", list(monitor["command"][2:]))
+
+    read = settings_of(monitor).for_variant("choreography")
+    tracker = settings_of(choreography_containers(compose)["tracker"])
+    assert (read.postgres_url, read.postgres_schema_prefix) == (
+        tracker.postgres_url,
+        tracker.postgres_schema_prefix,
+    )
 
 
 def test_a_replica_count_nats_cannot_use_is_refused() -> None:
-    with pytest.raises(ServerError, match="SAGA_NATS_REPLICAS='2'"):
-        NatsSettings.from_env({"SAGA_NATS_REPLICAS": "2"})
+    with pytest.raises(ValidationError, match="use 1, 3 or 5"):
+        Settings.from_environment({"SAGA_NATS_REPLICAS": "2"})
 
 
 def test_published_ports_bind_to_loopback_only(compose: dict[str, Any]) -> None:
@@ -110,5 +175,7 @@ def test_the_saga_search_attributes_are_created_before_the_worker_starts(
     names = {setup[i + 1] for i, arg in enumerate(setup) if arg == "--name"}
     assert names == {key.name for key in KEYS}
     assert setup[setup.index("--type") + 1] == "Keyword"
-    worker = compose["services"]["orchestration-worker"]["depends_on"]
-    assert worker["temporal-search-attributes"] == {"condition": "service_completed_successfully"}
+    worker_depends = compose["services"]["orchestration-worker"]["depends_on"]
+    assert worker_depends["temporal-search-attributes"] == {
+        "condition": "service_completed_successfully"
+    }

@@ -1,0 +1,128 @@
+"""The choreography's one composition root: broker, stores, streams, durables, tracker, hosts.
+
+Every process of the variant is built here, by constructor injection only: a service process
+(``python -m choreography --service NAME``), the tracker's, one running them all, and the
+harness's front door (no hosts, every store opened for seeding and reading). What it is given
+decides everything: the settings (`ChoreographySettings.from_settings`), the stores'
+factory (shared/store/factory.py), the process kinds to run here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from choreography import schema
+from choreography.broker import NatsBroker, NatsSettings, ensure_streams
+from choreography.bus import Bus
+from choreography.events import Routing
+from choreography.front_door import record_end
+from choreography.host import (
+    TRACKER,
+    ChoreographySettings,
+    Host,
+    Outlet,
+    ServiceHost,
+    TrackerHost,
+    ensure_consumers,
+)
+from choreography.tracker import Tracker
+from shared.contracts import ServiceName
+from shared.saga import SAGA, SagaSpec
+from shared.services import SERVICES, Domain, ServiceDef
+from shared.store import StoreFactory
+
+
+@dataclass(frozen=True)
+class Choreography:
+    """What a process of the variant holds: the resolved settings and what was built."""
+
+    settings: ChoreographySettings
+    domain: Domain
+    tracker: Tracker
+    bus: Bus
+    hosts: Mapping[str, Host]
+    broker: NatsBroker | None = None
+
+    @property
+    def servers(self) -> list[str]:
+        return self.settings.nats.servers
+
+
+def stores_of(kinds: Iterable[str]) -> list[str]:
+    """The stores the given process kinds use (the tracker's is the orders store)."""
+    return list(dict.fromkeys(ServiceName.ORDERS.value if k == TRACKER else k for k in kinds))
+
+
+@asynccontextmanager
+async def bootstrap(
+    settings: ChoreographySettings,
+    stores: StoreFactory,
+    *,
+    kinds: Sequence[str] = (),
+    every_store: bool = False,
+    broker_state_dir: Path | None = None,
+    connection_name: str = "saga-front",
+    saga: SagaSpec = SAGA,
+    registry: Mapping[str, ServiceDef] = SERVICES,
+) -> AsyncIterator[Choreography]:
+    """Build and start the given process kinds; stop them when the block ends.
+
+    With no URL in the settings an embedded nats-server runs for the block. ``every_store``
+    opens every service's store (the front door seeds and reads them); otherwise only the
+    kinds'. ``saga`` is the spec the routing is derived from, ``registry`` its services.
+    """
+    async with AsyncExitStack() as stack:
+        broker = None
+        if settings.nats.embedded:
+            broker = await stack.enter_async_context(NatsBroker(state_dir=broker_state_dir))
+            settings = replace(settings, nats=replace(settings.nats, url=broker.url))
+        domain = Domain(
+            stores,
+            saga=saga,
+            services=registry,
+            extra_migrations=schema.migrations_for(registry),
+        )
+        await domain.open(only=None if every_store else stores_of(kinds))
+        stack.push_async_callback(domain.close)
+        bus = await Bus.connect(settings.nats.servers, connection_name)
+        stack.push_async_callback(bus.close)
+        await ensure_streams(bus.js, replicas=settings.nats.replicas)
+        routing = Routing(saga)
+        await ensure_consumers(bus, settings, routing)
+        outlets = {service: Outlet() for service in domain.services}
+        tracker = Tracker(
+            domain.orders,
+            routing=routing,
+            hand_over=outlets[ServiceName.ORDERS],
+            on_end=record_end,
+            poll_s=settings.wait_poll_s,
+        )
+        hosts = build_hosts(kinds, domain, tracker, outlets, settings)
+        for host in hosts.values():
+            await host.start()
+            stack.push_async_callback(host.stop)
+        yield Choreography(settings, domain, tracker, bus, hosts, broker)
+
+
+def build_hosts(
+    kinds: Sequence[str],
+    domain: Domain,
+    tracker: Tracker,
+    outlets: Mapping[str, Outlet],
+    settings: ChoreographySettings,
+) -> dict[str, Host]:
+    """One host per kind, each given the outlet of the store it writes."""
+    servers = settings.nats.servers
+    hosts: dict[str, Host] = {}
+    for kind in kinds:
+        if kind == TRACKER:
+            hosts[kind] = TrackerHost(tracker, outlets[ServiceName.ORDERS], settings, servers)
+        else:
+            hosts[kind] = ServiceHost(kind, domain, tracker, outlets[kind], settings, servers)
+    return hosts
+
+
+__all__ = ["Choreography", "NatsSettings", "bootstrap", "build_hosts", "stores_of"]

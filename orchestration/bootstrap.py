@@ -1,0 +1,168 @@
+"""The orchestration's one composition root: server, stores, client, worker, by injection.
+
+Every process of the variant is built here: the worker process (``python -m
+orchestration.worker``), the harness's front door (a client only, every store opened for
+seeding and reading), and the embedded runtime (both, over an embedded dev server). The
+worker polls the task queue the settings name, so a worker started after another died resumes
+the sagas in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from orchestration.activities import VARIANT, SagaActivities
+from orchestration.client import check_search_attributes, connect, for_component
+from orchestration.server import TemporalServer, TemporalSettings
+from orchestration.workflows import OrderSagaWorkflow
+from shared.errors import InjectedCrash
+from shared.saga import SAGA, SagaSpec
+from shared.services import SERVICES, Domain, ServiceDef
+from shared.store import StoreFactory
+from shared.telemetry import WORKER, Tracing, service_scope
+
+DEV_SERVER_CONFIG: Mapping[str, object] = {
+    # The history service reads each shard's task queues at most 20 times a second by default;
+    # the dev server has one shard, so every workflow task waited up to 50 ms to be dispatched.
+    "history.transferProcessorMaxPollRPS": 1000,
+    "history.timerProcessorMaxPollRPS": 1000,
+    "history.visibilityProcessorMaxPollRPS": 1000,
+    # Timers (retry backoffs, the deadline) fired up to 1 s late: the timer queue's default
+    # look-ahead shift is 1 s, so a 50 ms backoff cost a whole second.
+    "history.timerProcessorMaxTimeShift": "10ms",
+    # One partition per task queue: no forwarding between partitions on a one-node server.
+    "matching.numTaskqueueReadPartitions": 1,
+    "matching.numTaskqueueWritePartitions": 1,
+}
+"""Dynamic config for the embedded dev server; figures in docs/temporal-latency.md."""
+
+
+@dataclass(frozen=True)
+class Orchestration:
+    """What a process of the variant holds: the resolved settings and what was built."""
+
+    settings: TemporalSettings
+    client: Client
+    domain: Domain
+    ui_url: str | None = None
+    server: TemporalServer | None = None
+
+
+SANDBOXES = ("full", "passthrough", "off")
+SAGA_SANDBOX = "passthrough"
+"""The saga's setting, chosen on measurements (docs/benchmarks.md, scripts/sandbox_cost.py)."""
+
+
+def build_worker(
+    client: Client,
+    task_queue: str,
+    domain: Domain,
+    on_crash: Callable[[InjectedCrash], None] | None = None,
+) -> Worker:
+    """A worker running the saga workflow and its activities over one Domain."""
+    activities = SagaActivities(domain, VARIANT, on_crash=on_crash or (lambda crash: None))
+    return saga_worker(client, task_queue, activities.all())
+
+
+def saga_worker(
+    client: Client,
+    task_queue: str,
+    activities: Sequence[Callable[..., Any]],
+    *,
+    sandbox: str = SAGA_SANDBOX,
+) -> Worker:
+    """The saga workflow's worker with these activities (the benchmark's floor: no-ops).
+
+    ``sandbox`` picks the workflow runner (docs/benchmarks.md measures each): ``full``
+    (Temporal's default sandbox), ``passthrough`` (the saga's: the sandbox's restrictions on
+    non-deterministic calls, but every module imported once, not again for each workflow run)
+    or ``off``.
+    """
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[OrderSagaWorkflow],
+        activities=activities,
+        workflow_runner=workflow_runner(sandbox),
+        # Shutdown waits this long for running activities before cancelling them.
+        graceful_shutdown_timeout=timedelta(seconds=2),
+        # A dead worker's cached sagas move to another worker after this (default 10 s).
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
+    )
+
+
+def workflow_runner(sandbox: str) -> WorkflowRunner:
+    """The runner for a sandbox setting (see `saga_worker`)."""
+    if sandbox == "off":
+        return UnsandboxedWorkflowRunner()
+    if sandbox == "passthrough":
+        restrictions = SandboxRestrictions.default.with_passthrough_all_modules()
+        return SandboxedWorkflowRunner(restrictions=restrictions)
+    if sandbox == "full":
+        return SandboxedWorkflowRunner()
+    raise ValueError(f"unknown sandbox setting {sandbox!r}; use one of {', '.join(SANDBOXES)}")
+
+
+def exit_on_crash(crash: InjectedCrash) -> None:
+    """An injected crash point as a real death: the process ends for its supervisor."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@asynccontextmanager
+async def bootstrap(
+    settings: TemporalSettings,
+    stores: StoreFactory,
+    *,
+    tracing: Tracing | None = None,
+    run_worker: bool = False,
+    crash_exits: bool = False,
+    server_state_dir: Path | None = None,
+    ui: bool = False,
+    dynamic_config: Mapping[str, object] | None = None,
+    saga: SagaSpec = SAGA,
+    registry: Mapping[str, ServiceDef] = SERVICES,
+) -> AsyncIterator[Orchestration]:
+    """Build the variant and, with ``run_worker``, a worker on the settings' task queue.
+
+    With no address in the settings an embedded dev server runs for the block (in memory,
+    or on a file in ``server_state_dir``); a server given by address must already have the
+    saga's search attributes.
+    """
+    async with AsyncExitStack() as stack:
+        server = None
+        ui_url = None
+        if settings.embedded:
+            server = TemporalServer(
+                state_dir=server_state_dir,
+                ui=ui,
+                namespace=settings.namespace,
+                dynamic_config=DEV_SERVER_CONFIG if dynamic_config is None else dynamic_config,
+            )
+            await stack.enter_async_context(server)
+            ui_url = server.ui_url
+            settings = replace(settings, address=server.address)
+        assert settings.address is not None
+        domain = await Domain(stores, saga=saga, services=registry).open()
+        stack.push_async_callback(domain.close)
+        client = await connect(settings.address, settings.namespace, tracing=tracing)
+        if server is None:
+            await check_search_attributes(client)
+        if run_worker:
+            on_crash = exit_on_crash if crash_exits else None
+            worker = build_worker(
+                for_component(client, tracing, WORKER), settings.task_queue, domain, on_crash
+            )
+            with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope
+                await stack.enter_async_context(worker)
+        yield Orchestration(settings, client, domain, ui_url, server)

@@ -1,0 +1,58 @@
+"""A deployment from `saga-compare up` for a test module, and ways to look at its processes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness import topology
+from harness.topology import Topology, alive
+
+COMMAND = Path(sys.executable).parent / "saga-compare"
+
+
+def saga_compare(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a user runs it."""
+    return subprocess.run(
+        [str(COMMAND), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def every_pid(found: Topology) -> dict[str, tuple[int, float | None]]:
+    """Every process the deployment's supervisor started (with their start times), and itself."""
+    pids = {"supervisor": (found.supervisor_pid, found.supervisor_started)}
+    for kind, info in found.processes.items():
+        if info.pid is not None:
+            pids[kind] = (info.pid, info.started)
+    return pids
+
+
+def running(pids: dict[str, tuple[int, float | None]]) -> list[str]:
+    return [kind for kind, (pid, started) in pids.items() if alive(pid, started)]
+
+
+@contextmanager
+def deployment(*up_args: str) -> Iterator[Topology]:
+    """`up` in a fresh state dir (reachable by an embedded Postgres' own account), `down` after.
+
+    Whatever the test did, nothing the deployment started is left running afterwards.
+    """
+    state = Path(tempfile.mkdtemp(prefix="saga-deploy-test-"))
+    state.chmod(0o711)
+    try:
+        started = saga_compare("up", "--state-dir", str(state), *up_args)
+        assert started.returncode == 0, started.stderr
+        found = topology.read(state)
+        assert found is not None
+        yield found
+    finally:
+        last = topology.read(state)
+        saga_compare("down", "--state-dir", str(state))
+        if last is not None:
+            assert running(every_pid(last)) == []
+        shutil.rmtree(state, ignore_errors=True)
