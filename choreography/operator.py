@@ -1,10 +1,11 @@
 """Operator commands over NATS: how a front door (the monitor over a deployment) asks the tracker.
 
-The tracker lives in the orders process; a monitor attached to a deployment only has the
+The tracker runs in a process of its own kind (`--service tracker`, beside the orders
+service, or in one running them all); a monitor attached to a deployment only has the
 broker and the projection. It acts by publishing a **command** on the ``SAGA`` stream,
 ``operator.retry_requested.<saga_id>`` or ``operator.resolve_requested.<saga_id>`` (an
 `OperatorCommand`: saga, who, note, and a command id that is also its ``Nats-Msg-Id``), and the
-orders process's `OperatorDesk` (durable ``operator``) performs it through the tracker's
+tracker host's `OperatorDesk` (durable ``operator``) performs it through the tracker's
 `retry_compensation` / `resolve` — the same methods the embedded runtime calls — exactly once:
 the command id joins the orders store's inbox in the transaction that records the action (or
 the refusal), so a redelivered command is acknowledged and does nothing.
@@ -15,7 +16,7 @@ the action as recorded, or the one-line refusal (`NotAwaitingOperator`); a desk 
 not know the saga (another deployment sharing the broker) stays silent. A
 retry's result then follows from the round's answers, which the caller reads from the
 projection as the embedded runtime does (`Tracker.wait_action`). The command is durable
-either way: if the orders process is down, the caller hears nothing in time
+either way: if the tracker's process is down, the caller hears nothing in time
 (`OperatorUnavailable`) and the action happens once the process is back.
 """
 
@@ -49,7 +50,7 @@ RETRY_REQUESTED = f"{ROOT}.retry_requested"
 RESOLVE_REQUESTED = f"{ROOT}.resolve_requested"
 KINDS = {Action.RETRY_COMPENSATION: RETRY_REQUESTED, Action.RESOLVE: RESOLVE_REQUESTED}
 DURABLE = "operator"
-"""The orders process's durable consumer of operator commands (plus the consumer suffix)."""
+"""The tracker host's durable consumer of operator commands (plus the consumer suffix)."""
 ANSWER_TIMEOUT_S = 10.0
 """How long a caller waits for the desk to record (or refuse) the action."""
 RESULT_TIMEOUT_S = 300.0
@@ -90,7 +91,7 @@ Reply = Callable[[str, bytes], Awaitable[None]]
 
 
 class OperatorDesk:
-    """The orders process's side: performs each command once through the tracker, answers."""
+    """The tracker host's side: performs each command once through the tracker, answers."""
 
     def __init__(self, tracker: Tracker, reply: Reply) -> None:
         self.tracker = tracker
@@ -139,7 +140,7 @@ def decode(delivery: Delivery) -> OperatorCommand:
 
 
 class OperatorCommands:
-    """A front door's operator (the monitor over a deployment): commands to the orders
+    """A front door's operator (the monitor over a deployment): commands to the tracker's
     process, answers by request/reply, results from the tracker's projection.
 
     ``tracker`` is only read here (a `Tracker` over the orders store, never started).
@@ -204,7 +205,7 @@ class OperatorCommands:
                 answer = Answer.model_validate_json(await answered)
         except TimeoutError:
             raise OperatorUnavailable(
-                f"the orders service has not answered within {self.answer_timeout_s:g}s; the"
+                f"the saga tracker has not answered within {self.answer_timeout_s:g}s; the"
                 " command is queued and is carried out once it is back"
             ) from None
         finally:
@@ -234,7 +235,7 @@ class OperatorCommands:
         except NotFoundError:
             raise OperatorUnavailable(
                 f"no consumer {self.durable!r} of operator commands on the {SAGA_STREAM} stream:"
-                " the deployment's orders service does not take them (start or upgrade it)"
+                " the deployment's tracker does not take them (start or upgrade it)"
             ) from None
 
 

@@ -1,11 +1,11 @@
 """Operator actions from the monitor attached to a running deployment (front door only).
 
 The deployment runs as its processes would: a nats-server and the five choreography services
-with the tracker (the orders process) beside it; a Temporal dev server and a worker. The board
-comes from `attached_board` and the settings alone, as `saga-compare monitor` builds it: it
-acts through a Temporal update on the open workflow, and through an operator command on NATS
-that the orders process's tracker carries out once. The same action has the same effect, is
-recorded on the saga, and the invariants hold afterwards.
+with the tracker beside them; a Temporal dev server and a worker. The board comes from
+`attached_board` and the settings alone, as `saga-compare monitor` builds it: it acts through
+a Temporal update on the open workflow, and through an operator command on NATS that the
+tracker carries out once. The same action has the same effect, is recorded on the saga, and
+the invariants hold afterwards.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -84,10 +85,11 @@ SAGAS = {
     "att-http": stuck(1),
     "att-done": FaultPlan(),
     "att-waits": stuck(1),
+    "att-front": stuck(1),
 }
 """One saga to retry (it compensates), one to resolve, one whose retries keep failing (the
 duplicate command), one acted on over HTTP, one that completed (nothing to act on), and one
-left waiting."""
+left waiting, and one for a front door runtime."""
 
 Runtime = OrchestrationRuntime | ChoreographyRuntime
 
@@ -97,6 +99,8 @@ class Deployment:
     runtimes: dict[str, Runtime]
     board: Board
     orders: dict[str, OrderRequest]
+    folder: Path
+    nats_url: str
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -134,7 +138,7 @@ async def deployment(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             data_dir=folder,  # the choreography keeps its stores in <data dir>/choreography
         )
         async with attached_board(settings, MonitorSettings(cache_s=0)) as board:
-            yield Deployment(runtimes, board, orders)
+            yield Deployment(runtimes, board, orders, folder, broker.url)
 
 
 async def detail(board: Board, variant: str, saga_id: str) -> SagaDetail:
@@ -329,13 +333,13 @@ async def test_over_http_acting_on_a_saga_that_does_not_wait_is_a_409_with_one_l
     assert message.group(1) == "saga att-done-1 does not wait for an operator (it is COMPLETED)"
 
 
-# -- when the orders process cannot take the command -----------------------------------------
+# -- when the tracker cannot take the command ------------------------------------------------
 
 
-async def test_without_the_orders_service_s_consumer_nothing_is_published(
+async def test_without_the_tracker_s_consumer_nothing_is_published(
     deployment: Deployment,
 ) -> None:
-    """A deployment whose orders process never made the ``operator`` durable (another suffix)."""
+    """A deployment whose tracker never made the ``operator`` durable (another suffix)."""
     commands = deployment.board.operators["choreography"]
     assert isinstance(commands, operator.OperatorCommands)
     elsewhere = operator.OperatorCommands(
@@ -349,7 +353,7 @@ async def test_without_the_orders_service_s_consumer_nothing_is_published(
     assert (await commands.bus.js.stream_info("SAGA")).state.messages == before
 
 
-async def test_a_command_the_orders_service_cannot_take_now_is_queued_and_done_later(
+async def test_a_command_the_tracker_cannot_take_now_is_queued_and_done_later(
     deployment: Deployment,
 ) -> None:
     """The desk's durable paused (its process down, in effect): the caller hears nothing in
@@ -370,3 +374,30 @@ async def test_a_command_the_orders_service_cannot_take_now_is_queued_and_done_l
         assert time.monotonic() < deadline, "the queued command was never carried out"
         await asyncio.sleep(0.05)
     assert [(a.action, a.who, a.note) for a in saga.actions] == [("resolve", "ops-fay", "later")]
+
+
+# -- the harness's front door to a deployment acts the same way -------------------------------
+
+
+async def test_a_front_door_runtime_acts_through_operator_commands(
+    deployment: Deployment,
+) -> None:
+    """No tracker in the process (``--attach``): the runtime sends the same command."""
+    settings = ChoreographySettings(nats=NatsSettings(url=deployment.nats_url))
+    commands = deployment.board.operators["choreography"]
+    assert isinstance(commands, operator.OperatorCommands)
+    before = (await commands.bus.js.consumer_info("SAGA", operator.DURABLE)).delivered
+    async with open_choreography(
+        deployment.folder / "choreography", settings=settings, services=()
+    ) as front:
+        action = await front.retry_compensation("att-front-1", "ops-gus")
+        with pytest.raises(NotAwaitingOperator, match="att-front-1 does not wait"):
+            await front.resolve("att-front-1", "ops-gus", "again")
+
+    assert (action.action, action.who) == ("retry_compensation", "ops-gus")
+    assert action.result == "compensated"
+    after = (await commands.bus.js.consumer_info("SAGA", operator.DURABLE)).delivered
+    assert after.consumer_seq == before.consumer_seq + 1  # one command; the refusal published none
+    saga = await detail(deployment.board, "choreography", "att-front-1")
+    assert (saga.row.status, saga.waiting) == (ListedStatus.COMPENSATED, False)
+    await invariants_hold(deployment, "choreography")
