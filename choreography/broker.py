@@ -42,8 +42,9 @@ ADDRESS_IN_USE = "address already in use"
 SAGA_STREAM = "SAGA"
 DLQ_STREAM = "SAGA_DLQ"
 ADVISORY_STREAM = "SAGA_ADVISORIES"
-SAGA_SUBJECTS = ("saga.>", "front.>")
-"""Saga events, and the front door's commands and end notices (choreography/front_door.py)."""
+SAGA_SUBJECTS = ("saga.>", "front.>", "operator.>")
+"""Saga events, the front door's commands and end notices (choreography/front_door.py), and
+operator commands to the tracker (choreography/operator.py)."""
 DLQ_SUBJECTS = ("dlq.>",)
 ADVISORY_SUBJECTS = (
     f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{SAGA_STREAM}.>",

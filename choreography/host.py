@@ -3,7 +3,8 @@
 A host is the unit every deployment uses: `bootstrap` runs the chosen ones in one process
 (all of them for the embedded runtime, one for ``python -m choreography --service NAME``).
 The kinds are the five services (the orders service also runs the front door's desk) and the
-tracker, which projects every saga event into the orders store and so shares its outbox.
+tracker, which projects every saga event into the orders store and so shares its outbox, and
+carries out operator commands (choreography/operator.py).
 Either way a host's tasks run in its service scope, so its spans name it
 (shared/telemetry.py). A host can die on the spot (a simulated process death: nothing acked
 or published any more) and come back; with ``crash_exits`` an injected crash point kills the
@@ -21,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from choreography import operator
 from choreography.broker import NatsSettings
 from choreography.bus import (
     BatchConsumer,
@@ -108,10 +110,20 @@ class ChoreographySettings:
             max_inflight=512,
         )
 
+    def operator_spec(self) -> ConsumerSpec:
+        """Operator commands from a front door (the monitor), read where the tracker runs."""
+        return ConsumerSpec(
+            durable=f"{operator.DURABLE}{self.consumer_suffix}",
+            service=TRACKER,
+            filter_subjects=operator.SUBJECTS,
+            ack_wait_s=self.ack_wait_s,
+            max_deliver=self.max_deliver,
+        )
+
     def specs(self, routing: Routing | None = None) -> list[ConsumerSpec]:
         routing = routing or Routing()
         participants = [self.participant_spec(s, routing) for s in routing.saga.services]
-        return [*participants, self.desk_spec(), self.tracker_spec()]
+        return [*participants, self.desk_spec(), self.tracker_spec(), self.operator_spec()]
 
 
 def lane_key(value: str) -> str | None:
@@ -368,7 +380,13 @@ class TrackerHost(Host):
         projection = BatchConsumer(
             bus, spec, liveness, self.on_fatal, batch_handler=self.tracker.project
         )
-        return [projection]
+        # Operator commands from a front door (the monitor over a deployment), carried out
+        # by this tracker once each and answered on the command's reply subject.
+        desk = operator.OperatorDesk(self.tracker, bus.nc.publish)
+        commands = LaneConsumer(
+            bus, self.settings.operator_spec(), liveness, self.on_fatal, handler=desk.handle
+        )
+        return [projection, commands]
 
     async def stopping(self) -> None:
         await self.tracker.stop()

@@ -18,6 +18,7 @@ from choreography.bootstrap import Choreography, bootstrap
 from choreography.bus import Bus
 from choreography.front_door import FrontDoor
 from choreography.host import TRACKER, ChoreographySettings, Host
+from choreography.operator import OperatorCommands
 from choreography.tracker import Intervention, Tracker
 from shared.catalogue import admit
 from shared.contracts import ActionResult, OperatorAction, OrderRequest, SagaOutcome, SagaPolicy
@@ -104,7 +105,14 @@ class ChoreographyRuntime:
     async def retry_compensation(
         self, saga_id: str, who: str, timeout_s: float = OPERATOR_WAIT_S
     ) -> OperatorAction:
-        """An operator retries the saga's failed compensations; returns what came of it."""
+        """An operator retries the saga's failed compensations; returns what came of it.
+
+        Without the tracker in this process (a front door to a deployment) the action is an
+        operator command the tracker's process carries out (choreography/operator.py).
+        """
+        commands = self._commands(timeout_s)
+        if commands is not None:
+            return await commands.retry_compensation(saga_id, who)
         action = await self.tracker.retry_compensation(saga_id, who)
         if action.result is not ActionResult.PENDING:
             return action
@@ -113,7 +121,19 @@ class ChoreographyRuntime:
 
     async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
         """An operator marks the saga resolved by hand, with a note."""
+        commands = self._commands(OPERATOR_WAIT_S)
+        if commands is not None:
+            return await commands.resolve(saga_id, who, note)
         return await self.tracker.resolve(saga_id, who, note)
+
+    def _commands(self, timeout_s: float) -> OperatorCommands | None:
+        """Operator commands over NATS when the tracker runs elsewhere; None when it is here."""
+        if TRACKER in self.app.hosts:
+            return None
+        suffix = self.settings.consumer_suffix
+        return OperatorCommands(
+            self.bus, self.tracker, consumer_suffix=suffix, result_timeout_s=timeout_s
+        )
 
     def host(self, kind: str) -> Host:
         return self.app.hosts[kind]

@@ -24,7 +24,7 @@ from typing import TypeVar
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, ConfigDict
 
-from choreography import outbox
+from choreography import inbox, outbox
 from choreography.bus import Delivery, Outgoing, Poison
 from choreography.events import CANCEL_REQUESTED, PLACED, Event, Routing
 from choreography.projection import (
@@ -63,6 +63,19 @@ T = TypeVar("T")
 
 CHUNK = 500
 """Saga ids per ``IN (...)`` list when a batch loads its views."""
+OPERATOR_INBOX = "operator"
+"""The inbox's consumer name for operator commands (choreography/operator.py)."""
+
+Refusal = NotAwaitingOperator | UnknownSaga
+"""Why an operator action was refused."""
+
+
+class DuplicateCommand(Exception):
+    """An operator command the tracker already acted on (or refused): nothing is done again."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(f"operator command {command} was handled already")
+        self.command = command
 
 
 EndHook = Callable[[Tx, str, SagaStatus, Reason | None], Outgoing | None]
@@ -370,16 +383,23 @@ class Tracker:
             )
         return sorted(queue, key=lambda item: item.at)
 
-    async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
+    async def retry_compensation(
+        self, saga_id: str, who: str, *, command: str | None = None
+    ) -> OperatorAction:
         """An operator retries the failed compensations: one command per service (round n).
 
         Returns the action as recorded (pending, or nothing to retry); its result follows
-        from the round's answers (`wait_action`).
+        from the round's answers (`wait_action`). ``command`` is the id of the operator
+        command asking for it (`choreography.operator`): recorded in the inbox in the same
+        transaction, so a redelivered command raises DuplicateCommand and starts no round.
         """
         now = time.time()
 
-        def work(tx: Tx) -> tuple[OperatorAction, list[Outgoing | None]]:
-            view, current = self._waiting(tx, saga_id)
+        def work(tx: Tx) -> tuple[OperatorAction | Refusal, list[Outgoing | None]]:
+            waiting = self._waiting_once(tx, saga_id, command)
+            if not isinstance(waiting, tuple):
+                return waiting, []
+            view, current = waiting
             failed = tuple(current.failed_compensations)
             if not failed:
                 action = OperatorAction(
@@ -411,6 +431,8 @@ class Tracker:
 
         action, rows = await self.store.run(work, key=saga_id)
         self.hand_over(rows)
+        if isinstance(action, Exception):
+            raise action
         return action
 
     async def wait_action(self, saga_id: str, index: int, timeout_s: float) -> OperatorAction:
@@ -428,25 +450,57 @@ class Tracker:
         if view is None:
             raise UnknownSaga(saga_id)
         current = outcome(view, self.saga)
-        pending = any(a.result is ActionResult.PENDING for a in current.actions)
-        if current.status is not SagaStatus.NEEDS_INTERVENTION or current.resolved or pending:
-            state = "resolved" if current.resolved else current.status.value
-            raise NotAwaitingOperator(saga_id, "being retried" if pending else state)
+        check_waiting(current)
         return view, current
 
-    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
-        """An operator finished the saga by hand: recorded, and it no longer waits."""
+    def _waiting_once(
+        self, tx: Tx, saga_id: str, command: str | None
+    ) -> tuple[SagaView, SagaOutcome] | Refusal:
+        """`_waiting`, for an operator command at most once: its id joins the inbox first
+        (DuplicateCommand if it is there), and a refusal is returned, not raised, so that the
+        inbox row commits with it (a redelivery is a duplicate, never acted on later)."""
+        if command is None:
+            return self._waiting(tx, saga_id)
+        if not inbox.record(tx, OPERATOR_INBOX, command, saga_id):
+            raise DuplicateCommand(command)
+        try:
+            return self._waiting(tx, saga_id)
+        except (NotAwaitingOperator, UnknownSaga) as refused:
+            return refused
+
+    async def resolve(
+        self, saga_id: str, who: str, note: str, *, command: str | None = None
+    ) -> OperatorAction:
+        """An operator finished the saga by hand: recorded, and it no longer waits.
+
+        ``command``: as for `retry_compensation` (a redelivery raises DuplicateCommand).
+        """
         action = OperatorAction(
             action=Action.RESOLVE, who=who, at=time.time(), note=note, result=ActionResult.RESOLVED
         )
 
-        def work(tx: Tx) -> None:
-            view, _ = self._waiting(tx, saga_id)
+        def work(tx: Tx) -> Refusal | None:
+            waiting = self._waiting_once(tx, saga_id, command)
+            if not isinstance(waiting, tuple):
+                return waiting
+            view, _ = waiting
             save(tx, [view.model_copy(update={"actions": (*view.actions, action)})], self.saga)
+            return None
 
-        await self.store.run(work, key=saga_id)
+        refused = await self.store.run(work, key=saga_id)
+        if refused is not None:
+            raise refused
         self.ended(saga_id)
         return action
+
+
+def check_waiting(current: SagaOutcome) -> None:
+    """NotAwaitingOperator unless the saga waits for an operator (NEEDS_INTERVENTION, not
+    resolved, no retry under way): what the tracker checks, and a front door before asking."""
+    pending = any(a.result is ActionResult.PENDING for a in current.actions)
+    if current.status is not SagaStatus.NEEDS_INTERVENTION or current.resolved or pending:
+        state = "resolved" if current.resolved else current.status.value
+        raise NotAwaitingOperator(current.saga_id, "being retried" if pending else state)
 
 
 def load(tx: Tx, saga_ids: list[str]) -> dict[str, SagaView]:

@@ -31,7 +31,7 @@ from monitor.params import BadInput
 from monitor.security import SESSION_COOKIE, Guard, Refused, WrongHost
 from monitor.views import HERE, make_templates, span_s
 from shared.read_model import ListedStatus
-from shared.runtime import NotAwaitingOperator
+from shared.runtime import NotAwaitingOperator, OperatorUnavailable
 
 log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 16_384
@@ -209,6 +209,7 @@ def create_app(open_board: BoardOpener, guard: Guard) -> Starlette:
         Refused: _answer(403),
         NoActions: _answer(409),
         NotAwaitingOperator: _answer(409),
+        OperatorUnavailable: _answer(503),
         LookupError: _answer(404),
         HTTPException: _http_error,
         Exception: _internal,

@@ -1,8 +1,11 @@
-"""The monitor over a deployment it did not start: front door only, read-only by default.
+"""The monitor over a deployment it did not start: front door only.
 
-Orchestration: a client of the Temporal frontend (visibility, queries, histories). Choreography:
-the tracker's projection in the orders store and the saga stream on the broker. The services'
-processes, the worker and the servers' own state are never touched.
+Orchestration: a client of the Temporal frontend (visibility, queries, histories), and the
+operator's updates on the saga's open workflow through it. Choreography: the tracker's
+projection in the orders store and the saga stream on the broker to read; operator commands
+published on that stream for the orders process's tracker to carry out
+(choreography/operator.py). The services' processes, the worker and the servers' own state are
+never touched.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from choreography import schema
 from choreography.bus import Bus
+from choreography.operator import OperatorCommands
 from choreography.read_model import ChoreographyReadModel
-from monitor.board import Board
+from choreography.tracker import Tracker
+from monitor.board import Board, Operator
 from monitor.settings import MonitorSettings
 from orchestration.client import check_search_attributes, connect
 from orchestration.read_model import OrchestrationReadModel
+from orchestration.saga_client import SagaOperator
 from shared.contracts import ServiceName
 from shared.read_model import ReadModel
 from shared.services import Domain
@@ -35,11 +41,13 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
     if not settings.temporal_address and not settings.nats_url:
         raise ValueError(NOTHING_TO_WATCH)
     models: dict[str, ReadModel] = {}
+    operators: dict[str, Operator] = {}
     async with AsyncExitStack() as stack:
         if settings.temporal_address:
             client = await connect(settings.temporal_address, settings.temporal_namespace)
             await check_search_attributes(client)
             models["orchestration"] = OrchestrationReadModel(client, monitor.temporal_ui_url)
+            operators["orchestration"] = SagaOperator(client)
         if settings.nats_url:
             # The choreography's own stores, as its processes keep them (Settings.for_variant).
             chosen = settings.for_variant("choreography")
@@ -50,4 +58,7 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
             bus = await Bus.connect(settings.nats_url.split(","), "saga-monitor")
             stack.push_async_callback(bus.close)
             models["choreography"] = ChoreographyReadModel(domain.orders.store, bus.js)
-        yield Board(models, monitor)
+            tracker = Tracker(domain.orders)  # read only: the projection, never started here
+            suffix = settings.nats_consumer_suffix
+            operators["choreography"] = OperatorCommands(bus, tracker, consumer_suffix=suffix)
+        yield Board(models, monitor, operators)

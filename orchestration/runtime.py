@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from orchestration import saga_client
 from orchestration.bootstrap import DEV_SERVER_CONFIG, bootstrap
-from orchestration.messages import REMOTE, ActivityMode, OperatorCall, SagaInput
+from orchestration.messages import REMOTE, ActivityMode, SagaInput
 from orchestration.saga_client import SagaHandle
 from orchestration.server import TemporalSettings
 from orchestration.workflows import OrderSagaWorkflow
@@ -113,13 +113,11 @@ class OrchestrationRuntime:
 
     async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
         """An operator retries the saga's failed compensations; returns what came of it."""
-        call = OperatorCall(who=who)
-        return await saga_client.act(self._handle(saga_id), "retry_compensation", call)
+        return await saga_client.SagaOperator(self.client).retry_compensation(saga_id, who)
 
     async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
         """An operator marks the saga resolved by hand, with a note."""
-        call = OperatorCall(who=who, note=note)
-        return await saga_client.act(self._handle(saga_id), "resolve", call)
+        return await saga_client.SagaOperator(self.client).resolve(saga_id, who, note)
 
     async def _stuck_in(self, saga_id: str) -> StepId | None:
         """The step in flight, or None when even the query gets no answer (no worker)."""

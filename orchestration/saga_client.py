@@ -109,6 +109,25 @@ async def act(handle: SagaHandle, update: str, call: OperatorCall) -> OperatorAc
     return action
 
 
+class SagaOperator:
+    """An operator's updates on sagas' open workflows, over any client of the frontend: the
+    embedded runtime's, or the monitor's over a deployment (it needs no worker of its own)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
+        """Retry the saga's failed compensations; returns what came of it."""
+        return await act(self._handle(saga_id), "retry_compensation", OperatorCall(who=who))
+
+    async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
+        """Mark the saga resolved by hand, with a note."""
+        return await act(self._handle(saga_id), "resolve", OperatorCall(who=who, note=note))
+
+    def _handle(self, saga_id: str) -> SagaHandle:
+        return self.client.get_workflow_handle_for(OrderSagaWorkflow.run, saga_id)
+
+
 def _cause_type(error: WorkflowUpdateFailedError) -> str | None:
     cause = error.cause
     return cause.type if isinstance(cause, ApplicationError) else None

@@ -43,6 +43,11 @@ class NotAwaitingOperator(RuntimeError):
         self.saga_id = saga_id
 
 
+class OperatorUnavailable(RuntimeError):
+    """An operator action that cannot be carried out now (who performs it is unreachable);
+    its message is the one line to show."""
+
+
 class SagaRuntime(Protocol):
     variant: str
     domain: Domain

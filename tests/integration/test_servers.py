@@ -150,7 +150,8 @@ async def test_nats_streams_are_created_idempotently(tmp_path: Path) -> None:
     assert {info.config.name for info in listed} == set(second)
     assert all(first[name].config == second[name].config for name in first)
     saga = first[SAGA_STREAM].config
-    assert saga.subjects == ["saga.>", "front.>"] and saga.duplicate_window == 120.0
+    assert saga.subjects == ["saga.>", "front.>", "operator.>"]
+    assert saga.duplicate_window == 120.0
     assert first[ADVISORY_STREAM].config.subjects == [
         "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.SAGA.>",
         "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.SAGA.>",
