@@ -16,7 +16,9 @@ fi
 .venv/bin/ruff format --check .
 .venv/bin/mypy --strict shared choreography orchestration harness monitor
 status=0
-.venv/bin/python -m pytest "$@" || status=$?
+# Two workers (pytest-xdist): most tests wait on servers and timers, so one pytest process left
+# the two cores mostly idle (load 1.5) and had done 31% of the suite after 8 minutes.
+.venv/bin/python -m pytest -n 2 "$@" || status=$?
 if [ "$status" -eq 5 ]; then
   echo "error: pytest collected no tests" >&2
   exit 1
