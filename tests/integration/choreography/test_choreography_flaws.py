@@ -1,4 +1,4 @@
-"""Each flaw of the seed choreography, and the test showing it is fixed (ARCHITECTURE.md)."""
+"""Each flaw of the seed choreography, and the test showing it is fixed (docs/choreography.md)."""
 
 from __future__ import annotations
 
