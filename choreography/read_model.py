@@ -22,6 +22,9 @@ from choreography.broker import SAGA_STREAM
 from choreography.projection import COMPENSATING, SagaView, outcome
 from shared.contracts import OperatorAction, SagaStatus, StepState, StepStatus
 from shared.read_model import (
+    LATENCY_WINDOW_S,
+    MAX_ALERT_CANDIDATES,
+    MAX_LATENCY_SAMPLES,
     ActionView,
     Alert,
     Counters,
@@ -41,11 +44,6 @@ from shared.store import Store
 VARIANT = "choreography"
 MAX_EVENTS = 500
 """A saga emits a dozen events; a cap keeps a pathological one from flooding the page."""
-MAX_ALERT_CANDIDATES = 50
-"""Running sagas checked per refresh (the oldest in choreography; in orchestration the newest
-of those old enough, as visibility cannot sort): each costs one read of the engine."""
-LATENCY_WINDOW_S = 300.0
-MAX_LATENCY_SAMPLES = 500
 
 _COLUMNS = (
     "SELECT s.saga_id, s.order_id, s.status, s.phase, s.reason, s.failed_step, s.started_at,"

@@ -32,6 +32,9 @@ from orchestration.visibility import COMPENSATING, ORDER_ID, SAGA_REASON, SAGA_S
 from orchestration.workflows import SETTLED_AT, OrderSagaWorkflow
 from shared.contracts import OperatorAction, SagaOutcome, StepStatus
 from shared.read_model import (
+    LATENCY_WINDOW_S,
+    MAX_ALERT_CANDIDATES,
+    MAX_LATENCY_SAMPLES,
     ActionView,
     Alert,
     Counters,
@@ -52,12 +55,7 @@ QUERY_TIMEOUT = timedelta(seconds=2)
 RPC_TIMEOUT = timedelta(seconds=10)
 TRACE_HEADER = "_tracer-data"
 """Where temporalio's TracingInterceptor puts the starter's span context."""
-MAX_ALERT_CANDIDATES = 50
-"""Running sagas checked per refresh (the oldest in choreography; in orchestration the newest
-of those old enough, as visibility cannot sort): each costs one read of the engine."""
 MAX_INTERVENTIONS = 200
-LATENCY_WINDOW_S = 300.0
-MAX_LATENCY_SAMPLES = 500
 IN_FLIGHT = f'{SAGA_STATUS.name} IN ("{ListedStatus.RUNNING}", "{COMPENSATING}")'
 _STEP_EVENTS = {
     EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: StepStatus.DONE,

@@ -33,6 +33,13 @@ class ListedStatus(StrEnum):
 ENDED = (ListedStatus.COMPLETED, ListedStatus.COMPENSATED, ListedStatus.NEEDS_INTERVENTION)
 """The ends counted per minute. A saga waiting for an operator is settled but still open (its
 workflow stays open in orchestration); it counts as ended NEEDS_INTERVENTION once resolved."""
+MAX_ALERT_CANDIDATES = 50
+"""Running sagas checked per refresh (the oldest in choreography; in orchestration the newest
+of those old enough, as visibility cannot sort): each costs one read of the engine."""
+LATENCY_WINDOW_S = 300.0
+"""Latency percentiles are over the sagas that settled this long ago at most ..."""
+MAX_LATENCY_SAMPLES = 500
+"""... and over this many of them at most."""
 
 
 class _View(BaseModel):
