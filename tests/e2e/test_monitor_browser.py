@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from browser_support import chromium
+from playwright.sync_api import Page, expect
 
 from harness.scenarios import order
 from harness.session import VARIANTS, Session, open_session
@@ -29,15 +30,6 @@ from shared.contracts import Phase, SagaPolicy, StepName
 from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 POLICY = SagaPolicy(
     deadline_s=60.0,
     attempt_timeout_s=5.0,
@@ -135,13 +127,11 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
 
 @pytest.fixture(scope="module")
 def page(embedded: Embedded) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         opened = browser.new_page(viewport={"width": 1280, "height": 900})
         opened.set_default_timeout(60_000)
         opened.goto(embedded.ready.result())
         yield opened
-        browser.close()
 
 
 OVERFLOWS = """() => {

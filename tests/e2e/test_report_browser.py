@@ -15,17 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from browser_support import chromium
+from playwright.sync_api import Page
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 RACE = "race_for_last_items"
 RUN_TWO_SCENARIOS = """
 import asyncio, sys
@@ -68,12 +60,10 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def page(report_page: Path) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         opened = browser.new_page(viewport={"width": 1200, "height": 900})
         opened.goto(report_page.as_uri())
         yield opened
-        browser.close()
 
 
 OVERFLOWS = """() => {
