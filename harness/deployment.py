@@ -170,8 +170,3 @@ def _processes(variants: dict[str, Settings], logs: Path) -> list[Member]:
         )
     )
     return members
-
-
-def process_kinds() -> tuple[str, ...]:
-    """Every kind a deployment supervises (servers included), for the chaos command."""
-    return (*KINDS_OF_PROCESS, WORKER, *SERVER_KINDS)
