@@ -26,6 +26,7 @@ from nats.js.errors import NotFoundError
 from shared.servers import (
     LOOPBACK,
     ManagedProcess,
+    RunsProcess,
     ServerError,
     Supervised,
     ensure_port_free,
@@ -71,7 +72,7 @@ class NatsSettings:
         return [part.strip() for part in (self.url or "").split(",") if part.strip()]
 
 
-class NatsBroker(Supervised):
+class NatsBroker(RunsProcess, Supervised):
     """A `nats-server -js` child process on loopback, ready once JetStream answers."""
 
     def __init__(
@@ -105,16 +106,6 @@ class NatsBroker(Supervised):
     def monitor_url(self) -> str | None:
         """The HTTP monitoring endpoint (/varz, /jsz ...), or None when disabled."""
         return None if self.monitor_port is None else f"http://{self.host}:{self.monitor_port}"
-
-    @property
-    def pid(self) -> int | None:
-        """The server process id while started, for supervision and tests."""
-        return None if self._process is None else self._process.pid
-
-    @property
-    def running(self) -> bool:
-        """Whether the server process was started and has not exited (or been killed)."""
-        return self._process is not None and self._process.running
 
     async def start(self) -> None:
         """Start nats-server with JetStream and wait until a client sees JetStream ready.

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from shared.servers import ManagedProcess, ServerError
+from shared.servers import ManagedProcess, RunsProcess, ServerError
 
 READY_TIMEOUT_S = 90.0
 
@@ -103,7 +103,7 @@ class ServerMember(Member):
         await self.server.stop()
 
 
-class ProcessMember(Member):
+class ProcessMember(RunsProcess, Member):
     """A Python process of a variant (``python -m ...``), ready once it printed ``ready``."""
 
     def __init__(
@@ -118,14 +118,6 @@ class ProcessMember(Member):
         self.argv = [sys.executable, "-m", *module_args]
         self.env = dict(env)
         self._process: ManagedProcess | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
 
     async def start(self) -> None:
         offset = self.log.stat().st_size if self.log.exists() else 0

@@ -25,6 +25,7 @@ from orchestration.visibility import KEYS
 from shared.servers import (
     LOOPBACK,
     ManagedProcess,
+    RunsProcess,
     ServerError,
     Supervised,
     ensure_port_free,
@@ -75,7 +76,7 @@ PORT_ATTEMPTS = 3
 """Starts tried when a port picked free was taken before the server bound it."""
 
 
-class TemporalServer(Supervised):
+class TemporalServer(RunsProcess, Supervised):
     """A `temporal server start-dev` child process on loopback, ready once a client connects."""
 
     def __init__(
@@ -129,16 +130,6 @@ class TemporalServer(Supervised):
     def db_path(self) -> Path | None:
         """The SQLite file holding server state, or None when in memory."""
         return None if self.state_dir is None else self.state_dir / DB_FILENAME
-
-    @property
-    def pid(self) -> int | None:
-        """The server process id while started, for supervision and tests."""
-        return None if self._process is None else self._process.pid
-
-    @property
-    def running(self) -> bool:
-        """Whether the server process was started and has not exited (or been killed)."""
-        return self._process is not None and self._process.running
 
     async def start(self) -> None:
         """Start the dev server and wait until a client can use the namespace.

@@ -26,6 +26,7 @@ from psycopg import sql
 from shared.servers import (
     LOOPBACK,
     ManagedProcess,
+    RunsProcess,
     ServerError,
     Supervised,
     ensure_port_free,
@@ -117,7 +118,7 @@ def ensure_reachable(path: Path, user: str) -> None:
             )
 
 
-class EmbeddedPostgres(Supervised):
+class EmbeddedPostgres(RunsProcess, Supervised):
     """A ``postgres`` child process on loopback with a persistent data dir; `url` once started.
 
     A second start on the same state dir reuses its data. Without a state dir, a temporary
@@ -151,16 +152,6 @@ class EmbeddedPostgres(Supervised):
 
     def url_for(self, database: str) -> str:
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
-
-    @property
-    def pid(self) -> int | None:
-        """The postmaster's pid while started (its process group holds every backend)."""
-        return None if self._process is None else self._process.pid
-
-    @property
-    def running(self) -> bool:
-        """Whether the server process was started and has not exited (or been killed)."""
-        return self._process is not None and self._process.running
 
     @property
     def data_dir(self) -> Path:

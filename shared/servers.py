@@ -351,3 +351,19 @@ class ManagedProcess(Supervised):
         """Close the parent's handle on the child's log."""
         if self._log is not None:
             self._log.close()
+
+
+class RunsProcess:
+    """A launcher that runs one `ManagedProcess` at a time: its pid and whether it runs."""
+
+    _process: ManagedProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while started (also its process group), for supervision and tests."""
+        return None if self._process is None else self._process.pid
+
+    @property
+    def running(self) -> bool:
+        """Whether the process was started and has not exited (or been killed)."""
+        return self._process is not None and self._process.running
