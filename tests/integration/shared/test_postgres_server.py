@@ -186,12 +186,16 @@ def test_an_install_the_server_s_account_cannot_reach_is_used_through_a_copy(
     binary = shut / "pginstall" / "bin" / "postgres"
     binary.write_text("#!/bin/sh\n")
     binary.chmod(0o755)
+    (tmp_path / "shut.libs").mkdir()
+    (tmp_path / "shut.libs" / "libpq.so").write_text("")
     shut.chmod(0o700)
 
     found = reachable_install(binary, account)
 
     assert found != binary.parent and (found / "postgres").is_file()
     assert (found.parent / "share").is_dir()
+    copy = found.parent.parent.parent
+    assert (copy / "shut.libs" / "libpq.so").is_file()  # where the binaries' rpath points
     ensure_reachable(found, account)  # no error
     assert reachable_install(binary, account) == found  # copied once
-    shutil.rmtree(found.parent)
+    shutil.rmtree(copy)
