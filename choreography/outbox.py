@@ -56,6 +56,11 @@ KEEP_SENT_S = 600.0
 LEASE_S = 5.0
 """How long a claimed row is left to its relay before another relay may take it over."""
 
+HELD = "held-report"
+"""The claim of rows whose step holds its report back after the commit (an injected
+``delay_after``): no relay's poll takes them until the step hands them over or the hold runs
+out (the process died holding them)."""
+
 RECENT = 10_000
 """How many sent event ids the relay remembers, so a poll does not resend a handed-over row."""
 
@@ -152,6 +157,16 @@ def claim(tx: Tx, owner: str, limit: int, now: float, lease_s: float = LEASE_S) 
             (owner, now + lease_s, *chunk),
         )
     return [_outgoing(row) for row in rows]
+
+
+def hold(tx: Tx, event_ids: Sequence[str], until: float) -> None:
+    """Keep these rows from every relay's poll until ``until`` (see `HELD`)."""
+    for chunk in _chunks(event_ids):
+        tx.execute(
+            "UPDATE outbox SET claimed_by = ?, claimed_until = ?"
+            f" WHERE event_id IN ({_marks(chunk)})",
+            (HELD, until, *chunk),
+        )
 
 
 def mark_sent(tx: Tx, event_ids: Sequence[str], now: float) -> None:

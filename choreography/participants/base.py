@@ -11,6 +11,7 @@ attempt running right now, so a fence does not answer for an attempt still under
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -74,6 +75,9 @@ class Participant:
         request = StepRequest(
             saga_id=event.saga_id, order=event.order, attempt=attempt, round=event.round
         )
+        # A report held back after the commit holds the step's events back too: the relay's
+        # poll must not publish what the step has not reported yet.
+        within.hold_s = event.faults.decide(event.saga_id, step, attempt, event.round).delay_after_s
         self.running.add(event.saga_id)
         try:
             async with asyncio.timeout(event.policy.attempt_timeout_s):
@@ -112,9 +116,15 @@ class Writer:
     outgoing: Callable[[StepResult], list[Event]]
     called: bool = False
     rows: list[Outgoing | None] = field(default_factory=list)
+    hold_s: float = 0.0
+    """How long the step holds its report back after the commit (an injected fault): the
+    events out are held from the relays' polls as long, and a lease more."""
 
     def __call__(self, tx: Tx, result: StepResult) -> None:
         self.rows = self.participant.record(tx, self.trigger, self.outgoing(result))
+        if self.hold_s:
+            held = [row.msg_id for row in self.rows if row is not None]
+            outbox.hold(tx, held, time.time() + self.hold_s + outbox.LEASE_S)
         self.called = True
 
 

@@ -3,13 +3,23 @@ tombstoned, a service never reached puts up a fence and refuses its late trigger
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from choreography_support import QUICK, eventually, make_order, saga_id, stream_count
+from choreography_support import (
+    QUICK,
+    Settings,
+    eventually,
+    make_order,
+    saga_id,
+    stream_count,
+)
 
 from choreography.events import subject
-from choreography.runtime import ChoreographyRuntime
+from choreography.runtime import ChoreographyRuntime, open_runtime
 from shared.contracts import Phase, Reason, SagaStatus, ServiceName, StepName, StepStatus
-from shared.faults import FaultPlan
+from shared.faults import FaultPlan, FaultRule
+from shared.seed import seed
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -44,3 +54,35 @@ async def test_service_never_reached_refuses_its_late_trigger_and_hands_the_chai
     assert (await runtime.domain.points.balances())["alice"] == 5_000
     charge = next(c for c in await runtime.domain.payment.charges() if c.saga_id == sid)
     assert charge.refunded_cents == charge.amount_cents
+
+
+async def test_a_report_held_after_the_commit_is_not_published_by_the_relays_poll(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The points step commits, then holds its report until the cancel has fenced the pivot.
+
+    The relay polls its store every 2 ms here: had the poll published the committed
+    ``points.deducted`` row, the shipment would start before the cancel reaches it.
+    """
+    plan = FaultPlan(
+        rules=[FaultRule(step=StepName.DEDUCT_POINTS, delay_after_ms=5_000, until_cancelled=True)]
+    )
+    async with open_runtime(tmp_path / "data", settings=settings(relay_poll_s=0.002)) as runtime:
+        await seed(runtime.domain)
+        sid = saga_id("held")
+        await runtime.start_saga(sid, make_order(sid, points=100), plan, QUICK)
+
+        async def points_committed() -> bool:
+            status = await runtime.domain.points.step_status(sid, StepName.DEDUCT_POINTS)
+            return status is StepStatus.DONE
+
+        await eventually(points_committed)
+        await runtime.cancel_saga(sid)
+        outcome = await runtime.wait(sid, 10)
+
+        assert (outcome.status, outcome.reason) == (
+            SagaStatus.COMPENSATED,
+            Reason.CANCELLED_BY_CUSTOMER,
+        )
+        assert [s for s in await runtime.domain.shipping.shipments() if s.saga_id == sid] == []
+        assert (await runtime.domain.points.balances())["alice"] == 5_000

@@ -211,3 +211,12 @@ async def test_sent_rows_are_pruned_after_the_keep_window_and_unsent_ones_never(
 
 
 KINDS = ("inventory.reserved", "payment.charged", "points.deducted")
+
+
+async def test_held_rows_are_claimed_by_no_relay_until_the_hold_runs_out(store: Store) -> None:
+    await add(store, START)
+    await store.run(lambda tx: outbox.hold(tx, [START.event_id], until=110.0))
+
+    assert await store.run(claim("relay-a", now=109.0)) == []
+    assert await store.run(claim(outbox.default_owner(), now=109.0)) == []
+    assert await store.run(claim("relay-a", now=111.0)) == [START.event_id]
