@@ -7,16 +7,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=docs/bench-run
+settle() {
+  # A run leaves the load average high for minutes after it ends; the next one waits for the
+  # machine to be quiet again (at most ten minutes) so that its bench.md can say it was.
+  for _ in $(seq 120); do
+    awk '{ exit !($1 < 0.5) }' /proc/loadavg && return 0
+    sleep 5
+  done
+  echo "bench_docs: 1-minute load still $(cut -d' ' -f1 /proc/loadavg); going on" >&2
+}
 for store in "${@:-sqlite postgres}"; do
   for s in $store; do
+    settle
     .venv/bin/saga-compare bench --store "$s" --activities both --orders 300 --concurrency 50 \
       --repeat 3 --report-dir "$OUT/$s-closed"
+    settle
     .venv/bin/saga-compare bench --store "$s" --activities both --rate 2,5,10,20,40,80,160 \
       --duration 20 --report-dir "$OUT/$s-sweep"
   done
 done
 case " ${*:-sqlite postgres} " in
   *" sqlite "*)
+    settle
     .venv/bin/saga-compare bench --store sqlite --rate 5 --duration 300 \
       --report-dir "$OUT/sqlite-endurance"
     ;;
