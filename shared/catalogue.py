@@ -40,14 +40,18 @@ class Catalogue:
         )
 
     @classmethod
-    async def read(cls, domain: Domain) -> Catalogue:
-        """The live catalogue: inventory's products and the points service's accounts."""
+    async def read(cls, domain: Domain, order: OrderRequest | None = None) -> Catalogue:
+        """The live catalogue: inventory's products and the points service's accounts — only
+        the order's own products and customer when an order is given (its admission reads a
+        few rows, whatever the size of the catalogue)."""
+        products = None if order is None else [item.product_id for item in order.items]
+        customers = None if order is None else [order.customer_id]
         return cls(
             products={
                 pid: Listing(name, price)
-                for pid, (name, price) in (await domain.inventory.listings()).items()
+                for pid, (name, price) in (await domain.inventory.listings(products)).items()
             },
-            customers=frozenset(await domain.points.balances()),
+            customers=frozenset(await domain.points.balances(customers)),
         )
 
     def check(self, order: OrderRequest) -> None:
@@ -73,4 +77,4 @@ class Catalogue:
 
 async def admit(domain: Domain, order: OrderRequest) -> None:
     """Refuse an order the live catalogue or customer records contradict (InvalidOrder)."""
-    (await Catalogue.read(domain)).check(order)
+    (await Catalogue.read(domain, order)).check(order)

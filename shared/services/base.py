@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -221,6 +221,20 @@ def clear(tx: Tx, *tables: str) -> None:
     """Empty the given tables (seeding and resets), children first."""
     for table in tables:
         tx.execute(f"DELETE FROM {table}")
+
+
+async def rows_by_key(
+    store: Store, select: str, key: str, ids: Collection[str] | None = None
+) -> list[Row]:
+    """``select`` (no WHERE of its own): every row in ``key`` order, or only the rows whose
+    ``key`` is one of ``ids`` (a few rows, whatever the size of the table)."""
+    if ids is None:
+        return await store.query(f"{select} ORDER BY {key}")
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    marks = ", ".join("?" * len(wanted))
+    return await store.query(f"{select} WHERE {key} IN ({marks})", wanted)
 
 
 class Service:

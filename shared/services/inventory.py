@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from shared.contracts import LineItem, Reason, StepName, StepRequest, StepResult
 from shared.errors import BusinessFailure
-from shared.services.base import STEP_LOG, Service, Within, clear
+from shared.services.base import STEP_LOG, Service, Within, clear, rows_by_key
 from shared.store import Migration, Tx, migrations
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -83,11 +84,13 @@ class InventoryService(Service):
             req, StepName.RELEASE_INVENTORY, undo, within, undoes=StepName.RESERVE_INVENTORY
         )
 
-    async def listings(self) -> dict[str, tuple[str, int]]:
-        """The catalogue as sold: product id -> (name, price in cents)."""
-        rows = await self.store.query(
-            "SELECT product_id, name, price_cents FROM products ORDER BY product_id"
-        )
+    async def listings(
+        self, product_ids: Collection[str] | None = None
+    ) -> dict[str, tuple[str, int]]:
+        """The catalogue as sold: product id -> (name, price in cents); only ``product_ids``
+        when given (an order's admission reads its own lines, not the whole catalogue)."""
+        select = "SELECT product_id, name, price_cents FROM products"
+        rows = await rows_by_key(self.store, select, "product_id", product_ids)
         return {row["product_id"]: (row["name"], row["price_cents"]) for row in rows}
 
     async def stock(self) -> dict[str, int]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from shared.contracts import Reason, StepName, StepRequest, StepResult
 from shared.errors import BusinessFailure
-from shared.services.base import STEP_LOG, Service, Within, clear
+from shared.services.base import STEP_LOG, Service, Within, clear, rows_by_key
 from shared.store import Migration, Tx, migrations
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -71,9 +72,10 @@ class PointsService(Service):
             req, StepName.RESTORE_POINTS, undo, within, undoes=StepName.DEDUCT_POINTS
         )
 
-    async def balances(self) -> dict[str, int]:
-        rows = await self.store.query(
-            "SELECT customer_id, balance FROM accounts ORDER BY customer_id"
+    async def balances(self, customer_ids: Collection[str] | None = None) -> dict[str, int]:
+        """Every account's balance, or only those of ``customer_ids`` when given."""
+        rows = await rows_by_key(
+            self.store, "SELECT customer_id, balance FROM accounts", "customer_id", customer_ids
         )
         return {row["customer_id"]: row["balance"] for row in rows}
 

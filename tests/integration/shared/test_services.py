@@ -292,6 +292,18 @@ async def test_the_live_catalogue_is_read_from_the_stores_and_refuses_what_it_la
     assert await domain.snapshot() == before
 
 
+async def test_listings_and_balances_read_only_the_ids_asked_for(domain: Domain) -> None:
+    await domain.inventory.seed({"widget": ("Widget", 2_100, 3), "gadget": ("Gadget", 900, 1)})
+    await domain.points.seed({"zoe": 10, "yan": 20})
+
+    assert await domain.inventory.listings(["gadget", "unicorn", "gadget"]) == {
+        "gadget": ("Gadget", 900)
+    }
+    assert await domain.points.balances(["yan", "nobody"]) == {"yan": 20}
+    assert await domain.points.balances([]) == {}
+    assert set(await domain.inventory.listings()) == {"widget", "gadget"}
+
+
 async def test_business_and_technical_failures_are_distinct_types(domain: Domain) -> None:
     order = make_order()
     plan = FaultPlan(rules=[FaultRule(step=StepName.RESERVE_INVENTORY, transient=1)])
