@@ -8,6 +8,7 @@ the invariants hold before and after.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -88,6 +89,32 @@ async def test_a_retry_that_succeeds_compensates_the_saga_and_is_recorded(
     assert charge.refunded_cents == charge.amount_cents
     record = next(r for r in await runtime.domain.orders.records() if r.saga_id == saga_id)
     assert record.status is SagaStatus.COMPENSATED
+    await invariants(runtime, saga_order, outcome)
+
+
+async def test_a_retry_sent_twice_at_once_acts_once_and_the_other_is_refused(
+    runtime: SagaRuntime,
+) -> None:
+    """Two operators (or one double click) retry the same saga together: one round runs."""
+    saga_id, saga_order = await stuck_refund(runtime, rounds=1)
+
+    answers = await asyncio.gather(
+        runtime.retry_compensation(saga_id, "ops-anna"),
+        runtime.retry_compensation(saga_id, "ops-ben"),
+        return_exceptions=True,
+    )
+
+    done = [a for a in answers if not isinstance(a, BaseException)]
+    refused = [a for a in answers if isinstance(a, NotAwaitingOperator)]
+    assert [a.result for a in done] == [ActionResult.COMPENSATED]
+    assert len(refused) == 1
+    outcome = await runtime.wait(saga_id, 30)
+    assert outcome.status is SagaStatus.COMPENSATED
+    assert [(a.action, a.result) for a in outcome.actions] == [
+        (Action.RETRY_COMPENSATION, ActionResult.COMPENSATED)
+    ]
+    charge = next(c for c in (await runtime.domain.snapshot()).charges if c.saga_id == saga_id)
+    assert charge.refunded_cents == charge.amount_cents
     await invariants(runtime, saga_order, outcome)
 
 
