@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from monitor_sagas import POLICY, stuck
 from nats.aio.msg import Msg
 
 from choreography import operator
@@ -42,12 +43,9 @@ from orchestration.server import TemporalServer, TemporalSettings
 from shared.contracts import (
     Action,
     OrderRequest,
-    Phase,
-    SagaPolicy,
     SagaStatus,
-    StepName,
 )
-from shared.faults import FaultPlan, FaultRule
+from shared.faults import FaultPlan
 from shared.read_model import ListedStatus, SagaDetail
 from shared.runtime import NotAwaitingOperator, OperatorUnavailable
 from shared.seed import DEFAULT_SEED, seed
@@ -56,26 +54,6 @@ from shared.settings import Settings
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 VARIANTS = ("orchestration", "choreography")
-POLICY = SagaPolicy(
-    deadline_s=30.0,
-    attempt_timeout_s=1.0,
-    initial_backoff_s=0.05,
-    max_backoff_s=0.2,
-    compensation_attempts=2,
-)
-
-
-def stuck(rounds: int) -> FaultPlan:
-    """The shipment fails, and the refund fails in the saga's own run and ``rounds - 1``
-    operator retries: the saga waits for an operator (`compensation_never_succeeds`)."""
-    return FaultPlan(
-        rules=[
-            FaultRule(step=StepName.CREATE_SHIPMENT, permanent=True),
-            FaultRule(
-                step=StepName.CHARGE_PAYMENT, phase=Phase.COMPENSATE, permanent=True, rounds=rounds
-            ),
-        ]
-    )
 
 
 SAGAS = {

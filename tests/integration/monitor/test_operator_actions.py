@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
+from monitor_sagas import POLICY, stuck
 
 from harness.invariants import check_invariants
 from harness.scenarios import order
@@ -22,34 +23,12 @@ from harness.session import VARIANTS, Session, open_session
 from monitor.board import Board
 from monitor.settings import MonitorSettings
 from monitor.wiring import board_for
-from shared.contracts import OrderRequest, Phase, SagaPolicy, SagaStatus, StepName
-from shared.faults import FaultPlan, FaultRule
+from shared.contracts import OrderRequest, SagaStatus
 from shared.read_model import ListedStatus, SagaDetail
 from shared.runtime import NotAwaitingOperator
 from shared.seed import DEFAULT_SEED, seed
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-POLICY = SagaPolicy(
-    deadline_s=30.0,
-    attempt_timeout_s=1.0,
-    initial_backoff_s=0.05,
-    max_backoff_s=0.2,
-    compensation_attempts=2,
-)
-
-
-def stuck(rounds: int) -> FaultPlan:
-    """The shipment fails and the refund fails in the saga's own run and ``rounds - 1``
-    operator retries."""
-    return FaultPlan(
-        rules=[
-            FaultRule(step=StepName.CREATE_SHIPMENT, permanent=True),
-            FaultRule(
-                step=StepName.CHARGE_PAYMENT, phase=Phase.COMPENSATE, permanent=True, rounds=rounds
-            ),
-        ]
-    )
 
 
 SAGAS = {"ops-retry": stuck(1), "ops-resolve": stuck(1), "ops-again": stuck(2)}

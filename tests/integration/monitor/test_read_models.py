@@ -9,29 +9,21 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
+from monitor_sagas import POLICY, REFUND_FAILS, SHIPMENT_FAILS
 
 from harness.runner import SagaRun, run_saga
 from harness.scenarios import SagaCase, order
 from harness.session import VARIANTS, Session, open_session
 from monitor.settings import MonitorSettings
 from monitor.wiring import read_model
-from shared.contracts import Phase, SagaPolicy, StepName
+from shared.contracts import SagaPolicy, StepName
 from shared.faults import FaultPlan, FaultRule
 from shared.read_model import AlertKind, ListedStatus, PageKey, ReadModel, SagaQuery
 from shared.seed import seed
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-POLICY = SagaPolicy(
-    deadline_s=30.0,
-    attempt_timeout_s=1.0,
-    initial_backoff_s=0.05,
-    max_backoff_s=0.2,
-    compensation_attempts=2,
-)
 HANGING = SagaPolicy(deadline_s=60.0, attempt_timeout_s=60.0)
-SHIPMENT_FAILS = FaultRule(step=StepName.CREATE_SHIPMENT, permanent=True)
-REFUND_FAILS = FaultRule(step=StepName.CHARGE_PAYMENT, phase=Phase.COMPENSATE, permanent=True)
 CASES = {
     "happy": SagaCase(order("mon-happy")),
     "compensated": SagaCase(order("mon-comp"), FaultPlan(rules=[SHIPMENT_FAILS])),
