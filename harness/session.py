@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import ledger
-from harness.attach import Deployed, open_front_door
-from harness.runner import ScenarioRun, new_run_tag, run_scenario
-from harness.scenarios import Scenario
+from harness.compare.runner import ScenarioRun, new_run_tag, run_scenario
+from harness.compare.scenarios import Scenario
+from harness.deploy import ledger
+from harness.deploy.attach import Deployed, open_front_door
 from shared.runtime import SagaRuntime
 from shared.settings import Settings
 from shared.store.factory import VariantStores, open_variant_stores

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from choreography.events import placed
-from harness.scenarios import order
+from harness.compare.scenarios import order
 from harness.session import VARIANTS, open_session
 from monitor.app import create_app, fixed
 from monitor.board import Board

@@ -29,7 +29,7 @@ from harness.bench.profile import markdown, read_profile
 from harness.bench.run import Style
 from harness.bench.spans import SpanTail
 from harness.bench.workload import SagaDriver
-from harness.runner import new_run_tag
+from harness.compare.runner import new_run_tag
 from harness.session import open_session
 from shared.settings import Settings, StoreKind
 

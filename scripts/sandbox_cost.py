@@ -2,10 +2,11 @@
 
     .venv/bin/python scripts/sandbox_cost.py --orders 200 --concurrency 20 --rounds 3
 
-The orchestration floor (the saga workflow itself with no-op activities, orchestration/floor.py)
-runs on workers with each sandbox setting of ``saga_worker`` (full, passthrough, off) in turn,
-``rounds`` times on one embedded dev server; each run prints throughput, p50 and CPU ms per
-saga by process. The workflow code is the saga's, so the difference is what the sandbox costs.
+The orchestration floor (the saga workflow itself with no-op activities,
+harness/bench/floors/orchestration.py) runs on workers with each sandbox setting of
+``saga_worker`` (full, passthrough, off) in turn, ``rounds`` times on one embedded dev
+server; each run prints throughput, p50 and CPU ms per saga by process. The workflow code
+is the saga's, so the difference is what the sandbox costs.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from harness.bench.floors.orchestration import OrchestrationFloor
 from harness.bench.measure import CLOSED, Load, Measurement, measure
 from harness.bench.spans import SpanTail
 from harness.bench.workload import FLOOR, FloorDriver, bench_order, bench_policy
 from harness.session import open_session
-from orchestration.floor import OrchestrationFloor
 from orchestration.runtime import OrchestrationRuntime
 from orchestration.worker import SANDBOXES
 from shared.settings import Settings

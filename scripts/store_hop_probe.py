@@ -27,7 +27,7 @@ import psutil
 
 from harness.bench.measure import CLOSED, Load
 from harness.bench.workload import SagaDriver
-from harness.runner import new_run_tag
+from harness.compare.runner import new_run_tag
 from harness.session import open_session
 from shared.settings import Settings, StoreKind
 from shared.store import Tx

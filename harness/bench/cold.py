@@ -54,7 +54,7 @@ def _process_start() -> float:
 
 async def _first_saga(args: argparse.Namespace, imported: float) -> dict[str, float]:
     from harness.bench.workload import SagaDriver
-    from harness.runner import new_run_tag
+    from harness.compare.runner import new_run_tag
     from harness.session import open_session
     from shared.settings import Settings, StoreKind
 

@@ -10,7 +10,7 @@ from harness.bench.load import Sample, closed_loop, open_loop
 from harness.bench.resources import MemorySampler, Processes, cpu_delta, slope_per_min
 from harness.bench.spans import SpanTail, spans_per_saga, step_p95
 from harness.bench.workload import Driver, SagaDriver
-from harness.traces import percentile
+from harness.report.traces import percentile
 from shared.telemetry import Tracing
 
 CLOSED = "closed"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from harness.report_axis import LogAxis, nice_step
+from harness.report.axis import LogAxis, nice_step
 
 COLOURS = ("#4c6ef5", "#e8590c", "#2b8a3e", "#ae3ec9", "#868e96")
 WIDTH, HEIGHT = 760, 420

@@ -16,13 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.attach import Deployed
 from harness.bench.analysis import Spread, aggregate, holds, knees, verdict
 from harness.bench.cold import cold_start
 from harness.bench.measure import CLOSED, OPEN, Load, Measurement, measure
 from harness.bench.spans import SpanTail
 from harness.bench.workload import SagaDriver, floor_kinds, open_floor
-from harness.runner import new_run_tag
+from harness.compare.runner import new_run_tag
+from harness.deploy.attach import Deployed
 from harness.session import Session, open_session
 from shared.runtime import SagaRuntime
 from shared.settings import Settings

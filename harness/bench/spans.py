@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from harness.traces import percentile
+from harness.report.traces import percentile
 from shared.telemetry import SAGA_ID, SAGA_PHASE, SAGA_STEP
 
 STEP_KEYS = (SAGA_STEP, SAGA_PHASE, SAGA_ID)

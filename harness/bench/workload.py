@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from harness.invariants import check_invariants
-from harness.namespace import Namespace, seed_namespace
-from harness.runner import SagaRun, run_saga
-from harness.scenarios import FAST, SagaCase, order
+from harness.compare.invariants import check_invariants
+from harness.compare.namespace import Namespace, seed_namespace
+from harness.compare.runner import SagaRun, run_saga
+from harness.compare.scenarios import FAST, SagaCase, order
 from shared.contracts import OrderRequest, SagaPolicy, SagaStatus
 from shared.runtime import SagaRuntime
 from shared.seed import Product, SeedData
@@ -113,14 +113,14 @@ async def open_floor(
 ) -> AsyncIterator[FloorDriver]:
     """The variant's floor of this kind, running for the block."""
     if runtime.variant == "choreography":
-        from choreography.floor import ChoreographyFloor
+        from harness.bench.floors.choreography import ChoreographyFloor
 
         durable = stores("floor") if kind == DURABLE_FLOOR and stores is not None else None
         url: str = _attr(runtime, "nats_url")
         async with ChoreographyFloor([url], durable) as chain:
             yield FloorDriver(kind, chain.once)
         return
-    from orchestration.floor import OrchestrationFloor
+    from harness.bench.floors.orchestration import OrchestrationFloor
 
     client, activities = _attr(runtime, "client"), _attr(runtime, "activities")
     floor = OrchestrationFloor(client, bench_order("floor"), bench_policy(), activities)

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from harness.scenarios import FAST, order
+from harness.compare.scenarios import FAST, order
 from shared.contracts import LineItem, OrderRequest
 from shared.errors import InvalidOrder
 from shared.faults import FaultPlan

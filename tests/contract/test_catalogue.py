@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.invariants import expected_net, net
-from harness.runner import run_scenario
-from harness.scenarios import CATALOGUE, Scenario
+from harness.compare.invariants import expected_net, net
+from harness.compare.runner import run_scenario
+from harness.compare.scenarios import CATALOGUE, Scenario
 from shared.contracts import SagaStatus, StepName, StepStatus
 from shared.runtime import SagaRuntime
 
@@ -37,7 +37,7 @@ async def test_scenario_ends_as_expected_with_conserved_state(
 
 
 async def test_skipped_points_step_is_reported_skipped(runtime: SagaRuntime) -> None:
-    from harness.scenarios import get
+    from harness.compare.scenarios import get
 
     run = await run_scenario(runtime, get("no_points"))
 
@@ -47,7 +47,7 @@ async def test_skipped_points_step_is_reported_skipped(runtime: SagaRuntime) -> 
 
 
 async def test_transient_failures_are_counted_as_attempts(runtime: SagaRuntime) -> None:
-    from harness.scenarios import get
+    from harness.compare.scenarios import get
 
     run = await run_scenario(runtime, get("transient_payment_error"))
 

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from harness.scenarios import FAST, order
+from harness.compare.scenarios import FAST, order
 from shared.contracts import SagaStatus
 from shared.errors import DuplicateOrder
 from shared.faults import FaultPlan, FaultRule

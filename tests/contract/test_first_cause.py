@@ -19,7 +19,7 @@ import pytest
 from choreography.broker import SAGA_STREAM
 from choreography.events import CANCEL_REQUESTED, subject
 from choreography.runtime import ChoreographyRuntime
-from harness.scenarios import FAST, order
+from harness.compare.scenarios import FAST, order
 from shared.contracts import Reason, SagaStatus, StepName
 from shared.faults import FaultPlan
 from shared.runtime import SagaRuntime

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from harness.invariants import check_invariants
-from harness.scenarios import ANTARCTICA, FAST, order
+from harness.compare.invariants import check_invariants
+from harness.compare.scenarios import ANTARCTICA, FAST, order
 from shared.contracts import (
     Action,
     ActionResult,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from harness.scenarios import ANTARCTICA, FAST, order
+from harness.compare.scenarios import ANTARCTICA, FAST, order
 from shared.contracts import (
     Phase,
     Reason,

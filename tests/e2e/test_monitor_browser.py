@@ -19,7 +19,7 @@ import pytest
 from browser_support import chromium
 from playwright.sync_api import Page, expect
 
-from harness.scenarios import order
+from harness.compare.scenarios import order
 from harness.session import VARIANTS, Session, open_session
 from monitor.app import create_app, fixed
 from monitor.security import Guard

@@ -23,7 +23,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from choreography.broker import NatsBroker, NatsSettings
 from choreography.host import KINDS_OF_PROCESS, ChoreographySettings
-from harness import scenarios
+from harness.compare import scenarios
 from harness.session import open_session
 from orchestration.server import TemporalServer, TemporalSettings
 from shared.contracts import ServiceName
@@ -33,7 +33,7 @@ from shared.telemetry import read_jsonl
 pytestmark = pytest.mark.asyncio
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
+CLI = [sys.executable, "-c", "from harness.cli.app import main; main()"]
 SERVICES = {s.value for s in ServiceName}
 HARNESS = "saga-compare-harness"
 WORKER = "order-saga-worker"

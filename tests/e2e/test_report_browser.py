@@ -22,11 +22,11 @@ RACE = "race_for_last_items"
 RUN_TWO_SCENARIOS = """
 import asyncio, sys
 from pathlib import Path
-from harness.report import write_report
-from harness.results import document, save_results
-from harness.scenarios import get
+from harness.report.render import write_report
+from harness.compare.results import document, save_results
+from harness.compare.scenarios import get
 from harness.session import VARIANTS, open_session
-from harness.traces import load_traces
+from harness.report.traces import load_traces
 
 async def main(folder: Path) -> None:
     traces = folder / "traces.jsonl"

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from choreography.broker import SAGA_STREAM
 from choreography.runtime import ChoreographyRuntime, ChoreographySettings
-from harness.scenarios import order
+from harness.compare.scenarios import order
 from shared.contracts import SagaPolicy, ShippingAddress
 
 Settings = Callable[..., ChoreographySettings]

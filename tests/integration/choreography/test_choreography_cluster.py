@@ -23,8 +23,8 @@ from choreography.broker import (
 )
 from choreography.host import ChoreographySettings
 from choreography.runtime import open_runtime
-from harness.runner import run_scenario
-from harness.scenarios import get
+from harness.compare.runner import run_scenario
+from harness.compare.scenarios import get
 from shared.contracts import SagaStatus
 from shared.servers import LOOPBACK, ManagedProcess, find_binary, free_port
 

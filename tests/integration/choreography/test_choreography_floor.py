@@ -9,7 +9,13 @@ from nats.js.errors import NotFoundError
 
 from choreography.broker import NatsBroker
 from choreography.bus import Bus
-from choreography.floor import CONSUMES, EVENTS, FLOOR_STREAM, HOPS, ChoreographyFloor
+from harness.bench.floors.choreography import (
+    CONSUMES,
+    EVENTS,
+    FLOOR_STREAM,
+    HOPS,
+    ChoreographyFloor,
+)
 from shared.store import StoreFactory
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

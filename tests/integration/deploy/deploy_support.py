@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import topology
-from harness.topology import Topology, alive
+from harness.deploy import topology
+from harness.deploy.topology import Topology, alive
 
 COMMAND = Path(sys.executable).parent / "saga-compare"
 

@@ -2,7 +2,7 @@
 
 One deployment (SQLite stores) serves the whole module; the tests run in file order, the one
 that stops and restarts it last. Each chaos test kills one process kind once under a small
-load (harness/chaos.py with a fixed rate and no fault-free run) and asks that every saga
+load (harness/chaos/experiment.py with a fixed rate and no fault-free run) and asks that every saga
 ended, nothing was lost, duplicated or double charged and every invariant held.
 """
 
@@ -26,10 +26,10 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from choreography.host import KINDS_OF_PROCESS
-from harness import control, topology
-from harness.chaos import ChaosOptions, run_chaos
-from harness.chaos_report import VariantReport
-from harness.topology import Topology
+from harness.chaos.analysis import VariantReport
+from harness.chaos.experiment import ChaosOptions, run_chaos
+from harness.deploy import control, topology
+from harness.deploy.topology import Topology
 from shared.telemetry import HARNESS, configure_tracing
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]

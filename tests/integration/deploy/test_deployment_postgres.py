@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from deploy_support import deployment
 
-from harness.chaos import ChaosOptions, run_chaos
-from harness.topology import Topology
+from harness.chaos.experiment import ChaosOptions, run_chaos
+from harness.deploy.topology import Topology
 from shared.settings import StoreKind
 from shared.telemetry import HARNESS, configure_tracing
 

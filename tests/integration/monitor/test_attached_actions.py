@@ -30,8 +30,8 @@ from choreography.bus import Outgoing
 from choreography.host import ChoreographySettings
 from choreography.runtime import ChoreographyRuntime
 from choreography.runtime import open_runtime as open_choreography
-from harness.invariants import check_invariants
-from harness.scenarios import order
+from harness.compare.invariants import check_invariants
+from harness.compare.scenarios import order
 from monitor.app import create_app, fixed
 from monitor.attach import attached_board
 from monitor.board import Board

@@ -17,8 +17,8 @@ import pytest
 import pytest_asyncio
 from monitor_sagas import POLICY, stuck
 
-from harness.invariants import check_invariants
-from harness.scenarios import order
+from harness.compare.invariants import check_invariants
+from harness.compare.scenarios import order
 from harness.session import VARIANTS, Session, open_session
 from monitor.board import Board
 from monitor.settings import MonitorSettings

@@ -11,8 +11,8 @@ import pytest
 import pytest_asyncio
 from monitor_sagas import POLICY, REFUND_FAILS, SHIPMENT_FAILS
 
-from harness.runner import SagaRun, run_saga
-from harness.scenarios import SagaCase, order
+from harness.compare.runner import SagaRun, run_saga
+from harness.compare.scenarios import SagaCase, order
 from harness.session import VARIANTS, Session, open_session
 from monitor.settings import MonitorSettings
 from monitor.wiring import read_model

@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.api.enums.v1 import EventType
 
-from orchestration.floor import PROBE_ORDER, OrchestrationFloor
+from harness.bench.floors.orchestration import PROBE_ORDER, OrchestrationFloor
 from orchestration.runtime import OrchestrationRuntime
 from shared.contracts import SagaPolicy
 

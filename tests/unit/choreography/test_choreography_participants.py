@@ -12,7 +12,7 @@ import pytest_asyncio
 from fakes import FakeBus, fake_world
 
 from choreography.events import CANCEL_REQUESTED
-from harness.scenarios import ANTARCTICA, order
+from harness.compare.scenarios import ANTARCTICA, order
 from shared.contracts import (
     ActionResult,
     Phase,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from choreography.events import CANCEL_REQUESTED, Event, Routing, placed
 from choreography.projection import SagaView, decide, fold, fold_all, new_view, outcome
-from harness.scenarios import order
+from harness.compare.scenarios import order
 from shared.contracts import Phase, Reason, SagaPolicy, SagaStatus, StepName, StepStatus
 from shared.faults import FaultPlan
 from shared.saga import SAGA

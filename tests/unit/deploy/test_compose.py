@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from choreography import __main__ as choreography_main
 from choreography.host import KINDS_OF_PROCESS, ChoreographySettings
-from harness.attach import resolve
-from harness.cli import app
+from harness.cli.app import app
+from harness.deploy.attach import resolve
 from harness.session import VARIANTS
 from orchestration import worker
 from orchestration.server import TemporalSettings

@@ -6,7 +6,9 @@ from collections import Counter
 
 import pytest
 
-from harness.chaos_plan import (
+from harness.chaos.analysis import EventAudit, analyse
+from harness.chaos.drive import KillRecord, SagaRecord, VariantRun
+from harness.chaos.plan import (
     CHOREOGRAPHY_KINDS,
     MIX,
     ChaosOrder,
@@ -17,9 +19,7 @@ from harness.chaos_plan import (
     parse_kinds,
     target_of,
 )
-from harness.chaos_report import EventAudit, analyse
-from harness.chaos_run import KillRecord, SagaRecord, VariantRun
-from harness.namespace import Namespace
+from harness.compare.namespace import Namespace
 from shared.contracts import (
     BusinessState,
     Charge,

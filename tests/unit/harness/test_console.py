@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from harness.console import Rows, print_table
+from harness.cli.console import Rows, print_table
 
 LONG = "compensation_never_succeeds"
 OUTCOME = "15x COMPENSATED out_of_stock, 5x COMPLETED"

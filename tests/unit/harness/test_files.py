@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.files import first_missing, prepare_folder, unique_folder
+from harness.cli.files import first_missing, prepare_folder, unique_folder
 from shared.validation import InvalidInput
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import typer
 
-from harness.guard import user_errors
+from harness.cli.guard import user_errors
 from shared.errors import DuplicateOrder
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.invariants import check_invariants, expected_net
-from harness.scenarios import order
+from harness.compare.invariants import check_invariants, expected_net
+from harness.compare.scenarios import order
 from shared.contracts import (
     BusinessState,
     Charge,

@@ -7,7 +7,7 @@ import re
 import pytest
 import typer
 
-from harness.options import parse_rates
+from harness.cli.options import parse_rates
 
 
 def test_rates_parse_sorted_with_decimals() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.preflight import nats_servers, temporal_target
+from harness.deploy.preflight import nats_servers, temporal_target
 from shared.validation import InvalidInput
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from trace_support import TraceBuilder, root, step, write
 
-from harness.report import write_report
-from harness.traces import load_traces
+from harness.report.render import write_report
+from harness.report.traces import load_traces
 
 LATENCIES = {  # scenario -> variant -> one latency per run
     "happy_path": {"orchestration": (150, 90, 110), "choreography": (20, 12, 16)},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.report_axis import LinearAxis, LogAxis, time_label
+from harness.report.axis import LinearAxis, LogAxis, time_label
 
 
 def test_ticks_are_round_and_the_last_one_covers_the_longest_saga() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from trace_support import TraceBuilder, root, step, write
 
-from harness.report_charts import Chart, shared_axis, strips, swimlanes
-from harness.traces import SagaTrace, load_traces
+from harness.report.charts import Chart, shared_axis, strips, swimlanes
+from harness.report.traces import SagaTrace, load_traces
 
 
 def saga(

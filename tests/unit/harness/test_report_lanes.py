@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.report_lanes import lane_of, lane_rank, span_class
-from harness.trace_file import Span
+from harness.report.lanes import lane_of, lane_rank, span_class
+from harness.report.trace_file import Span
 
 
 def span(name: str, kind: int = 1, service: str = "saga-compare", **attributes: object) -> Span:

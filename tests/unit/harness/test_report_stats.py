@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.report_stats import Spread, median_run, median_saga, scenario_stats
-from harness.traces import SagaMetrics
+from harness.report.stats import Spread, median_run, median_saga, scenario_stats
+from harness.report.traces import SagaMetrics
 
 
 def metrics(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import (
+from harness.compare.results import (
     Results,
     document,
     exit_code,
@@ -15,8 +15,8 @@ from harness.results import (
     load_results,
     save_results,
 )
-from harness.runner import SagaRun, ScenarioRun
-from harness.scenarios import get
+from harness.compare.runner import SagaRun, ScenarioRun
+from harness.compare.scenarios import get
 from shared.contracts import BusinessState, OrderRecord, Reason, SagaOutcome, SagaStatus
 from shared.seed import DEFAULT_SEED
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from trace_support import TraceBuilder, root
 
-from harness.trace_file import TraceFileError
-from harness.traces import load_traces
+from harness.report.trace_file import TraceFileError
+from harness.report.traces import load_traces
 
 
 def good_line() -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from trace_support import BASE_NS, TraceBuilder, root, step, write
 
-from harness.traces import load_traces, percentile, queue_gaps, render_tree, saga_metrics
+from harness.report.traces import load_traces, percentile, queue_gaps, render_tree, saga_metrics
 
 SMALL = Path(__file__).parents[2] / "data" / "small_traces.jsonl"
 

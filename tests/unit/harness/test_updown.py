@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness import updown
+from harness.deploy import updown
 from shared.servers import ServerError
 from shared.settings import StoreKind
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.scenarios import order
+from harness.compare.scenarios import order
 from shared.catalogue import Catalogue
 from shared.contracts import LineItem
 from shared.errors import InvalidOrder

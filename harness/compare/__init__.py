@@ -1,0 +1,1 @@
+"""Both styles on the same scenarios: runner, catalogue, equivalence, invariants, results."""

@@ -1,0 +1,1 @@
+"""Deployments: up/down/check, the supervisor, the topology, attaching to one."""

@@ -1,0 +1,95 @@
+"""Front-door mode: drive a running deployment instead of starting services of our own.
+
+A command is attached when given ``--attach [STATE_DIR]`` (a deployment from ``saga-compare
+up``: its topology file names each variant's settings) or when the settings name the servers
+themselves (``SAGA_NATS_URL`` for the choreography, ``SAGA_TEMPORAL_ADDRESS`` for the
+orchestration: a compose deployment). Then the harness only starts sagas and observes them:
+the choreography through its command subjects and notices (choreography/front_door.py), the
+orchestration through a Temporal client on the deployment's task queue. Final state is read
+from the services' own stores (the variant's SQLite files, or its Postgres schemas).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from choreography.host import ChoreographySettings
+from choreography.runtime import open_runtime as choreography
+from harness.deploy import topology
+from orchestration.runtime import open_runtime as orchestration
+from orchestration.server import TemporalSettings
+from shared.runtime import SagaRuntime
+from shared.settings import Settings, StoreKind
+from shared.store.factory import open_stores
+from shared.telemetry import Tracing
+from shared.validation import InvalidInput
+
+DEFAULT = Path(":settings:")
+"""What ``--attach`` alone stands for: the settings' state dir (SAGA_STATE_DIR)."""
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The settings of each variant a command drives from the front door, and whose they are."""
+
+    variants: dict[str, Settings]
+    source: str
+    state_dir: Path
+    """Where runs on it keep their ledger (harness/deploy/ledger.py)."""
+
+
+def names_servers(settings: Settings, variant: str) -> bool:
+    """Whether the settings point this variant at servers someone else runs."""
+    if variant == "choreography":
+        return bool(settings.nats_url)
+    return bool(settings.temporal_address)
+
+
+def resolve(settings: Settings, attach: Path | None, variants: list[str]) -> Deployed | None:
+    """The deployment to drive, or None when the command runs everything itself."""
+    if attach is not None:
+        state_dir = (settings.state_dir if attach == DEFAULT else attach).resolve()
+        found = topology.running(state_dir)
+        variant_settings = {v: found.settings(v) for v in variants}
+        return Deployed(variant_settings, f"the deployment in {state_dir}", state_dir)
+    named = {v: settings.for_variant(v) for v in variants if names_servers(settings, v)}
+    if not named:
+        return None
+    for variant, chosen in named.items():
+        if chosen.store is StoreKind.POSTGRES and not chosen.postgres_url:
+            raise InvalidInput(
+                f"the {variant} deployment's stores are on Postgres: set SAGA_POSTGRES_URL to "
+                "its server (the harness reads the services' own schemas)"
+            )
+    return Deployed(named, "the servers the SAGA_ settings name", settings.state_dir.resolve())
+
+
+@asynccontextmanager
+async def open_front_door(
+    variant: str, settings: Settings, tracing: Tracing
+) -> AsyncIterator[SagaRuntime]:
+    """One variant's front door over the deployment's servers and stores."""
+    async with AsyncExitStack() as stack:
+        stores = await stack.enter_async_context(open_stores(settings))
+        runtime: Any
+        if variant == "choreography":
+            runtime = choreography(
+                settings.data_dir,
+                settings=ChoreographySettings.from_settings(settings),
+                services=(),
+                stores=stores,
+                tracing=tracing,
+            )
+        else:
+            runtime = orchestration(
+                settings.data_dir,
+                settings=TemporalSettings.from_settings(settings),
+                run_worker=False,
+                stores=stores,
+                tracing=tracing,
+            )
+        yield await stack.enter_async_context(runtime)

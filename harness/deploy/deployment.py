@@ -1,0 +1,172 @@
+"""What one deployment is made of: its servers, each variant's settings and processes.
+
+`build` lays the deployment out in a state dir: ``nats/``, ``temporal/`` (the dev server's
+database file), ``postgres/`` when chosen, ``choreography/`` and ``orchestration/`` (each
+variant's SQLite stores; on Postgres, schemas ``choreography_*`` and ``orchestration_*``),
+and ``logs/`` (one file per process kind). Ports are those of the last run in that dir when
+still free, so an ``up`` after a ``down`` looks the same.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from choreography.broker import NatsBroker
+from choreography.host import KINDS_OF_PROCESS
+from harness.deploy import topology
+from harness.deploy.control import ControlAddress
+from harness.deploy.members import Member, ProcessMember, ServerMember
+from harness.deploy.topology import Ports, ProcessInfo, Topology
+from orchestration.bootstrap import DEV_SERVER_CONFIG
+from orchestration.server import TemporalServer
+from shared.postgres_server import EmbeddedPostgres
+from shared.servers import LOOPBACK, free_port, free_port_pair, port_is_free
+from shared.settings import ENV_PREFIX, OTLP_ENDPOINT_ENV, Settings, StoreKind
+
+CHOREOGRAPHY = "choreography"
+ORCHESTRATION = "orchestration"
+WORKER = "worker"
+SERVER_KINDS = ("postgres", "nats", "temporal")
+
+
+@dataclass
+class Deployment:
+    """The members in start order and everything the topology file says about them."""
+
+    state_dir: Path
+    store: StoreKind
+    ports: Ports
+    control: ControlAddress
+    servers: list[Member]
+    processes: list[Member]
+    variants: dict[str, Settings]
+    nats: NatsBroker
+    temporal: TemporalServer
+    postgres: EmbeddedPostgres | None
+
+    @property
+    def members(self) -> list[Member]:
+        return [*self.servers, *self.processes]
+
+    @property
+    def logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    def topology(self, *, running: bool) -> Topology:
+        pid = os.getpid()
+        return Topology(
+            state_dir=self.state_dir,
+            running=running,
+            supervisor_pid=pid,
+            supervisor_started=topology.started_at(pid) or 0.0,
+            store=self.store,
+            nats_url=self.nats.url,
+            temporal_address=self.temporal.address,
+            temporal_ui=self.temporal.ui_url,
+            postgres_url=self.postgres.url if self.postgres is not None else None,
+            ports=self.ports,
+            control=self.control,
+            variants={name: s.environment() for name, s in self.variants.items()},
+            processes={m.kind: _info(m) for m in self.members},
+            logs=self.logs,
+        )
+
+
+def _info(member: Member) -> ProcessInfo:
+    pid = member.pid if member.running else None
+    started = topology.started_at(pid) if pid is not None else None
+    return ProcessInfo(
+        kind=member.kind, pid=pid, started=started, log=member.log, variant=member.variant
+    )
+
+
+def choose_ports(state_dir: Path, store: StoreKind) -> Ports:
+    """The last run's ports when all are still free, else fresh ones."""
+    last = topology.read(state_dir)
+    if last is not None and _free(last.ports, store):
+        return last.ports
+    return Ports(
+        nats=free_port(),
+        nats_monitor=free_port(),
+        temporal=free_port_pair(),
+        postgres=free_port() if store is StoreKind.POSTGRES else None,
+    )
+
+
+def _free(ports: Ports, store: StoreKind) -> bool:
+    wanted = [ports.nats, ports.nats_monitor, ports.temporal, ports.temporal + 1]
+    if store is StoreKind.POSTGRES:
+        if ports.postgres is None:
+            return False
+        wanted.append(ports.postgres)
+    return all(port_is_free(port, LOOPBACK) for port in wanted)
+
+
+def build(state_dir: Path, store: StoreKind, control: ControlAddress) -> Deployment:
+    """The deployment in ``state_dir`` (nothing started yet)."""
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    ports = choose_ports(state_dir, store)
+    nats = NatsBroker(
+        state_dir=state_dir / "nats", port=ports.nats, monitor_port=ports.nats_monitor
+    )
+    temporal = TemporalServer(
+        state_dir=state_dir / "temporal", port=ports.temporal, dynamic_config=DEV_SERVER_CONFIG
+    )
+    postgres = None
+    servers: list[Member] = []
+    if store is StoreKind.POSTGRES:
+        postgres = EmbeddedPostgres(state_dir=state_dir / "postgres", port=ports.postgres)
+        servers.append(ServerMember("postgres", postgres, state_dir / "postgres" / "postgres.log"))
+    servers.append(ServerMember("nats", nats, state_dir / "nats" / "nats-server.log", CHOREOGRAPHY))
+    temporal_log = state_dir / "temporal" / "temporal.log"
+    servers.append(ServerMember("temporal", temporal, temporal_log, ORCHESTRATION))
+    otlp = {k: v for k, v in os.environ.items() if k == OTLP_ENDPOINT_ENV}
+    base = Settings.from_environment(otlp).model_copy(
+        update={
+            "data_dir": state_dir,
+            "store": store,
+            "postgres_url": postgres.url if postgres is not None else None,
+            "nats_url": nats.url,
+            "temporal_address": temporal.address,
+            "crash_exits": True,
+        }
+    )
+    variants = {name: _variant(base, name) for name in (CHOREOGRAPHY, ORCHESTRATION)}
+    processes = _processes(variants, logs)
+    return Deployment(
+        state_dir, store, ports, control, servers, processes, variants, nats, temporal, postgres
+    )
+
+
+def _variant(base: Settings, name: str) -> Settings:
+    """A variant's settings: its own stores; the broker, the server and queue it uses."""
+    settings = base.for_variant(name)
+    if name == CHOREOGRAPHY:
+        return settings.model_copy(update={"temporal_address": None})
+    return settings.model_copy(update={"nats_url": None})
+
+
+def _processes(variants: dict[str, Settings], logs: Path) -> list[Member]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    clean["PYTHONUNBUFFERED"] = "1"
+    choreography_env = {**clean, **variants[CHOREOGRAPHY].environment()}
+    members: list[Member] = [
+        ProcessMember(
+            kind,
+            ["choreography", "--service", kind],
+            choreography_env,
+            logs / f"{kind}.log",
+            CHOREOGRAPHY,
+        )
+        for kind in KINDS_OF_PROCESS
+    ]
+    worker_env = {**clean, **variants[ORCHESTRATION].environment()}
+    members.append(
+        ProcessMember(
+            WORKER, ["orchestration.worker"], worker_env, logs / f"{WORKER}.log", ORCHESTRATION
+        )
+    )
+    return members

@@ -1,0 +1,178 @@
+"""`saga-compare up` and `down`: a supervised deployment that outlives the command.
+
+``up`` starts the supervisor (harness/deploy/supervisor.py) detached, waits until it wrote the
+topology file of a ready deployment, and prints where everything is. ``down`` asks the
+supervisor to stop and waits until every process it started is gone. The state (NATS
+streams, the Temporal database, the stores) stays in the state dir for the next ``up``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.markup import escape
+
+from harness.cli.console import say
+from harness.deploy import control, topology
+from harness.deploy.topology import Topology, alive
+from shared.servers import ServerError
+from shared.settings import StoreKind
+from shared.validation import InvalidInput
+
+START_TIMEOUT_S = 180.0
+PORT_ATTEMPTS = 3
+"""Starts tried when a port chosen free was taken by another process before its server bound
+it (a busy machine); each new start chooses its ports again."""
+IN_USE = "already in use"
+STOP_TIMEOUT_S = 60.0
+POLL_S = 0.1
+
+
+async def start(state_dir: Path, store: StoreKind) -> tuple[Topology, bool]:
+    """The running deployment in ``state_dir``: the one there already, or a new one.
+
+    Returns it and whether this call started it.
+    """
+    existing = topology.read(state_dir)
+    if existing is not None and existing.supervisor_alive:
+        if existing.store is not store:
+            raise InvalidInput(
+                f"a deployment on {existing.store.value} is running in {state_dir}; "
+                f"stop it with `saga-compare down --state-dir {state_dir}` first"
+            )
+        return existing, False
+    attempt = 1
+    while True:
+        try:
+            return await _spawn(state_dir, store), True
+        except ServerError as error:
+            if IN_USE not in str(error) or attempt == PORT_ATTEMPTS:
+                raise
+            attempt += 1
+
+
+async def _spawn(state_dir: Path, store: StoreKind) -> Topology:
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (state_dir / topology.ERROR_FILE).unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "harness.deploy.supervisor", "--state-dir", str(state_dir)]
+    argv += ["--store", store.value]
+    with (logs / "supervisor.log").open("ab") as log:
+        child = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    try:
+        return await _until_ready(state_dir, child)
+    except BaseException:
+        _stop_child(child)
+        raise
+
+
+async def _until_ready(state_dir: Path, child: subprocess.Popen[bytes]) -> Topology:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        code = child.poll()
+        if code is not None:
+            raise ServerError(_failure(state_dir, code))
+        found = topology.read(state_dir)
+        if found is not None and found.running and found.supervisor_pid == child.pid:
+            return found
+        await asyncio.sleep(POLL_S)
+    raise ServerError(
+        f"the deployment was not ready within {START_TIMEOUT_S:g}s; "
+        f"see {state_dir / 'logs' / 'supervisor.log'}"
+    )
+
+
+def _failure(state_dir: Path, code: int) -> str:
+    error = state_dir / topology.ERROR_FILE
+    if error.is_file():
+        return error.read_text(encoding="utf-8").strip()
+    return (
+        f"the supervisor exited with code {code} before the deployment was ready; "
+        f"see {state_dir / 'logs' / 'supervisor.log'}"
+    )
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    """A supervisor that never became ready: stop it (its children die with it)."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+async def stop(state_dir: Path) -> tuple[Topology | None, list[str]]:
+    """Stop the deployment in ``state_dir``; returns it and the kinds left running (none)."""
+    found = topology.read(state_dir)
+    if found is None or not found.supervisor_alive:
+        return None, []
+    try:
+        await control.request(found.control, "stop", wait_s=10.0)
+    except ServerError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(found.supervisor_pid, signal.SIGTERM)
+    left = await _until_gone(found)
+    return found, left
+
+
+async def _until_gone(found: Topology) -> list[str]:
+    """Wait until the supervisor and every process of the file are gone; SIGKILL stragglers."""
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not _running_kinds(found) and not alive(found.supervisor_pid, found.supervisor_started):
+            return []
+        await asyncio.sleep(POLL_S)
+    for kind in _running_kinds(found):
+        info = found.processes[kind]
+        if info.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(info.pid, signal.SIGKILL)
+    await asyncio.sleep(0.5)
+    return _running_kinds(found)
+
+
+def _running_kinds(found: Topology) -> list[str]:
+    """Kinds whose recorded pid still runs (rewritten pids included: re-read the file)."""
+    latest = topology.read(found.state_dir) or found
+    return [
+        kind
+        for kind, info in {**found.processes, **latest.processes}.items()
+        if alive(info.pid, info.started)
+    ]
+
+
+def print_where(found: Topology, *, started: bool) -> None:
+    """Where everything is: addresses, UI, state dir, logs, and what to run next."""
+    state = escape(str(found.state_dir))
+    verb = "up" if started else "already up"
+    say(f"deployment {verb} in {state} (store: {found.store.value})")
+    nats_monitor = f"http://127.0.0.1:{found.ports.nats_monitor}"
+    say(f"  NATS         {escape(found.nats_url)} (monitoring {nats_monitor})")
+    say(
+        f"  Temporal     {escape(found.temporal_address)}, namespace default, "
+        f"task queue {escape(found.settings('orchestration').temporal_task_queue)}"
+    )
+    if found.temporal_ui:
+        say(f"  Temporal UI  {escape(found.temporal_ui)}")
+    if found.postgres_url:
+        say(f"  Postgres     {escape(found.postgres_url)}")
+    pids = ", ".join(f"{kind} {info.pid}" for kind, info in found.processes.items())
+    say(f"  processes    {escape(pids)}")
+    say(f"  logs         {escape(str(found.logs))}/ (one file per process kind; servers log in")
+    say("               their own folders: nats/, temporal/, postgres/)")
+    say(f"  control      127.0.0.1:{found.control.port} (token in {state}/topology.json)")
+    say(
+        f"next: saga-compare demo --attach {state} · saga-compare check --attach {state} · "
+        f"saga-compare down --state-dir {state}"
+    )

@@ -1,0 +1,1 @@
+"""The report: traces to swimlanes and tables, HTML and Markdown."""

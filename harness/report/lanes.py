@@ -1,0 +1,103 @@
+"""Which swimlane (service or process) a span belongs to, and how it is drawn.
+
+A span's resource ``service.name`` decides when it names one of the five services; when every
+span comes from one process (the embedded runtimes), the lane is read off the span itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.report.trace_file import Span
+from harness.report.traces import STEP_NAMES, is_retry, is_step
+from shared.contracts import ServiceName
+from shared.saga import service_of
+from shared.telemetry import SAGA_PHASE, SAGA_STEP
+
+HARNESS = "harness"
+WORKFLOW = "workflow"
+OTHER = "other"
+SERVICES = tuple(s.value for s in ServiceName)
+LANE_ORDER = (HARNESS, WORKFLOW, "inventory", "payment", "points", "shipping", "orders")
+CLIENT_CALLS = frozenset(
+    {
+        "StartWorkflow",
+        "StartUpdateWithStartWorkflow",
+        "StartWorkflowUpdate",
+        "SignalWorkflow",
+        "QueryWorkflow",
+        "SignalWithStart",
+    }
+)
+TRACKER_SPANS = ("close_saga", "cancel ")
+"""The choreography tracker's spans; it runs inside the order service."""
+PRODUCER, CLIENT, CONSUMER = 4, 3, 5
+ERROR = 2
+
+
+def lane_of(span: Span, *, root: bool = False) -> str:
+    """The service or process the span ran in."""
+    return _resource_service(span.service) or (HARNESS if root else _derived_lane(span))
+
+
+def _resource_service(name: str) -> str | None:
+    """The service a resource names, word for word (``choreography-inventory``, ``points``).
+
+    No plural is guessed here: the worker's ``order-saga-worker`` is a process, not the
+    ``orders`` service.
+    """
+    return next((token for token in re.split(r"[-_.: ]+", name.lower()) if token in SERVICES), None)
+
+
+def lane_rank(lane: str) -> tuple[int, str]:
+    """Coordination lanes first, then the services in saga order, then anything else."""
+    return (LANE_ORDER.index(lane) if lane in LANE_ORDER else len(LANE_ORDER), lane)
+
+
+def service_named(text: str) -> str | None:
+    """The service a name mentions (``choreography-inventory``, ``place_order``), if any."""
+    for token in re.split(r"[-_.: ]+", text.lower()):
+        for candidate in (token, f"{token}s"):
+            if candidate in SERVICES:
+                return candidate
+    return None
+
+
+def _derived_lane(span: Span) -> str:
+    step = span.attributes.get(SAGA_STEP)
+    if step in STEP_NAMES:
+        return str(service_of(step))
+    group = span.attributes.get("messaging.consumer.group.name")
+    if isinstance(group, str) and group in SERVICES:
+        return group
+    operation, colon, target = span.name.partition(":")
+    if colon:
+        return _temporal_lane(operation, target)
+    if span.name.startswith(TRACKER_SPANS):
+        return ServiceName.ORDERS.value
+    if span.kind == PRODUCER:
+        return service_named(span.name.partition(" ")[2]) or OTHER
+    return OTHER
+
+
+def _temporal_lane(operation: str, target: str) -> str:
+    """Temporal's ``Operation:Name`` spans: client calls, the workflow, or an activity."""
+    if operation in CLIENT_CALLS:
+        return HARNESS
+    if operation == "RunActivity":
+        if target in STEP_NAMES:
+            return str(service_of(target))
+        return service_named(target) or OTHER
+    return WORKFLOW
+
+
+def span_class(span: Span, *, root: bool = False) -> str:
+    """CSS classes: the span's kind (saga, step, handler, send) and a step's phase."""
+    if root:
+        return "saga"
+    if is_step(span):
+        phase = "retry" if is_retry(span) else str(span.attributes.get(SAGA_PHASE, "forward"))
+        return f"step {phase}" + (" failed" if span.status == ERROR else "")
+    if span.kind in (PRODUCER, CLIENT) or span.name.startswith(("StartActivity:", "Complete")):
+        return "send"
+    return "handler"
