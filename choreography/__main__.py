@@ -1,13 +1,14 @@
-"""`python -m choreography --service NAME`: run one process kind (or all) as its own process.
+"""`python -m choreography --service KIND`: run one process kind (or all) as its own process.
 
-Configuration comes from the `SAGA_` settings (shared/settings.py) — the data dir or Postgres
-store, NATS URLs and replicas, the durables' suffix — and the flags below override them, so a
-container needs nothing but its environment. Each process opens only the store it uses,
-makes sure the streams (never shrinking their replicas) and every durable exist, and runs
-until SIGTERM or SIGINT. It prints one ``ready`` line once it consumes, for supervisors and
-tests. Spans name the service and go to ``--trace-file`` / ``SAGA_TRACE_FILE`` and, when
-``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, to that OTLP/HTTP receiver. A setting that cannot be
-used is one line on stderr and exit code 2.
+Configuration comes from the `SAGA_` settings (shared/settings.py) — the saga definition, the
+data dir or Postgres store, NATS URLs and replicas, the durables' suffix, the hooks (none in
+production) — and the flags below override them, so a container needs nothing but its
+environment. The process kinds are the definition's services and the tracker. Each process
+opens only the store it uses, makes sure the streams (never shrinking their replicas) and
+every durable exist, and runs until SIGTERM or SIGINT. It prints one ``ready`` line once it
+consumes, for supervisors and tests. Spans name the service and go to ``--trace-file`` /
+``SAGA_TRACE_FILE`` and, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, to that OTLP/HTTP
+receiver. A setting that cannot be used is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from pathlib import Path
 import psycopg
 
 from choreography.bootstrap import bootstrap
-from choreography.host import KINDS_OF_PROCESS, TRACKER, ChoreographySettings
+from choreography.host import TRACKER, ChoreographySettings, kinds_of_process
 from shared.contracts import ServiceName
+from shared.definition import SagaDefinition
+from shared.definitions import definition_named
+from shared.hooks import load_hooks
 from shared.servers import ServerError
 from shared.settings import Settings, StoreKind
 from shared.store.factory import open_stores
@@ -43,7 +47,12 @@ class UsageError(Exception):
 def parser() -> argparse.ArgumentParser:
     """The command line (also what the compose test parses each container's command with)."""
     parser = argparse.ArgumentParser(prog="python -m choreography", description=__doc__)
-    parser.add_argument("--service", required=True, choices=[*KINDS_OF_PROCESS, ALL])
+    parser.add_argument(
+        "--service",
+        required=True,
+        metavar="KIND",
+        help=f"a process kind of the saga definition (its services, {TRACKER}) or {ALL}",
+    )
     parser.add_argument("--data-dir", type=Path, help="folder of the SQLite stores (SAGA_DATA_DIR)")
     parser.add_argument("--store", choices=[kind.value for kind in StoreKind], help="SAGA_STORE")
     parser.add_argument("--postgres-url", help="SAGA_POSTGRES_URL")
@@ -72,12 +81,18 @@ def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
     return base.model_copy(update={k: v for k, v in flags.items() if v is not None})
 
 
-def kinds_of(service: str) -> list[str]:
-    return list(KINDS_OF_PROCESS) if service == ALL else [service]
+def kinds_of(service: str, definition: SagaDefinition) -> list[str]:
+    return list(kinds_of_process(definition)) if service == ALL else [service]
 
 
 def usage_problem(service: str, settings: Settings) -> str | None:
-    """Why these settings cannot run this kind alone, or None (a single kind needs servers)."""
+    """Why these settings cannot run this kind, or None (a single kind needs servers)."""
+    kinds = kinds_of_process(definition_named(settings.definition))
+    if service != ALL and service not in kinds:
+        return (
+            f"--service {service}: not a process kind of saga definition"
+            f" {settings.definition!r}; use one of: {', '.join((*kinds, ALL))}"
+        )
     if service == ALL:
         return None
     if not settings.nats_servers:
@@ -96,13 +111,16 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     if problem is not None:
         raise UsageError(problem)
     config = ChoreographySettings.from_settings(settings)
+    definition = definition_named(settings.definition)
     async with (
         open_stores(settings) as stores,
         bootstrap(
             config,
             stores,
-            kinds=kinds_of(args.service),
+            definition,
+            kinds=kinds_of(args.service, definition),
             connection_name=f"saga-{args.service}-admin",
+            hooks=load_hooks(settings.hooks, "choreography"),
         ) as app,
     ):
         # Handlers only now: a signal during start-up keeps its default and ends the process.
@@ -130,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     tracing.attach(jsonl=settings.trace_file)  # and OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
     try:
         return asyncio.run(serve(args, settings))
-    except (UsageError, ServerError, ConnectionError) as error:
+    except (UsageError, ServerError, ConnectionError, InvalidInput) as error:
         return _error(str(error))
     except psycopg.Error as error:
         return _error(f"cannot use Postgres ({error}); check SAGA_POSTGRES_URL")

@@ -30,8 +30,9 @@ from choreography.host import (
 )
 from choreography.tracker import Tracker
 from shared.contracts import ServiceName
-from shared.saga import SAGA, SagaSpec
-from shared.services import SERVICES, Domain, ServiceDef
+from shared.definition import SagaDefinition
+from shared.hooks import NO_HOOKS, Hooks
+from shared.services import Domain
 from shared.store import StoreFactory
 
 
@@ -60,19 +61,20 @@ def stores_of(kinds: Iterable[str]) -> list[str]:
 async def bootstrap(
     settings: ChoreographySettings,
     stores: StoreFactory,
+    definition: SagaDefinition,
     *,
     kinds: Sequence[str] = (),
     every_store: bool = False,
     broker_state_dir: Path | None = None,
     connection_name: str = "saga-front",
-    saga: SagaSpec = SAGA,
-    registry: Mapping[str, ServiceDef] = SERVICES,
+    hooks: Hooks = NO_HOOKS,
 ) -> AsyncIterator[Choreography]:
     """Build and start the given process kinds; stop them when the block ends.
 
     With no URL in the settings an embedded nats-server runs for the block. ``every_store``
     opens every service's store (the front door seeds and reads them); otherwise only the
-    kinds'. ``saga`` is the spec the routing is derived from, ``registry`` its services.
+    kinds'. The routing, the services and the process kinds come from ``definition``; the
+    hosts run their steps and publishes through ``hooks`` (none in production).
     """
     async with AsyncExitStack() as stack:
         broker = None
@@ -80,17 +82,14 @@ async def bootstrap(
             broker = await stack.enter_async_context(NatsBroker(state_dir=broker_state_dir))
             settings = replace(settings, nats=replace(settings.nats, url=broker.url))
         domain = Domain(
-            stores,
-            saga=saga,
-            services=registry,
-            extra_migrations=schema.migrations_for(registry),
+            stores, definition, extra_migrations=schema.migrations_for(definition.services)
         )
         await domain.open(only=None if every_store else stores_of(kinds))
         stack.push_async_callback(domain.close)
         bus = await Bus.connect(settings.nats.servers, connection_name)
         stack.push_async_callback(bus.close)
         await ensure_streams(bus.js, replicas=settings.nats.replicas)
-        routing = Routing(saga)
+        routing = Routing(definition)
         await ensure_consumers(bus, settings, routing)
         outlets = {service: Outlet() for service in domain.services}
         tracker = Tracker(
@@ -100,7 +99,7 @@ async def bootstrap(
             on_end=record_end,
             poll_s=settings.wait_poll_s,
         )
-        hosts = build_hosts(kinds, domain, tracker, outlets, settings)
+        hosts = build_hosts(kinds, domain, tracker, outlets, settings, hooks)
         for host in hosts.values():
             await host.start()
             stack.push_async_callback(host.stop)
@@ -113,15 +112,18 @@ def build_hosts(
     tracker: Tracker,
     outlets: Mapping[str, Outlet],
     settings: ChoreographySettings,
+    hooks: Hooks = NO_HOOKS,
 ) -> dict[str, Host]:
     """One host per kind, each given the outlet of the store it writes."""
     servers = settings.nats.servers
     hosts: dict[str, Host] = {}
     for kind in kinds:
         if kind == TRACKER:
-            hosts[kind] = TrackerHost(tracker, outlets[ServiceName.ORDERS], settings, servers)
+            outlet = outlets[ServiceName.ORDERS]
+            hosts[kind] = TrackerHost(tracker, outlet, settings, servers, hooks)
         else:
-            hosts[kind] = ServiceHost(kind, domain, tracker, outlets[kind], settings, servers)
+            outlet = outlets[kind]
+            hosts[kind] = ServiceHost(kind, domain, tracker, outlet, settings, servers, hooks)
     return hosts
 
 

@@ -6,8 +6,7 @@ messages in stream order ("lanes" keyed by the subject's last token, the saga id
 different sagas run side by side, so one hanging saga does not stall the others. A handler
 that returns acks; ``Retry`` naks with a delay (a plain nak redelivers at once); ``Poison`` or
 exhausted deliveries copy the message (headers and body) to ``dlq.<service>.<subject>`` and
-then ``term()`` it. A BaseException that is not an Exception (a simulated process death)
-stops the consumer on the spot: nothing more is acked.
+then ``term()`` it.
 
 Spans follow the OTel messaging conventions (messaging.system ``nats``): the relay's publish is
 a PRODUCER ``send <template>`` span per message and every handled message a CONSUMER
@@ -82,6 +81,11 @@ class Outgoing:
     headers: Mapping[str, str]
     msg_id: str
 
+    @property
+    def saga_id(self) -> str:
+        """The saga the message belongs to (its ``Saga-Id`` header, else the subject's tail)."""
+        return self.headers.get(SAGA_ID_HEADER) or self.subject.rsplit(".", 1)[-1]
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -130,13 +134,6 @@ class ConsumerSpec:
             max_ack_pending=self.max_ack_pending,
             filter_subjects=list(self.filter_subjects),
         )
-
-
-@dataclass
-class Liveness:
-    """Shared by one service's consumers and relay: once dead, nothing acks or publishes."""
-
-    alive: bool = True
 
 
 class Bus:
@@ -348,8 +345,6 @@ class _ConsumerBase(ABC):
 
     bus: Bus
     spec: ConsumerSpec
-    liveness: Liveness
-    on_fatal: Callable[[BaseException], None]
     _tasks: set[asyncio.Future[Any]] = field(default_factory=set)
     _pending: dict[int, _Pending] = field(default_factory=dict)
     _room: asyncio.Event = field(default_factory=asyncio.Event)
@@ -372,7 +367,10 @@ class _ConsumerBase(ABC):
         Handlers are not cancelled outright: a cancel landing on a store's ``BEGIN`` would leave
         that connection inside a transaction (a dead process's connection would just close).
         """
-        self.kill()
+        self._closed = True
+        for looping in (self._loop, self._beat):
+            if looping is not None and looping is not asyncio.current_task():
+                looping.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=grace_s)
         for task in self._tasks:
@@ -382,17 +380,6 @@ class _ConsumerBase(ABC):
         )
         if self._puller is not None:
             await self._puller.close()
-
-    def kill(self) -> None:
-        """Die on the spot (a process death): fetch nothing more, ack nothing more.
-
-        Handlers in flight run on to the end of their step (as if the death came just after);
-        with the liveness flag down they acknowledge and publish nothing.
-        """
-        self._closed = True
-        for task in (self._loop, self._beat):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
 
     def _loop_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -430,7 +417,7 @@ class _ConsumerBase(ABC):
             await asyncio.sleep(period)
             now = time.monotonic()
             for pending in list(self._pending.values()):
-                if not pending.handled and now - pending.since >= period and self.liveness.alive:
+                if not pending.handled and now - pending.since >= period:
                     pending.since = now
                     with contextlib.suppress(NatsError):
                         await pending.msg.in_progress()
@@ -450,8 +437,6 @@ class _ConsumerBase(ABC):
         pending = self._pending.get(id(msg))
         if pending is not None:
             pending.handled = True
-        if not self.liveness.alive:
-            return "dead"
         try:
             return await self._answer(msg, outcome)
         except NatsError as error:
@@ -472,10 +457,6 @@ class _ConsumerBase(ABC):
         await self.bus.dead_letter(msg, self.spec.service, reason)
         await msg.term()
         return "term"
-
-    def _die(self, fatal: BaseException) -> None:
-        self.liveness.alive = False
-        self.on_fatal(fatal)
 
 
 @dataclass
@@ -524,10 +505,6 @@ class LaneConsumer(_ConsumerBase):
             except Exception as error:
                 log.exception("handler for %s failed unexpectedly", msg.subject)
                 outcome = Retry(1.0, f"{type(error).__name__}: {error}")
-            except BaseException as fatal:
-                span.set_status(Status(StatusCode.ERROR, f"process died: {fatal}"))
-                self._die(fatal)
-                return
             answer = await self._settle(msg, outcome)
             span.set_attribute("messaging.nats.ack", answer)
             if answer == "term":
@@ -556,9 +533,6 @@ class BatchConsumer(_ConsumerBase):
             log.exception("batch handler of %s failed", self.spec.durable)
             for msg in msgs:
                 await self._settle(msg, Retry(self.retry_s))
-            return
-        except BaseException as fatal:
-            self._die(fatal)
             return
         for msg, delivery in zip(msgs, deliveries, strict=True):
             outcome = Poison("undecodable saga event") if id(delivery) in poison else None

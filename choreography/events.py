@@ -11,9 +11,11 @@ the consumers order and dedupe by.
 meaning, each step's triggers and the hand-backs that may address it, and so each consumer's
 filter. Nothing here names a particular step.
 
-An event carries everything the next participant needs: the order, the fault plan, the
-policy, when the saga started and the trail of forward steps that acted so far. Nobody reads
-another service's store, and a compensation is only ever addressed to a service on the trail.
+An event carries everything the next participant needs: the order, the policy, when the saga
+started and the trail of forward steps that acted so far, and the saga definition it belongs
+to (a participant holding another refuses it). Nobody reads another service's store, and a
+compensation is only ever addressed to a service on the trail. Nothing in an event is there
+for testing: test middleware reaches a process out of band, at its seams (`shared/steps.py`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import OrderRequest, Reason, SagaPolicy, StepId, StepStatus
-from shared.faults import FaultPlan
-from shared.saga import SAGA, SagaSpec, StepSpec
+from shared.contracts import OrderRequest, ReasonId, SagaPolicy, StepId, StepStatus
+from shared.definition import DefinitionRef, SagaDefinition
+from shared.saga import SagaSpec, StepSpec
 
 ROOT = "saga"
 SAGA_ID_HEADER = "Saga-Id"
@@ -81,10 +83,11 @@ class Meaning:
 
 
 class Routing:
-    """Every kind, trigger and hand-back of one saga spec."""
+    """Every kind, trigger and hand-back of one saga definition's spec."""
 
-    def __init__(self, saga: SagaSpec = SAGA) -> None:
-        self.saga = saga
+    def __init__(self, definition: SagaDefinition) -> None:
+        self.definition = definition
+        self.saga: SagaSpec = definition.spec
 
     def kind(self, role: Role, step: str) -> Kind:
         """The kind of ``role`` for a step (a compensation's name means its forward step)."""
@@ -224,8 +227,9 @@ class Event(BaseModel):
     kind: Kind
     saga_id: str
     order: OrderRequest
-    faults: FaultPlan = Field(default_factory=FaultPlan)
     policy: SagaPolicy = Field(default_factory=SagaPolicy)
+    definition: DefinitionRef
+    """The saga definition the saga runs: a participant holding another refuses the event."""
     started_at: float
     """Wall-clock start of the saga (epoch seconds): the business deadline counts from it."""
     trail: tuple[StepId, ...] = ()
@@ -233,7 +237,7 @@ class Event(BaseModel):
     step: StepId | None = None
     status: StepStatus | None = None
     attempts: int = 0
-    reason: Reason | None = None
+    reason: ReasonId | None = None
     message: str = ""
     at: float = 0.0
     """When what the event reports happened (epoch seconds): the earliest cause wins."""
@@ -265,7 +269,11 @@ class Event(BaseModel):
 
 
 def placed(
-    saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy, started_at: float
+    saga_id: str,
+    order: OrderRequest,
+    policy: SagaPolicy,
+    started_at: float,
+    definition: DefinitionRef,
 ) -> Event:
     """The saga's first event, written with the order record."""
     return Event(
@@ -273,8 +281,8 @@ def placed(
         kind=PLACED,
         saga_id=saga_id,
         order=order,
-        faults=faults,
         policy=policy,
+        definition=definition,
         started_at=started_at,
         at=started_at,
     )

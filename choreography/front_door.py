@@ -43,9 +43,8 @@ from choreography.bus import (
 )
 from choreography.events import placed
 from choreography.tracker import Tracker, in_flight
-from shared.contracts import OrderRequest, Reason, SagaOutcome, SagaPolicy, SagaStatus
+from shared.contracts import OrderRequest, Reason, ReasonId, SagaOutcome, SagaPolicy, SagaStatus
 from shared.errors import DuplicateOrder, InvalidOrder
-from shared.faults import FaultPlan
 from shared.runtime import SagaStuck
 from shared.store import Tx
 
@@ -76,7 +75,6 @@ class PlaceCommand(BaseModel):
 
     saga_id: str
     order: OrderRequest
-    faults: FaultPlan = FaultPlan()
     policy: SagaPolicy = SagaPolicy()
     started_at: float
 
@@ -88,10 +86,12 @@ class EndNotice(BaseModel):
 
     saga_id: str
     status: SagaStatus
-    reason: Reason | None = None
+    reason: ReasonId | None = None
 
 
-def record_end(tx: Tx, saga_id: str, status: SagaStatus, reason: Reason | None) -> Outgoing | None:
+def record_end(
+    tx: Tx, saga_id: str, status: SagaStatus, reason: ReasonId | None
+) -> Outgoing | None:
     """The tracker's end hook: the notice commits with the end it announces."""
     notice = EndNotice(saga_id=saga_id, status=status, reason=reason)
     msg_id = f"{saga_id}:ended"
@@ -119,7 +119,11 @@ class Desk:
 
     async def _place(self, command: PlaceCommand) -> None:
         event = placed(
-            command.saga_id, command.order, command.faults, command.policy, command.started_at
+            command.saga_id,
+            command.order,
+            command.policy,
+            command.started_at,
+            self.tracker.routing.definition.ref,
         )
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
@@ -189,13 +193,9 @@ class FrontDoor:
                 await sub.unsubscribe()
         self._subs = []
 
-    async def place(
-        self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
-    ) -> None:
+    async def place(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Publish the place command; returns once JetStream has it (durable, deduplicated)."""
-        command = PlaceCommand(
-            saga_id=saga_id, order=order, faults=faults, policy=policy, started_at=time.time()
-        )
+        command = PlaceCommand(saga_id=saga_id, order=order, policy=policy, started_at=time.time())
         await self._command(subject(PLACE, saga_id), command.model_dump_json(), f"{saga_id}:place")
 
     async def cancel(self, saga_id: str) -> None:

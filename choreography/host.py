@@ -2,43 +2,34 @@
 
 A host is the unit every deployment uses: `bootstrap` runs the chosen ones in one process
 (all of them for the embedded runtime, one for ``python -m choreography --service NAME``).
-The kinds are the five services (the orders service also runs the front door's desk) and the
-tracker, which projects every saga event into the orders store and so shares its outbox, and
-carries out operator commands (choreography/operator.py).
-Either way a host's tasks run in its service scope, so its spans name it
-(shared/telemetry.py). A host can die on the spot (a simulated process death: nothing acked
-or published any more) and come back; with ``crash_exits`` an injected crash point kills the
-whole process instead, for its supervisor to restart.
+The kinds are the saga definition's services (the orders service also runs the front door's
+desk) and the tracker, which projects every saga event into the orders store and so shares its
+outbox, and carries out operator commands (choreography/operator.py). Either way a host's
+tasks run in its service scope, so its spans name it (shared/telemetry.py). A host stops
+cleanly and starts again; a process that dies is restarted by its supervisor, and its
+successor knows all it needs from its store and the broker.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import signal
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from choreography import operator
 from choreography.broker import NatsSettings
-from choreography.bus import (
-    BatchConsumer,
-    Bus,
-    ConsumerSpec,
-    LaneConsumer,
-    Liveness,
-    Outgoing,
-)
-from choreography.events import CANCEL_REQUESTED, Routing, pattern, saga_key, subject
+from choreography.bus import BatchConsumer, Bus, ConsumerSpec, LaneConsumer, Outgoing
+from choreography.events import Routing, pattern
 from choreography.front_door import COMMANDS, Desk
 from choreography.outbox import Relay
 from choreography.participants import Participant, kinds_for, reactions_for
+from choreography.participants.cancel import lane_key
 from choreography.tracker import Tracker
 from shared.contracts import ServiceName
-from shared.errors import InjectedCrash
+from shared.definition import SagaDefinition
+from shared.hooks import NO_HOOKS, Hooks
 from shared.services import Domain
 from shared.settings import Settings
 from shared.store import Store
@@ -47,9 +38,12 @@ from shared.telemetry import Component, service_component, service_scope
 log = logging.getLogger(__name__)
 
 TRACKER = "tracker"
-KINDS_OF_PROCESS: tuple[str, ...] = (*(s.value for s in ServiceName), TRACKER)
-"""Every kind of choreography process: the five services and the tracker."""
 DESK = "orders-front"
+
+
+def kinds_of_process(definition: SagaDefinition) -> tuple[str, ...]:
+    """Every kind of choreography process of a definition: its services and the tracker."""
+    return (*(str(name) for name in definition.services), TRACKER)
 
 
 @dataclass(frozen=True)
@@ -61,13 +55,9 @@ class ChoreographySettings:
     """Appended to every durable name: lets several deployments share one broker."""
     ack_wait_s: float = 2.0
     max_deliver: int = 1000
-    restart_delay_s: float = 0.2
-    """How long a host stays down after a simulated crash."""
     relay_poll_s: float = 0.25
     wait_poll_s: float = 0.1
     """How often `wait` re-reads the projection when the tracker runs in another process."""
-    crash_exits: bool = False
-    """An injected crash kills the process (SIGKILL) instead of simulating a death in it."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChoreographySettings:
@@ -75,12 +65,11 @@ class ChoreographySettings:
             nats=NatsSettings(url=settings.nats_url or None, replicas=settings.nats_replicas),
             consumer_suffix=settings.nats_consumer_suffix,
             ack_wait_s=settings.nats_ack_wait_s,
-            crash_exits=settings.crash_exits,
         )
 
-    def participant_spec(self, service: str, routing: Routing | None = None) -> ConsumerSpec:
+    def participant_spec(self, service: str, routing: Routing) -> ConsumerSpec:
         """A service's durable, filtered on exactly the kinds the saga spec routes to it."""
-        kinds = kinds_for(service, routing or Routing())
+        kinds = kinds_for(service, routing)
         return ConsumerSpec(
             durable=f"{service}{self.consumer_suffix}",
             service=str(service),
@@ -120,21 +109,12 @@ class ChoreographySettings:
             max_deliver=self.max_deliver,
         )
 
-    def specs(self, routing: Routing | None = None) -> list[ConsumerSpec]:
-        routing = routing or Routing()
+    def specs(self, routing: Routing) -> list[ConsumerSpec]:
         participants = [self.participant_spec(s, routing) for s in routing.saga.services]
         return [*participants, self.desk_spec(), self.tracker_spec(), self.operator_spec()]
 
 
-def lane_key(value: str) -> str | None:
-    """A cancel overtakes its saga's queue: it must reach a step that is still in flight."""
-    key = saga_key(value)
-    return None if value == subject(CANCEL_REQUESTED, key) else key
-
-
-async def ensure_consumers(
-    bus: Bus, settings: ChoreographySettings, routing: Routing | None = None
-) -> None:
+async def ensure_consumers(bus: Bus, settings: ChoreographySettings, routing: Routing) -> None:
     """Every durable, created before anything is published so nothing is missed."""
     for spec in settings.specs(routing):
         await bus.ensure_consumer(spec)
@@ -144,31 +124,29 @@ class Outlet:
     """Where one store's committed outbox rows go: a live relay over it in this process.
 
     Built before the hosts and handed to everyone who writes that store (participant,
-    tracker, desk); each life of a host plugs its relay in. With none alive the rows wait in
-    the store for a relay's poll.
+    tracker, desk); a host plugs its relay in while it runs. With none running the rows wait
+    in the store for a relay's poll.
     """
 
     def __init__(self) -> None:
-        self._relays: list[tuple[Relay, Liveness]] = []
+        self._relays: list[Relay] = []
 
-    def plug(self, relay: Relay, liveness: Liveness) -> None:
-        self._relays.append((relay, liveness))
+    def plug(self, relay: Relay) -> None:
+        self._relays.append(relay)
 
     def unplug(self, relay: Relay) -> None:
-        self._relays = [(r, live) for r, live in self._relays if r is not relay]
+        self._relays = [r for r in self._relays if r is not relay]
 
     def __call__(self, rows: list[Outgoing | None]) -> None:
-        for relay, liveness in self._relays:
-            if liveness.alive:
-                relay.hand_over(rows)
-                return
+        if self._relays:
+            self._relays[0].hand_over(rows)
 
 
 Consumer = LaneConsumer | BatchConsumer
 
 
 class Host(ABC):
-    """A process kind's connection, consumers and relay, through its lives."""
+    """A process kind's connection, consumers and relay, between a start and a stop."""
 
     def __init__(
         self,
@@ -177,20 +155,19 @@ class Host(ABC):
         outlet: Outlet,
         settings: ChoreographySettings,
         servers: Sequence[str],
+        hooks: Hooks = NO_HOOKS,
     ) -> None:
         self.name = name
         self.store = store
         self.outlet = outlet
         self.settings = settings
         self.servers = list(servers)
-        self.crashes = 0
+        self.hooks = hooks
         self.up = asyncio.Event()
         self.down = asyncio.Event()
         self._bus: Bus | None = None
         self._relay: Relay | None = None
         self._consumers: list[Consumer] = []
-        self._restart: asyncio.Task[None] | None = None
-        self._liveness = Liveness()
 
     @property
     def relay(self) -> Relay | None:
@@ -202,44 +179,39 @@ class Host(ABC):
         return service_component(self.name)
 
     @abstractmethod
-    def consumers(self, bus: Bus, liveness: Liveness) -> list[Consumer]:
-        """This life's consumers (not started yet)."""
+    def consumers(self, bus: Bus) -> list[Consumer]:
+        """The consumers of this run (not started yet)."""
 
     async def prepare(self) -> None:
-        """What a new life loads from its store before it consumes."""
+        """What a host loads from its store before it consumes."""
         return None
 
     async def stopping(self) -> None:
         """What a clean stop finishes beyond the consumers and the relay."""
         return None
 
-    def dying(self) -> None:
-        """What a death stops on the spot beyond the consumers and the relay."""
-        return None
-
     async def start(self) -> None:
-        """Connect and run: the relay first drains whatever an earlier life left unsent.
+        """Connect and run: the relay first drains whatever an earlier run left unsent.
 
-        Like a restarted process, a host coming back knows only what its store says (fences).
-        Inside the host's scope: every task started here and every span of theirs belong to it,
-        in its own process or in the harness's.
+        Like a restarted process, a host started again knows only what its store says
+        (fences). Inside the host's scope: every task started here and every span of theirs
+        belong to it, in its own process or in the harness's.
         """
         with service_scope(self.component):
             await self._start()
 
     async def _start(self) -> None:
-        liveness = self._liveness = Liveness()
         bus = self._bus = await Bus.connect(self.servers, f"saga-{self.name}")
         self._relay = Relay(
             self.store,
             bus.publish,
-            liveness=liveness,
+            middleware=self.hooks.publish,
             poll_s=self.settings.relay_poll_s,
             name=f"relay {self.name}",
         )
-        self.outlet.plug(self._relay, liveness)
+        self.outlet.plug(self._relay)
         await self.prepare()
-        self._consumers = self.consumers(bus, liveness)
+        self._consumers = self.consumers(bus)
         for consumer in self._consumers:
             await consumer.start()
         self._relay.start()
@@ -248,11 +220,6 @@ class Host(ABC):
 
     async def stop(self) -> None:
         """A clean stop: running handlers get a moment to finish, nothing is lost either way."""
-        if self._restart is not None:
-            self._restart.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._restart
-            self._restart = None
         for consumer in self._consumers:
             await consumer.stop()
         self._consumers = []
@@ -267,39 +234,8 @@ class Host(ABC):
         self.down.set()
 
     def hand_over(self, rows: list[Outgoing | None]) -> None:
-        """Committed outbox rows for a live relay over this host's store."""
+        """Committed outbox rows for a running relay over this host's store."""
         self.outlet(rows)
-
-    def crash(self) -> None:
-        """Die now, like a killed process (nothing acked or published), and come back later."""
-        self.on_fatal(RuntimeError("killed on request"))
-
-    def on_fatal(self, cause: BaseException) -> None:
-        if self.settings.crash_exits and isinstance(cause, InjectedCrash):
-            log.warning("%s: %s; the process ends here", self.name, cause)
-            os.kill(os.getpid(), signal.SIGKILL)
-        if self._restart is not None and not self._restart.done():
-            return
-        self._liveness.alive = False
-        self.crashes += 1
-        log.warning("%s died (%s); restarting", self.name, cause)
-        for consumer in self._consumers:
-            consumer.kill()
-        if self._relay is not None:
-            self._relay.kill()
-            self.outlet.unplug(self._relay)
-        self.dying()
-        self.up.clear()
-        self.down.set()
-        self._restart = asyncio.ensure_future(self._come_back())
-
-    async def _come_back(self) -> None:
-        if self._bus is not None:
-            await self._bus.close()
-            self._bus = None
-        self._consumers = []
-        await asyncio.sleep(self.settings.restart_delay_s)
-        await self.start()
 
 
 class ServiceHost(Host):
@@ -313,44 +249,36 @@ class ServiceHost(Host):
         outlet: Outlet,
         settings: ChoreographySettings,
         servers: Sequence[str],
+        hooks: Hooks = NO_HOOKS,
     ) -> None:
         store = domain.services[service].store
-        super().__init__(str(service), store, outlet, settings, servers)
+        super().__init__(str(service), store, outlet, settings, servers, hooks)
         self.service = service
-        routing = tracker.routing  # the saga spec this deployment runs
+        routing = tracker.routing  # the saga definition this deployment runs
         self.participant = Participant(
             service,
             domain,
             reactions_for(service, routing),
             routing=routing,
             hand_over=outlet,
+            middleware=hooks.step,
         )
         self.desk = Desk(tracker) if service == ServiceName.ORDERS else None
 
     async def prepare(self) -> None:
         await self.participant.prepare()
 
-    def consumers(self, bus: Bus, liveness: Liveness) -> list[Consumer]:
+    def consumers(self, bus: Bus) -> list[Consumer]:
         found: list[Consumer] = [
             LaneConsumer(
                 bus,
                 self.settings.participant_spec(self.service, self.participant.routing),
-                liveness,
-                self.on_fatal,
                 handler=self.participant.handle,
                 lane_key=lane_key,
             )
         ]
         if self.desk is not None:
-            found.append(
-                LaneConsumer(
-                    bus,
-                    self.settings.desk_spec(),
-                    liveness,
-                    self.on_fatal,
-                    handler=self.desk.handle,
-                )
-            )
+            found.append(LaneConsumer(bus, self.settings.desk_spec(), handler=self.desk.handle))
         return found
 
 
@@ -363,8 +291,9 @@ class TrackerHost(Host):
         outlet: Outlet,
         settings: ChoreographySettings,
         servers: Sequence[str],
+        hooks: Hooks = NO_HOOKS,
     ) -> None:
-        super().__init__(TRACKER, tracker.store, outlet, settings, servers)
+        super().__init__(TRACKER, tracker.store, outlet, settings, servers, hooks)
         self.tracker = tracker
 
     @property
@@ -375,21 +304,14 @@ class TrackerHost(Host):
     async def prepare(self) -> None:
         await self.tracker.start()
 
-    def consumers(self, bus: Bus, liveness: Liveness) -> list[Consumer]:
+    def consumers(self, bus: Bus) -> list[Consumer]:
         spec = self.settings.tracker_spec()
-        projection = BatchConsumer(
-            bus, spec, liveness, self.on_fatal, batch_handler=self.tracker.project
-        )
+        projection = BatchConsumer(bus, spec, batch_handler=self.tracker.project)
         # Operator commands from a front door (the monitor over a deployment), carried out
         # by this tracker once each and answered on the command's reply subject.
         desk = operator.OperatorDesk(self.tracker, bus.nc.publish)
-        commands = LaneConsumer(
-            bus, self.settings.operator_spec(), liveness, self.on_fatal, handler=desk.handle
-        )
+        commands = LaneConsumer(bus, self.settings.operator_spec(), handler=desk.handle)
         return [projection, commands]
 
     async def stopping(self) -> None:
         await self.tracker.stop()
-
-    def dying(self) -> None:
-        self.tracker.kill()

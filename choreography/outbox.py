@@ -26,8 +26,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
-from choreography.bus import SAGA_ID_HEADER, Liveness, Outgoing, message_attributes
+from choreography.bus import SAGA_ID_HEADER, Outgoing, message_attributes
 from choreography.events import Event, template
+from shared.hooks import PublishMiddleware
 from shared.store import Migration, Row, Store, Tx, migrations
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,6 @@ KEEP_SENT_S = 600.0
 
 LEASE_S = 5.0
 """How long a claimed row is left to its relay before another relay may take it over."""
-
-HELD = "held-report"
-"""The claim of rows whose step holds its report back after the commit (an injected
-``delay_after``): no relay's poll takes them until the step hands them over or the hold runs
-out (the process died holding them)."""
 
 RECENT = 10_000
 """How many sent event ids the relay remembers, so a poll does not resend a handed-over row."""
@@ -159,16 +155,6 @@ def claim(tx: Tx, owner: str, limit: int, now: float, lease_s: float = LEASE_S) 
     return [_outgoing(row) for row in rows]
 
 
-def hold(tx: Tx, event_ids: Sequence[str], until: float) -> None:
-    """Keep these rows from every relay's poll until ``until`` (see `HELD`)."""
-    for chunk in _chunks(event_ids):
-        tx.execute(
-            "UPDATE outbox SET claimed_by = ?, claimed_until = ?"
-            f" WHERE event_id IN ({_marks(chunk)})",
-            (HELD, until, *chunk),
-        )
-
-
 def mark_sent(tx: Tx, event_ids: Sequence[str], now: float) -> None:
     for chunk in _chunks(event_ids):
         tx.execute(
@@ -198,14 +184,17 @@ def default_owner() -> str:
 
 class Relay:
     """Publishes one store's outbox: rows handed over after their commit, the store polled
-    as a fallback (what an earlier life of the process committed but never published)."""
+    as a fallback (what an earlier run of the process committed but never published).
+
+    The publish seam: each batch goes through ``middleware`` (none in production), which may
+    leave some messages unpublished for now; those stay unsent for a later poll."""
 
     def __init__(
         self,
         store: Store,
         publish: Publish,
         *,
-        liveness: Liveness | None = None,
+        middleware: Sequence[PublishMiddleware] = (),
         batch: int = 256,
         poll_s: float = 0.25,
         retry_s: float = 0.5,
@@ -215,7 +204,7 @@ class Relay:
         self.store = store
         self.owner = owner or default_owner()
         self._publish = publish
-        self._liveness = liveness or Liveness()
+        self._middleware = tuple(middleware)
         self._batch = batch
         self._poll_s = poll_s
         self._retry_s = retry_s
@@ -264,6 +253,19 @@ class Relay:
         self._closed = True
         self._signal.set()
 
+    async def _publish_through(
+        self, batch: Sequence[Outgoing], chain: Sequence[PublishMiddleware]
+    ) -> Sequence[Outgoing]:
+        """Publish through the middleware, the first one outermost; what was published now."""
+        if not chain:
+            await self._publish(batch)
+            return batch
+
+        async def inner(rest: Sequence[Outgoing]) -> None:
+            await self._publish_through(rest, chain[1:])
+
+        return await chain[0](self.store.name, batch, inner)
+
     async def relay_once(self) -> int:
         """Publish what was handed over, or else one batch of unsent rows from the store."""
         if not self._queue:
@@ -271,15 +273,16 @@ class Relay:
         batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch))]
         ids = [row.msg_id for row in batch]
         self._queued.difference_update(ids)
-        if not batch or self._closed or not self._liveness.alive:
+        if not batch or self._closed:
             return 0
-        await self._publish(batch)
+        published = await self._publish_through(batch, self._middleware)
+        ids = [row.msg_id for row in published]
         self._remember(ids)
-        if self._closed or not self._liveness.alive:
+        if self._closed or not ids:
             return 0
         await self.store.run(lambda tx: mark_sent(tx, ids, time.time()))
-        self.published += len(batch)
-        return len(batch)
+        self.published += len(ids)
+        return len(ids)
 
     def _claim(self, tx: Tx) -> list[Outgoing]:
         return claim(tx, self.owner, self._batch, time.time())

@@ -25,7 +25,7 @@ from shared.contracts import (
     ActionResult,
     OperatorAction,
     Phase,
-    Reason,
+    ReasonId,
     SagaOutcome,
     SagaStatus,
     StepId,
@@ -151,7 +151,7 @@ class Cause(_Facts):
     """Why the saga turned to compensation, and when that happened."""
 
     at: float
-    reason: Reason | None = None
+    reason: ReasonId | None = None
     step: StepId | None = None
     """The forward step that failed (None for a cancel)."""
 
@@ -165,7 +165,7 @@ class Ended(_Facts):
     """The end the tracker recorded (with the order record) for a saga that compensated."""
 
     status: SagaStatus
-    reason: Reason | None = None
+    reason: ReasonId | None = None
     at: float = 0.0
 
 
@@ -403,7 +403,7 @@ def in_flight(view: SagaView, saga: SagaSpec) -> bool:
     return False
 
 
-def decide(view: SagaView, saga: SagaSpec) -> tuple[SagaStatus, Reason | None] | None:
+def decide(view: SagaView, saga: SagaSpec) -> tuple[SagaStatus, ReasonId | None] | None:
     """The end a running saga has reached, or None while something is unconfirmed; a saga
     waiting for an operator becomes COMPENSATED once a retry round left nothing failed."""
     if view.end is not None and view.end.status is SagaStatus.NEEDS_INTERVENTION:
@@ -419,7 +419,7 @@ def decide(view: SagaView, saga: SagaSpec) -> tuple[SagaStatus, Reason | None] |
     return (SagaStatus.NEEDS_INTERVENTION if failed else SagaStatus.COMPENSATED), first.reason
 
 
-def _after_retry(view: SagaView) -> tuple[SagaStatus, Reason | None] | None:
+def _after_retry(view: SagaView) -> tuple[SagaStatus, ReasonId | None] | None:
     if not view.rounds or view.onward_failure is not None:
         return None
     if retry_result(view, max(view.rounds)) is not ActionResult.COMPENSATED:

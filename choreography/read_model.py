@@ -38,7 +38,7 @@ from shared.read_model import (
     alert_kinds,
     trace_id_of,
 )
-from shared.saga import SAGA, SagaSpec
+from shared.saga import SagaSpec
 from shared.store import Store
 
 VARIANT = "choreography"
@@ -78,8 +78,8 @@ class ChoreographyReadModel:
         self,
         store: Store,
         js: JetStreamContext,
+        saga: SagaSpec,
         stream: str = SAGA_STREAM,
-        saga: SagaSpec = SAGA,
     ) -> None:
         self.store = store
         self.js = js

@@ -10,21 +10,21 @@ services' stores are opened too, for seeding a run's own catalogue and reading f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from choreography.bootstrap import Choreography, bootstrap
 from choreography.bus import Bus
 from choreography.front_door import FrontDoor
-from choreography.host import TRACKER, ChoreographySettings, Host
+from choreography.host import TRACKER, ChoreographySettings, Host, kinds_of_process
 from choreography.operator import OperatorCommands
 from choreography.tracker import Intervention, Tracker
 from shared.catalogue import admit
 from shared.contracts import ActionResult, OperatorAction, OrderRequest, SagaOutcome, SagaPolicy
-from shared.faults import FaultPlan
-from shared.saga import SAGA, SagaSpec
-from shared.services import SERVICES, Domain, ServiceDef
+from shared.definition import SagaDefinition
+from shared.hooks import NO_HOOKS, Hooks
+from shared.services import Domain
 from shared.store import StoreFactory, sqlite_stores
 from shared.telemetry import Tracing
 from shared.validation import load_settings
@@ -71,22 +71,18 @@ class ChoreographyRuntime:
     def hosts(self) -> dict[str, Host]:
         return dict(self.app.hosts)
 
-    async def submit(
-        self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
-    ) -> None:
+    async def submit(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Hand the saga to the deployment: returns once JetStream holds the place command.
 
         An order the live catalogue or customer records contradict is refused here first
         (InvalidOrder), read through the services' own stores.
         """
         await admit(self.domain, order)
-        await self.front.place(saga_id, order, faults, policy)
+        await self.front.place(saga_id, order, policy)
 
-    async def start_saga(
-        self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
-    ) -> None:
+    async def start_saga(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Submit, then wait until the orders service placed the order (or refused it)."""
-        await self.submit(saga_id, order, faults, policy)
+        await self.submit(saga_id, order, policy)
         await self.front.until_placed(saga_id, PLACE_TIMEOUT_S)
 
     async def cancel_saga(self, saga_id: str) -> None:
@@ -142,33 +138,32 @@ class ChoreographyRuntime:
 @asynccontextmanager
 async def open_runtime(
     data_dir: Path,
+    definition: SagaDefinition,
     *,
     settings: ChoreographySettings | None = None,
     tracing: Tracing | None = None,
     services: Iterable[str] | None = None,
     broker_state_dir: Path | None = None,
     stores: StoreFactory | None = None,
-    saga: SagaSpec = SAGA,
-    registry: Mapping[str, ServiceDef] = SERVICES,
+    hooks: Hooks = NO_HOOKS,
 ) -> AsyncIterator[ChoreographyRuntime]:
     """Yield a ready runtime; what it started is stopped when the block ends.
 
-    ``services``: the process kinds run in this process (default: the saga's services and
-    the tracker); pass ``()`` when
-    they run as separate processes. The stores come from ``stores`` (default: one SQLite file
-    per service in ``data_dir``). ``saga`` is the spec the routing is derived from,
-    ``registry`` the services implementing its steps.
+    ``services``: the process kinds run in this process (default: the definition's services
+    and the tracker); pass ``()`` when they run as separate processes. The stores come from
+    ``stores`` (default: one SQLite file per service in ``data_dir``). The hosts here run
+    their steps and publishes through ``hooks`` (none in production).
     """
     settings = settings or ChoreographySettings.from_settings(load_settings())
-    kinds = [*saga.services, TRACKER] if services is None else [str(s) for s in services]
+    kinds = list(kinds_of_process(definition)) if services is None else [str(s) for s in services]
     async with bootstrap(
         settings,
         stores or sqlite_stores(data_dir),
+        definition,
         kinds=kinds,
         every_store=True,
         broker_state_dir=broker_state_dir,
-        saga=saga,
-        registry=registry,
+        hooks=hooks,
     ) as app:
         front = FrontDoor(app.bus, app.tracker)
         await front.start()

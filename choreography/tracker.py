@@ -45,6 +45,7 @@ from shared.contracts import (
     ActionResult,
     OperatorAction,
     Reason,
+    ReasonId,
     SagaOutcome,
     SagaStatus,
     StepId,
@@ -78,7 +79,7 @@ class DuplicateCommand(Exception):
         self.command = command
 
 
-EndHook = Callable[[Tx, str, SagaStatus, Reason | None], Outgoing | None]
+EndHook = Callable[[Tx, str, SagaStatus, ReasonId | None], Outgoing | None]
 """Writes, in the transaction recording a saga's end, a message saying so (the front door's)."""
 
 
@@ -89,7 +90,7 @@ class Intervention(BaseModel):
 
     saga_id: str
     order_id: str
-    reason: Reason | None
+    reason: ReasonId | None
     failed_step: StepId | None
     failed_compensations: list[StepId]
     at: float
@@ -103,14 +104,14 @@ class Tracker:
         self,
         orders: OrdersService,
         *,
-        routing: Routing | None = None,
+        routing: Routing,
         hand_over: Callable[[list[Outgoing | None]], None] = lambda rows: None,
         on_end: EndHook | None = None,
         poll_s: float = 0.1,
     ) -> None:
         self.orders = orders
         self.store = orders.store
-        self.routing = routing or Routing()
+        self.routing = routing
         self.hand_over = hand_over
         self.on_end = on_end
         self.poll_s = poll_s
@@ -547,7 +548,7 @@ def _columns(view: SagaView, saga: SagaSpec, now: float) -> tuple[object, ...]:
         view.model_dump_json(),
         current.status.value,
         phase_of(view),
-        current.reason.value if current.reason else None,
+        str(current.reason) if current.reason else None,
         current.failed_step,
         in_flight(current),
         failed[0] if failed else None,

@@ -9,16 +9,20 @@ the services and the worker that run in this process name themselves (shared/tel
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.compare.faulty import Faulty, NoInjector, injected
 from harness.compare.runner import ScenarioRun, new_run_tag, run_scenario
 from harness.compare.scenarios import Scenario
 from harness.deploy import ledger
 from harness.deploy.attach import Deployed, open_front_door
+from shared.definitions import definition_named
+from shared.faults.sources import PlanBoard
+from shared.hooks import NO_HOOKS
 from shared.runtime import SagaRuntime
 from shared.settings import Settings
 from shared.store.factory import VariantStores, open_variant_stores
@@ -32,6 +36,8 @@ class Session:
     """Open runtimes by variant, and where this session's traces go."""
 
     runtimes: dict[str, SagaRuntime]
+    plans: dict[str, PlanBoard]
+    """Where each variant's processes look for a saga's faults."""
     tracing: Tracing
     traces_path: Path
     stores: VariantStores | None = None
@@ -39,6 +45,15 @@ class Session:
     (None when every variant is driven from a deployment's front door)."""
     deployed: Deployed | None = None
     """Variants driven from a deployment's front door: each run is written to its ledger."""
+
+    def driven(self, variant: str) -> Faulty[SagaRuntime]:
+        """A variant's runtime with the plan board its processes read."""
+        return Faulty(self.runtimes[variant], self.plans[variant])
+
+    @property
+    def drivers(self) -> dict[str, Faulty[SagaRuntime]]:
+        """Every variant's runtime with its plan board (`driven`)."""
+        return {variant: self.driven(variant) for variant in self.runtimes}
 
     async def run(
         self,
@@ -58,10 +73,10 @@ class Session:
             tags = {scenario.name: new_run_tag() for scenario in scenarios}
             for scenario in scenarios:
                 self._record(tags[scenario.name], scenario)
-            for runtime in self.runtimes.values():
+            for variant in self.runtimes:
                 for scenario in scenarios:
                     run = await run_scenario(
-                        runtime,
+                        self.driven(variant),
                         scenario,
                         run_tag=tags[scenario.name],
                         timeout_s=timeout_s,
@@ -106,15 +121,20 @@ async def open_session(
     *,
     settings: Settings | None = None,
     deployed: Deployed | None = None,
-    **options: Any,
+    inject: bool = True,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[Session]:
     """Start each variant's embedded servers and services; stop them on exit.
 
-    Each variant gets business state of its own on the store the settings choose. A variant
-    of ``deployed`` is driven from the front door of that deployment instead (nothing of it
-    is started here).
+    Each variant gets business state of its own on the store the settings choose, and runs
+    the saga definition they name. With ``inject`` (the default) the services and worker
+    started here run with a fault injector whose plans the session installs; without it (the
+    benchmark) they run as production does, with no hooks. A variant of ``deployed`` is driven
+    from the front door of that deployment instead (nothing of it is started here; its faults
+    go to the deployment's own injector, if it was started for chaos).
     """
     settings = settings or Settings()
+    definition = definition_named(settings.definition)
     tracing = configure_tracing(HARNESS)
     attached = deployed.variants if deployed is not None else {}
     with tracing.exporting(jsonl=traces_path):
@@ -123,21 +143,29 @@ async def open_session(
             if any(variant not in attached for variant in variants):
                 stores = await stack.enter_async_context(open_variant_stores(settings, state_dir))
             runtimes: dict[str, SagaRuntime] = {}
+            plans: dict[str, PlanBoard] = {}
             for variant in variants:
                 if variant in attached:
+                    assert deployed is not None
+                    # The deployment's own definition: the one its processes run.
+                    theirs = definition_named(attached[variant].definition)
                     runtimes[variant] = await stack.enter_async_context(
-                        open_front_door(variant, attached[variant], tracing)
+                        open_front_door(variant, attached[variant], tracing, theirs)
                     )
+                    plans[variant] = deployed.plans()
                     continue
                 assert stores is not None
-                factory = runtime_factory(variant)
+                board, hooks = injected(variant)
                 runtimes[variant] = await stack.enter_async_context(
-                    factory(
+                    runtime_factory(variant)(
                         state_dir / variant,
+                        definition,
                         stores=stores(variant),
-                        **{"tracing": tracing, **options.get(variant, {})},
+                        hooks=hooks if inject else NO_HOOKS,
+                        **{"tracing": tracing, **(options or {}).get(variant, {})},
                     )
                 )
-            yield Session(runtimes, tracing, traces_path, stores, deployed)
+                plans[variant] = board if inject else NoInjector()
+            yield Session(runtimes, plans, tracing, traces_path, stores, deployed)
         # Leaving ``exporting`` flushes: spans that end while the runtimes stop (a cancelled
         # activity) reach the file too.

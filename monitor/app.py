@@ -104,7 +104,7 @@ def create_app(open_board: BoardOpener, guard: Guard) -> Starlette:
         return live(request, "_overview.html", {"overview": await board_of(request).overview()})
 
     async def _list_context(request: Request) -> dict[str, Any]:
-        asked = params.list_request(_multi(request))
+        asked = params.list_request(_multi(request), board_of(request).steps)
         board = board_of(request)
         found = await board.page(asked)
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
@@ -116,7 +116,7 @@ def create_app(open_board: BoardOpener, guard: Guard) -> Starlette:
             "next_href": (
                 "/?" + urlencode([*kept, ("after", found.next_after)]) if found.next_after else None
             ),
-            "steps": params.STEPS,
+            "steps": board_of(request).steps,
             "statuses": [s.value for s in ListedStatus],
             "variants": params.VARIANTS,
             "live_query": request.url.query,
@@ -175,7 +175,7 @@ def create_app(open_board: BoardOpener, guard: Guard) -> Starlette:
         return RedirectResponse(f"/sagas/{variant}/{saga_id}?done={action}", status_code=303)
 
     async def api_sagas(request: Request) -> Response:
-        asked = params.list_request(_multi(request))
+        asked = params.list_request(_multi(request), board_of(request).steps)
         found = await board_of(request).page(asked)
         return _json({"sagas": found.rows, "next_after": found.next_after, "errors": found.errors})
 

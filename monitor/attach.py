@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from choreography import schema
 from choreography.bus import Bus
+from choreography.events import Routing
 from choreography.operator import OperatorCommands
 from choreography.read_model import ChoreographyReadModel
 from choreography.tracker import Tracker
@@ -24,6 +25,7 @@ from orchestration.client import check_search_attributes, connect
 from orchestration.read_model import OrchestrationReadModel
 from orchestration.saga_client import SagaOperator
 from shared.contracts import ServiceName
+from shared.definitions import definition_named
 from shared.read_model import ReadModel
 from shared.services import Domain
 from shared.settings import Settings
@@ -42,6 +44,7 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
         raise ValueError(NOTHING_TO_WATCH)
     models: dict[str, ReadModel] = {}
     operators: dict[str, Operator] = {}
+    definition = definition_named(settings.definition)
     async with AsyncExitStack() as stack:
         if settings.temporal_address:
             client = await connect(settings.temporal_address, settings.temporal_namespace)
@@ -52,13 +55,14 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
             # The choreography's own stores, as its processes keep them (Settings.for_variant).
             chosen = settings.for_variant("choreography")
             stores = await stack.enter_async_context(open_stores(chosen))
-            domain = Domain(stores, extra_migrations=schema.MIGRATIONS)
+            domain = Domain(stores, definition, extra_migrations=schema.MIGRATIONS)
             await domain.open(only=[ServiceName.ORDERS])
             stack.push_async_callback(domain.close)
             bus = await Bus.connect(settings.nats_url.split(","), "saga-monitor")
             stack.push_async_callback(bus.close)
-            models["choreography"] = ChoreographyReadModel(domain.orders.store, bus.js)
-            tracker = Tracker(domain.orders)  # read only: the projection, never started here
+            models["choreography"] = ChoreographyReadModel(domain.orders.store, bus.js, domain.saga)
+            # Read only: the projection, never started here.
+            tracker = Tracker(domain.orders, routing=Routing(definition))
             suffix = settings.nats_consumer_suffix
             operators["choreography"] = OperatorCommands(bus, tracker, consumer_suffix=suffix)
-        yield Board(models, monitor, operators)
+        yield Board(models, monitor, operators, steps=definition.steps)

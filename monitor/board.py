@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -113,9 +113,13 @@ class Board:
         settings: MonitorSettings,
         operators: Mapping[str, Operator] | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        steps: Sequence[str],
     ) -> None:
         self.models = dict(models)
         self.settings = settings
+        self.steps = tuple(steps)
+        """Every step and compensation of the saga definition watched (the step filter)."""
         self.operators = dict(operators or {})
         self.clock = clock
         self._cache: dict[object, tuple[float, asyncio.Future[Any]]] = {}

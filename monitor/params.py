@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from shared.read_model import ListedStatus, PageKey, SagaQuery
-from shared.saga import COMPENSATIONS, FORWARD_STEPS
 
 VARIANTS = ("orchestration", "choreography")
-STEPS = tuple(str(step) for step in (*FORWARD_STEPS, *COMPENSATIONS))
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _AGE = re.compile(r"^(\d{1,6})([smhd]?)$")
 _AFTER = re.compile(r"^([oc])(\d{1,12}(?:\.\d{1,9})?)$")
@@ -94,9 +92,10 @@ def statuses(values: Sequence[str]) -> tuple[ListedStatus, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
-def step(value: str) -> str:
-    if value not in STEPS:
-        raise BadInput(f"step {_shown(value)} is unknown; use one of {', '.join(STEPS)}")
+def step(value: str, steps: Sequence[str]) -> str:
+    """A step or compensation of the saga definition the monitored deployment runs."""
+    if value not in steps:
+        raise BadInput(f"step {_shown(value)} is unknown; use one of {', '.join(steps)}")
     return value
 
 
@@ -106,14 +105,14 @@ def limit(value: str) -> int:
     return int(value)
 
 
-def list_request(params: Mapping[str, Sequence[str]]) -> ListRequest:
-    """The list page's filters from the query string."""
+def list_request(params: Mapping[str, Sequence[str]], steps: Sequence[str]) -> ListRequest:
+    """The list page's filters from the query string (``steps``: the definition's)."""
     chosen = one(params, "variant")
     min_age = one(params, "min_age")
     max_age = one(params, "max_age")
     query = SagaQuery(
         statuses=statuses([v for v in params.get("status", ()) if v]),
-        step=_maybe(one(params, "step"), step),
+        step=_maybe(one(params, "step"), lambda value: step(value, steps)),
         min_age_s=None if min_age is None else age(min_age, "min_age"),
         max_age_s=None if max_age is None else age(max_age, "max_age"),
         search=_maybe(one(params, "q"), lambda v: saga_key(v.strip(), "search")),

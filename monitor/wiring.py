@@ -10,13 +10,16 @@ from monitor.board import Board, Operator
 from monitor.settings import MonitorSettings
 from orchestration.read_model import OrchestrationReadModel
 from orchestration.runtime import OrchestrationRuntime
+from shared.definition import SagaDefinition
 from shared.read_model import ReadModel
 
 
 def read_model(runtime: object, settings: MonitorSettings) -> ReadModel:
     """The read API of an open runtime (front door or embedded alike)."""
     if isinstance(runtime, ChoreographyRuntime):
-        return ChoreographyReadModel(runtime.domain.orders.store, runtime.bus.js)
+        return ChoreographyReadModel(
+            runtime.domain.orders.store, runtime.bus.js, runtime.domain.saga
+        )
     if isinstance(runtime, OrchestrationRuntime):
         return OrchestrationReadModel(runtime.client, settings.temporal_ui_url or runtime.ui_url)
     raise TypeError(f"no read API for {type(runtime).__name__}")
@@ -26,4 +29,11 @@ def board_for(runtimes: Mapping[str, object], settings: MonitorSettings) -> Boar
     """Every runtime's read API; operator actions where the runtime offers them."""
     models = {name: read_model(runtime, settings) for name, runtime in runtimes.items()}
     operators = {name: r for name, r in runtimes.items() if isinstance(r, Operator)}
-    return Board(models, settings, operators)
+    steps = dict.fromkeys(s for runtime in runtimes.values() for s in _definition(runtime).steps)
+    return Board(models, settings, operators, steps=list(steps))
+
+
+def _definition(runtime: object) -> SagaDefinition:
+    if isinstance(runtime, ChoreographyRuntime | OrchestrationRuntime):
+        return runtime.domain.definition
+    raise TypeError(f"no saga definition for {type(runtime).__name__}")

@@ -1,15 +1,15 @@
 """The saga's activities: one dynamic activity runs any step the spec names, through run_step.
 
-Methods on an instance holding the Domain. Every forward step and compensation is an activity
-named exactly like the step (span names stay ``RunActivity:reserve_inventory``), served by one
-dynamic activity that dispatches by that name to the step's service, so a step added to the
-spec needs no code here and the FaultPlan applies exactly as in a choreography handler. The
+Methods on an instance holding the Domain and the step seam's middleware. Every forward step
+and compensation is an activity named exactly like the step (span names stay
+``RunActivity:reserve_inventory``), served by one dynamic activity that dispatches by that name
+to the step's service, so a step added to the spec needs no code here, and whatever middleware
+the process was built with wraps it exactly as it wraps a choreography handler. The
 idempotency key is the workflow id (= saga id) plus the step name, which survives a reset.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -34,15 +34,9 @@ from orchestration.messages import (
     StepDone,
 )
 from shared.contracts import StepRequest
-from shared.errors import (
-    BusinessFailure,
-    DuplicateOrder,
-    InjectedCrash,
-    StepRejected,
-    TransientFailure,
-)
+from shared.errors import BusinessFailure, DuplicateOrder, StepRejected, TransientFailure
 from shared.services import Domain, Fence
-from shared.steps import run_step
+from shared.steps import Chain, run_fence, run_step
 
 VARIANT = "orchestration"
 BENIGN = ApplicationErrorCategory.BENIGN
@@ -51,17 +45,10 @@ BENIGN = ApplicationErrorCategory.BENIGN
 class SagaActivities:
     """Every activity the saga workflow calls, bound to one Domain."""
 
-    def __init__(
-        self,
-        domain: Domain,
-        variant: str = VARIANT,
-        *,
-        on_crash: Callable[[InjectedCrash], None] = lambda crash: None,
-    ) -> None:
-        """``on_crash`` runs at an injected crash point (a deployed worker ends its process)."""
+    def __init__(self, domain: Domain, middleware: Chain = (), variant: str = VARIANT) -> None:
         self.domain = domain
+        self.middleware = middleware
         self.variant = variant
-        self.on_crash = on_crash
 
     def all(self) -> Sequence[Callable[..., Any]]:
         """The bound activity methods, for `Worker(activities=...)`."""
@@ -86,7 +73,9 @@ class SagaActivities:
         """A cancel reaching a step in flight: tombstone it unless it committed first."""
         if not self.domain.saga.knows(call.step):
             raise ApplicationError(f"the saga has no step {call.step!r}", non_retryable=True)
-        return await self.domain.fence(_saga_id(), call.step)
+        return await run_fence(
+            self.domain, _saga_id(), call.step, variant=self.variant, middleware=self.middleware
+        )
 
     @activity.defn(name=CLOSE_ORDER)
     async def close_order(self, call: CloseCall) -> None:
@@ -103,14 +92,14 @@ class SagaActivities:
         return await self.run(name, call)
 
     async def run(self, step: str, call: StepCall) -> StepDone:
-        """Run the step with this attempt's faults; map failures onto Temporal's retry rules."""
+        """Run the step (this attempt); map failures onto Temporal's retry rules."""
         info = activity.info()
         req = StepRequest(
             saga_id=_saga_id(), order=call.order, attempt=info.attempt, round=call.round
         )
         try:
             result = await run_step(
-                self.domain, step, req, variant=self.variant, faults=call.faults
+                self.domain, step, req, variant=self.variant, middleware=self.middleware
             )
         except BusinessFailure as failure:
             kind = STEP_REJECTED if isinstance(failure, StepRejected) else BUSINESS_FAILURE
@@ -118,16 +107,6 @@ class SagaActivities:
             _fail(failure.message, kind, detail)
         except TransientFailure as failure:
             _fail(failure.message, TRANSIENT_FAILURE, FailureDetail(attempt=info.attempt))
-        except InjectedCrash as crash:
-            self.on_crash(crash)
-            # A dead worker reports nothing: no completion is sent, so the server times the
-            # attempt out after start_to_close and retries it, as it would after a real crash.
-            activity.logger.warning("injected crash in %s: attempt left to time out", step)
-            if info.is_local:
-                # A local activity cannot complete later: its attempt just never answers, and
-                # the worker times it out and retries it (a real crash re-runs the whole task).
-                await asyncio.get_running_loop().create_future()
-            activity.raise_complete_async()
         return StepDone(result=result, attempt=info.attempt)
 
 

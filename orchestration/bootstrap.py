@@ -9,8 +9,6 @@ the sagas in flight.
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
@@ -24,11 +22,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from orchestration.activities import VARIANT, SagaActivities
 from orchestration.client import check_search_attributes, connect, for_component
+from orchestration.interceptors import HeldDefinition
 from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.workflows import OrderSagaWorkflow
-from shared.errors import InjectedCrash
-from shared.saga import SAGA, SagaSpec
-from shared.services import SERVICES, Domain, ServiceDef
+from shared.definition import SagaDefinition
+from shared.hooks import NO_HOOKS, Hooks
+from shared.services import Domain
+from shared.steps import Chain
 from shared.store import StoreFactory
 from shared.telemetry import WORKER, Tracing, service_scope
 
@@ -64,15 +64,11 @@ SAGA_SANDBOX = "passthrough"
 """The saga's setting, chosen on measurements (docs/benchmarks.md, scripts/sandbox_cost.py)."""
 
 
-def build_worker(
-    client: Client,
-    task_queue: str,
-    domain: Domain,
-    on_crash: Callable[[InjectedCrash], None] | None = None,
-) -> Worker:
-    """A worker running the saga workflow and its activities over one Domain."""
-    activities = SagaActivities(domain, VARIANT, on_crash=on_crash or (lambda crash: None))
-    return saga_worker(client, task_queue, activities.all())
+def build_worker(client: Client, task_queue: str, domain: Domain, middleware: Chain = ()) -> Worker:
+    """A worker running the saga workflow and its activities over one Domain; it refuses
+    workflows of another saga definition than the domain's."""
+    activities = SagaActivities(domain, middleware, VARIANT)
+    return saga_worker(client, task_queue, activities.all(), definition=domain.definition)
 
 
 def saga_worker(
@@ -81,6 +77,7 @@ def saga_worker(
     activities: Sequence[Callable[..., Any]],
     *,
     sandbox: str = SAGA_SANDBOX,
+    definition: SagaDefinition | None = None,
 ) -> Worker:
     """The saga workflow's worker with these activities (the benchmark's floor: no-ops).
 
@@ -94,6 +91,7 @@ def saga_worker(
         task_queue=task_queue,
         workflows=[OrderSagaWorkflow],
         activities=activities,
+        interceptors=[HeldDefinition(definition)] if definition is not None else [],
         workflow_runner=workflow_runner(sandbox),
         # Shutdown waits this long for running activities before cancelling them.
         graceful_shutdown_timeout=timedelta(seconds=2),
@@ -114,26 +112,21 @@ def workflow_runner(sandbox: str) -> WorkflowRunner:
     raise ValueError(f"unknown sandbox setting {sandbox!r}; use one of {', '.join(SANDBOXES)}")
 
 
-def exit_on_crash(crash: InjectedCrash) -> None:
-    """An injected crash point as a real death: the process ends for its supervisor."""
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
 @asynccontextmanager
 async def bootstrap(
     settings: TemporalSettings,
     stores: StoreFactory,
+    definition: SagaDefinition,
     *,
     tracing: Tracing | None = None,
     run_worker: bool = False,
-    crash_exits: bool = False,
+    hooks: Hooks = NO_HOOKS,
     server_state_dir: Path | None = None,
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
-    saga: SagaSpec = SAGA,
-    registry: Mapping[str, ServiceDef] = SERVICES,
 ) -> AsyncIterator[Orchestration]:
-    """Build the variant and, with ``run_worker``, a worker on the settings' task queue.
+    """Build the variant and, with ``run_worker``, a worker on the settings' task queue whose
+    steps run through ``hooks.step`` (none in production).
 
     With no address in the settings an embedded dev server runs for the block (in memory,
     or on a file in ``server_state_dir``); a server given by address must already have the
@@ -153,15 +146,14 @@ async def bootstrap(
             ui_url = server.ui_url
             settings = replace(settings, address=server.address)
         assert settings.address is not None
-        domain = await Domain(stores, saga=saga, services=registry).open()
+        domain = await Domain(stores, definition).open()
         stack.push_async_callback(domain.close)
         client = await connect(settings.address, settings.namespace, tracing=tracing)
         if server is None:
             await check_search_attributes(client)
         if run_worker:
-            on_crash = exit_on_crash if crash_exits else None
             worker = build_worker(
-                for_component(client, tracing, WORKER), settings.task_queue, domain, on_crash
+                for_component(client, tracing, WORKER), settings.task_queue, domain, hooks.step
             )
             with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope
                 await stack.enter_async_context(worker)

@@ -10,9 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import OrderRequest, Reason, SagaPolicy, SagaStatus, StepId, StepResult
-from shared.faults import FaultPlan
-from shared.saga import SAGA, SagaSpec
+from shared.contracts import OrderRequest, ReasonId, SagaPolicy, SagaStatus, StepId, StepResult
+from shared.definition import DefinitionRef
+from shared.saga import SagaSpec
 
 WORKFLOW_NAME = "OrderSaga"
 PLACE_ORDER = "place_order"
@@ -39,14 +39,15 @@ class _Message(BaseModel):
 
 
 class SagaInput(_Message):
-    """The workflow's one input: the order, the faults it meets, the timing rules and the saga
-    spec it sequences (it travels with the workflow, so a run keeps the spec it started with)."""
+    """The workflow's one input: the order, the timing rules, and the saga spec it sequences
+    with the definition it belongs to (both travel with the workflow, so a run keeps the spec
+    it started with, and a worker holding another definition refuses it)."""
 
     saga_id: str
     order: OrderRequest
-    faults: FaultPlan = FaultPlan()
-    policy: SagaPolicy = SagaPolicy()
-    saga: SagaSpec = SAGA
+    policy: SagaPolicy
+    saga: SagaSpec
+    definition: DefinitionRef
     activities: ActivityMode = REMOTE
     """Part of the input, so a run keeps the mode it started with (replay sees the same)."""
 
@@ -55,7 +56,6 @@ class StepCall(_Message):
     """A forward step or compensation activity's input; the attempt comes from the engine."""
 
     order: OrderRequest
-    faults: FaultPlan = FaultPlan()
     round: int = 0
     """0 for the saga's own run; n for an operator's n-th retry of a failed compensation."""
 
@@ -90,13 +90,13 @@ class CloseCall(_Message):
     """Record a saga's end that is not COMPLETED (COMPENSATED or NEEDS_INTERVENTION)."""
 
     status: SagaStatus
-    reason: Reason | None = None
+    reason: ReasonId | None = None
 
 
 class FailureDetail(_Message):
     """Carried in an activity's ApplicationError details: why it failed and on which attempt."""
 
-    reason: Reason | None = None
+    reason: ReasonId | None = None
     attempt: int = 1
     at: float = 0.0
     """When the activity failed (epoch seconds): a cancel that came later does not win."""

@@ -12,14 +12,14 @@ from shared.contracts import (
     OperatorAction,
     OrderRequest,
     Phase,
-    Reason,
+    ReasonId,
     SagaOutcome,
     SagaStatus,
     StepId,
     StepState,
     StepStatus,
 )
-from shared.saga import SAGA, SagaSpec
+from shared.saga import SagaSpec
 
 _SETTLED_BY = {StepStatus.DONE: StepStatus.DONE, StepStatus.NOOP: StepStatus.REJECTED}
 """An interrupted step's status, by its compensation's: undone, or refused by the tombstone."""
@@ -44,9 +44,9 @@ class SagaProgress:
 
     saga_id: str
     order: OrderRequest
-    saga: SagaSpec = SAGA
+    saga: SagaSpec
     status: SagaStatus = SagaStatus.RUNNING
-    reason: Reason | None = None
+    reason: ReasonId | None = None
     failed_step: StepId | None = None
     forward: dict[str, _Entry] = field(default_factory=dict)
     compensations: dict[str, _Entry] = field(default_factory=dict)
@@ -81,11 +81,11 @@ class SagaProgress:
         entry = self.forward[step]
         entry.status, entry.attempts = status, attempts
 
-    def blame(self, step: str, reason: Reason | None) -> None:
+    def blame(self, step: str, reason: ReasonId | None) -> None:
         """A forward step's failure ended the forward phase: the saga names it and its reason."""
         self.failed_step, self.reason = step, reason
 
-    def interrupt(self, reason: Reason) -> None:
+    def interrupt(self, reason: ReasonId) -> None:
         """Cancel or deadline before the pivot: the saga compensates for this reason."""
         self.reason = reason
 

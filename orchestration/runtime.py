@@ -33,10 +33,10 @@ from shared.contracts import (
     StepId,
     StepStatus,
 )
-from shared.faults import FaultPlan
+from shared.definition import SagaDefinition
+from shared.hooks import NO_HOOKS, Hooks
 from shared.runtime import SagaStuck
-from shared.saga import SAGA, SagaSpec
-from shared.services import SERVICES, Domain, ServiceDef
+from shared.services import Domain
 from shared.store import StoreFactory, sqlite_stores
 from shared.telemetry import Tracing, current_tracing
 from shared.validation import load_settings
@@ -70,26 +70,22 @@ class OrchestrationRuntime:
             client.service_client, namespace=client.namespace, data_converter=client.data_converter
         )
 
-    async def start_saga(
-        self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
-    ) -> None:
+    async def start_saga(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Start the workflow; once the server accepts it the saga (and its order) is durable."""
         await admit(self.domain, order)
         saga = SagaInput(
             saga_id=saga_id,
             order=order,
-            faults=faults,
             policy=policy,
             activities=self.activities,
             saga=self.domain.saga,
+            definition=self.domain.definition.ref,
         )
         await saga_client.start(self.client, self.task_queue, saga)
 
-    async def submit(
-        self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
-    ) -> None:
+    async def submit(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Hand the saga to the deployment: the same as a start (the server holds it then)."""
-        await self.start_saga(saga_id, order, faults, policy)
+        await self.start_saga(saga_id, order, policy)
 
     async def cancel_saga(self, saga_id: str) -> None:
         await self._handle(saga_id).signal(OrderSagaWorkflow.cancel)
@@ -154,6 +150,7 @@ def _in_flight(outcome: SagaOutcome) -> StepId | None:
 @asynccontextmanager
 async def open_runtime(
     data_dir: Path,
+    definition: SagaDefinition,
     *,
     settings: TemporalSettings | None = None,
     tracing: Tracing | None = None,
@@ -163,15 +160,14 @@ async def open_runtime(
     dynamic_config: Mapping[str, object] | None = None,
     stores: StoreFactory | None = None,
     activities: ActivityMode = REMOTE,
-    saga: SagaSpec = SAGA,
-    registry: Mapping[str, ServiceDef] = SERVICES,
+    hooks: Hooks = NO_HOOKS,
 ) -> AsyncIterator[OrchestrationRuntime]:
     """Yield a ready runtime; everything it started is stopped when the block ends.
 
     The services' stores come from ``stores`` (default: one SQLite file per service in
-    ``data_dir``); the worker, if any, polls ``settings.task_queue``. ``activities`` is how its
-    sagas run their activities (remote or local). Sagas run ``saga`` (it travels in each
-    workflow's input), whose steps the ``registry``'s services implement.
+    ``data_dir``); the worker, if any, polls ``settings.task_queue`` and runs its steps through
+    ``hooks.step``. ``activities`` is how its sagas run their activities (remote or local).
+    Sagas run the definition's spec (it travels in each workflow's input).
     """
     settings = settings or TemporalSettings.from_settings(load_settings())
     tracing = tracing or current_tracing()
@@ -180,13 +176,13 @@ async def open_runtime(
             bootstrap(
                 settings,
                 stores or sqlite_stores(data_dir),
+                definition,
                 tracing=tracing,
                 run_worker=run_worker,
+                hooks=hooks,
                 server_state_dir=server_state_dir,
                 ui=ui,
                 dynamic_config=dynamic_config,
-                saga=saga,
-                registry=registry,
             )
         )
         yield OrchestrationRuntime(

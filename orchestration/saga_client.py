@@ -52,7 +52,7 @@ async def start(client: Client, task_queue: str, saga: SagaInput) -> None:
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=start_attributes(saga.order),
         static_summary=start_summary(saga.order),
-        static_details=start_details(saga.order),
+        static_details=start_details(saga.order, saga.saga),
     )
     try:
         await client.execute_update_with_start_workflow(

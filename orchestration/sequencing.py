@@ -15,7 +15,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 from orchestration.messages import NON_RETRYABLE, FailureDetail
-from shared.contracts import OperatorAction, Reason, SagaPolicy
+from shared.contracts import OperatorAction, ReasonId, SagaPolicy
 
 T = TypeVar("T")
 
@@ -24,7 +24,7 @@ T = TypeVar("T")
 class Stop:
     """A cancel or the deadline, and when it happened (the earliest cause decides)."""
 
-    reason: Reason
+    reason: ReasonId
     at: float
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from shared.contracts import OrderRequest, Reason, SagaStatus
+from shared.contracts import OrderRequest, ReasonId, SagaStatus
+from shared.saga import SagaSpec
 
 ORDER_ID = SearchAttributeKey.for_keyword("OrderId")
 SAGA_STATUS = SearchAttributeKey.for_keyword("SagaStatus")
@@ -56,20 +57,20 @@ def start_summary(order: OrderRequest) -> str:
     return f"Order {order.order_id}: {items} item(s), {total:.2f}, customer {order.customer_id}"
 
 
-def start_details(order: OrderRequest) -> str:
+def start_details(order: OrderRequest, spec: SagaSpec) -> str:
     """The saga's details page header (Markdown): the order and the steps it will take."""
     lines = [f"**Order** `{order.order_id}` for customer `{order.customer_id}`", ""]
     lines += [f"- {line.quantity} x `{line.product_id}`" for line in order.items]
     if order.points_to_use:
         lines.append(f"- pays {order.points_to_use} points")
-    lines += ["", "Steps: reserve inventory, charge payment, deduct points, create shipment,"]
-    lines.append("complete order; compensations in reverse order on failure.")
+    steps = ", ".join(step.replace("_", " ") for step in spec.forward_steps)
+    lines += ["", f"Steps: {steps}; compensations in reverse order on failure."]
     return "\n".join(lines)
 
 
-def activity_summary(name: str, *, compensating: bool, reason: Reason | None) -> str:
+def activity_summary(name: str, *, compensating: bool, reason: ReasonId | None) -> str:
     """One line per activity in the timeline: what it does and, if undoing, why."""
     label = name.replace("_", " ")
     if compensating:
-        return f"undo: {label}" + (f" ({reason.value})" if reason else "")
+        return f"undo: {label}" + (f" ({reason})" if reason else "")
     return label

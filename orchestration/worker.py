@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 
+from orchestration.activities import VARIANT
 from orchestration.bootstrap import (
     SAGA_SANDBOX,
     SANDBOXES,
@@ -27,6 +28,8 @@ from orchestration.bootstrap import (
     workflow_runner,
 )
 from orchestration.server import TemporalSettings
+from shared.definitions import definition_named
+from shared.hooks import load_hooks
 from shared.servers import ServerError
 from shared.settings import Settings, StoreKind
 from shared.store.factory import open_stores
@@ -99,7 +102,12 @@ async def serve(settings: Settings) -> int:
         async with (
             open_stores(settings) as stores,
             bootstrap(
-                config, stores, tracing=tracing, run_worker=True, crash_exits=settings.crash_exits
+                config,
+                stores,
+                definition_named(settings.definition),
+                tracing=tracing,
+                run_worker=True,
+                hooks=load_hooks(settings.hooks, VARIANT),
             ),
         ):
             stop = asyncio.Event()

@@ -74,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         ActionResult,
         OperatorAction,
         Reason,
+        ReasonId,
         SagaOutcome,
         SagaStatus,
         StepStatus,
@@ -321,7 +322,7 @@ class OrderSagaWorkflow:
         self._progress.blame(failure.step, failure.reason)
         return await self._compensate(failure.reason)
 
-    async def _compensate(self, reason: Reason | None) -> SagaOutcome:
+    async def _compensate(self, reason: ReasonId | None) -> SagaOutcome:
         """Run every registered compensation in reverse order, whatever happens meanwhile."""
         self._show(status=COMPENSATING, reason=reason)
         await self._settle(self._undo(list(reversed(self._compensations))))
@@ -331,10 +332,10 @@ class OrderSagaWorkflow:
         failed = bool(self._progress.failed_compensations)
         return SagaStatus.NEEDS_INTERVENTION if failed else SagaStatus.COMPENSATED
 
-    async def _close(self, status: SagaStatus, reason: Reason | None) -> SagaOutcome:
+    async def _close(self, status: SagaStatus, reason: ReasonId | None) -> SagaOutcome:
         """Record the saga's non-COMPLETED end in the orders service, then report it."""
         close = CloseCall(status=status, reason=reason)
-        summary = f"close order: {status.value}" + (f" ({reason.value})" if reason else "")
+        summary = f"close order: {status.value}" + (f" ({reason})" if reason else "")
         await self._settle(self._activity(CLOSE_ORDER, close, summary=summary))
         return self._end(status)
 
@@ -411,7 +412,7 @@ class OrderSagaWorkflow:
     # -- activities ---------------------------------------------------------------------------
 
     async def _step(self, step: str, *, maximum_attempts: int) -> StepDone:
-        call = StepCall(order=self._saga.order, faults=self._saga.faults, round=self._round)
+        call = StepCall(order=self._saga.order, round=self._round)
         compensating = bool(self._progress.compensations)
         summary = activity_summary(step, compensating=compensating, reason=self._progress.reason)
         return await self._activity(step, call, StepDone, maximum_attempts, summary)
@@ -470,7 +471,7 @@ class OrderSagaWorkflow:
         *,
         status: str | None = None,
         step: str | None = None,
-        reason: Reason | None = None,
+        reason: ReasonId | None = None,
         order_id: str | None = None,
     ) -> None:
         """Upsert what the UI lists and filters by: status, step in flight, reason, order."""

@@ -32,7 +32,7 @@ from orchestration.messages import SagaInput
 from orchestration.visibility import start_attributes
 from orchestration.workflows import OrderSagaWorkflow
 from shared.contracts import SagaPolicy
-from shared.faults import FaultPlan
+from shared.definitions import ORDERS_V1
 from shared.read_model import SagaQuery
 
 PATHS = (
@@ -68,7 +68,7 @@ async def fill_choreography(runtime: object, count: int) -> None:
     store = tracker.store
     now = time.time()
     events = [
-        placed(f"load-{i}-c", order(f"load-{i}"), FaultPlan(), SagaPolicy(), now - i * 0.01)
+        placed(f"load-{i}-c", order(f"load-{i}"), SagaPolicy(), now - i * 0.01, ORDERS_V1.ref)
         for i in range(count)
     ]
 

@@ -70,7 +70,7 @@ async def profile(args: argparse.Namespace, out: Path) -> None:
     try:
         async with open_session(
             [style.variant], scratch / "state", scratch / "traces.jsonl", settings=settings,
-            **options,
+            inject=False, options=options,
         ) as session:  # fmt: skip
             runtime = session.runtimes[style.variant]
             session.tracing.set_enabled(not args.untraced)

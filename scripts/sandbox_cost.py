@@ -31,8 +31,9 @@ async def compare(args: argparse.Namespace) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="saga-compare-sandbox-"))
     runs: dict[str, list[Measurement]] = {mode: [] for mode in SANDBOXES}
     async with open_session(
-        ["orchestration"], scratch / "state", scratch / "traces.jsonl", settings=Settings()
-    ) as session:
+        ["orchestration"], scratch / "state", scratch / "traces.jsonl", settings=Settings(),
+        inject=False,
+    ) as session:  # fmt: skip
         runtime = session.runtimes["orchestration"]
         assert isinstance(runtime, OrchestrationRuntime)
         client = runtime.client

@@ -55,7 +55,8 @@ async def probe(args: argparse.Namespace) -> None:
     try:
         async with open_session(
             ["choreography"], scratch / "state", scratch / "traces.jsonl",
-            settings=Settings(store=StoreKind.SQLITE), choreography=options,
+            settings=Settings(store=StoreKind.SQLITE), inject=False,
+            options={"choreography": options},
         ) as session:  # fmt: skip
             runtime = session.runtimes["choreography"]
             warm = SagaDriver(runtime, new_run_tag(), 600)

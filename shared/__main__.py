@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from shared.contracts import LineItem, OrderRequest, ShippingAddress, StepRequest
-from shared.saga import FORWARD_STEPS
+from shared.definitions import ORDERS_V1
 from shared.seed import seed
 from shared.services import Domain
 from shared.steps import run_step
@@ -15,7 +15,7 @@ from shared.store import sqlite_stores
 
 
 async def smoke(data_dir: Path) -> None:
-    domain = await Domain(sqlite_stores(data_dir)).open()
+    domain = await Domain(sqlite_stores(data_dir), ORDERS_V1).open()
     try:
         await seed(domain)
         order = OrderRequest(
@@ -33,7 +33,7 @@ async def smoke(data_dir: Path) -> None:
             ),
         )
         await domain.orders.place(order.order_id, order)
-        for step in FORWARD_STEPS:
+        for step in ORDERS_V1.spec.forward_steps:
             result = await run_step(
                 domain, step, StepRequest(saga_id=order.order_id, order=order), variant="smoke"
             )

@@ -84,6 +84,15 @@ class Reason(StrEnum):
     TIMED_OUT = "timed_out"
 
 
+ReasonId = Annotated[Reason | _Name, Field(union_mode="left_to_right")]
+"""Why a saga compensated: a canonical `Reason`, or any other a spec's step declares."""
+
+
+def as_reason(value: str) -> ReasonId:
+    """A stored reason read back: the canonical `Reason` when it is one."""
+    return Reason(value) if value in Reason._value2member_map_ else value
+
+
 class StepStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
@@ -173,7 +182,7 @@ class StepResult(_Model):
     step: StepId
     status: StepStatus
     detail: dict[str, Any] = Field(default_factory=dict)
-    reason: Reason | None = None
+    reason: ReasonId | None = None
     message: str = ""
     replayed: bool = False
 
@@ -214,7 +223,7 @@ class OperatorAction(_Model):
     note: str = ""
     result: ActionResult = ActionResult.PENDING
     round: int = 0
-    """A retry's round (its compensations run with that round's faults); 0 otherwise."""
+    """A retry's round (its compensations run as that round); 0 otherwise."""
 
 
 class SagaOutcome(_Model):
@@ -227,7 +236,7 @@ class SagaOutcome(_Model):
     saga_id: str
     order_id: str
     status: SagaStatus
-    reason: Reason | None = None
+    reason: ReasonId | None = None
     failed_step: StepId | None = None
     failed_compensations: list[StepId] = Field(default_factory=list)
     steps: list[StepState] = Field(default_factory=list)
@@ -256,7 +265,7 @@ class OrderRecord(_Model):
     order_id: str
     total_cents: int
     status: SagaStatus
-    reason: Reason | None = None
+    reason: ReasonId | None = None
 
 
 class BusinessState(_Model):
@@ -268,3 +277,5 @@ class BusinessState(_Model):
     points: dict[str, int]
     shipments: list[Shipment]
     orders: list[OrderRecord]
+    extra: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """The state of each service beyond the order saga's five (`StatePart`), by its name."""

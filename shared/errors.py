@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-from shared.contracts import Reason
+from shared.contracts import ReasonId
 
 
 class SagaError(Exception):
@@ -14,7 +12,7 @@ class SagaError(Exception):
 class BusinessFailure(SagaError):
     """A rule said no (out of stock, declined ...): never retried, the saga compensates."""
 
-    def __init__(self, step: str, reason: Reason | None, message: str) -> None:
+    def __init__(self, step: str, reason: ReasonId | None, message: str) -> None:
         super().__init__(message)
         self.step = step
         self.reason = reason
@@ -45,17 +43,3 @@ class DuplicateOrder(InvalidOrder):
         super().__init__(f"order_id: order {order_id!r} is placed already (saga {saga_id})")
         self.order_id = order_id
         self.saga_id = saga_id
-
-
-class CrashPoint(StrEnum):
-    BEFORE_COMMIT = "before_commit"
-    AFTER_COMMIT = "after_commit"
-
-
-class InjectedCrash(BaseException):
-    """A simulated process death; a BaseException so no ``except Exception`` swallows it."""
-
-    def __init__(self, step: str, point: CrashPoint) -> None:
-        super().__init__(f"injected crash in {step} {point}")
-        self.step = step
-        self.point = point

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from shared.contracts import OperatorAction, OrderRequest, SagaOutcome, SagaPolicy
-from shared.faults import FaultPlan
 from shared.services import Domain
 
 
@@ -52,9 +51,7 @@ class SagaRuntime(Protocol):
     variant: str
     domain: Domain
 
-    async def start_saga(
-        self, saga_id: str, order: OrderRequest, faults: FaultPlan, policy: SagaPolicy
-    ) -> None:
+    async def start_saga(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Place the order and start its saga; returns once the start is durable.
 
         Raises InvalidOrder, before anything starts, for an order the live catalogue or

@@ -2,8 +2,9 @@
 
 Both variants derive everything from a `SagaSpec`: the choreography its event kinds, subjects,
 triggers, hand-backs, consumer filters and reactions; the orchestration its activities (the
-spec travels in the workflow's input). Adding a step is one `StepSpec` here plus the service
-that implements it — the variants' code does not change.
+spec travels in the workflow's input). A spec is part of a `SagaDefinition`
+(`shared/definition.py`); adding a step is one `StepSpec` in a definition plus the service that
+implements it — the variants' code does not change.
 
 A spec is data (a frozen pydantic model), so it can cross a process boundary unchanged.
 """
@@ -19,6 +20,7 @@ from shared.contracts import (
     OrderRequest,
     Phase,
     Reason,
+    ReasonId,
     ServiceId,
     ServiceName,
     StepId,
@@ -45,7 +47,7 @@ class StepSpec(BaseModel):
     compensation: StepId | None = None
     compensated: EventName | None = Field(default=None, pattern=r"^[a-z][a-z_]*$")
     """The past-tense event of the compensation (``released`` for ``release_inventory``)."""
-    failure_reason: Reason | None = None
+    failure_reason: ReasonId | None = None
     """Why the saga compensates when this step says no (None after the pivot)."""
     pivot: bool = False
     skip_unless: str | None = None
@@ -202,34 +204,4 @@ SAGA = SagaSpec(
         ),
     )
 )
-"""The order saga every runtime runs unless given another spec."""
-
-
-# The canonical saga's helpers, for code that only ever deals with it (faults, reports).
-FORWARD_STEPS: tuple[StepId, ...] = SAGA.forward_steps
-COMPENSATIONS: tuple[StepId, ...] = SAGA.compensations
-PIVOT: StepId = SAGA.pivot
-
-
-def spec(step: str) -> StepSpec:
-    return SAGA.step(step)
-
-
-def phase_of(step: str) -> Phase:
-    return SAGA.phase_of(step)
-
-
-def compensation_of(step: str) -> StepId | None:
-    return SAGA.compensation_of(step)
-
-
-def forward_of(compensation: str) -> StepId:
-    return SAGA.forward_of(compensation)
-
-
-def service_of(step: str) -> ServiceId:
-    return SAGA.service_of(step)
-
-
-def applies(step: str, order: OrderRequest) -> bool:
-    return SAGA.applies(step, order)
+"""The order saga's spec, version 1 (`shared/definitions.py` makes it a definition)."""

@@ -41,3 +41,5 @@ async def seed(domain: Domain, data: SeedData = DEFAULT_SEED) -> None:
     await domain.payment.reset()
     await domain.shipping.reset()
     await domain.orders.reset()
+    for name, part in domain.definition.state_parts.items():
+        await part.open_accounts(domain.services[name], list(data.points))

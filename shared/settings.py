@@ -71,9 +71,11 @@ class Settings(BaseSettings):
     temporal_task_queue: str = Field(default=DEFAULT_TASK_QUEUE, min_length=1)
     """Stable, so a restarted worker polls the queue its predecessor's sagas wait on."""
 
-    crash_exits: bool = False
-    """An injected crash point ends the whole process (SIGKILL of itself), for a supervisor to
-    restart, instead of a simulated death inside it."""
+    definition: str = Field(default="v1", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """The saga definition every process of a deployment runs (`shared/definitions.py`)."""
+    hooks: str = Field(default="", pattern=r"^([A-Za-z_][\w.]*:[A-Za-z_]\w*)?$")
+    """``module:function`` building the middleware of the step and publish seams; empty (the
+    default, and every production deployment): none. ``up --chaos`` names the fault injector."""
 
     trace_file: Path | None = None
     """Also append spans as OTLP JSON lines here."""

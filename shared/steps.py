@@ -1,25 +1,78 @@
-"""The one way both variants run a step: a canonical span, the order's faults, the service call.
+"""The one way both variants run a step or a fence: a canonical span around a middleware chain.
 
-Faults are applied here, around the service, never inside it: the same plan therefore hits
-a Temporal activity and a JetStream handler at the same point of the same step. A forward
-step a cancel has fenced (or a compensation has tombstoned) is refused before its faults: a
-retry of a hung attempt finds the tombstone instead of hanging again.
+A step (forward or compensation) and a cancel's fence of a step are *invocations*: both
+variants call `run_step` / `run_fence` from their activity or participant reaction, so the
+same middleware sees the same invocation at the same point in both styles. A middleware is a
+plain async callable ``(invocation, proceed) -> result``: it may act before and after
+``proceed()`` (the service's own transaction) or not call it at all. Production deployments
+run with no middleware; the harness installs its own at this seam and nowhere else.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from shared.contracts import Phase, StepRequest, StepResult
-from shared.errors import BusinessFailure, InjectedCrash, StepRejected, TransientFailure
-from shared.faults import FaultAction, FaultPlan
-from shared.services import Domain, Within
-from shared.telemetry import FAULT_EVENT, SAGA_OUTCOME, step_attributes
+from shared.contracts import Phase, StepRequest, StepResult, StepStatus
+from shared.errors import BusinessFailure, StepRejected, TransientFailure
+from shared.services import Domain, Fence, FenceHook, Within
+from shared.telemetry import SAGA_OUTCOME, step_attributes
 
 _tracer = trace.get_tracer("saga-compare.steps")
+
+R = TypeVar("R")
+
+
+class Kind(StrEnum):
+    STEP = "step"
+    """A forward step or a compensation: the service's handler runs in ``proceed``."""
+    FENCE = "fence"
+    """A cancel reaching a forward step: the service's fence runs in ``proceed``."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What a middleware knows of the call it wraps."""
+
+    kind: Kind
+    saga_id: str
+    step: str
+    phase: Phase
+    attempt: int
+    round: int
+    variant: str
+    domain: Domain
+    """The domain the call runs in: its saga spec, and each service's step log (read path)."""
+
+    async def step_status(self, step: str | None = None) -> StepStatus | None:
+        """What the step's service has recorded of ``step`` (default: this one) for the saga."""
+        name = step or self.step
+        return await self.domain.service_of(name).step_status(self.saga_id, name)
+
+
+Proceed = Callable[[], Awaitable[R]]
+
+
+class Middleware(Protocol):
+    """Wraps every step and fence invocation of a process (see the module docstring)."""
+
+    async def __call__(self, invocation: Invocation, proceed: Proceed[R]) -> R: ...
+
+
+Chain = Sequence[Middleware]
+
+
+async def _through(chain: Chain, invocation: Invocation, last: Proceed[R]) -> R:
+    """Run ``last`` inside every middleware of ``chain``, the first one outermost."""
+    if not chain:
+        return await last()
+    head, rest = chain[0], chain[1:]
+    return await head(invocation, lambda: _through(rest, invocation, last))
 
 
 async def run_step(
@@ -28,20 +81,19 @@ async def run_step(
     req: StepRequest,
     *,
     variant: str,
-    faults: FaultPlan | None = None,
+    middleware: Chain = (),
     within: Within | None = None,
 ) -> StepResult:
-    """Run a forward step or compensation under its span, with the plan's faults applied."""
+    """Run a forward step or compensation under its span, through the middleware chain."""
     phase = domain.saga.phase_of(step)
     attributes = step_attributes(req.saga_id, variant, step, phase.value, req.attempt)
+    invocation = Invocation(
+        Kind.STEP, req.saga_id, step, phase, req.attempt, req.round, variant, domain
+    )
+    handler = domain.handler(step)
     with _tracer.start_as_current_span(step, attributes=attributes, record_exception=False) as span:
-        action = (faults or FaultPlan()).decide(req.saga_id, step, req.attempt, req.round)
         try:
-            if phase is Phase.FORWARD and await domain.service_of(step).tombstoned(
-                req.saga_id, step
-            ):
-                raise StepRejected(step, None, f"{step} was fenced before it ran")
-            result = await _faulty_call(domain, step, req, action, within, variant)
+            result = await _through(middleware, invocation, lambda: handler(req, within))
         except BusinessFailure as failure:
             rejected = isinstance(failure, StepRejected)
             span.set_attribute(SAGA_OUTCOME, "rejected" if rejected else "failed")
@@ -55,40 +107,16 @@ async def run_step(
         return result
 
 
-async def _faulty_call(
+async def run_fence(
     domain: Domain,
+    saga_id: str,
     step: str,
-    req: StepRequest,
-    action: FaultAction,
-    within: Within | None,
+    *,
     variant: str,
-) -> StepResult:
-    if action.kinds:
-        trace.get_current_span().add_event(
-            FAULT_EVENT, {"fault.kinds": action.kinds, "saga.attempt": req.attempt}
-        )
-    if action.crash == "before_commit":
-        raise InjectedCrash(step, action.crash)
-    if action.hang:
-        await asyncio.get_running_loop().create_future()  # never answers; only a timeout ends it
-    if action.delay_s:
-        await asyncio.sleep(action.delay_s)
-    if action.permanent:
-        forward = domain.saga.phase_of(step) is Phase.FORWARD
-        reason = domain.saga.step(step).failure_reason if forward else None
-        raise BusinessFailure(step, reason, f"injected: {step} refused")
-    if action.transient:
-        raise TransientFailure(step, f"injected: {step} unavailable (attempt {req.attempt})")
-    result = await domain.handler(step)(req, within)
-    if action.delay_after_s and action.until_cancelled:
-        # Committed; the report waits for the cancel to reach what it must reach first.
-        fenced = step if variant == "orchestration" else domain.saga.pivot
-        await domain.until_fenced(req.saga_id, fenced, action.delay_after_s)
-    elif action.delay_after_s:
-        await asyncio.sleep(action.delay_after_s)  # committed; the result is not reported yet
-    if action.crash == "after_commit":
-        raise InjectedCrash(step, action.crash)
-    if action.lose_ack:
-        # The work committed but its acknowledgement is lost: the engine delivers it again.
-        raise TransientFailure(step, f"injected: {step} acknowledgement lost after commit")
-    return result
+    middleware: Chain = (),
+    within: FenceHook | None = None,
+) -> Fence:
+    """A cancel reaching a forward step, through its service's fence and the middleware chain."""
+    invocation = Invocation(Kind.FENCE, saga_id, step, Phase.FORWARD, 1, 0, variant, domain)
+    service = domain.service_of(step)
+    return await _through(middleware, invocation, lambda: service.fence(saga_id, step, within))

@@ -88,7 +88,6 @@ SAGA_OUTCOME = "saga.outcome"
 SAGA_ORDER_ID = "saga.order_id"
 SAGA_SCENARIO = "saga.scenario"
 SAGA_REASON = "saga.reason"
-FAULT_EVENT = "saga.fault_injected"
 ROOT_SPAN_PREFIX = "saga "
 """The harness's root span per saga is named ``saga <order_id>``."""
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any, NoReturn
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from shared.contracts import OrderRequest
 from shared.errors import InvalidOrder
-from shared.faults import FaultPlan
-from shared.saga import SAGA, SagaSpec
 from shared.settings import Settings
 
 MAX_ORDER_FILE_BYTES = 1_000_000
-"""An order with 100 lines and every fault rule fits in a few kilobytes."""
+"""An order with 100 lines fits in a few kilobytes (the harness's extras too)."""
 MAX_NUMBER_DIGITS = 20
 """Every number an order holds fits in 64 bits; a longer literal is never converted to an int
 (Python refuses past 4,300 digits), it is kept as a `LongNumber` that fails validation."""
@@ -39,14 +37,6 @@ class LongNumber:
 
     def __repr__(self) -> str:
         return f"<{self.digits}-digit number>"
-
-
-class OrderFile(BaseModel):
-    """An order file: the OrderRequest fields plus an optional ``faults`` FaultPlan."""
-
-    model_config = ConfigDict(extra="forbid")
-    order: OrderRequest
-    faults: FaultPlan = FaultPlan()
 
 
 def describe(error: ValidationError) -> str:
@@ -73,7 +63,7 @@ def decode_order(data: bytes) -> str:
     if len(data) > MAX_ORDER_FILE_BYTES:
         raise InvalidOrder(
             f"order file is larger than {MAX_ORDER_FILE_BYTES:,} bytes; "
-            "an order file holds one order and its faults"
+            "an order file holds one order"
         )
     try:
         return data.decode("utf-8-sig")
@@ -84,28 +74,25 @@ def decode_order(data: bytes) -> str:
         ) from None
 
 
-def parse_order(text: str) -> OrderFile:
-    """Parse an order file's JSON; every failure becomes an InvalidOrder with one line."""
+def load_order_json(text: str) -> dict[str, Any]:
+    """An order file's JSON object; every failure becomes an InvalidOrder with one line."""
     data = _load_json(text)
     if not isinstance(data, dict):
         raise InvalidOrder("order file must hold a JSON object with the order's fields")
-    faults = data.pop("faults", None)
+    return data
+
+
+def order_of(data: dict[str, Any]) -> OrderRequest:
+    """The order of an order file's fields, or InvalidOrder naming the field and the fix."""
     try:
-        parsed = OrderFile(order=data, faults=faults if faults is not None else FaultPlan())
+        return OrderRequest.model_validate(data)
     except ValidationError as error:
-        raise InvalidOrder(describe(error).removeprefix("order.")) from None
-    check_fault_steps(parsed.faults, SAGA)
-    return parsed
+        raise InvalidOrder(describe(error)) from None
 
 
-def check_fault_steps(faults: FaultPlan, saga: SagaSpec) -> None:
-    """A fault rule must name a step or compensation of the saga that will run."""
-    for index, rule in enumerate(faults.rules):
-        if not saga.knows(rule.step):
-            names = ", ".join((*saga.forward_steps, *saga.compensations))
-            raise InvalidOrder(
-                f"faults.rules[{index}].step: unknown step {rule.step!r}; use one of: {names}"
-            )
+def parse_order(text: str) -> OrderRequest:
+    """An order file's text as an order, or InvalidOrder with one line."""
+    return order_of(load_order_json(text))
 
 
 def _load_json(text: str) -> Any:
@@ -118,7 +105,7 @@ def _load_json(text: str) -> Any:
     except RecursionError:
         raise InvalidOrder(
             "order file nests JSON too deeply to be an order; an order is one object whose "
-            "items and faults are lists of flat objects"
+            "items are a list of flat objects"
         ) from None
 
 

@@ -4,14 +4,13 @@ reaction — the inbox row, the step (if any) and the events out commit together
 A reaction that runs a step writes its inbox and outbox rows through the step's own ``within``
 hook (`Writer`); one that runs no step commits them alone (`Participant.commit`). Committed
 events go to the relay only after the commit. What a saga may still do here is in the
-service's step log (see `cancel.py`); the participant only remembers which sagas have an
-attempt running right now, so a fence does not answer for an attempt still under way.
+service's step log (see `cancel.py`): a participant keeps nothing about a saga in memory.
+Every step runs through the process's step middleware (`shared/steps.py`), none in production.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -22,9 +21,10 @@ from choreography import inbox, outbox
 from choreography.bus import Delivery, Outgoing, Poison
 from choreography.events import Event, Routing
 from shared.contracts import StepRequest, StepResult
+from shared.definition import DefinitionMismatch
 from shared.errors import BusinessFailure, TransientFailure
 from shared.services import Domain
-from shared.steps import run_step
+from shared.steps import Chain, run_step
 from shared.store import Store, Tx
 from shared.telemetry import SAGA_PHASE, SAGA_STEP
 
@@ -40,11 +40,11 @@ class Participant:
     service: str
     domain: Domain
     reactions: Mapping[str, Reaction]
-    routing: Routing = field(default_factory=Routing)
+    routing: Routing
     hand_over: Callable[[list[Outgoing | None]], None] = lambda rows: None
     """Gives committed outbox rows to the relay (the host's, whatever life it is in)."""
-    running: set[str] = field(default_factory=set)
-    """Sagas with an attempt of a step running in this process (it will answer for itself)."""
+    middleware: Chain = ()
+    """The step seam's middleware (none in production)."""
 
     @property
     def store(self) -> Store:
@@ -75,21 +75,20 @@ class Participant:
         request = StepRequest(
             saga_id=event.saga_id, order=event.order, attempt=attempt, round=event.round
         )
-        # A report held back after the commit holds the step's events back too: the relay's
-        # poll must not publish what the step has not reported yet.
-        within.hold_s = event.faults.decide(event.saga_id, step, attempt, event.round).delay_after_s
-        self.running.add(event.saga_id)
         try:
             async with asyncio.timeout(event.policy.attempt_timeout_s):
                 result = await run_step(
-                    self.domain, step, request, variant=VARIANT, faults=event.faults, within=within
+                    self.domain,
+                    step,
+                    request,
+                    variant=VARIANT,
+                    middleware=self.middleware,
+                    within=within,
                 )
         except (BusinessFailure, TransientFailure, TimeoutError):
             if within.called:  # raised after the commit: the events are durable, send them
                 self.hand_over(within.rows)
             raise
-        finally:
-            self.running.discard(event.saga_id)
         self.hand_over(within.rows)
         return result
 
@@ -116,15 +115,9 @@ class Writer:
     outgoing: Callable[[StepResult], list[Event]]
     called: bool = False
     rows: list[Outgoing | None] = field(default_factory=list)
-    hold_s: float = 0.0
-    """How long the step holds its report back after the commit (an injected fault): the
-    events out are held from the relays' polls as long, and a lease more."""
 
     def __call__(self, tx: Tx, result: StepResult) -> None:
         self.rows = self.participant.record(tx, self.trigger, self.outgoing(result))
-        if self.hold_s:
-            held = [row.msg_id for row in self.rows if row is not None]
-            outbox.hold(tx, held, time.time() + self.hold_s + outbox.LEASE_S)
         self.called = True
 
 
@@ -140,6 +133,10 @@ def decode(delivery: Delivery, routing: Routing) -> Event:
         raise Poison(f"undecodable event on {delivery.subject}: {problem}") from None
     if (event.kind, event.saga_id) != parsed:
         raise Poison(f"event {event.kind}/{event.saga_id} published on {delivery.subject}")
+    try:
+        routing.definition.check(event.definition)
+    except DefinitionMismatch as mismatch:
+        raise Poison(f"{delivery.subject}: {mismatch}") from None
     return event
 
 

@@ -30,7 +30,7 @@ class Onward:
         try:
             await p.attempt(self.step, event, attempt, writer)
         except BusinessFailure as failure:
-            if not writer.called:  # an injected refusal never reaches the service
+            if not writer.called:  # refused before the service ran (by a middleware)
                 failed = failed_event(
                     p.routing, event, self.step, failure.reason, failure.message, attempt
                 )

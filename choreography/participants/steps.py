@@ -9,7 +9,7 @@
   when the trail says it is the previous one that acted.
 - `cancel`: the fence (`cancel.py`).
 - `retry`: an operator's command (``<service>.retry_compensation``, round n): the compensation
-  runs again with a fresh budget and that round's faults; its answer (``refunded`` ...,
+  runs again with a fresh budget (as round n); its answer (``refunded`` ...,
   or ``compensation_failed``, marked with the round) goes to the tracker only — the chain
   went on long ago, so no hand-back follows.
 
@@ -26,7 +26,7 @@ from choreography.bus import Retry
 from choreography.events import Event, Routing
 from choreography.participants import cancel
 from choreography.participants.base import Participant, Writer, annotate
-from shared.contracts import Reason, StepRequest, StepResult, StepStatus
+from shared.contracts import ReasonId, StepRequest, StepResult, StepStatus
 from shared.errors import BusinessFailure, StepRejected, TransientFailure
 
 
@@ -48,7 +48,7 @@ def forward_events(
 
 
 def failed_event(
-    routing: Routing, trigger: Event, step: str, reason: Reason | None, message: str, attempt: int
+    routing: Routing, trigger: Event, step: str, reason: ReasonId | None, message: str, attempt: int
 ) -> Event:
     return trigger.follow(
         routing.failed(step),
@@ -70,7 +70,7 @@ async def forward(p: Participant, step: str, event: Event, attempt: int) -> None
         if not writer.called:  # refused before the service's transaction: the tombstone
             await cancel.refuse(p, step, event, attempt)
     except BusinessFailure as failure:
-        if not writer.called:  # an injected refusal never reaches the service's transaction
+        if not writer.called:  # refused before the service's transaction (by a middleware)
             failed = failed_event(p.routing, event, step, failure.reason, failure.message, attempt)
             await p.commit(event, [failed])
     except (TransientFailure, TimeoutError) as error:

@@ -74,7 +74,8 @@ async def _first_saga(args: argparse.Namespace, imported: float) -> dict[str, fl
             folder / "traces.jsonl",
             settings=settings,
             deployed=None,
-            **options,
+            inject=False,
+            options=options,
         ) as session:
             ready = time.time()
             driver = SagaDriver(session.runtimes[args.variant], new_run_tag(), COLD_TIMEOUT_S)

@@ -126,7 +126,8 @@ class Bench:
                 folder / "traces.jsonl",
                 settings=self.settings,
                 deployed=self.deployed,
-                **options,
+                inject=False,
+                options=options,
             ) as session:
                 yield session
         finally:

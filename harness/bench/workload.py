@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+from harness.compare.faulty import Faulty, NoInjector
 from harness.compare.invariants import check_invariants
 from harness.compare.namespace import Namespace, seed_namespace
 from harness.compare.runner import SagaRun, run_saga
@@ -77,7 +78,7 @@ class SagaDriver:
         case = SagaCase(bench_order(f"b{index}"))
         saga_id = self.namespace.saga_id(case.order.order_id)
         run = await run_saga(
-            self.runtime,
+            Faulty(self.runtime, NoInjector()),
             case,
             self.policy,
             saga_id,
@@ -92,7 +93,8 @@ class SagaDriver:
         """Whether every conservation invariant held over the sagas that ended."""
         state = self.namespace.restrict(await self.runtime.domain.snapshot())
         sagas = [(run.case.order, run.outcome) for run in self.runs]
-        return all(check_invariants(self.seed, state, sagas).values())
+        definition = self.runtime.domain.definition
+        return all(check_invariants(definition, self.seed, state, sagas).values())
 
 
 class FloorDriver:

@@ -20,6 +20,7 @@ from harness.compare.invariants import check_invariants
 from harness.deploy.check import in_flight
 from harness.report.traces import percentile
 from shared.contracts import OrderRequest, Reason, SagaOutcome, SagaStatus
+from shared.definition import SagaDefinition
 from shared.seed import SeedData
 
 
@@ -104,7 +105,7 @@ class VariantReport(_Doc):
 def label(outcome: SagaOutcome | None) -> str:
     if outcome is None:
         return "unknown"
-    return outcome.status.value + (f"/{outcome.reason.value}" if outcome.reason else "")
+    return outcome.status.value + (f"/{outcome.reason!s}" if outcome.reason else "")
 
 
 def analyse(
@@ -112,6 +113,7 @@ def analyse(
     reference: dict[int, str],
     seed: SeedData,
     events: EventAudit,
+    definition: SagaDefinition,
 ) -> VariantReport:
     """The variant's findings; ``reference`` is each order's outcome without kills."""
     sagas = run.sagas
@@ -136,7 +138,7 @@ def analyse(
         timed_out=len(timed_out),
         stuck_by_step=dict(stuck),
         lost=lost,
-        invariants=_invariants(run, seed),
+        invariants=_invariants(run, seed, definition),
         double_charges=_double_charges(run),
         events=events,
         differences=differences,
@@ -150,7 +152,7 @@ def analyse(
     )
 
 
-def _invariants(run: VariantRun, seed: SeedData) -> dict[str, bool]:
+def _invariants(run: VariantRun, seed: SeedData, definition: SagaDefinition) -> dict[str, bool]:
     assert run.state is not None
     pairs: list[tuple[OrderRequest, SagaOutcome]] = []
     for saga in run.sagas:
@@ -159,7 +161,7 @@ def _invariants(run: VariantRun, seed: SeedData) -> dict[str, bool]:
             saga_id=saga.saga_id, order_id=order.order_id, status=SagaStatus.RUNNING
         )
         pairs.append((order, run.namespace.outcome(outcome)))
-    return check_invariants(seed, run.state, pairs)
+    return check_invariants(definition, seed, run.state, pairs)
 
 
 def _double_charges(run: VariantRun) -> int:

@@ -23,6 +23,7 @@ from harness.deploy import control
 from harness.deploy.control import ControlAddress
 from shared.contracts import BusinessState, SagaOutcome
 from shared.errors import InvalidOrder
+from shared.faults.sources import PlanBoard
 from shared.runtime import SagaRuntime, SagaStuck
 from shared.seed import SeedData
 
@@ -81,15 +82,17 @@ Submit = Callable[..., Awaitable[None]]
 
 
 async def submit(
-    runtime: SagaRuntime, record: SagaRecord, namespace: Namespace, until: float
+    runtime: SagaRuntime, plans: PlanBoard, record: SagaRecord, namespace: Namespace, until: float
 ) -> None:
-    """Hand the order to the deployment, retrying while it cannot take it."""
+    """Hand the order to the deployment, retrying while it cannot take it; its faults go to
+    the deployment's injector first (out of band)."""
     case = record.order.case
     placed = namespace.order(case.order)
+    plans.install(record.saga_id, case.faults.resolve(runtime.domain.saga))
     start: Submit = getattr(runtime, "submit", runtime.start_saga)
     while True:
         try:
-            await start(record.saga_id, placed, case.faults, POLICY)
+            await start(record.saga_id, placed, POLICY)
             record.submitted_at = time.time()
             return
         except InvalidOrder:
@@ -134,6 +137,7 @@ async def _until(moment: float) -> None:
 
 async def fire(
     runtime: SagaRuntime,
+    plans: PlanBoard,
     orders: list[ChaosOrder],
     kills: list[tuple[Kill, str]],
     *,
@@ -157,7 +161,7 @@ async def fire(
 
     async def one(record: SagaRecord) -> None:
         await _until(record.due_at)
-        await submit(runtime, record, namespace, until)
+        await submit(runtime, plans, record, namespace, until)
         if record.submitted_at is not None:
             await watch(runtime, record, until)
 
@@ -185,6 +189,7 @@ async def fire(
 
 async def fault_free(
     runtime: SagaRuntime,
+    plans: PlanBoard,
     orders: list[ChaosOrder],
     *,
     concurrency: int,
@@ -204,7 +209,7 @@ async def fault_free(
     async def one(record: SagaRecord) -> None:
         async with gate:
             record.due_at = time.time()
-            await submit(runtime, record, namespace, until)
+            await submit(runtime, plans, record, namespace, until)
             await watch(runtime, record, until)
 
     await asyncio.gather(*(one(r) for r in records))

@@ -39,6 +39,9 @@ from harness.compare.runner import new_run_tag
 from harness.deploy import ledger
 from harness.deploy.attach import open_front_door
 from harness.deploy.topology import Topology
+from shared.definitions import definition_named
+from shared.faults.deployment import PLANS
+from shared.faults.sources import DirectoryPlans, PlanBoard
 from shared.runtime import SagaRuntime
 from shared.seed import SeedData
 from shared.settings import StoreKind
@@ -113,6 +116,14 @@ async def run_chaos(
     options: ChaosOptions, found: Topology, tracing: Tracing, progress: Progress
 ) -> ChaosDocument:
     check_kinds(options.kinds, found)
+    if found.faults_dir is None:
+        raise InvalidInput(
+            f"the deployment in {found.state_dir} runs no fault injector, and a chaos run's "
+            "orders hold crash points; start it with `saga-compare up --chaos` (or run "
+            "`saga-compare chaos` without --attach: it starts one of its own)"
+        )
+    plans = DirectoryPlans(found.faults_dir / PLANS)
+    definition = definition_named(found.definition)
     orders = draw_orders(options.seed, options.orders)
     seed = chaos_seed(options.orders)
     started = time.time()
@@ -120,17 +131,19 @@ async def run_chaos(
         runtimes: dict[str, SagaRuntime] = {}
         for variant in options.variants:
             runtimes[variant] = await stack.enter_async_context(
-                open_front_door(variant, found.settings(variant), tracing)
+                open_front_door(variant, found.settings(variant), tracing, definition)
             )
-        reference, capacity = await _reference(options, runtimes, orders, seed, found, progress)
+        reference, capacity = await _reference(
+            options, runtimes, plans, orders, seed, found, progress
+        )
         rate, reason = _rate(options, capacity)
         kills = draw_kills(options.seed, options.kinds, options.orders / rate, options.downtime)
         reports = []
         for variant, runtime in runtimes.items():
             progress(f"{variant}: {options.orders} orders at {rate:g}/s under fire ...")
-            run = await _under_fire(runtime, orders, kills, rate, seed, found, options)
+            run = await _under_fire(runtime, plans, orders, kills, rate, seed, found, options)
             events = await _events(runtime, run)
-            reports.append(analyse(run, reference[variant], seed, events))
+            reports.append(analyse(run, reference[variant], seed, events, definition))
     return ChaosDocument(
         seed=options.seed,
         orders=options.orders,
@@ -160,6 +173,7 @@ async def run_chaos(
 async def _reference(
     options: ChaosOptions,
     runtimes: dict[str, SagaRuntime],
+    plans: PlanBoard,
     orders: list[ChaosOrder],
     seed: SeedData,
     found: Topology,
@@ -178,6 +192,7 @@ async def _reference(
         _record(found, namespace, "chaos reference", [variant], seed, orders)
         run = await fault_free(
             runtime,
+            plans,
             orders,
             concurrency=options.concurrency,
             namespace=namespace,
@@ -218,6 +233,7 @@ def _rate(options: ChaosOptions, capacity: dict[str, float]) -> tuple[float, str
 
 async def _under_fire(
     runtime: SagaRuntime,
+    plans: PlanBoard,
     orders: list[ChaosOrder],
     kills: list[Kill],
     rate: float,
@@ -230,6 +246,7 @@ async def _under_fire(
     targets = [(k, t) for k in kills if (t := target_of(k.kind, runtime.variant)) is not None]
     return await fire(
         runtime,
+        plans,
         orders,
         targets,
         rate=rate,

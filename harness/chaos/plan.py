@@ -4,9 +4,9 @@ Everything here is drawn from one seed, so a run replays exactly and both varian
 same orders, the same kill moments and the same downtimes. The mix is mostly happy orders,
 with business failures (declined card, too few points, an undeliverable address, a sold-out
 product), transient faults (failed attempts, delays) and crash points — a charge, or a refund
-during compensation, that kills its process right after committing (in a deployment
-``SAGA_CRASH_EXITS`` turns a crash point into a real death). Stock and points are ample, so
-without kills every order's outcome is fixed by its kind.
+during compensation, that kills its process right after committing (a chaos run's deployment
+is started with ``up --chaos``, whose fault injector turns a crash point into a real death).
+Stock and points are ample, so without kills every order's outcome is fixed by its kind.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from harness.compare.scenarios import ANTARCTICA, SagaCase, order
 from shared.contracts import Reason, SagaPolicy, SagaStatus, StepName
-from shared.errors import CrashPoint
-from shared.faults import FaultPlan, FaultRule
+from shared.faults import CrashPoint, FaultPlan, FaultRule
 from shared.seed import Product, SeedData
 from shared.validation import InvalidInput
 

@@ -157,7 +157,7 @@ async def _deployment(
     try:
         if callable(progress):
             progress(f"starting a deployment ({store.value}) in {folder} ...")
-        found, _ = await updown.start(folder, store)
+        found, _ = await updown.start(folder, store, chaos=True, definition=settings.definition)
         try:
             yield found
         finally:

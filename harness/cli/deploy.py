@@ -25,6 +25,7 @@ from harness.deploy.attach import DEFAULT, Deployed, open_front_door, resolve
 from harness.deploy.check import VariantCheck, check_variant, parse_since
 from harness.deploy.summary import print_check
 from harness.session import VARIANTS
+from shared.definitions import definition_named
 from shared.telemetry import HARNESS, configure_tracing
 from shared.validation import load_settings
 
@@ -45,13 +46,28 @@ def state_dir_of(given: Path | None) -> Path:
     return (given or load_settings().state_dir).resolve()
 
 
-def up(store: StoreOpt = None, state_dir: StateDirOpt = None) -> None:
-    """Start a deployment (servers, six choreography processes, the worker), supervised."""
+ChaosOpt = Annotated[
+    bool,
+    typer.Option(
+        "--chaos",
+        help="Start it for chaos: a fault injector in every process (faults reach it out of "
+        "band, from this state dir) and real deaths at crash points. Without it the deployment "
+        "runs no fault code at all, as production does.",
+    ),
+]
+
+
+def up(store: StoreOpt = None, state_dir: StateDirOpt = None, chaos: ChaosOpt = False) -> None:
+    """Start a deployment (servers, the choreography's processes, the worker), supervised;
+    its processes run the saga definition of SAGA_DEFINITION (default v1)."""
     with user_errors():
+        settings = load_settings()
+        definition_named(settings.definition)  # an unknown name stops here, nothing started
         folder = state_dir_of(state_dir)
-        kind = store or load_settings().store
+        kind = store or settings.store
         prepare_folder(folder, "--state-dir", STATE_FIX)
-        found, started = run_async(updown.start(folder, kind))
+        start = updown.start(folder, kind, chaos=chaos, definition=settings.definition)
+        found, started = run_async(start)
     updown.print_where(found, started=started)
 
 
@@ -106,7 +122,8 @@ async def _check(deployed: Deployed, since: float | None) -> list[VariantCheck]:
     runs = ledger.entries(deployed.state_dir, since)
     results = []
     for variant, settings in deployed.variants.items():
-        async with open_front_door(variant, settings, tracing) as runtime:
+        definition = definition_named(settings.definition)
+        async with open_front_door(variant, settings, tracing, definition) as runtime:
             results.append(await check_variant(runtime, runs))
     return results
 

@@ -33,6 +33,8 @@ from harness.cli.options import (
 from harness.cli.summary import RunProgress, print_json, print_summary
 from harness.cli.workspace import in_workspace
 from harness.compare import scenarios as catalogue
+from harness.compare.faulty import NO_INJECTOR
+from harness.compare.order_file import read_order_file
 from harness.compare.results import Results, document, exit_code, save_results
 from harness.compare.runner import ScenarioRun
 from harness.compare.scenarios import SagaCase, Scenario
@@ -42,12 +44,13 @@ from harness.report.render import write_report
 from harness.report.traces import load_traces
 from harness.session import VARIANTS, open_session
 from shared.catalogue import Catalogue
+from shared.definitions import definition_named
 from shared.errors import InvalidOrder
 from shared.runtime import SagaStuck
 from shared.seed import DEFAULT_SEED
 from shared.servers import port_accepts
 from shared.settings import Settings, StoreKind
-from shared.validation import MAX_ORDER_FILE_BYTES, decode_order, parse_order
+from shared.validation import MAX_ORDER_FILE_BYTES, InvalidInput, decode_order, load_settings
 
 
 def scenarios(as_json: JsonOpt = False) -> None:
@@ -71,7 +74,7 @@ def _expected_label(scenario: Scenario) -> str:
     expected = scenario.sagas[0].expected
     if expected is None:
         return "?"
-    return expected.status.value + (f" ({expected.reason.value})" if expected.reason else "")
+    return expected.status.value + (f" ({expected.reason!s})" if expected.reason else "")
 
 
 def products() -> None:
@@ -129,8 +132,10 @@ def _read_order(file: Path) -> SagaCase:
             data = stream.read(MAX_ORDER_FILE_BYTES + 1)
     except OSError as error:
         fail(f"cannot read order file {file}: {error.strerror or error}")
+    with user_errors():
+        definition = definition_named(load_settings().definition)
     try:
-        parsed = parse_order(decode_order(data))
+        parsed = read_order_file(decode_order(data), definition)
         Catalogue.from_seed(DEFAULT_SEED).check(parsed.order)
     except InvalidOrder as error:
         fail(f"{file}: {error}")
@@ -230,6 +235,10 @@ async def _execute(
 ) -> int:
     await check_servers(settings, variants)
     deployed = resolve(settings, attach, variants)
+    if deployed is not None and deployed.faults_dir is None:
+        faulted = [s.name for s in chosen if any(not case.faults.empty for case in s.sagas)]
+        if faulted:
+            raise InvalidInput(NO_INJECTOR.format(what=f"scenario {faulted[0]}"))
     traces_path = workspace.scratch / "traces.jsonl"
     try:
         runs = await _run_all(
@@ -282,7 +291,7 @@ async def _run_all(
         task = bar.add_task("starting servers", total=len(chosen) * len(variants) * repeat)
         async with (
             open_session(
-                variants, state, traces_path, settings=settings, deployed=deployed, **options
+                variants, state, traces_path, settings=settings, deployed=deployed, options=options
             ) as session,
             AsyncExitStack() as page,
         ):

@@ -142,7 +142,7 @@ def print_summary(runs: list[ScenarioRun], doc: Results) -> None:
 
 def outcome_label(run: ScenarioRun) -> str:
     labels = [
-        s.outcome.status.value + (f" {s.outcome.reason.value}" if s.outcome.reason else "")
+        s.outcome.status.value + (f" {s.outcome.reason!s}" if s.outcome.reason else "")
         for s in run.sagas
     ]
     counts = {label: labels.count(label) for label in sorted(set(labels))}

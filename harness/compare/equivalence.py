@@ -13,7 +13,7 @@ def outcome_view(run: ScenarioRun) -> dict[str, dict[str, Any]]:
     return {
         r.case.order.order_id: {
             "status": r.outcome.status.value,
-            "reason": r.outcome.reason.value if r.outcome.reason else None,
+            "reason": str(r.outcome.reason) if r.outcome.reason else None,
             "failed_step": r.outcome.failed_step,
             "failed_compensations": sorted(str(s) for s in r.outcome.failed_compensations),
             "actions": [(a.action.value, a.result.value) for a in r.outcome.actions],

@@ -1,7 +1,9 @@
 """Net business state, the expected state of a scenario, and the conservation invariants.
 
 Rows may legitimately differ between the variants (a charge refunded vs. a charge refused by
-its tombstone); what must not differ is the net effect, so comparisons use ``NetState``.
+its tombstone); what must not differ is the net effect, so comparisons use ``NetState``. The
+order saga's five services have fixed invariants; a service a definition adds contributes its
+own part of the state and its ``<name>_conserved`` invariant (`shared.services.StatePart`).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from shared.contracts import (
     BusinessState,
     OrderRequest,
     Phase,
-    Reason,
+    ReasonId,
     SagaOutcome,
     SagaStatus,
     StepName,
     StepStatus,
 )
-from shared.saga import FORWARD_STEPS, forward_of
+from shared.definition import SagaDefinition
+from shared.saga import SagaSpec
 from shared.seed import SeedData
 
 DONE = StepStatus.DONE
@@ -38,6 +41,8 @@ class NetState(BaseModel):
     points: dict[str, int]
     shipped: list[str]
     orders: dict[str, str]
+    extra: dict[str, dict[str, int]] = {}
+    """The parts of the state the definition's other services contribute, by name."""
 
     def aggregate(self) -> dict[str, object]:
         """The order-independent view used for races, where which order wins is timing."""
@@ -48,6 +53,7 @@ class NetState(BaseModel):
             "points": self.points,
             "shipped": len(self.shipped),
             "orders": dict(sorted(Counter(self.orders.values()).items())),
+            "extra": self.extra,
         }
 
 
@@ -66,11 +72,12 @@ def net(state: BusinessState) -> NetState:
             order_of.get(s.saga_id, s.saga_id) for s in state.shipments if s.status == "created"
         ),
         orders={r.order_id: _status(r.status, r.reason) for r in state.orders},
+        extra=state.extra,
     )
 
 
-def _status(status: SagaStatus, reason: Reason | None) -> str:
-    return f"{status.value}/{reason.value}" if reason else status.value
+def _status(status: SagaStatus, reason: ReasonId | None) -> str:
+    return f"{status.value}/{reason}" if reason else status.value
 
 
 @dataclass(frozen=True)
@@ -78,52 +85,63 @@ class Effects:
     """Which forward effects of an order remain at the end of its saga."""
 
     order: OrderRequest
-    reserved: bool
-    charged: bool
-    deducted: bool
-    shipped: bool
+    remains: frozenset[str]
 
     @classmethod
-    def of(cls, order: OrderRequest, outcome: SagaOutcome) -> Effects:
+    def of(cls, order: OrderRequest, outcome: SagaOutcome, spec: SagaSpec) -> Effects:
         """A forward step's effect remains when it is done and its compensation did not undo it.
 
         Read from the steps, not the status: a saga waiting for an operator past the pivot
         keeps everything, one whose refund failed keeps only the charge. A COMPLETED saga
         keeps everything whatever its live view still shows of the earlier steps.
         """
-        remains: set[str] = set(FORWARD_STEPS) if completed(outcome) else _remaining(outcome)
-        return cls(
-            order,
-            StepName.RESERVE_INVENTORY in remains,
-            StepName.CHARGE_PAYMENT in remains,
-            StepName.DEDUCT_POINTS in remains,
-            StepName.CREATE_SHIPMENT in remains,
-        )
+        everything = set(spec.forward_steps)
+        remains = everything if completed(outcome) else _remaining(outcome, spec)
+        return cls(order, frozenset(remains))
+
+    @property
+    def reserved(self) -> bool:
+        return StepName.RESERVE_INVENTORY in self.remains
+
+    @property
+    def charged(self) -> bool:
+        return StepName.CHARGE_PAYMENT in self.remains
+
+    @property
+    def deducted(self) -> bool:
+        return StepName.DEDUCT_POINTS in self.remains
+
+    @property
+    def shipped(self) -> bool:
+        return StepName.CREATE_SHIPMENT in self.remains
 
 
 def completed(outcome: SagaOutcome) -> bool:
     return outcome.status is SagaStatus.COMPLETED
 
 
-def _remaining(outcome: SagaOutcome) -> set[str]:
+def _remaining(outcome: SagaOutcome, spec: SagaSpec) -> set[str]:
     done = {s.step for s in outcome.steps if s.phase is Phase.FORWARD and s.status is DONE}
     undone = {
-        forward_of(s.step)
+        spec.forward_of(s.step)
         for s in outcome.steps
         if s.phase is Phase.COMPENSATE and s.status is DONE
     }
     return done - undone
 
 
-def expected_net(seed: SeedData, sagas: list[tuple[OrderRequest, SagaOutcome]]) -> NetState:
+def expected_net(
+    definition: SagaDefinition, seed: SeedData, sagas: list[tuple[OrderRequest, SagaOutcome]]
+) -> NetState:
     """The net state a correct run must leave, from the seed and each saga's outcome."""
     stock = {product_id: product.stock for product_id, product in seed.products.items()}
     points = dict(seed.points)
     reserved: dict[str, dict[str, int]] = {}
     charged: dict[str, int] = {}
     shipped: list[str] = []
-    for order, outcome in sagas:
-        effects = Effects.of(order, outcome)
+    all_effects = [Effects.of(order, outcome, definition.spec) for order, outcome in sagas]
+    for effects in all_effects:
+        order = effects.order
         if effects.reserved:
             reserved[order.order_id] = {i.product_id: i.quantity for i in order.items}
             for item in order.items:
@@ -141,15 +159,23 @@ def expected_net(seed: SeedData, sagas: list[tuple[OrderRequest, SagaOutcome]]) 
         points=dict(sorted(points.items())),
         shipped=sorted(shipped),
         orders={o.order_id: _status(s.status, s.reason) for o, s in sagas},
+        extra={
+            part.name: part.expected(list(seed.points), [(e.order, e.remains) for e in all_effects])
+            for part in definition.state_parts.values()
+        },
     )
 
 
 def check_invariants(
-    seed: SeedData, state: BusinessState, sagas: list[tuple[OrderRequest, SagaOutcome]]
+    definition: SagaDefinition,
+    seed: SeedData,
+    state: BusinessState,
+    sagas: list[tuple[OrderRequest, SagaOutcome]],
 ) -> dict[str, bool]:
-    """The conservation checks every run must pass, by name."""
+    """The conservation checks every run must pass, by name (the definition's services add
+    theirs)."""
     actual = net(state)
-    expected = expected_net(seed, sagas)
+    expected = expected_net(definition, seed, sagas)
     per_saga_charges = Counter(charge.saga_id for charge in state.charges)
     per_order_charges = Counter(_order_of(state, charge.saga_id) for charge in state.charges)
     totals = {o.order_id: o.total_cents for o, _ in sagas}
@@ -169,6 +195,10 @@ def check_invariants(
         "shipments_match_outcomes": actual.shipped == expected.shipped,
         "every_saga_settled": all(o.status.terminal for _, o in sagas)
         and all(records.get(order.order_id) is outcome.status for order, outcome in sagas),
+        **{
+            f"{part.name}_conserved": actual.extra.get(part.name) == expected.extra[part.name]
+            for part in definition.state_parts.values()
+        },
     }
 
 

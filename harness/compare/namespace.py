@@ -105,6 +105,10 @@ class Namespace:
                 for r in state.orders
                 if self.owns(r.saga_id)
             ],
+            extra={
+                name: {self.plain(key): n for key, n in part.items() if self.owns(key)}
+                for name, part in state.extra.items()
+            },
         )
 
 
@@ -119,3 +123,6 @@ async def seed_namespace(domain: Domain, namespace: Namespace, data: SeedData) -
     await domain.points.open_accounts(
         {namespace.id(customer): balance for customer, balance in data.points.items()}
     )
+    customers = [namespace.id(customer) for customer in data.points]
+    for name, part in domain.definition.state_parts.items():
+        await part.open_accounts(domain.services[name], customers)

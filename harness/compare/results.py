@@ -148,7 +148,7 @@ def _saga_result(run: ScenarioRun, saga: SagaRun, state: NetState) -> SagaResult
         order_id=saga.case.order.order_id,
         saga_id=saga.saga_id,
         status=outcome.status.value,
-        reason=outcome.reason.value if outcome.reason else None,
+        reason=str(outcome.reason) if outcome.reason else None,
         failed_step=outcome.failed_step,
         failed_compensations=[str(s) for s in outcome.failed_compensations],
         expected=_expectation(saga.case.expected),
@@ -166,7 +166,7 @@ def _expectation(expected: Expected | None) -> Expectation | None:
     if expected is None:
         return None
     return Expectation(
-        status=expected.status.value, reason=expected.reason.value if expected.reason else None
+        status=expected.status.value, reason=str(expected.reason) if expected.reason else None
     )
 
 

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 
 from opentelemetry import trace
 
+from harness.compare.faulty import Faulty
 from harness.compare.invariants import check_invariants
 from harness.compare.namespace import Namespace, seed_namespace
 from harness.compare.root_span import SAGA_REPEAT, root_span_name
 from harness.compare.scenarios import SagaCase, Scenario
 from shared.contracts import BusinessState, SagaOutcome, SagaPolicy, StepName, StepStatus
+from shared.definition import SagaDefinition
 from shared.runtime import SagaRuntime
 from shared.telemetry import (
     SAGA_ID,
@@ -51,13 +53,13 @@ class ScenarioRun:
     variant: str
     sagas: tuple[SagaRun, ...]
     state: BusinessState
+    definition: SagaDefinition
     repeat: int = 1
 
     @property
     def invariants(self) -> dict[str, bool]:
-        return check_invariants(
-            self.scenario.seed, self.state, [(r.case.order, r.outcome) for r in self.sagas]
-        )
+        sagas = [(r.case.order, r.outcome) for r in self.sagas]
+        return check_invariants(self.definition, self.scenario.seed, self.state, sagas)
 
 
 def new_run_tag() -> str:
@@ -66,7 +68,7 @@ def new_run_tag() -> str:
 
 
 async def run_scenario(
-    runtime: SagaRuntime,
+    driven: Faulty[SagaRuntime],
     scenario: Scenario,
     *,
     run_tag: str | None = None,
@@ -74,12 +76,13 @@ async def run_scenario(
     repeat: int = 1,
 ) -> ScenarioRun:
     """Seed, start every saga of the scenario at once, wait for all, snapshot the state."""
+    runtime = driven.runtime
     namespace = Namespace(run_tag or new_run_tag())
     await seed_namespace(runtime.domain, namespace, scenario.seed)
     runs = await asyncio.gather(
         *(
             run_saga(
-                runtime,
+                driven,
                 case,
                 scenario.policy,
                 namespace.saga_id(case.order.order_id),
@@ -92,11 +95,12 @@ async def run_scenario(
         )
     )
     state = namespace.restrict(await runtime.domain.snapshot())
-    return ScenarioRun(scenario, runtime.variant, tuple(runs), state, repeat)
+    definition = runtime.domain.definition
+    return ScenarioRun(scenario, runtime.variant, tuple(runs), state, definition, repeat)
 
 
 async def run_saga(
-    runtime: SagaRuntime,
+    driven: Faulty[SagaRuntime],
     case: SagaCase,
     policy: SagaPolicy,
     saga_id: str,
@@ -109,7 +113,9 @@ async def run_saga(
     """One saga under the harness's root span, which ends when the outcome is observed.
 
     With a namespace the order is placed in it and the outcome read back in the case's ids.
+    The case's faults are installed for the saga before it starts (never sent with it).
     """
+    runtime = driven.runtime
     attributes: dict[str, str | int] = {
         SAGA_ID: saga_id,
         SAGA_VARIANT: runtime.variant,
@@ -121,7 +127,7 @@ async def run_saga(
     with _tracer.start_as_current_span(name, attributes=attributes) as root:
         started = time.perf_counter()
         placed = case.order if namespace is None else namespace.order(case.order)
-        await runtime.start_saga(saga_id, placed, case.faults, policy)
+        await driven.start_saga(saga_id, placed, case.faults, policy)
         if case.cancel_during is not None:
             await _cancel_when_running(runtime, saga_id, case.cancel_during, timeout_s)
         if case.cancel_after_commit is not None:
@@ -173,5 +179,5 @@ async def _cancel_when_committed(
 def _outcome_attributes(outcome: SagaOutcome) -> dict[str, str]:
     attributes = {SAGA_OUTCOME: outcome.status.value}
     if outcome.reason is not None:
-        attributes[SAGA_REASON] = outcome.reason.value
+        attributes[SAGA_REASON] = str(outcome.reason)
     return attributes

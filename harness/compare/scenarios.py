@@ -8,14 +8,14 @@ from shared.contracts import (
     LineItem,
     OrderRequest,
     Reason,
+    ReasonId,
     SagaPolicy,
     SagaStatus,
     ShippingAddress,
     StepName,
 )
-from shared.errors import CrashPoint
-from shared.faults import FaultPlan, FaultRule
-from shared.saga import COMPENSATIONS, FORWARD_STEPS
+from shared.definitions import ORDERS_V1
+from shared.faults import CrashPoint, FaultPlan, FaultRule
 from shared.seed import DEFAULT_SEED, SeedData
 
 HOME = ShippingAddress(
@@ -24,6 +24,8 @@ HOME = ShippingAddress(
 ANTARCTICA = ShippingAddress(
     name="Research Station", street="1 Ice Shelf", city="McMurdo", postal_code="0000", country="AQ"
 )
+SPEC = ORDERS_V1.spec
+"""The catalogue is the order saga's: version 1 of its definition."""
 PRICES = {name: product.price_cents for name, product in DEFAULT_SEED.products.items()}
 
 FAST = SagaPolicy(
@@ -40,7 +42,7 @@ FAST = SagaPolicy(
 @dataclass(frozen=True)
 class Expected:
     status: SagaStatus
-    reason: Reason | None = None
+    reason: ReasonId | None = None
     failed_step: StepName | None = None
     failed_compensations: tuple[StepName, ...] = ()
 
@@ -291,7 +293,7 @@ CATALOGUE: tuple[Scenario, ...] = (
         _one(
             SagaCase(
                 order("dup-1", points=100),
-                _plan(*(FaultRule(step=s, duplicate=True) for s in FORWARD_STEPS)),
+                _plan(*(FaultRule(step=s, duplicate=True) for s in SPEC.forward_steps)),
                 COMPLETED,
             )
         ),
@@ -303,7 +305,7 @@ CATALOGUE: tuple[Scenario, ...] = (
         _one(
             SagaCase(
                 order("dupcomp-1", points=100, address=ANTARCTICA),
-                _plan(*(FaultRule(step=s, duplicate=True) for s in COMPENSATIONS)),
+                _plan(*(FaultRule(step=s, duplicate=True) for s in SPEC.compensations)),
                 _compensated(Reason.SHIPMENT_FAILED, StepName.CREATE_SHIPMENT),
             )
         ),
@@ -325,7 +327,11 @@ CATALOGUE: tuple[Scenario, ...] = (
         "seeded_fault_mix",
         "A seeded mix of recoverable faults",
         "Delays, transient errors and duplicates drawn from seed 7 replay identically on both.",
-        _one(SagaCase(order("mix-1", points=100), FaultPlan.random(seed=7, rate=0.5), COMPLETED)),
+        _one(
+            SagaCase(
+                order("mix-1", points=100), FaultPlan.random(seed=7, spec=SPEC, rate=0.5), COMPLETED
+            )
+        ),
     ),
     Scenario(
         "race_for_last_items",

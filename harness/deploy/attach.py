@@ -19,9 +19,13 @@ from typing import Any
 
 from choreography.host import ChoreographySettings
 from choreography.runtime import open_runtime as choreography
+from harness.compare.faulty import NoInjector
 from harness.deploy import topology
 from orchestration.runtime import open_runtime as orchestration
 from orchestration.server import TemporalSettings
+from shared.definition import SagaDefinition
+from shared.faults.deployment import PLANS
+from shared.faults.sources import DirectoryPlans, PlanBoard
 from shared.runtime import SagaRuntime
 from shared.settings import Settings, StoreKind
 from shared.store.factory import open_stores
@@ -40,6 +44,14 @@ class Deployed:
     source: str
     state_dir: Path
     """Where runs on it keep their ledger (harness/deploy/ledger.py)."""
+    faults_dir: Path | None = None
+    """Where its processes read sagas' plans: set only for a deployment started for chaos."""
+
+    def plans(self) -> PlanBoard:
+        """Where a saga's faults go before it starts (refused without an injector)."""
+        if self.faults_dir is None:
+            return NoInjector()
+        return DirectoryPlans(self.faults_dir / PLANS)
 
 
 def names_servers(settings: Settings, variant: str) -> bool:
@@ -55,7 +67,8 @@ def resolve(settings: Settings, attach: Path | None, variants: list[str]) -> Dep
         state_dir = (settings.state_dir if attach == DEFAULT else attach).resolve()
         found = topology.running(state_dir)
         variant_settings = {v: found.settings(v) for v in variants}
-        return Deployed(variant_settings, f"the deployment in {state_dir}", state_dir)
+        source = f"the deployment in {state_dir}"
+        return Deployed(variant_settings, source, state_dir, found.faults_dir)
     named = {v: settings.for_variant(v) for v in variants if names_servers(settings, v)}
     if not named:
         return None
@@ -70,7 +83,7 @@ def resolve(settings: Settings, attach: Path | None, variants: list[str]) -> Dep
 
 @asynccontextmanager
 async def open_front_door(
-    variant: str, settings: Settings, tracing: Tracing
+    variant: str, settings: Settings, tracing: Tracing, definition: SagaDefinition
 ) -> AsyncIterator[SagaRuntime]:
     """One variant's front door over the deployment's servers and stores."""
     async with AsyncExitStack() as stack:
@@ -79,6 +92,7 @@ async def open_front_door(
         if variant == "choreography":
             runtime = choreography(
                 settings.data_dir,
+                definition,
                 settings=ChoreographySettings.from_settings(settings),
                 services=(),
                 stores=stores,
@@ -87,6 +101,7 @@ async def open_front_door(
         else:
             runtime = orchestration(
                 settings.data_dir,
+                definition,
                 settings=TemporalSettings.from_settings(settings),
                 run_worker=False,
                 stores=stores,

@@ -147,6 +147,7 @@ async def _check_run(
                 saga_id=saga_id, order_id=order.order_id, stuck_in=in_flight(outcome)
             )
         pairs.append((order, namespace.outcome(outcome)))
-    verdicts = check_invariants(entry.seed, namespace.restrict(state), pairs)
+    definition = runtime.domain.definition
+    verdicts = check_invariants(definition, entry.seed, namespace.restrict(state), pairs)
     violated = [name for name, held in verdicts.items() if not held]
     return RunCheck(tag=entry.tag, what=entry.what, sagas=len(pairs), violated=violated)

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from choreography.broker import NatsBroker
-from choreography.host import KINDS_OF_PROCESS
+from choreography.host import kinds_of_process
 from harness.deploy import topology
 from harness.deploy.control import ControlAddress
 from harness.deploy.members import Member, ProcessMember, ServerMember
 from harness.deploy.topology import Ports, ProcessInfo, Topology
 from orchestration.bootstrap import DEV_SERVER_CONFIG
 from orchestration.server import TemporalServer
+from shared.definition import SagaDefinition
+from shared.definitions import DEFAULT, definition_named
+from shared.faults.deployment import FAULTS_DIR_ENV
 from shared.postgres_server import EmbeddedPostgres
 from shared.servers import LOOPBACK, free_port, free_port_pair, port_is_free
 from shared.settings import ENV_PREFIX, OTLP_ENDPOINT_ENV, Settings, StoreKind
@@ -29,6 +32,8 @@ CHOREOGRAPHY = "choreography"
 ORCHESTRATION = "orchestration"
 WORKER = "worker"
 SERVER_KINDS = ("postgres", "nats", "temporal")
+CHAOS_HOOKS = "shared.faults.deployment:chaos_hooks"
+"""The hooks of a deployment started for chaos: the fault injector (shared/faults/)."""
 
 
 @dataclass
@@ -45,6 +50,8 @@ class Deployment:
     nats: NatsBroker
     temporal: TemporalServer
     postgres: EmbeddedPostgres | None
+    definition: str
+    faults_dir: Path | None
 
     @property
     def members(self) -> list[Member]:
@@ -71,6 +78,8 @@ class Deployment:
             variants={name: s.environment() for name, s in self.variants.items()},
             processes={m.kind: _info(m) for m in self.members},
             logs=self.logs,
+            definition=self.definition,
+            faults_dir=self.faults_dir,
         )
 
 
@@ -104,8 +113,19 @@ def _free(ports: Ports, store: StoreKind) -> bool:
     return all(port_is_free(port, LOOPBACK) for port in wanted)
 
 
-def build(state_dir: Path, store: StoreKind, control: ControlAddress) -> Deployment:
-    """The deployment in ``state_dir`` (nothing started yet)."""
+def build(
+    state_dir: Path,
+    store: StoreKind,
+    control: ControlAddress,
+    *,
+    chaos: bool = False,
+    definition: str = DEFAULT,
+) -> Deployment:
+    """The deployment in ``state_dir`` (nothing started yet).
+
+    With ``chaos`` every process runs the fault injector (``SAGA_HOOKS``), reading sagas'
+    plans from ``faults/`` in the state dir (owner-only) and dying for real at crash points.
+    """
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     ports = choose_ports(state_dir, store)
@@ -131,13 +151,28 @@ def build(state_dir: Path, store: StoreKind, control: ControlAddress) -> Deploym
             "postgres_url": postgres.url if postgres is not None else None,
             "nats_url": nats.url,
             "temporal_address": temporal.address,
-            "crash_exits": True,
+            "definition": definition,
+            "hooks": CHAOS_HOOKS if chaos else "",
         }
     )
+    faults_dir = state_dir / "faults" if chaos else None
+    if faults_dir is not None:
+        faults_dir.mkdir(mode=0o700, exist_ok=True)
     variants = {name: _variant(base, name) for name in (CHOREOGRAPHY, ORCHESTRATION)}
-    processes = _processes(variants, logs)
+    processes = _processes(variants, logs, definition_named(definition), faults_dir)
     return Deployment(
-        state_dir, store, ports, control, servers, processes, variants, nats, temporal, postgres
+        state_dir,
+        store,
+        ports,
+        control,
+        servers,
+        processes,
+        variants,
+        nats,
+        temporal,
+        postgres,
+        definition,
+        faults_dir,
     )
 
 
@@ -149,9 +184,16 @@ def _variant(base: Settings, name: str) -> Settings:
     return settings.model_copy(update={"nats_url": None})
 
 
-def _processes(variants: dict[str, Settings], logs: Path) -> list[Member]:
+def _processes(
+    variants: dict[str, Settings],
+    logs: Path,
+    definition: SagaDefinition,
+    faults_dir: Path | None,
+) -> list[Member]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     clean["PYTHONUNBUFFERED"] = "1"
+    if faults_dir is not None:
+        clean[FAULTS_DIR_ENV] = str(faults_dir)
     choreography_env = {**clean, **variants[CHOREOGRAPHY].environment()}
     members: list[Member] = [
         ProcessMember(
@@ -161,7 +203,7 @@ def _processes(variants: dict[str, Settings], logs: Path) -> list[Member]:
             logs / f"{kind}.log",
             CHOREOGRAPHY,
         )
-        for kind in KINDS_OF_PROCESS
+        for kind in kinds_of_process(definition)
     ]
     worker_env = {**clean, **variants[ORCHESTRATION].environment()}
     members.append(

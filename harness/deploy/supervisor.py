@@ -27,6 +27,7 @@ from harness.deploy import control, topology
 from harness.deploy.deployment import Deployment, build
 from harness.deploy.members import Member
 from harness.deploy.topology import Topology
+from shared.definitions import DEFAULT, DEFINITIONS
 from shared.servers import ServerError
 from shared.settings import StoreKind
 
@@ -152,13 +153,15 @@ class Supervisor:
         }
 
 
-async def supervise(state_dir: Path, store: StoreKind) -> int:
+async def supervise(
+    state_dir: Path, store: StoreKind, *, chaos: bool = False, definition: str = DEFAULT
+) -> int:
     """Start everything, serve until told to stop, stop everything; the exit code."""
     token = secrets.token_hex(16)
     supervisor: Supervisor | None = None
     server = await control.serve(lambda request: _handle(supervisor, request), token)
     address = control.ControlAddress(port=server.sockets[0].getsockname()[1], token=token)
-    deployment = build(state_dir, store, address)
+    deployment = build(state_dir, store, address, chaos=chaos, definition=definition)
     supervisor = Supervisor(deployment)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -198,11 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--store", choices=[k.value for k in StoreKind], default="sqlite")
+    parser.add_argument("--definition", choices=list(DEFINITIONS), default=DEFAULT)
+    parser.add_argument("--chaos", action="store_true", help="a fault injector in every process")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     state_dir = args.state_dir.resolve()
     (state_dir / topology.ERROR_FILE).unlink(missing_ok=True)
-    return asyncio.run(supervise(state_dir, StoreKind(args.store)))
+    store = StoreKind(args.store)
+    return asyncio.run(supervise(state_dir, store, chaos=args.chaos, definition=args.definition))
 
 
 __all__ = ["Supervisor", "Topology", "main", "supervise"]

@@ -74,6 +74,11 @@ class Topology(BaseModel):
     """Each variant's settings as the ``SAGA_*`` variables its processes run with."""
     processes: dict[str, ProcessInfo]
     logs: Path
+    definition: str = "v1"
+    """The saga definition every process runs (``SAGA_DEFINITION``)."""
+    faults_dir: Path | None = None
+    """Started for chaos (``up --chaos``): where its processes read sagas' plans; None when
+    the deployment runs no fault injector."""
 
     def settings(self, variant: str) -> Settings:
         """The settings of one variant's processes (stores, servers, task queue)."""

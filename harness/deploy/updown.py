@@ -22,6 +22,7 @@ from rich.markup import escape
 from harness.cli.console import say
 from harness.deploy import control, topology
 from harness.deploy.topology import Topology, alive
+from shared.definitions import DEFAULT
 from shared.servers import ServerError
 from shared.settings import StoreKind
 from shared.validation import InvalidInput
@@ -35,35 +36,51 @@ STOP_TIMEOUT_S = 60.0
 POLL_S = 0.1
 
 
-async def start(state_dir: Path, store: StoreKind) -> tuple[Topology, bool]:
+async def start(
+    state_dir: Path, store: StoreKind, *, chaos: bool = False, definition: str = DEFAULT
+) -> tuple[Topology, bool]:
     """The running deployment in ``state_dir``: the one there already, or a new one.
 
+    ``chaos`` starts it with a fault injector in every process (plans out of band, real
+    deaths at crash points); ``definition`` names the saga definition its processes run.
     Returns it and whether this call started it.
     """
     existing = topology.read(state_dir)
     if existing is not None and existing.supervisor_alive:
+        stop_first = f"stop it with `saga-compare down --state-dir {state_dir}` first"
         if existing.store is not store:
             raise InvalidInput(
-                f"a deployment on {existing.store.value} is running in {state_dir}; "
-                f"stop it with `saga-compare down --state-dir {state_dir}` first"
+                f"a deployment on {existing.store.value} is running in {state_dir}; {stop_first}"
+            )
+        if (existing.faults_dir is not None) != chaos:
+            started = "with" if existing.faults_dir is not None else "without"
+            raise InvalidInput(
+                f"a deployment started {started} --chaos is running in {state_dir}; {stop_first}"
+            )
+        if existing.definition != definition:
+            raise InvalidInput(
+                f"a deployment of saga definition {existing.definition!r} is running in "
+                f"{state_dir}; {stop_first}"
             )
         return existing, False
     attempt = 1
     while True:
         try:
-            return await _spawn(state_dir, store), True
+            return await _spawn(state_dir, store, chaos, definition), True
         except ServerError as error:
             if IN_USE not in str(error) or attempt == PORT_ATTEMPTS:
                 raise
             attempt += 1
 
 
-async def _spawn(state_dir: Path, store: StoreKind) -> Topology:
+async def _spawn(state_dir: Path, store: StoreKind, chaos: bool, definition: str) -> Topology:
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     (state_dir / topology.ERROR_FILE).unlink(missing_ok=True)
     argv = [sys.executable, "-m", "harness.deploy.supervisor", "--state-dir", str(state_dir)]
-    argv += ["--store", store.value]
+    argv += ["--store", store.value, "--definition", definition]
+    if chaos:
+        argv.append("--chaos")
     with (logs / "supervisor.log").open("ab") as log:
         child = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
@@ -156,7 +173,11 @@ def print_where(found: Topology, *, started: bool) -> None:
     """Where everything is: addresses, UI, state dir, logs, and what to run next."""
     state = escape(str(found.state_dir))
     verb = "up" if started else "already up"
-    say(f"deployment {verb} in {state} (store: {found.store.value})")
+    chaos = ", for chaos: faults injected out of band" if found.faults_dir is not None else ""
+    say(
+        f"deployment {verb} in {state} (store: {found.store.value}, saga definition "
+        f"{escape(found.definition)}{chaos})"
+    )
     nats_monitor = f"http://127.0.0.1:{found.ports.nats_monitor}"
     say(f"  NATS         {escape(found.nats_url)} (monitoring {nats_monitor})")
     say(
@@ -172,7 +193,13 @@ def print_where(found: Topology, *, started: bool) -> None:
     say(f"  logs         {escape(str(found.logs))}/ (one file per process kind; servers log in")
     say("               their own folders: nats/, temporal/, postgres/)")
     say(f"  control      127.0.0.1:{found.control.port} (token in {state}/topology.json)")
+    first = (
+        f"saga-compare demo --attach {state}"
+        if found.faults_dir is not None
+        else f"saga-compare run -s happy_path --attach {state} (the demo injects faults: "
+        "it needs `up --chaos`)"
+    )
     say(
-        f"next: saga-compare demo --attach {state} · saga-compare check --attach {state} · "
+        f"next: {first} · saga-compare check --attach {state} · "
         f"saga-compare down --state-dir {state}"
     )

@@ -11,7 +11,7 @@ import re
 from harness.report.trace_file import Span
 from harness.report.traces import STEP_NAMES, is_retry, is_step
 from shared.contracts import ServiceName
-from shared.saga import service_of
+from shared.definitions import ORDERS_V1
 from shared.telemetry import SAGA_PHASE, SAGA_STEP
 
 HARNESS = "harness"
@@ -66,7 +66,7 @@ def service_named(text: str) -> str | None:
 def _derived_lane(span: Span) -> str:
     step = span.attributes.get(SAGA_STEP)
     if step in STEP_NAMES:
-        return str(service_of(step))
+        return str(ORDERS_V1.spec.service_of(step))
     group = span.attributes.get("messaging.consumer.group.name")
     if isinstance(group, str) and group in SERVICES:
         return group
@@ -86,7 +86,7 @@ def _temporal_lane(operation: str, target: str) -> str:
         return HARNESS
     if operation == "RunActivity":
         if target in STEP_NAMES:
-            return str(service_of(target))
+            return str(ORDERS_V1.spec.service_of(target))
         return service_named(target) or OTHER
     return WORKFLOW
 

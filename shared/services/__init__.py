@@ -1,20 +1,19 @@
 """The domain composition root: the services a saga uses, each with its own store.
 
-A service is registered by name (`ServiceDef`: its class and its tables); `Domain` builds
-every registered service over a store the factory makes and finds a step's handler through
-the saga spec — a method named exactly like the step, on the step's service.
+A service is registered by name (`ServiceDef`: its class, its tables and, for a service beyond
+the order saga's five, the business state it contributes); `Domain` builds every service of a
+`SagaDefinition` over a store the factory makes and finds a step's handler through the saga
+spec — a method named exactly like the step, on the step's service.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from shared.contracts import BusinessState, ServiceName
-from shared.saga import SAGA, SagaSpec
+from shared.contracts import BusinessState, OrderRequest, ServiceName
+from shared.saga import SagaSpec
 from shared.services import inventory, orders, payment, points, shipping
 from shared.services.base import Fence, FenceHook, Service, StepHandler, Within
 from shared.services.inventory import InventoryService
@@ -24,14 +23,19 @@ from shared.services.points import PointsService
 from shared.services.shipping import ShippingService
 from shared.store import Migration, Store, StoreFactory
 
+if TYPE_CHECKING:
+    from shared.definition import SagaDefinition
+
 __all__ = [
     "SERVICES",
     "Domain",
+    "Effect",
     "ExtraMigrations",
     "Fence",
     "FenceHook",
     "Service",
     "ServiceDef",
+    "StatePart",
     "StepHandler",
     "Within",
 ]
@@ -39,12 +43,38 @@ __all__ = [
 S = TypeVar("S", bound=Service)
 
 
+Effect = tuple[OrderRequest, frozenset[str]]
+"""An order and the forward steps whose effect remains at the end of its saga."""
+
+
+class StatePart(Protocol):
+    """The business state a service beyond the order saga's five contributes to a run's state,
+    its seed and its conservation invariant (``<name>_conserved``). Keys are ids (customer,
+    product or saga ids) so a run's share of a deployment can be picked out by them."""
+
+    name: str
+
+    async def snapshot(self, service: Service) -> dict[str, int]:
+        """The service's state: key -> amount."""
+        ...
+
+    async def open_accounts(self, service: Service, customers: Sequence[str]) -> None:
+        """Seed these customers beside whatever the store holds (never wipes)."""
+        ...
+
+    def expected(self, customers: Sequence[str], effects: Sequence[Effect]) -> dict[str, int]:
+        """The state a correct run leaves, from the seeded customers and each order's effects."""
+        ...
+
+
 @dataclass(frozen=True)
 class ServiceDef:
-    """How to build one service: its class over a store, and that store's own tables."""
+    """How to build one service: its class over a store, that store's own tables, and the
+    business state it contributes (None for the order saga's five, whose state is fixed)."""
 
     build: Callable[[Store], Service]
     migrations: tuple[Migration, ...]
+    state: StatePart | None = None
 
 
 SERVICES: dict[str, ServiceDef] = {
@@ -61,7 +91,7 @@ ExtraMigrations = Mapping[str, Sequence[Migration]]
 
 
 class Domain:
-    """Every registered service, each over a store the factory builds; nothing is opened yet.
+    """Every service of a definition, each over a store the factory builds; nothing is opened.
 
     ``extra_migrations`` lets a variant keep its own tables in a service's store, so they
     commit in the service's transactions, under the one migration system of that store.
@@ -70,16 +100,17 @@ class Domain:
     def __init__(
         self,
         stores: StoreFactory,
+        definition: SagaDefinition,
         *,
-        saga: SagaSpec = SAGA,
-        services: Mapping[str, ServiceDef] = SERVICES,
         extra_migrations: ExtraMigrations | None = None,
     ) -> None:
-        missing = [name for name in (*saga.services, *ServiceName) if name not in services]
+        services = definition.services
+        missing = [name for name in ServiceName if name not in services]
         if missing:
             raise ValueError(f"no service registered for {', '.join(missing)}")
         extra = extra_migrations or {}
-        self.saga = saga
+        self.definition = definition
+        self.saga: SagaSpec = definition.spec
         self.services: dict[str, Service] = {
             name: spec.build(stores(name, (*spec.migrations, *extra.get(name, ()))))
             for name, spec in services.items()
@@ -89,8 +120,6 @@ class Domain:
         self.points = self._typed(ServiceName.POINTS, PointsService)
         self.shipping = self._typed(ServiceName.SHIPPING, ShippingService)
         self.orders = self._typed(ServiceName.ORDERS, OrdersService)
-        self.fenced: set[tuple[str, str]] = set()
-        """(saga id, step) a cancel fenced through this domain (in this process)."""
 
     def _typed(self, name: str, kind: type[S]) -> S:
         service = self.services[name]
@@ -111,24 +140,6 @@ class Domain:
     def service_of(self, step: str) -> Service:
         return self.services[self.saga.service_of(step)]
 
-    async def fence(self, saga_id: str, step: str, within: FenceHook | None = None) -> Fence:
-        """A cancel reaching a forward step, through the step's own service (one transaction)."""
-        answer = await self.service_of(step).fence(saga_id, step, within)
-        self.fenced.add((saga_id, step))
-        if len(self.fenced) > 10_000:
-            self.fenced.clear()
-        return answer
-
-    async def until_fenced(self, saga_id: str, step: str, timeout_s: float) -> bool:
-        """Wait until a cancel has fenced this step of the saga in this process (the fault
-        injection's ``until_cancelled``); False after ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        while (saga_id, step) not in self.fenced:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
-
     def handler(self, step: str) -> StepHandler:
         """The method that runs a forward step or compensation, named exactly like the step."""
         handler: StepHandler = getattr(self.services[self.saga.service_of(step)], step)
@@ -142,4 +153,8 @@ class Domain:
             points=await self.points.balances(),
             shipments=await self.shipping.shipments(),
             orders=await self.orders.records(),
+            extra={
+                part.name: await part.snapshot(self.services[service])
+                for service, part in self.definition.state_parts.items()
+            },
         )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection
 from enum import StrEnum
 from typing import Any, Protocol
 
-from shared.contracts import Reason, StepRequest, StepResult, StepStatus
+from shared.contracts import StepRequest, StepResult, StepStatus, as_reason
 from shared.errors import BusinessFailure, StepRejected
 from shared.store import Migration, Row, Store, Tx, migrations
 
@@ -66,7 +66,7 @@ def _result(row: Row, saga_id: str, step: str) -> StepResult:
         step=step,
         status=StepStatus(row["status"]),
         detail=json.loads(row["detail"]),
-        reason=Reason(row["reason"]) if row["reason"] else None,
+        reason=as_reason(row["reason"]) if row["reason"] else None,
         message=row["message"],
         replayed=True,
     )
@@ -89,7 +89,7 @@ def _log(tx: Tx, result: StepResult) -> None:
             result.saga_id,
             result.step,
             result.status.value,
-            result.reason.value if result.reason else None,
+            str(result.reason) if result.reason else None,
             result.message,
             json.dumps(result.detail, sort_keys=True),
             time.time(),

@@ -8,7 +8,7 @@ from typing import Any
 from shared.contracts import (
     OrderRecord,
     OrderRequest,
-    Reason,
+    ReasonId,
     SagaStatus,
     StepName,
     StepRequest,
@@ -70,7 +70,7 @@ def place(tx: Tx, saga_id: str, order: OrderRequest, within: PlaceHook | None) -
 
 
 def close(
-    tx: Tx, saga_id: str, status: SagaStatus, reason: Reason | None, within: PlaceHook | None
+    tx: Tx, saga_id: str, status: SagaStatus, reason: ReasonId | None, within: PlaceHook | None
 ) -> bool:
     """Move a RUNNING order to its end; the hook runs only when this call moved it.
 
@@ -82,7 +82,7 @@ def close(
         "UPDATE orders SET status = ?, reason = ? WHERE saga_id = ? AND status IN (?, ?)",
         (
             status.value,
-            reason.value if reason else None,
+            str(reason) if reason else None,
             saga_id,
             SagaStatus.RUNNING.value,
             waiting,
@@ -118,7 +118,7 @@ class OrdersService(Service):
         self,
         saga_id: str,
         status: SagaStatus,
-        reason: Reason | None,
+        reason: ReasonId | None,
         within: PlaceHook | None = None,
     ) -> bool:
         """Record a saga's end that is not COMPLETED; True when this call recorded it."""

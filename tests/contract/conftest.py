@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from harness.compare.faulty import Faulty, injected
+from shared.definitions import ORDERS_V1
 from shared.postgres_server import EmbeddedPostgres
 from shared.runtime import SagaRuntime
 from shared.store import StoreFactory, sqlite_stores
@@ -42,11 +44,14 @@ async def runtime(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_server: EmbeddedPostgres,
-) -> AsyncIterator[SagaRuntime]:
+) -> AsyncIterator[Faulty[SagaRuntime]]:
     variant, activities, backend = request.param
     module = importlib.import_module(f"{variant}.runtime")
     data_dir: Path = tmp_path_factory.mktemp(f"{variant}-{backend}")
     stores = await _stores(backend, postgres_server, data_dir)
     options = {"activities": activities} if activities else {}
-    async with module.open_runtime(data_dir, stores=stores, **options) as started:
-        yield started
+    plans, hooks = injected(variant)
+    async with module.open_runtime(
+        data_dir, ORDERS_V1, stores=stores, hooks=hooks, **options
+    ) as started:
+        yield Faulty(started, plans)

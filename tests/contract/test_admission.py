@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from harness.compare.faulty import Faulty
 from harness.compare.scenarios import FAST, order
 from shared.contracts import LineItem, OrderRequest
 from shared.errors import InvalidOrder
@@ -60,7 +61,7 @@ def at_price(base: OrderRequest, cents: int) -> OrderRequest:
     ids=["one-cent", "free", "default-seed-price", "unknown-customer", "unknown-with-points"],
 )
 async def test_an_order_contradicting_the_live_records_is_refused_and_changes_nothing(
-    runtime: SagaRuntime, make: object, message: str
+    runtime: Faulty[SagaRuntime], make: object, message: str
 ) -> None:
     await seed(runtime.domain, REPRICED)
     before = await runtime.domain.snapshot()
@@ -76,7 +77,7 @@ async def test_an_order_contradicting_the_live_records_is_refused_and_changes_no
 
 
 async def test_an_order_at_the_live_price_from_a_known_customer_completes(
-    runtime: SagaRuntime,
+    runtime: Faulty[SagaRuntime],
 ) -> None:
     await seed(runtime.domain, REPRICED)
     saga_id = f"priced-{uuid.uuid4().hex[:8]}"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from harness.compare.faulty import Faulty
 from harness.compare.invariants import expected_net, net
 from harness.compare.runner import run_scenario
 from harness.compare.scenarios import CATALOGUE, Scenario
 from shared.contracts import SagaStatus, StepName, StepStatus
+from shared.definitions import ORDERS_V1
 from shared.runtime import SagaRuntime
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -15,7 +17,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest.mark.parametrize("scenario", CATALOGUE, ids=lambda s: s.name)
 async def test_scenario_ends_as_expected_with_conserved_state(
-    runtime: SagaRuntime, scenario: Scenario
+    runtime: Faulty[SagaRuntime], scenario: Scenario
 ) -> None:
     run = await run_scenario(runtime, scenario)
 
@@ -32,11 +34,11 @@ async def test_scenario_ends_as_expected_with_conserved_state(
     if scenario.expected_counts:
         statuses = [r.outcome.status for r in run.sagas]
         assert {s: statuses.count(s) for s in set(statuses)} == scenario.expected_counts
-    assert net(run.state) == expected_net(scenario.seed, outcomes)
+    assert net(run.state) == expected_net(ORDERS_V1, scenario.seed, outcomes)
     assert run.invariants == dict.fromkeys(run.invariants, True)
 
 
-async def test_skipped_points_step_is_reported_skipped(runtime: SagaRuntime) -> None:
+async def test_skipped_points_step_is_reported_skipped(runtime: Faulty[SagaRuntime]) -> None:
     from harness.compare.scenarios import get
 
     run = await run_scenario(runtime, get("no_points"))
@@ -46,7 +48,7 @@ async def test_skipped_points_step_is_reported_skipped(runtime: SagaRuntime) -> 
     assert run.sagas[0].outcome.status is SagaStatus.COMPLETED
 
 
-async def test_transient_failures_are_counted_as_attempts(runtime: SagaRuntime) -> None:
+async def test_transient_failures_are_counted_as_attempts(runtime: Faulty[SagaRuntime]) -> None:
     from harness.compare.scenarios import get
 
     run = await run_scenario(runtime, get("transient_payment_error"))

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from harness.compare.faulty import Faulty
 from harness.compare.scenarios import FAST, order
 from shared.contracts import SagaStatus
 from shared.errors import DuplicateOrder
@@ -28,7 +29,7 @@ def new_id(prefix: str) -> str:
 
 
 async def test_a_second_saga_for_a_placed_order_is_refused_and_changes_nothing(
-    runtime: SagaRuntime,
+    runtime: Faulty[SagaRuntime],
 ) -> None:
     await seed(runtime.domain)
     order_id, first, second = new_id("dup"), new_id("first"), new_id("second")
@@ -47,7 +48,7 @@ async def test_a_second_saga_for_a_placed_order_is_refused_and_changes_nothing(
 
 
 async def test_an_order_placed_by_a_saga_still_running_is_refused_too(
-    runtime: SagaRuntime,
+    runtime: Faulty[SagaRuntime],
 ) -> None:
     await seed(runtime.domain)
     order_id, first, second = new_id("dup-live"), new_id("first"), new_id("second")
@@ -63,7 +64,7 @@ async def test_an_order_placed_by_a_saga_still_running_is_refused_too(
 
 
 async def test_two_sagas_racing_for_one_order_id_charge_and_ship_it_once(
-    runtime: SagaRuntime,
+    runtime: Faulty[SagaRuntime],
 ) -> None:
     await seed(runtime.domain)
     order_id = new_id("dup-race")
@@ -83,7 +84,7 @@ async def test_two_sagas_racing_for_one_order_id_charge_and_ship_it_once(
     assert [s.saga_id for s in state.shipments] == placed
 
 
-async def test_starting_the_same_saga_again_is_a_no_op(runtime: SagaRuntime) -> None:
+async def test_starting_the_same_saga_again_is_a_no_op(runtime: Faulty[SagaRuntime]) -> None:
     await seed(runtime.domain)
     saga_id = new_id("again")
     await runtime.start_saga(saga_id, order(saga_id), FaultPlan(), FAST)

@@ -19,6 +19,7 @@ import pytest
 from choreography.broker import SAGA_STREAM
 from choreography.events import CANCEL_REQUESTED, subject
 from choreography.runtime import ChoreographyRuntime
+from harness.compare.faulty import Faulty
 from harness.compare.scenarios import FAST, order
 from shared.contracts import Reason, SagaStatus, StepName
 from shared.faults import FaultPlan
@@ -38,12 +39,12 @@ async def until(probe: object, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-async def stream_holds(runtime: ChoreographyRuntime, value: str) -> bool:
+async def stream_holds(runtime: Faulty[ChoreographyRuntime], value: str) -> bool:
     info = await runtime.bus.js.stream_info(SAGA_STREAM, subjects_filter=value)
     return bool((info.state.subjects or {}).get(value))
 
 
-async def declined(runtime: SagaRuntime, saga_id: str) -> float | None:
+async def declined(runtime: Faulty[SagaRuntime], saga_id: str) -> float | None:
     """When the payment service recorded the decline (epoch seconds), if it did."""
     rows = await runtime.domain.payment.store.query(
         "SELECT at FROM step_log WHERE saga_id = ? AND step = ? AND status = 'failed'",
@@ -53,7 +54,7 @@ async def declined(runtime: SagaRuntime, saga_id: str) -> float | None:
 
 
 @asynccontextmanager
-async def tracker_held_down(runtime: SagaRuntime, saga_id: str) -> AsyncIterator[None]:
+async def tracker_held_down(runtime: Faulty[SagaRuntime], saga_id: str) -> AsyncIterator[None]:
     """Choreography: the tracker folds nothing until the decline happened and the deadline's
     cancel went out. Orchestration: nothing to hold; the history orders the events."""
     if not isinstance(runtime, ChoreographyRuntime):
@@ -71,7 +72,7 @@ async def tracker_held_down(runtime: SagaRuntime, saga_id: str) -> AsyncIterator
 
 
 async def test_a_failure_before_the_deadline_decides_the_reason_after_a_coordinator_outage(
-    runtime: SagaRuntime,
+    runtime: Faulty[SagaRuntime],
 ) -> None:
     await runtime.domain.inventory.seed({"widget": ("Widget", 1_999, 10)})
     await runtime.domain.points.seed({"alice": 5_000})

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from harness.compare.faulty import Faulty
 from harness.compare.invariants import check_invariants
 from harness.compare.scenarios import ANTARCTICA, FAST, order
 from shared.contracts import (
@@ -24,6 +25,7 @@ from shared.contracts import (
     SagaStatus,
     StepName,
 )
+from shared.definitions import ORDERS_V1
 from shared.faults import FaultPlan, FaultRule
 from shared.runtime import NotAwaitingOperator, SagaRuntime
 from shared.seed import DEFAULT_SEED, seed
@@ -38,7 +40,7 @@ def refund_down(rounds: int) -> FaultPlan:
     return FaultPlan(rules=[FaultRule(step=REFUND, transient=1_000, rounds=rounds)])
 
 
-async def stuck_refund(runtime: SagaRuntime, rounds: int) -> tuple[str, OrderRequest]:
+async def stuck_refund(runtime: Faulty[SagaRuntime], rounds: int) -> tuple[str, OrderRequest]:
     """A shipment that fails, whose refund never succeeds: waiting for an operator."""
     await seed(runtime.domain)
     saga_id = f"ops-{uuid.uuid4().hex[:8]}"
@@ -52,9 +54,11 @@ async def stuck_refund(runtime: SagaRuntime, rounds: int) -> tuple[str, OrderReq
     return saga_id, saga_order
 
 
-async def invariants(runtime: SagaRuntime, saga_order: OrderRequest, outcome: SagaOutcome) -> None:
+async def invariants(
+    runtime: Faulty[SagaRuntime], saga_order: OrderRequest, outcome: SagaOutcome
+) -> None:
     state = await runtime.domain.snapshot()
-    checks = check_invariants(DEFAULT_SEED, state, [(saga_order, outcome)])
+    checks = check_invariants(ORDERS_V1, DEFAULT_SEED, state, [(saga_order, outcome)])
     assert checks == dict.fromkeys(checks, True)
 
 
@@ -63,7 +67,7 @@ def summary(outcome: SagaOutcome) -> list[tuple[Action, str, ActionResult, str]]
 
 
 async def test_a_retry_that_succeeds_compensates_the_saga_and_is_recorded(
-    runtime: SagaRuntime,
+    runtime: Faulty[SagaRuntime],
 ) -> None:
     saga_id, saga_order = await stuck_refund(runtime, rounds=1)
     await invariants(runtime, saga_order, await runtime.describe(saga_id))
@@ -93,7 +97,7 @@ async def test_a_retry_that_succeeds_compensates_the_saga_and_is_recorded(
 
 
 async def test_a_retry_sent_twice_at_once_acts_once_and_the_other_is_refused(
-    runtime: SagaRuntime,
+    runtime: Faulty[SagaRuntime],
 ) -> None:
     """Two operators (or one double click) retry the same saga together: one round runs."""
     saga_id, saga_order = await stuck_refund(runtime, rounds=1)
@@ -119,7 +123,7 @@ async def test_a_retry_sent_twice_at_once_acts_once_and_the_other_is_refused(
 
 
 async def test_a_retry_that_fails_again_keeps_the_saga_waiting_until_it_is_resolved(
-    runtime: SagaRuntime,
+    runtime: Faulty[SagaRuntime],
 ) -> None:
     saga_id, saga_order = await stuck_refund(runtime, rounds=2)
 
@@ -146,7 +150,7 @@ async def test_a_retry_that_fails_again_keeps_the_saga_waiting_until_it_is_resol
 
 
 async def test_a_saga_stopped_past_its_pivot_has_nothing_to_retry_and_can_be_resolved(
-    runtime: SagaRuntime,
+    runtime: Faulty[SagaRuntime],
 ) -> None:
     await seed(runtime.domain)
     saga_id = f"ops-pivot-{uuid.uuid4().hex[:8]}"
@@ -172,7 +176,7 @@ async def test_a_saga_stopped_past_its_pivot_has_nothing_to_retry_and_can_be_res
 
 
 async def test_a_saga_that_does_not_wait_for_an_operator_refuses_both_actions(
-    runtime: SagaRuntime,
+    runtime: Faulty[SagaRuntime],
 ) -> None:
     await seed(runtime.domain)
     saga_id = f"ops-none-{uuid.uuid4().hex[:8]}"

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from harness.compare.faulty import Faulty, injected
 from harness.compare.scenarios import ANTARCTICA, FAST, order
 from shared.contracts import (
     Phase,
@@ -27,11 +28,13 @@ from shared.contracts import (
     StepResult,
     StepStatus,
 )
+from shared.definition import SagaDefinition
+from shared.definitions import ORDERS_V1
 from shared.faults import FaultPlan, FaultRule
 from shared.runtime import SagaRuntime
-from shared.saga import SAGA, StepSpec
+from shared.saga import StepSpec
 from shared.seed import seed
-from shared.services import SERVICES, ServiceDef
+from shared.services import ServiceDef
 from shared.services.base import STEP_LOG, Service, Within
 from shared.store import Migration, Tx, migrations
 
@@ -76,11 +79,18 @@ class NotificationService(Service):
         return [row["customer_id"] for row in rows]
 
 
-EXTENDED = SAGA.extended(
-    StepSpec(name=NOTIFY, service="notification", done="notified"),
-    after=StepName.CREATE_SHIPMENT,
+EXTENDED = SagaDefinition(
+    name="orders-notified",
+    version="v1",
+    spec=ORDERS_V1.spec.extended(
+        StepSpec(name=NOTIFY, service="notification", done="notified"),
+        after=StepName.CREATE_SHIPMENT,
+    ),
+    services={
+        **ORDERS_V1.services,
+        "notification": ServiceDef(NotificationService, NOTIFICATION_MIGRATIONS),
+    },
 )
-REGISTRY = {**SERVICES, "notification": ServiceDef(NotificationService, NOTIFICATION_MIGRATIONS)}
 
 
 @pytest_asyncio.fixture(
@@ -91,19 +101,18 @@ REGISTRY = {**SERVICES, "notification": ServiceDef(NotificationService, NOTIFICA
 )
 async def runtime(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[SagaRuntime]:
+) -> AsyncIterator[Faulty[SagaRuntime]]:
     """Each style; the workflow in both activity modes (its local path reads the spec too)."""
     variant, activities = request.param
     module = importlib.import_module(f"{variant}.runtime")
     data_dir: Path = tmp_path_factory.mktemp(f"extended-{variant}")
     options = {"activities": activities} if activities else {}
-    async with module.open_runtime(
-        data_dir, saga=EXTENDED, registry=REGISTRY, **options
-    ) as started:
-        yield started
+    plans, hooks = injected(variant)
+    async with module.open_runtime(data_dir, EXTENDED, hooks=hooks, **options) as started:
+        yield Faulty(started, plans)
 
 
-def notifications(runtime: SagaRuntime) -> NotificationService:
+def notifications(runtime: Faulty[SagaRuntime]) -> NotificationService:
     service = runtime.domain.services["notification"]
     assert isinstance(service, NotificationService)
     return service
@@ -113,7 +122,9 @@ def forward(outcome_steps: list[Any]) -> dict[str, StepStatus]:
     return {s.step: s.status for s in outcome_steps if s.phase is Phase.FORWARD}
 
 
-async def test_a_step_added_to_the_spec_runs_on_the_happy_path(runtime: SagaRuntime) -> None:
+async def test_a_step_added_to_the_spec_runs_on_the_happy_path(
+    runtime: Faulty[SagaRuntime],
+) -> None:
     await seed(runtime.domain)
     saga_id = f"notify-{uuid.uuid4().hex[:8]}"
 
@@ -121,14 +132,16 @@ async def test_a_step_added_to_the_spec_runs_on_the_happy_path(runtime: SagaRunt
     outcome = await runtime.wait(saga_id, 30)
 
     assert outcome.status is SagaStatus.COMPLETED
-    assert list(forward(outcome.steps)) == list(EXTENDED.forward_steps)
+    assert list(forward(outcome.steps)) == list(EXTENDED.spec.forward_steps)
     assert set(forward(outcome.steps).values()) == {StepStatus.DONE}
     assert await notifications(runtime).sent(saga_id) == ["alice"]
     shipments = [s for s in await runtime.domain.shipping.shipments() if s.saga_id == saga_id]
     assert [s.status for s in shipments] == ["created"]
 
 
-async def test_a_step_added_to_the_spec_is_retried_like_every_step(runtime: SagaRuntime) -> None:
+async def test_a_step_added_to_the_spec_is_retried_like_every_step(
+    runtime: Faulty[SagaRuntime],
+) -> None:
     await seed(runtime.domain)
     saga_id = f"notify-retry-{uuid.uuid4().hex[:8]}"
     flaky = FaultPlan(rules=[FaultRule(step=NOTIFY, transient=2)])
@@ -143,7 +156,7 @@ async def test_a_step_added_to_the_spec_is_retried_like_every_step(runtime: Saga
 
 
 async def test_a_saga_with_the_added_step_compensates_without_reaching_it(
-    runtime: SagaRuntime,
+    runtime: Faulty[SagaRuntime],
 ) -> None:
     await seed(runtime.domain)
     saga_id = f"notify-undone-{uuid.uuid4().hex[:8]}"
@@ -174,7 +187,9 @@ async def test_a_saga_with_the_added_step_compensates_without_reaching_it(
     ]
 
 
-async def test_a_refused_step_after_the_pivot_waits_for_an_operator(runtime: SagaRuntime) -> None:
+async def test_a_refused_step_after_the_pivot_waits_for_an_operator(
+    runtime: Faulty[SagaRuntime],
+) -> None:
     await seed(runtime.domain)
     saga_id = f"notify-refused-{uuid.uuid4().hex[:8]}"
     refused = FaultPlan(rules=[FaultRule(step=NOTIFY, permanent=True)])

@@ -59,7 +59,7 @@ class Embedded:
             folder = self.folder
             options = {"orchestration": {"ui": True}}
             async with open_session(
-                list(VARIANTS), folder / "state", folder / "traces.jsonl", **options
+                list(VARIANTS), folder / "state", folder / "traces.jsonl", options=options
             ) as session:
                 self.session = session
                 for runtime in session.runtimes.values():
@@ -88,7 +88,7 @@ class Embedded:
 
         async def both() -> None:
             assert self.session is not None
-            for runtime in self.session.runtimes.values():
+            for runtime in self.session.drivers.values():
                 await runtime.start_saga(saga_id, order(saga_id.rsplit("-", 1)[0]), faults, policy)
 
         self.run(both())

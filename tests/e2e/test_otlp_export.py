@@ -22,11 +22,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from choreography.broker import NatsBroker, NatsSettings
-from choreography.host import KINDS_OF_PROCESS, ChoreographySettings
+from choreography.host import ChoreographySettings, kinds_of_process
 from harness.compare import scenarios
 from harness.session import open_session
 from orchestration.server import TemporalServer, TemporalSettings
 from shared.contracts import ServiceName
+from shared.definitions import ORDERS_V1
 from shared.servers import ManagedProcess
 from shared.telemetry import read_jsonl
 
@@ -244,10 +245,12 @@ async def test_a_separate_service_process_sends_its_spans_under_its_own_name(
         nats = NatsSettings(url=broker.url)
         options = {
             "settings": ChoreographySettings(nats=nats, consumer_suffix=suffix),
-            "services": [kind for kind in KINDS_OF_PROCESS if kind != ServiceName.PAYMENT],
+            "services": [k for k in kinds_of_process(ORDERS_V1) if k != ServiceName.PAYMENT],
         }
         session = await stack.enter_async_context(
-            open_session(["choreography"], tmp_path, tmp_path / "t.jsonl", choreography=options)
+            open_session(
+                ["choreography"], tmp_path, tmp_path / "t.jsonl", options={"choreography": options}
+            )
         )
         argv = ["--service", "payment", "--data-dir", str(tmp_path / "choreography")]
         argv += ["--nats", broker.url, f"--consumer-suffix={suffix}"]
@@ -280,7 +283,12 @@ async def test_a_separate_worker_process_sends_its_spans_under_its_own_name(
             "run_worker": False,
         }
         session = await stack.enter_async_context(
-            open_session(["orchestration"], tmp_path, tmp_path / "t.jsonl", orchestration=options)
+            open_session(
+                ["orchestration"],
+                tmp_path,
+                tmp_path / "t.jsonl",
+                options={"orchestration": options},
+            )
         )
         env = {
             "SAGA_TEMPORAL_ADDRESS": server.address,

@@ -45,18 +45,19 @@ from choreography.bus import (
     Delivery,
     Handler,
     LaneConsumer,
-    Liveness,
     Outgoing,
 )
 from choreography.outbox import Relay
-from shared.saga import SAGA
+from shared.definitions import ORDERS_V1
 from shared.store import Store, StoreFactory, Tx
 
 log = logging.getLogger(__name__)
 
 FLOOR_STREAM = "SAGA_FLOOR"
 FLOOR_SUBJECTS = ("floor.>",)
-HOPS: tuple[str, ...] = tuple(str(SAGA.service_of(step)) for step in SAGA.forward_steps)
+HOPS: tuple[str, ...] = tuple(
+    str(ORDERS_V1.spec.service_of(step)) for step in ORDERS_V1.spec.forward_steps
+)
 """The services a happy-path saga passes through, in order (the last one completes it)."""
 EVENTS = len(HOPS) + 1
 """Events a happy-path saga publishes: the order placed, then one per hop."""
@@ -141,15 +142,11 @@ class ChoreographyFloor:
         for index, service in enumerate(HOPS, 1):
             hop = await self._hop(index, service)
             spec = self._lane_spec(hop)
-            await self._consume(
-                LaneConsumer(hop.bus, spec, Liveness(), _fatal, handler=self._handler(hop))
-            )
+            await self._consume(LaneConsumer(hop.bus, spec, handler=self._handler(hop)))
             self._hops.append(hop)
         tracker = await self._hop(EVENTS, "tracker")
         spec = self._tracker_spec()
-        await self._consume(
-            BatchConsumer(tracker.bus, spec, Liveness(), _fatal, batch_handler=_ack_all)
-        )
+        await self._consume(BatchConsumer(tracker.bus, spec, batch_handler=_ack_all))
 
     async def _hop(self, index: int, service: str) -> _Hop:
         bus = await Bus.connect(self.servers, f"floor-{service}")

@@ -53,6 +53,7 @@ from shared.contracts import (
     ShippingAddress,
     StepResult,
 )
+from shared.definitions import ORDERS_V1
 
 PROBE_STEPS = 4
 
@@ -125,7 +126,12 @@ class OrchestrationFloor:
         saga_id = f"{self.task_queue}-{next(self._numbers)}"  # a workflow id is used once
         order = self.order.model_copy(update={"order_id": saga_id})
         saga = SagaInput(
-            saga_id=saga_id, order=order, policy=self.policy, activities=self.activities
+            saga_id=saga_id,
+            order=order,
+            policy=self.policy,
+            saga=ORDERS_V1.spec,
+            definition=ORDERS_V1.ref,
+            activities=self.activities,
         )
         started = time.perf_counter()
         await saga_client.start(self.client, self.task_queue, saga)  # as the runtime starts one

@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from choreography.broker import SAGA_STREAM
-from choreography.runtime import ChoreographyRuntime, ChoreographySettings
+from choreography.events import Routing
+from choreography.runtime import ChoreographyRuntime, ChoreographySettings, open_runtime
+from harness.compare.faulty import Faulty, injected
 from harness.compare.scenarios import order
 from shared.contracts import SagaPolicy, ShippingAddress
+from shared.definitions import ORDERS_V1
 
 Settings = Callable[..., ChoreographySettings]
 """The ``settings`` fixture: quick settings on the module's broker, own durables."""
@@ -28,6 +34,20 @@ QUICK = SagaPolicy(
 )
 
 
+ROUTES = Routing(ORDERS_V1)
+"""The order saga's routing: what each service's durable is filtered on."""
+
+
+@asynccontextmanager
+async def open_faulty(
+    data_dir: Path, settings: ChoreographySettings, **options: Any
+) -> AsyncIterator[Faulty[ChoreographyRuntime]]:
+    """A runtime of the order saga with a fault injector whose plans ``start_saga`` installs."""
+    plans, hooks = injected("choreography")
+    async with open_runtime(data_dir, ORDERS_V1, settings=settings, hooks=hooks, **options) as rt:
+        yield Faulty(rt, plans)
+
+
 def saga_id(prefix: str = "saga") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
@@ -37,10 +57,13 @@ make_order = order
 
 
 async def stream_count(
-    runtime: ChoreographyRuntime, subject: str, stream: str = SAGA_STREAM
+    runtime: ChoreographyRuntime | Faulty[ChoreographyRuntime],
+    subject: str,
+    stream: str = SAGA_STREAM,
 ) -> int:
     """How many messages the stream holds on exactly this subject."""
-    info = await runtime.bus.js.stream_info(stream, subjects_filter=subject)
+    raw = runtime.runtime if isinstance(runtime, Faulty) else runtime
+    info = await raw.bus.js.stream_info(stream, subjects_filter=subject)
     return int((info.state.subjects or {}).get(subject, 0))
 
 

@@ -13,6 +13,8 @@ import pytest_asyncio
 
 from choreography.broker import NatsBroker, NatsSettings
 from choreography.runtime import ChoreographyRuntime, ChoreographySettings, open_runtime
+from harness.compare.faulty import Faulty, injected
+from shared.definitions import ORDERS_V1
 from shared.seed import seed
 
 # --import-mode=importlib puts no test folder on sys.path; the helpers module lives here.
@@ -43,7 +45,12 @@ def settings(broker: NatsBroker) -> Settings:
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def runtime(settings: Settings, tmp_path: Path) -> AsyncIterator[ChoreographyRuntime]:
-    async with open_runtime(tmp_path / "data", settings=settings()) as started:
+async def runtime(settings: Settings, tmp_path: Path) -> AsyncIterator[Faulty[ChoreographyRuntime]]:
+    """A seeded runtime running every process kind here, with a fault injector whose plans
+    ``start_saga`` installs (the raw runtime is ``.runtime``)."""
+    plans, hooks = injected("choreography")
+    async with open_runtime(
+        tmp_path / "data", ORDERS_V1, settings=settings(), hooks=hooks
+    ) as started:
         await seed(started.domain)
-        yield started
+        yield Faulty(started, plans)

@@ -8,15 +8,18 @@ from pathlib import Path
 import pytest
 from choreography_support import (
     QUICK,
+    ROUTES,
     Settings,
     eventually,
     make_order,
+    open_faulty,
     saga_id,
     stream_count,
 )
 
 from choreography.events import subject
-from choreography.runtime import ChoreographyRuntime, open_runtime
+from choreography.runtime import ChoreographyRuntime
+from harness.compare.faulty import Faulty
 from shared.contracts import Phase, Reason, SagaStatus, ServiceName, StepName, StepStatus
 from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
@@ -25,12 +28,14 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def test_service_never_reached_refuses_its_late_trigger_and_hands_the_chain_back(
-    runtime: ChoreographyRuntime,
+    runtime: Faulty[ChoreographyRuntime],
 ) -> None:
     """The tracker lags (paused), so the cancel does not name points; points is paused too."""
-    settings = runtime.settings
-    await runtime.bus.pause(settings.tracker_spec().durable, 2.0)
-    await runtime.bus.pause(settings.participant_spec(ServiceName.POINTS).durable, 1.0)
+    settings = runtime.runtime.settings
+    await runtime.runtime.bus.pause(settings.tracker_spec().durable, 2.0)
+    await runtime.runtime.bus.pause(
+        settings.participant_spec(ServiceName.POINTS, ROUTES).durable, 1.0
+    )
     sid = saga_id("fence")
 
     await runtime.start_saga(sid, make_order(sid, points=100), FaultPlan(), QUICK)
@@ -67,7 +72,7 @@ async def test_a_report_held_after_the_commit_is_not_published_by_the_relays_pol
     plan = FaultPlan(
         rules=[FaultRule(step=StepName.DEDUCT_POINTS, delay_after_ms=5_000, until_cancelled=True)]
     )
-    async with open_runtime(tmp_path / "data", settings=settings(relay_poll_s=0.002)) as runtime:
+    async with open_faulty(tmp_path / "data", settings(relay_poll_s=0.002)) as runtime:
         await seed(runtime.domain)
         sid = saga_id("held")
         await runtime.start_saga(sid, make_order(sid, points=100), plan, QUICK)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from choreography_support import open_faulty
 from nats.js.api import StreamConfig
 
 from choreography.broker import (
@@ -22,7 +23,6 @@ from choreography.broker import (
     ensure_streams,
 )
 from choreography.host import ChoreographySettings
-from choreography.runtime import open_runtime
 from harness.compare.runner import run_scenario
 from harness.compare.scenarios import get
 from shared.contracts import SagaStatus
@@ -95,7 +95,7 @@ async def test_a_saga_runs_on_a_three_node_cluster_with_streams_that_stay_replic
 ) -> None:
     settings = ChoreographySettings(nats=NatsSettings(url=",".join(cluster), replicas=3))
 
-    async with open_runtime(tmp_path / "data", settings=settings) as runtime:
+    async with open_faulty(tmp_path / "data", settings) as runtime:
         run = await run_scenario(runtime, get("shipment_failed"))
 
     assert run.sagas[0].outcome.status is SagaStatus.COMPENSATED

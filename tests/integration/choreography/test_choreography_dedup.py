@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from choreography_support import QUICK, eventually, make_order, saga_id, stream_count
+from choreography_support import QUICK, ROUTES, eventually, make_order, saga_id, stream_count
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from choreography import inbox
@@ -11,6 +11,7 @@ from choreography.broker import SAGA_STREAM
 from choreography.bus import Outgoing
 from choreography.events import subject
 from choreography.runtime import ChoreographyRuntime
+from harness.compare.faulty import Faulty
 from shared.contracts import SagaStatus, ServiceName, StepName
 from shared.faults import FaultPlan, FaultRule
 
@@ -25,15 +26,17 @@ def _spans(exporter: InMemorySpanExporter, sid: str, name: str) -> list[dict[str
     ]
 
 
-async def _idle(runtime: ChoreographyRuntime, service: ServiceName, deliveries: int) -> bool:
-    durable = runtime.settings.participant_spec(service).durable
-    info = await runtime.bus.js.consumer_info(SAGA_STREAM, durable)
+async def _idle(
+    runtime: Faulty[ChoreographyRuntime], service: ServiceName, deliveries: int
+) -> bool:
+    durable = runtime.runtime.settings.participant_spec(service, ROUTES).durable
+    info = await runtime.runtime.bus.js.consumer_info(SAGA_STREAM, durable)
     assert info.delivered is not None
     return info.num_ack_pending == 0 and (info.delivered.consumer_seq or 0) >= deliveries
 
 
 async def test_redelivered_event_is_acknowledged_without_running_the_step_again(
-    runtime: ChoreographyRuntime, span_exporter: InMemorySpanExporter
+    runtime: Faulty[ChoreographyRuntime], span_exporter: InMemorySpanExporter
 ) -> None:
     lost_ack = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, duplicate=True)])
     sid = saga_id("dup")
@@ -48,22 +51,22 @@ async def test_redelivered_event_is_acknowledged_without_running_the_step_again(
     assert [s["saga.attempt"] for s in _spans(span_exporter, sid, "charge_payment")] == [1]
     assert [c.saga_id for c in await runtime.domain.payment.charges()] == [sid]
     assert await stream_count(runtime, subject("payment.charged", sid)) == 1
-    store = runtime.host(ServiceName.PAYMENT).participant.store
+    store = runtime.runtime.host(ServiceName.PAYMENT).participant.store
     assert await inbox.seen(store, "payment", f"{sid}:{'inventory.reserved'}")
 
 
 async def test_copy_of_an_event_published_again_after_the_dedup_window_changes_nothing(
-    runtime: ChoreographyRuntime,
+    runtime: Faulty[ChoreographyRuntime],
 ) -> None:
     sid = saga_id("copy")
     await runtime.start_saga(sid, make_order(sid, points=100), FaultPlan(), QUICK)
     await runtime.wait(sid, 10)
     reserved = subject("inventory.reserved", sid)
-    original = await runtime.bus.js.get_last_msg(SAGA_STREAM, reserved)
+    original = await runtime.runtime.bus.js.get_last_msg(SAGA_STREAM, reserved)
     headers = dict(original.headers or {})
     copy = Outgoing(reserved, original.data or b"", headers, msg_id=f"{sid}:copy")
 
-    await runtime.bus.publish([copy])
+    await runtime.runtime.bus.publish([copy])
     await eventually(lambda: _idle(runtime, ServiceName.PAYMENT, deliveries=2))
 
     assert await stream_count(runtime, reserved) == 2
@@ -73,12 +76,12 @@ async def test_copy_of_an_event_published_again_after_the_dedup_window_changes_n
 
 
 async def test_broker_keeps_one_copy_of_an_event_published_twice_with_one_id(
-    runtime: ChoreographyRuntime,
+    runtime: Faulty[ChoreographyRuntime],
 ) -> None:
     value = subject("shipping.cancelled", saga_id("twice"))
     event = Outgoing(value, b"{}", {}, msg_id="same-id")
 
-    await runtime.bus.publish([event])
-    await runtime.bus.publish([event, event])
+    await runtime.runtime.bus.publish([event])
+    await runtime.runtime.bus.publish([event, event])
 
     assert await stream_count(runtime, value) == 1

@@ -15,6 +15,7 @@ from choreography_support import (
 from choreography.broker import SAGA_STREAM
 from choreography.events import Event, subject
 from choreography.runtime import ChoreographyRuntime
+from harness.compare.faulty import Faulty
 from shared.contracts import (
     Phase,
     Reason,
@@ -24,12 +25,15 @@ from shared.contracts import (
     StepState,
     StepStatus,
 )
+from shared.definitions import ORDERS_V1
 from shared.faults import FaultPlan, FaultRule
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def _step_log(runtime: ChoreographyRuntime, service: ServiceName, sid: str) -> list[str]:
+async def _step_log(
+    runtime: Faulty[ChoreographyRuntime], service: ServiceName, sid: str
+) -> list[str]:
     """What the service did for the saga (a skipped step is recorded as such, not as acting)."""
     store = runtime.domain.services[service].store
     rows = await store.query(
@@ -43,7 +47,7 @@ def _compensations(steps: list[StepState]) -> list[StepName]:
 
 
 async def test_compensation_goes_only_to_the_services_that_acted(
-    runtime: ChoreographyRuntime,
+    runtime: Faulty[ChoreographyRuntime],
 ) -> None:
     sid = saga_id("acted")
     order = make_order(sid, points=0, address=ANTARCTICA)  # points never act for this order
@@ -62,7 +66,7 @@ async def test_compensation_goes_only_to_the_services_that_acted(
 
 
 async def test_early_failure_never_reaches_the_services_after_it(
-    runtime: ChoreographyRuntime,
+    runtime: Faulty[ChoreographyRuntime],
 ) -> None:
     sid = saga_id("declined")
 
@@ -79,23 +83,26 @@ async def test_early_failure_never_reaches_the_services_after_it(
     assert await _step_log(runtime, ServiceName.SHIPPING, sid) == []
 
 
-async def test_events_carry_the_data_the_next_service_needs(runtime: ChoreographyRuntime) -> None:
+async def test_events_carry_the_data_the_next_service_needs(
+    runtime: Faulty[ChoreographyRuntime],
+) -> None:
     sid = saga_id("carried")
     order = make_order(sid, points=100)
     faults = FaultPlan(seed=7, rules=[FaultRule(step=StepName.CREATE_SHIPMENT, delay_ms=1)])
 
     await runtime.start_saga(sid, order, faults, QUICK)
     await runtime.wait(sid, 10)
-    raw = await runtime.bus.js.get_last_msg(SAGA_STREAM, subject("payment.charged", sid))
+    raw = await runtime.runtime.bus.js.get_last_msg(SAGA_STREAM, subject("payment.charged", sid))
     event = Event.model_validate_json(raw.data or b"")
 
-    assert (event.order, event.faults, event.policy) == (order, faults, QUICK)
+    assert (event.order, event.policy, event.definition) == (order, QUICK, ORDERS_V1.ref)
+    assert "faults" not in raw.data.decode()  # test hooks never ride in production events
     assert event.trail == (StepName.RESERVE_INVENTORY, StepName.CHARGE_PAYMENT)
     assert event.started_at > 0
 
 
 async def test_saga_is_not_counted_ended_before_its_compensations_are_confirmed(
-    runtime: ChoreographyRuntime,
+    runtime: Faulty[ChoreographyRuntime],
 ) -> None:
     slow_refund = FaultPlan(rules=[FaultRule(step=StepName.REFUND_PAYMENT, delay_ms=800)])
     sid = saga_id("slow")
@@ -121,7 +128,7 @@ async def test_saga_is_not_counted_ended_before_its_compensations_are_confirmed(
 
 
 async def test_compensation_that_never_succeeds_is_queued_for_a_person(
-    runtime: ChoreographyRuntime,
+    runtime: Faulty[ChoreographyRuntime],
 ) -> None:
     broken = FaultPlan(rules=[FaultRule(step=StepName.RESTORE_POINTS, transient=1_000)])
     sid = saga_id("stuck")
@@ -135,15 +142,17 @@ async def test_compensation_that_never_succeeds_is_queued_for_a_person(
     attempts = {s.step: s.attempts for s in outcome.steps if s.phase.value == "compensate"}
     assert attempts[StepName.RESTORE_POINTS] == QUICK.compensation_attempts
     assert attempts[StepName.REFUND_PAYMENT] == 1  # the chain went on past the failure
-    queue = await runtime.interventions()
+    queue = await runtime.runtime.interventions()
     assert [(i.saga_id, i.failed_compensations) for i in queue] == [
         (sid, [StepName.RESTORE_POINTS])
     ]
-    await runtime.tracker.resolve(sid, "ops", "points restored by hand")
-    assert await runtime.interventions() == []
+    await runtime.runtime.tracker.resolve(sid, "ops", "points restored by hand")
+    assert await runtime.runtime.interventions() == []
 
 
-async def test_customer_cancel_after_the_pivot_is_ignored(runtime: ChoreographyRuntime) -> None:
+async def test_customer_cancel_after_the_pivot_is_ignored(
+    runtime: Faulty[ChoreographyRuntime],
+) -> None:
     slow_completion = FaultPlan(rules=[FaultRule(step=StepName.COMPLETE_ORDER, delay_ms=500)])
     sid = saga_id("late-cancel")
     await runtime.start_saga(sid, make_order(sid, points=100), slow_completion, QUICK)
@@ -160,7 +169,9 @@ async def test_customer_cancel_after_the_pivot_is_ignored(runtime: ChoreographyR
     assert await stream_count(runtime, subject("order.cancel_requested", sid)) == 0
 
 
-async def test_customer_cancel_tombstones_the_step_in_flight(runtime: ChoreographyRuntime) -> None:
+async def test_customer_cancel_tombstones_the_step_in_flight(
+    runtime: Faulty[ChoreographyRuntime],
+) -> None:
     slow_charge = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, delay_ms=600)])
     sid = saga_id("cancel")
     await runtime.start_saga(sid, make_order(sid, points=100), slow_charge, QUICK)

@@ -10,25 +10,26 @@ from choreography_support import QUICK, eventually, make_order, saga_id, stream_
 from choreography import outbox
 from choreography.events import Event, placed, subject
 from choreography.runtime import ChoreographyRuntime
+from harness.compare.faulty import Faulty
 from shared.contracts import ServiceName, StepName, StepStatus
-from shared.faults import FaultPlan
+from shared.definitions import ORDERS_V1
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def _publish(runtime: ChoreographyRuntime, *events: Event) -> None:
+async def _publish(runtime: Faulty[ChoreographyRuntime], *events: Event) -> None:
     """Publish hand-made events the way a participant does (outbox row, then the bus)."""
     rows = await runtime.domain.orders.store.run(
         lambda tx: [outbox.add(tx, event) for event in events]
     )
-    await runtime.bus.publish([row for row in rows if row is not None])
+    await runtime.runtime.bus.publish([row for row in rows if row is not None])
 
 
 async def test_refund_that_arrives_before_the_charge_tombstones_it_and_the_charge_is_refused(
-    runtime: ChoreographyRuntime,
+    runtime: Faulty[ChoreographyRuntime],
 ) -> None:
     sid = saga_id("early")
-    start = placed(sid, make_order(sid, points=100), FaultPlan(), QUICK, time.time())
+    start = placed(sid, make_order(sid, points=100), QUICK, time.time(), ORDERS_V1.ref)
     trail = (StepName.RESERVE_INVENTORY, StepName.CHARGE_PAYMENT, StepName.DEDUCT_POINTS)
     # Points hands the chain back to payment before payment ever saw its trigger.
     restored = start.follow("points.restored", trail=trail, step=StepName.RESTORE_POINTS)
@@ -48,15 +49,15 @@ async def test_refund_that_arrives_before_the_charge_tombstones_it_and_the_charg
 
 
 async def test_late_forward_step_is_rejected_by_the_services_tombstone_after_a_restart(
-    runtime: ChoreographyRuntime,
+    runtime: Faulty[ChoreographyRuntime],
 ) -> None:
     """A restarted service knows only its store: its own tombstone still refuses."""
     sid = saga_id("late")
-    start = placed(sid, make_order(sid), FaultPlan(), QUICK, time.time())
+    start = placed(sid, make_order(sid), QUICK, time.time(), ORDERS_V1.ref)
     trail = (StepName.RESERVE_INVENTORY, StepName.CHARGE_PAYMENT)
     await _publish(runtime, start.follow("points.restored", trail=(*trail, StepName.DEDUCT_POINTS)))
     await eventually(lambda: _logged(runtime, sid, StepName.REFUND_PAYMENT))
-    host = runtime.host(ServiceName.PAYMENT)
+    host = runtime.runtime.host(ServiceName.PAYMENT)
     await host.stop()
     await host.start()
 
@@ -69,18 +70,18 @@ async def test_late_forward_step_is_rejected_by_the_services_tombstone_after_a_r
     assert await stream_count(runtime, subject("payment.charged", sid)) == 0
 
 
-async def _step_log(runtime: ChoreographyRuntime, sid: str) -> dict[str, str]:
+async def _step_log(runtime: Faulty[ChoreographyRuntime], sid: str) -> dict[str, str]:
     rows = await runtime.domain.payment.store.query(
         "SELECT step, status FROM step_log WHERE saga_id = ?", (sid,)
     )
     return {row["step"]: row["status"] for row in rows}
 
 
-async def _logged(runtime: ChoreographyRuntime, sid: str, step: StepName) -> bool:
+async def _logged(runtime: Faulty[ChoreographyRuntime], sid: str, step: StepName) -> bool:
     return step.value in await _step_log(runtime, sid)
 
 
-async def _consumed(runtime: ChoreographyRuntime, event_id: str) -> bool:
+async def _consumed(runtime: Faulty[ChoreographyRuntime], event_id: str) -> bool:
     rows = await runtime.domain.payment.store.query(
         "SELECT 1 AS one FROM inbox WHERE event_id = ?", (event_id,)
     )

@@ -11,6 +11,7 @@ from opentelemetry.trace import SpanKind
 
 from choreography.events import template
 from choreography.runtime import ChoreographyRuntime
+from harness.compare.faulty import Faulty
 from shared.contracts import SagaStatus
 from shared.faults import FaultPlan
 from shared.telemetry import SAGA_VARIANT
@@ -78,7 +79,7 @@ def render(spans: list[ReadableSpan]) -> str:
 
 
 async def _happy_saga(
-    runtime: ChoreographyRuntime, exporter: InMemorySpanExporter
+    runtime: Faulty[ChoreographyRuntime], exporter: InMemorySpanExporter
 ) -> list[ReadableSpan]:
     sid = saga_id("golden")
     tracer = trace.get_tracer("test")
@@ -101,7 +102,7 @@ async def _happy_saga(
 
 
 async def test_happy_path_is_one_trace_with_the_golden_span_tree(
-    runtime: ChoreographyRuntime, span_exporter: InMemorySpanExporter
+    runtime: Faulty[ChoreographyRuntime], span_exporter: InMemorySpanExporter
 ) -> None:
     spans = await _happy_saga(runtime, span_exporter)
 
@@ -109,11 +110,11 @@ async def test_happy_path_is_one_trace_with_the_golden_span_tree(
 
 
 async def test_process_spans_follow_the_messaging_conventions(
-    runtime: ChoreographyRuntime, span_exporter: InMemorySpanExporter
+    runtime: Faulty[ChoreographyRuntime], span_exporter: InMemorySpanExporter
 ) -> None:
     spans = await _happy_saga(runtime, span_exporter)
     by_id = {span.context.span_id: span for span in spans if span.context}
-    port = int(runtime.nats_url.rsplit(":", 1)[1])
+    port = int(runtime.runtime.nats_url.rsplit(":", 1)[1])
 
     processes = [s for s in spans if s.kind is SpanKind.CONSUMER]
     assert len(processes) == 6  # the place command; placed, reserved, charged, deducted, created
@@ -140,7 +141,7 @@ async def test_process_spans_follow_the_messaging_conventions(
 
 
 async def test_each_relay_publish_is_a_send_span_under_the_message_creation(
-    runtime: ChoreographyRuntime, span_exporter: InMemorySpanExporter
+    runtime: Faulty[ChoreographyRuntime], span_exporter: InMemorySpanExporter
 ) -> None:
     spans = await _happy_saga(runtime, span_exporter)
     by_id = {span.context.span_id: span for span in spans if span.context}
@@ -162,13 +163,13 @@ async def test_each_relay_publish_is_a_send_span_under_the_message_creation(
             assert created[f"messaging.{key}"] == attributes[f"messaging.{key}"], key
         assert attributes["messaging.operation.type"] == "send"
         assert attributes["messaging.destination.template"] in span.name
-        assert attributes["server.port"] == int(runtime.nats_url.rsplit(":", 1)[1])
+        assert attributes["server.port"] == int(runtime.runtime.nats_url.rsplit(":", 1)[1])
         assert attributes["messaging.nats.duplicate"] is False
     assert consumed < {(s.attributes or {})["messaging.message.id"] for s in sends}
 
 
 async def test_every_resource_names_its_service_namespace_and_variant(
-    runtime: ChoreographyRuntime, span_exporter: InMemorySpanExporter
+    runtime: Faulty[ChoreographyRuntime], span_exporter: InMemorySpanExporter
 ) -> None:
     spans = await _happy_saga(runtime, span_exporter)
 

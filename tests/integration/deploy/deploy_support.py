@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,10 +17,17 @@ from harness.deploy.topology import Topology, alive
 COMMAND = Path(sys.executable).parent / "saga-compare"
 
 
-def saga_compare(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """The installed command, as a user runs it."""
+def saga_compare(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a user runs it (``env``: variables set on top of ours)."""
     return subprocess.run(
-        [str(COMMAND), *args], capture_output=True, text=True, timeout=timeout, check=False
+        [str(COMMAND), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -37,7 +45,7 @@ def running(pids: dict[str, tuple[int, float | None]]) -> list[str]:
 
 
 @contextmanager
-def deployment(*up_args: str) -> Iterator[Topology]:
+def deployment(*up_args: str, env: dict[str, str] | None = None) -> Iterator[Topology]:
     """`up` in a fresh state dir (reachable by an embedded Postgres' own account), `down` after.
 
     Whatever the test did, nothing the deployment started is left running afterwards.
@@ -45,7 +53,7 @@ def deployment(*up_args: str) -> Iterator[Topology]:
     state = Path(tempfile.mkdtemp(prefix="saga-deploy-test-"))
     state.chmod(0o711)
     try:
-        started = saga_compare("up", "--state-dir", str(state), *up_args)
+        started = saga_compare("up", "--state-dir", str(state), *up_args, env=env)
         assert started.returncode == 0, started.stderr
         found = topology.read(state)
         assert found is not None

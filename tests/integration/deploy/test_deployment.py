@@ -25,11 +25,12 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from choreography.host import KINDS_OF_PROCESS
+from choreography.host import kinds_of_process
 from harness.chaos.analysis import VariantReport
 from harness.chaos.experiment import ChaosOptions, run_chaos
 from harness.deploy import control, topology
 from harness.deploy.topology import Topology
+from shared.definitions import ORDERS_V1
 from shared.telemetry import HARNESS, configure_tracing
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -40,7 +41,7 @@ RATE = 10.0
 
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[Topology]:
-    with deployment() as found:
+    with deployment("--chaos") as found:
         yield found
 
 
@@ -69,13 +70,18 @@ async def chaos_once(found: Topology, kind: str, variant: str) -> VariantReport:
 async def test_up_supervises_every_process_kind_and_a_second_up_finds_it_running(
     deployed: Topology,
 ) -> None:
-    again = saga_compare("up", "--state-dir", str(deployed.state_dir))
+    again = saga_compare("up", "--state-dir", str(deployed.state_dir), "--chaos")
+    other = saga_compare("up", "--state-dir", str(deployed.state_dir))
 
-    assert set(deployed.processes) == {*KINDS_OF_PROCESS, "worker", "nats", "temporal"}
+    kinds = kinds_of_process(ORDERS_V1)
+    assert set(deployed.processes) == {*kinds, "worker", "nats", "temporal"}
     assert running(every_pid(deployed)) == ["supervisor", *deployed.processes]
     assert again.returncode == 0 and "already up" in again.stdout
     assert deployed.nats_url in again.stdout and str(deployed.temporal_ui) in again.stdout
     assert latest(deployed).supervisor_pid == deployed.supervisor_pid
+    # The same state dir without --chaos would be another deployment on the same stores.
+    assert other.returncode == 2
+    assert other.stderr.startswith("error: a deployment started with --chaos is running in")
 
 
 async def test_a_process_killed_from_outside_is_restarted_by_its_supervisor(
@@ -199,7 +205,7 @@ async def test_check_lists_a_saga_that_is_not_terminal_until_it_ends(
     assert passing.returncode == 0, passing.stdout
 
 
-@pytest.mark.parametrize("kind", [*KINDS_OF_PROCESS, "nats"])
+@pytest.mark.parametrize("kind", [*kinds_of_process(ORDERS_V1), "nats"])
 async def test_killing_a_choreography_process_kind_under_load_loses_nothing(
     deployed: Topology, kind: str
 ) -> None:

@@ -19,7 +19,7 @@ ORDERS = 30
 
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[Topology]:
-    with deployment("--store", "postgres") as found:
+    with deployment("--store", "postgres", "--chaos") as found:
         yield found
 
 

@@ -30,6 +30,7 @@ from choreography.bus import Outgoing
 from choreography.host import ChoreographySettings
 from choreography.runtime import ChoreographyRuntime
 from choreography.runtime import open_runtime as open_choreography
+from harness.compare.faulty import Faulty, injected
 from harness.compare.invariants import check_invariants
 from harness.compare.scenarios import order
 from monitor.app import create_app, fixed
@@ -45,6 +46,7 @@ from shared.contracts import (
     OrderRequest,
     SagaStatus,
 )
+from shared.definitions import ORDERS_V1
 from shared.faults import FaultPlan
 from shared.read_model import ListedStatus, SagaDetail
 from shared.runtime import NotAwaitingOperator, OperatorUnavailable
@@ -85,6 +87,8 @@ class Deployment:
 async def deployment(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Deployment]:
     """Both styles deployed on real servers, each with the `SAGAS` settled, and the board."""
     folder = tmp_path_factory.mktemp("attached")
+    choreography_plans, choreography_hooks = injected("choreography")
+    orchestration_plans, orchestration_hooks = injected("orchestration")
     async with (
         NatsBroker(state_dir=folder / "nats") as broker,
         TemporalServer(ui=False) as temporal,
@@ -92,11 +96,16 @@ async def deployment(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
         # --service all` runs them (each host with its own connection), over SQLite stores.
         open_choreography(
             folder / "choreography",
+            ORDERS_V1,
             settings=ChoreographySettings(nats=NatsSettings(url=broker.url)),
+            hooks=choreography_hooks,
         ) as choreography,
         # A worker on the orchestration's task queue, over the server's frontend.
         open_orchestration(
-            folder / "orchestration", settings=TemporalSettings(address=temporal.address)
+            folder / "orchestration",
+            ORDERS_V1,
+            settings=TemporalSettings(address=temporal.address),
+            hooks=orchestration_hooks,
         ) as orchestration,
     ):
         runtimes: dict[str, Runtime] = {
@@ -104,7 +113,9 @@ async def deployment(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             "choreography": choreography,
         }
         orders = {name: order(name) for name in SAGAS}
-        for runtime in runtimes.values():
+        plans = {"orchestration": orchestration_plans, "choreography": choreography_plans}
+        for variant, raw in runtimes.items():
+            runtime = Faulty(raw, plans[variant])
             await seed(runtime.domain)
             for name, placed in orders.items():
                 await runtime.start_saga(f"{name}-1", placed, SAGAS[name], POLICY)
@@ -129,7 +140,7 @@ async def invariants_hold(deployment: Deployment, variant: str) -> None:
     runtime = deployment.runtimes[variant]
     state = await runtime.domain.snapshot()
     sagas = [(o, await runtime.describe(f"{n}-1")) for n, o in deployment.orders.items()]
-    checks = check_invariants(DEFAULT_SEED, state, sagas)
+    checks = check_invariants(ORDERS_V1, DEFAULT_SEED, state, sagas)
     assert checks == dict.fromkeys(checks, True)
 
 
@@ -366,7 +377,7 @@ async def test_a_front_door_runtime_acts_through_operator_commands(
     assert isinstance(commands, operator.OperatorCommands)
     before = (await commands.bus.js.consumer_info("SAGA", operator.DURABLE)).delivered
     async with open_choreography(
-        deployment.folder / "choreography", settings=settings, services=()
+        deployment.folder / "choreography", ORDERS_V1, settings=settings, services=()
     ) as front:
         action = await front.retry_compensation("att-front-1", "ops-gus")
         with pytest.raises(NotAwaitingOperator, match="att-front-1 does not wait"):

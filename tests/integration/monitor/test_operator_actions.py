@@ -24,6 +24,7 @@ from monitor.board import Board
 from monitor.settings import MonitorSettings
 from monitor.wiring import board_for
 from shared.contracts import OrderRequest, SagaStatus
+from shared.definitions import ORDERS_V1
 from shared.read_model import ListedStatus, SagaDetail
 from shared.runtime import NotAwaitingOperator
 from shared.seed import DEFAULT_SEED, seed
@@ -48,7 +49,7 @@ async def ops(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ops]:
     folder = tmp_path_factory.mktemp("operator")
     async with open_session(list(VARIANTS), folder / "state", folder / "traces.jsonl") as session:
         orders = {name: order(name) for name in SAGAS}
-        for runtime in session.runtimes.values():
+        for runtime in session.drivers.values():
             await seed(runtime.domain)
             for name, placed in orders.items():
                 await runtime.start_saga(f"{name}-1", placed, SAGAS[name], POLICY)
@@ -84,7 +85,7 @@ async def invariants_hold(ops: Ops, variant: str) -> None:
     runtime = ops.session.runtimes[variant]
     state = await runtime.domain.snapshot()
     sagas = [(o, await runtime.describe(f"{name}-1")) for name, o in ops.orders.items()]
-    checks = check_invariants(DEFAULT_SEED, state, sagas)
+    checks = check_invariants(ORDERS_V1, DEFAULT_SEED, state, sagas)
     assert checks == dict.fromkeys(checks, True)
 
 

@@ -46,7 +46,7 @@ async def ran(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ran]:
     async with open_session(list(VARIANTS), folder / "state", folder / "traces.jsonl") as session:
         models = {v: read_model(r, MonitorSettings()) for v, r in session.runtimes.items()}
         runs = {}
-        for variant, runtime in session.runtimes.items():
+        for variant, runtime in session.drivers.items():
             await seed(runtime.domain)
             hang = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, hang=True)])
             await runtime.start_saga("mon-hang-1", order("mon-hang"), hang, HANGING)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest_asyncio
 
+from harness.compare.faulty import Faulty, injected
 from orchestration.runtime import OrchestrationRuntime, open_runtime
 from orchestration.server import TemporalServer, TemporalSettings
+from shared.definitions import ORDERS_V1
 from shared.seed import seed
 
 # --import-mode=importlib puts no test folder on sys.path; the helpers module lives here.
@@ -26,10 +28,12 @@ async def temporal_server() -> AsyncIterator[TemporalServer]:
 @pytest_asyncio.fixture(loop_scope="module")
 async def runtime(
     temporal_server: TemporalServer, tmp_path: Path
-) -> AsyncIterator[OrchestrationRuntime]:
+) -> AsyncIterator[Faulty[OrchestrationRuntime]]:
     """A seeded Domain and an in-process worker on a task queue of its own (isolated), stopped
-    after the test."""
+    after the test; with a fault injector whose plans ``start_saga`` installs (the raw runtime
+    is ``.runtime``)."""
     settings = TemporalSettings(address=temporal_server.address).isolated()
-    async with open_runtime(tmp_path, settings=settings) as started:
+    plans, hooks = injected("orchestration")
+    async with open_runtime(tmp_path, ORDERS_V1, settings=settings, hooks=hooks) as started:
         await seed(started.domain)
-        yield started
+        yield Faulty(started, plans)

@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from harness.compare.faulty import Faulty
 from orchestration.runtime import OrchestrationRuntime
 from shared.contracts import (
     LineItem,
@@ -20,7 +21,7 @@ from shared.contracts import (
     StepName,
     StepStatus,
 )
-from shared.saga import phase_of
+from shared.definitions import ORDERS_V1
 from shared.services import Domain
 
 FAST = SagaPolicy(
@@ -75,13 +76,16 @@ def compensation_order(outcome: SagaOutcome) -> list[StepName]:
 
 
 async def wait_running(
-    runtime: OrchestrationRuntime, saga_id: str, step: StepName, timeout_s: float = 10.0
+    runtime: OrchestrationRuntime | Faulty[OrchestrationRuntime],
+    saga_id: str,
+    step: StepName,
+    timeout_s: float = 10.0,
 ) -> None:
     """Return once the saga reports ``step`` in flight."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         outcome = await runtime.describe(saga_id)
-        if statuses(outcome, phase_of(step)).get(step) is StepStatus.RUNNING:
+        if statuses(outcome, ORDERS_V1.spec.phase_of(step)).get(step) is StepStatus.RUNNING:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"{step} never ran in saga {saga_id}")

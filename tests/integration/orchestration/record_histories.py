@@ -15,9 +15,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.compare.faulty import Faulty, injected
 from orchestration.runtime import OrchestrationRuntime, open_runtime
 from orchestration.server import TemporalServer, TemporalSettings
 from shared.contracts import OrderRequest, SagaPolicy, StepName, StepStatus
+from shared.definitions import ORDERS_V1
 from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
 
@@ -62,7 +64,9 @@ RECORDINGS = (
 )
 
 
-async def _cancel_when_running(runtime: OrchestrationRuntime, saga_id: str, step: StepName) -> None:
+async def _cancel_when_running(
+    runtime: Faulty[OrchestrationRuntime], saga_id: str, step: StepName
+) -> None:
     while True:
         outcome = await runtime.describe(saga_id)
         if any(s.step is step and s.status is StepStatus.RUNNING for s in outcome.steps):
@@ -71,7 +75,9 @@ async def _cancel_when_running(runtime: OrchestrationRuntime, saga_id: str, step
         await asyncio.sleep(0.02)
 
 
-async def _record_one(runtime: OrchestrationRuntime, recording: Recording, directory: Path) -> Path:
+async def _record_one(
+    runtime: Faulty[OrchestrationRuntime], recording: Recording, directory: Path
+) -> Path:
     saga_id = recording.order.order_id
     await runtime.start_saga(saga_id, recording.order, recording.faults, POLICY)
     if recording.cancel_during is not None:
@@ -79,8 +85,9 @@ async def _record_one(runtime: OrchestrationRuntime, recording: Recording, direc
     await runtime.wait(saga_id, 30)
     if recording.operator is not None:
         await runtime.retry_compensation(saga_id, recording.operator)
-    await runtime.client.get_workflow_handle(saga_id).result()
-    history = await runtime.client.get_workflow_handle(saga_id).fetch_history()
+    handle = runtime.runtime.client.get_workflow_handle(saga_id)
+    await handle.result()
+    history = await handle.fetch_history()
     path = directory / f"{recording.name}.json"
     path.write_text(history.to_json() + "\n", encoding="utf-8")
     return path
@@ -92,8 +99,10 @@ async def record(directory: Path = HISTORIES) -> list[Path]:
     with tempfile.TemporaryDirectory() as data:
         async with TemporalServer(ui=False) as server:
             settings = TemporalSettings(address=server.address)
-            async with open_runtime(Path(data), settings=settings) as runtime:
-                await seed(runtime.domain)
+            plans, hooks = injected("orchestration")
+            async with open_runtime(Path(data), ORDERS_V1, settings=settings, hooks=hooks) as raw:
+                await seed(raw.domain)
+                runtime = Faulty(raw, plans)
                 return [await _record_one(runtime, r, directory) for r in RECORDINGS]
 
 

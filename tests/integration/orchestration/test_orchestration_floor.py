@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.api.enums.v1 import EventType
 
 from harness.bench.floors.orchestration import PROBE_ORDER, OrchestrationFloor
+from harness.compare.faulty import Faulty
 from orchestration.runtime import OrchestrationRuntime
 from shared.contracts import SagaPolicy
 
@@ -16,9 +17,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def test_floor_sagas_run_every_activity_of_a_happy_path_and_complete(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
-    async with OrchestrationFloor(runtime.client, PROBE_ORDER, SagaPolicy()) as floor:
+    async with OrchestrationFloor(runtime.runtime.client, PROBE_ORDER, SagaPolicy()) as floor:
         latencies = await asyncio.gather(*(floor.once(i) for i in range(4)))
         await floor.once(0)  # the load model's indexes repeat; workflow ids must not
         handle = floor.client.get_workflow_handle(f"{floor.task_queue}-0")
@@ -41,9 +42,9 @@ async def test_floor_sagas_run_every_activity_of_a_happy_path_and_complete(
 
 
 async def test_a_floor_saga_makes_no_spans_even_with_tracing_on(
-    runtime: OrchestrationRuntime, span_exporter: InMemorySpanExporter
+    runtime: Faulty[OrchestrationRuntime], span_exporter: InMemorySpanExporter
 ) -> None:
-    async with OrchestrationFloor(runtime.client, PROBE_ORDER, SagaPolicy()) as floor:
+    async with OrchestrationFloor(runtime.runtime.client, PROBE_ORDER, SagaPolicy()) as floor:
         await floor.once(0)
 
     assert span_exporter.get_finished_spans() == ()

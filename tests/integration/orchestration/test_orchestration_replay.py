@@ -38,7 +38,7 @@ class SagaWithoutPlacingTheOrder:
     async def run(self, saga: SagaInput) -> SagaOutcome:
         await workflow.execute_activity(
             "reserve_inventory",
-            StepCall(order=saga.order, faults=saga.faults),
+            StepCall(order=saga.order),
             result_type=StepDone,
             start_to_close_timeout=timedelta(seconds=1),
         )

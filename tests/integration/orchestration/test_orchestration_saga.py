@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 from orchestration_support import (
     FAST,
@@ -17,13 +20,16 @@ from orchestration_support import (
     untouched,
     wait_running,
 )
+from temporalio.client import WorkflowHandle
 
+from harness.compare.faulty import Faulty
+from orchestration.messages import SagaInput
 from orchestration.runtime import OrchestrationRuntime
+from orchestration.workflows import OrderSagaWorkflow
 from shared.contracts import Phase, Reason, SagaStatus, StepName, StepStatus
-from shared.errors import CrashPoint
-from shared.faults import FaultPlan, FaultRule
+from shared.definitions import ORDERS_V1, definition_named
+from shared.faults import CrashPoint, FaultPlan, FaultRule
 from shared.runtime import SagaStuck
-from shared.saga import SAGA
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -36,7 +42,7 @@ def plan(*rules: FaultRule) -> FaultPlan:
 
 
 async def test_happy_path_completes_every_step_once_and_ships(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id = new_id("happy")
     await runtime.start_saga(saga_id, order(saga_id), FaultPlan(), FAST)
@@ -62,7 +68,7 @@ async def test_happy_path_completes_every_step_once_and_ships(
 
 
 async def test_skipped_points_step_is_reported_skipped_and_never_compensated(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id = new_id("nopoints")
     await runtime.start_saga(saga_id, order(saga_id, points=0, country="AQ"), FaultPlan(), FAST)
@@ -74,7 +80,7 @@ async def test_skipped_points_step_is_reported_skipped_and_never_compensated(
 
 
 async def test_insufficient_points_compensates_in_reverse_order_with_a_recorded_noop(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id = new_id("points")
     await runtime.start_saga(saga_id, order(saga_id, customer="bob", points=500), FaultPlan(), FAST)
@@ -101,7 +107,7 @@ async def test_insufficient_points_compensates_in_reverse_order_with_a_recorded_
     "step", [S.RESERVE_INVENTORY, S.CHARGE_PAYMENT, S.DEDUCT_POINTS, S.CREATE_SHIPMENT]
 )
 async def test_cancel_during_each_forward_step_refuses_it_and_compensates_the_steps_before(
-    runtime: OrchestrationRuntime, step: StepName
+    runtime: Faulty[OrchestrationRuntime], step: StepName
 ) -> None:
     saga_id = new_id(f"cancel-{step.value}")
     delayed = plan(FaultRule(step=step, delay_ms=500))
@@ -120,7 +126,7 @@ async def test_cancel_during_each_forward_step_refuses_it_and_compensates_the_st
     assert statuses(outcome, Phase.FORWARD)[step] is StepStatus.REJECTED
     compensations = statuses(outcome, Phase.COMPENSATE)
     assert set(compensations.values()) <= {DONE}
-    assert SAGA.compensation_of(step) not in compensations
+    assert ORDERS_V1.spec.compensation_of(step) not in compensations
     charged = step in (S.DEDUCT_POINTS, S.CREATE_SHIPMENT)
     assert await effects(runtime.domain, saga_id) == untouched(
         charged=charged, shipped=False, reason=Reason.CANCELLED_BY_CUSTOMER
@@ -128,7 +134,7 @@ async def test_cancel_during_each_forward_step_refuses_it_and_compensates_the_st
 
 
 async def test_cancel_after_the_pivot_is_ignored_and_the_order_completes(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id = new_id("late-cancel")
     delayed = plan(FaultRule(step=S.COMPLETE_ORDER, delay_ms=300))
@@ -136,7 +142,7 @@ async def test_cancel_after_the_pivot_is_ignored_and_the_order_completes(
     await wait_running(runtime, saga_id, S.COMPLETE_ORDER)
 
     await runtime.cancel_saga(saga_id)
-    await runtime.client.get_workflow_handle(saga_id).cancel()
+    await runtime.runtime.client.get_workflow_handle(saga_id).cancel()
     outcome = await runtime.wait(saga_id, 10)
 
     assert outcome.status is SagaStatus.COMPLETED
@@ -144,14 +150,14 @@ async def test_cancel_after_the_pivot_is_ignored_and_the_order_completes(
 
 
 async def test_workflow_cancellation_before_the_pivot_acts_as_the_customers_cancel(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id = new_id("wf-cancel")
     delayed = plan(FaultRule(step=S.CHARGE_PAYMENT, delay_ms=400))
     await runtime.start_saga(saga_id, order(saga_id), delayed, FAST)
     await wait_running(runtime, saga_id, S.CHARGE_PAYMENT)
 
-    await runtime.client.get_workflow_handle(saga_id).cancel()
+    await runtime.runtime.client.get_workflow_handle(saga_id).cancel()
     outcome = await runtime.wait(saga_id, 10)
 
     assert (outcome.status, outcome.reason) == (
@@ -167,7 +173,7 @@ async def test_workflow_cancellation_before_the_pivot_acts_as_the_customers_canc
 
 
 async def test_cancel_during_compensation_neither_stops_it_nor_changes_the_reason(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id = new_id("cancel-comp")
     slow_refund = plan(FaultRule(step=S.REFUND_PAYMENT, delay_ms=400))
@@ -175,7 +181,7 @@ async def test_cancel_during_compensation_neither_stops_it_nor_changes_the_reaso
     await wait_running(runtime, saga_id, S.REFUND_PAYMENT)
 
     await runtime.cancel_saga(saga_id)
-    await runtime.client.get_workflow_handle(saga_id).cancel()
+    await runtime.runtime.client.get_workflow_handle(saga_id).cancel()
     outcome = await runtime.wait(saga_id, 10)
 
     assert (outcome.status, outcome.reason, outcome.failed_step) == (
@@ -195,7 +201,7 @@ async def test_cancel_during_compensation_neither_stops_it_nor_changes_the_reaso
 
 
 async def test_refund_failing_twice_then_succeeding_still_compensates(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id = new_id("refund-retry")
     flaky = plan(FaultRule(step=S.REFUND_PAYMENT, transient=2))
@@ -219,7 +225,7 @@ async def test_refund_failing_twice_then_succeeding_still_compensates(
     ids=["retries-exhausted", "refused"],
 )
 async def test_refund_that_never_succeeds_ends_in_needs_intervention_after_the_others_ran(
-    runtime: OrchestrationRuntime, rule: FaultRule, spent: int
+    runtime: Faulty[OrchestrationRuntime], rule: FaultRule, spent: int
 ) -> None:
     saga_id = new_id("refund-stuck")
     await runtime.start_saga(saga_id, order(saga_id, country="AQ"), plan(rule), FAST)
@@ -250,7 +256,7 @@ async def test_refund_that_never_succeeds_ends_in_needs_intervention_after_the_o
 
 @pytest.mark.parametrize("point", [CrashPoint.AFTER_COMMIT, CrashPoint.BEFORE_COMMIT])
 async def test_a_worker_crash_in_a_step_is_retried_and_charges_once(
-    runtime: OrchestrationRuntime, point: CrashPoint
+    runtime: Faulty[OrchestrationRuntime], point: CrashPoint
 ) -> None:
     saga_id = new_id(f"crash-{point.value}")
     crash = plan(FaultRule(step=S.CHARGE_PAYMENT, crash=point))
@@ -265,7 +271,7 @@ async def test_a_worker_crash_in_a_step_is_retried_and_charges_once(
 
 
 async def test_lost_acknowledgements_are_redelivered_without_double_effects(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id = new_id("dup")
     duplicates = plan(
@@ -288,7 +294,7 @@ async def test_lost_acknowledgements_are_redelivered_without_double_effects(
 
 
 async def test_a_step_hanging_past_the_deadline_times_out_and_compensates(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id = new_id("hang")
     hang = plan(FaultRule(step=S.CHARGE_PAYMENT, hang=True))
@@ -310,7 +316,7 @@ async def test_a_step_hanging_past_the_deadline_times_out_and_compensates(
 
 
 async def test_wait_names_the_step_a_saga_is_stuck_in_and_describe_counts_its_attempts(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id = new_id("stuck")
     hang = plan(FaultRule(step=S.DEDUCT_POINTS, hang=True))
@@ -326,3 +332,40 @@ async def test_wait_names_the_step_a_saga_is_stuck_in_and_describe_counts_its_at
     assert attempts(live, Phase.FORWARD)[S.DEDUCT_POINTS] >= 2
     await runtime.cancel_saga(saga_id)
     assert (await runtime.wait(saga_id, 10)).reason is Reason.CANCELLED_BY_CUSTOMER
+
+
+async def test_a_workflow_of_another_saga_definition_fails_its_task_here_naming_both(
+    runtime: Faulty[OrchestrationRuntime],
+) -> None:
+    voucher = definition_named("voucher")
+    saga_id = new_id("other-definition")
+    saga = SagaInput(
+        saga_id=saga_id,
+        order=order(saga_id),
+        policy=FAST,
+        saga=voucher.spec,
+        definition=voucher.ref,
+    )
+    client = runtime.runtime.client
+    handle = await client.start_workflow(
+        OrderSagaWorkflow.run, saga, id=saga_id, task_queue=runtime.runtime.task_queue
+    )
+    try:
+        message = await first_task_failure(handle)
+    finally:
+        await handle.terminate("a worker of that definition would take it")
+
+    assert f"made by saga definition {voucher.ref}" in message
+    assert f"this process holds {ORDERS_V1.ref}" in message
+    assert "\n" not in message
+    assert saga_id not in {r.saga_id for r in await runtime.domain.orders.records()}
+
+
+async def first_task_failure(handle: WorkflowHandle[Any, Any], timeout_s: float = 20.0) -> str:
+    """The message of the workflow's first failed workflow task, once the history has one."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            async for event in handle.fetch_history_events():
+                if event.HasField("workflow_task_failed_event_attributes"):
+                    return str(event.workflow_task_failed_event_attributes.failure.message)
+            await asyncio.sleep(0.1)

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from orchestration_support import FAST, new_id, order
 
+from harness.compare.faulty import Faulty
 from orchestration.runtime import OrchestrationRuntime
 from shared.contracts import OrderRequest
 from shared.faults import FaultPlan
@@ -116,7 +117,7 @@ def render(spans: Sequence[ReadableSpan], root: ReadableSpan) -> str:
 
 
 async def traced_saga(
-    runtime: OrchestrationRuntime, exporter: InMemorySpanExporter, saga_order: OrderRequest
+    runtime: Faulty[OrchestrationRuntime], exporter: InMemorySpanExporter, saga_order: OrderRequest
 ) -> str:
     """Run one saga under a harness-like root span and render its whole trace."""
     with _tracer.start_as_current_span(f"{ROOT_SPAN_PREFIX}{saga_order.order_id}") as root:
@@ -141,7 +142,7 @@ async def _settled(exporter: InMemorySpanExporter, trace_id: int) -> list[Readab
 
 
 async def test_happy_path_trace_matches_the_golden_tree(
-    runtime: OrchestrationRuntime, span_exporter: InMemorySpanExporter
+    runtime: Faulty[OrchestrationRuntime], span_exporter: InMemorySpanExporter
 ) -> None:
     saga_order = order(new_id("golden-happy"))
 
@@ -151,7 +152,7 @@ async def test_happy_path_trace_matches_the_golden_tree(
 
 
 async def test_compensated_trace_matches_the_golden_tree(
-    runtime: OrchestrationRuntime, span_exporter: InMemorySpanExporter
+    runtime: Faulty[OrchestrationRuntime], span_exporter: InMemorySpanExporter
 ) -> None:
     saga_order = order(new_id("golden-comp"), country="AQ")
 
@@ -161,7 +162,7 @@ async def test_compensated_trace_matches_the_golden_tree(
 
 
 async def test_the_worker_names_its_spans_and_the_caller_keeps_its_own(
-    runtime: OrchestrationRuntime, span_exporter: InMemorySpanExporter
+    runtime: Faulty[OrchestrationRuntime], span_exporter: InMemorySpanExporter
 ) -> None:
     saga_order = order(new_id("services"))
     with _tracer.start_as_current_span(

@@ -16,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from harness.compare.faulty import injected
 from orchestration.activities import SagaActivities
 from orchestration.client import register_search_attributes
 from orchestration.messages import SagaInput
@@ -29,7 +30,8 @@ from shared.contracts import (
     SagaStatus,
     StepName,
 )
-from shared.faults import FaultPlan, FaultRule
+from shared.definitions import ORDERS_V1
+from shared.faults import FaultPlan, FaultRule, MemoryPlans
 from shared.seed import seed
 from shared.servers import find_binary
 from shared.services import Domain
@@ -63,9 +65,17 @@ class Saga:
     env: WorkflowEnvironment
     domain: Domain
     task_queue: str
+    plans: MemoryPlans
 
     async def run(self, saga_id: str, order: OrderRequest, faults: FaultPlan) -> SagaOutcome:
-        saga = SagaInput(saga_id=saga_id, order=order, faults=faults, policy=SLOW)
+        self.plans.install(saga_id, faults)
+        saga = SagaInput(
+            saga_id=saga_id,
+            order=order,
+            policy=SLOW,
+            saga=ORDERS_V1.spec,
+            definition=ORDERS_V1.ref,
+        )
         return await self.env.client.execute_workflow(
             OrderSagaWorkflow.run, saga, id=saga_id, task_queue=self.task_queue
         )
@@ -73,15 +83,16 @@ class Saga:
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def saga(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Saga]:
-    domain = await Domain(sqlite_stores(tmp_path)).open()
+    domain = await Domain(sqlite_stores(tmp_path), ORDERS_V1).open()
     await seed(domain)
     task_queue = f"skip-{uuid.uuid4().hex[:8]}"
-    activities = SagaActivities(domain).all()
+    plans, hooks = injected("orchestration")
+    activities = SagaActivities(domain, hooks.step).all()
     try:
         async with Worker(
             env.client, task_queue=task_queue, workflows=[OrderSagaWorkflow], activities=activities
         ):
-            yield Saga(env, domain, task_queue)
+            yield Saga(env, domain, task_queue, plans)
     finally:
         await domain.close()
 

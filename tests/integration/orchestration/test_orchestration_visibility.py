@@ -12,6 +12,7 @@ from orchestration_support import FAST, new_id, order, wait_running
 from temporalio.client import WorkflowExecution
 from temporalio.common import TypedSearchAttributes
 
+from harness.compare.faulty import Faulty
 from orchestration.client import check_search_attributes, register_search_attributes
 from orchestration.runtime import OrchestrationRuntime, open_runtime
 from orchestration.server import TemporalServer, TemporalSettings
@@ -24,6 +25,7 @@ from orchestration.visibility import (
     order_filter,
 )
 from shared.contracts import Phase, SagaStatus, StepName
+from shared.definitions import ORDERS_V1
 from shared.faults import FaultPlan, FaultRule
 from shared.servers import ServerError
 
@@ -46,8 +48,8 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
-async def listed(runtime: OrchestrationRuntime, query: str) -> list[WorkflowExecution]:
-    return [execution async for execution in runtime.client.list_workflows(query)]
+async def listed(runtime: Faulty[OrchestrationRuntime], query: str) -> list[WorkflowExecution]:
+    return [execution async for execution in runtime.runtime.client.list_workflows(query)]
 
 
 def attributes(execution: WorkflowExecution) -> dict[str, str | None]:
@@ -56,7 +58,7 @@ def attributes(execution: WorkflowExecution) -> dict[str, str | None]:
 
 
 async def test_the_needs_intervention_filter_lists_exactly_the_sagas_that_ended_so(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     sagas = {
         new_id("vis-happy"): (order("o-happy"), FaultPlan()),
@@ -67,13 +69,15 @@ async def test_the_needs_intervention_filter_lists_exactly_the_sagas_that_ended_
     for saga_id, (saga_order, faults) in sagas.items():
         await runtime.start_saga(saga_id, saga_order, faults, FAST)
     outcomes = {saga_id: await runtime.wait(saga_id, 20) for saga_id in sagas}
-    ours = f'TaskQueue = "{runtime.task_queue}"'
+    ours = f'TaskQueue = "{runtime.runtime.task_queue}"'
 
     waiting = [s for s, o in outcomes.items() if o.status is SagaStatus.NEEDS_INTERVENTION]
 
     async def all_closed() -> bool:
         # A saga waiting for an operator keeps its workflow open; the others have closed.
-        closed = await runtime.client.count_workflows(f'{ours} AND ExecutionStatus = "Completed"')
+        closed = await runtime.runtime.client.count_workflows(
+            f'{ours} AND ExecutionStatus = "Completed"'
+        )
         return closed.count == len(sagas) - len(waiting)
 
     await eventually(all_closed, "every settled saga closed")
@@ -88,17 +92,17 @@ async def test_the_needs_intervention_filter_lists_exactly_the_sagas_that_ended_
 
 
 async def test_the_other_endings_are_listed_with_their_status_step_and_reason(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     happy, compensated = new_id("vis-done"), new_id("vis-undone")
     await runtime.start_saga(happy, order("o-done"), FaultPlan(), FAST)
     await runtime.start_saga(compensated, order("o-undone", country="AQ"), FaultPlan(), FAST)
     for saga_id in (happy, compensated):
         await runtime.wait(saga_id, 20)
-    ours = f'TaskQueue = "{runtime.task_queue}" AND ExecutionStatus = "Completed"'
+    ours = f'TaskQueue = "{runtime.runtime.task_queue}" AND ExecutionStatus = "Completed"'
 
     async def both_closed() -> bool:
-        return (await runtime.client.count_workflows(ours)).count == 2
+        return (await runtime.runtime.client.count_workflows(ours)).count == 2
 
     await eventually(both_closed, "both sagas closed")
     by_id = {execution.id: attributes(execution) for execution in await listed(runtime, ours)}
@@ -118,7 +122,7 @@ async def test_the_other_endings_are_listed_with_their_status_step_and_reason(
 
 
 async def test_a_running_saga_is_found_by_its_order_id_with_the_step_it_is_in(
-    runtime: OrchestrationRuntime,
+    runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id, order_id = new_id("vis-running"), new_id("o-running")
     hangs = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, hang=True)])
@@ -135,22 +139,24 @@ async def test_a_running_saga_is_found_by_its_order_id_with_the_step_it_is_in(
         await eventually(in_payment, "the saga in charge_payment")
         (execution,) = await listed(runtime, query)
     finally:
-        await runtime.client.get_workflow_handle(saga_id).terminate("test over")
+        await runtime.runtime.client.get_workflow_handle(saga_id).terminate("test over")
 
     assert execution.id == saga_id
     assert attributes(execution)["SagaStatus"] == "RUNNING"
 
 
-async def test_the_list_and_timeline_read_as_the_saga_does(runtime: OrchestrationRuntime) -> None:
+async def test_the_list_and_timeline_read_as_the_saga_does(
+    runtime: Faulty[OrchestrationRuntime],
+) -> None:
     saga_id = new_id("vis-summary")
     saga_order = order("o-summary", country="AQ")
     await runtime.start_saga(saga_id, saga_order, FaultPlan(), FAST)
     await runtime.wait(saga_id, 20)
-    handle = runtime.client.get_workflow_handle(saga_id)
+    handle = runtime.runtime.client.get_workflow_handle(saga_id)
 
     description = await handle.describe()
     summaries = [
-        runtime.client.data_converter.payload_converter.from_payload(
+        runtime.runtime.client.data_converter.payload_converter.from_payload(
             event.user_metadata.summary, str
         )
         async for event in handle.fetch_history_events()
@@ -180,10 +186,10 @@ async def test_a_server_without_the_search_attributes_is_refused_with_the_comman
     async with TemporalServer(ui=False, search_attributes={}) as bare:
         settings = TemporalSettings(address=bare.address)
         with pytest.raises(ServerError) as refused:
-            async with open_runtime(tmp_path, settings=settings):
+            async with open_runtime(tmp_path, ORDERS_V1, settings=settings):
                 pass
         await register_search_attributes(await bare.connect())
-        async with open_runtime(tmp_path, settings=settings) as runtime:
+        async with open_runtime(tmp_path, ORDERS_V1, settings=settings) as runtime:
             await check_search_attributes(runtime.client)
 
     message = str(refused.value)

@@ -15,10 +15,15 @@ import pytest
 import pytest_asyncio
 from orchestration_support import FAST, attempts, effects, new_id, order, wait_running
 
+from harness.compare.faulty import Faulty
+from harness.deploy.deployment import CHAOS_HOOKS
 from orchestration.runtime import OrchestrationRuntime, open_runtime
 from orchestration.server import TemporalServer, TemporalSettings
+from shared import faults
 from shared.contracts import Phase, SagaStatus, StepName
-from shared.faults import FaultPlan, FaultRule
+from shared.definitions import ORDERS_V1
+from shared.faults import DirectoryPlans, FaultInjector, FaultPlan, FaultRule, MemoryPlans
+from shared.faults.deployment import FAULTS_DIR_ENV, PLANS
 from shared.seed import seed
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
@@ -29,24 +34,27 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest_asyncio.fixture(loop_scope="module")
 async def workerless(
     temporal_server: TemporalServer, tmp_path: Path
-) -> AsyncIterator[OrchestrationRuntime]:
-    """A runtime that only starts and observes sagas; worker processes do the work."""
+) -> AsyncIterator[Faulty[OrchestrationRuntime]]:
+    """A runtime that only starts and observes sagas; worker processes do the work, with the
+    fault injector of a chaos deployment reading the plans ``start_saga`` writes."""
     settings = TemporalSettings(address=temporal_server.address, task_queue=new_id("proc"))
-    async with open_runtime(tmp_path, settings=settings, run_worker=False) as runtime:
+    async with open_runtime(tmp_path, ORDERS_V1, settings=settings, run_worker=False) as runtime:
         await seed(runtime.domain)
-        yield runtime
+        yield Faulty(runtime, DirectoryPlans(tmp_path / "faults" / PLANS))
 
 
 @contextmanager
 def worker_process(
-    runtime: OrchestrationRuntime, address: str, data_dir: Path
+    runtime: Faulty[OrchestrationRuntime], address: str, data_dir: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A worker process over the runtime's data folder and task queue; killed if still alive."""
     env = {
         **os.environ,
         "SAGA_TEMPORAL_ADDRESS": address,
-        "SAGA_TEMPORAL_TASK_QUEUE": runtime.task_queue,
+        "SAGA_TEMPORAL_TASK_QUEUE": runtime.runtime.task_queue,
         "SAGA_DATA_DIR": str(data_dir),
+        "SAGA_HOOKS": CHAOS_HOOKS,
+        FAULTS_DIR_ENV: str(data_dir / "faults"),
     }
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     process = subprocess.Popen(
@@ -73,7 +81,7 @@ async def exit_code(process: subprocess.Popen[bytes], timeout_s: float = 10) -> 
 
 
 async def test_worker_process_runs_a_saga_and_stops_cleanly_on_sigterm(
-    workerless: OrchestrationRuntime, temporal_server: TemporalServer, tmp_path: Path
+    workerless: Faulty[OrchestrationRuntime], temporal_server: TemporalServer, tmp_path: Path
 ) -> None:
     saga_id = new_id("proc")
     with worker_process(workerless, temporal_server.address, tmp_path) as worker:
@@ -87,7 +95,7 @@ async def test_worker_process_runs_a_saga_and_stops_cleanly_on_sigterm(
 
 
 async def test_a_worker_killed_mid_step_is_replaced_and_the_step_is_retried_once(
-    workerless: OrchestrationRuntime, temporal_server: TemporalServer, tmp_path: Path
+    workerless: Faulty[OrchestrationRuntime], temporal_server: TemporalServer, tmp_path: Path
 ) -> None:
     saga_id = new_id("killed")
     slow_charge = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, delay_ms=1_000)])
@@ -112,15 +120,18 @@ async def test_a_worker_started_later_on_the_settings_task_queue_finishes_a_saga
     settings = TemporalSettings(address=temporal_server.address).isolated()
     saga_id = new_id("resumed")
     slow_charge = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, delay_ms=300)])
-    async with open_runtime(tmp_path, settings=settings) as first:
+    board = MemoryPlans()  # both workers' injectors read the same plans, as in one deployment
+    hooks = faults.hooks(FaultInjector.for_variant("orchestration", board))
+    async with open_runtime(tmp_path, ORDERS_V1, settings=settings, hooks=hooks) as raw:
+        first = Faulty(raw, board)
         await seed(first.domain)
         await first.start_saga(saga_id, order(saga_id), slow_charge, FAST)
         await wait_running(first, saga_id, StepName.CHARGE_PAYMENT, timeout_s=20)
     # The first worker is gone with the saga mid-step; a second one on the same queue resumes it.
-    async with open_runtime(tmp_path, settings=settings) as second:
+    async with open_runtime(tmp_path, ORDERS_V1, settings=settings, hooks=hooks) as second:
         outcome = await second.wait(saga_id, 30)
         charges = [c for c in (await second.domain.snapshot()).charges if c.saga_id == saga_id]
 
-    assert second.task_queue == first.task_queue == settings.task_queue
+    assert second.task_queue == raw.task_queue == settings.task_queue
     assert outcome.status is SagaStatus.COMPLETED
     assert len(charges) == 1

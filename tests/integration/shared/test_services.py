@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from shared import faults
 from shared.catalogue import admit
 from shared.contracts import (
     LineItem,
@@ -22,22 +23,43 @@ from shared.contracts import (
     StepResult,
     StepStatus,
 )
+from shared.definitions import ORDERS_V1
 from shared.errors import (
     BusinessFailure,
-    CrashPoint,
-    InjectedCrash,
     InvalidOrder,
     StepRejected,
     TransientFailure,
 )
-from shared.faults import FaultPlan, FaultRule
-from shared.saga import COMPENSATIONS, FORWARD_STEPS, forward_of
+from shared.faults import CrashPoint, FaultInjector, FaultPlan, FaultRule, MemoryPlans
 from shared.seed import DEFAULT_SEED, Product, SeedData, seed
 from shared.services import Domain
 from shared.steps import run_step
 from shared.store import StoreFactory, Tx, sqlite_stores
 
 US = ShippingAddress(name="A", street="1 Main St", city="X", postal_code="1", country="US")
+
+
+SPEC = ORDERS_V1.spec
+
+
+class Died(BaseException):
+    """What an injected crash does in these tests: it ends the step where the process would."""
+
+
+async def die() -> None:
+    raise Died
+
+
+async def faulty_step(
+    domain: Domain, step: str, req: StepRequest, plan: FaultPlan, *, variant: str = "t"
+) -> StepResult:
+    """The step through the fault injector's middleware, with ``plan`` for its saga."""
+    plans = MemoryPlans()
+    plans.install(req.saga_id, plan)
+    injector = FaultInjector.for_variant("orchestration", plans, die=die)
+    return await run_step(
+        domain, step, req, variant=variant, middleware=faults.hooks(injector).step
+    )
 
 
 def make_order(order_id: str = "o-1", **changes: object) -> OrderRequest:
@@ -59,7 +81,7 @@ def request(order: OrderRequest, attempt: int = 1) -> StepRequest:
 
 @pytest.fixture
 async def domain(store_factory: StoreFactory) -> AsyncIterator[Domain]:
-    opened = await Domain(store_factory).open()
+    opened = await Domain(store_factory, ORDERS_V1).open()
     await seed(opened)
     yield opened
     await opened.close()
@@ -67,7 +89,7 @@ async def domain(store_factory: StoreFactory) -> AsyncIterator[Domain]:
 
 async def run_forward(domain: Domain, order: OrderRequest, upto: StepName) -> None:
     await domain.orders.place(order.order_id, order)
-    for step in FORWARD_STEPS:
+    for step in SPEC.forward_steps:
         await domain.handler(step)(request(order))
         if step is upto:
             return
@@ -75,7 +97,7 @@ async def run_forward(domain: Domain, order: OrderRequest, upto: StepName) -> No
 
 def test_every_service_keeps_its_own_sqlite_file_in_wal_mode(tmp_path: Path) -> None:
     async def check() -> list[str]:
-        domain = await Domain(sqlite_stores(tmp_path)).open()
+        domain = await Domain(sqlite_stores(tmp_path), ORDERS_V1).open()
         modes = [
             (await service.store.query("PRAGMA journal_mode"))[0]["journal_mode"]
             for service in domain.services.values()
@@ -93,7 +115,7 @@ def test_every_service_keeps_its_own_sqlite_file_in_wal_mode(tmp_path: Path) -> 
     ]
 
 
-@pytest.mark.parametrize("step", FORWARD_STEPS, ids=str)
+@pytest.mark.parametrize("step", SPEC.forward_steps, ids=str)
 async def test_a_forward_step_applied_twice_has_the_effect_of_once(
     domain: Domain, step: StepName
 ) -> None:
@@ -107,7 +129,7 @@ async def test_a_forward_step_applied_twice_has_the_effect_of_once(
     assert await domain.snapshot() == once
 
 
-@pytest.mark.parametrize("compensation", COMPENSATIONS, ids=str)
+@pytest.mark.parametrize("compensation", SPEC.compensations, ids=str)
 async def test_a_compensation_applied_twice_has_the_effect_of_once(
     domain: Domain, compensation: StepName
 ) -> None:
@@ -128,7 +150,7 @@ async def test_compensations_restore_stock_money_and_points(domain: Domain) -> N
     order = make_order()
     await run_forward(domain, order, StepName.CREATE_SHIPMENT)
 
-    for compensation in reversed(COMPENSATIONS):
+    for compensation in reversed(SPEC.compensations):
         await domain.handler(compensation)(request(order))
 
     after = await domain.snapshot()
@@ -139,7 +161,7 @@ async def test_compensations_restore_stock_money_and_points(domain: Domain) -> N
     assert [s.status for s in after.shipments] == ["cancelled"]
 
 
-@pytest.mark.parametrize("compensation", COMPENSATIONS, ids=str)
+@pytest.mark.parametrize("compensation", SPEC.compensations, ids=str)
 async def test_compensation_before_forward_leaves_a_tombstone_that_rejects_the_late_step(
     domain: Domain, compensation: StepName
 ) -> None:
@@ -149,7 +171,7 @@ async def test_compensation_before_forward_leaves_a_tombstone_that_rejects_the_l
 
     noop = await domain.handler(compensation)(request(order))
     with pytest.raises(StepRejected):
-        await domain.handler(forward_of(compensation))(request(order))
+        await domain.handler(SPEC.forward_of(compensation))(request(order))
 
     assert noop.status is StepStatus.NOOP
     assert await domain.snapshot() == before
@@ -159,10 +181,10 @@ async def test_fifty_concurrent_reservations_for_ten_units_reserve_exactly_ten(
     store_factory: StoreFactory,
 ) -> None:
     scarce = SeedData(products={"rare": Product(name="Rare", price_cents=100, stock=10)}, points={})
-    setup = await Domain(store_factory).open()
+    setup = await Domain(store_factory, ORDERS_V1).open()
     await seed(setup, scarce)
     # Five independent connections race, as five worker processes would.
-    domains = [await Domain(store_factory).open() for _ in range(5)]
+    domains = [await Domain(store_factory, ORDERS_V1).open() for _ in range(5)]
     orders = [
         make_order(
             f"race-{i}", items=[LineItem(product_id="rare", quantity=1, unit_price_cents=100)]
@@ -193,7 +215,7 @@ async def test_a_forward_step_racing_its_compensation_ends_undone_or_refused_nev
 ) -> None:
     # Two connections, as the step and its compensation would arrive from two processes; on
     # Postgres both would see "no row" under READ COMMITTED without the per-saga lock.
-    domains = [await Domain(store_factory).open() for _ in range(2)]
+    domains = [await Domain(store_factory, ORDERS_V1).open() for _ in range(2)]
     await seed(domains[0])
     orders = [make_order(f"race-{i}") for i in range(20)]
 
@@ -309,12 +331,12 @@ async def test_business_and_technical_failures_are_distinct_types(domain: Domain
     plan = FaultPlan(rules=[FaultRule(step=StepName.RESERVE_INVENTORY, transient=1)])
 
     with pytest.raises(TransientFailure) as technical:
-        await run_step(domain, StepName.RESERVE_INVENTORY, request(order), variant="t", faults=plan)
+        await faulty_step(domain, StepName.RESERVE_INVENTORY, request(order), plan, variant="t")
 
     assert not isinstance(technical.value, BusinessFailure)
     assert (await domain.snapshot()).reserved == {}
-    done = await run_step(
-        domain, StepName.RESERVE_INVENTORY, request(order, attempt=2), variant="t", faults=plan
+    done = await faulty_step(
+        domain, StepName.RESERVE_INVENTORY, request(order, attempt=2), plan, variant="t"
     )
     assert done.status is StepStatus.DONE
 
@@ -326,9 +348,9 @@ async def test_a_lost_acknowledgement_commits_once_and_the_redelivery_replays(
     plan = FaultPlan(rules=[FaultRule(step=StepName.RESERVE_INVENTORY, duplicate=True)])
 
     with pytest.raises(TransientFailure, match="acknowledgement lost"):
-        await run_step(domain, StepName.RESERVE_INVENTORY, request(order), variant="t", faults=plan)
-    again = await run_step(
-        domain, StepName.RESERVE_INVENTORY, request(order, attempt=2), variant="t", faults=plan
+        await faulty_step(domain, StepName.RESERVE_INVENTORY, request(order), plan, variant="t")
+    again = await faulty_step(
+        domain, StepName.RESERVE_INVENTORY, request(order, attempt=2), plan, variant="t"
     )
 
     assert again.replayed
@@ -342,8 +364,8 @@ async def test_an_injected_crash_keeps_or_drops_the_commit_by_its_point(
     order = make_order()
     plan = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, crash=point)])
 
-    with pytest.raises(InjectedCrash):
-        await run_step(domain, StepName.CHARGE_PAYMENT, request(order), variant="t", faults=plan)
+    with pytest.raises(Died):
+        await faulty_step(domain, StepName.CHARGE_PAYMENT, request(order), plan, variant="t")
 
     charges = (await domain.snapshot()).charges
     assert len(charges) == (1 if point is CrashPoint.AFTER_COMMIT else 0)
@@ -353,7 +375,7 @@ async def test_a_permanent_fault_on_a_forward_step_carries_its_reason(domain: Do
     order = make_order()
     plan = FaultPlan(rules=[FaultRule(step=StepName.CREATE_SHIPMENT, permanent=True)])
     with pytest.raises(BusinessFailure) as failure:
-        await run_step(domain, StepName.CREATE_SHIPMENT, request(order), variant="t", faults=plan)
+        await faulty_step(domain, StepName.CREATE_SHIPMENT, request(order), plan, variant="t")
     assert failure.value.reason is Reason.SHIPMENT_FAILED
 
 
@@ -362,7 +384,7 @@ async def test_a_hang_never_answers_until_cancelled(domain: Domain) -> None:
     plan = FaultPlan(rules=[FaultRule(step=StepName.RESERVE_INVENTORY, hang=True)])
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(
-            run_step(domain, StepName.RESERVE_INVENTORY, request(order), variant="t", faults=plan),
+            faulty_step(domain, StepName.RESERVE_INVENTORY, request(order), plan, variant="t"),
             timeout=0.3,
         )
     assert (await domain.snapshot()).reserved == {}
@@ -373,7 +395,7 @@ async def test_step_spans_carry_the_canonical_attributes_and_fault_events(
 ) -> None:
     order = make_order()
     plan = FaultPlan(rules=[FaultRule(step=StepName.RESERVE_INVENTORY, delay_ms=1)])
-    await run_step(domain, StepName.RESERVE_INVENTORY, request(order), variant="v", faults=plan)
+    await faulty_step(domain, StepName.RESERVE_INVENTORY, request(order), plan, variant="v")
 
     (span,) = [s for s in span_exporter.get_finished_spans() if s.name == "reserve_inventory"]
     assert dict(span.attributes or {}) == {

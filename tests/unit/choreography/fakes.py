@@ -23,10 +23,11 @@ from choreography.events import Event, Routing, placed, saga_key
 from choreography.participants import Participant, kinds_for, reactions_for
 from choreography.schema import migrations_for
 from choreography.tracker import Tracker
+from harness.compare.faulty import injected
 from shared.contracts import OrderRequest, Reason, SagaPolicy
-from shared.faults import FaultPlan
-from shared.saga import SAGA, SagaSpec
-from shared.services import SERVICES, Domain
+from shared.definition import SagaDefinition
+from shared.faults import FaultPlan, MemoryPlans
+from shared.services import Domain
 from shared.store import Migration, Params, Row, Store, StoreFactory, Tx, apply_migrations
 from shared.store.sqlite import DIALECT, SqliteTx
 
@@ -107,6 +108,8 @@ class FakeBus:
 
     domain: Domain
     routing: Routing
+    plans: MemoryPlans = field(init=False)
+    """Where a test installs a saga's faults (the participants' injector reads them)."""
     tracker: Tracker = field(init=False)
     participants: dict[str, Participant] = field(default_factory=dict)
     queue: deque[Message] = field(default_factory=deque)
@@ -116,6 +119,7 @@ class FakeBus:
 
     def __post_init__(self) -> None:
         self.tracker = Tracker(self.domain.orders, routing=self.routing, hand_over=self.hand_over)
+        self.plans, hooks = injected("choreography")
         for service in self.routing.saga.services:
             self.participants[service] = Participant(
                 service,
@@ -123,6 +127,7 @@ class FakeBus:
                 reactions_for(service, self.routing),
                 routing=self.routing,
                 hand_over=self.hand_over,
+                middleware=hooks.step,
             )
 
     def hand_over(self, rows: list[Outgoing | None]) -> None:
@@ -135,8 +140,11 @@ class FakeBus:
     async def start(
         self, saga_id: str, order: OrderRequest, policy: SagaPolicy, faults: FaultPlan
     ) -> None:
-        """What the runtime's start does: the order, the tracker's view, ``order.placed``."""
-        event = placed(saga_id, order, faults, policy, started_at=time.time())
+        """What the runtime's start does (the order, the tracker's view, ``order.placed``),
+        with the saga's faults installed first, as the harness does."""
+        self.plans.install(saga_id, faults.resolve(self.routing.saga))
+        ref = self.routing.definition.ref
+        event = placed(saga_id, order, policy, time.time(), ref)
         rows: list[Outgoing | None] = []
 
         def hook(tx: Tx) -> None:
@@ -184,11 +192,12 @@ class FakeBus:
         return saga_key(message.outgoing.subject)
 
 
-async def fake_world(saga: SagaSpec = SAGA) -> FakeBus:
+async def fake_world(definition: SagaDefinition) -> FakeBus:
     """A domain on memory stores with the choreography's tables, and the bus over it."""
-    domain = Domain(memory_stores(), saga=saga, extra_migrations=migrations_for(SERVICES))
+    migrations = migrations_for(definition.services)
+    domain = Domain(memory_stores(), definition, extra_migrations=migrations)
     await domain.open()
-    return FakeBus(domain, Routing(saga))
+    return FakeBus(domain, Routing(definition))
 
 
 def decoded(message: Message) -> Event:

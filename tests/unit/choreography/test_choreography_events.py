@@ -25,7 +25,7 @@ from shared.contracts import (
     ShippingAddress,
     StepName,
 )
-from shared.faults import FaultPlan, FaultRule
+from shared.definitions import ORDERS_V1
 from shared.saga import SAGA
 
 ORDER = OrderRequest(
@@ -39,7 +39,7 @@ ORDER = OrderRequest(
     ),
 )
 R, C, D, S, LAST = SAGA.forward_steps
-ROUTES = Routing(SAGA)
+ROUTES = Routing(ORDERS_V1)
 
 
 def test_kinds_come_from_each_steps_token_and_past_tense_names() -> None:
@@ -60,7 +60,7 @@ def test_kinds_come_from_each_steps_token_and_past_tense_names() -> None:
     )
 
 
-@pytest.mark.parametrize("kind", sorted(Routing(SAGA).meanings))
+@pytest.mark.parametrize("kind", sorted(Routing(ORDERS_V1).meanings))
 def test_every_subject_names_service_event_and_saga_and_parses_back(kind: str) -> None:
     value = subject(kind, "saga-1")
 
@@ -87,14 +87,13 @@ def test_event_ids_are_deterministic_so_a_repeat_is_a_duplicate() -> None:
     assert event_id("s1", "payment.charged") != event_id("s2", "payment.charged")
 
 
-def test_following_event_carries_the_order_faults_policy_and_trail() -> None:
-    faults = FaultPlan(rules=[FaultRule(step=C, transient=1)])
+def test_following_event_carries_the_order_policy_definition_and_trail() -> None:
     policy = SagaPolicy(deadline_s=3)
-    start = placed("s1", ORDER, faults, policy, started_at=100.0)
+    start = placed("s1", ORDER, policy, 100.0, ORDERS_V1.ref)
 
     charged = start.follow(ROUTES.done(C), trail=(R, C), step=C)
 
-    assert (charged.order, charged.faults, charged.policy) == (ORDER, faults, policy)
+    assert (charged.order, charged.policy, charged.definition) == (ORDER, policy, ORDERS_V1.ref)
     assert charged.event_id == "s1:payment.charged"
     assert charged.trail == (R, C)
     assert charged.deadline_at == 103.0
@@ -148,7 +147,7 @@ def test_consumers_filter_on_exactly_the_events_their_service_reacts_to() -> Non
     settings = ChoreographySettings(consumer_suffix="-t", ack_wait_s=1.5, max_deliver=50)
 
     for service in SAGA.services:
-        config = settings.participant_spec(service).config()
+        config = settings.participant_spec(service, ROUTES).config()
         assert config.durable_name == f"{service}-t"
         assert config.filter_subjects == [pattern(k) for k in kinds_for(service, ROUTES)]
         assert config.ack_policy is not None and config.ack_policy.value == "explicit"

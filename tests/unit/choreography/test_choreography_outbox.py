@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
 
 from choreography import inbox, outbox
-from choreography.bus import Liveness, Outgoing
+from choreography.bus import Outgoing
 from choreography.events import Event, placed
 from choreography.outbox import Relay
 from choreography.schema import PARTICIPANT
 from shared.contracts import LineItem, OrderRequest, SagaPolicy, ShippingAddress
-from shared.faults import FaultPlan
+from shared.definitions import ORDERS_V1
 from shared.store import Store, StoreFactory, Tx
 
 ORDER = OrderRequest(
@@ -26,7 +26,7 @@ ORDER = OrderRequest(
         name="A", street="1 Main St", city="X", postal_code="1", country="US"
     ),
 )
-START = placed("s1", ORDER, FaultPlan(), SagaPolicy(), started_at=1.0)
+START = placed("s1", ORDER, SagaPolicy(), 1.0, ORDERS_V1.ref)
 
 
 class Broker:
@@ -119,16 +119,48 @@ async def test_relay_finds_rows_nobody_handed_over_and_retries_while_the_broker_
     assert await outbox.unsent(store) == []
 
 
-async def test_dead_process_publishes_nothing(store: Store) -> None:
-    await add(store, START)
-    broker = Broker()
-    relay = Relay(store, broker.publish, liveness=Liveness(alive=False), poll_s=0.02)
-    relay.start()
-    await asyncio.sleep(0.1)
-    await relay.stop()
+class Defer:
+    """A publish middleware that leaves one saga's messages unpublished while ``held``."""
 
-    assert broker.sent == []
-    assert len(await outbox.unsent(store)) == 1
+    def __init__(self, saga_id: str) -> None:
+        self.saga_id = saga_id
+        self.held = True
+        self.deferred = 0
+
+    async def __call__(
+        self,
+        source: str,
+        batch: Sequence[Outgoing],
+        publish: Callable[[Sequence[Outgoing]], Awaitable[None]],
+    ) -> Sequence[Outgoing]:
+        assert source == "service"  # the relay names the store it publishes
+        now = [m for m in batch if not (self.held and m.saga_id == self.saga_id)]
+        self.deferred += len(batch) - len(now)
+        if now:
+            await publish(now)
+        return now
+
+
+async def test_messages_a_publish_middleware_leaves_stay_unsent_for_a_later_poll(
+    store: Store,
+) -> None:
+    second = ORDER.model_copy(update={"order_id": "o-2"})
+    other = placed("s2", second, SagaPolicy(), 1.0, ORDERS_V1.ref)
+    broker = Broker()
+    defer = Defer("s1")
+    relay = Relay(store, broker.publish, middleware=[defer], poll_s=0.02)
+    relay.start()
+    try:
+        relay.hand_over(await add(store, START, other))
+        await _until(lambda: broker.sent == ["s2:order.placed"] and defer.deferred >= 2)
+        assert [row.msg_id for row in await outbox.unsent(store)] == ["s1:order.placed"]
+        defer.held = False
+        await _until(lambda: relay.published == 2)
+    finally:
+        await relay.stop()
+
+    assert broker.sent == ["s2:order.placed", "s1:order.placed"]
+    assert await outbox.unsent(store) == []
 
 
 async def test_inbox_remembers_a_consumed_event_once(store: Store) -> None:
@@ -211,12 +243,3 @@ async def test_sent_rows_are_pruned_after_the_keep_window_and_unsent_ones_never(
 
 
 KINDS = ("inventory.reserved", "payment.charged", "points.deducted")
-
-
-async def test_held_rows_are_claimed_by_no_relay_until_the_hold_runs_out(store: Store) -> None:
-    await add(store, START)
-    await store.run(lambda tx: outbox.hold(tx, [START.event_id], until=110.0))
-
-    assert await store.run(claim("relay-a", now=109.0)) == []
-    assert await store.run(claim(outbox.default_owner(), now=109.0)) == []
-    assert await store.run(claim("relay-a", now=111.0)) == [START.event_id]

@@ -22,6 +22,7 @@ from shared.contracts import (
     StepName,
     StepStatus,
 )
+from shared.definitions import ORDERS_V1
 from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
 
@@ -31,7 +32,7 @@ S = StepName
 
 @pytest_asyncio.fixture
 async def bus() -> AsyncIterator[FakeBus]:
-    world = await fake_world()
+    world = await fake_world(ORDERS_V1)
     await seed(world.domain)
     try:
         yield world

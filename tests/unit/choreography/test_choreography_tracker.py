@@ -17,10 +17,10 @@ from choreography.events import CANCEL_REQUESTED, Event, Routing, placed
 from choreography.projection import SagaView, decide, fold, fold_all, new_view, outcome
 from harness.compare.scenarios import order
 from shared.contracts import Phase, Reason, SagaPolicy, SagaStatus, StepName, StepStatus
-from shared.faults import FaultPlan
+from shared.definitions import ORDERS_V1
 from shared.saga import SAGA
 
-ROUTES = Routing(SAGA)
+ROUTES = Routing(ORDERS_V1)
 R, C, D, S, O = SAGA.forward_steps  # noqa: E741 - the five steps, by initial
 DONE, NOOP, FAILED = StepStatus.DONE, StepStatus.NOOP, StepStatus.FAILED
 START = 1_000.0
@@ -28,7 +28,7 @@ POLICY = SagaPolicy(deadline_s=30.0)
 
 
 def start(points: int = 100) -> Event:
-    return placed("s-1", order("o-1", points=points), FaultPlan(), POLICY, started_at=START)
+    return placed("s-1", order("o-1", points=points), POLICY, START, ORDERS_V1.ref)
 
 
 def done(first: Event, step: str, trail: Sequence[str], at: float, attempts: int = 1) -> Event:

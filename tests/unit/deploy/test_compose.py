@@ -17,13 +17,14 @@ import yaml
 from pydantic import ValidationError
 
 from choreography import __main__ as choreography_main
-from choreography.host import KINDS_OF_PROCESS, ChoreographySettings
+from choreography.host import ChoreographySettings, kinds_of_process
 from harness.cli.app import app
 from harness.deploy.attach import resolve
 from harness.session import VARIANTS
 from orchestration import worker
 from orchestration.server import TemporalSettings
 from orchestration.visibility import KEYS
+from shared.definitions import definition_named
 from shared.settings import Settings, StoreKind
 
 ROOT = Path(__file__).parents[3]
@@ -60,7 +61,9 @@ def test_the_cluster_pieces_are_all_there(compose: dict[str, Any]) -> None:
     names = set(compose["services"])
     assert {"temporal", "temporal-postgres", "temporal-ui", "jaeger", "otel-collector"} <= names
     assert {"nats-1", "nats-2", "nats-3", "orchestration-worker", "saga-postgres"} <= names
-    assert set(KINDS_OF_PROCESS) <= names
+    definitions = {settings_of(c).definition for c in choreography_containers(compose).values()}
+    assert len(definitions) == 1
+    assert set(kinds_of_process(definition_named(definitions.pop()))) <= names
 
 
 def test_nats_nodes_form_one_jetstream_cluster_routing_to_each_other(
@@ -79,6 +82,7 @@ def test_each_choreography_container_runs_one_process_kind_with_its_settings_alo
     compose: dict[str, Any],
 ) -> None:
     kinds = []
+    definitions = set()
     for container in choreography_containers(compose).values():
         args = choreography_main.parse(container["command"][3:])
         settings = choreography_main.settings_from(args, settings_of(container))
@@ -90,7 +94,10 @@ def test_each_choreography_container_runs_one_process_kind_with_its_settings_alo
         assert nats.servers == [f"nats://nats-{i}:4222" for i in (1, 2, 3)]
         assert nats.replicas == 3
         kinds.append(args.service)
-    assert sorted(kinds) == sorted(KINDS_OF_PROCESS)
+        definitions.add(settings.definition)
+    # One container per process kind of the one saga definition they all run.
+    (definition,) = definitions
+    assert sorted(kinds) == sorted(kinds_of_process(definition_named(definition)))
 
 
 def test_the_worker_container_polls_the_stable_queue_over_its_own_schemas(

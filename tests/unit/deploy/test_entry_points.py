@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from choreography import __main__ as choreography_main
 from orchestration import worker
 from shared.settings import Settings, StoreKind
@@ -40,10 +38,16 @@ def test_a_service_process_flag_overrides_its_variable() -> None:
     assert (settings.data_dir, settings.nats_url) == (Path("/flag"), "nats://env:1")
 
 
-def test_the_tracker_is_a_process_kind_of_its_own() -> None:
-    assert choreography_main.parse(["--service", "tracker"]).service == "tracker"
-    with pytest.raises(SystemExit):
-        choreography_main.parse(["--service", "relay"])
+def test_the_tracker_is_a_process_kind_of_its_own_and_the_kinds_come_from_the_definition() -> None:
+    settings = Settings(nats_url="nats://env:1")
+    assert choreography_main.usage_problem("tracker", settings) is None
+    problem = choreography_main.usage_problem("relay", settings)
+    assert problem is not None
+    assert "not a process kind of saga definition 'v1'" in problem
+    assert "inventory, payment, points, shipping, orders, tracker, all" in problem
+    voucher = settings.model_copy(update={"definition": "voucher"})
+    assert choreography_main.usage_problem("voucher", voucher) is None
+    assert choreography_main.usage_problem("voucher", settings) is not None
 
 
 def test_the_worker_reads_its_task_queue_and_store_from_the_environment() -> None:
@@ -71,7 +75,8 @@ def test_each_variant_keeps_its_own_stores_in_one_deployment() -> None:
 
 
 def test_settings_become_the_variables_a_child_process_reads() -> None:
-    settings = Settings.from_environment({"SAGA_NATS_URL": "nats://a:1", "SAGA_CRASH_EXITS": "1"})
+    env = {"SAGA_NATS_URL": "nats://a:1", "SAGA_HOOKS": "shared.faults.deployment:chaos_hooks"}
+    settings = Settings.from_environment(env)
 
     again = Settings.from_environment(settings.environment())
 

@@ -31,6 +31,7 @@ from shared.contracts import (
     StepState,
     StepStatus,
 )
+from shared.definitions import ORDERS_V1
 from shared.validation import InvalidInput
 
 NAMESPACE = Namespace("t1")
@@ -145,7 +146,7 @@ def test_stuck_lost_and_doubly_charged_sagas_fail_the_run_and_a_deadline_does_no
     run = run_of([timed_out, stuck, lost], [charge, charge], [])
     reference = {o.index: "COMPENSATED/payment_declined" for o in declined}
 
-    report = analyse(run, reference, chaos_seed(3), EventAudit(checked=True))
+    report = analyse(run, reference, chaos_seed(3), EventAudit(checked=True), ORDERS_V1)
 
     assert (report.terminal, report.timed_out, report.timed_out_differences) == (1, 1, 1)
     assert report.stuck_by_step == {"charge_payment": 1}
@@ -169,7 +170,8 @@ def test_the_backlog_of_a_kill_is_drained_when_the_last_saga_in_flight_or_due_me
     ]
     kill = KillRecord(Kill(10.0, "payment", 2.0), "payment", pid=1, killed_at=10.0, back_at=12.0)
 
-    report = analyse(run_of(records, [], [kill]), {}, chaos_seed(4), EventAudit(checked=True))
+    run = run_of(records, [], [kill])
+    report = analyse(run, {}, chaos_seed(4), EventAudit(checked=True), ORDERS_V1)
 
     (drain,) = report.kills
     assert (drain.at_s, drain.back_s, drain.drained_s) == (10.0, 12.0, 5.0)

@@ -17,11 +17,13 @@ from shared.contracts import (
     StepState,
     StepStatus,
 )
-from shared.saga import FORWARD_STEPS
+from shared.definitions import ORDERS_V1
 from shared.seed import DEFAULT_SEED
 
 ORDER = order("o-1", items={"widget": 2}, points=100)
 TOTAL = 2 * 1_999
+
+FORWARD = ORDERS_V1.spec.forward_steps
 
 
 def outcome(
@@ -30,7 +32,7 @@ def outcome(
     compensations: dict[StepName, StepStatus] | None = None,
     **fields: object,
 ) -> SagaOutcome:
-    steps = [StepState(step=s, phase=Phase.FORWARD, status=forward[s]) for s in FORWARD_STEPS]
+    steps = [StepState(step=s, phase=Phase.FORWARD, status=forward[s]) for s in FORWARD]
     steps += [
         StepState(step=s, phase=Phase.COMPENSATE, status=v)
         for s, v in (compensations or {}).items()
@@ -68,7 +70,10 @@ def state(
 
 
 DONE, FAILED = StepStatus.DONE, StepStatus.FAILED
-PAST_THE_PIVOT = {**dict.fromkeys(FORWARD_STEPS, DONE), StepName.COMPLETE_ORDER: FAILED}
+PAST_THE_PIVOT = {
+    **dict.fromkeys(FORWARD, DONE),
+    StepName.COMPLETE_ORDER: FAILED,
+}
 
 
 def test_a_saga_needing_intervention_past_the_pivot_keeps_every_forward_effect() -> None:
@@ -84,14 +89,17 @@ def test_a_saga_needing_intervention_past_the_pivot_keeps_every_forward_effect()
         status=SagaStatus.NEEDS_INTERVENTION,
     )
 
-    checks = check_invariants(DEFAULT_SEED, kept, [(ORDER, stuck)])
+    checks = check_invariants(ORDERS_V1, DEFAULT_SEED, kept, [(ORDER, stuck)])
 
     assert checks == dict.fromkeys(checks, True)
-    assert expected_net(DEFAULT_SEED, [(ORDER, stuck)]).shipped == ["o-1"]
+    assert expected_net(ORDERS_V1, DEFAULT_SEED, [(ORDER, stuck)]).shipped == ["o-1"]
 
 
 def test_a_saga_needing_intervention_before_the_pivot_keeps_only_what_was_not_undone() -> None:
-    forward = {**dict.fromkeys(FORWARD_STEPS, DONE), StepName.CREATE_SHIPMENT: FAILED}
+    forward = {
+        **dict.fromkeys(FORWARD, DONE),
+        StepName.CREATE_SHIPMENT: FAILED,
+    }
     forward[StepName.COMPLETE_ORDER] = StepStatus.PENDING
     refund_failed = outcome(
         SagaStatus.NEEDS_INTERVENTION,
@@ -114,13 +122,16 @@ def test_a_saga_needing_intervention_before_the_pivot_keeps_only_what_was_not_un
         status=SagaStatus.NEEDS_INTERVENTION,
     )
 
-    checks = check_invariants(DEFAULT_SEED, only_charged, [(ORDER, refund_failed)])
+    checks = check_invariants(ORDERS_V1, DEFAULT_SEED, only_charged, [(ORDER, refund_failed)])
 
     assert checks == dict.fromkeys(checks, True)
 
 
 def test_a_shipment_left_by_a_saga_that_claims_to_be_undone_breaks_the_invariant() -> None:
-    forward = {**dict.fromkeys(FORWARD_STEPS, DONE), StepName.COMPLETE_ORDER: StepStatus.PENDING}
+    forward = {
+        **dict.fromkeys(FORWARD, DONE),
+        StepName.COMPLETE_ORDER: StepStatus.PENDING,
+    }
     undone = outcome(
         SagaStatus.COMPENSATED,
         forward,
@@ -141,13 +152,13 @@ def test_a_shipment_left_by_a_saga_that_claims_to_be_undone_breaks_the_invariant
         status=SagaStatus.COMPENSATED,
     )
 
-    checks = check_invariants(DEFAULT_SEED, shipped_anyway, [(ORDER, undone)])
+    checks = check_invariants(ORDERS_V1, DEFAULT_SEED, shipped_anyway, [(ORDER, undone)])
 
     assert checks["shipments_match_outcomes"] is False
 
 
 def test_one_order_charged_under_two_saga_ids_breaks_the_no_double_charge_invariant() -> None:
-    done = outcome(SagaStatus.COMPLETED, dict.fromkeys(FORWARD_STEPS, DONE))
+    done = outcome(SagaStatus.COMPLETED, dict.fromkeys(FORWARD, DONE))
     twice = state(
         stock=96, reserved=True, refunded=0, points=4_800, shipment="created",
         status=SagaStatus.COMPLETED,
@@ -160,6 +171,6 @@ def test_one_order_charged_under_two_saga_ids_breaks_the_no_double_charge_invari
         update={"charges": [*twice.charges, second], "orders": [*twice.orders, record]}
     )
 
-    checks = check_invariants(DEFAULT_SEED, doubled, [(ORDER, done), (ORDER, done)])
+    checks = check_invariants(ORDERS_V1, DEFAULT_SEED, doubled, [(ORDER, done), (ORDER, done)])
 
     assert checks["no_double_charge"] is False

@@ -18,6 +18,7 @@ from harness.compare.results import (
 from harness.compare.runner import SagaRun, ScenarioRun
 from harness.compare.scenarios import get
 from shared.contracts import BusinessState, OrderRecord, Reason, SagaOutcome, SagaStatus
+from shared.definitions import ORDERS_V1
 from shared.seed import DEFAULT_SEED
 
 OUT_OF_STOCK = get("out_of_stock")
@@ -55,7 +56,8 @@ def run(
     (case,) = OUT_OF_STOCK.sagas
     outcome = SagaOutcome(saga_id="s", order_id=case.order.order_id, status=status, reason=reason)
     saga = SagaRun(case, "s", outcome, "a" * 32, ms)
-    return ScenarioRun(OUT_OF_STOCK, variant, (saga,), untouched_state(status, reason), repeat)
+    state = untouched_state(status, reason)
+    return ScenarioRun(OUT_OF_STOCK, variant, (saga,), state, ORDERS_V1, repeat)
 
 
 def three_runs() -> list[ScenarioRun]:
@@ -98,7 +100,7 @@ def test_a_broken_invariant_in_any_run_fails_the_run() -> None:
     broken = untouched_state(SagaStatus.COMPENSATED, Reason.OUT_OF_STOCK).model_copy(
         update={"stock": {**DEFAULT_SEED_STOCK, "widget": 1}}
     )
-    runs[4] = ScenarioRun(OUT_OF_STOCK, "orchestration", runs[4].sagas, broken, 3)
+    runs[4] = ScenarioRun(OUT_OF_STOCK, "orchestration", runs[4].sagas, broken, ORDERS_V1, 3)
 
     results = document(runs)
 

@@ -20,7 +20,7 @@ async def test_a_port_taken_before_its_server_bound_it_is_chosen_again(
     failures = [ServerError(TAKEN)]
     started = object()
 
-    async def spawn(state_dir: Path, store: StoreKind) -> Any:
+    async def spawn(state_dir: Path, store: StoreKind, chaos: bool, definition: str) -> Any:
         if failures:
             raise failures.pop()
         return started
@@ -35,7 +35,7 @@ async def test_other_failures_and_a_port_taken_every_time_are_reported(
 ) -> None:
     calls: list[str] = []
 
-    async def taken(state_dir: Path, store: StoreKind) -> Any:
+    async def taken(state_dir: Path, store: StoreKind, chaos: bool, definition: str) -> Any:
         calls.append("taken")
         raise ServerError(TAKEN)
 
@@ -44,7 +44,7 @@ async def test_other_failures_and_a_port_taken_every_time_are_reported(
         await updown.start(tmp_path, StoreKind.SQLITE)
     assert len(calls) == updown.PORT_ATTEMPTS
 
-    async def broken(state_dir: Path, store: StoreKind) -> Any:
+    async def broken(state_dir: Path, store: StoreKind, chaos: bool, definition: str) -> Any:
         calls.append("broken")
         raise ServerError("nats-server exited with code 1")
 

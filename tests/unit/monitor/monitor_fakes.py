@@ -8,6 +8,7 @@ from monitor.app import create_app, fixed
 from monitor.board import Board
 from monitor.security import Guard
 from monitor.settings import MonitorSettings
+from shared.definitions import ORDERS_V1
 from shared.read_model import (
     ActionView,
     Alert,
@@ -150,5 +151,6 @@ def build(
         MonitorSettings(trace_url="http://traces.example/trace/{trace_id}", cache_s=0),
         operators=operators,
         clock=lambda: NOW,
+        steps=ORDERS_V1.steps,
     )
     return create_app(fixed(board), guard or Guard(loopback=True))

@@ -15,6 +15,7 @@ from temporalio.testing import ActivityEnvironment
 
 from orchestration.activities import SagaActivities
 from orchestration.messages import CloseCall, PlaceCall, StepCall, StepDone
+from shared import faults
 from shared.contracts import (
     LineItem,
     OrderRequest,
@@ -24,8 +25,8 @@ from shared.contracts import (
     StepName,
     StepStatus,
 )
-from shared.errors import CrashPoint
-from shared.faults import FaultPlan, FaultRule
+from shared.definitions import ORDERS_V1
+from shared.faults import CrashPoint, FaultInjector, FaultPlan, FaultRule, MemoryPlans
 from shared.seed import seed
 from shared.services import Domain
 from shared.store import sqlite_stores
@@ -45,12 +46,27 @@ def order(card: str = "card-4242") -> OrderRequest:
     )
 
 
+class Died(BaseException):
+    """What the injector's process death does in these tests: it ends the attempt here."""
+
+
+async def die() -> None:
+    raise Died
+
+
+@pytest.fixture
+def plans() -> MemoryPlans:
+    """Where a test installs the saga's faults (the activities' injector reads them)."""
+    return MemoryPlans()
+
+
 @pytest_asyncio.fixture
-async def activities(tmp_path: Path) -> AsyncIterator[SagaActivities]:
-    domain = await Domain(sqlite_stores(tmp_path)).open()
+async def activities(tmp_path: Path, plans: MemoryPlans) -> AsyncIterator[SagaActivities]:
+    domain = await Domain(sqlite_stores(tmp_path), ORDERS_V1).open()
     await seed(domain)
+    injector = FaultInjector.for_variant("orchestration", plans, die=die)
     try:
-        yield SagaActivities(domain)
+        yield SagaActivities(domain, faults.hooks(injector).step)
     finally:
         await domain.close()
 
@@ -128,27 +144,26 @@ async def test_a_declined_card_is_a_non_retryable_business_failure_carrying_its_
     assert (detail.reason, detail.attempt) == (Reason.PAYMENT_DECLINED, 2)
 
 
-async def test_a_transient_failure_stays_retryable(activities: SagaActivities) -> None:
-    flaky = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, transient=1)])
+async def test_a_transient_failure_from_the_step_middleware_stays_retryable(
+    activities: SagaActivities, plans: MemoryPlans
+) -> None:
+    plans.install(SAGA_ID, FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, transient=1)]))
 
     with pytest.raises(ApplicationError) as raised:
-        await run_step(activities, StepName.CHARGE_PAYMENT, StepCall(order=order(), faults=flaky))
+        await run_step(activities, StepName.CHARGE_PAYMENT, StepCall(order=order()))
 
     assert (raised.value.type, raised.value.non_retryable) == ("TransientFailure", False)
 
 
-async def test_a_crash_after_commit_completes_nothing_so_the_server_retries_the_attempt(
-    activities: SagaActivities,
+async def test_a_crash_point_after_commit_dies_in_the_step_middleware_after_the_charge(
+    activities: SagaActivities, plans: MemoryPlans
 ) -> None:
-    crash = FaultPlan(
-        rules=[FaultRule(step=StepName.CHARGE_PAYMENT, crash=CrashPoint.AFTER_COMMIT)]
-    )
+    crash = FaultRule(step=StepName.CHARGE_PAYMENT, crash=CrashPoint.AFTER_COMMIT)
+    plans.install(SAGA_ID, FaultPlan(rules=[crash]))
 
-    with pytest.raises(BaseException) as raised:
-        await run_step(activities, StepName.CHARGE_PAYMENT, StepCall(order=order(), faults=crash))
+    with pytest.raises(Died):
+        await run_step(activities, StepName.CHARGE_PAYMENT, StepCall(order=order()))
 
-    # Not an Exception: the worker reports no completion at all, like a dead process.
-    assert not isinstance(raised.value, Exception)
     assert len(await activities.domain.payment.charges()) == 1
 
 

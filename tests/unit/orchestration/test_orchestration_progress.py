@@ -16,8 +16,12 @@ from shared.contracts import (
     StepName,
     StepStatus,
 )
+from shared.definitions import ORDERS_V1
 
 S = StepName
+
+
+SPEC = ORDERS_V1.spec
 
 
 def order(points: int = 100) -> OrderRequest:
@@ -38,7 +42,7 @@ def states(progress: SagaProgress) -> list[tuple[StepName, Phase, StepStatus, in
 
 
 def test_a_new_saga_lists_every_forward_step_pending_and_skips_unused_points() -> None:
-    progress = SagaProgress("saga-1", order(points=0))
+    progress = SagaProgress("saga-1", order(points=0), SPEC)
 
     assert progress.outcome().status is SagaStatus.RUNNING
     assert [(step, status) for step, _, status, _ in states(progress)] == [
@@ -51,7 +55,7 @@ def test_a_new_saga_lists_every_forward_step_pending_and_skips_unused_points() -
 
 
 def test_the_running_step_is_what_a_stuck_saga_is_stuck_in() -> None:
-    progress = SagaProgress("saga-1", order())
+    progress = SagaProgress("saga-1", order(), SPEC)
     progress.start(S.RESERVE_INVENTORY)
     progress.finish(S.RESERVE_INVENTORY, StepStatus.DONE, 1)
     progress.start(S.CHARGE_PAYMENT)
@@ -60,7 +64,7 @@ def test_the_running_step_is_what_a_stuck_saga_is_stuck_in() -> None:
 
 
 def test_a_business_failure_names_the_step_and_reason_and_compensations_follow_in_order() -> None:
-    progress = SagaProgress("saga-1", order())
+    progress = SagaProgress("saga-1", order(), SPEC)
     progress.finish(S.RESERVE_INVENTORY, StepStatus.DONE, 1)
     progress.finish(S.CHARGE_PAYMENT, StepStatus.FAILED, 2)
     progress.blame(S.CHARGE_PAYMENT, Reason.PAYMENT_DECLINED)
@@ -86,7 +90,7 @@ def test_a_business_failure_names_the_step_and_reason_and_compensations_follow_i
 
 
 def test_a_failed_compensation_is_listed_for_intervention() -> None:
-    progress = SagaProgress("saga-1", order())
+    progress = SagaProgress("saga-1", order(), SPEC)
     progress.start_compensation(S.REFUND_PAYMENT)
     progress.finish_compensation(S.REFUND_PAYMENT, StepStatus.FAILED, 5)
 
@@ -94,7 +98,7 @@ def test_a_failed_compensation_is_listed_for_intervention() -> None:
 
 
 def test_an_interrupted_step_is_settled_by_what_its_compensation_found() -> None:
-    undone, refused = SagaProgress("a", order()), SagaProgress("b", order())
+    undone, refused = SagaProgress("a", order(), SPEC), SagaProgress("b", order(), SPEC)
     for progress, found in ((undone, StepStatus.DONE), (refused, StepStatus.NOOP)):
         progress.start(S.CHARGE_PAYMENT)
         progress.interrupt(Reason.CANCELLED_BY_CUSTOMER)
@@ -108,7 +112,7 @@ def test_an_interrupted_step_is_settled_by_what_its_compensation_found() -> None
 
 
 def test_a_retried_compensation_updates_its_entry_and_actions_are_listed() -> None:
-    progress = SagaProgress("saga-1", order())
+    progress = SagaProgress("saga-1", order(), SPEC)
     progress.start_compensation(S.REFUND_PAYMENT)
     progress.finish_compensation(S.REFUND_PAYMENT, StepStatus.FAILED, 5)
     progress.start_compensation(S.REFUND_PAYMENT)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from shared.contracts import Phase, StepName
-from shared.errors import CrashPoint
-from shared.faults import FaultPlan, FaultRule
-from shared.saga import COMPENSATIONS, FORWARD_STEPS
+from shared.definitions import ORDERS_V1
+from shared.faults import CrashPoint, FaultPlan, FaultRule
 
-ALL_STEPS = (*FORWARD_STEPS, *COMPENSATIONS)
+SPEC = ORDERS_V1.spec
+ALL_STEPS = (*SPEC.forward_steps, *SPEC.compensations)
 
 
 def faults_of(plan: FaultPlan, saga_ids: list[str]) -> list[list[str]]:
@@ -23,14 +23,14 @@ def faults_of(plan: FaultPlan, saga_ids: list[str]) -> list[list[str]]:
 
 def test_same_seed_yields_the_same_random_plan_and_the_same_faults() -> None:
     sagas = [f"s-{i}" for i in range(30)]
-    first, second = FaultPlan.random(seed=42, rate=0.5), FaultPlan.random(seed=42, rate=0.5)
+    first, second = FaultPlan.random(42, SPEC, rate=0.5), FaultPlan.random(42, SPEC, rate=0.5)
     assert first == second
     assert faults_of(first, sagas) == faults_of(second, sagas)
     assert any(faults_of(first, sagas))
 
 
 def test_different_seeds_yield_different_plans() -> None:
-    plans = {FaultPlan.random(seed=seed, rate=0.5).model_dump_json() for seed in range(10)}
+    plans = {FaultPlan.random(seed, SPEC, rate=0.5).model_dump_json() for seed in range(10)}
     assert len(plans) > 1
 
 
@@ -69,9 +69,9 @@ def test_duplicate_and_crash_hit_the_first_attempt_only() -> None:
 
 def test_compensate_phase_on_a_forward_name_targets_its_compensation() -> None:
     rule = FaultRule(step=StepName.CHARGE_PAYMENT, phase=Phase.COMPENSATE, transient=1)
-    assert rule.step is StepName.REFUND_PAYMENT
-    assert rule.phase is Phase.COMPENSATE
-    plan = FaultPlan(rules=[rule])
+    plan = FaultPlan(rules=[rule]).resolve(SPEC)
+    assert plan.rules[0].step is StepName.REFUND_PAYMENT
+    assert plan.rules[0].phase is Phase.COMPENSATE
     assert plan.decide("s", StepName.REFUND_PAYMENT, 1).transient
     assert not plan.decide("s", StepName.CHARGE_PAYMENT, 1).transient
 
@@ -89,5 +89,11 @@ def test_delays_add_up_and_hang_is_kept() -> None:
 
 
 def test_a_plan_round_trips_through_json() -> None:
-    plan = FaultPlan.random(seed=5, rate=0.8)
+    plan = FaultPlan.random(5, SPEC, rate=0.8)
     assert FaultPlan.model_validate_json(plan.model_dump_json()) == plan
+
+
+def test_a_rule_for_a_step_the_spec_lacks_is_refused_naming_it() -> None:
+    plan = FaultPlan(rules=[FaultRule(step="apply_voucher", permanent=True)])
+    with pytest.raises(ValueError, match=r"faults.rules\[0\].step: unknown step 'apply_voucher'"):
+        plan.resolve(SPEC)

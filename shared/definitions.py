@@ -1,0 +1,67 @@
+"""The saga definitions this project ships, by name; ``SAGA_DEFINITION`` picks one per process.
+
+``v1`` is the order saga (reserve inventory, charge payment, deduct points, create the shipment
+— the pivot — and complete the order). ``voucher`` is the extension example: v1 plus a
+compensatable step before the pivot with business state of its own (`shared/services/voucher.py`);
+adding it touched this file and that module only (docs/domain.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+from shared.contracts import StepName
+from shared.definition import SagaDefinition
+from shared.saga import SAGA
+from shared.services import SERVICES
+from shared.validation import InvalidInput
+
+ORDERS_V1 = SagaDefinition(
+    name="orders", version="v1", spec=SAGA, services=SERVICES, title="the order saga"
+)
+"""The order saga, version 1: what every command runs unless the settings say otherwise."""
+
+
+@cache
+def _voucher() -> SagaDefinition:
+    from shared.saga import StepSpec
+    from shared.services import voucher
+
+    step = StepSpec(
+        name="apply_voucher",
+        service="voucher",
+        done="applied",
+        compensation="revoke_voucher",
+        compensated="revoked",
+        failure_reason="no_voucher",
+    )
+    return SagaDefinition(
+        name="orders-voucher",
+        version="v1",
+        spec=SAGA.extended(step, after=StepName.CHARGE_PAYMENT),
+        services={**SERVICES, "voucher": voucher.SERVICE},
+        title="the order saga with a voucher redeemed before the shipment",
+    )
+
+
+DEFINITIONS: dict[str, Callable[[], SagaDefinition]] = {
+    "v1": lambda: ORDERS_V1,
+    "voucher": _voucher,
+}
+"""Every definition by the name ``SAGA_DEFINITION`` takes."""
+DEFAULT = "v1"
+
+
+def definition_named(name: str) -> SagaDefinition:
+    """The definition of that name, or InvalidInput naming the choices."""
+    try:
+        return DEFINITIONS[name]()
+    except KeyError:
+        choices = ", ".join(DEFINITIONS)
+        raise InvalidInput(
+            f"SAGA_DEFINITION={name!r}: no such saga definition; use one of: {choices}"
+        ) from None
+
+
+__all__ = ["DEFAULT", "DEFINITIONS", "ORDERS_V1", "definition_named"]
