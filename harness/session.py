@@ -19,6 +19,7 @@ from harness.compare.runner import ScenarioRun, new_run_tag, run_scenario
 from harness.compare.scenarios import Scenario
 from harness.deploy import ledger
 from harness.deploy.attach import Deployed, open_front_door
+from harness.deploy.placements import PlacingRuntime
 from shared.runtime import SagaRuntime
 from shared.settings import Settings
 from shared.store.factory import VariantStores, open_variant_stores
@@ -61,7 +62,7 @@ class Session:
             for runtime in self.runtimes.values():
                 for scenario in scenarios:
                     run = await run_scenario(
-                        runtime,
+                        self._placing(runtime, tags[scenario.name]),
                         scenario,
                         run_tag=tags[scenario.name],
                         timeout_s=timeout_s,
@@ -83,8 +84,15 @@ class Session:
             variants=[v for v in self.runtimes if v in self.deployed.variants],
             seed=scenario.seed,
             orders=[case.order for case in scenario.sagas],
+            tracks_placements=True,
         )
         ledger.record(self.deployed.state_dir, entry)
+
+    def _placing(self, runtime: SagaRuntime, tag: str) -> SagaRuntime:
+        """On a deployment, the runtime that records each saga in the ledger as it is placed."""
+        if self.deployed is None or runtime.variant not in self.deployed.variants:
+            return runtime
+        return PlacingRuntime(runtime, ledger.folder_of(self.deployed.state_dir), tag)
 
     @property
     def ui_urls(self) -> dict[str, str]:

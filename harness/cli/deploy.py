@@ -45,13 +45,23 @@ def state_dir_of(given: Path | None) -> Path:
     return (given or load_settings().state_dir).resolve()
 
 
-def up(store: StoreOpt = None, state_dir: StateDirOpt = None) -> None:
+FreshOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fresh",
+        help="Discard the state dir's stores, Temporal history, NATS streams and ledger, and "
+        "start an empty deployment (needed when a store it recorded is gone).",
+    ),
+]
+
+
+def up(store: StoreOpt = None, state_dir: StateDirOpt = None, fresh: FreshOpt = False) -> None:
     """Start a deployment (servers, six choreography processes, the worker), supervised."""
     with user_errors():
         folder = state_dir_of(state_dir)
         kind = store or load_settings().store
         prepare_folder(folder, "--state-dir", STATE_FIX)
-        found, started = run_async(updown.start(folder, kind))
+        found, started = run_async(updown.start(folder, kind, fresh))
     updown.print_where(found, started=started)
 
 
@@ -60,6 +70,10 @@ def down(state_dir: StateDirOpt = None) -> None:
     with user_errors():
         folder = state_dir_of(state_dir)
         found, left = run_async(updown.stop(folder))
+        unlisted = run_async(updown.stop_unlisted(folder)) if found is None else None
+    if unlisted is not None:
+        say(f"stopped supervisor pid {unlisted} (it ran without topology.json); state kept")
+        return
     if found is None:
         say(f"no deployment running in {escape(str(folder))}")
         return
@@ -107,7 +121,7 @@ async def _check(deployed: Deployed, since: float | None) -> list[VariantCheck]:
     results = []
     for variant, settings in deployed.variants.items():
         async with open_front_door(variant, settings, tracing) as runtime:
-            results.append(await check_variant(runtime, runs))
+            results.append(await check_variant(runtime, runs, deployed.state_dir))
     return results
 
 
