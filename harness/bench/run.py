@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.bench import resources
 from harness.bench.analysis import Spread, aggregate, holds, knees, verdict
 from harness.bench.cold import cold_start
 from harness.bench.measure import CLOSED, OPEN, Load, Measurement, measure
+from harness.bench.resources import Outside
 from harness.bench.spans import SpanTail
 from harness.bench.workload import SagaDriver, floor_kinds, open_floor
 from harness.compare.runner import new_run_tag
@@ -144,7 +146,15 @@ class Bench:
             async with open_floor(runtime, kind, session.stores) as driver:
                 if plan.warmup:
                     await warm.drive(driver)
-                m = await measure(style.name, style.variant, driver, load, session.tracing, tail)
+                m = await measure(
+                    style.name,
+                    style.variant,
+                    driver,
+                    load,
+                    session.tracing,
+                    tail,
+                    outside=self._outside(style),
+                )
             self._keep_closed(m, repeat)
         for traced in (True, False):
             label = "traced" if traced else "untraced"
@@ -154,7 +164,15 @@ class Bench:
                 await self._warm(runtime, warm)
                 sagas = SagaDriver(runtime, new_run_tag(), CLOSED_TIMEOUT_S)
                 await sagas.prepare(plan.orders)
-                m = await measure(style.name, style.variant, sagas, load, session.tracing, tail)
+                m = await measure(
+                    style.name,
+                    style.variant,
+                    sagas,
+                    load,
+                    session.tracing,
+                    tail,
+                    outside=self._outside(style),
+                )
             finally:
                 session.tracing.set_enabled(True)
             self._keep_closed(m, repeat)
@@ -174,7 +192,15 @@ class Bench:
             timeout = plan.deadline_s * 2 + plan.duration_s + 30
             driver = SagaDriver(runtime, new_run_tag(), timeout)
             await driver.prepare(load.sagas)
-            m = await measure(style.name, style.variant, driver, load, session.tracing, tail)
+            m = await measure(
+                style.name,
+                style.variant,
+                driver,
+                load,
+                session.tracing,
+                tail,
+                outside=self._outside(style),
+            )
             self._keep(m, repeat)
             failing = 0 if holds(m, plan.p95_bound_ms) else failing + 1
             if failing >= 2 or any("SagaStuck" in e for e in m.errors):
@@ -185,6 +211,14 @@ class Bench:
             driver = SagaDriver(runtime, new_run_tag(), CLOSED_TIMEOUT_S)
             await driver.prepare(warm.orders)
             await warm.drive(driver)
+
+    def _outside(self, style: Style) -> Callable[[], Outside]:
+        """The deployment's processes serving the style, when the bench drives one from
+        `up` (a compose deployment's run in containers: not measured)."""
+        deployed = self.deployed
+        if deployed is None or not deployed.supervised or style.variant not in deployed.variants:
+            return lambda: ()
+        return lambda: resources.deployed(deployed.state_dir, style.variant)
 
     def _keep_closed(self, m: Measurement, repeat: int) -> None:
         """A closed run counts only if every saga completed: else it measured a failure."""

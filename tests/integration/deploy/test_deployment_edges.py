@@ -177,3 +177,22 @@ def test_up_refuses_a_deployment_whose_recorded_store_is_gone_unless_told_to_sta
     assert fresh.returncode == 0, fresh.stderr
     report = json.loads(checked.stdout)
     assert report["ok"] and all(v["sagas"] == 0 for v in report["variants"])
+
+
+def test_an_attached_bench_measures_the_deployments_processes_by_kind() -> None:
+    with deployment() as found:
+        state = str(found.state_dir)
+        bench = saga_compare(
+            "bench", "--attach", state, "-v", "both", "-n", "8", "-c", "4", "--json"
+        )
+
+    assert bench.returncode == 0, bench.stderr
+    runs = json.loads(bench.stdout)["runs"]
+    sagas = {run["style"]: run for run in runs if run["kind"] == "saga"}
+    # The deployment's own processes, not only the harness: each style's, and its server's.
+    assert {"services", "broker"} <= set(sagas["choreography"]["cpu_s"])
+    assert {"services", "broker"} <= set(sagas["choreography"]["peak_rss_mb"])
+    orchestration = next(s for name, s in sagas.items() if name.startswith("orchestration"))
+    assert {"worker", "server"} <= set(orchestration["cpu_s"])
+    assert {"worker", "server"} <= set(orchestration["peak_rss_mb"])
+    assert "services" not in orchestration["cpu_s"]  # the other style's processes are idle
