@@ -10,7 +10,9 @@ import json
 import signal
 import subprocess
 import tempfile
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from deploy_support import (
@@ -196,3 +198,33 @@ def test_an_attached_bench_measures_the_deployments_processes_by_kind() -> None:
     assert {"worker", "server"} <= set(orchestration["cpu_s"])
     assert {"worker", "server"} <= set(orchestration["peak_rss_mb"])
     assert "services" not in orchestration["cpu_s"]  # the other style's processes are idle
+
+
+def test_the_monitor_attached_to_a_deployment_links_each_saga_to_its_temporal_ui() -> None:
+    with deployment() as found:
+        state = str(found.state_dir)
+        ran = saga_compare("run", "-s", "happy_path", "-v", "orchestration", "--attach", state)
+        monitor = subprocess.Popen(
+            [str(COMMAND), "monitor", "--attach", state, "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert monitor.stdout is not None
+            url = wait_for_line(monitor.stdout, "monitor: ")[-1].split()[1]
+            (row,) = read_json(url + "api/sagas?variant=orchestration")["sagas"]
+            detail = read_json(f"{url}api/sagas/orchestration/{row['saga_id']}")
+        finally:
+            monitor.send_signal(signal.SIGINT)
+            monitor.communicate(timeout=60)
+
+    assert ran.returncode == 0, ran.stderr
+    assert found.temporal_ui is not None
+    assert detail["engine_url"].startswith(f"{found.temporal_ui}/namespaces/default/workflows/")
+    assert row["saga_id"] in detail["engine_url"]
+
+
+def read_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return json.load(answer)
