@@ -19,6 +19,7 @@ from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from choreography.broker import SAGA_STREAM
+from choreography.events import Routing
 from choreography.projection import COMPENSATING, SagaView, outcome
 from shared.contracts import OperatorAction, SagaStatus, StepState, StepStatus
 from shared.read_model import (
@@ -103,7 +104,7 @@ class ChoreographyReadModel:
         messages = await self._messages(saga_id)
         return SagaDetail(
             row=_saga_row(row),
-            steps=_timeline(current.steps, messages),
+            steps=_timeline(current.steps, messages, Routing(self.saga_spec)),
             entries=[_entry(m) for m in messages],
             entries_title="stream events",
             failed_step=row["failed_step"],
@@ -281,25 +282,34 @@ def _entry(msg: RawStreamMsg) -> RawEntry:
     return RawEntry(at=_time(msg), name=kind, detail=" ".join(fields))
 
 
-def _timeline(steps: Sequence[StepState], messages: Sequence[RawStreamMsg]) -> list[StepView]:
+def _timeline(
+    steps: Sequence[StepState], messages: Sequence[RawStreamMsg], routing: Routing
+) -> list[StepView]:
     """The projection's steps with times from the stream.
 
-    Events form a chain: a step's result event ends it, and the event just before it (its
-    trigger) started it; a step still in flight started with the saga's latest event.
+    A step's result event ends it. A forward step starts with its trigger (the event that
+    sets it in flight: the previous step's result), however many events came between, such
+    as the deadline's cancel while it hung; a compensation starts with the event just before
+    its result (the failure, cancel or hand-back that asked for it).
     """
+    triggered: dict[str, float] = {}
     ended: dict[str, tuple[float, float]] = {}
     previous: float | None = None
     for msg in messages:
         at = _time(msg)
-        step = _decoded(msg).get("step")
+        body = _decoded(msg)
+        started = routing.starts(str(body.get("kind", "")))
+        if started is not None:
+            triggered.setdefault(started, at)
+        step = body.get("step")
         if isinstance(step, str):
-            ended[step] = (previous if previous is not None else at, at)
+            ended[step] = (triggered.get(step, previous if previous is not None else at), at)
         previous = at
     views = []
     for s in steps:
         start, end = ended.get(s.step, (None, None))
         if s.status is StepStatus.RUNNING:
-            start, end = previous, None
+            start, end = triggered.get(s.step, previous), None
         views.append(
             StepView(
                 step=str(s.step),

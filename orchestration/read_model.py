@@ -138,12 +138,34 @@ class OrchestrationReadModel:
         return [e async for e in self.client.list_workflows(query, limit=MAX_INTERVENTIONS)]
 
     async def alerts(self, now: float, quiet_s: float, warn_s: float) -> list[Alert]:
-        older = instant(now - min(quiet_s, warn_s))
-        query = f'{self._base()} AND {IN_FLIGHT} AND StartTime < "{older}"'
-        listed = self.client.list_workflows(query, limit=MAX_ALERT_CANDIDATES)
-        rows = [_saga_row(execution) async for execution in listed]
-        checked = await asyncio.gather(*(self._alert(row, now, quiet_s, warn_s) for row in rows))
+        """The choreography's rule: running sagas older than ``quiet_s`` (they may be quiet),
+        and younger ones whose deadline is within ``warn_s`` (a deadline shorter than the
+        quiet time would otherwise pass before the saga is ever looked at)."""
+        since = instant(now - quiet_s)
+        old = await self._in_flight(f'StartTime < "{since}"')
+        young = await self._in_flight(f'StartTime >= "{since}"')
+        deadlines = await asyncio.gather(*(self._deadline_of(row.saga_id) for row in young))
+        near = [
+            row
+            for row, deadline in zip(young, deadlines, strict=True)
+            if deadline is not None and deadline - now <= warn_s
+        ]
+        checked = await asyncio.gather(
+            *(self._alert(row, now, quiet_s, warn_s) for row in [*old, *near])
+        )
         return [alert for alert in checked if alert is not None]
+
+    async def _in_flight(self, clause: str) -> list[SagaRow]:
+        """At most MAX_ALERT_CANDIDATES running sagas (the newest) matching ``clause``."""
+        query = f"{self._base()} AND {IN_FLIGHT} AND {clause}"
+        listed = self.client.list_workflows(query, limit=MAX_ALERT_CANDIDATES)
+        return [_saga_row(execution) async for execution in listed]
+
+    async def _deadline_of(self, saga_id: str) -> float | None:
+        try:
+            return await self._deadline(WorkflowExecution(workflow_id=saga_id))
+        except RPCError:
+            return None
 
     async def counters(self, now: float) -> Counters:
         base = self._base()

@@ -35,7 +35,8 @@ ENDED = (ListedStatus.COMPLETED, ListedStatus.COMPENSATED, ListedStatus.NEEDS_IN
 workflow stays open in orchestration); it counts as ended NEEDS_INTERVENTION once resolved."""
 MAX_ALERT_CANDIDATES = 50
 """Running sagas checked per refresh (the oldest in choreography; in orchestration the newest
-of those old enough, as visibility cannot sort): each costs one read of the engine."""
+of those older than the quiet time, and the newest of the younger ones, whose deadline is read
+once each, as visibility cannot sort): each costs one read of the engine."""
 LATENCY_WINDOW_S = 300.0
 """Latency percentiles are over the sagas that settled this long ago at most ..."""
 MAX_LATENCY_SAMPLES = 500
