@@ -28,7 +28,14 @@ from temporalio.converter import PayloadConverter
 from temporalio.service import RPCError
 
 from orchestration.messages import WORKFLOW_NAME, SagaInput
-from orchestration.visibility import COMPENSATING, ORDER_ID, SAGA_REASON, SAGA_STATUS, SAGA_STEP
+from orchestration.visibility import (
+    COMPENSATING,
+    ORDER_ID,
+    RESOLVED,
+    SAGA_REASON,
+    SAGA_STATUS,
+    SAGA_STEP,
+)
 from orchestration.workflows import SETTLED_AT, OrderSagaWorkflow
 from shared.contracts import OperatorAction, SagaOutcome, StepStatus
 from shared.read_model import (
@@ -193,8 +200,8 @@ class OrchestrationReadModel:
             if settled is None:
                 continue
             latencies.append(settled - execution.start_time.timestamp())
-            said = execution.typed_search_attributes.get(SAGA_STATUS)
-            if said == ListedStatus.NEEDS_INTERVENTION and settled >= now - 60.0:
+            said = _listed(execution.typed_search_attributes.get(SAGA_STATUS))
+            if said is ListedStatus.NEEDS_INTERVENTION and settled >= now - 60.0:
                 needs_a_person += 1
         for execution in await self._waiting():
             settled = await _settled_at(execution)
@@ -219,11 +226,15 @@ class OrchestrationReadModel:
         """The visibility query of a list page; every value was validated before it got here."""
         clauses = [self._base()]
         if query.statuses:
-            listed = ", ".join(f'"{s.value}"' for s in query.statuses)
+            said = [s.value for s in query.statuses]
+            if ListedStatus.NEEDS_INTERVENTION in query.statuses:
+                said.append(RESOLVED)  # the list shows a resolved saga as it ended
+            listed = ", ".join(f'"{value}"' for value in said)
             clauses.append(f"{SAGA_STATUS.name} IN ({listed})")
         if query.step is not None:
             waiting = (
-                f'"{ListedStatus.RUNNING}", "{COMPENSATING}", "{ListedStatus.NEEDS_INTERVENTION}"'
+                f'"{ListedStatus.RUNNING}", "{COMPENSATING}", '
+                f'"{ListedStatus.NEEDS_INTERVENTION}", "{RESOLVED}"'
             )
             clauses.append(
                 f'{SAGA_STEP.name} = "{query.step}" AND {SAGA_STATUS.name} IN ({waiting})'
@@ -312,9 +323,16 @@ class OrchestrationReadModel:
         return known[0]
 
 
+def _listed(said: str | None) -> ListedStatus:
+    """What the list shows for a ``SagaStatus``: a resolved saga as the way it ended."""
+    if said == RESOLVED:
+        return ListedStatus.NEEDS_INTERVENTION
+    return ListedStatus(said or ListedStatus.RUNNING.value)
+
+
 def _saga_row(execution: ListedExecution) -> SagaRow:
     found = execution.typed_search_attributes
-    status = ListedStatus(found.get(SAGA_STATUS) or ListedStatus.RUNNING.value)
+    status = _listed(found.get(SAGA_STATUS))
     open_ = execution.status is WorkflowExecutionStatus.RUNNING
     step = found.get(SAGA_STEP)
     if not (status.in_flight or status is ListedStatus.NEEDS_INTERVENTION):

@@ -29,9 +29,15 @@ KEYS = (ORDER_ID, SAGA_STATUS, SAGA_STEP, SAGA_REASON)
 
 COMPENSATING = "COMPENSATING"
 """Not an outcome: what ``SagaStatus`` says while compensations run."""
+RESOLVED = "RESOLVED"
+"""Not an outcome either: what ``SagaStatus`` says of a NEEDS_INTERVENTION saga an operator
+resolved by hand (its outcome stays NEEDS_INTERVENTION, with the resolution among its
+actions), so the filter below lists only the sagas still waiting for a person."""
 
 NEEDS_INTERVENTION_FILTER = f'{SAGA_STATUS.name} = "{SagaStatus.NEEDS_INTERVENTION.value}"'
 """The list filter of every saga a person must finish (Web UI, ``temporal workflow list -q``)."""
+RESOLVED_FILTER = f'{SAGA_STATUS.name} = "{RESOLVED}"'
+"""The list filter of the sagas a person finished by hand."""
 
 
 def order_filter(order_id: str) -> str:
