@@ -37,6 +37,7 @@ from shared.read_model import (
     SagaRow,
     StepView,
     alert_kinds,
+    found_by,
     trace_id_of,
 )
 from shared.saga import SAGA, SagaSpec
@@ -91,7 +92,7 @@ class ChoreographyReadModel:
         where, params = _where(query, now)
         sql = f"{_ROW}{where} ORDER BY {_OPEN} DESC, {_SORT_AT} DESC LIMIT ?"
         rows = await self.store.query(sql, (*params, query.limit))
-        return [_saga_row(r) for r in rows]
+        return [row for row in map(_saga_row, rows) if found_by(row, query.search)]
 
     async def saga(self, saga_id: str) -> SagaDetail | None:
         found = await self.store.query(
@@ -215,8 +216,10 @@ def _where(query: SagaQuery, now: float) -> tuple[str, list[Any]]:
         clauses.append("s.started_at >= ?")
         params.append(now - query.max_age_s)
     if query.search is not None:
-        clauses.append("(s.saga_id = ? OR s.order_id = ?)")
-        params += [query.search, query.search]
+        # The order id as given, or as a run placed it (a tag after it: found_by checks it).
+        clauses.append("(s.saga_id = ? OR s.order_id = ? OR s.order_id LIKE ? ESCAPE '!')")
+        tagged = query.search.replace("_", "!_") + "-" + "_" * 8
+        params += [query.search, query.search, tagged]
     if query.after is not None and query.after.open:
         clauses.append(f"(NOT {_IS_OPEN} OR s.started_at < ?)")
         params.append(query.after.at)

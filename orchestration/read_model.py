@@ -35,6 +35,7 @@ from orchestration.visibility import (
     SAGA_REASON,
     SAGA_STATUS,
     SAGA_STEP,
+    given_order_filter,
 )
 from orchestration.workflows import SETTLED_AT, OrderSagaWorkflow
 from shared.contracts import OperatorAction, SagaOutcome, StepStatus
@@ -53,6 +54,7 @@ from shared.read_model import (
     SagaRow,
     StepView,
     alert_kinds,
+    found_by,
     trace_id_of,
 )
 
@@ -91,7 +93,8 @@ class OrchestrationReadModel:
         listed = self.client.list_workflows(
             self._filter(query, now), limit=query.limit, page_size=query.limit
         )
-        return [_saga_row(execution) async for execution in listed]
+        rows = [_saga_row(execution) async for execution in listed]
+        return [row for row in rows if found_by(row, query.search)]
 
     async def saga(self, saga_id: str) -> SagaDetail | None:
         handle = self.client.get_workflow_handle(saga_id)
@@ -244,7 +247,8 @@ class OrchestrationReadModel:
         if query.max_age_s is not None:
             clauses.append(f'StartTime >= "{instant(now - query.max_age_s)}"')
         if query.search is not None:
-            clauses.append(f'({ORDER_ID.name} = "{query.search}" OR WorkflowId = "{query.search}")')
+            # The order id as given, or as a run placed it (found_by checks the tag).
+            clauses.append(f'({given_order_filter(query.search)} OR WorkflowId = "{query.search}")')
         if query.after is not None and query.after.open:
             at = instant(query.after.at)
             clauses.append(f'(ExecutionStatus != "Running" OR StartTime < "{at}")')

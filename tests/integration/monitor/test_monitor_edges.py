@@ -16,16 +16,20 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from harness.compare.scenarios import order
+from harness.compare.namespace import Namespace, seed_namespace
+from harness.compare.runner import new_run_tag, run_saga
+from harness.compare.scenarios import SagaCase, order
 from harness.session import VARIANTS, Session, open_session
 from monitor.app import create_app, fixed
 from monitor.security import Guard
 from monitor.serve import serving
 from monitor.settings import MonitorSettings
 from monitor.wiring import board_for
+from orchestration.runtime import OrchestrationRuntime
+from orchestration.visibility import given_order_filter
 from shared.contracts import SagaPolicy, StepName
 from shared.faults import FaultPlan, FaultRule
-from shared.seed import seed
+from shared.seed import DEFAULT_SEED, seed
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -115,3 +119,33 @@ def _alerted(overview: dict[str, Any], saga_id: str) -> dict[str, list[str]]:
         for a in overview["alerts"]
         if a["row"]["saga_id"] == saga_id
     }
+
+
+async def test_an_order_a_run_placed_under_its_tag_is_found_by_the_id_it_was_given(
+    monitored: Monitored,
+) -> None:
+    namespace = Namespace(new_run_tag())
+    case = SagaCase(order("given-1"))
+    held = namespace.saga_id("given-1")  # the order id the services hold, and the saga id
+    for runtime in monitored.session.runtimes.values():
+        await seed_namespace(runtime.domain, namespace, DEFAULT_SEED)
+        await run_saga(runtime, case, SagaPolicy(), held, 30, namespace=namespace)
+
+    async def listed() -> set[tuple[str, str, str]]:
+        rows = (await monitored.get("/api/sagas?q=given-1"))["sagas"]
+        return {(r["variant"], r["saga_id"], r["order_id"]) for r in rows}
+
+    expected = {(variant, held, held) for variant in VARIANTS}
+    started = time.time()
+    while await listed() != expected:
+        assert time.time() - started < 20, await listed()  # visibility lags a little
+        await asyncio.sleep(0.1)
+    page = await monitored.http.get("/orders/given-1")
+    runtime = monitored.session.runtimes["orchestration"]
+    assert isinstance(runtime, OrchestrationRuntime)
+    found = await runtime.client.count_workflows(given_order_filter("given-1"))
+
+    assert page.status_code == 200, page.text
+    for variant in VARIANTS:
+        assert f'href="/sagas/{variant}/{held}"' in page.text
+    assert found.count == 1
