@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -19,7 +20,7 @@ from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from choreography.broker import SAGA_STREAM
-from choreography.events import Routing
+from choreography.events import Meaning, Role, Routing
 from choreography.projection import COMPENSATING, SagaView, outcome
 from shared.contracts import OperatorAction, SagaStatus, StepState, StepStatus
 from shared.read_model import (
@@ -288,29 +289,39 @@ def _entry(msg: RawStreamMsg) -> RawEntry:
 def _timeline(
     steps: Sequence[StepState], messages: Sequence[RawStreamMsg], routing: Routing
 ) -> list[StepView]:
-    """The projection's steps with times from the stream.
+    """The projection's steps with times from the stream, each earlier round of a retried
+    compensation kept as a view of its own.
 
     A step's result event ends it. A forward step starts with its trigger (the event that
     sets it in flight: the previous step's result), however many events came between, such
     as the deadline's cancel while it hung; a compensation starts with the event just before
-    its result (the failure, cancel or hand-back that asked for it).
+    its result (the failure, cancel, hand-back or operator's retry that asked for it).
     """
     triggered: dict[str, float] = {}
-    ended: dict[str, tuple[float, float]] = {}
+    rounds: dict[str, dict[int, _Run]] = {}
     previous: float | None = None
     for msg in messages:
         at = _time(msg)
         body = _decoded(msg)
-        started = routing.starts(str(body.get("kind", "")))
+        kind = str(body.get("kind", ""))
+        started = routing.starts(kind)
         if started is not None:
             triggered.setdefault(started, at)
         step = body.get("step")
         if isinstance(step, str):
-            ended[step] = (triggered.get(step, previous if previous is not None else at), at)
+            began = triggered.get(step, previous if previous is not None else at)
+            run = _Run(began, at, _result(body, routing.meaning(kind)), _int(body, "attempts"))
+            rounds.setdefault(step, {})[_int(body, "round")] = run
         previous = at
     views = []
     for s in steps:
-        start, end = ended.get(s.step, (None, None))
+        runs = rounds.get(s.step, {})
+        latest = max(runs, default=0)
+        for number in sorted(runs):
+            if number < latest:
+                views.append(runs[number].view(s, number))
+        start: float | None = runs[latest].start if runs else None
+        end: float | None = runs[latest].end if runs else None
         if s.status is StepStatus.RUNNING:
             start, end = triggered.get(s.step, previous), None
         views.append(
@@ -321,6 +332,39 @@ def _timeline(
                 attempts=s.attempts,
                 started_at=start,
                 ended_at=end,
+                round=latest,
             )
         )
     return views
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One round of a step as the stream tells it."""
+
+    start: float
+    end: float
+    status: str
+    attempts: int
+
+    def view(self, state: StepState, round: int) -> StepView:
+        return StepView(
+            step=str(state.step),
+            phase=state.phase.value,
+            status=self.status,
+            attempts=self.attempts,
+            started_at=self.start,
+            ended_at=self.end,
+            round=round,
+        )
+
+
+def _result(body: Mapping[str, Any], meaning: Meaning | None) -> str:
+    if meaning is not None and meaning.role in (Role.FAILED, Role.COMPENSATION_FAILED):
+        return StepStatus.FAILED.value
+    return str(body.get("status") or StepStatus.DONE.value)
+
+
+def _int(body: Mapping[str, Any], key: str) -> int:
+    value = body.get(key)
+    return value if isinstance(value, int) else 0

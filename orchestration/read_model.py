@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -420,22 +421,41 @@ def _entry(event: HistoryEvent) -> RawEntry:
     )
 
 
-def _activity_times(
-    events: Sequence[HistoryEvent],
-) -> dict[str, tuple[float, float | None, StepStatus]]:
-    """Each activity's last run: scheduled, closed (None while in flight), and how it closed."""
-    scheduled: dict[int, tuple[str, float]] = {}
-    runs: dict[str, tuple[float, float | None, StepStatus]] = {}
+@dataclass(frozen=True)
+class _Run:
+    """One scheduling of an activity: when, until when (None in flight), how it closed."""
+
+    start: float
+    end: float | None
+    status: StepStatus
+    attempts: int
+
+
+def _activity_times(events: Sequence[HistoryEvent]) -> dict[str, list[_Run]]:
+    """Each activity's runs in order: a compensation an operator retried ran once per round
+    (its attempts within a round are retries of one scheduling)."""
+    scheduled: dict[int, tuple[str, int]] = {}
+    attempts: dict[int, int] = {}
+    runs: dict[str, list[_Run]] = {}
     for event in events:
         if event.HasField("activity_task_scheduled_event_attributes"):
             name = event.activity_task_scheduled_event_attributes.activity_type.name
-            scheduled[event.event_id] = (name, _seconds(event))
-            runs[name] = (_seconds(event), None, StepStatus.RUNNING)
+            runs.setdefault(name, []).append(_Run(_seconds(event), None, StepStatus.RUNNING, 0))
+            scheduled[event.event_id] = (name, len(runs[name]) - 1)
+        elif event.HasField("activity_task_started_event_attributes"):
+            started = event.activity_task_started_event_attributes
+            attempts[started.scheduled_event_id] = started.attempt
         elif event.event_type in _STEP_EVENTS:
             scheduled_id = _scheduled_id(event)
             if scheduled_id in scheduled:
-                name, at = scheduled[scheduled_id]
-                runs[name] = (at, _seconds(event), _STEP_EVENTS[event.event_type])
+                name, index = scheduled[scheduled_id]
+                run = runs[name][index]
+                runs[name][index] = _Run(
+                    run.start,
+                    _seconds(event),
+                    _STEP_EVENTS[event.event_type],
+                    attempts.get(scheduled_id, 1),
+                )
     return runs
 
 
@@ -452,26 +472,43 @@ def _scheduled_id(event: HistoryEvent) -> int:
 
 
 def _timeline(outcome: SagaOutcome | None, events: Sequence[HistoryEvent]) -> list[StepView]:
-    """The workflow's steps with times from the history (the history alone without a worker)."""
+    """The workflow's steps with times from the history (the history alone without a worker);
+    each earlier round of a retried compensation is a view of its own, before the latest."""
     runs = _activity_times(events)
     if outcome is None:
         return [
-            StepView(
-                step=name, phase="", status=status.value, attempts=0, started_at=start, ended_at=end
-            )
-            for name, (start, end, status) in runs.items()
+            _view(name, "", run, number)
+            for name, found in runs.items()
+            for number, run in enumerate(found)
         ]
     views = []
     for state in outcome.steps:
-        start, end, _ = runs.get(str(state.step), (None, None, StepStatus.PENDING))
+        found = runs.get(str(state.step), [])
+        views += [
+            _view(str(state.step), state.phase.value, run, n) for n, run in enumerate(found[:-1])
+        ]
+        last = found[-1] if found else None
         views.append(
             StepView(
                 step=str(state.step),
                 phase=state.phase.value,
                 status=state.status.value,
                 attempts=state.attempts,
-                started_at=start,
-                ended_at=end,
+                started_at=last.start if last else None,
+                ended_at=last.end if last else None,
+                round=max(0, len(found) - 1),
             )
         )
     return views
+
+
+def _view(step: str, phase: str, run: _Run, round: int) -> StepView:
+    return StepView(
+        step=step,
+        phase=phase,
+        status=run.status.value,
+        attempts=run.attempts,
+        started_at=run.start,
+        ended_at=run.end,
+        round=round,
+    )

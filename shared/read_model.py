@@ -117,6 +117,9 @@ class StepView(_View):
     attempts: int
     started_at: float | None = None
     ended_at: float | None = None
+    round: int = 0
+    """0: the saga's own run; n: an operator's n-th retry of its failed compensations (a
+    compensation that ran in several rounds has one view per round, oldest first)."""
 
     @property
     def duration_s(self) -> float | None:
