@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from deploy_support import (
     COMMAND,
@@ -228,3 +229,19 @@ def test_the_monitor_attached_to_a_deployment_links_each_saga_to_its_temporal_ui
 def read_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=30) as answer:
         return json.load(answer)
+
+
+def test_up_on_postgres_refuses_a_deployment_whose_recorded_schema_was_dropped() -> None:
+    with deployment("--store", "postgres") as found:
+        state = str(found.state_dir)
+        assert found.postgres_url is not None
+        with psycopg.connect(found.postgres_url, autocommit=True) as connection:
+            connection.execute("DROP SCHEMA choreography_payment CASCADE")
+        saga_compare("down", "--state-dir", state)
+        refused = saga_compare("up", "--state-dir", state, "--store", "postgres")
+        running_after = topology.read(found.state_dir)
+
+    assert refused.returncode == 2, refused.stdout
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "schema choreography_payment" in lines[0], refused.stderr
+    assert running_after is not None and not running_after.supervisor_alive
