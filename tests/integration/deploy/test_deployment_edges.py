@@ -7,6 +7,7 @@ Each test runs `saga-compare` as a user does, on a deployment of its own (`deplo
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -125,6 +126,7 @@ def test_an_up_while_another_is_starting_exits_2_naming_its_supervisor() -> None
     finally:
         saga_compare("down", "--state-dir", str(state))
         stop_supervisors(state)
+        shutil.rmtree(state, ignore_errors=True)
 
     assert first.returncode == 0
     assert second.returncode == 2, second.stdout
