@@ -1,34 +1,34 @@
-"""The Postgres adapter: one schema per service, psycopg 3 with a pool, a few threads per store.
+"""The Postgres adapter: one schema per service, psycopg 3's asyncio API, no threads.
 
-Every ``run(work)`` is one hop to one of the store's writer threads, which borrows a pooled
-connection and runs ``work`` between ``BEGIN ISOLATION LEVEL READ COMMITTED`` and ``COMMIT``.
-With a ``key`` the transaction first takes ``pg_advisory_xact_lock`` on a hash of (schema, key),
-so a forward step and its compensation for one saga never interleave. A deadlock or a
-serialization failure rolls the transaction back and runs ``work`` again (it is a function of
-``tx`` alone), a bounded number of times; so does a connection the server dropped (a
-restart). Reads run on reader threads in ``READ ONLY, REPEATABLE READ`` transactions: one
-snapshot, and MVCC never makes them wait for a writer (a dropped connection is retried too).
+Every ``run(work)`` borrows a connection from the store's asyncio pool of writers and runs
+``work`` between ``BEGIN ISOLATION LEVEL READ COMMITTED`` and ``COMMIT``, on the event loop:
+``work`` stays a plain function, run in a greenlet (`shared.store.bridge`), and each statement
+it runs awaits the driver on the loop while other tasks go on. With a ``key`` the transaction
+first takes ``pg_advisory_xact_lock`` on a hash of (schema, key) — in the same round trip as
+``BEGIN`` — so a forward step and its compensation for one saga never interleave. The
+transaction runs in a task of its own that a cancelled caller waits for (`settle`): it
+commits or rolls back whole. Failures follow the store's retry rule (`shared.store.retry`).
+Reads borrow from a second pool, in ``READ ONLY, REPEATABLE READ`` transactions: one
+snapshot, and MVCC never makes them wait for a writer. Driver errors leave as
+`shared.store.errors` classes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import hashlib
-import random
+import itertools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import IsolationLevel, errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from shared.servers import ServerError
 from shared.store.base import (
@@ -41,29 +41,43 @@ from shared.store.base import (
     Tx,
     apply_migrations,
 )
-from shared.store.sqlite import settle
+from shared.store.bridge import call_sync, wait
+from shared.store.errors import (
+    CommitUnknown,
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    StoreError,
+    StoreUnavailable,
+    for_sqlstate,
+)
+from shared.store.retry import RETRY, RetryRule, retrying, settle
 
 T = TypeVar("T")
-Connection = psycopg.Connection[DictRow]
+Connection = psycopg.AsyncConnection[DictRow]
+Pool = AsyncConnectionPool[Connection]
 
 WRITERS = 4
 READERS = 2
-ATTEMPTS = 5
 CONNECT_TIMEOUT_S = 10
-RETRYABLE: tuple[type[Exception], ...] = (
-    errors.DeadlockDetected,
-    errors.SerializationFailure,
-    psycopg.OperationalError,
-)
-"""Failures after which the server has rolled back and the same work may simply run again.
-
-An ``OperationalError`` is also a pooled connection the server dropped when it restarted
-(``AdminShutdown``, "server closed the connection"): the pool discards it and the work runs on
-a new one. A commit whose answer was lost that way is harmless to repeat: every transaction
-here is idempotent (step log, inbox, ``ON CONFLICT``)."""
+WAIT_FOR_CONNECTION_S = 120.0
+"""How long a transaction may queue for a pooled connection before it fails."""
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 _TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|[?%]""", re.DOTALL)
+_DRIVER_CLASSES: tuple[tuple[type[psycopg.Error], type[StoreError]], ...] = (
+    (psycopg.IntegrityError, IntegrityError),
+    (psycopg.DataError, DataError),
+    (psycopg.ProgrammingError, ProgrammingError),
+    (psycopg.NotSupportedError, NotSupportedError),
+    (psycopg.InternalError, InternalError),
+    (psycopg.OperationalError, StoreUnavailable),  # no SQLSTATE: the connection failed
+    (psycopg.InterfaceError, StoreUnavailable),  # "the connection is closed"
+)
 
 
 class PostgresDialect:
@@ -82,6 +96,15 @@ class PostgresDialect:
 
 
 DIALECT = PostgresDialect()
+
+
+def postgres_error(error: psycopg.Error) -> StoreError:
+    """The store's error for a psycopg one: by SQLSTATE, else by the driver's class."""
+    kind = for_sqlstate(error.sqlstate)
+    if kind is None:
+        kind = next((ours for theirs, ours in _DRIVER_CLASSES if isinstance(error, theirs)), None)
+    message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return (kind or DatabaseError)(message, code=error.sqlstate)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -109,39 +132,99 @@ def describe(url: str) -> str:
     return f"{host}:{port}/{params.get('dbname', '')}"
 
 
+async def _execute(conn: Connection, sql: str, params: Params) -> int:
+    return (await conn.execute(sql, params)).rowcount
+
+
+async def _executemany(conn: Connection, sql: str, params: list[Params]) -> None:
+    async with conn.cursor() as cursor:
+        await cursor.executemany(sql, params)
+
+
+async def _fetchone(conn: Connection, sql: str, params: Params) -> Row | None:
+    return await (await conn.execute(sql, params)).fetchone()
+
+
+async def _fetchall(conn: Connection, sql: str, params: Params) -> list[Row]:
+    return list(await (await conn.execute(sql, params)).fetchall())
+
+
 class PostgresTx:
-    """A transaction on one pooled connection, used synchronously by ``work``."""
+    """A transaction on one pooled connection, used synchronously by ``work``: each call
+    waits, in ``work``'s greenlet, for the driver's coroutine the loop runs."""
 
     dialect: Dialect = DIALECT
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._savepoints = itertools.count(1)
 
     def execute(self, sql: str, params: Params = ()) -> int:
-        return self._conn.execute(to_pyformat(sql), tuple(params)).rowcount
+        return _driver(_execute(self._conn, to_pyformat(sql), tuple(params)))
 
     def executemany(self, sql: str, params: Iterable[Params]) -> None:
-        with self._conn.cursor() as cursor:
-            cursor.executemany(to_pyformat(sql), [tuple(p) for p in params])
+        _driver(_executemany(self._conn, to_pyformat(sql), [tuple(p) for p in params]))
 
     def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        return self._conn.execute(to_pyformat(sql), tuple(params)).fetchone()
+        return _driver(_fetchone(self._conn, to_pyformat(sql), tuple(params)))
 
     def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return list(self._conn.execute(to_pyformat(sql), tuple(params)).fetchall())
+        return _driver(_fetchall(self._conn, to_pyformat(sql), tuple(params)))
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
-        with self._conn.transaction():  # nested: SAVEPOINT, ROLLBACK TO on error, RELEASE
+        name = f"sp{next(self._savepoints)}"
+        self.execute(f"SAVEPOINT {name}")
+        try:
             yield
+        except BaseException:
+            self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.execute(f"RELEASE SAVEPOINT {name}")
+
+
+def _driver(call: Awaitable[T]) -> T:
+    try:
+        return wait(call)
+    except psycopg.Error as error:
+        raise postgres_error(error) from error
+
+
+async def _statement(conn: Connection, sql: str) -> None:
+    """One statement of the adapter's own (``BEGIN``, ``COMMIT`` ...), errors translated.
+
+    No parameters: the simple query protocol, so ``BEGIN ...; SELECT ...`` is one round trip.
+    """
+    try:
+        await conn.execute(sql)
+    except psycopg.Error as error:
+        raise postgres_error(error) from error
+
+
+async def _commit(conn: Connection) -> None:
+    """``COMMIT``; a connection lost on the way leaves the outcome unknown (`CommitUnknown`)."""
+    try:
+        await _statement(conn, "COMMIT")
+    except StoreUnavailable as error:
+        raise CommitUnknown(f"connection lost while committing: {error}", code=error.code) from (
+            error.__cause__
+        )
+
+
+async def _rollback(conn: Connection) -> None:
+    """End a failed transaction; a broken connection needs none (the pool discards it)."""
+    if not conn.broken and not conn.closed:
+        with contextlib.suppress(psycopg.Error):
+            await conn.execute("ROLLBACK")
 
 
 class PostgresStore:
     """A service's own schema in a Postgres database; nothing is opened until `open()`.
 
-    One pool of ``writers + readers`` connections, used by as many threads: a reader always
-    finds a connection however many writers wait on locks. ``work`` runs with a copy of the
-    caller's context variables, so spans it starts keep the caller's span as parent.
+    Two asyncio pools: ``writers`` connections for ``run``, ``readers`` for ``read``, so a
+    read always finds a connection however many writers wait on locks. ``work`` runs with
+    the caller's context variables, so spans it starts keep the caller's span as parent.
     """
 
     dialect: Dialect = DIALECT
@@ -155,7 +238,8 @@ class PostgresStore:
         schema: str | None = None,
         writers: int = WRITERS,
         readers: int = READERS,
-        attempts: int = ATTEMPTS,
+        attempts: int | None = None,
+        retry: RetryRule = RETRY,
     ) -> None:
         self.name = name
         self.url = url
@@ -164,57 +248,62 @@ class PostgresStore:
             raise ValueError(f"schema name {self.schema!r}: use lower-case letters, digits and _")
         self.migrations = list(migrations)
         self._sizes = (writers, readers)
-        self._attempts = attempts
-        self._pool: ConnectionPool[Connection] | None = None
-        self._writer: ThreadPoolExecutor | None = None
-        self._reader: ThreadPoolExecutor | None = None
+        self._retry = retry if attempts is None else RetryRule(attempts, retry.first_pause_s)
+        self._writers: Pool | None = None
+        self._readers: Pool | None = None
+        self._running: set[asyncio.Task[Any]] = set()
 
     async def open(self) -> None:
         """Connect, create the schema if missing and apply pending migrations, both under a
         per-schema advisory lock so several processes may open the same store at once."""
+        await self._reachable()
         writers, readers = self._sizes
-        self._pool = await asyncio.to_thread(self._open_pool, writers + readers)
-        self._writer = ThreadPoolExecutor(writers, thread_name_prefix=f"pg-w-{self.name}")
-        self._reader = ThreadPoolExecutor(readers, thread_name_prefix=f"pg-r-{self.name}")
-        lock = advisory_key("migrate", self.schema)
         try:
-            await settle(_submit(self._writer, self._write, self._migrate, lock))
+            self._writers = await self._open_pool("w", writers)
+            self._readers = await self._open_pool("r", readers)
+            await self._run(self._migrate, advisory_key("migrate", self.schema))
         except BaseException:
             await self.close()
             raise
 
     def _connection_options(self) -> dict[str, Any]:
         return {
-            "autocommit": True,  # transactions are explicit: conn.transaction()
+            "autocommit": True,  # transactions are explicit: BEGIN ... COMMIT
             "row_factory": dict_row,
             "options": f"-c search_path={self.schema}",
             "application_name": f"saga-{self.name}",
             "connect_timeout": CONNECT_TIMEOUT_S,
         }
 
-    def _open_pool(self, size: int) -> ConnectionPool[Connection]:
-        """A pool of ``size`` connections, after one direct connection that, if it fails,
-        says why in one line (the pool itself would only time out)."""
+    async def _reachable(self) -> None:
+        """One direct connection that, if it fails, says why in one line (the pool itself
+        would only time out)."""
         try:
-            psycopg.connect(self.url, **self._connection_options()).close()
+            conn = await psycopg.AsyncConnection.connect(self.url, **self._connection_options())
         except psycopg.OperationalError as error:
             reason = (str(error).strip().splitlines() or ["no answer"])[-1]
             raise ServerError(
                 f"cannot connect to Postgres at {describe(self.url)} ({reason}); "
                 "start the server or fix SAGA_POSTGRES_URL"
             ) from None
-        pool: ConnectionPool[Connection] = ConnectionPool(
+        await conn.close()
+
+    async def _open_pool(self, role: str, size: int) -> Pool:
+        pool: Pool = AsyncConnectionPool(
             self.url,
             connection_class=Connection,
             kwargs=self._connection_options(),
-            configure=_read_committed,
             min_size=1,
             max_size=size,
             num_workers=1,
-            name=f"saga-{self.name}",
+            timeout=WAIT_FOR_CONNECTION_S,
+            name=f"saga-{self.name}-{role}",
             open=False,
         )
-        pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        try:
+            await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        except PoolTimeout as error:
+            raise StoreUnavailable(f"no connection to {describe(self.url)}: {error}") from error
         return pool
 
     def _migrate(self, tx: Tx) -> list[Migration]:
@@ -222,76 +311,85 @@ class PostgresStore:
         return apply_migrations(tx, self.migrations, time.time())
 
     async def close(self) -> None:
-        """Let started transactions finish, then close every connection (off the loop)."""
-        executors, pool = (self._writer, self._reader), self._pool
-        self._writer = self._reader = None
-        self._pool = None
-        await asyncio.to_thread(_shut_down, executors, pool)
+        """Let started transactions finish, then close every connection."""
+        pools = (self._writers, self._readers)
+        self._writers = self._readers = None
+        if self._running:
+            await asyncio.wait(set(self._running))
+        for pool in pools:
+            if pool is not None:
+                await pool.close()
 
     async def run(self, work: Callable[[Tx], T], *, key: str | None = None) -> T:
-        if self._writer is None:
-            raise RuntimeError(f"store {self.name} (schema {self.schema}) is not open")
         lock = None if key is None else advisory_key("run", self.schema, key)
-        return await settle(_submit(self._writer, self._write, work, lock))
+        return await self._run(work, lock)
 
-    def _write(self, work: Callable[[Tx], T], lock: int | None) -> T:
-        """Run ``work`` in a transaction; again after a deadlock or serialization failure."""
-        for attempt in range(1, self._attempts):
-            try:
-                return self._transaction(work, lock)
-            except RETRYABLE:
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # desynchronize the rivals
-        return self._transaction(work, lock)  # the last attempt raises what it meets
-
-    def _transaction(self, work: Callable[[Tx], T], lock: int | None) -> T:
-        assert self._pool is not None
-        with self._pool.connection() as conn, conn.transaction():
-            if lock is not None:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
-            return work(PostgresTx(conn))
+    async def _run(self, work: Callable[[Tx], T], lock: int | None) -> T:
+        pool = self._pool(self._writers)
+        attempt = functools.partial(self._attempt, pool, _write(pool, work, lock))
+        return await retrying(self._retry, self.name, attempt)
 
     async def read(self, work: Callable[[Tx], T]) -> T:
-        if self._reader is None:
-            raise RuntimeError(f"store {self.name} (schema {self.schema}) is not open")
-        return await settle(_submit(self._reader, self._read, work))
-
-    def _read(self, work: Callable[[Tx], T]) -> T:
-        for attempt in range(1, self._attempts):
-            try:
-                return self._snapshot(work)
-            except psycopg.OperationalError:
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # a connection dropped
-        return self._snapshot(work)
-
-    def _snapshot(self, work: Callable[[Tx], T]) -> T:
-        assert self._pool is not None
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            return work(PostgresTx(conn))
+        pool = self._pool(self._readers)
+        attempt = functools.partial(self._attempt, pool, _snapshot(pool, work))
+        return await retrying(self._retry, self.name, attempt)
 
     async def query(self, sql: str, params: Params = ()) -> list[Row]:
         return await self.read(lambda tx: tx.fetchall(sql, params))
 
+    def _pool(self, pool: Pool | None) -> Pool:
+        if pool is None:
+            raise RuntimeError(f"store {self.name} (schema {self.schema}) is not open")
+        return pool
 
-def _shut_down(
-    executors: Iterable[ThreadPoolExecutor | None], pool: ConnectionPool[Connection] | None
-) -> None:
-    for executor in executors:
-        if executor is not None:
-            executor.shutdown(wait=True)
-    if pool is not None:
-        pool.close()
+    async def _attempt(self, pool: Pool, transaction: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """One try of a transaction, in a task of its own: a cancelled caller waits for it."""
+        task = asyncio.ensure_future(transaction())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        try:
+            return await settle(task)
+        except StoreUnavailable:
+            await pool.check()  # drop every connection a server restart broke, not just this one
+            raise
 
 
-def _read_committed(conn: Connection) -> None:
-    """Writers' isolation, whatever the server's default_transaction_isolation says."""
-    conn.isolation_level = IsolationLevel.READ_COMMITTED
+def _write(
+    pool: Pool, work: Callable[[Tx], T], lock: int | None
+) -> Callable[[], Coroutine[Any, Any, T]]:
+    begin = "BEGIN ISOLATION LEVEL READ COMMITTED"
+    if lock is not None:
+        begin += f"; SELECT pg_advisory_xact_lock({int(lock)})"
+    return functools.partial(_transaction, pool, begin, work, _commit)
 
 
-def _submit(executor: ThreadPoolExecutor, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """Run ``call(*args)`` in ``executor`` with the caller's context (its current span, say)."""
-    context = contextvars.copy_context()
-    return asyncio.get_running_loop().run_in_executor(executor, context.run, call, *args)
+def _snapshot(pool: Pool, work: Callable[[Tx], T]) -> Callable[[], Coroutine[Any, Any, T]]:
+    begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    return functools.partial(_transaction, pool, begin, work, _end_read)
+
+
+async def _end_read(conn: Connection) -> None:
+    await _statement(conn, "COMMIT")
+
+
+async def _transaction(
+    pool: Pool,
+    begin: str,
+    work: Callable[[Tx], T],
+    end: Callable[[Connection], Awaitable[None]],
+) -> T:
+    try:
+        async with pool.connection() as conn:
+            await _statement(conn, begin)
+            try:
+                result = await call_sync(work, PostgresTx(conn))
+            except BaseException:
+                await _rollback(conn)
+                raise
+            await end(conn)
+            return result
+    except PoolTimeout as error:
+        raise OperationalError(f"no connection free in the pool: {error}") from error
 
 
 def postgres_stores(url: str, *, schema_prefix: str = "", **options: Any) -> StoreFactory:
