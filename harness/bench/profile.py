@@ -43,7 +43,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("SQLite (statements, commits)", ("sqlite3", "shared/store/sqlite.py")),
-    ("Postgres (psycopg)", ("psycopg", "shared/store/postgres.py")),
+    ("Postgres (asyncpg)", ("asyncpg/", "shared/store/postgres.py", "shared/store/bridge.py")),
     ("thread hand-offs", ("concurrent/futures", "threading.py", "run_in_executor")),
     ("NATS client", ("nats/",)),
     ("serialization (pydantic, json)", ("pydantic", "json/", "google/protobuf")),

@@ -1,6 +1,6 @@
-"""The Postgres adapter: one schema per service, psycopg 3's asyncio API, no threads.
+"""The Postgres adapter: one schema per service, asyncpg on the event loop, no threads.
 
-Every ``run(work)`` borrows a connection from the store's asyncio pool of writers and runs
+Every ``run(work)`` borrows a connection from the store's asyncpg pool of writers and runs
 ``work`` between ``BEGIN ISOLATION LEVEL READ COMMITTED`` and ``COMMIT``, on the event loop:
 ``work`` stays a plain function, run in a greenlet (`shared.store.bridge`), and each statement
 it runs awaits the driver on the loop while other tasks go on. With a ``key`` the transaction
@@ -10,7 +10,7 @@ transaction runs in a task of its own that a cancelled caller waits for (`settle
 commits or rolls back whole. Failures follow the store's retry rule (`shared.store.retry`).
 Reads borrow from a second pool, in ``READ ONLY, REPEATABLE READ`` transactions: one
 snapshot, and MVCC never makes them wait for a writer. Driver errors leave as
-`shared.store.errors` classes.
+`shared.store.errors` classes. Why asyncpg and not psycopg's asyncio API: docs/stores.md.
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ import itertools
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
+from urllib.parse import urlsplit
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+import asyncpg
+from asyncpg import Record
+from asyncpg.connection import Connection as AsyncpgConnection
+from asyncpg.pool import Pool as AsyncpgPool
+from asyncpg.pool import PoolConnectionProxy
 
 from shared.servers import ServerError
 from shared.store.base import (
@@ -46,9 +48,6 @@ from shared.store.errors import (
     CommitUnknown,
     DatabaseError,
     DataError,
-    IntegrityError,
-    InternalError,
-    NotSupportedError,
     OperationalError,
     ProgrammingError,
     StoreError,
@@ -58,9 +57,8 @@ from shared.store.errors import (
 from shared.store.retry import RETRY, RetryRule, retrying, settle
 
 T = TypeVar("T")
-Connection = psycopg.AsyncConnection[DictRow]
-Pool = AsyncConnectionPool[Connection]
-
+Connection: TypeAlias = "AsyncpgConnection[Record] | PoolConnectionProxy[Record]"
+Pool: TypeAlias = "AsyncpgPool[Record]"
 WRITERS = 4
 READERS = 2
 CONNECT_TIMEOUT_S = 10
@@ -68,16 +66,13 @@ WAIT_FOR_CONNECTION_S = 120.0
 """How long a transaction may queue for a pooled connection before it fails."""
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|[?%]""", re.DOTALL)
-_DRIVER_CLASSES: tuple[tuple[type[psycopg.Error], type[StoreError]], ...] = (
-    (psycopg.IntegrityError, IntegrityError),
-    (psycopg.DataError, DataError),
-    (psycopg.ProgrammingError, ProgrammingError),
-    (psycopg.NotSupportedError, NotSupportedError),
-    (psycopg.InternalError, InternalError),
-    (psycopg.OperationalError, StoreUnavailable),  # no SQLSTATE: the connection failed
-    (psycopg.InterfaceError, StoreUnavailable),  # "the connection is closed"
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?""", re.DOTALL)
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,  # the socket itself failed
 )
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, TimeoutError)
 
 
 class PostgresDialect:
@@ -98,25 +93,35 @@ class PostgresDialect:
 DIALECT = PostgresDialect()
 
 
-def postgres_error(error: psycopg.Error) -> StoreError:
-    """The store's error for a psycopg one: by SQLSTATE, else by the driver's class."""
-    kind = for_sqlstate(error.sqlstate)
+def postgres_error(error: BaseException, conn: Connection | None = None) -> StoreError:
+    """The store's error for an asyncpg one: by SQLSTATE; else a client-side refusal of a
+    parameter (`DataError`), or the connection gone (`StoreUnavailable`)."""
+    sqlstate: str | None = getattr(error, "sqlstate", None)
+    kind = for_sqlstate(sqlstate)
     if kind is None:
-        kind = next((ours for theirs, ours in _DRIVER_CLASSES if isinstance(error, theirs)), None)
+        if isinstance(error, asyncpg.DataError):
+            kind = DataError  # "invalid input for query argument $1": a Python value's type
+        elif isinstance(error, OSError) or conn is None or conn.is_closed():
+            kind = StoreUnavailable
+        elif isinstance(error, asyncpg.InterfaceError):
+            kind = ProgrammingError
+        else:
+            kind = DatabaseError
     message = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return (kind or DatabaseError)(message, code=error.sqlstate)
+    return kind(message, code=sqlstate)
 
 
 @functools.lru_cache(maxsize=4096)
-def to_pyformat(sql: str) -> str:
-    """Portable SQL to psycopg's: ``?`` becomes ``%s`` outside quotes and comments; every
-    literal ``%`` becomes ``%%`` (psycopg reads ``%`` everywhere, quotes included)."""
-    return _TOKENS.sub(_rewrite_token, sql)
+def to_numbered(sql: str) -> str:
+    """Portable SQL to Postgres': each ``?`` outside quotes and comments becomes ``$1``,
+    ``$2`` ... in order (the server's own placeholders; ``%`` needs no escaping)."""
+    numbers = itertools.count(1)
+    return _TOKENS.sub(lambda match: _placeholder(match, numbers), sql)
 
 
-def _rewrite_token(match: re.Match[str]) -> str:
+def _placeholder(match: re.Match[str], numbers: Iterator[int]) -> str:
     token = match.group()
-    return "%s" if token == "?" else token.replace("%", "%%")
+    return f"${next(numbers)}" if token == "?" else token
 
 
 def advisory_key(*parts: str) -> int:
@@ -127,26 +132,27 @@ def advisory_key(*parts: str) -> int:
 
 def describe(url: str) -> str:
     """host:port/database of a URL, without its password, for error messages."""
-    params = conninfo_to_dict(url)
-    host, port = params.get("host", "localhost"), params.get("port", "5432")
-    return f"{host}:{port}/{params.get('dbname', '')}"
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
+def _rowcount(status: str) -> int:
+    """Rows a command changed, from its status (``UPDATE 3``, ``INSERT 0 1``); -1 for DDL."""
+    last = status.rpartition(" ")[2]
+    return int(last) if last.isdigit() else -1
 
 
 async def _execute(conn: Connection, sql: str, params: Params) -> int:
-    return (await conn.execute(sql, params)).rowcount
-
-
-async def _executemany(conn: Connection, sql: str, params: list[Params]) -> None:
-    async with conn.cursor() as cursor:
-        await cursor.executemany(sql, params)
+    return _rowcount(await conn.execute(sql, *params))
 
 
 async def _fetchone(conn: Connection, sql: str, params: Params) -> Row | None:
-    return await (await conn.execute(sql, params)).fetchone()
+    row = await conn.fetchrow(sql, *params)
+    return None if row is None else dict(row.items())
 
 
 async def _fetchall(conn: Connection, sql: str, params: Params) -> list[Row]:
-    return list(await (await conn.execute(sql, params)).fetchall())
+    return [dict(row.items()) for row in await conn.fetch(sql, *params)]
 
 
 class PostgresTx:
@@ -160,16 +166,16 @@ class PostgresTx:
         self._savepoints = itertools.count(1)
 
     def execute(self, sql: str, params: Params = ()) -> int:
-        return _driver(_execute(self._conn, to_pyformat(sql), tuple(params)))
+        return self._driver(_execute(self._conn, to_numbered(sql), params))
 
     def executemany(self, sql: str, params: Iterable[Params]) -> None:
-        _driver(_executemany(self._conn, to_pyformat(sql), [tuple(p) for p in params]))
+        self._driver(self._conn.executemany(to_numbered(sql), [tuple(p) for p in params]))
 
     def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        return _driver(_fetchone(self._conn, to_pyformat(sql), tuple(params)))
+        return self._driver(_fetchone(self._conn, to_numbered(sql), params))
 
     def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return _driver(_fetchall(self._conn, to_pyformat(sql), tuple(params)))
+        return self._driver(_fetchall(self._conn, to_numbered(sql), params))
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -183,12 +189,11 @@ class PostgresTx:
             raise
         self.execute(f"RELEASE SAVEPOINT {name}")
 
-
-def _driver(call: Awaitable[T]) -> T:
-    try:
-        return wait(call)
-    except psycopg.Error as error:
-        raise postgres_error(error) from error
+    def _driver(self, call: Awaitable[T]) -> T:
+        try:
+            return wait(call)
+        except DRIVER_ERRORS as error:
+            raise postgres_error(error, self._conn) from error
 
 
 async def _statement(conn: Connection, sql: str) -> None:
@@ -198,8 +203,8 @@ async def _statement(conn: Connection, sql: str) -> None:
     """
     try:
         await conn.execute(sql)
-    except psycopg.Error as error:
-        raise postgres_error(error) from error
+    except DRIVER_ERRORS as error:
+        raise postgres_error(error, conn) from error
 
 
 async def _commit(conn: Connection) -> None:
@@ -213,10 +218,16 @@ async def _commit(conn: Connection) -> None:
 
 
 async def _rollback(conn: Connection) -> None:
-    """End a failed transaction; a broken connection needs none (the pool discards it)."""
-    if not conn.broken and not conn.closed:
-        with contextlib.suppress(psycopg.Error):
+    """End a failed transaction; a closed connection needs none (the pool replaces it)."""
+    if not conn.is_closed():
+        with contextlib.suppress(*DRIVER_ERRORS):
             await conn.execute("ROLLBACK")
+
+
+async def _no_reset(conn: Connection) -> None:
+    """What a connection needs when it goes back to the pool: nothing. Every transaction
+    ends in COMMIT or ROLLBACK (asyncpg rolls back one left open) and no session state is
+    ever set, so asyncpg's default reset query would be one more round trip per transaction."""
 
 
 class PostgresStore:
@@ -259,8 +270,8 @@ class PostgresStore:
         await self._reachable()
         writers, readers = self._sizes
         try:
-            self._writers = await self._open_pool("w", writers)
-            self._readers = await self._open_pool("r", readers)
+            self._writers = await self._open_pool(writers)
+            self._readers = await self._open_pool(readers)
             await self._run(self._migrate, advisory_key("migrate", self.schema))
         except BaseException:
             await self.close()
@@ -268,43 +279,34 @@ class PostgresStore:
 
     def _connection_options(self) -> dict[str, Any]:
         return {
-            "autocommit": True,  # transactions are explicit: BEGIN ... COMMIT
-            "row_factory": dict_row,
-            "options": f"-c search_path={self.schema}",
-            "application_name": f"saga-{self.name}",
-            "connect_timeout": CONNECT_TIMEOUT_S,
+            "server_settings": {
+                "search_path": self.schema,
+                "application_name": f"saga-{self.name}",
+            },
+            "timeout": CONNECT_TIMEOUT_S,
         }
 
     async def _reachable(self) -> None:
-        """One direct connection that, if it fails, says why in one line (the pool itself
-        would only time out)."""
+        """One direct connection that, if it fails, says why in one line (the pool would
+        raise the same error with a traceback through its own code)."""
         try:
-            conn = await psycopg.AsyncConnection.connect(self.url, **self._connection_options())
-        except psycopg.OperationalError as error:
-            reason = (str(error).strip().splitlines() or ["no answer"])[-1]
+            conn = await asyncpg.connect(self.url, **self._connection_options())
+        except CONNECT_ERRORS as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[-1]
             raise ServerError(
                 f"cannot connect to Postgres at {describe(self.url)} ({reason}); "
                 "start the server or fix SAGA_POSTGRES_URL"
             ) from None
         await conn.close()
 
-    async def _open_pool(self, role: str, size: int) -> Pool:
-        pool: Pool = AsyncConnectionPool(
-            self.url,
-            connection_class=Connection,
-            kwargs=self._connection_options(),
-            min_size=1,
-            max_size=size,
-            num_workers=1,
-            timeout=WAIT_FOR_CONNECTION_S,
-            name=f"saga-{self.name}-{role}",
-            open=False,
-        )
+    async def _open_pool(self, size: int) -> Pool:
         try:
-            await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
-        except PoolTimeout as error:
+            return await asyncpg.create_pool(
+                self.url, min_size=1, max_size=size, reset=_no_reset,
+                **self._connection_options(),
+            )  # fmt: skip
+        except CONNECT_ERRORS as error:
             raise StoreUnavailable(f"no connection to {describe(self.url)}: {error}") from error
-        return pool
 
     def _migrate(self, tx: Tx) -> list[Migration]:
         tx.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
@@ -350,7 +352,7 @@ class PostgresStore:
         try:
             return await settle(task)
         except StoreUnavailable:
-            await pool.check()  # drop every connection a server restart broke, not just this one
+            await pool.expire_connections()  # a restart broke them all: reconnect each on use
             raise
 
 
@@ -379,17 +381,23 @@ async def _transaction(
     end: Callable[[Connection], Awaitable[None]],
 ) -> T:
     try:
-        async with pool.connection() as conn:
-            await _statement(conn, begin)
-            try:
-                result = await call_sync(work, PostgresTx(conn))
-            except BaseException:
-                await _rollback(conn)
-                raise
-            await end(conn)
-            return result
-    except PoolTimeout as error:
-        raise OperationalError(f"no connection free in the pool: {error}") from error
+        conn = await pool.acquire(timeout=WAIT_FOR_CONNECTION_S)
+    except TimeoutError as error:
+        raise OperationalError(f"no connection free in {WAIT_FOR_CONNECTION_S:.0f} s") from error
+    except DRIVER_ERRORS as error:  # a new connection could not be made
+        raise postgres_error(error) from error
+    try:
+        await _statement(conn, begin)
+        try:
+            result = await call_sync(work, PostgresTx(conn))
+        except BaseException:
+            await _rollback(conn)
+            raise
+        await end(conn)
+        return result
+    finally:
+        with contextlib.suppress(*DRIVER_ERRORS):  # a broken connection is dropped, not reused
+            await pool.release(conn)
 
 
 def postgres_stores(url: str, *, schema_prefix: str = "", **options: Any) -> StoreFactory:

@@ -16,10 +16,10 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
 import psycopg
 import pytest
 import pytest_asyncio
-from psycopg import errors
 
 from shared.postgres_server import EmbeddedPostgres
 from shared.servers import ServerError, free_port
@@ -155,7 +155,7 @@ async def test_reads_run_read_only_on_one_snapshot(store: Store) -> None:
     assert await store.read(settings) == ("repeatable read", "on")
     with pytest.raises(ProgrammingError) as caught:
         await store.read(insert_item("a", 1))
-    assert isinstance(caught.value.__cause__, errors.ReadOnlySqlTransaction)
+    assert isinstance(caught.value.__cause__, asyncpg.ReadOnlySQLTransactionError)
 
 
 async def test_writes_run_read_committed(store: Store) -> None:
@@ -295,7 +295,7 @@ async def test_retries_stop_after_the_configured_attempts(
             await store.run(always_conflicts)
         assert len(attempts) == 3
         assert caught.value.code == "40001"
-        assert isinstance(caught.value.__cause__, errors.SerializationFailure)
+        assert isinstance(caught.value.__cause__, asyncpg.SerializationError)
     finally:
         await store.close()
 

@@ -23,6 +23,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import psycopg
 import pytest
 
@@ -149,7 +150,7 @@ class StoreContract:
 
         for caught in (duplicate, no_table, write_in_read):
             driver = caught.value.__cause__
-            assert isinstance(driver, sqlite3.Error | psycopg.Error), driver
+            assert isinstance(driver, sqlite3.Error | asyncpg.PostgresError), driver
             assert caught.value.code
         assert await names(store) == ["a"]
 
