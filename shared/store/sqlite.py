@@ -269,18 +269,16 @@ class SqliteStore:
     async def run(self, work: Callable[[Tx], T], *, key: str | None = None) -> T:
         if self._write_conn is None:
             raise RuntimeError(f"store {self.name} ({self.path}) is not open")
-        failed = 0
+        return await retrying(self._retry, self.name, functools.partial(self._write_once, work))
+
+    async def _write_once(self, work: Callable[[Tx], T]) -> T:
+        """One attempt: on the loop if the lock is free and the thread idle, else the thread."""
         if not self._handed_over:
             try:
                 return self._write_here(work)
             except _LockHeld:
                 pass  # another connection writes: wait for it in the thread, off the loop
-            except StoreError as error:
-                if not self._retry.retries(error):
-                    raise
-                failed = 1
-        attempt = functools.partial(self._write_in_thread, work)
-        return await retrying(self._retry, self.name, attempt, failed=failed)
+        return await self._write_in_thread(work)
 
     def _write_here(self, work: Callable[[Tx], T]) -> T:
         """The whole transaction where it is awaited, if the write lock is free right now."""
