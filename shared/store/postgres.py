@@ -70,6 +70,7 @@ _TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?""",
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # the protocol's state broken, e.g. by a server that hung up
     OSError,  # the socket itself failed
 )
 CONNECT_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, TimeoutError)
@@ -101,7 +102,7 @@ def postgres_error(error: BaseException, conn: Connection | None = None) -> Stor
     if kind is None:
         if isinstance(error, asyncpg.DataError):
             kind = DataError  # "invalid input for query argument $1": a Python value's type
-        elif isinstance(error, OSError) or conn is None or conn.is_closed():
+        elif _connection_gone(error, conn):
             kind = StoreUnavailable
         elif isinstance(error, asyncpg.InterfaceError):
             kind = ProgrammingError
@@ -109,6 +110,14 @@ def postgres_error(error: BaseException, conn: Connection | None = None) -> Stor
             kind = DatabaseError
     message = (str(error).strip().splitlines() or [type(error).__name__])[0]
     return kind(message, code=sqlstate)
+
+
+def _connection_gone(error: BaseException, conn: Connection | None) -> bool:
+    """The socket failed, the protocol broke (a server that hung up), or the connection is
+    closed: no answer will come on it."""
+    if isinstance(error, OSError | asyncpg.InternalClientError):
+        return True
+    return conn is None or conn.is_closed()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -395,6 +404,10 @@ async def _transaction(
             raise
         await end(conn)
         return result
+    except StoreUnavailable:
+        with contextlib.suppress(*DRIVER_ERRORS):  # the pool may have let go of it already
+            conn.terminate()  # never back into the pool half alive: the release drops it
+        raise
     finally:
         with contextlib.suppress(*DRIVER_ERRORS):  # a broken connection is dropped, not reused
             await pool.release(conn)
