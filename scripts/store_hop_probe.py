@@ -10,7 +10,8 @@ Each (round, tree) runs in a fresh process that imports the project from that tr
 choreography session (embedded NATS, the services in-process, the store ``--store`` names; an
 embedded Postgres for ``postgres``), 20 sagas to warm up, then ``--orders`` traced sagas at
 ``--concurrency``. It prints sagas per second and CPU per saga: the probe process's (user and
-system; thread hand-offs show as system time) and its servers' (NATS, Postgres).
+system; thread hand-offs show as system time) and its servers' (NATS, Postgres), and how
+many transactions the store ran again under its retry rule (trees that log retries).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import shutil
 import subprocess
 import sys
@@ -34,6 +36,17 @@ def use_source(tree: str) -> None:
     finder would otherwise answer first)."""
     sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in type(f).__module__]
     sys.path.insert(0, tree)
+
+
+class Retries(logging.Handler):
+    """Counts the store's retry log lines (logger ``shared.store``; trees that log them)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
 
 
 def servers_cpu_s(me: psutil.Process) -> float:
@@ -56,6 +69,9 @@ async def one_round(args: argparse.Namespace) -> None:
     scratch.chmod(0o711)  # the embedded Postgres' system user must enter it
     options: dict[str, Any] = {"broker_state_dir": scratch / "nats"}
     settings = Settings(store=StoreKind(args.store))
+    retries = Retries()
+    logging.getLogger("shared.store").addHandler(retries)
+    logging.getLogger("shared.store").setLevel(logging.INFO)
     try:
         async with open_session(
             ["choreography"], scratch / "state", scratch / "traces.jsonl",
@@ -68,6 +84,7 @@ async def one_round(args: argparse.Namespace) -> None:
             me = psutil.Process()
             driver = SagaDriver(runtime, new_run_tag(), 600)
             await driver.prepare(args.orders)
+            retries.count = 0
             before, servers, started = me.cpu_times(), servers_cpu_s(me), time.perf_counter()
             await Load(CLOSED, orders=args.orders, concurrency=args.concurrency).drive(driver)
             after, wall = me.cpu_times(), time.perf_counter() - started
@@ -79,7 +96,7 @@ async def one_round(args: argparse.Namespace) -> None:
     print(
         f"round {args.round} {args.label} ({args.store}): {args.orders / wall:.1f} sagas/s,"
         f" CPU {user + system:.1f} ms/saga (user {user:.1f}, system {system:.1f}),"
-        f" servers {1000 * servers / args.orders:.1f} ms/saga",
+        f" servers {1000 * servers / args.orders:.1f} ms/saga, store retries {retries.count}",
         flush=True,
     )
 

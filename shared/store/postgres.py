@@ -22,7 +22,15 @@ import hashlib
 import itertools
 import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
@@ -280,7 +288,7 @@ class PostgresStore:
         writers, readers = self._sizes
         try:
             self._writers = await self._open_pool(writers)
-            self._readers = await self._open_pool(readers)
+            self._readers = await self._open_pool(readers, read_only=True)
             await self._run(self._migrate, advisory_key("migrate", self.schema))
         except BaseException:
             await self.close()
@@ -308,12 +316,14 @@ class PostgresStore:
             ) from None
         await conn.close()
 
-    async def _open_pool(self, size: int) -> Pool:
+    async def _open_pool(self, size: int, *, read_only: bool = False) -> Pool:
+        options = self._connection_options()
+        if read_only:  # a write through ``query`` fails as one inside ``read`` does
+            options["server_settings"]["default_transaction_read_only"] = "on"
         try:
             return await asyncpg.create_pool(
-                self.url, min_size=1, max_size=size, reset=_no_reset,
-                **self._connection_options(),
-            )  # fmt: skip
+                self.url, min_size=1, max_size=size, reset=_no_reset, **options
+            )
         except CONNECT_ERRORS as error:
             raise StoreUnavailable(f"no connection to {describe(self.url)}: {error}") from error
 
@@ -346,7 +356,12 @@ class PostgresStore:
         return await retrying(self._retry, self.name, attempt)
 
     async def query(self, sql: str, params: Params = ()) -> list[Row]:
-        return await self.read(lambda tx: tx.fetchall(sql, params))
+        """One statement: one round trip, no ``BEGIN``/``COMMIT`` around it (a statement sees
+        one snapshot by itself; the readers' sessions are read-only by default)."""
+        pool = self._pool(self._readers)
+        statement = functools.partial(_single_read, pool, to_numbered(sql), params)
+        attempt = functools.partial(self._attempt, pool, statement)
+        return await retrying(self._retry, self.name, attempt)
 
     def _pool(self, pool: Pool | None) -> Pool:
         if pool is None:
@@ -379,6 +394,34 @@ def _snapshot(pool: Pool, work: Callable[[Tx], T]) -> Callable[[], Coroutine[Any
     return functools.partial(_transaction, pool, begin, work, _end_read)
 
 
+async def _single_read(pool: Pool, sql: str, params: Params) -> list[Row]:
+    async with _borrowed(pool) as conn:
+        try:
+            return await _fetchall(conn, sql, params)
+        except DRIVER_ERRORS as error:
+            raise postgres_error(error, conn) from error
+
+
+@contextlib.asynccontextmanager
+async def _borrowed(pool: Pool) -> AsyncIterator[Connection]:
+    """A pooled connection; one that met `StoreUnavailable` is dropped, never reused."""
+    try:
+        conn = await pool.acquire(timeout=WAIT_FOR_CONNECTION_S)
+    except TimeoutError as error:
+        raise OperationalError(f"no connection free in {WAIT_FOR_CONNECTION_S:.0f} s") from error
+    except DRIVER_ERRORS as error:  # a new connection could not be made
+        raise postgres_error(error) from error
+    try:
+        yield conn
+    except StoreUnavailable:
+        with contextlib.suppress(*DRIVER_ERRORS):  # the pool may have let go of it already
+            conn.terminate()  # never back into the pool half alive: the release drops it
+        raise
+    finally:
+        with contextlib.suppress(*DRIVER_ERRORS):
+            await pool.release(conn)
+
+
 async def _end_read(conn: Connection) -> None:
     await _statement(conn, "COMMIT")
 
@@ -389,13 +432,7 @@ async def _transaction(
     work: Callable[[Tx], T],
     end: Callable[[Connection], Awaitable[None]],
 ) -> T:
-    try:
-        conn = await pool.acquire(timeout=WAIT_FOR_CONNECTION_S)
-    except TimeoutError as error:
-        raise OperationalError(f"no connection free in {WAIT_FOR_CONNECTION_S:.0f} s") from error
-    except DRIVER_ERRORS as error:  # a new connection could not be made
-        raise postgres_error(error) from error
-    try:
+    async with _borrowed(pool) as conn:
         await _statement(conn, begin)
         try:
             result = await call_sync(work, PostgresTx(conn))
@@ -404,13 +441,6 @@ async def _transaction(
             raise
         await end(conn)
         return result
-    except StoreUnavailable:
-        with contextlib.suppress(*DRIVER_ERRORS):  # the pool may have let go of it already
-            conn.terminate()  # never back into the pool half alive: the release drops it
-        raise
-    finally:
-        with contextlib.suppress(*DRIVER_ERRORS):  # a broken connection is dropped, not reused
-            await pool.release(conn)
 
 
 def postgres_stores(url: str, *, schema_prefix: str = "", **options: Any) -> StoreFactory:

@@ -147,8 +147,10 @@ class StoreContract:
             await store.run(lambda tx: tx.execute("UPDATE missing SET x = 1"))
         with pytest.raises(ProgrammingError) as write_in_read:
             await store.read(lambda tx: insert(tx, "b"))
+        with pytest.raises(ProgrammingError) as write_in_query:
+            await store.query("INSERT INTO entries (name, amount) VALUES (?, ?)", ("c", 1))
 
-        for caught in (duplicate, no_table, write_in_read):
+        for caught in (duplicate, no_table, write_in_read, write_in_query):
             driver = caught.value.__cause__
             assert isinstance(driver, sqlite3.Error | asyncpg.PostgresError), driver
             assert caught.value.code
