@@ -2,7 +2,9 @@
 
 `base` is the protocol (`Store`, `Tx`, `Dialect`, `Migration`, `StoreFactory`); `errors` the
 store's own exceptions (no driver's leaves this package); `retry` the retry rule every adapter
-follows; `sqlite`, `postgres` and `memory` implement the protocol.
+follows; `sqlite`, `postgres` and `memory` implement the protocol (`sqlite_tx`, `postgres_tx`:
+each backend's dialect, `Tx` and error translation; `bridge`: synchronous ``work`` over the
+asynchronous Postgres driver).
 """
 
 from shared.store.base import (

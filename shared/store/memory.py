@@ -28,7 +28,7 @@ from shared.store.base import (
     apply_migrations,
 )
 from shared.store.retry import RETRY, RetryRule, retrying
-from shared.store.sqlite import DIALECT, SqliteTx, dict_row, finish, sqlite_error
+from shared.store.sqlite_tx import DIALECT, SqliteTx, dict_row, finish, sqlite_error
 
 T = TypeVar("T")
 

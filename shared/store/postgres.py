@@ -19,26 +19,15 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import itertools
 import re
 import time
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Coroutine,
-    Iterable,
-    Iterator,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
 from asyncpg import Record
-from asyncpg.connection import Connection as AsyncpgConnection
 from asyncpg.pool import Pool as AsyncpgPool
-from asyncpg.pool import PoolConnectionProxy
 
 from shared.servers import ServerError
 from shared.store.base import (
@@ -51,22 +40,22 @@ from shared.store.base import (
     Tx,
     apply_migrations,
 )
-from shared.store.bridge import call_sync, wait
-from shared.store.errors import (
-    CommitUnknown,
-    DatabaseError,
-    DataError,
-    OperationalError,
-    ProgrammingError,
-    StoreError,
-    StoreUnavailable,
-    for_sqlstate,
+from shared.store.bridge import call_sync
+from shared.store.errors import CommitUnknown, OperationalError, StoreUnavailable
+from shared.store.postgres_tx import (
+    DIALECT,
+    DRIVER_ERRORS,
+    Connection,
+    PostgresTx,
+    fetchall,
+    postgres_error,
+    to_numbered,
 )
 from shared.store.retry import RETRY, RetryRule, retrying, settle
 
 T = TypeVar("T")
-Connection: TypeAlias = "AsyncpgConnection[Record] | PoolConnectionProxy[Record]"
 Pool: TypeAlias = "AsyncpgPool[Record]"
+
 WRITERS = 4
 READERS = 2
 CONNECT_TIMEOUT_S = 10
@@ -74,71 +63,7 @@ WAIT_FOR_CONNECTION_S = 120.0
 """How long a transaction may queue for a pooled connection before it fails."""
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?""", re.DOTALL)
-DRIVER_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,  # the protocol's state broken, e.g. by a server that hung up
-    OSError,  # the socket itself failed
-)
 CONNECT_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, TimeoutError)
-
-
-class PostgresDialect:
-    name = "postgres"
-
-    def greatest(self, *expressions: str) -> str:
-        return f"greatest({', '.join(expressions)})"
-
-    def ddl(self, script: str) -> str:
-        return script.replace("{id}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY").replace(
-            "{blob}", "BYTEA"
-        )
-
-    def skip_locked(self) -> str:
-        return " FOR UPDATE SKIP LOCKED"
-
-
-DIALECT = PostgresDialect()
-
-
-def postgres_error(error: BaseException, conn: Connection | None = None) -> StoreError:
-    """The store's error for an asyncpg one: by SQLSTATE; else a client-side refusal of a
-    parameter (`DataError`), or the connection gone (`StoreUnavailable`)."""
-    sqlstate: str | None = getattr(error, "sqlstate", None)
-    kind = for_sqlstate(sqlstate)
-    if kind is None:
-        if isinstance(error, asyncpg.DataError):
-            kind = DataError  # "invalid input for query argument $1": a Python value's type
-        elif _connection_gone(error, conn):
-            kind = StoreUnavailable
-        elif isinstance(error, asyncpg.InterfaceError):
-            kind = ProgrammingError
-        else:
-            kind = DatabaseError
-    message = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return kind(message, code=sqlstate)
-
-
-def _connection_gone(error: BaseException, conn: Connection | None) -> bool:
-    """The socket failed, the protocol broke (a server that hung up), or the connection is
-    closed: no answer will come on it."""
-    if isinstance(error, OSError | asyncpg.InternalClientError):
-        return True
-    return conn is None or conn.is_closed()
-
-
-@functools.lru_cache(maxsize=4096)
-def to_numbered(sql: str) -> str:
-    """Portable SQL to Postgres': each ``?`` outside quotes and comments becomes ``$1``,
-    ``$2`` ... in order (the server's own placeholders; ``%`` needs no escaping)."""
-    numbers = itertools.count(1)
-    return _TOKENS.sub(lambda match: _placeholder(match, numbers), sql)
-
-
-def _placeholder(match: re.Match[str], numbers: Iterator[int]) -> str:
-    token = match.group()
-    return f"${next(numbers)}" if token == "?" else token
 
 
 def advisory_key(*parts: str) -> int:
@@ -151,66 +76,6 @@ def describe(url: str) -> str:
     """host:port/database of a URL, without its password, for error messages."""
     parts = urlsplit(url)
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
-
-
-def _rowcount(status: str) -> int:
-    """Rows a command changed, from its status (``UPDATE 3``, ``INSERT 0 1``); -1 for DDL."""
-    last = status.rpartition(" ")[2]
-    return int(last) if last.isdigit() else -1
-
-
-async def _execute(conn: Connection, sql: str, params: Params) -> int:
-    return _rowcount(await conn.execute(sql, *params))
-
-
-async def _fetchone(conn: Connection, sql: str, params: Params) -> Row | None:
-    row = await conn.fetchrow(sql, *params)
-    return None if row is None else dict(row.items())
-
-
-async def _fetchall(conn: Connection, sql: str, params: Params) -> list[Row]:
-    return [dict(row.items()) for row in await conn.fetch(sql, *params)]
-
-
-class PostgresTx:
-    """A transaction on one pooled connection, used synchronously by ``work``: each call
-    waits, in ``work``'s greenlet, for the driver's coroutine the loop runs."""
-
-    dialect: Dialect = DIALECT
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._savepoints = itertools.count(1)
-
-    def execute(self, sql: str, params: Params = ()) -> int:
-        return self._driver(_execute(self._conn, to_numbered(sql), params))
-
-    def executemany(self, sql: str, params: Iterable[Params]) -> None:
-        self._driver(self._conn.executemany(to_numbered(sql), [tuple(p) for p in params]))
-
-    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        return self._driver(_fetchone(self._conn, to_numbered(sql), params))
-
-    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return self._driver(_fetchall(self._conn, to_numbered(sql), params))
-
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        name = f"sp{next(self._savepoints)}"
-        self.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            self.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            self.execute(f"RELEASE SAVEPOINT {name}")
-            raise
-        self.execute(f"RELEASE SAVEPOINT {name}")
-
-    def _driver(self, call: Awaitable[T]) -> T:
-        try:
-            return wait(call)
-        except DRIVER_ERRORS as error:
-            raise postgres_error(error, self._conn) from error
 
 
 async def _statement(conn: Connection, sql: str) -> None:
@@ -397,7 +262,7 @@ def _snapshot(pool: Pool, work: Callable[[Tx], T]) -> Callable[[], Coroutine[Any
 async def _single_read(pool: Pool, sql: str, params: Params) -> list[Row]:
     async with _borrowed(pool) as conn:
         try:
-            return await _fetchall(conn, sql, params)
+            return await fetchall(conn, sql, params)
         except DRIVER_ERRORS as error:
             raise postgres_error(error, conn) from error
 

@@ -16,13 +16,11 @@ commit and never wait for the writer. Driver errors leave as `shared.store.error
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import functools
-import itertools
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,19 +35,9 @@ from shared.store.base import (
     Tx,
     apply_migrations,
 )
-from shared.store.errors import (
-    Conflict,
-    DatabaseError,
-    DataError,
-    IntegrityError,
-    InternalError,
-    NotSupportedError,
-    OperationalError,
-    ProgrammingError,
-    StoreError,
-    StoreUnavailable,
-)
+from shared.store.errors import Conflict
 from shared.store.retry import RETRY, RetryRule, retrying, settle
+from shared.store.sqlite_tx import DIALECT, SqliteTx, busy, dict_row, finish, sqlite_error
 
 T = TypeVar("T")
 
@@ -57,128 +45,8 @@ BUSY_TIMEOUT_MS = 10_000
 """How long the writer thread (and the reader) wait for another connection's lock."""
 
 
-class SqliteDialect:
-    name = "sqlite"
-
-    def greatest(self, *expressions: str) -> str:
-        return f"max({', '.join(expressions)})"
-
-    def ddl(self, script: str) -> str:
-        return script.replace("{id}", "INTEGER PRIMARY KEY AUTOINCREMENT").replace("{blob}", "BLOB")
-
-    def skip_locked(self) -> str:
-        return ""
-
-
-DIALECT = SqliteDialect()
-
-_PRIMARY_CODES: dict[int, type[StoreError]] = {
-    1: ProgrammingError,  # SQLITE_ERROR: syntax, no such table or column
-    2: InternalError,
-    5: Conflict,  # SQLITE_BUSY: another connection holds the lock
-    6: Conflict,  # SQLITE_LOCKED
-    8: ProgrammingError,  # SQLITE_READONLY: a write on the read connection (query_only)
-    14: StoreUnavailable,  # SQLITE_CANTOPEN
-    18: DataError,  # SQLITE_TOOBIG
-    19: IntegrityError,  # SQLITE_CONSTRAINT
-    20: DataError,  # SQLITE_MISMATCH
-    21: ProgrammingError,  # SQLITE_MISUSE
-    25: ProgrammingError,  # SQLITE_RANGE: a parameter index out of range
-}
-_DRIVER_CLASSES: tuple[tuple[type[sqlite3.Error], type[StoreError]], ...] = (
-    (sqlite3.IntegrityError, IntegrityError),
-    (sqlite3.ProgrammingError, ProgrammingError),
-    (sqlite3.InterfaceError, ProgrammingError),
-    (sqlite3.DataError, DataError),
-    (sqlite3.NotSupportedError, NotSupportedError),
-    (sqlite3.InternalError, InternalError),
-    (sqlite3.OperationalError, OperationalError),
-)
-
-
-def sqlite_error(error: sqlite3.Error) -> StoreError:
-    """The store's error for a ``sqlite3`` one (chain it: ``raise sqlite_error(e) from e``)."""
-    code: int | None = getattr(error, "sqlite_errorcode", None)
-    kind = _PRIMARY_CODES.get(code & 0xFF) if code is not None else None
-    if kind is None:
-        kind = next((ours for theirs, ours in _DRIVER_CLASSES if isinstance(error, theirs)), None)
-    return (kind or DatabaseError)(str(error), code=getattr(error, "sqlite_errorname", None))
-
-
-def _busy(error: sqlite3.Error) -> bool:
-    code: int | None = getattr(error, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (5, 6)
-
-
 class _LockHeld(Exception):
     """``BEGIN IMMEDIATE`` on the loop met another connection's write lock."""
-
-
-def dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
-    return dict(zip([column[0] for column in cursor.description], values, strict=True))
-
-
-class SqliteTx:
-    """A transaction on one connection, used synchronously by ``work``."""
-
-    dialect: Dialect = DIALECT
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._savepoints = itertools.count(1)
-
-    def execute(self, sql: str, params: Params = ()) -> int:
-        try:
-            return self._conn.execute(sql, params).rowcount
-        except sqlite3.Error as error:
-            raise sqlite_error(error) from error
-
-    def executemany(self, sql: str, params: Iterable[Params]) -> None:
-        try:
-            self._conn.executemany(sql, params)
-        except sqlite3.Error as error:
-            raise sqlite_error(error) from error
-
-    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        try:
-            row: Row | None = self._conn.execute(sql, params).fetchone()
-        except sqlite3.Error as error:
-            raise sqlite_error(error) from error
-        return row
-
-    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        try:
-            return list(self._conn.execute(sql, params).fetchall())
-        except sqlite3.Error as error:
-            raise sqlite_error(error) from error
-
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        name = f"sp{next(self._savepoints)}"
-        self.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            self.execute(f"ROLLBACK TO {name}")
-            self.execute(f"RELEASE {name}")
-            raise
-        self.execute(f"RELEASE {name}")
-
-
-def finish(conn: sqlite3.Connection, work: Callable[[Tx], T]) -> T:
-    """Run ``work`` in the transaction just begun on ``conn``; commit, or roll back if it
-    raises (a failed ``COMMIT`` leaves the transaction open: end it, or every later BEGIN
-    fails). Driver errors leave as the store's."""
-    try:
-        result = work(SqliteTx(conn))
-        conn.execute("COMMIT")
-    except BaseException as error:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        if isinstance(error, sqlite3.Error):
-            raise sqlite_error(error) from error
-        raise
-    return result
 
 
 class SqliteStore:
@@ -287,7 +155,7 @@ class SqliteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
-            if _busy(error):
+            if busy(error):
                 raise _LockHeld from error
             raise sqlite_error(error) from error
         return finish(conn, work)
@@ -356,7 +224,7 @@ def _use_wal(conn: sqlite3.Connection, timeout_ms: int) -> None:
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone() or {}
         except sqlite3.OperationalError as error:
-            if not _busy(error) or time.monotonic() > deadline:
+            if not busy(error) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
             continue

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.store.base import migrations
-from shared.store.postgres import DIALECT, advisory_key, describe, to_numbered
+from shared.store.postgres import advisory_key, describe
+from shared.store.postgres_tx import DIALECT, to_numbered
 
 
 @pytest.mark.parametrize(
