@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -160,7 +161,13 @@ def interleave(args: argparse.Namespace) -> None:
 
     async def serve() -> None:
         state = Path(tempfile.mkdtemp(prefix="saga-driver-probe-"))
-        state.chmod(0o711)
+        state.chmod(0o711)  # the embedded Postgres' system user must enter it
+        try:
+            await rounds(state)
+        finally:
+            shutil.rmtree(state, ignore_errors=True)
+
+    async def rounds(state: Path) -> None:
         async with EmbeddedPostgres(state_dir=state / "postgres") as server:
             for round_ in range(1, args.rounds + 1):
                 for label, tree in trees:
