@@ -33,11 +33,14 @@ from harness.cli.options import (
 from harness.cli.summary import RunProgress, print_json, print_summary
 from harness.cli.workspace import in_workspace
 from harness.compare import scenarios as catalogue
+from harness.compare.conditions import gather
 from harness.compare.results import Results, document, exit_code, save_results
 from harness.compare.runner import ScenarioRun
 from harness.compare.scenarios import SagaCase, Scenario
 from harness.deploy.attach import Deployed, resolve
 from harness.deploy.preflight import check_servers
+from harness.report.drift import check_flows
+from harness.report.health import trace_health
 from harness.report.render import write_report
 from harness.report.traces import load_traces
 from harness.session import VARIANTS, open_session
@@ -230,6 +233,9 @@ async def _execute(
 ) -> int:
     await check_servers(settings, variants)
     deployed = resolve(settings, attach, variants)
+    conditions = gather(
+        store=settings.store.value, attached=deployed.source if deployed is not None else None
+    )
     traces_path = workspace.scratch / "traces.jsonl"
     try:
         runs = await _run_all(
@@ -247,7 +253,9 @@ async def _execute(
         )
     except SagaStuck as error:
         return _stuck(error, as_json)
-    doc = document(runs)
+    # The session has closed: every span is in the file. Each saga's flow is checked against
+    # the spec (a drift fails the run like a broken invariant).
+    doc = check_flows(document(runs, conditions), load_traces(traces_path))
     page = _write_outputs(workspace.report, doc, traces_path)
     if as_json:
         print_json(doc.model_dump(mode="json", include={"results", "equivalent", "invariants"}))
@@ -313,8 +321,9 @@ def _write_outputs(folder: Path | None, doc: Results, traces_path: Path) -> Path
     if folder is None:
         return None
     save_results(doc, folder / "results.json")
-    shutil.copyfile(traces_path, folder / "traces.jsonl")
-    return write_report(folder, doc, load_traces(folder / "traces.jsonl"))
+    traces = folder / "traces.jsonl"
+    shutil.copyfile(traces_path, traces)
+    return write_report(folder, doc, load_traces(traces), trace_health(traces))
 
 
 def _stuck(error: SagaStuck, as_json: bool) -> int:
