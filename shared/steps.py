@@ -20,6 +20,8 @@ from shared.services import Domain, Within
 from shared.telemetry import FAULT_EVENT, SAGA_OUTCOME, step_attributes
 
 _tracer = trace.get_tracer("saga-compare.steps")
+CANCELLED = "cancelled"
+"""The outcome of an attempt cut off in flight, on its span."""
 
 
 async def run_step(
@@ -50,6 +52,12 @@ async def run_step(
         except TransientFailure as failure:
             span.set_attribute(SAGA_OUTCOME, "error")
             span.set_status(Status(StatusCode.ERROR, failure.message))
+            raise
+        except asyncio.CancelledError:
+            # Cut off in flight (an attempt timeout, an abandoned activity, a stopping
+            # process): not a success, whatever it did before (OTel leaves it unset).
+            span.set_attribute(SAGA_OUTCOME, CANCELLED)
+            span.set_status(Status(StatusCode.ERROR, f"{step}: attempt cut off in flight"))
             raise
         span.set_attribute(SAGA_OUTCOME, result.status.value)
         return result
