@@ -38,7 +38,9 @@ from harness.compare.results import Results, document, exit_code, save_results
 from harness.compare.runner import ScenarioRun
 from harness.compare.scenarios import SagaCase, Scenario
 from harness.deploy.attach import Deployed, resolve
+from harness.deploy.deployment import TRACES
 from harness.deploy.preflight import check_servers
+from harness.report.collect import SpanSources
 from harness.report.drift import check_flows
 from harness.report.health import trace_health
 from harness.report.render import write_report
@@ -237,6 +239,7 @@ async def _execute(
         store=settings.store.value, attached=deployed.source if deployed is not None else None
     )
     traces_path = workspace.scratch / "traces.jsonl"
+    spans = SpanSources.at_start(deployed.state_dir / TRACES) if deployed is not None else None
     try:
         runs = await _run_all(
             chosen,
@@ -253,8 +256,11 @@ async def _execute(
         )
     except SagaStuck as error:
         return _stuck(error, as_json)
-    # The session has closed: every span is in the file. Each saga's flow is checked against
-    # the spec (a drift fails the run like a broken invariant).
+    # The session has closed: every span of this process is in the file; an attached run
+    # copies in its sagas' spans from the deployment's processes. Each saga's flow is then
+    # checked against the spec (a drift fails the run like a broken invariant).
+    if spans is not None:
+        await spans.collect(traces_path)
     doc = check_flows(document(runs, conditions), load_traces(traces_path))
     page = _write_outputs(workspace.report, doc, traces_path)
     if as_json:
