@@ -90,7 +90,12 @@ async def _review(
     await check_servers(settings, list(VARIANTS))
     page_path, page = await run_review(plan, settings, workspace.scratch, folder, note, parts=parts)
     for finding in page.findings:
-        mark = "[green]yes[/]" if finding.ok else ("[red]NO[/]" if finding.ok is False else "-")
+        if finding.ok is None:
+            mark = "-"
+        elif finding.ok:
+            mark = "[green]yes[/]"
+        else:
+            mark = "[red]NO[/]" if finding.required else "[yellow]missed[/]"
         say(f"{mark} {escape(finding.dimension)}: {escape(finding.text)}")
     for problem in page.problems:
         say(f"[red]not run[/]: {escape(problem)}")

@@ -165,7 +165,7 @@ SEQUENCES = """() => Array.from(document.querySelectorAll("section.scenario")).m
 def test_each_scenario_has_both_styles_sequence_diagrams_side_by_side(page: Page) -> None:
     sections: list[dict[str, Any]] = page.evaluate(SEQUENCES)
 
-    assert {s["scenario"] for s in sections} == {"s-shipment_failed", f"s-{RACE}"}
+    assert {"s-shipment_failed", f"s-{RACE}"} <= {s["scenario"] for s in sections}
     for section in sections:
         orchestrated, choreographed = section["diagrams"]
         assert (orchestrated["variant"], choreographed["variant"]) == (
