@@ -240,7 +240,7 @@ def _strip_rows(
     return [(0 if item.css.startswith("saga") else 1, box, item) for box, item in boxes]
 
 
-def strips(sagas: list[SagaTrace], axis: LinearAxis, caption: str) -> Chart:
+def strips(sagas: list[SagaTrace], axis: LinearAxis, caption: str, *, zoom: bool = False) -> Chart:
     """One compact strip per saga of a run: the saga and its steps, clipped at its outcome."""
     zero = min(s.root.start_ns for s in sagas)
     lanes, y, row = [], 0.0, 5.0
@@ -258,9 +258,11 @@ def strips(sagas: list[SagaTrace], axis: LinearAxis, caption: str) -> Chart:
         caption=caption,
         lanes=tuple(lanes),
         ticks=tuple(axis.ticks()),
-        axis_title="ms since the run's first saga started",
+        axis_title="ms since the run's first saga started"
+        + (" (this style's own scale)" if zoom else ""),
         note_title="after each outcome",
         row=row,
+        zoom=zoom,
     )
 
 

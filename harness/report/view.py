@@ -267,7 +267,11 @@ def _detail(
                 zoom = f"{variant}, on its own scale: {_label(sagas[0].outcome, sagas[0].reason)}"
                 charts.append(swimlanes(sagas[0], own, zoom, markers, zoom=True))
         else:
-            charts.append(strips(sagas, axis, f"{variant}: all {len(sagas)} sagas of {where}"))
+            caption = f"{variant}: all {len(sagas)} sagas of {where}"
+            charts.append(strips(sagas, axis, caption))
+            own = _own_axis(reach, variant)
+            if own is not None:
+                charts.append(strips(sagas, own, f"{caption}, on its own scale", zoom=True))
     splits = [
         Split(v, median_saga([m for m in mine if m.variant == v])) for v in VARIANTS if v in stats
     ]

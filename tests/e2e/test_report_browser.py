@@ -97,7 +97,8 @@ AXES = """() => Array.from(document.querySelectorAll("svg.chart")).map(svg => ({
   zoom: svg.classList.contains("zoom"),
 }))"""
 
-RACE_STRIPS = """(id) => Array.from(document.querySelectorAll(`#${id} svg.chart`)).map(svg =>
+RACE_STRIPS = """(id) => Array.from(
+  document.querySelectorAll(`#${id} svg.chart:not(.zoom)`)).map(svg =>
   Array.from(svg.querySelectorAll(".lane-group")).map(lane => ({
     name: lane.dataset.lane,
     drawn: Array.from(lane.querySelectorAll("rect.bar.saga")).some(
