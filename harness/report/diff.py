@@ -67,9 +67,13 @@ def _cells(flow: SagaFlow) -> dict[str, Cell]:
 
 
 def trace_diff(
-    scenario: str, flows: dict[str, SagaFlow], stats: dict[str, VariantStats]
+    scenario: str,
+    flows: dict[str, SagaFlow],
+    stats: dict[str, VariantStats],
+    every: dict[str, list[SagaFlow]] | None = None,
 ) -> TraceDiff:
-    """The median sagas of both styles aligned by step, and the sentence."""
+    """The median sagas of both styles aligned by step, and the sentence; ``every``: all the
+    sagas of each style, where the sentence looks for what ran after an outcome."""
     cells = {variant: _cells(flow) for variant, flow in flows.items()}
     order: list[str] = []
     for variant in flows:
@@ -77,7 +81,7 @@ def trace_diff(
             if step not in order:
                 order.append(step)
     rows = [DiffRow(step, {v: cells[v].get(step) for v in flows}) for step in order]
-    return TraceDiff(rows, sentence(scenario, flows, cells, stats))
+    return TraceDiff(rows, sentence(scenario, flows, cells, stats, every or {}))
 
 
 def sentence(
@@ -85,6 +89,7 @@ def sentence(
     flows: dict[str, SagaFlow],
     cells: dict[str, dict[str, Cell]],
     stats: dict[str, VariantStats],
+    every: dict[str, list[SagaFlow]],
 ) -> str:
     if len(flows) < 2:
         only = next(iter(flows), "no style")
@@ -98,7 +103,7 @@ def sentence(
                 f"Only the {style} runs {step} ({cells[style][step].label}); the {other}"
                 f" {'never starts it' if other == o else 'never runs it'}."
             )
-    late = _late_sentence(scenario, flows, stats)
+    late = _late_sentence(scenario, flows, stats, every)
     if late:
         return late
     tries = {v: sum(cell.attempts for cell in cells[v].values()) for v in (o, c)}
@@ -113,7 +118,10 @@ def sentence(
 
 
 def _late_sentence(
-    scenario: str, flows: dict[str, SagaFlow], stats: dict[str, VariantStats]
+    scenario: str,
+    flows: dict[str, SagaFlow],
+    stats: dict[str, VariantStats],
+    every: dict[str, list[SagaFlow]],
 ) -> str | None:
     quiet = {v: stats[v].quiescence.median for v in flows if v in stats}
     tails = {v: quiet[v] - stats[v].latency.median for v in quiet}
@@ -123,7 +131,9 @@ def _late_sentence(
     other = next(v for v in tails if v != late)
     if tails[late] < QUIET_MS or tails[late] < 2 * tails[other]:
         return None
-    what = _what_ran_late(flows[late])
+    # The saga that went on longest shows what runs late (the median one may not).
+    candidates = every.get(late) or [flows[late]]
+    what = _what_ran_late(max(candidates, key=lambda f: f.quiet_ms - f.outcome_ms))
     return (
         f"The {STYLE_WORD[late]} {scenario} is quiet only after {what}, at"
         f" {_time(quiet[late])} against {_time(quiet[other])}."
@@ -138,8 +148,10 @@ def _what_ran_late(flow: SagaFlow) -> str:
         plural = "s" if len(late) > 1 else ""
         return f"its {kind}{', '.join(steps)} attempt{plural} end"
     messages = sorted({d.edge.label for d in flow.deliveries if d.end_ms > flow.outcome_ms})
+    if len(messages) == 1:
+        return f"a late redelivery of {messages[0]} is answered by the inbox"
     if messages:
-        return f"a late redelivery of {', '.join(messages)} is answered"
+        return f"late redeliveries of {', '.join(messages)} are answered by the inboxes"
     return "its last spans end"
 
 

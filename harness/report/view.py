@@ -275,8 +275,20 @@ def _detail(
     splits = [
         Split(v, median_saga([m for m in mine if m.variant == v])) for v in VARIANTS if v in stats
     ]
-    medians = {s.variant: _trace_of(s.saga, traces) for s in splits}
+    # Several sagas (a race) may end differently: compare the median sagas of the outcome
+    # most of them share, so both styles' diagrams and diff show the same path.
+    common = _common_outcome(mine)
+    medians = {
+        v: _trace_of(
+            median_saga([m for m in mine if m.variant == v and _ends(m) == common]), traces
+        )
+        for v in VARIANTS
+        if any(m.variant == v and _ends(m) == common for m in mine)
+    }
     median_flows = {v: flows[id(t)] for v, t in medians.items() if t is not None}
+    every = {
+        v: [flows[id(t)] for t in traces if (t.scenario, t.variant) == (name, v)] for v in VARIANTS
+    }
     return ScenarioDetail(
         name,
         TEACHES.get(name, ""),
@@ -285,9 +297,21 @@ def _detail(
         charts,
         description=describe(BY_NAME[name]) if name in BY_NAME else "",
         panels=[_panel(name, v, medians[v], traces, flows) for v in median_flows if medians[v]],
-        diff=trace_diff(name, median_flows, stats) if median_flows else None,
+        diff=trace_diff(name, median_flows, stats, every) if median_flows else None,
         drift=_drift_summary(name, traces, drifts),
     )
+
+
+def _ends(saga: SagaMetrics) -> str:
+    return _label(saga.outcome, saga.reason)
+
+
+def _common_outcome(sagas: list[SagaMetrics]) -> str:
+    """The outcome most sagas of the scenario ended in (both styles together)."""
+    counts: dict[str, int] = defaultdict(int)
+    for saga in sagas:
+        counts[_ends(saga)] += 1
+    return max(sorted(counts), key=lambda label: counts[label])
 
 
 def _own_axis(reach: dict[str, float], variant: str) -> LinearAxis | None:
@@ -314,7 +338,14 @@ def _panel(
 ) -> FlowPanel:
     assert median is not None
     mine = [t for t in traces if (t.scenario, t.variant) == (name, variant)]
+    ending = [t for t in mine if (t.outcome, t.reason) == (median.outcome, median.reason)]
     caption = f"{variant}: {median.order_id}, run {median.repeat}, the median saga of {len(mine)}"
+    if len(ending) < len(mine):
+        ending_label = _label(median.outcome, median.reason)
+        caption = (
+            f"{variant}: {median.order_id}, run {median.repeat}, the median of the"
+            f" {len(ending)} of {len(mine)} sagas ending {ending_label}"
+        )
     diagram = trace_sequence(flows[id(median)], caption)
     return FlowPanel(
         variant=variant,
