@@ -21,7 +21,7 @@ from choreography.read_model import ChoreographyReadModel
 from choreography.tracker import Tracker
 from monitor.board import Board, Operator
 from monitor.settings import MonitorSettings
-from orchestration.client import check_search_attributes, connect
+from orchestration.client import check_search_attributes, connect, untraced
 from orchestration.read_model import OrchestrationReadModel
 from orchestration.saga_client import SagaOperator
 from shared.contracts import ServiceName
@@ -49,7 +49,8 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
         if settings.temporal_address:
             client = await connect(settings.temporal_address, settings.temporal_namespace)
             await check_search_attributes(client)
-            models["orchestration"] = OrchestrationReadModel(client, monitor.temporal_ui_url)
+            reads = untraced(client)  # the monitor's reads are not saga work
+            models["orchestration"] = OrchestrationReadModel(reads, monitor.temporal_ui_url)
             operators["orchestration"] = SagaOperator(client)
         if settings.nats_url:
             # The choreography's own stores, as its processes keep them (Settings.for_variant).
