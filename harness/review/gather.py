@@ -130,7 +130,7 @@ async def run_catalogue(
     plan: ReviewPlan, settings: Settings, scratch: Path, out: Path, progress: Progress
 ) -> CatalogueEvidence:
     """The whole catalogue on both styles, its report written as a demo's is."""
-    conditions = gather(store=settings.store.value)
+    conditions = gather(store=settings.store.value, definition=settings.definition)
     traces = scratch / "catalogue.jsonl"
     folder = out / "catalogue"
     progress(f"catalogue: {len(CATALOGUE)} scenarios on both styles, {plan.repeat} run(s)")
@@ -152,7 +152,7 @@ async def run_operability(
     settings: Settings, scratch: Path, out: Path, progress: Progress
 ) -> OperabilityEvidence:
     """The sagas that wait for an operator: listed by the monitor, then retried or resolved."""
-    conditions = gather(store=settings.store.value)
+    conditions = gather(store=settings.store.value, definition=settings.definition)
     folder = out / "operability"
     folder.mkdir(parents=True, exist_ok=True)
     traces = folder / "traces.jsonl"
@@ -217,7 +217,9 @@ async def run_chaos_short(
 ) -> ChaosEvidence:
     """Kills under load, on a deployment of its own (started here, stopped after)."""
     conditions = gather(
-        store=settings.store.value, attached="a deployment started for the chaos run"
+        store=settings.store.value,
+        definition=settings.definition,
+        attached="a deployment started for the chaos run",
     )
     options = ChaosOptions(
         variants=list(VARIANTS),
@@ -253,7 +255,7 @@ async def run_chaos_short(
 
 
 def code_evidence(out: Path) -> tuple[dict[str, PackageSize], RunConditions]:
-    conditions = gather(store="-", activities="-")
+    conditions = gather(store="-", definition="-", activities="-")
     found = sizes()
     (out / "code-size.md").write_text(markdown(found, conditions.code), encoding="utf-8")
     return found, conditions

@@ -99,7 +99,7 @@ def test_the_page_and_the_markdown_show_the_run_conditions(tmp_path: Path) -> No
         invariants={},
         expected_met=True,
         results=[],
-        conditions=gather(store="sqlite"),
+        conditions=gather(store="sqlite", definition="v1"),
     )
 
     page = write_report(tmp_path, results, traces).read_text()

@@ -17,7 +17,7 @@ def code_only(tmp_path: Path) -> Evidence:
         "choreography": PackageSize("choreography", (Module("choreography/a.py", 250),)),
         "shared": PackageSize("shared", (Module("shared/a.py", 300),)),
     }
-    return Evidence(tmp_path, found, gather(store="-", activities="-"))
+    return Evidence(tmp_path, found, gather(store="-", definition="-", activities="-"))
 
 
 def test_a_review_with_only_the_code_shows_only_the_code_size_row(tmp_path: Path) -> None:
