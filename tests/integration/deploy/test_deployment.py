@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from deploy_support import COMMAND, deployment, every_pid, running, saga_compare
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -32,6 +31,13 @@ from harness.deploy import control, topology
 from harness.deploy.topology import Topology
 from shared.definitions import ORDERS_V1
 from shared.telemetry import HARNESS, configure_tracing
+from tests.integration.deploy.deploy_support import (
+    COMMAND,
+    deployment,
+    every_pid,
+    running,
+    saga_compare,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trace_support import TraceBuilder, root, step, write
-
 from harness.report.traces import SagaTrace, load_traces
+from tests.unit.harness.trace_support import TraceBuilder, root, step, write
 
 Hop = tuple[str, str, str, str]
 """(event kind, consuming service, step run, its outcome)."""

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from trace_support import TraceBuilder, root, step, write
-
 from harness.compare.conditions import gather
 from harness.compare.results import Results
 from harness.report.health import trace_health
 from harness.report.render import write_report
 from harness.report.traces import load_traces
+from tests.unit.harness.trace_support import TraceBuilder, root, step, write
 
 LATENCIES = {  # scenario -> variant -> one latency per run
     "happy_path": {"orchestration": (150, 90, 110), "choreography": (20, 12, 16)},

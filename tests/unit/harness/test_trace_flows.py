@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flow_support import HAPPY, choreography_trace, orchestration_trace
-from trace_support import TraceBuilder, root, step, write
-
 from harness.report.diagrams.mermaid import parse_sequence, sequence_text
 from harness.report.diagrams.model import Block, Message, Note
 from harness.report.diff import trace_diff
@@ -15,6 +12,8 @@ from harness.report.health import trace_health
 from harness.report.stats import scenario_stats
 from harness.report.trace_diagrams import distinct_paths, path_of, trace_sequence
 from harness.report.traces import saga_metrics
+from tests.unit.harness.flow_support import HAPPY, choreography_trace, orchestration_trace
+from tests.unit.harness.trace_support import TraceBuilder, root, step, write
 
 CALLS = [
     ("reserve_inventory", "done"),
