@@ -103,7 +103,8 @@ async def test_a_process_killed_from_outside_is_restarted_by_its_supervisor(
 
     assert answer["pid"] != before.pid and answer["restarts"] >= 1
     after = latest(deployed).processes["points"]
-    assert after.pid == answer["pid"] and running({"points": (after.pid, after.started)})
+    assert after.pid is not None and after.pid == answer["pid"]
+    assert running({"points": (after.pid, after.started)})
 
 
 async def test_an_attached_run_starts_no_worker_and_leaves_its_sagas_to_check(
