@@ -1,12 +1,13 @@
 """An open run held for minutes: does any process's memory keep growing, does latency drift?
 
 The first minutes of a run warm caches, pools and the JIT-less interpreter's heaps; what
-matters is what happens after them. From the once-a-second memory samples (by process kind:
-the harness, which hosts the services or the worker; the broker or the Temporal server; the
-database; a deployment's own processes) the slope of each kind's resident memory after the
-settling time, and from the sagas due after it, how much p95 moved from the first half of the
-rest of the run to the second. The targets (issue 21): after the first two minutes, no process
-grows more than 2 MB/min and p95 drifts less than 10%.
+matters is what happens after them. From the once-a-second memory samples (by process: the
+harness, which hosts the services or the worker when they run in-process; the broker or the
+Temporal server; the database; attached to a deployment from ``up``, each of its processes
+by name -- ``worker``, ``payment``, ``tracker`` ...) the slope of each one's resident memory
+after the settling time, and from the sagas due after it, how much p95 moved from the first
+half of the rest of the run to the second. The targets (issue 21): after the first two
+minutes, no process grows more than 2 MB/min and p95 drifts less than 10%.
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ def settle_s(duration_s: float) -> float:
 
 
 def slopes_after(samples: Sequence[MemorySample], settle: float) -> dict[str, float]:
-    """Each process kind's resident-memory slope (MB/min) over the samples after ``settle``."""
+    """Each process's resident-memory slope (MB/min) over the samples after ``settle``."""
     later = [s for s in samples if s.at >= settle]
-    kinds = dict.fromkeys(kind for s in later for kind in s.rss_mb)
+    names = dict.fromkeys(name for s in later for name in s.by_process)
     return {
-        kind: slope_per_min([(s.at, s.rss_mb[kind]) for s in later if kind in s.rss_mb])
-        for kind in kinds
+        name: slope_per_min([(s.at, s.by_process[name]) for s in later if name in s.by_process])
+        for name in names
     }
 
 
@@ -61,11 +62,11 @@ def p95_drift(samples: Sequence[Sample], settle: float) -> float | None:
 
 
 def by_process(samples: Sequence[MemorySample]) -> dict[str, list[list[float]]]:
-    """Timeline series ``memory:<kind>``: [seconds, MB] per sample, one per process kind."""
+    """Timeline series ``memory:<name>``: [seconds, MB] per sample, one per process name."""
     series: dict[str, list[list[float]]] = {}
     for sample in samples:
-        for kind, mb in sample.rss_mb.items():
-            series.setdefault(f"memory:{kind}", []).append([sample.at, mb])
+        for name, mb in sample.by_process.items():
+            series.setdefault(f"memory:{name}", []).append([sample.at, mb])
     return series
 
 

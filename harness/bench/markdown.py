@@ -207,6 +207,13 @@ def endurance_table(doc: dict[str, Any]) -> list[str]:
         f"drifts less than {target['p95_drift_target']:.0%} after the settling time "
         "(`bench-timeline.svg` draws each process's memory).",
     ]
+    if not (doc.get("conditions") or {}).get("attached"):
+        lines += [
+            "",
+            "The harness process hosts the client and the style's own code (the services, or "
+            "the worker): its line is theirs too. Attached to a deployment from `saga-compare "
+            "up` (`--attach`), each of its processes has a line of its own.",
+        ]
     return lines
 
 

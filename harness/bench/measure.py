@@ -84,15 +84,17 @@ class Measurement:
     errors: list[str] = field(default_factory=list)
     """Distinct reasons sagas had no end (at most a few)."""
     timeline: dict[str, list[list[float]]] = field(default_factory=dict)
-    """Open runs: ``memory`` [s, MB total], ``memory:<kind>`` [s, MB] for each process kind,
-    and ``latency`` [s, p50, p95, sagas] per window."""
+    """Open runs: ``memory`` [s, MB total], ``memory:<name>`` [s, MB] for each process (by
+    kind, a deployment's by its own name: resources.py), and ``latency`` [s, p50, p95, sagas]
+    per window."""
     repeat: int = 1
     sagas_per_cpu_s: float = 0.0
     """Sagas per second one busy core would serve at this CPU per saga (all processes)."""
     settle_s: float = 0.0
     """Open runs: the first seconds left out of the next two figures (bench/endurance.py)."""
     rss_slope_after_settle: dict[str, float] = field(default_factory=dict)
-    """Open runs: each process kind's resident-memory slope after settling, MB/min."""
+    """Open runs: each process's resident-memory slope after settling, MB/min (the names of
+    the timeline's ``memory:<name>`` series)."""
     p95_drift: float | None = None
     """Open runs: p95 of the later half of the settled sagas against the earlier half's, - 1."""
 
@@ -213,7 +215,7 @@ def summarize(
 def _timeline(
     samples: list[Sample], memory: list[MemorySample], duration_s: float
 ) -> dict[str, list[list[float]]]:
-    """Memory over time (in all, and by process kind), and latency per window of arrivals
+    """Memory over time (in all, and by process), and latency per window of arrivals
     (for drift over an endurance run)."""
     width = max(1.0, round(duration_s / WINDOWS))
     windows: dict[int, list[float]] = {}

@@ -242,10 +242,12 @@ def timeline_svg(doc: dict[str, Any]) -> str:
 
 
 def _process_series(runs: dict[str, dict[str, Any]]) -> tuple[str, ...]:
-    """The ``memory:<kind>`` series any of the runs has, in the reports' process order."""
+    """The ``memory:<name>`` series any of the runs has: the process kinds in the reports'
+    order, then a deployment's own processes (``payment``, ``tracker`` ...) by name."""
     order = ("harness", "services", "worker", "broker", "server", "database", "exporter", "other")
     found = {name for m in runs.values() for name in m["timeline"] if name.startswith("memory:")}
-    return tuple(f"memory:{kind}" for kind in order if f"memory:{kind}" in found)
+    known = [f"memory:{kind}" for kind in order if f"memory:{kind}" in found]
+    return (*known, *sorted(found - set(known)))
 
 
 def _end_label(

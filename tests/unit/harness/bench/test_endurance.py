@@ -116,3 +116,64 @@ def test_the_timeline_draws_each_process_memory_with_its_name() -> None:
     assert "resident memory by process (MB)" in texts
     assert "server" in texts and "harness" in texts
     assert "p95 latency of the sagas due in each window" in texts
+
+
+def attached_memory(seconds: int) -> list[MemorySample]:
+    """A deployment's samples: by kind, the services in one sum; by process, each its own."""
+    samples = []
+    for t in range(seconds):
+        payment, tracker = 80.0 + 3.0 * t / 60, 90.0
+        by_name = {"harness": 100.0, "payment": payment, "tracker": tracker, "broker": 30.0}
+        by_kind = {"harness": 100.0, "services": payment + tracker, "broker": 30.0}
+        samples.append(MemorySample(float(t), by_kind, by_name))
+    return samples
+
+
+def test_attached_each_process_of_the_deployment_has_its_own_slope_and_series() -> None:
+    samples = attached_memory(600)
+
+    slopes = slopes_after(samples, settle_s(600))
+    series = by_process(samples[:2])
+
+    assert slopes["payment"] == pytest.approx(3.0) and slopes["tracker"] == pytest.approx(0.0)
+    assert "services" not in slopes
+    assert set(series) == {"memory:harness", "memory:payment", "memory:tracker", "memory:broker"}
+
+
+def test_a_growing_participant_of_a_deployment_is_named_in_the_verdict_and_the_timeline() -> None:
+    run = made(
+        style="choreography",
+        variant="choreography",
+        load="open",
+        rate=20.0,
+        settle_s=120.0,
+        rss_slope_after_settle={"harness": 0.1, "payment": 3.0, "tracker": 0.2},
+        p95_drift=0.01,
+        timeline={
+            "memory": [[0.0, 300.0], [600.0, 330.0]],
+            "memory:harness": [[0.0, 100.0], [600.0, 100.0]],
+            "memory:payment": [[0.0, 80.0], [600.0, 110.0]],
+            "memory:tracker": [[0.0, 90.0], [600.0, 90.0]],
+            "latency": [[0.0, 20.0, 40.0, 100.0]],
+        },
+    )
+    plan = BenchPlan((Style("choreography"),), rates=(20.0,), duration_s=600.0)
+    doc = {
+        **document(plan, [run], [], (0.1,) * 3, (0.1,) * 3),
+        "conditions": {"attached": "/srv/state"},
+    }
+
+    (found,) = doc["endurance"].values()
+    assert found["growing"] == ["payment"]
+    page = bench_markdown(doc, "saga-compare bench --rate 20 --duration 600 --attach")
+    assert "**MISSED**: payment grows" in page
+    assert "The harness process hosts" not in page  # attached: each process is apart
+    texts = " ".join(ET.fromstring(timeline_svg(doc)).itertext())
+    assert "payment" in texts and "tracker" in texts
+
+
+def test_in_process_the_endurance_table_says_the_harness_line_is_the_services_too() -> None:
+    table = "\n".join(endurance_table(endurance_doc(server_slope=1.0, drift=0.0)))
+
+    assert "The harness process hosts the client and the style's own code" in table
+    assert "--attach" in table
