@@ -42,6 +42,7 @@ BINARY_PACKAGES: Mapping[str, str] = {
 _PR_SET_PDEATHSIG = 1
 _POLL_INTERVAL = 0.05
 _TAIL_BYTES = 4096
+_CAUSE_BYTES = 32768
 
 
 class ServerError(RuntimeError):
@@ -49,19 +50,50 @@ class ServerError(RuntimeError):
 
 
 def free_port(host: str = LOOPBACK) -> int:
-    """Return a port the OS reports free on host, so embedded servers never clash."""
+    """Return a port the OS reports free on host, so embedded servers never clash.
+
+    The port is left in TIME_WAIT (a connection closed from the listening side), so the OS
+    does not hand it to another process asking for any free port in the next minute, while a
+    server binding it by number with SO_REUSEADDR (Go's default, nats-server, Temporal,
+    Postgres) still can.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT then rebinds
         sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+        port = int(sock.getsockname()[1])
+        _hold_in_time_wait(sock, host, port)
+        return port
+
+
+def _hold_in_time_wait(listener: socket.socket, host: str, port: int) -> None:
+    """Connect to the listener and close the accepted side first: its port stays in TIME_WAIT."""
+    listener.listen(1)
+    with socket.create_connection((host, port), timeout=1.0) as client:
+        accepted, _ = listener.accept()
+        accepted.close()
+        del client
 
 
 def free_port_pair(host: str = LOOPBACK, attempts: int = 50) -> int:
-    """Return a free port P with P+1 free too, for a server plus its Web UI one port up."""
+    """Return a free port P with P+1 free too, for a server plus its Web UI one port up
+    (both held in TIME_WAIT, as `free_port` does)."""
     for _ in range(attempts):
         port = free_port(host)
-        if port < 65535 and port_is_free(port + 1, host):
+        if port < 65535 and _reserve(port + 1, host):
             return port
     raise ServerError(f"no two adjacent free ports found on {host}; free some ports and retry")
+
+
+def _reserve(port: int, host: str) -> bool:
+    """Bind port (SO_REUSEADDR) and leave it in TIME_WAIT; False if it is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        _hold_in_time_wait(sock, host, port)
+    return True
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
@@ -292,7 +324,7 @@ class ManagedProcess(Supervised):
         if code is not None:
             raise ServerError(
                 f"{self.name} exited with code {code} {when} "
-                f"(last output: {self.last_output()}); fix the cause shown and retry"
+                f"(last output: {self.exit_cause()}); fix the cause shown and retry"
             )
 
     async def wait(self, timeout: float) -> int | None:
@@ -341,6 +373,18 @@ class ManagedProcess(Supervised):
         """Condense the last few output lines into one line for an error message."""
         kept = [line.strip() for line in self.log_tail().splitlines() if line.strip()]
         return " | ".join(kept[-lines:])[-width:] or "no output"
+
+    def exit_cause(self) -> str:
+        """The line naming why the child stopped: a port it found taken or a Go panic's message
+        (printed above the stack trace, so not among the last lines), else its last output."""
+        lines = [line.strip() for line in self.log_tail(_CAUSE_BYTES).splitlines()]
+        for line in lines:
+            if ADDRESS_IN_USE in line.lower():
+                return line[-400:]
+        for line in lines:
+            if line.startswith(("panic:", "fatal error:")):
+                return f"{line[:400]} ... {self.last_output(lines=1, width=200)}"
+        return self.last_output()
 
     def _open_log(self) -> IO[bytes]:
         """Open the child's log: the given file (appended) or an anonymous temporary file."""

@@ -248,7 +248,9 @@ async def _execute(
         if faulted:
             raise InvalidInput(NO_INJECTOR.format(what=f"scenario {faulted[0]}"))
     conditions = gather(
-        store=settings.store.value, attached=deployed.source if deployed is not None else None
+        store=settings.store.value,
+        definition=settings.definition,
+        attached=deployed.source if deployed is not None else None,
     )
     traces_path = workspace.scratch / "traces.jsonl"
     spans = SpanSources.at_start(deployed.state_dir / TRACES) if deployed is not None else None

@@ -55,6 +55,9 @@ class RunConditions(BaseModel):
     """The orchestration's activities: remote (through the task queue) or local."""
     attached: str | None = None
     """The deployment driven from the front door, if any (its servers are its own)."""
+    definition: str = "v1"
+    """The saga definition the sagas ran (``SAGA_DEFINITION``; files from before it was
+    recorded ran ``v1``, the only one there was)."""
     versions: dict[str, str]
 
     @property
@@ -76,11 +79,14 @@ class RunConditions(BaseModel):
             f"commit {self.code}, {self.date}, {self.cores} cores, load {self.load} at the start,"
             f" {self.store} store, {self.activities} activities"
             + (f", attached to {self.attached}" if self.attached else "")
+            + (f", saga definition {self.definition}" if self.definition != "v1" else "")
             + (f"; {servers}" if servers else "")
         )
 
 
-def gather(*, store: str, activities: str = "remote", attached: str | None = None) -> RunConditions:
+def gather(
+    *, store: str, definition: str, activities: str = "remote", attached: str | None = None
+) -> RunConditions:
     """The conditions now: call it when the run starts (the load average is taken here)."""
     commit, dirty = _git()
     return RunConditions(
@@ -92,6 +98,7 @@ def gather(*, store: str, activities: str = "remote", attached: str | None = Non
         store=store,
         activities=activities,
         attached=attached,
+        definition=definition,
         versions=versions(),
     )
 

@@ -24,7 +24,7 @@ from harness.report.lanes import WORKFLOW
 from harness.report.traces import SagaTrace
 from shared.contracts import OrderRequest
 from shared.definition import SagaDefinition
-from shared.definitions import ORDERS_V1
+from shared.definitions import ORDERS_V1, definition_named
 from shared.saga import SagaSpec
 
 ORDERS = "orders"
@@ -75,9 +75,7 @@ class Drift:
         return bool(self.findings)
 
 
-def declared(
-    outcome: Outcome, variant: str, definition: SagaDefinition = ORDERS_V1
-) -> list[Expect]:
+def declared(outcome: Outcome, variant: str, definition: SagaDefinition) -> list[Expect]:
     """The steps the spec runs for this outcome, in order, each with its trigger."""
     saga, routing = definition.spec, Routing(definition)
     events = variant == "choreography"
@@ -169,7 +167,7 @@ def seen(flow: SagaFlow) -> list[Seen]:
     return sorted(found.values(), key=lambda s: s.at_ms)
 
 
-def drift(flow: SagaFlow, outcome: Outcome, definition: SagaDefinition = ORDERS_V1) -> Drift | None:
+def drift(flow: SagaFlow, outcome: Outcome, definition: SagaDefinition) -> Drift | None:
     """The saga's drift from its declared flow; None when the trace holds no step spans."""
     if not flow.has_steps:
         return None
@@ -204,7 +202,7 @@ def _disorder(expected: list[Expect], actual: list[Seen]) -> list[str]:
     return found
 
 
-def outcome_of_result(result: SagaResult, definition: SagaDefinition = ORDERS_V1) -> Outcome:
+def outcome_of_result(result: SagaResult, definition: SagaDefinition) -> Outcome:
     """The flow-shaping facts of a saga's expected outcome (``results.json``'s row).
 
     Status and reason are the catalogue's expectation when there is one; where a cancel
@@ -242,7 +240,7 @@ def outcome_of_trace(
     trace: SagaTrace,
     flow: SagaFlow,
     order: OrderRequest | None,
-    definition: SagaDefinition = ORDERS_V1,
+    definition: SagaDefinition,
 ) -> Outcome:
     """The same facts from the trace alone (a report without ``results.json``)."""
     saga = definition.spec
@@ -279,16 +277,27 @@ def deadline_ms(scenario: str) -> float | None:
     return known.policy.deadline_s * 1000 if known else None
 
 
-def saga_drift(trace: SagaTrace, flow: SagaFlow, results: Results | None) -> Drift | None:
-    """The saga's drift: against its expected outcome from ``results.json``, or else what its
-    trace and the catalogue say; None when the trace holds no step spans."""
+def definition_of(results: Results | None) -> SagaDefinition:
+    """The definition the results' sagas ran (their run conditions say; a file without them
+    is from before there was more than one, v1)."""
+    if results is None or results.conditions is None:
+        return ORDERS_V1
+    return definition_named(results.conditions.definition)
+
+
+def saga_drift(
+    trace: SagaTrace, flow: SagaFlow, results: Results | None, definition: SagaDefinition
+) -> Drift | None:
+    """The saga's drift from ``definition``: against its expected outcome from
+    ``results.json``, or else what its trace and the catalogue say; None when the trace holds
+    no step spans."""
     row = _row_of(trace, results)
     if row is not None:
-        return drift(flow, outcome_of_result(row))
+        return drift(flow, outcome_of_result(row, definition), definition)
     known = BY_NAME.get(trace.scenario)
     cases = known.sagas if known else ()
     order = next((c.order for c in cases if c.order.order_id == trace.order_id), None)
-    return drift(flow, outcome_of_trace(trace, flow, order))
+    return drift(flow, outcome_of_trace(trace, flow, order, definition), definition)
 
 
 def _row_of(trace: SagaTrace, results: Results | None) -> SagaResult | None:
@@ -301,8 +310,10 @@ def check_flows(results: Results, traces: list[SagaTrace]) -> Results:
     """The results with every saga's flow checked against the spec (``drift`` in results.json)."""
     found: list[FlowDrift] = []
     checked = 0
+    definition = definition_of(results)
     for trace in traces:
-        result = saga_drift(trace, flow_of(trace, deadline_ms(trace.scenario)), results)
+        flow = flow_of(trace, deadline_ms(trace.scenario))
+        result = saga_drift(trace, flow, results, definition)
         if result is None:
             continue
         checked += 1

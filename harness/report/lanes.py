@@ -9,17 +9,18 @@ from __future__ import annotations
 import re
 
 from harness.report.trace_file import Span
-from harness.report.traces import STEP_NAMES, is_retry, is_step
+from harness.report.traces import is_retry, is_step
 from shared.contracts import ServiceName
-from shared.definitions import ORDERS_V1
+from shared.definitions import known_services, service_of_step
 from shared.faults import FAULT_EVENT
 from shared.telemetry import SAGA_OUTCOME, SAGA_PHASE, SAGA_STEP
 
 HARNESS = "harness"
 WORKFLOW = "workflow"
 OTHER = "other"
-SERVICES = tuple(s.value for s in ServiceName)
-LANE_ORDER = (HARNESS, WORKFLOW, "inventory", "payment", "points", "shipping", "orders")
+SERVICES = known_services()
+"""The services of every shipped definition (a trace may come from any of them)."""
+LANE_ORDER = (HARNESS, WORKFLOW, *SERVICES)
 CLIENT_CALLS = frozenset(
     {
         "StartWorkflow",
@@ -66,8 +67,9 @@ def service_named(text: str) -> str | None:
 
 def _derived_lane(span: Span) -> str:
     step = span.attributes.get(SAGA_STEP)
-    if step in STEP_NAMES:
-        return str(ORDERS_V1.spec.service_of(step))
+    service = service_of_step(step) if isinstance(step, str) else None
+    if service is not None:
+        return service
     group = span.attributes.get("messaging.consumer.group.name")
     if isinstance(group, str) and group in SERVICES:
         return group
@@ -86,9 +88,7 @@ def _temporal_lane(operation: str, target: str) -> str:
     if operation in CLIENT_CALLS:
         return HARNESS
     if operation == "RunActivity":
-        if target in STEP_NAMES:
-            return str(ORDERS_V1.spec.service_of(target))
-        return service_named(target) or OTHER
+        return service_of_step(target) or service_named(target) or OTHER
     return WORKFLOW
 
 

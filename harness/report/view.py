@@ -28,7 +28,7 @@ from harness.report.describe import describe
 from harness.report.diagrams.mermaid import sequence_text
 from harness.report.diagrams.sequence_svg import sequence_svg
 from harness.report.diff import TraceDiff, trace_diff
-from harness.report.drift import Drift, deadline_ms, saga_drift
+from harness.report.drift import Drift, deadline_ms, definition_of, saga_drift
 from harness.report.flow import SagaFlow, flow_of
 from harness.report.health import TraceHealth
 from harness.report.stats import (
@@ -145,7 +145,8 @@ def build_view(
     rows = [_row(name, results, traces, stats.get(name, {})) for name in names]
     latencies = [(r.scenario, {v: s for v, s in r.latency.items() if s}) for r in rows]
     flows = {id(t): flow_of(t, deadline_ms(t.scenario)) for t in traces}
-    drifts = {id(t): saga_drift(t, flows[id(t)], results) for t in traces}
+    definition = definition_of(results)
+    drifts = {id(t): saga_drift(t, flows[id(t)], results, definition) for t in traces}
     checked = [d for d in drifts.values() if d is not None]
     details = [
         _detail(name, stats[name], traces, metrics, flows, drifts)

@@ -39,6 +39,7 @@ from harness.session import VARIANTS, Session, open_session
 from monitor.settings import MonitorSettings
 from monitor.wiring import board_for
 from shared.contracts import ActionResult
+from shared.definition import SagaDefinition
 from shared.settings import Settings
 from shared.telemetry import HARNESS, configure_tracing
 
@@ -112,6 +113,7 @@ class Evidence:
     """Everything the review found, each part None when it was not run or did not finish."""
 
     out: Path
+    definition: SagaDefinition
     code: dict[str, PackageSize]
     code_conditions: RunConditions
     catalogue: CatalogueEvidence | None = None
@@ -130,7 +132,7 @@ async def run_catalogue(
     plan: ReviewPlan, settings: Settings, scratch: Path, out: Path, progress: Progress
 ) -> CatalogueEvidence:
     """The whole catalogue on both styles, its report written as a demo's is."""
-    conditions = gather(store=settings.store.value)
+    conditions = gather(store=settings.store.value, definition=settings.definition)
     traces = scratch / "catalogue.jsonl"
     folder = out / "catalogue"
     progress(f"catalogue: {len(CATALOGUE)} scenarios on both styles, {plan.repeat} run(s)")
@@ -152,7 +154,7 @@ async def run_operability(
     settings: Settings, scratch: Path, out: Path, progress: Progress
 ) -> OperabilityEvidence:
     """The sagas that wait for an operator: listed by the monitor, then retried or resolved."""
-    conditions = gather(store=settings.store.value)
+    conditions = gather(store=settings.store.value, definition=settings.definition)
     folder = out / "operability"
     folder.mkdir(parents=True, exist_ok=True)
     traces = folder / "traces.jsonl"
@@ -217,7 +219,9 @@ async def run_chaos_short(
 ) -> ChaosEvidence:
     """Kills under load, on a deployment of its own (started here, stopped after)."""
     conditions = gather(
-        store=settings.store.value, attached="a deployment started for the chaos run"
+        store=settings.store.value,
+        definition=settings.definition,
+        attached="a deployment started for the chaos run",
     )
     options = ChaosOptions(
         variants=list(VARIANTS),
@@ -253,7 +257,7 @@ async def run_chaos_short(
 
 
 def code_evidence(out: Path) -> tuple[dict[str, PackageSize], RunConditions]:
-    conditions = gather(store="-", activities="-")
+    conditions = gather(store="-", definition="-", activities="-")
     found = sizes()
     (out / "code-size.md").write_text(markdown(found, conditions.code), encoding="utf-8")
     return found, conditions

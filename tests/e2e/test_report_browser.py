@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import chromium
 from playwright.sync_api import Page
 
 from harness.report.health import trace_health
+from tests.browser_support import chromium
 
 RACE = "race_for_last_items"
 RUN_TWO_SCENARIOS = """
@@ -35,7 +35,7 @@ from harness.report.traces import load_traces
 
 async def main(folder: Path) -> None:
     traces = folder / "traces.jsonl"
-    conditions = gather(store="sqlite")
+    conditions = gather(store="sqlite", definition="v1")
     async with open_session(list(VARIANTS), folder / "state", traces) as session:
         runs = await session.run([get("shipment_failed"), get("race_for_last_items")], repeat=2)
     results = check_flows(document(runs, conditions), load_traces(traces))

@@ -41,9 +41,11 @@ class Broker:
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.down = False
+        self.refused = 0
 
     async def publish(self, batch: Sequence[Outgoing]) -> None:
         if self.down:
+            self.refused += 1
             raise ConnectionError("broker unreachable")
         self.sent += [row.msg_id for row in batch]
 
@@ -60,9 +62,9 @@ async def add(store: Store, *events: Event) -> list[Outgoing | None]:
     return await store.run(lambda tx: [outbox.add(tx, event) for event in events])
 
 
-async def _until(condition: object, timeout: float = 3.0) -> None:
+async def _until(condition: Callable[[], object], timeout: float = 3.0) -> None:
     async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
+        while not condition():
             await asyncio.sleep(0.01)
 
 
@@ -166,7 +168,7 @@ async def test_relay_finds_rows_nobody_handed_over_and_retries_while_the_broker_
     relay = Relay(store, broker.publish, poll_s=0.02, retry_s=0.02)
     relay.start()
     try:
-        await asyncio.sleep(0.1)
+        await _until(lambda: broker.refused >= 2)  # tried, and tried again: the row stays
         assert [row.msg_id for row in await outbox.unsent(store)] == ["s1:order.placed"]
         broker.down = False
         await _until(lambda: relay.published == 1)

@@ -184,7 +184,7 @@ def test_a_saga_whose_flow_drifts_from_the_spec_fails_the_run() -> None:
 
 
 def test_the_run_conditions_are_written_with_the_results_and_read_back(tmp_path: Path) -> None:
-    conditions = gather(store="sqlite")
+    conditions = gather(store="sqlite", definition="v1")
     results = document(three_runs(), conditions)
 
     save_results(results, tmp_path / "results.json")
@@ -201,7 +201,7 @@ def test_the_conditions_name_this_checkout_s_commit() -> None:
         ["git", "-C", str(SOURCE), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
 
-    conditions = gather(store="postgres", activities="local")
+    conditions = gather(store="postgres", definition="v1", activities="local")
 
     assert conditions.commit == head
     assert conditions.code.startswith(head[:7])
