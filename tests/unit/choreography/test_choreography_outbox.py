@@ -113,7 +113,12 @@ async def test_an_event_written_with_tracing_off_carries_its_trace_and_makes_no_
     tmp_path: Path, span_exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built: list[str] = []
-    monkeypatch.setattr(outbox, "message_attributes", lambda *args: built.append(args[1]) or {})
+
+    def attributes(operation: str, subject: str, *rest: object) -> dict[str, str | int]:
+        built.append(subject)
+        return {}
+
+    monkeypatch.setattr(outbox, "message_attributes", attributes)
     tracing = current_tracing()
     assert tracing is not None
     tracing.set_enabled(False)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +10,7 @@ import pytest
 from harness.bench.calibration import LABELS, Calibration, Operation, less, per_op
 from harness.bench.markdown import bench_markdown, calibration_table, per_core_table
 from harness.bench.run import BenchPlan, Style, document
-
-sys.path.insert(0, str(Path(__file__).parent))
-from measurements import closed_run
+from tests.unit.harness.bench.measurements import closed_run
 
 
 def table() -> Calibration:

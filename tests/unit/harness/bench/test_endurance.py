@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -14,9 +12,7 @@ from harness.bench.markdown import bench_markdown, endurance_table
 from harness.bench.plots import timeline_svg
 from harness.bench.resources import MemorySample
 from harness.bench.run import BenchPlan, Style, document
-
-sys.path.insert(0, str(Path(__file__).parent))
-from measurements import made
+from tests.unit.harness.bench.measurements import made
 
 
 def memory(seconds: int, server_mb_per_min: float) -> list[MemorySample]:
