@@ -29,7 +29,6 @@ from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ConfigDict
 
 from choreography import outbox
@@ -39,8 +38,6 @@ from choreography.bus import (
     Delivery,
     Outgoing,
     Poison,
-    destination_template,
-    message_attributes,
 )
 from choreography.events import placed
 from choreography.tracker import Tracker, in_flight
@@ -50,7 +47,6 @@ from shared.runtime import SagaStuck
 from shared.store import Tx
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer("saga-compare.choreography.front_door")
 
 PLACE = "front.order.place"
 CANCEL = "front.order.cancel"
@@ -97,21 +93,10 @@ def record_end(
     trace (under the span deciding the end, or else the saga's own first context)."""
     notice = EndNotice(saga_id=saga_id, status=status, reason=reason)
     body = notice.model_dump_json()
-    msg_id = f"{saga_id}:ended"
-    ended = subject(ENDED, saga_id)
-    attributes = message_attributes(
-        "create", ended, msg_id, {SAGA_ID_HEADER: saga_id}, len(body.encode())
-    )
-    context = None if _in_a_trace() else saga_context(tx, saga_id)
-    with _tracer.start_as_current_span(
-        f"create {destination_template(ended)}",
-        context=context,
-        kind=SpanKind.PRODUCER,
-        attributes=attributes,
-    ):
-        headers = {SAGA_ID_HEADER: saga_id}
-        propagate.inject(headers)
-    return outbox.add_message(tx, ended, body, msg_id, headers)
+    headers = {SAGA_ID_HEADER: saga_id}
+    # The relay's send span of the notice is a child of this context.
+    propagate.inject(headers, context=None if _in_a_trace() else saga_context(tx, saga_id))
+    return outbox.add_message(tx, subject(ENDED, saga_id), body, f"{saga_id}:ended", headers)
 
 
 def saga_context(tx: Tx, saga_id: str) -> Context | None:
@@ -226,13 +211,10 @@ class FrontDoor:
         await self._command(subject(CANCEL, saga_id), "{}", f"{saga_id}:cancel")
 
     async def _command(self, to: str, body: str, msg_id: str) -> None:
-        """Publish under a PRODUCER ``create`` span, as the outbox does for events."""
-        saga_id = to.rsplit(".", 1)[-1]
-        attributes = message_attributes("create", to, msg_id, {}, len(body))
-        name = f"create {destination_template(to)}"
-        with _tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
-            headers = {SAGA_ID_HEADER: saga_id}
-            propagate.inject(headers)
+        """Publish in the caller's context (the saga's root span): the bus's ``send`` span
+        of the command is its child, as for events."""
+        headers = {SAGA_ID_HEADER: to.rsplit(".", 1)[-1]}
+        propagate.inject(headers)
         await self.bus.publish([Outgoing(to, body.encode(), headers, msg_id)])
 
     async def until_placed(self, saga_id: str, timeout_s: float) -> None:

@@ -1,11 +1,14 @@
 """The OTel messaging spans of the bus: a PRODUCER ``send`` per published message and a
 CONSUMER ``process`` per handled one (messaging.system ``nats``).
 
-Both are parented on the message's creation context (the stored ``traceparent`` header; the
-consumer keeps it as a link too), so a saga is one trace. Span names use the destination
-template ``saga.<service>.<event>.{saga_id}`` (low cardinality); the attributes carry the
-subject itself, the template, the connected server's address and port, the durable (consumer
-group), the message id and the saga id (conversation id).
+A message is stored (the outbox row, a command) with the context it was created in; its
+``send`` span is a child of that context and is the message's creation context from then on:
+the publish carries the send span's ``traceparent``, and each consumer's ``process`` span is
+its child, keeping it as a link too, so a saga is one trace with one producer span per message
+(the semantic conventions' single ``send`` span when a message is not created apart). Span
+names use the destination template ``saga.<service>.<event>.{saga_id}`` (low cardinality);
+the attributes carry the subject itself, the template, the connected server's address and
+port, the durable (consumer group), the message id and the saga id (conversation id).
 """
 
 from __future__ import annotations
@@ -51,6 +54,22 @@ def message_attributes(
     }
 
 
+class ServerAttributes:
+    """``server.address`` and ``server.port`` of the server a connection is on now, parsed
+    once per server it connects to (every publish and every handled message asks)."""
+
+    def __init__(self, nc: NatsClient) -> None:
+        self._nc = nc
+        self._url: object = None
+        self._attributes: dict[str, str | int] = {}
+
+    def __call__(self) -> Mapping[str, str | int]:
+        url = self._nc.connected_url
+        if url is not self._url:
+            self._url, self._attributes = url, server_attributes(self._nc)
+        return self._attributes
+
+
 def server_attributes(nc: NatsClient) -> dict[str, str | int]:
     """``server.address`` and ``server.port`` of the server the connection is on now."""
     url = nc.connected_url
@@ -60,21 +79,28 @@ def server_attributes(nc: NatsClient) -> dict[str, str | int]:
 
 
 def send_span(item: Outgoing, server: Mapping[str, str | int]) -> trace.Span:
-    """The PRODUCER span of one message's publish, a child of the context it was created in
-    (a span that will not be recorded gets no name or attributes built)."""
+    """The PRODUCER span of one message's publish, a child of the context the message was
+    created in (a span that will not be recorded gets no name or attributes built)."""
     context = propagate.extract(item.headers)
     if not recording(context):
         return _tracer.start_span("send", context=context, kind=SpanKind.PRODUCER)
-    attributes = {
-        **message_attributes("send", item.subject, item.msg_id, item.headers, len(item.body)),
-        **server,
-    }
+    attributes = message_attributes("send", item.subject, item.msg_id, item.headers, len(item.body))
+    attributes.update(server)
     return _tracer.start_span(
         f"send {destination_template(item.subject)}",
         context=context,
         kind=SpanKind.PRODUCER,
         attributes=attributes,
     )
+
+
+def published_headers(item: Outgoing, span: trace.Span) -> dict[str, str]:
+    """The headers on the wire: the stored ones, the message id, and for a recorded send span
+    its context in place of the creation one (consumers become the send span's children)."""
+    headers = {**item.headers, MSG_ID_HEADER: item.msg_id}
+    if span.is_recording():
+        propagate.inject(headers, context=trace.set_span_in_context(span))
+    return headers
 
 
 def end_send(span: trace.Span, ack: object) -> None:
@@ -96,7 +122,7 @@ def end_all(spans: Sequence[trace.Span], error: BaseException) -> None:
 def process_span(
     delivery: Delivery, durable: str, server: Mapping[str, str | int]
 ) -> Iterator[trace.Span]:
-    """The CONSUMER span of one handled message: creation context as parent, and as a link
+    """The CONSUMER span of one handled message: the send span as parent, and as a link
     (a span that will not be recorded only makes that context current: nothing is built)."""
     context = propagate.extract(delivery.headers)
     if not recording(context):
@@ -107,14 +133,12 @@ def process_span(
         return
     parent = trace.get_current_span(context).get_span_context()
     msg_id = delivery.headers.get(MSG_ID_HEADER, "")
-    attributes: dict[str, str | int] = {
-        **message_attributes(
-            "process", delivery.subject, msg_id, delivery.headers, len(delivery.data)
-        ),
-        **server,
-        "messaging.consumer.group.name": durable,
-        "messaging.nats.num_delivered": delivery.num_delivered,
-    }
+    attributes = message_attributes(
+        "process", delivery.subject, msg_id, delivery.headers, len(delivery.data)
+    )
+    attributes.update(server)
+    attributes["messaging.consumer.group.name"] = durable
+    attributes["messaging.nats.num_delivered"] = delivery.num_delivered
     with _tracer.start_as_current_span(
         f"process {destination_template(delivery.subject)}",
         context=context,

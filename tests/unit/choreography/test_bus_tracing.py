@@ -1,9 +1,14 @@
-"""The bus's messaging spans: recorded under the message's creation context, and when the
-message's trace is not recorded, that context passed on with nothing built."""
+"""The bus's messaging spans: a send span under the context a message was created in, whose
+own context the message then carries; when the message's trace is not recorded, that context
+passed on with nothing built."""
 
 from __future__ import annotations
 
+from typing import cast
+from urllib.parse import urlparse
+
 import pytest
+from nats.aio.client import Client as NatsClient
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
@@ -82,3 +87,51 @@ def test_a_message_of_an_unrecorded_trace_is_processed_in_its_creation_context(
 
     assert same(current, created) and not span.is_recording()
     assert span_exporter.get_finished_spans() == () and built == []
+
+
+def test_a_recorded_send_span_is_the_context_the_published_message_carries(
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    headers, _ = headers_of(sampled=True)
+    item = Outgoing(SUBJECT, b"{}", headers, "s-1:payment.charged")
+
+    span = tracing.send_span(item, SERVER)
+    published = tracing.published_headers(item, span)
+    tracing.end_send(span, object())
+
+    carried = trace.get_current_span(propagate.extract(published)).get_span_context()
+    assert same(carried, span.get_span_context()) and carried.trace_flags.sampled
+    assert published[MSG_ID_HEADER] == "s-1:payment.charged"
+    assert published[SAGA_ID_HEADER] == "s-1"
+    assert item.headers == headers  # the stored row is not touched
+
+
+def test_a_message_of_an_unrecorded_trace_is_published_with_its_stored_headers(
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    headers, _ = headers_of(sampled=False)
+    item = Outgoing(SUBJECT, b"{}", headers, "s-1:payment.charged")
+
+    published = tracing.published_headers(item, tracing.send_span(item, SERVER))
+
+    assert published == {**headers, MSG_ID_HEADER: "s-1:payment.charged"}
+
+
+class Connection:
+    """What ``ServerAttributes`` reads of a NATS client: the URL it is connected to."""
+
+    def __init__(self, url: str | None) -> None:
+        self.connected_url = urlparse(url) if url is not None else None
+
+
+def test_server_attributes_are_parsed_once_per_server_connected_to() -> None:
+    connection = Connection("nats://127.0.0.1:4333")
+    server = tracing.ServerAttributes(cast(NatsClient, connection))
+
+    first = server()
+    assert first == {"server.address": "127.0.0.1", "server.port": 4333}
+    assert server() is first
+    connection.connected_url = urlparse("nats://10.0.0.2")
+    assert server() == {"server.address": "10.0.0.2", "server.port": 4222}
+    connection.connected_url = None
+    assert server() == {}

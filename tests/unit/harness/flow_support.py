@@ -21,23 +21,38 @@ HAPPY: list[Hop] = [
 
 
 def choreography_trace(
-    tmp_path: Path, hops: list[Hop], outcome: str = "COMPLETED", reason: str | None = None
+    tmp_path: Path,
+    hops: list[Hop],
+    outcome: str = "COMPLETED",
+    reason: str | None = None,
+    *,
+    older: bool = False,
 ) -> SagaTrace:
-    """One saga whose events go hop by hop, each step span inside its event's ``process``."""
+    """One saga whose events go hop by hop, each step span inside its event's ``process``,
+    under the event's ``send`` span (``older``: a ``create`` span with the ``send`` under it,
+    the shape of files written before the two were one)."""
     trace = TraceBuilder()
     extra = {"saga.outcome": outcome, **({"saga.reason": reason} if reason else {})}
     parent = root(trace, "choreography", "o-1", 10 * len(hops) + 10, extra)
     at = 1.0
     for kind, consumer, name, result in hops:
         subject = {"messaging.destination.name": f"saga.{kind}.o-1-t"}
-        create = trace.span(
-            f"create saga.{kind}.{{saga_id}}", at, at + 1, parent=parent, kind=4, attrs=subject
+        name_of = f"saga.{kind}.{{saga_id}}"
+        sender = trace.span(
+            f"{'create' if older else 'send'} {name_of}",
+            at,
+            at + 1,
+            parent=parent,
+            kind=4,
+            attrs=subject,
         )
+        if older:
+            trace.span(f"send {name_of}", at + 0.5, at + 1, parent=sender, kind=4, attrs=subject)
         process = trace.span(
-            f"process saga.{kind}.{{saga_id}}",
+            f"process {name_of}",
             at + 1,
             at + 8,
-            parent=create,
+            parent=sender,
             kind=5,
             attrs={**subject, "messaging.consumer.group.name": consumer},
         )

@@ -19,7 +19,7 @@ def saga(
     if late_until is not None:
         step(trace, "create_shipment", latency * 0.6, late_until, parent=saga_root)
         step(trace, "cancel_shipment", latency + 10, late_until, parent=saga_root)
-        trace.span("create saga.shipping.cancelled", late_until, late_until, kind=4)
+        trace.span("send saga.shipping.cancelled", late_until, late_until, kind=4)
     (loaded,) = load_traces(write(tmp_path / f"{variant}.jsonl", trace))
     return loaded
 

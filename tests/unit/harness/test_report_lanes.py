@@ -45,7 +45,7 @@ def span(
             ),
             "inventory",
         ),
-        (span("create saga.inventory.reserved.points-1-x", 4), "inventory"),
+        (span("send saga.inventory.reserved.points-1-x", 4), "inventory"),
         (span("create saga.order.placed.o-1", 4), "orders"),
         (span("RunActivity:refund_payment", 2), "payment"),
         (span("RunActivity:place_order", 2), "orders"),
@@ -106,5 +106,6 @@ def test_steps_are_drawn_by_phase_and_failed_or_retried_attempts_stand_out() -> 
     failed = span("charge_payment", attrs={"saga.step": "charge_payment", "saga.phase": "forward"})
     failed.status = 2
     assert span_class(failed) == "step forward failed"
-    assert span_class(span("create saga.order.placed", 4)) == "send"
+    assert span_class(span("send saga.order.placed", 4)) == "send"
+    assert span_class(span("create saga.order.placed", 4)) == "send"  # files from before
     assert span_class(span("process saga.order.placed", 5)) == "handler"

@@ -33,6 +33,21 @@ def test_each_step_knows_the_event_and_the_service_that_triggered_it(tmp_path: P
     assert triggers["complete_order"] == Edge("shipping", "orders", "shipping.created")
 
 
+def test_a_file_from_before_create_and_send_were_one_span_reads_as_the_same_flow(
+    tmp_path: Path,
+) -> None:
+    now = flow_of(choreography_trace(tmp_path / "now", HAPPY))
+    older = flow_of(choreography_trace(tmp_path / "older", HAPPY, older=True))
+
+    assert [(d.edge, d.acted, d.produced) for d in older.deliveries] == [
+        (d.edge, d.acted, d.produced) for d in now.deliveries
+    ]
+    assert [d.produced for d in now.deliveries][:2] == [
+        ("inventory.reserved",),
+        ("payment.charged",),
+    ]
+
+
 def test_the_workflow_calls_each_activity(tmp_path: Path) -> None:
     flow = flow_of(orchestration_trace(tmp_path, CALLS))
 

@@ -142,7 +142,7 @@ def test_work_queue_and_coordination_add_up_to_the_latency_when_waits_overlap_wo
 ) -> None:
     trace = TraceBuilder()
     saga_root = root(trace, "choreography", "o-1", 100)
-    send = trace.span("create saga.order.placed", 0, 0, parent=saga_root, kind=4)
+    send = trace.span("send saga.order.placed", 0, 0, parent=saga_root, kind=4)
     step(trace, "reserve_inventory", 0, 50, parent=saga_root)
     trace.span("process saga.order.placed", 40, 60, parent=send, kind=5)
 
