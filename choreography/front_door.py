@@ -41,6 +41,7 @@ from choreography.bus import (
 )
 from choreography.events import placed
 from choreography.tracker import Tracker, in_flight
+from shared import propagation
 from shared.contracts import OrderRequest, Reason, ReasonId, SagaOutcome, SagaPolicy, SagaStatus
 from shared.errors import DuplicateOrder, InvalidOrder
 from shared.runtime import SagaStuck
@@ -135,7 +136,7 @@ class Desk:
             self.tracker.routing.definition.ref,
         )
         carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        propagation.inject(carrier)
         rows: list[Outgoing | None] = []
 
         def hook(tx: Tx) -> None:
@@ -214,7 +215,7 @@ class FrontDoor:
         """Publish in the caller's context (the saga's root span): the bus's ``send`` span
         of the command is its child, as for events."""
         headers = {SAGA_ID_HEADER: to.rsplit(".", 1)[-1]}
-        propagate.inject(headers)
+        propagation.inject(headers)
         await self.bus.publish([Outgoing(to, body.encode(), headers, msg_id)])
 
     async def until_placed(self, saga_id: str, timeout_s: float) -> None:

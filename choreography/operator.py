@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 from opentelemetry.context import Context
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -46,10 +46,10 @@ from choreography.tracker import DuplicateCommand, Tracker, check_waiting
 from shared.contracts import Action, ActionResult, OperatorAction
 from shared.runtime import NotAwaitingOperator, OperatorUnavailable, UnknownSaga
 from shared.store import Store
-from shared.telemetry import SAGA_ID, SAGA_VARIANT
+from shared.telemetry import SAGA_ID, SAGA_VARIANT, get_tracer
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer("saga-compare.choreography.operator")
+_tracer = get_tracer("saga-compare.choreography.operator")
 
 ROOT = "operator"
 SUBJECTS = (f"{ROOT}.>",)

@@ -24,10 +24,9 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from opentelemetry import propagate
-
 from choreography.bus import SAGA_ID_HEADER, Outgoing
 from choreography.events import Event
+from shared import propagation
 from shared.hooks import PublishMiddleware
 from shared.store import Migration, Row, Store, Tx, migrations
 
@@ -72,7 +71,7 @@ def add(tx: Tx, event: Event) -> Outgoing | None:
     """
     body = event.model_dump_json()
     headers = {SAGA_ID_HEADER: event.saga_id}
-    propagate.inject(headers)  # the creation context: the relay's send span is its child
+    propagation.inject(headers)  # the creation context: the relay's send span is its child
     return put(tx, Outgoing(event.subject, body.encode(), headers, event.event_id), body)
 
 

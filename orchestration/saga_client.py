@@ -16,7 +16,7 @@ import json
 import re
 from datetime import timedelta
 
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 from opentelemetry.context import Context
 from temporalio.client import (
     Client,
@@ -35,9 +35,9 @@ from orchestration.workflows import OrderSagaWorkflow
 from shared.contracts import OperatorAction, SagaOutcome
 from shared.errors import DuplicateOrder
 from shared.runtime import NotAwaitingOperator, UnknownSaga
-from shared.telemetry import SAGA_ID, SAGA_VARIANT
+from shared.telemetry import SAGA_ID, SAGA_VARIANT, get_tracer
 
-_tracer = trace.get_tracer("saga-compare.orchestration.operator")
+_tracer = get_tracer("saga-compare.orchestration.operator")
 TRACE_HEADER = "_tracer-data"
 """Where temporalio's TracingInterceptor puts the starter's span context."""
 QUERY_TIMEOUT = timedelta(seconds=5)

@@ -50,13 +50,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
-    ALWAYS_ON,
-    ParentBased,
-    Sampler,
-    SamplingResult,
-)
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
@@ -73,6 +67,7 @@ __all__ = [
     "current_tracing",
     "decode_value",
     "encode_spans",
+    "get_tracer",
     "otlp_configured",
     "read_jsonl",
     "recording",
@@ -146,12 +141,13 @@ def service_scope(component: Component) -> Iterator[None]:
 
 
 class SwitchableSampler(Sampler):
-    """Samples every root span while on; off, spans are non-recording (benchmarks' baseline)."""
+    """Samples every root span while on; off, spans are non-recording (benchmarks' baseline).
+
+    On, it decides as the SDK's ``ParentBased(ALWAYS_ON)`` would (a root or a sampled parent:
+    recorded; an unsampled parent: dropped), in one step instead of three delegations."""
 
     def __init__(self) -> None:
         self.enabled = True
-        self._on = ParentBased(root=ALWAYS_ON)
-        self._off = ALWAYS_OFF
 
     def should_sample(
         self,
@@ -163,10 +159,11 @@ class SwitchableSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: Any = None,
     ) -> SamplingResult:
-        sampler = self._on if self.enabled else self._off
-        return sampler.should_sample(
-            parent_context, trace_id, name, kind, attributes, links, trace_state
-        )
+        parent = trace.get_current_span(parent_context).get_span_context()
+        state = parent.trace_state if parent.is_valid else None
+        if self.enabled and (not parent.is_valid or parent.trace_flags.sampled):
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
+        return SamplingResult(Decision.DROP, None, state)
 
     def get_description(self) -> str:
         return f"SwitchableSampler(enabled={self.enabled})"
@@ -417,6 +414,78 @@ class RoutingTracer(trace.Tracer):
             )
 
         return CurrentSpan(start, end_on_exit, record_exception, set_status_on_exception)
+
+
+class LazyTracer(trace.Tracer):
+    """A module-level tracer (``get_tracer``): the process's routing tracer from the first span
+    after ``configure_tracing``, and the API's until then.
+
+    The API's ``trace.get_tracer`` at import time, before the provider is set, hands out a
+    proxy that wraps every ``start_as_current_span`` in a generator context manager of its
+    own, around the router's ``CurrentSpan``: on every span of the hot path."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._real: trace.Tracer | None = None
+
+    def _tracer(self) -> trace.Tracer:
+        real = self._real
+        if real is None:
+            if _PROCESS is None:  # not configured (yet): whatever the API has
+                return trace.get_tracer(self._name)
+            real = self._real = _PROCESS.router.get_tracer(self._name)
+        return real
+
+    def start_span(
+        self,
+        name: str,
+        context: otel_context.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
+        return self._tracer().start_span(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+        )
+
+    def start_as_current_span(  # type: ignore[override]
+        self,
+        name: str,
+        context: otel_context.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> contextlib.AbstractContextManager[trace.Span]:
+        return self._tracer().start_as_current_span(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+            end_on_exit,
+        )
+
+
+def get_tracer(name: str) -> trace.Tracer:
+    """The tracer a module keeps at module level (``_tracer = get_tracer(__name__)``)."""
+    return LazyTracer(name)
 
 
 class FixedTracer(RoutingTracer):

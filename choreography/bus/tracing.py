@@ -17,13 +17,15 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 
 from nats.aio.client import Client as NatsClient
-from opentelemetry import propagate, trace
+from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from choreography.bus.messages import MSG_ID_HEADER, SAGA_ID_HEADER, Delivery, Outgoing
-from shared.telemetry import SAGA_ID, SAGA_VARIANT, recording
+from shared import propagation
+from shared.telemetry import SAGA_ID, SAGA_VARIANT, get_tracer, recording
 
-_tracer = trace.get_tracer("saga-compare.choreography.bus")
+_tracer = get_tracer("saga-compare.choreography.bus")
 
 SAGA_ID_TOKEN = "{saga_id}"
 
@@ -31,8 +33,37 @@ SAGA_ID_TOKEN = "{saga_id}"
 def destination_template(subject: str) -> str:
     """The subject with its saga id replaced by ``{saga_id}``: what span names show."""
     head, _, _ = subject.rpartition(".")
-    saga_scoped = subject.startswith(("saga.", "front."))
+    saga_scoped = subject.startswith(SAGA_SCOPED)
     return f"{head}.{SAGA_ID_TOKEN}" if saga_scoped and head else subject
+
+
+SAGA_SCOPED = ("saga.", "front.")
+"""Subjects that end in a saga id."""
+KEPT = 1024
+"""Destinations whose shared attributes are kept (the saga's are a few dozen); past that the
+table starts over, so a stream of one-off subjects cannot grow it."""
+_shared: dict[tuple[str, str], tuple[str, dict[str, str | int]]] = {}
+
+
+def shared_part(operation: str, subject: str) -> tuple[str, dict[str, str | int]]:
+    """The span name and the attributes every message of ``operation`` to this destination
+    has in common, built once per destination template."""
+    saga_scoped = subject.startswith(SAGA_SCOPED)
+    key = (operation, subject.rpartition(".")[0] if saga_scoped else subject)
+    found = _shared.get(key)
+    if found is None:
+        if len(_shared) >= KEPT:
+            _shared.clear()
+        template = destination_template(subject)
+        attributes: dict[str, str | int] = {
+            "messaging.system": "nats",
+            "messaging.operation.type": operation,
+            "messaging.operation.name": operation,
+            "messaging.destination.template": template,
+            SAGA_VARIANT: "choreography",
+        }
+        found = _shared[key] = (f"{operation} {template}", attributes)
+    return found
 
 
 def message_attributes(
@@ -41,16 +72,12 @@ def message_attributes(
     """The messaging attributes of one NATS message, and the saga it belongs to."""
     saga_id = headers.get(SAGA_ID_HEADER) or subject.rsplit(".", 1)[-1]
     return {
-        "messaging.system": "nats",
-        "messaging.operation.type": operation,
-        "messaging.operation.name": operation,
+        **shared_part(operation, subject)[1],
         "messaging.destination.name": subject,
-        "messaging.destination.template": destination_template(subject),
         "messaging.message.id": msg_id,
         "messaging.message.conversation_id": saga_id,
         "messaging.message.body.size": size,
         SAGA_ID: saga_id,
-        SAGA_VARIANT: "choreography",
     }
 
 
@@ -81,13 +108,13 @@ def server_attributes(nc: NatsClient) -> dict[str, str | int]:
 def send_span(item: Outgoing, server: Mapping[str, str | int]) -> trace.Span:
     """The PRODUCER span of one message's publish, a child of the context the message was
     created in (a span that will not be recorded gets no name or attributes built)."""
-    context = propagate.extract(item.headers)
+    context = propagation.extract(item.headers)
     if not recording(context):
         return _tracer.start_span("send", context=context, kind=SpanKind.PRODUCER)
     attributes = message_attributes("send", item.subject, item.msg_id, item.headers, len(item.body))
     attributes.update(server)
     return _tracer.start_span(
-        f"send {destination_template(item.subject)}",
+        shared_part("send", item.subject)[0],
         context=context,
         kind=SpanKind.PRODUCER,
         attributes=attributes,
@@ -99,7 +126,7 @@ def published_headers(item: Outgoing, span: trace.Span) -> dict[str, str]:
     its context in place of the creation one (consumers become the send span's children)."""
     headers = {**item.headers, MSG_ID_HEADER: item.msg_id}
     if span.is_recording():
-        propagate.inject(headers, context=trace.set_span_in_context(span))
+        propagation.inject(headers, trace.set_span_in_context(span, Context()))
     return headers
 
 
@@ -124,7 +151,7 @@ def process_span(
 ) -> Iterator[trace.Span]:
     """The CONSUMER span of one handled message: the send span as parent, and as a link
     (a span that will not be recorded only makes that context current: nothing is built)."""
-    context = propagate.extract(delivery.headers)
+    context = propagation.extract(delivery.headers)
     if not recording(context):
         with _tracer.start_as_current_span(
             "process", context=context, kind=SpanKind.CONSUMER
@@ -140,7 +167,7 @@ def process_span(
     attributes["messaging.consumer.group.name"] = durable
     attributes["messaging.nats.num_delivered"] = delivery.num_delivered
     with _tracer.start_as_current_span(
-        f"process {destination_template(delivery.subject)}",
+        shared_part("process", delivery.subject)[0],
         context=context,
         kind=SpanKind.CONSUMER,
         links=[Link(parent)] if parent.is_valid else [],

@@ -10,19 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind
 
 from shared.telemetry import (
     HARNESS,
     SAGA_VARIANT,
     WORKER,
+    CurrentSpan,
     JsonLinesSpanExporter,
     Tracing,
+    get_tracer,
     read_jsonl,
     service_component,
     service_scope,
@@ -201,6 +204,21 @@ def test_a_service_scope_names_the_spans_of_the_tasks_started_inside_it() -> Non
     assert resources["in a task"]["saga.variant"] == "choreography"
     assert resources["in a task"]["service.namespace"] == "saga-compare"
     assert resources["after the scope"]["service.name"] == "saga-compare-harness"
+
+
+def test_a_module_level_tracer_starts_spans_on_the_process_router_with_no_proxy_around(
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    tracer = get_tracer("made at import")
+
+    manager = tracer.start_as_current_span("charge_payment")
+    with service_scope(service_component("payment")), manager as span:
+        assert trace.get_current_span() is span
+
+    assert isinstance(manager, CurrentSpan)  # the router's own, not the API proxy's generator
+    [finished] = span_exporter.get_finished_spans()
+    assert finished.name == "charge_payment"
+    assert finished.resource.attributes["service.name"] == "payment"
 
 
 def test_an_unscoped_span_belongs_to_the_component_of_its_local_parent() -> None:
