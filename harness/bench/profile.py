@@ -35,6 +35,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "opentelemetry/",
             "shared/telemetry.py",
+            "shared/propagation.py",
             "process_span (",
             "send_span (",
             "published_headers (",
