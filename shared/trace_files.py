@@ -68,12 +68,9 @@ def encode_spans(spans: Iterable[ReadableSpan]) -> dict[str, Any]:
 _quote = json.encoder.encode_basestring_ascii  # the C function json.dumps uses for strings
 _KEY_PREFIXES: dict[str, str] = {}
 _RESOURCES: dict[int, tuple[object, str]] = {}
-_STRINGS: dict[str, dict[str, str]] = {}
-"""Encoded string attributes by key, then by value (the system, the templates, the variant)."""
-_UNIQUE: set[str] = set()
-"""Keys whose values do not repeat (message ids, subjects, saga ids): encoded, not kept."""
-VALUES_PER_KEY = 256
-"""Distinct values a key may have before its values stop being kept."""
+_PAIRS: dict[tuple[str, type, Any], str] = {}
+PAIR_CACHE = 8192
+"""Encoded attribute pairs remembered; the cache starts over when full (ids keep changing)."""
 
 
 def encode_line(spans: Iterable[ReadableSpan]) -> str:
@@ -146,27 +143,21 @@ def _link_json(link: Any) -> str:
 
 
 def _attributes_json(attributes: Any) -> str:
-    return "[" + ",".join([_attribute_json(k, v) for k, v in attributes.items()]) + "]"
+    return "[" + ",".join(_attribute_json(k, v) for k, v in attributes.items()) + "]"
 
 
 def _attribute_json(key: str, value: Any) -> str:
-    """One attribute; a string value seen before under its key is encoded once (values that
-    never repeat are not kept: looking them up and keeping them would only cost)."""
-    if type(value) is not str:
-        return _encode_attribute(key, value)
-    known = _STRINGS.get(key)
-    if known is None:
-        if key in _UNIQUE:
-            return _encode_attribute(key, value)
-        known = _STRINGS[key] = {}
-    encoded = known.get(value)
-    if encoded is None:
-        encoded = _encode_attribute(key, value)
-        if len(known) < VALUES_PER_KEY:
-            known[value] = encoded
-        else:
-            del _STRINGS[key]
-            _UNIQUE.add(key)
+    """One attribute; a pair seen before (most are: the system, the templates ...) is reused."""
+    pair = (key, type(value), value)  # True == 1 == 1.0: the type keeps them apart
+    try:
+        return _PAIRS[pair]
+    except (KeyError, TypeError):
+        pass
+    encoded = _encode_attribute(key, value)
+    if len(_PAIRS) >= PAIR_CACHE:
+        _PAIRS.clear()
+    if not isinstance(value, (list, tuple)):
+        _PAIRS[pair] = encoded
     return encoded
 
 
