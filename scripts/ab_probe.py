@@ -13,7 +13,9 @@ sagas, then for each of ``--runs`` (``traced``, ``untraced``, ``floor``, ``durab
 ``--orders`` at ``--concurrency`` and prints one JSON line: sagas/s, CPU ms per saga of this
 process (user, system) and of its servers, and the 1-minute load when it started. The
 parent prints every line as it comes, then a table of medians per tree and run. Trees and the
-order of the runs inside a process alternate between rounds.
+order of the runs inside a process alternate between rounds. ``--gc`` adds to each line the
+CPU the process's thread spent in the garbage collector per saga and its collections by
+generation (a callback around every collection).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -35,6 +38,29 @@ from typing import Any
 import psutil
 
 RUNS = ("traced", "untraced", "floor", "durable")
+
+
+class CollectorTime:
+    """CPU of the collecting thread inside the garbage collector, and collections by
+    generation, since ``reset``."""
+
+    def __init__(self) -> None:
+        self.cpu_s = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.thread_time()
+            return
+        self.cpu_s += time.thread_time() - self._started
+        self.collections[info["generation"]] += 1
+
+    def reset(self) -> None:
+        self.cpu_s, self.collections = 0.0, [0, 0, 0]
+
+
+COLLECTOR = CollectorTime()
 
 
 def use_source(tree: str) -> None:
@@ -55,6 +81,7 @@ def servers_cpu_s(me: psutil.Process) -> float:
 async def timed(args: argparse.Namespace, label: str, run: str, load: Any, driver: Any) -> None:
     me = psutil.Process()
     load_1m = os.getloadavg()[0]
+    COLLECTOR.reset()
     before, servers, started = me.cpu_times(), servers_cpu_s(me), time.perf_counter()
     await load.drive(driver)
     after, wall = me.cpu_times(), time.perf_counter() - started
@@ -78,6 +105,9 @@ async def timed(args: argparse.Namespace, label: str, run: str, load: Any, drive
         "system_ms_per_saga": round(1000 * (after.system - before.system) / n, 2),
         "servers_ms_per_saga": round(1000 * servers / n, 2),
     }
+    if args.gc:
+        row["gc_ms_per_saga"] = round(1000 * COLLECTOR.cpu_s / n, 2)
+        row["gc_collections"] = list(COLLECTOR.collections)
     print(json.dumps(row), flush=True)
 
 
@@ -136,6 +166,7 @@ def interleave(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "--round", str(round_), "--variant", args.variant, "--activities",
                 args.activities, "--store", args.store, "--orders", str(args.orders),
                 "--concurrency", str(args.concurrency), "--runs", ",".join(runs),
+                *(["--gc"] if args.gc else []),
             ]  # fmt: skip
             done = subprocess.run(command, check=True, capture_output=True, text=True)
             for line in done.stdout.splitlines():
@@ -148,7 +179,7 @@ def interleave(args: argparse.Namespace) -> list[dict[str, Any]]:
 def summary(rows: list[dict[str, Any]]) -> str:
     """Medians per tree and run, and each tree's tracing cost (traced against untraced)."""
     lines = [
-        "| tree | run | sagas/s (each round) | median | CPU ms/saga (each round) | median |",
+        "| tree | run | sagas/s (each run) | median | CPU ms/saga (each run) | median |",
         "|---|---|---|---|---|---|",
     ]
     keys = dict.fromkeys((r["tree"], r["run"]) for r in rows)
@@ -162,22 +193,26 @@ def summary(rows: list[dict[str, Any]]) -> str:
             f"| {statistics.median(cpus):.1f} |"
         )
     for tree in dict.fromkeys(r["tree"] for r in rows):
-        costs, cpu_costs = [], []
+        costs, cpu_costs, deltas = [], [], []
         for round_ in dict.fromkeys(r["round"] for r in rows):
-            pair = {r["run"]: r for r in rows if r["tree"] == tree and r["round"] == round_}
-            if "traced" in pair and "untraced" in pair:
-                traced, untraced = pair["traced"], pair["untraced"]
+            mine = [r for r in rows if r["tree"] == tree and r["round"] == round_]
+            # --runs traced,untraced,traced,untraced: the i-th traced run with the i-th untraced
+            runs = [[r for r in mine if r["run"] == run] for run in ("traced", "untraced")]
+            for traced, untraced in zip(*runs, strict=False):
                 costs.append(1 - traced["sagas_per_s"] / untraced["sagas_per_s"])
                 total = [
                     p["cpu_ms_per_saga"] + p["servers_ms_per_saga"] for p in (traced, untraced)
                 ]
                 cpu_costs.append(total[0] / total[1] - 1)
+                deltas.append(traced["cpu_ms_per_saga"] - untraced["cpu_ms_per_saga"])
         if costs:
             lines.append(
                 f"\n{tree}: tracing costs {', '.join(f'{c:+.0%}' for c in costs)} of sagas/s "
                 f"(median {statistics.median(costs):+.0%}); CPU per saga "
                 f"{', '.join(f'{c:+.0%}' for c in cpu_costs)} (median "
-                f"{statistics.median(cpu_costs):+.0%})"
+                f"{statistics.median(cpu_costs):+.0%}); this process's CPU traced minus "
+                f"untraced {', '.join(f'{d:.1f}' for d in deltas)} ms per saga (median "
+                f"{statistics.median(deltas):.1f})"
             )
     return "\n".join(lines)
 
@@ -193,6 +228,8 @@ def main() -> None:
     parser.add_argument("--concurrency", "-c", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, help="also append the JSON lines here")
+    parser.add_argument("--gc", action="store_true", help="also time the garbage collector")
+    parser.add_argument("--summary-of", type=Path, help="only print the summary of these lines")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
     parser.add_argument("--round", type=int, default=1, help=argparse.SUPPRESS)
@@ -205,7 +242,13 @@ def main() -> None:
     if args.one:
         use_source(args.source)
         args.label = args.one
+        if args.gc:
+            gc.callbacks.append(COLLECTOR)
         asyncio.run(one_process(args))
+        return
+    if args.summary_of is not None:
+        lines = args.summary_of.read_text(encoding="utf-8").splitlines()
+        print(summary([json.loads(line) for line in lines if line.startswith("{")]))
         return
     if not args.tree or any("=" not in tree for tree in args.tree):
         parser.error("--tree LABEL=DIR: at least one source tree to measure")
