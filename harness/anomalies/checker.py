@@ -5,10 +5,13 @@ same anomalies from the state a run left: the two must agree. The patterns, for 
 ``<kind>/<id>`` (`shared/services/audit.py`):
 
 1. lost update — a saga writes a key blind (not from a value read in the same transaction)
-   while another saga wrote it after this saga last observed it: that write is lost;
+   while the key no longer holds the value the saga last observed: what other sagas changed
+   in between is lost (one finding per key whose blind writes lost a net change, naming the
+   blind writers and the sagas whose writes they wiped);
 2. dirty read — a saga is refused for insufficient points on a balance it read between
-   another saga's deduction and that saga's restoring it, and the restored points would have
-   sufficed;
+   another saga's deduction and that saga's restoring it, the restored points would have
+   sufficed, and no serial order explains the refusal (the balance the key started with, less
+   what other sagas deducted and kept, would have sufficed);
 3. fuzzy read — a saga reads a price again, a catalogue change in between, and a charge it
    computed then stays (not refunded);
 4. cancel overwritten — after a saga was seen to end otherwise, its order is written COMPLETED;
@@ -65,31 +68,45 @@ def check(entries: Iterable[Entry], spec: SagaSpec) -> list[Finding]:
 
 
 def lost_updates(index: Index) -> list[Finding]:
+    """One finding per key whose blind writes wiped out a net change: each blind write made
+    while the key no longer held the value its writer last saw undoes the difference."""
     found = []
     for key, accesses in index.by_key.items():
         if not key.startswith("stock/"):
             continue
-        last_seen: dict[str, int] = {}
+        seen: dict[str, tuple[int, int]] = {}
+        """Each saga's last observation of the key: (position, value)."""
+        current, wiped = 0, 0
+        writers: set[str] = set()
+        lost: set[str] = set()
         for n, e in enumerate(accesses):
-            if e.kind == "write" and e.read is None and e.saga in last_seen:
-                overwritten = {
-                    other.saga
-                    for other in accesses[last_seen[e.saga] + 1 : n]
-                    if other.kind == "write" and other.saga != e.saga
-                }
-                if overwritten:
-                    lost = ", ".join(sorted(overwritten))
-                    note = f"{e.saga} wrote {key}={e.value} blind over {lost}"
-                    found.append(Finding.of(Anomaly.LOST_UPDATE, {e.saga, *overwritten}, note))
-            last_seen[e.saga] = n
+            value = int(e.value or 0)
+            if e.kind == "write" and e.read is None and e.saga in seen:
+                since, last = seen[e.saga]
+                if current != last:
+                    wiped += last - current
+                    writers.add(e.saga)
+                    lost |= {
+                        other.saga
+                        for other in accesses[since + 1 : n]
+                        if other.kind == "write" and other.saga != e.saga
+                    }
+            current = value
+            seen[e.saga] = (n, value)
+        if wiped:
+            note = f"{', '.join(sorted(writers))} wrote {key} blind over {', '.join(sorted(lost))}"
+            found.append(Finding.of(Anomaly.LOST_UPDATE, writers | lost, note))
     return found
 
 
 def dirty_reads(index: Index) -> list[Finding]:
     points = {e.saga: e.points or 0 for e in index.entries if e.kind == "start"}
+    ends = {e.saga: e.reason for e in reversed(index.entries) if e.kind == "end"}
     found = []
     for refusal in index.entries:
-        if not _refused_for_points(refusal):
+        # The refusal that decided the saga's end (a refusal after its end is a step of a saga
+        # resurrected by a late commit: the early compensation's business, not this one's).
+        if not _refused_for_points(refusal) or ends.get(refusal.saga) != Reason.INSUFFICIENT_POINTS:
             continue
         for read in index.by_saga[refusal.saga]:
             same_attempt = read.step == refusal.step and read.attempt == refusal.attempt
@@ -99,7 +116,8 @@ def dirty_reads(index: Index) -> list[Finding]:
                 continue
             given_back = _given_back_after(index, read)
             wanted, value = points.get(refusal.saga, 0), int(read.value or 0)
-            if given_back and value < wanted <= value + sum(given_back.values()):
+            dirty = given_back and value < wanted <= value + sum(given_back.values())
+            if dirty and _unexplained(index, read, wanted):
                 note = f"{refusal.saga} refused on {read.key}={value}, later given back"
                 found.append(Finding.of(Anomaly.DIRTY_READ, {refusal.saga, *given_back}, note))
     return found
@@ -127,6 +145,25 @@ def _given_back_after(index: Index, read: Entry) -> dict[str, int]:
         elif index.pos(e) > at and e.phase == "compensate":
             back.add(e.saga)
     return {saga: n for saga, n in taken.items() if saga in back}
+
+
+def _unexplained(index: Index, read: Entry, wanted: int) -> bool:
+    """No serial order explains the refusal: even after every deduction by other sagas that
+    stayed (never given back), the balance the key started with would have sufficed."""
+    accesses = index.by_key[read.key or ""]
+    first = accesses[0]
+    start = int(
+        first.read if first.kind == "write" and first.read is not None else first.value or 0
+    )
+    taken: dict[str, int] = {}
+    for e in accesses:
+        if e.kind != "write" or e.saga == read.saga:
+            continue
+        if e.phase == "forward" and _decrement(e):
+            taken[e.saga] = taken.get(e.saga, 0) + int(e.read or 0) - int(e.value or 0)
+        elif e.phase == "compensate":
+            taken.pop(e.saga, None)
+    return start - sum(taken.values()) >= wanted
 
 
 def _decrement(e: Entry) -> bool:

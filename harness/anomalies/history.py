@@ -77,9 +77,10 @@ class History:
         self.entries.append(entry)
         return entry
 
-    def started(self, saga_id: str, order: OrderRequest) -> None:
-        """A saga admitted: its order's prices are what admission read from the catalogue."""
-        at = time.time()
+    def started(self, saga_id: str, order: OrderRequest, at: float | None = None) -> None:
+        """A saga admitted (``at``: when its start was asked for, before admission read the
+        catalogue): its order's prices are what admission read."""
+        at = time.time() if at is None else at
         self.add("start", saga_id, at, points=order.points_to_use, total=order.total_cents)
         for item in order.items:
             self.add(

@@ -86,7 +86,11 @@ def refusals_serializable(
         )
         balance = seed.points.get(customer, 0) - kept
         if balance >= refused.order.points_to_use:
-            touched = {s.saga_id for s in others if _deducted_once(s.outcome)}
+            touched = {
+                s.saga_id
+                for s in others
+                if _deducted_once(s.outcome) and not Effects.of(s.order, s.outcome, spec).deducted
+            }
             note = f"{refused.saga_id} refused, yet {customer} keeps {balance} points"
             found.append(Finding.of(Anomaly.DIRTY_READ, {refused.saga_id, *touched}, note))
     return found

@@ -216,8 +216,9 @@ async def _saga(
         plan = faults.FaultPlan(
             holds=[h.model_copy(update={"until": cast.signal(h.until)}) for h in saga.holds]
         )
+        asked = time.time()
         await lab.driven.start_saga(saga_id, placed, plan, sc.POLICY)
-        lab.history.started(saga_id, placed)
+        lab.history.started(saga_id, placed, asked)
         started.set()
         outcome = await lab.runtime.wait(saga_id, timeout_s)
         lab.history.ended(outcome)
@@ -256,13 +257,13 @@ async def _views_settled(lab: LabRuntime, cast: Cast, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         views = [await lab.runtime.describe(saga_id) for saga_id in cast.ids.values()]
-        if all(_caught_up(view, lab.recorder.committed) for view in views):
+        if all(caught_up(view, lab.recorder.committed) for view in views):
             return
         await asyncio.sleep(0.05)
     raise TimeoutError(f"the sagas' views did not settle in {timeout_s:.0f}s")
 
 
-def _caught_up(view: SagaOutcome, committed: set[tuple[str, str]]) -> bool:
+def caught_up(view: SagaOutcome, committed: set[tuple[str, str]]) -> bool:
     states = {s.step: s.status for s in view.steps}
     running = any(status is StepStatus.RUNNING for status in states.values())
     shown = all(

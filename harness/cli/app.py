@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from harness.cli import anomalies as anomalies_cli
 from harness.cli import bench as bench_cli
 from harness.cli import console, monitor_command, runs
 from harness.cli import deploy as deploy_cli
@@ -33,6 +34,7 @@ monitor_command.register(app)
 bench_cli.register(app)
 report_cli.register(app)
 deploy_cli.register(app)
+anomalies_cli.register(app)
 
 
 def main() -> None:

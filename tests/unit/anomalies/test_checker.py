@@ -75,6 +75,7 @@ def anomalous_history() -> list[Entry]:
     run("read", "D2", key="points/alice", value=0, **forward("deduct_points"))
     run("step", "D2", outcome="failed", reason="insufficient_points", **forward("deduct_points"))
     run("write", "D1", key="points/alice", value=100, read=0, **back("restore_points"))
+    run("end", "D2", outcome="COMPENSATED", reason="insufficient_points")
     # 3. F reads the price at admission and again at its charge, after the shop changed it.
     run("read", "F", step="admission", key="price/gizmo", value=100)
     run("write", CATALOGUE, key="price/gizmo", value=150)
@@ -102,6 +103,7 @@ def countermeasured_history() -> list[Entry]:
     run("step", "D2", outcome="transient", **forward("deduct_points"))
     run("write", "D1", key="points/alice", value=100, read=0, **back("restore_points"))
     run("write", "D2", key="points/alice", value=0, read=100, **forward("deduct_points", 2))
+    run("end", "D2", outcome="COMPLETED")
     run("read", "F", step="admission", key="price/gizmo", value=100)
     run("write", CATALOGUE, key="price/gizmo", value=150)
     run("read", "F", key="price/gizmo", value=150, **forward("charge_payment"))
@@ -241,5 +243,29 @@ def test_a_refusal_on_points_that_were_never_given_back_is_no_dirty_read() -> No
     run("write", "A", key="points/alice", value=0, read=100, **forward("deduct_points"))
     run("read", "B", key="points/alice", value=0, **forward("deduct_points"))
     run("step", "B", outcome="failed", reason="insufficient_points", **forward("deduct_points"))
+    run("end", "B", outcome="COMPENSATED", reason="insufficient_points")
+
+    assert check(run.entries, SPEC) == []
+
+
+def test_a_refusal_in_a_saga_that_had_ended_already_is_no_dirty_read() -> None:
+    """A late commit resurrected the saga; its refusal decided nothing it reported."""
+    run = Run()
+    run("start", "B", points=100)
+    run("end", "B", outcome="COMPENSATED", reason="cancelled_by_customer")
+    run("write", "A", key="points/alice", value=0, read=100, **forward("deduct_points"))
+    run("read", "B", key="points/alice", value=0, **forward("deduct_points"))
+    run("step", "B", outcome="failed", reason="insufficient_points", **forward("deduct_points"))
+    run("write", "A", key="points/alice", value=100, read=0, **back("restore_points"))
+
+    assert [f.anomaly for f in check(run.entries, SPEC)] == []
+
+
+def test_blind_writes_whose_wiped_changes_cancel_out_lose_nothing() -> None:
+    run = Run()
+    run("write", "A", key="stock/widget", value=8, read=10, **forward("reserve_inventory"))
+    run("write", "B", key="stock/widget", value=5, read=8, **forward("reserve_inventory"))
+    run("write", "B", key="stock/widget", value=8, **back("release_inventory"))
+    run("write", "A", key="stock/widget", value=10, **back("release_inventory"))
 
     assert check(run.entries, SPEC) == []
