@@ -21,10 +21,12 @@ from choreography.read_model import ChoreographyReadModel
 from choreography.tracker import Tracker
 from monitor.board import Board, Operator
 from monitor.settings import MonitorSettings
+from monitor.wiring import lock_waits
 from orchestration.client import check_search_attributes, connect
 from orchestration.read_model import OrchestrationReadModel
 from orchestration.saga_client import SagaOperator
 from shared.contracts import ServiceName
+from shared.definition import SagaDefinition
 from shared.definitions import definition_named
 from shared.read_model import ReadModel
 from shared.services import Domain
@@ -44,6 +46,7 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
         raise ValueError(NOTHING_TO_WATCH)
     models: dict[str, ReadModel] = {}
     operators: dict[str, Operator] = {}
+    domains: dict[str, Domain] = {}
     definition = definition_named(settings.definition)
     async with AsyncExitStack() as stack:
         if settings.temporal_address:
@@ -51,12 +54,13 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
             await check_search_attributes(client)
             models["orchestration"] = OrchestrationReadModel(client, monitor.temporal_ui_url)
             operators["orchestration"] = SagaOperator(client)
+            domains["orchestration"] = await _points(stack, settings, "orchestration", definition)
         if settings.nats_url:
             # The choreography's own stores, as its processes keep them (Settings.for_variant).
             chosen = settings.for_variant("choreography")
             stores = await stack.enter_async_context(open_stores(chosen))
             domain = Domain(stores, definition, extra_migrations=schema.MIGRATIONS)
-            await domain.open(only=[ServiceName.ORDERS])
+            await domain.open(only=[ServiceName.ORDERS, ServiceName.POINTS])
             stack.push_async_callback(domain.close)
             bus = await Bus.connect(settings.nats_url.split(","), "saga-monitor")
             stack.push_async_callback(bus.close)
@@ -65,4 +69,16 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
             tracker = Tracker(domain.orders, routing=Routing(definition))
             suffix = settings.nats_consumer_suffix
             operators["choreography"] = OperatorCommands(bus, tracker, consumer_suffix=suffix)
-        yield Board(models, monitor, operators, steps=definition.steps)
+            domains["choreography"] = domain
+        steps = definition.steps
+        yield Board(models, monitor, operators, steps=steps, locks=lock_waits(domains))
+
+
+async def _points(
+    stack: AsyncExitStack, settings: Settings, variant: str, definition: SagaDefinition
+) -> Domain:
+    """A style's points store, read only for the semantic lock waits it holds."""
+    stores = await stack.enter_async_context(open_stores(settings.for_variant(variant)))
+    domain = await Domain(stores, definition).open(only=[ServiceName.POINTS])
+    stack.push_async_callback(domain.close)
+    return domain
