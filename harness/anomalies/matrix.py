@@ -1,7 +1,8 @@
 """A whole lab run: the deterministic matrix (anomaly x setting x style) and the stress cells.
 
 Runtimes are opened one at a time — one per style and per what its services run with — and
-stopped before the next, so a run holds one Temporal server or one broker at a time.
+stopped before the next, so a run holds one Temporal server or one broker at a time. Stress cells
+take turns (`TURN` sagas each), so their latency and throughput compare within the same window.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from harness.anomalies import scenarios as sc
 from harness.anomalies.kinds import ABOUT, Anomaly
 from harness.anomalies.lab import Places, open_lab, run_cell, slug
 from harness.anomalies.results import CellRun
-from harness.anomalies.stress import StressCell, stress_cell
+from harness.anomalies.stress import BATCH, StressCell, Tally, run_batches
 from shared.countermeasures import Countermeasures
 from shared.telemetry import Tracing
 
 Progress = Callable[[str], None]
+TURN = 200
+"""Sagas a stress cell runs before the next cell takes its turn."""
 
 
 class Switches(StrEnum):
@@ -170,15 +173,19 @@ def _verdict(cell: CellRun) -> str:
 async def _stress(
     plan: LabPlan, places: Places, data_dir: Path, progress: Progress
 ) -> list[StressCell]:
-    cells = []
-    for variant in plan.variants:
-        for setting in stress_settings(plan):
-            progress(f"{variant}: stress, {plan.stress} sagas, {setting.name}")
+    """Every style and setting takes turns of `TURN` sagas, so a spell of load on the shared
+    machine falls on all of them alike (each turn opens the cell's runtime afresh)."""
+    settings = stress_settings(plan)
+    cells = [(variant, setting) for variant in plan.variants for setting in settings]
+    tallies = {(variant, setting.name): Tally() for variant, setting in cells}
+    for start in range(0, plan.stress, TURN):
+        size = min(TURN, plan.stress - start)
+        for variant, setting in cells:
             async with open_lab(variant, setting, places, data_dir / "stress") as lab:
-                cell = await stress_cell(lab, setting, plan.stress, plan.seed)
-            progress(f"  {cell.throughput_per_s} sagas/s, p95 {cell.p95_ms} ms")
-            cells.append(cell)
-    return cells
+                tally = tallies[(variant, setting.name)]
+                await run_batches(lab, tally, start // BATCH, size, plan.seed)
+        progress(f"stress: {start + size} of {plan.stress} sagas in each of {len(cells)} cells")
+    return [tallies[(variant, setting.name)].cell(variant, setting) for variant, setting in cells]
 
 
 def _load() -> tuple[float, float, float]:

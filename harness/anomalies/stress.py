@@ -163,6 +163,29 @@ class Tally:
     stuck: int = 0
     refused: int = 0
     sagas: int = 0
+    seconds: float = 0.0
+    """Time spent running this cell's batches (its turns, when cells take turns)."""
+
+    def cell(self, variant: str, setting: sc.Setting) -> StressCell:
+        ordered = sorted(self.latencies)
+        return StressCell(
+            variant=variant,
+            setting=setting.name,
+            countermeasures=setting.countermeasures.text,
+            definition=setting.definition,
+            sagas=self.sagas,
+            stuck=self.stuck,
+            refused_at_admission=self.refused,
+            by_history=dict(self.by_history),
+            by_invariants=dict(self.by_invariants),
+            disagreements=self.disagreements,
+            outcomes=dict(sorted(self.outcomes.items())),
+            p50_ms=_percentile(ordered, 0.50),
+            p95_ms=_percentile(ordered, 0.95),
+            throughput_per_s=round(self.sagas / self.seconds, 2) if self.seconds else 0.0,
+            seconds=round(self.seconds, 2),
+            examples=self.examples,
+        )
 
     def judge(self, by_history: list[Finding], by_invariants: list[Finding]) -> None:
         self.by_history.update(f.anomaly for f in by_history)
@@ -182,30 +205,19 @@ async def stress_cell(
 ) -> StressCell:
     """``sagas`` sagas of the seed's mix on one style and setting, batch by batch."""
     tally = Tally()
+    await run_batches(lab, tally, 0, sagas, seed, timeout_s)
+    return tally.cell(lab.variant, setting)
+
+
+async def run_batches(
+    lab: LabRuntime, tally: Tally, first: int, sagas: int, seed: int, timeout_s: float = 120.0
+) -> None:
+    """The mix's sagas from batch ``first`` on, ``sagas`` of them, counted into ``tally``."""
     began = time.perf_counter()
-    for batch in range((sagas + BATCH - 1) // BATCH):
-        size = min(BATCH, sagas - batch * BATCH)
-        await _batch(lab, mix(seed, batch, size), tally, timeout_s)
-    seconds = time.perf_counter() - began
-    ordered = sorted(tally.latencies)
-    return StressCell(
-        variant=lab.variant,
-        setting=setting.name,
-        countermeasures=setting.countermeasures.text,
-        definition=setting.definition,
-        sagas=tally.sagas,
-        stuck=tally.stuck,
-        refused_at_admission=tally.refused,
-        by_history=dict(tally.by_history),
-        by_invariants=dict(tally.by_invariants),
-        disagreements=tally.disagreements,
-        outcomes=dict(sorted(tally.outcomes.items())),
-        p50_ms=_percentile(ordered, 0.50),
-        p95_ms=_percentile(ordered, 0.95),
-        throughput_per_s=round(tally.sagas / seconds, 2) if seconds else 0.0,
-        seconds=round(seconds, 2),
-        examples=tally.examples,
-    )
+    for n in range((sagas + BATCH - 1) // BATCH):
+        size = min(BATCH, sagas - n * BATCH)
+        await _batch(lab, mix(seed, first + n, size), tally, timeout_s)
+    tally.seconds += time.perf_counter() - began
 
 
 def _percentile(ordered: list[float], share: float) -> float | None:
