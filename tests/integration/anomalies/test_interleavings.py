@@ -23,6 +23,9 @@ from shared.postgres_server import EmbeddedPostgres
 from shared.store import StoreFactory, sqlite_stores
 from shared.store.postgres import postgres_stores
 
+pytestmark = pytest.mark.slow
+"""Many runtimes, each with its own servers: the slow tier (`make test`, CI)."""
+
 VARIANTS = ("orchestration", "choreography")
 INVOLVED = {
     Anomaly.LOST_UPDATE: ("A", "B"),

@@ -17,6 +17,9 @@ from harness.anomalies.stress import mix, stress_cell
 from shared.countermeasures import Countermeasures
 from shared.store import sqlite_stores
 
+pytestmark = pytest.mark.slow
+"""Many runtimes, each with its own servers: the slow tier (`make test`, CI)."""
+
 ON = Setting("on", Countermeasures())
 OFF = Setting("off", Countermeasures.parse("none"))
 
