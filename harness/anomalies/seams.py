@@ -33,7 +33,7 @@ REPLAYED = "replayed"
 
 
 def entered(saga_id: str, step: str) -> Signal:
-    """A first attempt of the step arrived (before any hold)."""
+    """An attempt of the step arrived (before any hold)."""
     return released(f"{saga_id}/{step}/entered")
 
 
