@@ -13,24 +13,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from choreography import schema
-from choreography.bus import Bus
-from choreography.events import Routing
+from choreography import bootstrap as choreography
+from choreography.host import ChoreographySettings
 from choreography.operator import OperatorCommands
 from choreography.read_model import ChoreographyReadModel
-from choreography.tracker import Tracker
 from monitor.board import Board, Operator
 from monitor.settings import MonitorSettings
 from monitor.wiring import lock_waits
-from orchestration.client import check_search_attributes, connect
+from orchestration import bootstrap as orchestration
+from orchestration.client import untraced
 from orchestration.read_model import OrchestrationReadModel
 from orchestration.saga_client import SagaOperator
-from shared.contracts import ServiceName
+from orchestration.server import TemporalSettings
 from shared.definition import SagaDefinition
 from shared.definitions import definition_named
 from shared.read_model import ReadModel
 from shared.services import Domain
-from shared.settings import Settings
+from shared.settings import Settings, StoreKind
+from shared.store import SchemaBehind, StoreFactory
 from shared.store.factory import open_stores
 
 NOTHING_TO_WATCH = (
@@ -41,7 +41,8 @@ NOTHING_TO_WATCH = (
 
 @asynccontextmanager
 async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncIterator[Board]:
-    """A board over whichever styles the settings name; a ValueError when they name none."""
+    """A board over whichever styles the settings name, wired by each variant's composition
+    root as a reader (nothing migrated or created); a ValueError when they name none."""
     if not settings.temporal_address and not settings.nats_url:
         raise ValueError(NOTHING_TO_WATCH)
     models: dict[str, ReadModel] = {}
@@ -50,35 +51,49 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
     definition = definition_named(settings.definition)
     async with AsyncExitStack() as stack:
         if settings.temporal_address:
-            client = await connect(settings.temporal_address, settings.temporal_namespace)
-            await check_search_attributes(client)
-            models["orchestration"] = OrchestrationReadModel(client, monitor.temporal_ui_url)
+            temporal = TemporalSettings.from_settings(settings)
+            client = await stack.enter_async_context(orchestration.reader(temporal))
+            reads = untraced(client)  # the monitor's reads are not saga work
+            models["orchestration"] = OrchestrationReadModel(reads, monitor.temporal_ui_url)
             operators["orchestration"] = SagaOperator(client)
-            domains["orchestration"] = await _points(stack, settings, "orchestration", definition)
+            if settings.store is StoreKind.SQLITE or settings.postgres_url:
+                # The worker's stores, for the semantic lock waits its points service holds
+                # (never an embedded Postgres of the monitor's own: a reader starts nothing).
+                worker = await stack.enter_async_context(
+                    open_stores(settings.for_variant("orchestration"))
+                )
+                if points := await _points(stack, worker, definition):
+                    domains["orchestration"] = points
         if settings.nats_url:
             # The choreography's own stores, as its processes keep them (Settings.for_variant).
-            chosen = settings.for_variant("choreography")
-            stores = await stack.enter_async_context(open_stores(chosen))
-            domain = Domain(stores, definition, extra_migrations=schema.MIGRATIONS)
-            await domain.open(only=[ServiceName.ORDERS, ServiceName.POINTS])
-            stack.push_async_callback(domain.close)
-            bus = await Bus.connect(settings.nats_url.split(","), "saga-monitor")
-            stack.push_async_callback(bus.close)
-            models["choreography"] = ChoreographyReadModel(domain.orders.store, bus.js, domain.saga)
-            # Read only: the projection, never started here.
-            tracker = Tracker(domain.orders, routing=Routing(definition))
-            suffix = settings.nats_consumer_suffix
-            operators["choreography"] = OperatorCommands(bus, tracker, consumer_suffix=suffix)
-            domains["choreography"] = domain
-        steps = definition.steps
-        yield Board(models, monitor, operators, steps=steps, locks=lock_waits(domains))
+            stores = await stack.enter_async_context(
+                open_stores(settings.for_variant("choreography"))
+            )
+            nats = ChoreographySettings.from_settings(settings)
+            watched = await stack.enter_async_context(choreography.reader(nats, stores, definition))
+            models["choreography"] = ChoreographyReadModel(
+                watched.orders.store, watched.bus.js, definition
+            )
+            operators["choreography"] = OperatorCommands(
+                watched.bus, watched.tracker, consumer_suffix=nats.consumer_suffix
+            )
+            if points := await _points(stack, stores, definition):
+                domains["choreography"] = points
+        locks = lock_waits(domains)
+        yield Board(models, monitor, operators, steps=definition.steps, locks=locks)
 
 
 async def _points(
-    stack: AsyncExitStack, settings: Settings, variant: str, definition: SagaDefinition
-) -> Domain:
-    """A style's points store, read only for the semantic lock waits it holds."""
-    stores = await stack.enter_async_context(open_stores(settings.for_variant(variant)))
-    domain = await Domain(stores, definition).open(only=[ServiceName.POINTS])
-    stack.push_async_callback(domain.close)
+    stack: AsyncExitStack, stores: StoreFactory, definition: SagaDefinition
+) -> Domain | None:
+    """A style's points store, opened as a reader (nothing migrated) for the semantic lock waits
+    the saga page shows; None when the monitor cannot see it (the worker keeps its stores where
+    the monitor does not look, or the processes have not made it, or their code has no lock):
+    that style is watched all the same, without lock waits."""
+    domain = Domain(stores, definition)
+    try:
+        await domain.points.store.open(migrate=False)
+    except SchemaBehind:
+        return None
+    stack.push_async_callback(domain.points.store.close)
     return domain

@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.visibility import (
         COMPENSATING,
         ORDER_ID,
+        RESOLVED,
         SAGA_REASON,
         SAGA_STATUS,
         SAGA_STEP,
@@ -87,6 +88,8 @@ SETTLED_AT = "settled_at"
 """Memo key: epoch seconds when the saga reached its present settled status."""
 SETTLED_MEMO = "settled-at-memo"
 """Patch id: workflows started before the memo existed replay without it."""
+RESOLVED_STATUS = "resolved-search-status"
+"""Patch id: a resolve recorded before ``SagaStatus = RESOLVED`` existed replays without it."""
 
 __all__ = ["OrderSagaWorkflow", "retry_policy"]
 
@@ -394,6 +397,8 @@ class OrderSagaWorkflow:
     async def _perform(self, requested: OperatorAction) -> OperatorAction:
         """Resolve, or retry every failed compensation in reverse order (the next round)."""
         if requested.action is Action.RESOLVE:
+            if workflow.patched(RESOLVED_STATUS):
+                self._show(status=RESOLVED)  # out of the NEEDS_INTERVENTION list filter
             return requested.model_copy(update={"result": ActionResult.RESOLVED})
         still = self._progress.failed_compensations
         failed = [c for c in reversed(self._compensations) if c in still]

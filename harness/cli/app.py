@@ -14,9 +14,10 @@ import typer
 
 from harness.cli import anomalies as anomalies_cli
 from harness.cli import bench as bench_cli
-from harness.cli import console, monitor_command, runs
+from harness.cli import console, monitor_command, review, runs
 from harness.cli import deploy as deploy_cli
 from harness.cli import report as report_cli
+from harness.cli import traces as traces_cli
 from harness.cli.console import one_line
 
 app = typer.Typer(
@@ -34,6 +35,8 @@ monitor_command.register(app)
 bench_cli.register(app)
 report_cli.register(app)
 deploy_cli.register(app)
+traces_cli.register(app)
+review.register(app)
 anomalies_cli.register(app)
 
 

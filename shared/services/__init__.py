@@ -138,11 +138,20 @@ class Domain:
             raise TypeError(f"service {name} must be a {kind.__name__}")
         return service
 
-    async def open(self, only: Iterable[str] | None = None) -> Domain:
+    async def open(self, only: Iterable[str] | None = None, *, migrate: bool = True) -> Domain:
         """Open the named services' stores (all by default); a service process opens its own,
-        and those whose read path its countermeasures use (`Service.reads_from`)."""
-        for name in self._with_reads(only or self.services):
-            await self.services[name].store.open()
+        and those whose read path its countermeasures use (`Service.reads_from`). A reader of
+        stores other processes own (the monitor) opens them with ``migrate=False``: nothing
+        changes, and a schema behind this code raises `SchemaBehind`."""
+        opened: list[Service] = []
+        try:
+            for name in self._with_reads(only or self.services):
+                await self.services[name].store.open(migrate=migrate)
+                opened.append(self.services[name])
+        except BaseException:
+            for service in opened:
+                await service.store.close()
+            raise
         return self
 
     def _with_reads(self, names: Iterable[str]) -> list[str]:

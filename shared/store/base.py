@@ -2,9 +2,11 @@
 
 A write is ``await store.run(work)``: ``work(tx)`` is a plain (synchronous) function that runs
 the whole transaction — the service's rows, the step log, the choreography's inbox and outbox
-rows — and the adapter commits it, or rolls it back if ``work`` raises. It is one hop off the
-event loop. A transaction that has started always finishes: cancelling the awaiting task waits
-for the commit or rollback before the cancel is raised, so nothing is left half done.
+rows — and the adapter commits it, or rolls it back if ``work`` raises. ``work`` never awaits
+and touches nothing but ``tx`` (it may run again under the retry rule, `shared.store.retry`).
+A transaction that has started always finishes: cancelling the awaiting task waits for the
+commit or rollback before the cancel is raised, so nothing is left half done. Database errors
+are the store's own (`shared.store.errors`), whatever the driver.
 
 Reads go through ``store.read(work)`` (or ``store.query(sql)``), on a connection of their own
 that never queues behind a writer.
@@ -20,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+
+from shared.store.errors import SchemaBehind, StoreError
 
 T = TypeVar("T")
 Params = Sequence[Any]
@@ -94,8 +98,10 @@ class Store(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
-    async def open(self) -> None:
-        """Connect and apply pending migrations (safe when several processes open at once)."""
+    async def open(self, *, migrate: bool = True) -> None:
+        """Connect and apply pending migrations (safe when several processes open at once);
+        with ``migrate=False`` (a reader of a store others own), change nothing and raise
+        `SchemaBehind` unless the schema is already current."""
         ...
 
     async def close(self) -> None: ...
@@ -158,6 +164,22 @@ def migrations(component: str, *scripts: str) -> tuple[Migration, ...]:
 def pending(applied: set[tuple[str, int]], wanted: Iterable[Migration]) -> list[Migration]:
     """The migrations not applied yet, in the order given."""
     return [m for m in wanted if (m.component, m.version) not in applied]
+
+
+def check_migrations(tx: Tx, wanted: Sequence[Migration], store: str) -> None:
+    """Raise `SchemaBehind` naming the first migration ``wanted`` that is not applied."""
+    try:
+        with tx.savepoint():  # Postgres: the failed read leaves the transaction usable
+            rows = tx.fetchall("SELECT component, version FROM schema_migrations")
+    except StoreError:
+        rows = []  # not even the migrations table: nothing was ever applied
+    todo = pending({(r["component"], int(r["version"])) for r in rows}, wanted)
+    if todo:
+        first = todo[0]
+        raise SchemaBehind(
+            f"store {store}: {len(todo)} migration(s) not applied (first {first.component} "
+            f"v{first.version}); start the processes that own it, which migrate it"
+        )
 
 
 def apply_migrations(tx: Tx, wanted: Sequence[Migration], now: float) -> list[Migration]:

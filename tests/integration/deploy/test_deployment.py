@@ -201,7 +201,9 @@ async def test_check_lists_a_saga_that_is_not_terminal_until_it_ends(
     variants = {v["variant"]: v for v in json.loads(failing.stdout)["variants"]}
     (open_saga,) = variants["choreography"]["open"]
     assert open_saga["saga_id"].startswith("happy-1-")
-    assert open_saga["stuck_in"] == "create_shipment"
+    # Until the scenario's 20 s deadline the saga waits in create_shipment; on a loaded machine
+    # the check may start after it, and the saga is then compensating, still open (listed).
+    assert open_saga["stuck_in"] in ("create_shipment", *ORDERS_V1.spec.compensations)
     assert passing.returncode == 0, passing.stdout
 
 
