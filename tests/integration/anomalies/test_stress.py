@@ -74,11 +74,13 @@ async def test_with_every_countermeasure_on_the_mix_shows_no_anomaly(
 async def test_with_no_countermeasure_the_mix_shows_anomalies_both_checks_count_alike(
     labs: Labs, variant: str
 ) -> None:
-    cell = await stress_cell(await labs.get(variant, OFF), OFF, 40, seed=3)
+    # One batch: seed 3's first 20 sagas hold declined cards whose snapshots collide with
+    # other reservations of their product (two lost updates in each style, run after run).
+    cell = await stress_cell(await labs.get(variant, OFF), OFF, 20, seed=3)
 
-    assert (cell.sagas, cell.stuck, cell.disagreements) == (40, 0, 0)
+    assert (cell.sagas, cell.stuck, cell.disagreements) == (20, 0, 0)
     assert cell.by_history == cell.by_invariants
     assert cell.by_history.get(Anomaly.LOST_UPDATE, 0) >= 1
     assert cell.per_10k(Anomaly.LOST_UPDATE) == round(
-        cell.by_history[Anomaly.LOST_UPDATE] * 10_000 / 40, 1
+        cell.by_history[Anomaly.LOST_UPDATE] * 10_000 / 20, 1
     )
