@@ -144,13 +144,16 @@ def write_report(folder: Path, doc: LabDocument, traces_path: Path | None) -> Pa
     (folder / "anomalies.json").write_text(
         json.dumps(document_json(doc), indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )
-    context = _context(doc, views)
-    (folder / "anomalies.md").write_text(
-        _ENV.get_template("anomalies.md").render(**context), encoding="utf-8"
-    )
+    (folder / "anomalies.md").write_text(markdown(doc), encoding="utf-8")
     page = folder / PAGE
-    page.write_text(_ENV.get_template(PAGE).render(**context), encoding="utf-8")
+    page.write_text(_ENV.get_template(PAGE).render(**_context(doc, views)), encoding="utf-8")
     return page
+
+
+def markdown(doc: LabDocument, page: str = PAGE) -> str:
+    """The run in Markdown (no swimlanes), each matrix cell linking to its section of
+    ``page``: ``anomalies.md`` beside the page, and the committed run in the docs."""
+    return _ENV.get_template("anomalies.md").render(**_context(doc, cell_views(doc, []), page))
 
 
 def document_json(doc: LabDocument) -> dict[str, object]:
@@ -170,7 +173,7 @@ def document_json(doc: LabDocument) -> dict[str, object]:
     return data
 
 
-def _context(doc: LabDocument, views: list[CellView]) -> dict[str, object]:
+def _context(doc: LabDocument, views: list[CellView], page: str = PAGE) -> dict[str, object]:
     variants = list(dict.fromkeys(c.variant for c in doc.matrix))
     rows: dict[tuple[Anomaly, str], dict[str, CellView]] = {}
     for view in views:
@@ -183,5 +186,5 @@ def _context(doc: LabDocument, views: list[CellView]) -> dict[str, object]:
         "rows": rows,
         "views": views,
         "costs": costs(doc.stress),
-        "page": PAGE,
+        "page": page,
     }
