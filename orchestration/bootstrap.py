@@ -61,6 +61,16 @@ class Orchestration:
     server: TemporalServer | None = None
 
 
+WORKER_TUNING: Mapping[str, Any] = {
+    # Shutdown waits this long for running activities before cancelling them.
+    "graceful_shutdown_timeout": timedelta(seconds=2),
+    # A dead worker's cached sagas move to another worker after this (default 10 s).
+    "sticky_queue_schedule_to_start_timeout": timedelta(seconds=2),
+}
+"""Worker options every saga worker runs with: the saga's, the benchmark's floor and the
+calibration's workers alike (docs/temporal-latency.md measures the alternatives)."""
+
+
 SANDBOXES = ("full", "passthrough", "off")
 SAGA_SANDBOX = "passthrough"
 """The saga's setting, chosen on measurements (docs/benchmarks.md, scripts/sandbox_cost.py)."""
@@ -95,10 +105,7 @@ def saga_worker(
         activities=activities,
         interceptors=[HeldDefinition(definition)] if definition is not None else [],
         workflow_runner=workflow_runner(sandbox),
-        # Shutdown waits this long for running activities before cancelling them.
-        graceful_shutdown_timeout=timedelta(seconds=2),
-        # A dead worker's cached sagas move to another worker after this (default 10 s).
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
+        **WORKER_TUNING,
     )
 
 

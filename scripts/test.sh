@@ -14,7 +14,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy --strict shared choreography orchestration harness monitor
+.venv/bin/mypy --strict shared choreography orchestration harness monitor tests
 status=0
 # Two workers (pytest-xdist): most tests wait on servers and timers, so one pytest process left
 # the two cores mostly idle (load 1.5) and had done 31% of the suite after 8 minutes.

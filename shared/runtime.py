@@ -49,7 +49,11 @@ class OperatorUnavailable(RuntimeError):
 
 class SagaRuntime(Protocol):
     variant: str
-    domain: Domain
+
+    @property
+    def domain(self) -> Domain:
+        """The domain services this runtime's sagas act on (read-only: built at its root)."""
+        ...
 
     async def start_saga(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Place the order and start its saga; returns once the start is durable.

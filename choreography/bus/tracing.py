@@ -18,7 +18,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from choreography.bus.messages import MSG_ID_HEADER, SAGA_ID_HEADER, Delivery, Outgoing
-from shared.telemetry import SAGA_ID, SAGA_VARIANT
+from shared.telemetry import SAGA_ID, SAGA_VARIANT, recording
 
 _tracer = trace.get_tracer("saga-compare.choreography.bus")
 
@@ -60,14 +60,18 @@ def server_attributes(nc: NatsClient) -> dict[str, str | int]:
 
 
 def send_span(item: Outgoing, server: Mapping[str, str | int]) -> trace.Span:
-    """The PRODUCER span of one message's publish, a child of the context it was created in."""
+    """The PRODUCER span of one message's publish, a child of the context it was created in
+    (a span that will not be recorded gets no name or attributes built)."""
+    context = propagate.extract(item.headers)
+    if not recording(context):
+        return _tracer.start_span("send", context=context, kind=SpanKind.PRODUCER)
     attributes = {
         **message_attributes("send", item.subject, item.msg_id, item.headers, len(item.body)),
         **server,
     }
     return _tracer.start_span(
         f"send {destination_template(item.subject)}",
-        context=propagate.extract(item.headers),
+        context=context,
         kind=SpanKind.PRODUCER,
         attributes=attributes,
     )
@@ -92,8 +96,15 @@ def end_all(spans: Sequence[trace.Span], error: BaseException) -> None:
 def process_span(
     delivery: Delivery, durable: str, server: Mapping[str, str | int]
 ) -> Iterator[trace.Span]:
-    """The CONSUMER span of one handled message: creation context as parent, and as a link."""
+    """The CONSUMER span of one handled message: creation context as parent, and as a link
+    (a span that will not be recorded only makes that context current: nothing is built)."""
     context = propagate.extract(delivery.headers)
+    if not recording(context):
+        with _tracer.start_as_current_span(
+            "process", context=context, kind=SpanKind.CONSUMER
+        ) as span:
+            yield span
+        return
     parent = trace.get_current_span(context).get_span_context()
     msg_id = delivery.headers.get(MSG_ID_HEADER, "")
     attributes: dict[str, str | int] = {

@@ -20,7 +20,7 @@ from shared.runtime import SagaRuntime
 from shared.services import Domain
 from shared.validation import InvalidInput
 
-R = TypeVar("R", bound=SagaRuntime)
+R = TypeVar("R", bound=SagaRuntime, covariant=True)
 
 NO_INJECTOR = (
     "the deployment runs no fault injector, and {what} injects faults; start the deployment"

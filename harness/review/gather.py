@@ -39,6 +39,7 @@ from harness.session import VARIANTS, Session, open_session
 from monitor.settings import MonitorSettings
 from monitor.wiring import board_for
 from shared.contracts import ActionResult
+from shared.definition import SagaDefinition
 from shared.settings import Settings
 from shared.telemetry import HARNESS, configure_tracing
 
@@ -112,6 +113,7 @@ class Evidence:
     """Everything the review found, each part None when it was not run or did not finish."""
 
     out: Path
+    definition: SagaDefinition
     code: dict[str, PackageSize]
     code_conditions: RunConditions
     catalogue: CatalogueEvidence | None = None

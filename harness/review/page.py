@@ -31,7 +31,6 @@ from harness.report.render import ENV
 from harness.report.view import ScenarioDetail, build_view
 from harness.review.dimensions import DIMENSIONS, STYLES, Dimension, Row, runs
 from harness.review.gather import Evidence, OperabilityEvidence
-from shared.definitions import ORDERS_V1
 
 SHOWN = "shipment_failed"
 """The scenario whose traces the page draws: the pivot fails, every compensation runs."""
@@ -82,17 +81,20 @@ def build_page(evidence: Evidence, dimensions: tuple[Dimension, ...] | None = No
     if catalogue is not None and catalogue.traces:
         view = build_view(catalogue.results, catalogue.traces, catalogue.health)
         shown = next((d for d in view.details if d.name == SHOWN), view.details[0])
+    spec = evidence.definition.spec
     return ReviewPage(
         rows=rows,
         findings=findings,
         runs=runs(evidence),
-        spec_states=Markup(state_svg(parse_state(state_text(state_diagram(ORDERS_V1.spec))))),
+        spec_states=Markup(state_svg(parse_state(state_text(state_diagram(spec))))),
         spec_sequences={
             "orchestration": Markup(
-                sequence_svg(parse_sequence(sequence_text(orchestration_sequence(ORDERS_V1.spec))))
+                sequence_svg(parse_sequence(sequence_text(orchestration_sequence(spec))))
             ),
             "choreography": Markup(
-                sequence_svg(parse_sequence(sequence_text(choreography_sequence(ORDERS_V1))))
+                sequence_svg(
+                    parse_sequence(sequence_text(choreography_sequence(evidence.definition)))
+                )
             ),
         },
         shown=shown,

@@ -20,6 +20,7 @@ from harness.review.gather import (
     run_operability,
 )
 from harness.review.page import ReviewPage, write_page
+from shared.definitions import definition_named
 from shared.servers import ServerError
 from shared.settings import Settings
 from shared.validation import InvalidInput
@@ -39,7 +40,7 @@ async def review(
 ) -> tuple[Path, ReviewPage]:
     """Run the parts asked for, then write review.html and review.md into ``out``."""
     code, code_conditions = code_evidence(out)
-    evidence = Evidence(out, code, code_conditions)
+    evidence = Evidence(out, definition_named(settings.definition), code, code_conditions)
     if "catalogue" in parts:
         evidence.catalogue = await run_catalogue(plan, settings, scratch, out, progress)
     if "operability" in parts:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import chromium
 from playwright.sync_api import Page
 
 from harness.report.health import trace_health
+from tests.browser_support import chromium
 
 RACE = "race_for_last_items"
 RUN_TWO_SCENARIOS = """

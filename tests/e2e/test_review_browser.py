@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
-from browser_support import chromium
 from playwright.sync_api import Browser, Page
 
 from harness.report.health import trace_health
+from tests.browser_support import chromium
 
 COMMAND = Path(sys.executable).parent / "saga-compare"
 DIMENSIONS = ["correctness", "latency", "throughput", "resilience", "operability", "code size"]

@@ -20,7 +20,6 @@ from harness.report.diagrams.spec import (
 )
 from harness.report.diagrams.state_svg import state_svg
 from shared.definition import SagaDefinition
-from shared.definitions import ORDERS_V1
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ DIAGRAMS = (
 )
 
 
-def rendered(definition: SagaDefinition = ORDERS_V1) -> dict[str, str]:
+def rendered(definition: SagaDefinition) -> dict[str, str]:
     """File name -> content of every diagram the definition's spec gives (Mermaid, its SVG)."""
     files: dict[str, str] = {}
     for diagram in DIAGRAMS:
@@ -61,7 +60,7 @@ def rendered(definition: SagaDefinition = ORDERS_V1) -> dict[str, str]:
     return files
 
 
-def write(folder: Path, definition: SagaDefinition = ORDERS_V1) -> list[Path]:
+def write(folder: Path, definition: SagaDefinition) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, content in rendered(definition).items():
@@ -71,7 +70,7 @@ def write(folder: Path, definition: SagaDefinition = ORDERS_V1) -> list[Path]:
     return written
 
 
-def stale(folder: Path, definition: SagaDefinition = ORDERS_V1) -> list[str]:
+def stale(folder: Path, definition: SagaDefinition) -> list[str]:
     """The files in ``folder`` that are missing or differ from what the spec gives now."""
     found = []
     for name, content in rendered(definition).items():

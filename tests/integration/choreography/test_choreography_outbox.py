@@ -7,7 +7,6 @@ A process killed between a step's commit and the publish is tested with real pro
 from __future__ import annotations
 
 import pytest
-from choreography_support import QUICK, eventually, make_order, saga_id, stream_count
 
 from choreography import outbox
 from choreography.events import placed
@@ -15,6 +14,13 @@ from choreography.runtime import ChoreographyRuntime
 from harness.compare.faulty import Faulty
 from shared.contracts import ServiceName
 from shared.definitions import ORDERS_V1
+from tests.integration.choreography.choreography_support import (
+    QUICK,
+    eventually,
+    make_order,
+    saga_id,
+    stream_count,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -28,14 +34,14 @@ async def test_relay_publishes_rows_a_dead_process_left_behind_when_it_starts(
     order = make_order(sid, points=0)
     # A row committed by an earlier run of the process, never handed to any relay.
     event = placed(sid, order, QUICK, 0.0, ORDERS_V1.ref).follow("shipping.cancelled")
-    await shipping.participant.store.run(lambda tx: outbox.add(tx, event))
+    await shipping.store.run(lambda tx: outbox.add(tx, event))
 
     await shipping.start()
 
     async def published_and_marked() -> bool:
         # The row is marked sent only after the broker's ack: wait for both, in that order.
         published = await _published(runtime, event.subject)
-        return published and await outbox.unsent(shipping.participant.store) == []
+        return published and await outbox.unsent(shipping.store) == []
 
     await eventually(published_and_marked)
 

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from choreography_support import eventually
 
 from choreography.broker import NatsBroker, ensure_streams
 from choreography.bus import Bus, ConsumerSpec, Delivery, FetchPolicy, LaneConsumer, Outgoing
+from tests.integration.choreography.choreography_support import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from deploy_support import COMMAND, deployment, every_pid, running, saga_compare
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -32,6 +31,13 @@ from harness.deploy import control, topology
 from harness.deploy.topology import Topology
 from shared.definitions import ORDERS_V1
 from shared.telemetry import HARNESS, configure_tracing
+from tests.integration.deploy.deploy_support import (
+    COMMAND,
+    deployment,
+    every_pid,
+    running,
+    saga_compare,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -97,7 +103,8 @@ async def test_a_process_killed_from_outside_is_restarted_by_its_supervisor(
 
     assert answer["pid"] != before.pid and answer["restarts"] >= 1
     after = latest(deployed).processes["points"]
-    assert after.pid == answer["pid"] and running({"points": (after.pid, after.started)})
+    assert after.pid is not None and after.pid == answer["pid"]
+    assert running({"points": (after.pid, after.started)})
 
 
 async def test_an_attached_run_starts_no_worker_and_leaves_its_sagas_to_check(

@@ -10,13 +10,13 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from orchestration_support import FAST, new_id, order
 
 from harness.compare.faulty import Faulty
 from orchestration.runtime import OrchestrationRuntime
 from shared.contracts import OrderRequest
 from shared.faults import FaultPlan
 from shared.telemetry import ROOT_SPAN_PREFIX, SAGA_PHASE, SAGA_STEP, SAGA_VARIANT
+from tests.integration.orchestration.orchestration_support import FAST, new_id, order
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -106,7 +106,7 @@ def render(spans: Sequence[ReadableSpan], root: ReadableSpan) -> str:
         attributes = span.attributes or {}
         label = span.name
         if SAGA_STEP in attributes:
-            label += f" step={attributes[SAGA_STEP]} phase={attributes[SAGA_PHASE]}"
+            label += f" step={attributes[SAGA_STEP]!s} phase={attributes[SAGA_PHASE]!s}"
         lines.append("  " * depth + label)
         kids = children.get(span.context.span_id, []) if span.context else []
         for kid in sorted(kids, key=lambda s: s.start_time or 0):

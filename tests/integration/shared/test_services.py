@@ -6,6 +6,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -63,7 +64,7 @@ async def faulty_step(
     )
 
 
-def make_order(order_id: str = "o-1", **changes: object) -> OrderRequest:
+def make_order(order_id: str = "o-1", **changes: Any) -> OrderRequest:
     fields: dict[str, object] = {
         "order_id": order_id,
         "customer_id": "alice",
@@ -287,7 +288,7 @@ async def test_a_business_failure_is_recorded_and_returned_again(domain: Domain)
     ],
 )
 async def test_business_rules_fail_with_their_reason(
-    domain: Domain, changes: dict[str, object], step: StepName, reason: Reason
+    domain: Domain, changes: dict[str, Any], step: StepName, reason: Reason
 ) -> None:
     order = make_order(**changes)
     with pytest.raises(BusinessFailure) as failure:

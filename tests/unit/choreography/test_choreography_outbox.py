@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 
 import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from choreography import inbox, outbox
 from choreography.bus import Outgoing
@@ -15,7 +20,8 @@ from choreography.outbox import Relay
 from choreography.schema import PARTICIPANT
 from shared.contracts import LineItem, OrderRequest, SagaPolicy, ShippingAddress
 from shared.definitions import ORDERS_V1
-from shared.store import Store, StoreFactory, Tx
+from shared.store import Store, StoreFactory, Tx, sqlite_stores
+from shared.telemetry import current_tracing
 
 ORDER = OrderRequest(
     order_id="o-1",
@@ -35,9 +41,11 @@ class Broker:
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.down = False
+        self.refused = 0
 
     async def publish(self, batch: Sequence[Outgoing]) -> None:
         if self.down:
+            self.refused += 1
             raise ConnectionError("broker unreachable")
         self.sent += [row.msg_id for row in batch]
 
@@ -54,9 +62,9 @@ async def add(store: Store, *events: Event) -> list[Outgoing | None]:
     return await store.run(lambda tx: [outbox.add(tx, event) for event in events])
 
 
-async def _until(condition: object, timeout: float = 3.0) -> None:
+async def _until(condition: Callable[[], object], timeout: float = 3.0) -> None:
     async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
+        while not condition():
             await asyncio.sleep(0.01)
 
 
@@ -81,6 +89,63 @@ async def test_same_event_is_written_once_and_keeps_its_trace_headers(
     assert (row.msg_id, row.subject) == ("s1:order.placed", "saga.order.placed.s1")
     assert row.headers["Saga-Id"] == "s1"
     assert row.headers == first.headers
+
+
+async def test_an_event_row_carries_a_create_span_child_of_the_step_that_wrote_it(
+    tmp_path: Path, span_exporter: InMemorySpanExporter
+) -> None:
+    async with one_sqlite_store(tmp_path) as store:
+        with trace.get_tracer("t").start_as_current_span("charge_payment") as step:
+            [row] = await add(store, START.follow("payment.charged"))
+
+    assert row is not None
+    [create] = [s for s in span_exporter.get_finished_spans() if s.name.startswith("create ")]
+    assert create.name == "create saga.payment.charged.{saga_id}"
+    assert create.kind is SpanKind.PRODUCER
+    assert create.parent is not None
+    assert create.parent.span_id == step.get_span_context().span_id
+    assert create.attributes is not None and create.attributes["saga.id"] == "s1"
+    carried = trace.get_current_span(propagate.extract(row.headers)).get_span_context()
+    assert carried.span_id == create.context.span_id
+
+
+async def test_an_event_written_with_tracing_off_carries_its_trace_and_makes_no_span(
+    tmp_path: Path, span_exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+
+    def attributes(operation: str, subject: str, *rest: object) -> dict[str, str | int]:
+        built.append(subject)
+        return {}
+
+    monkeypatch.setattr(outbox, "message_attributes", attributes)
+    tracing = current_tracing()
+    assert tracing is not None
+    tracing.set_enabled(False)
+    try:
+        async with one_sqlite_store(tmp_path) as store:
+            with trace.get_tracer("t").start_as_current_span("charge_payment") as step:
+                [row] = await add(store, START.follow("payment.charged"))
+    finally:
+        tracing.set_enabled(True)
+
+    assert row is not None and row.headers["Saga-Id"] == "s1"
+    carried = trace.get_current_span(propagate.extract(row.headers)).get_span_context()
+    assert carried.trace_id == step.get_span_context().trace_id
+    assert not carried.trace_flags.sampled
+    assert span_exporter.get_finished_spans() == ()
+    assert built == []  # no attributes built for a span nobody records
+
+
+@contextlib.asynccontextmanager
+async def one_sqlite_store(folder: Path) -> AsyncIterator[Store]:
+    """A participant's store on SQLite (what a span is made of does not depend on the backend)."""
+    opened = sqlite_stores(folder)("service", PARTICIPANT)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 async def test_relay_publishes_rows_handed_over_after_commit_and_marks_them_sent(
@@ -108,7 +173,7 @@ async def test_relay_finds_rows_nobody_handed_over_and_retries_while_the_broker_
     relay = Relay(store, broker.publish, poll_s=0.02, retry_s=0.02)
     relay.start()
     try:
-        await asyncio.sleep(0.1)
+        await _until(lambda: broker.refused >= 2)  # tried, and tried again: the row stays
         assert [row.msg_id for row in await outbox.unsent(store)] == ["s1:order.placed"]
         broker.down = False
         await _until(lambda: relay.published == 1)

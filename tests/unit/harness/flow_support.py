@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trace_support import TraceBuilder, root, step, write
-
 from harness.report.traces import SagaTrace, load_traces
+from tests.unit.harness.trace_support import TraceBuilder, root, step, write
 
 Hop = tuple[str, str, str, str]
 """(event kind, consuming service, step run, its outcome)."""
@@ -27,12 +26,12 @@ def choreography_trace(
     """One saga whose events go hop by hop, each step span inside its event's ``process``."""
     trace = TraceBuilder()
     extra = {"saga.outcome": outcome, **({"saga.reason": reason} if reason else {})}
-    parent = root(trace, "choreography", "o-1", 10 * len(hops) + 10, **extra)
+    parent = root(trace, "choreography", "o-1", 10 * len(hops) + 10, extra)
     at = 1.0
     for kind, consumer, name, result in hops:
         subject = {"messaging.destination.name": f"saga.{kind}.o-1-t"}
         create = trace.span(
-            f"create saga.{kind}.{{saga_id}}", at, at + 1, parent=parent, kind=4, **subject
+            f"create saga.{kind}.{{saga_id}}", at, at + 1, parent=parent, kind=4, attrs=subject
         )
         process = trace.span(
             f"process saga.{kind}.{{saga_id}}",
@@ -40,12 +39,11 @@ def choreography_trace(
             at + 8,
             parent=create,
             kind=5,
-            **subject,
-            **{"messaging.consumer.group.name": consumer},
+            attrs={**subject, "messaging.consumer.group.name": consumer},
         )
         phase = "compensate" if name in COMPENSATIONS else "forward"
         parent = step(
-            trace, name, at + 2, at + 7, process, **{"saga.outcome": result, "saga.phase": phase}
+            trace, name, at + 2, at + 7, process, {"saga.outcome": result, "saga.phase": phase}
         )
         at += 10
     return only(tmp_path, trace)
@@ -58,7 +56,7 @@ def orchestration_trace(
     last attempt may run ``late_ms`` past the outcome."""
     trace = TraceBuilder()
     end = 10 * len(calls) + 10
-    parent = root(trace, "orchestration", "o-1", end, **{"saga.outcome": outcome})
+    parent = root(trace, "orchestration", "o-1", end, {"saga.outcome": outcome})
     start = trace.span("StartUpdateWithStartWorkflow:OrderSaga", 0.5, 2, parent=parent, kind=3)
     workflow = trace.span("RunWorkflow:OrderSaga", 1, 2, parent=start)
     at = 3.0
@@ -68,7 +66,7 @@ def orchestration_trace(
         run = trace.span(f"RunActivity:{name}", at + 1, at + 6 + late, parent=scheduled, kind=2)
         phase = "compensate" if name in COMPENSATIONS else "forward"
         extra = {"saga.outcome": result, "saga.phase": phase, "saga.variant": "orchestration"}
-        step(trace, name, at + 2, at + 5 + late, run, **extra)
+        step(trace, name, at + 2, at + 5 + late, run, extra)
         at += 10
     return only(tmp_path, trace)
 

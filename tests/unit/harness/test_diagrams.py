@@ -28,15 +28,15 @@ DOCS = Path(__file__).resolve().parents[3] / "docs" / "diagrams"
 
 
 def test_the_committed_spec_diagrams_are_what_the_spec_gives_now() -> None:
-    assert stale(DOCS) == [], "run: python -m harness.report.diagrams docs/diagrams"
+    assert stale(DOCS, ORDERS_V1) == [], "run: python -m harness.report.diagrams docs/diagrams"
 
 
 def test_a_step_added_to_the_spec_makes_the_committed_diagrams_stale(tmp_path: Path) -> None:
-    write(tmp_path)
+    write(tmp_path, ORDERS_V1)
     longer = definition_named("voucher")  # the order saga and one step more
 
-    assert stale(tmp_path) == []
-    assert set(stale(tmp_path, longer)) == set(rendered())
+    assert stale(tmp_path, ORDERS_V1) == []
+    assert set(stale(tmp_path, longer)) == set(rendered(ORDERS_V1))
     assert "apply_voucher" in rendered(longer)["saga-states.mmd"]
 
 

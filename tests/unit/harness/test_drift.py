@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flow_support import HAPPY, choreography_trace, orchestration_trace
-
 from harness.report.drift import Outcome, declared, drift
 from harness.report.flow import Edge, flow_of
 from shared.definitions import ORDERS_V1
+from tests.unit.harness.flow_support import HAPPY, choreography_trace, orchestration_trace
 
 COMPLETED = Outcome("COMPLETED")
 SHIPMENT_FAILED = Outcome("COMPENSATED", failed_step="create_shipment")

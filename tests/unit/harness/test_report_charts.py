@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trace_support import TraceBuilder, root, step, write
-
 from harness.report.charts import Chart, shared_axis, strips, swimlanes
 from harness.report.traces import SagaTrace, load_traces
+from tests.unit.harness.trace_support import TraceBuilder, root, step, write
 
 
 def saga(
@@ -69,6 +68,7 @@ def test_a_shorter_saga_is_cut_at_its_own_outcome_not_at_the_axis_end(tmp_path: 
     chart = swimlanes(late, shared_axis(443), "c")
 
     (shipping,) = [lane for lane in chart.lanes if lane.name == "shipping"]
+    assert chart.outcome_x is not None
     assert all(bar.x + bar.w <= chart.outcome_x + 1e-6 for bar in shipping.bars)
     assert shipping.notes == ("+260 ms after the outcome",)
 
@@ -81,7 +81,7 @@ def test_a_run_of_many_sagas_draws_one_strip_per_saga(tmp_path: Path) -> None:
             f"saga choreography race-{index + 1:02d}",
             index,
             100 + 10 * index,
-            **{
+            attrs={
                 "saga.id": f"r{index}",
                 "saga.variant": "choreography",
                 "saga.order_id": f"race-{index + 1:02d}",

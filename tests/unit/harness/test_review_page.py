@@ -9,6 +9,7 @@ from harness.review.code_size import Module, PackageSize, code_lines, sizes
 from harness.review.dimensions import DIMENSIONS, Cell, Row
 from harness.review.gather import Evidence
 from harness.review.page import build_page, render_html, render_markdown
+from shared.definitions import ORDERS_V1
 
 
 def code_only(tmp_path: Path) -> Evidence:
@@ -17,7 +18,7 @@ def code_only(tmp_path: Path) -> Evidence:
         "choreography": PackageSize("choreography", (Module("choreography/a.py", 250),)),
         "shared": PackageSize("shared", (Module("shared/a.py", 300),)),
     }
-    return Evidence(tmp_path, found, gather(store="-", definition="-", activities="-"))
+    return Evidence(tmp_path, ORDERS_V1, found, gather(store="-", definition="-", activities="-"))
 
 
 def test_a_review_with_only_the_code_shows_only_the_code_size_row(tmp_path: Path) -> None:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flow_support import HAPPY, choreography_trace, orchestration_trace
-from trace_support import TraceBuilder, root, step, write
-
 from harness.report.diagrams.mermaid import parse_sequence, sequence_text
 from harness.report.diagrams.model import Block, Message, Note
 from harness.report.diff import trace_diff
@@ -15,6 +12,8 @@ from harness.report.health import trace_health
 from harness.report.stats import scenario_stats
 from harness.report.trace_diagrams import distinct_paths, path_of, trace_sequence
 from harness.report.traces import saga_metrics
+from tests.unit.harness.flow_support import HAPPY, choreography_trace, orchestration_trace
+from tests.unit.harness.trace_support import TraceBuilder, root, step, write
 
 CALLS = [
     ("reserve_inventory", "done"),
@@ -125,14 +124,14 @@ def test_the_diff_of_equal_flows_says_which_style_is_faster(tmp_path: Path) -> N
 def test_a_saga_span_outside_its_trace_splits_the_saga(tmp_path: Path) -> None:
     home = TraceBuilder(trace_id="a" * 32)
     saga_root = root(home, "choreography", "o-1", 50)
-    step(home, "reserve_inventory", 1, 5, saga_root, **{"saga.id": "o-1-t"})
+    step(home, "reserve_inventory", 1, 5, saga_root, {"saga.id": "o-1-t"})
     stray = TraceBuilder(trace_id="b" * 32)
     stray.span(
         "send front.saga.ended.{saga_id}",
         60,
         61,
         kind=4,
-        **{"saga.id": "o-1-t", "saga.variant": "choreography"},
+        attrs={"saga.id": "o-1-t", "saga.variant": "choreography"},
     )
     path = write(tmp_path / "t.jsonl", home, stray)
 

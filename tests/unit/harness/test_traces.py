@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trace_support import BASE_NS, TraceBuilder, root, step, write
 
 from harness.report.traces import load_traces, percentile, queue_gaps, render_tree, saga_metrics
+from tests.unit.harness.trace_support import BASE_NS, TraceBuilder, root, step, write
 
 SMALL = Path(__file__).parents[2] / "data" / "small_traces.jsonl"
 
@@ -61,7 +61,7 @@ def test_percentile_interpolates() -> None:
 
 def test_a_root_named_with_its_variant_gives_variant_order_and_run(tmp_path: Path) -> None:
     trace = TraceBuilder()
-    root(trace, "orchestration", "happy-1", 40, **{"saga.repeat": 2})
+    root(trace, "orchestration", "happy-1", 40, {"saga.repeat": 2})
 
     (saga,) = load_traces(write(tmp_path / "t.jsonl", trace))
 
@@ -79,7 +79,7 @@ def test_a_file_without_runs_counts_as_run_one() -> None:
 
 def test_a_parentless_tracker_or_step_span_is_not_taken_for_a_saga(tmp_path: Path) -> None:
     lost = TraceBuilder(trace_id="1" * 32)
-    lost.span("cancel timed_out", 0, 5, **{"saga.id": "x-t", "saga.variant": "choreography"})
+    lost.span("cancel timed_out", 0, 5, attrs={"saga.id": "x-t", "saga.variant": "choreography"})
     step(lost, "release_inventory", 6, 8, parent="f" * 16)
     orphan = TraceBuilder(trace_id="2" * 32)
     step(orphan, "reserve_inventory", 0, 1, parent="e" * 16)
@@ -148,6 +148,7 @@ def test_work_queue_and_coordination_add_up_to_the_latency_when_waits_overlap_wo
 
     metrics = saga_metrics(load_traces(write(tmp_path / "t.jsonl", trace))[0])
 
-    assert (metrics.work_ms, metrics.queue_ms) == (pytest.approx(50), pytest.approx(0))
+    assert metrics.work_ms == pytest.approx(50)
+    assert metrics.queue_ms == pytest.approx(0)
     total = metrics.work_ms + metrics.queue_ms + metrics.coordination_ms
     assert total == pytest.approx(metrics.e2e_ms)
