@@ -150,6 +150,24 @@ async def test_a_retry_that_fails_again_keeps_the_saga_waiting_until_it_is_resol
         await runtime.resolve(saga_id, "ops-ben", "again")
 
 
+async def test_each_retry_keeps_the_result_its_own_round_came_to(
+    runtime: Faulty[SagaRuntime],
+) -> None:
+    """A retry that failed stays still_failing after a later round compensated the saga."""
+    saga_id, saga_order = await stuck_refund(runtime, rounds=2)
+
+    first = await runtime.retry_compensation(saga_id, "ops-anna")
+    second = await runtime.retry_compensation(saga_id, "ops-ben")
+
+    assert (first.result, second.result) == (ActionResult.STILL_FAILING, ActionResult.COMPENSATED)
+    outcome = await runtime.wait(saga_id, 30)
+    assert [(a.who, a.result, a.round) for a in outcome.actions] == [
+        ("ops-anna", ActionResult.STILL_FAILING, 1),
+        ("ops-ben", ActionResult.COMPENSATED, 2),
+    ]
+    await invariants(runtime, saga_order, outcome)
+
+
 async def test_a_saga_stopped_past_its_pivot_has_nothing_to_retry_and_can_be_resolved(
     runtime: Faulty[SagaRuntime],
 ) -> None:
