@@ -310,7 +310,14 @@ def _with_result(view: SagaView, action: OperatorAction) -> OperatorAction:
     if action.result is not ActionResult.PENDING or action.round == 0:
         return action
     derive = step_retry_result if action.action is Action.RETRY_STEP else retry_result
-    return action.model_copy(update={"result": derive(view, action.round)})
+    result = derive(view, action.round)
+    if result is ActionResult.COMPENSATED and status_of(view) is not SagaStatus.COMPENSATED:
+        # The round's answers are folded a moment before the end is recorded (another
+        # transaction): until then the saga still reads NEEDS_INTERVENTION, and so does
+        # the action, so that whoever waits for it finds the saga COMPENSATED, as the
+        # workflow answers its update only once it closed the order.
+        result = ActionResult.PENDING
+    return action.model_copy(update={"result": result})
 
 
 def phase_of(view: SagaView) -> str:
