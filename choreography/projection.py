@@ -125,7 +125,9 @@ class StepFacts(_Facts):
     started: bool = False
     result: StepStatus | None = None
     attempts: int = 0
-    round: int = 0
+    round: int = Field(default=0, exclude_if=lambda value: value == 0)
+    """Left out when 0, so the view of a saga no operator retried is stored as before (a
+    tracker or monitor of the previous release still reads it)."""
 
     def merge(self, other: StepFacts) -> StepFacts:
         started = self.started or other.started

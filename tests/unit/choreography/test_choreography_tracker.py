@@ -306,3 +306,13 @@ def test_while_an_operator_s_retry_runs_the_step_past_the_pivot_is_running_again
     assert {s.step: s.status for s in retrying.steps}[O] is StepStatus.RUNNING
     assert {s.step: s.status for s in failed_again.steps}[O] is FAILED
     assert failed_again.failed_step == O
+
+
+def test_the_view_of_a_saga_no_operator_retried_is_stored_in_the_previous_shape() -> None:
+    stored = view_of(happy()).model_dump(mode="json")
+
+    assert all(
+        set(facts) == {"started", "result", "attempts"} for facts in stored["steps"].values()
+    )
+    retried = view_of(completion_retried()).model_dump(mode="json")
+    assert retried["steps"][O]["round"] == 2
