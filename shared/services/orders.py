@@ -75,7 +75,8 @@ def close(
     """Move a RUNNING order to its end; the hook runs only when this call moved it.
 
     An order waiting for an operator may still become COMPENSATED (a retried compensation
-    succeeded); nothing else leaves an end once recorded.
+    succeeded), or COMPLETED by an operator's retry of its completion (`complete_order`);
+    nothing else leaves an end once recorded.
     """
     waiting = SagaStatus.NEEDS_INTERVENTION.value if status is SagaStatus.COMPENSATED else ""
     updated = tx.execute(
@@ -101,10 +102,19 @@ class OrdersService(Service):
         await self.store.run(lambda tx: place(tx, saga_id, order, within), key=saga_id)
 
     async def complete_order(self, req: StepRequest, within: Within | None = None) -> StepResult:
+        """The order COMPLETED: from RUNNING, or, on an operator's retry of this step (round
+        n), from NEEDS_INTERVENTION, where the refused completion left it."""
+        waited = SagaStatus.NEEDS_INTERVENTION if req.round else SagaStatus.RUNNING
+
         def apply(tx: Tx) -> dict[str, Any]:
             updated = tx.execute(
-                "UPDATE orders SET status = ? WHERE saga_id = ? AND status = ?",
-                (SagaStatus.COMPLETED.value, req.saga_id, SagaStatus.RUNNING.value),
+                "UPDATE orders SET status = ? WHERE saga_id = ? AND status IN (?, ?)",
+                (
+                    SagaStatus.COMPLETED.value,
+                    req.saga_id,
+                    SagaStatus.RUNNING.value,
+                    waited.value,
+                ),
             )
             if not updated:
                 raise StepRejected(
