@@ -21,7 +21,14 @@ from choreography.host import TRACKER, ChoreographySettings, Host, kinds_of_proc
 from choreography.operator import OperatorCommands, acting_on
 from choreography.tracker import Intervention, Tracker
 from shared.catalogue import admit
-from shared.contracts import ActionResult, OperatorAction, OrderRequest, SagaOutcome, SagaPolicy
+from shared.contracts import (
+    Action,
+    ActionResult,
+    OperatorAction,
+    OrderRequest,
+    SagaOutcome,
+    SagaPolicy,
+)
 from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
@@ -107,11 +114,29 @@ class ChoreographyRuntime:
         Without the tracker in this process (a front door to a deployment) the action is an
         operator command the tracker's process carries out (choreography/operator.py).
         """
+        return await self._retry(Action.RETRY_COMPENSATION, saga_id, who, timeout_s)
+
+    async def retry_step(
+        self, saga_id: str, who: str, timeout_s: float = OPERATOR_WAIT_S
+    ) -> OperatorAction:
+        """An operator runs the saga's failed step past the pivot again; returns what came of
+        it (over operator commands when the tracker runs elsewhere, as `retry_compensation`)."""
+        return await self._retry(Action.RETRY_STEP, saga_id, who, timeout_s)
+
+    async def _retry(
+        self, kind: Action, saga_id: str, who: str, timeout_s: float
+    ) -> OperatorAction:
+        """A retry of either kind, here or through the tracker's process; its result."""
         commands = self._commands(timeout_s)
         if commands is not None:
-            return await commands.retry_compensation(saga_id, who)
-        async with acting_on(self.tracker.store, saga_id, "retry_compensation"):
-            action = await self.tracker.retry_compensation(saga_id, who)
+            return await commands.retry(kind, saga_id, who)
+        retry = (
+            self.tracker.retry_step
+            if kind is Action.RETRY_STEP
+            else self.tracker.retry_compensation
+        )
+        async with acting_on(self.tracker.store, saga_id, kind.value):
+            action = await retry(saga_id, who)
         if action.result is not ActionResult.PENDING:
             return action
         index = len((await self.tracker.describe(saga_id)).actions) - 1

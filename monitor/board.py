@@ -43,6 +43,8 @@ class Operator(Protocol):
 
     async def retry_compensation(self, saga_id: str, who: str) -> Any: ...
 
+    async def retry_step(self, saga_id: str, who: str) -> Any: ...
+
     async def resolve(self, saga_id: str, who: str, note: str) -> Any: ...
 
 
@@ -201,6 +203,11 @@ class Board:
 
     async def retry_compensation(self, variant: str, saga_id: str, who: str) -> Any:
         result = await self._operator(variant).retry_compensation(saga_id, who)
+        self._cache.clear()
+        return result
+
+    async def retry_step(self, variant: str, saga_id: str, who: str) -> Any:
+        result = await self._operator(variant).retry_step(saga_id, who)
         self._cache.clear()
         return result
 

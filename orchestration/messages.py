@@ -57,7 +57,8 @@ class StepCall(_Message):
 
     order: OrderRequest
     round: int = 0
-    """0 for the saga's own run; n for an operator's n-th retry of a failed compensation."""
+    """0 for the saga's own run; n for an operator's n-th retry (of a failed compensation, or
+    of the failed step past the pivot)."""
 
 
 class FenceCall(_Message):

@@ -81,8 +81,9 @@ class SagaProgress:
         entry = self.forward[step]
         entry.status, entry.attempts = status, attempts
 
-    def blame(self, step: str, reason: ReasonId | None) -> None:
-        """A forward step's failure ended the forward phase: the saga names it and its reason."""
+    def blame(self, step: str | None, reason: ReasonId | None) -> None:
+        """A forward step's failure ended the forward phase: the saga names it and its reason
+        (None: an operator's retry of the step past the pivot completed the saga)."""
         self.failed_step, self.reason = step, reason
 
     def interrupt(self, reason: ReasonId) -> None:

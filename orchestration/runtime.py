@@ -112,6 +112,11 @@ class OrchestrationRuntime:
         """An operator retries the saga's failed compensations; returns what came of it."""
         return await saga_client.SagaOperator(self.client).retry_compensation(saga_id, who)
 
+    async def retry_step(self, saga_id: str, who: str) -> OperatorAction:
+        """An operator runs the saga's failed step past the pivot again; returns what came
+        of it."""
+        return await saga_client.SagaOperator(self.client).retry_step(saga_id, who)
+
     async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
         """An operator marks the saga resolved by hand, with a note."""
         return await saga_client.SagaOperator(self.client).resolve(saga_id, who, note)

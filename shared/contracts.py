@@ -172,7 +172,8 @@ class StepRequest(_Model):
     order: OrderRequest
     attempt: int = Field(default=1, ge=1)
     round: int = Field(default=0, ge=0)
-    """0 for the saga's own run; n for an operator's n-th retry of a failed compensation."""
+    """0 for the saga's own run; n for an operator's n-th retry (of a failed compensation, or
+    of the failed step past the pivot)."""
 
 
 class StepResult(_Model):
@@ -198,6 +199,9 @@ class Action(StrEnum):
     """What an operator can do to a saga waiting for one (NEEDS_INTERVENTION)."""
 
     RETRY_COMPENSATION = "retry_compensation"
+    RETRY_STEP = "retry_step"
+    """Run the failed step past the pivot again (and the steps after it): nothing past the
+    pivot is undone, so a saga stopped there can only go forward."""
     RESOLVE = "resolve"
 
 
@@ -206,10 +210,13 @@ class ActionResult(StrEnum):
     """Asked for; its effect is not known yet."""
     COMPENSATED = "compensated"
     """Every failed compensation succeeded on the retry: the saga is COMPENSATED."""
+    COMPLETED = "completed"
+    """The retried step past the pivot (and every step after it) succeeded: COMPLETED."""
     STILL_FAILING = "still_failing"
-    """A compensation failed again: the saga still waits for an operator."""
+    """A compensation, or the retried step, failed again: the saga still waits."""
     NOTHING_TO_RETRY = "nothing_to_retry"
-    """No compensation had failed (the saga stopped past its pivot)."""
+    """Nothing of that kind had failed: no compensation (the saga stopped past its pivot),
+    or no step past the pivot (a compensation failed)."""
     RESOLVED = "resolved"
     """Marked resolved by hand: the saga no longer waits (its state is as it was)."""
 
@@ -223,7 +230,7 @@ class OperatorAction(_Model):
     note: str = ""
     result: ActionResult = ActionResult.PENDING
     round: int = 0
-    """A retry's round (its compensations run as that round); 0 otherwise."""
+    """A retry's round (its compensations, or its step, run as that round); 0 otherwise."""
 
 
 class SagaOutcome(_Model):

@@ -118,8 +118,9 @@ class StepView(_View):
     started_at: float | None = None
     ended_at: float | None = None
     round: int = 0
-    """0: the saga's own run; n: an operator's n-th retry of its failed compensations (a
-    compensation that ran in several rounds has one view per round, oldest first)."""
+    """0: the saga's own run; n: an operator's n-th retry (of its failed compensations, or of
+    its failed step past the pivot); a step that ran in several rounds has one view per
+    round, oldest first."""
 
     @property
     def duration_s(self) -> float | None:
@@ -174,7 +175,7 @@ class SagaDetail(_View):
         return not any(a.result in _SETTLING for a in self.actions)
 
 
-_SETTLING = ("resolved", "compensated", "pending")
+_SETTLING = ("resolved", "compensated", "completed", "pending")
 """Action results after which a saga does not wait for an operator (now or any more): values
 of `shared.contracts.ActionResult`."""
 

@@ -89,6 +89,13 @@ class SagaRuntime(Protocol):
         """
         ...
 
+    async def retry_step(self, saga_id: str, who: str) -> OperatorAction:
+        """An operator runs the failed step past the pivot of a saga waiting for one again (a
+        fresh attempt, the next round), and the steps after it; returns the recorded action
+        once its result is known: COMPLETED, still failing, or nothing to retry (a saga whose
+        compensation failed). Raises NotAwaitingOperator when the saga does not wait."""
+        ...
+
     async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
         """An operator marks a saga waiting for one resolved by hand, with a note; recorded,
         and the saga no longer waits. Raises NotAwaitingOperator otherwise."""

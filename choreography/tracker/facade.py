@@ -111,6 +111,11 @@ class Tracker:
     ) -> OperatorAction:
         return await self.actions.retry_compensation(saga_id, who, command=command)
 
+    async def retry_step(
+        self, saga_id: str, who: str, *, command: str | None = None
+    ) -> OperatorAction:
+        return await self.actions.retry_step(saga_id, who, command=command)
+
     async def resolve(
         self, saga_id: str, who: str, note: str, *, command: str | None = None
     ) -> OperatorAction:

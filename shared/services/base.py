@@ -120,8 +120,15 @@ def no_tombstone(tx: Tx, saga_id: str, step: str, why: str) -> None:
 
 
 def forward(tx: Tx, req: StepRequest, step: str, apply: Apply, within: Within | None) -> StepResult:
-    """Apply once; a repeat returns the first result; a tombstone turns it into a rejection."""
+    """Apply once; a repeat returns the first result; a tombstone turns it into a rejection.
+
+    An operator's retry (round n) of a step whose failure is recorded runs it again: a failed
+    step changed nothing (its writes were undone), so only a success is kept for good.
+    """
     result = logged(tx, req.saga_id, step)
+    if result is not None and req.round and result.status is StepStatus.FAILED:
+        tx.execute("DELETE FROM step_log WHERE saga_id = ? AND step = ?", (req.saga_id, step))
+        result = None
     if result is None:
         result = _attempt(tx, req, step, apply)
         _log(tx, result)

@@ -2,9 +2,9 @@
 
 With the semantic lock on the order (`Countermeasures.order_lock`, the default) its status moves
 only from its pending state: RUNNING to COMPLETED (the last step), RUNNING to an end the saga
-records otherwise, NEEDS_INTERVENTION to COMPENSATED (a retried compensation). Off, every write
-of the status is blind and the last one wins: a completion arriving after the saga recorded its
-cancel overwrites it (a lost update).
+records otherwise, NEEDS_INTERVENTION to COMPENSATED (a retried compensation) or to COMPLETED (an
+operator's retry of the completion). Off, every write of the status is blind and the last one wins:
+a completion arriving after the saga recorded its cancel overwrites it (a lost update).
 """
 
 from __future__ import annotations
@@ -81,13 +81,15 @@ def place(tx: Tx, saga_id: str, order: OrderRequest, within: PlaceHook | None) -
 
 Close = Callable[[Tx, str, SagaStatus, ReasonId | None], bool]
 """Record a saga's end that is not COMPLETED; True when the status was written."""
-Complete = Callable[[Tx, str, Audit], None]
-"""Record a saga's completion (the last step), or raise StepRejected."""
+Complete = Callable[[Tx, str, SagaStatus, Audit], None]
+"""Record a saga's completion (the last step), or raise StepRejected; the status is the pending
+one it completes besides RUNNING (NEEDS_INTERVENTION on an operator's retry of the step)."""
 
 
 def close_checked(tx: Tx, saga_id: str, status: SagaStatus, reason: ReasonId | None) -> bool:
     """Semantic lock (countermeasure): only a RUNNING order takes an end; one waiting for an
-    operator may still become COMPENSATED (a retried compensation succeeded)."""
+    operator may still become COMPENSATED (a retried compensation succeeded), or COMPLETED by
+    an operator's retry of its completion (`complete_checked`); nothing else leaves an end."""
     waiting = SagaStatus.NEEDS_INTERVENTION.value if status is SagaStatus.COMPENSATED else ""
     updated = tx.execute(
         "UPDATE orders SET status = ?, reason = ? WHERE saga_id = ? AND status IN (?, ?)",
@@ -113,12 +115,13 @@ def close_blind(tx: Tx, saga_id: str, status: SagaStatus, reason: ReasonId | Non
     return current is not None and current["status"] != status.value
 
 
-def complete_checked(tx: Tx, saga_id: str, noted: Audit) -> None:
-    """Semantic lock (countermeasure): only a RUNNING order completes."""
+def complete_checked(tx: Tx, saga_id: str, waited: SagaStatus, noted: Audit) -> None:
+    """Semantic lock (countermeasure): only a RUNNING order completes, or one in ``waited``
+    (NEEDS_INTERVENTION, where a refused completion left it, on an operator's retry)."""
     row = tx.fetchone("SELECT status FROM orders WHERE saga_id = ?", (saga_id,))
     status = str(row["status"]) if row else ""
     noted.read(audit.order(saga_id), status)
-    if status != SagaStatus.RUNNING.value:
+    if status not in (SagaStatus.RUNNING.value, waited.value):
         raise StepRejected(
             StepName.COMPLETE_ORDER, None, f"order of saga {saga_id} is not running", noted.into({})
         )
@@ -128,7 +131,7 @@ def complete_checked(tx: Tx, saga_id: str, noted: Audit) -> None:
     noted.wrote(audit.order(saga_id), SagaStatus.COMPLETED.value, read=status)
 
 
-def complete_blind(tx: Tx, saga_id: str, noted: Audit) -> None:
+def complete_blind(tx: Tx, saga_id: str, waited: SagaStatus, noted: Audit) -> None:
     """Naive: the order is marked COMPLETED whatever it says now (the last write wins)."""
     updated = tx.execute(
         "UPDATE orders SET status = ? WHERE saga_id = ?", (SagaStatus.COMPLETED.value, saga_id)
@@ -152,9 +155,13 @@ class OrdersService(Service):
         await self.store.run(lambda tx: place(tx, saga_id, order, within), key=saga_id)
 
     async def complete_order(self, req: StepRequest, within: Within | None = None) -> StepResult:
+        """The order COMPLETED: from RUNNING, or, on an operator's retry of this step (round
+        n), from NEEDS_INTERVENTION, where the refused completion left it."""
+        waited = SagaStatus.NEEDS_INTERVENTION if req.round else SagaStatus.RUNNING
+
         def apply(tx: Tx) -> dict[str, Any]:
             noted = Audit()
-            self.complete(tx, req.saga_id, noted)
+            self.complete(tx, req.saga_id, waited, noted)
             return noted.into({"status": SagaStatus.COMPLETED.value})
 
         return await self._forward(req, StepName.COMPLETE_ORDER, apply, within)

@@ -51,7 +51,7 @@ from shared.read_model import ListedStatus, SagaDetail
 from shared.runtime import NotAwaitingOperator, OperatorUnavailable
 from shared.seed import DEFAULT_SEED, seed
 from shared.settings import Settings
-from tests.integration.monitor.monitor_sagas import POLICY, stuck
+from tests.integration.monitor.monitor_sagas import COMPLETION_REFUSED, POLICY, stuck
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -66,10 +66,11 @@ SAGAS = {
     "att-done": FaultPlan(),
     "att-waits": stuck(1),
     "att-front": stuck(1),
+    "att-finish": COMPLETION_REFUSED,
 }
 """One saga to retry (it compensates), one to resolve, one whose retries keep failing (the
 duplicate command), one acted on over HTTP, one that completed (nothing to act on), and one
-left waiting, and one for a front door runtime."""
+left waiting, and one for a front door runtime, and one whose completion was refused."""
 
 Runtime = OrchestrationRuntime | ChoreographyRuntime
 
@@ -165,6 +166,72 @@ async def test_a_retry_from_the_attached_monitor_compensates_the_saga(
     outcome = await deployment.runtimes[variant].describe("att-retry-1")
     assert outcome.status is SagaStatus.COMPENSATED
     await invariants_hold(deployment, variant)
+
+
+async def test_a_step_retry_from_the_attached_monitor_completes_the_saga_alike_in_both_styles(
+    deployment: Deployment,
+) -> None:
+    """The completion refused past the pivot, retried: a Temporal update on the open workflow,
+    an operator command the tracker's desk turns into ``order.retry_step`` (round 1), once."""
+    board = deployment.board
+    commands = board.operators["choreography"]
+    assert isinstance(commands, operator.OperatorCommands)
+    sent: list[operator.OperatorCommand] = []
+    original = commands.bus.publish
+
+    async def recording(batch: Sequence[Outgoing]) -> None:
+        sent.extend(operator.OperatorCommand.model_validate_json(item.body) for item in batch)
+        await original(batch)
+
+    for variant in VARIANTS:
+        waiting = await detail(board, variant, "att-finish-1")
+        assert (waiting.waiting, waiting.failed_step) == (True, "complete_order")
+
+        commands.bus.publish = recording  # type: ignore[method-assign]
+        try:
+            action = await board.retry_step(variant, "att-finish-1", "ops-ida")
+        finally:
+            commands.bus.publish = original  # type: ignore[method-assign]
+
+        assert (action.action, action.who, action.result, action.round) == (
+            "retry_step",
+            "ops-ida",
+            "completed",
+            1,
+        )
+        saga = await detail(board, variant, "att-finish-1")
+        assert (saga.row.status, saga.waiting, saga.failed_step) == (
+            ListedStatus.COMPLETED,
+            False,
+            None,
+        )
+        assert [(a.action, a.who, a.result) for a in saga.actions] == [
+            ("retry_step", "ops-ida", "completed")
+        ]
+        rounds = [s for s in saga.steps if s.step == "complete_order"]
+        assert [(s.round, s.status) for s in rounds] == [(0, "failed"), (1, "done")]
+        assert rounds[0].ended_at is not None and rounds[1].started_at is not None
+        assert rounds[1].started_at >= saga.actions[0].at >= rounds[0].ended_at
+        await invariants_hold(deployment, variant)
+    assert [(c.action, c.saga_id) for c in sent] == [("retry_step", "att-finish-1")]
+    assert (await republish(deployment, sent[0])).duplicate  # delivered again: nothing done
+    again = await detail(board, "choreography", "att-finish-1")
+    assert [(a.action, a.result) for a in again.actions] == [("retry_step", "completed")]
+    left = [await _left_by(deployment, variant, "att-finish-1") for variant in VARIANTS]
+    assert left[0] == left[1]
+    assert left[0]["orders"] == ["COMPLETED"] and left[0]["shipments"] == ["created"]
+
+
+async def _left_by(deployment: Deployment, variant: str, saga_id: str) -> dict[str, object]:
+    """What a saga left in the services: its charge, reservation, shipment and order."""
+    state = await deployment.runtimes[variant].domain.snapshot()
+    return {
+        "charges": [(c.amount_cents, c.refunded_cents) for c in state.charges
+                    if c.saga_id == saga_id],
+        "reserved": state.reserved.get(saga_id),
+        "shipments": [s.status for s in state.shipments if s.saga_id == saga_id],
+        "orders": [r.status.value for r in state.orders if r.saga_id == saga_id],
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

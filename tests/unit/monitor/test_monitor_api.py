@@ -321,6 +321,42 @@ def test_retry_compensation_reaches_the_style_s_runtime(
     assert "recorded" in client.get(answer.headers["location"]).text
 
 
+def test_retry_step_reaches_the_style_s_runtime(
+    client: TestClient, operators: dict[str, FakeOperator]
+) -> None:
+    path = "/sagas/orchestration/stuck-1-a"
+    answer = post(client, f"{path}/retry-step", {"csrf": csrf(client, path), "who": "ann"})
+
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"{path}?done=retry-step"
+    assert operators[ORCH].calls == [("retry_step", "stuck-1-a", "ann")]
+    assert operators[CHOR].calls == []
+    assert "retry of the failed step recorded" in client.get(answer.headers["location"]).text
+
+
+def forms(page: str) -> list[str]:
+    """The operator actions a page offers: the last part of each form's action."""
+    return re.findall(r'<form method="post" action="/sagas/[^"]+/([a-z-]+)"', page)
+
+
+def test_a_waiting_saga_is_offered_only_the_retry_that_applies(
+    fakes: tuple[FakeReadModel, FakeReadModel], operators: dict[str, FakeOperator]
+) -> None:
+    fakes[0].failures["stuck-1-a"] = {
+        "failed_step": "create_shipment",
+        "failed_compensations": ["refund_payment"],
+    }
+    fakes[1].failures["stuck-1-a"] = {"failed_step": "complete_order"}
+    with TestClient(build(list(fakes), operators), base_url=BASE) as client:  # type: ignore[arg-type]
+        compensation = client.get("/sagas/orchestration/stuck-1-a").text
+        past_pivot = client.get("/sagas/choreography/stuck-1-a").text
+
+    assert forms(compensation) == ["retry", "resolve"]
+    assert forms(past_pivot) == ["retry-step", "resolve"]
+    assert "retry complete_order" in past_pivot
+    assert "retry compensation" not in past_pivot
+
+
 def test_resolve_records_who_and_the_note(
     client: TestClient, operators: dict[str, FakeOperator]
 ) -> None:
