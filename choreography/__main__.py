@@ -23,6 +23,7 @@ from pathlib import Path
 from choreography.bootstrap import bootstrap
 from choreography.host import TRACKER, ChoreographySettings, kinds_of_process
 from shared.contracts import ServiceName
+from shared.countermeasures import Countermeasures
 from shared.definition import SagaDefinition
 from shared.definitions import definition_named
 from shared.hooks import load_hooks
@@ -120,6 +121,7 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
             kinds=kinds_of(args.service, definition),
             connection_name=f"saga-{args.service}-admin",
             hooks=load_hooks(settings.hooks, "choreography"),
+            countermeasures=Countermeasures.parse(settings.countermeasures),
         ) as app,
     ):
         # Handlers only now: a signal during start-up keeps its default and ends the process.

@@ -31,6 +31,7 @@ from choreography.host import (
 )
 from choreography.tracker import Tracker
 from shared.contracts import ServiceName
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.services import Domain
@@ -70,13 +71,15 @@ async def bootstrap(
     broker_state_dir: Path | None = None,
     connection_name: str = "saga-front",
     hooks: Hooks = NO_HOOKS,
+    countermeasures: Countermeasures = DEFAULT,
 ) -> AsyncIterator[Choreography]:
     """Build and start the given process kinds; stop them when the block ends.
 
     With no URL in the settings an embedded nats-server runs for the block. ``every_store``
     opens every service's store (the front door seeds and reads them); otherwise only the
     kinds'. The routing, the services and the process kinds come from ``definition``; the
-    hosts run their steps and publishes through ``hooks`` (none in production).
+    hosts run their steps and publishes through ``hooks`` (none in production); the services
+    apply ``countermeasures`` (the isolation switches, docs/anomalies.md).
     """
     async with AsyncExitStack() as stack:
         broker = None
@@ -84,7 +87,10 @@ async def bootstrap(
             broker = await stack.enter_async_context(NatsBroker(state_dir=broker_state_dir))
             settings = replace(settings, nats=replace(settings.nats, url=broker.url))
         domain = Domain(
-            stores, definition, extra_migrations=schema.migrations_for(definition.services)
+            stores,
+            definition,
+            extra_migrations=schema.migrations_for(definition.services),
+            countermeasures=countermeasures,
         )
         await domain.open(only=None if every_store else stores_of(kinds))
         stack.push_async_callback(domain.close)

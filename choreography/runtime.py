@@ -29,6 +29,7 @@ from shared.contracts import (
     SagaOutcome,
     SagaPolicy,
 )
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.services import Domain
@@ -173,13 +174,15 @@ async def open_runtime(
     broker_state_dir: Path | None = None,
     stores: StoreFactory | None = None,
     hooks: Hooks = NO_HOOKS,
+    countermeasures: Countermeasures = DEFAULT,
 ) -> AsyncIterator[ChoreographyRuntime]:
     """Yield a ready runtime; what it started is stopped when the block ends.
 
     ``services``: the process kinds run in this process (default: the definition's services
     and the tracker); pass ``()`` when they run as separate processes. The stores come from
     ``stores`` (default: one SQLite file per service in ``data_dir``). The hosts here run
-    their steps and publishes through ``hooks`` (none in production).
+    their steps and publishes through ``hooks`` (none in production); the services apply
+    ``countermeasures`` (the isolation switches, docs/anomalies.md).
     """
     settings = settings or ChoreographySettings.from_settings(load_settings())
     kinds = list(kinds_of_process(definition)) if services is None else [str(s) for s in services]
@@ -191,6 +194,7 @@ async def open_runtime(
         every_store=True,
         broker_state_dir=broker_state_dir,
         hooks=hooks,
+        countermeasures=countermeasures,
     ) as app:
         front = FrontDoor(app.bus, app.tracker)
         await front.start()

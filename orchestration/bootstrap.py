@@ -26,6 +26,7 @@ from orchestration.client import check_search_attributes, connect, for_component
 from orchestration.interceptors import HeldDefinition
 from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.workflows import OrderSagaWorkflow
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.services import Domain
@@ -144,9 +145,11 @@ async def bootstrap(
     server_state_dir: Path | None = None,
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
+    countermeasures: Countermeasures = DEFAULT,
 ) -> AsyncIterator[Orchestration]:
     """Build the variant and, with ``run_worker``, a worker on the settings' task queue whose
-    steps run through ``hooks.step`` (none in production).
+    steps run through ``hooks.step`` (none in production) and whose services apply
+    ``countermeasures``.
 
     With no address in the settings an embedded dev server runs for the block (in memory,
     or on a file in ``server_state_dir``); a server given by address must already have the
@@ -166,7 +169,7 @@ async def bootstrap(
             ui_url = server.ui_url
             settings = replace(settings, address=server.address)
         assert settings.address is not None
-        domain = await Domain(stores, definition).open()
+        domain = await Domain(stores, definition, countermeasures=countermeasures).open()
         stack.push_async_callback(domain.close)
         client = await connect(settings.address, settings.namespace, tracing=tracing)
         if server is None:

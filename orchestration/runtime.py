@@ -33,6 +33,7 @@ from shared.contracts import (
     StepId,
     StepStatus,
 )
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.runtime import SagaStuck
@@ -166,13 +167,15 @@ async def open_runtime(
     stores: StoreFactory | None = None,
     activities: ActivityMode = REMOTE,
     hooks: Hooks = NO_HOOKS,
+    countermeasures: Countermeasures = DEFAULT,
 ) -> AsyncIterator[OrchestrationRuntime]:
     """Yield a ready runtime; everything it started is stopped when the block ends.
 
     The services' stores come from ``stores`` (default: one SQLite file per service in
     ``data_dir``); the worker, if any, polls ``settings.task_queue`` and runs its steps through
     ``hooks.step``. ``activities`` is how its sagas run their activities (remote or local).
-    Sagas run the definition's spec (it travels in each workflow's input).
+    Sagas run the definition's spec (it travels in each workflow's input); the services apply
+    ``countermeasures`` (the isolation switches, docs/anomalies.md).
     """
     settings = settings or TemporalSettings.from_settings(load_settings())
     tracing = tracing or current_tracing()
@@ -188,6 +191,7 @@ async def open_runtime(
                 server_state_dir=server_state_dir,
                 ui=ui,
                 dynamic_config=dynamic_config,
+                countermeasures=countermeasures,
             )
         )
         yield OrchestrationRuntime(

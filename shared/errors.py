@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.contracts import ReasonId
 
 
@@ -10,13 +12,23 @@ class SagaError(Exception):
 
 
 class BusinessFailure(SagaError):
-    """A rule said no (out of stock, declined ...): never retried, the saga compensates."""
+    """A rule said no (out of stock, declined ...): never retried, the saga compensates.
 
-    def __init__(self, step: str, reason: ReasonId | None, message: str) -> None:
+    ``detail`` is the refusal's record (what the service read to say no), kept with it.
+    """
+
+    def __init__(
+        self,
+        step: str,
+        reason: ReasonId | None,
+        message: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.step = step
         self.reason = reason
         self.message = message
+        self.detail: dict[str, Any] = detail or {}
 
 
 class StepRejected(BusinessFailure):

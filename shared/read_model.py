@@ -162,6 +162,9 @@ class SagaDetail(_View):
     engine_url: str | None = None
     """The engine's own page for this saga (the Temporal Web UI), when there is one."""
     actions: list[ActionView] = Field(default_factory=list)
+    waiting_on: str | None = None
+    """A semantic lock the running saga waits on, as the service holding it says (another
+    saga's pending points, docs/anomalies.md); None when it waits on nothing."""
 
     @property
     def waiting(self) -> bool:

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shared.countermeasures import Countermeasures
+
 ENV_PREFIX = "SAGA_"
 OTLP_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 DEFAULT_TASK_QUEUE = "saga-orders"
@@ -68,6 +70,11 @@ def redacted_url(value: str) -> str:
 PostgresUrl = Annotated[str | None, AfterValidator(_postgres_url)]
 
 
+def _countermeasures(value: str) -> str:
+    Countermeasures.parse(value)  # a ValueError names the unknown term
+    return value
+
+
 class StoreKind(StrEnum):
     SQLITE = "sqlite"
     POSTGRES = "postgres"
@@ -110,6 +117,9 @@ class Settings(BaseSettings):
     hooks: str = Field(default="", pattern=r"^([A-Za-z_][\w.]*:[A-Za-z_]\w*)?$")
     """``module:function`` building the middleware of the step and publish seams; empty (the
     default, and every production deployment): none. ``up --chaos`` names the fault injector."""
+    countermeasures: Annotated[str, AfterValidator(_countermeasures)] = ""
+    """The isolation countermeasures the services apply, over the defaults (``-version_file``,
+    ``none``, ...; `shared/countermeasures.py`); empty: the defaults (docs/anomalies.md)."""
 
     trace_file: Path | None = None
     """Also append spans as OTLP JSON lines here."""

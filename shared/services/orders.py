@@ -1,8 +1,15 @@
-"""Orders: the order record and its status, the saga's last step and its final word."""
+"""Orders: the order record and its status, the saga's last step and its final word.
+
+With the semantic lock on the order (`Countermeasures.order_lock`, the default) its status moves
+only from its pending state: RUNNING to COMPLETED (the last step), RUNNING to an end the saga
+records otherwise, NEEDS_INTERVENTION to COMPENSATED (a retried compensation) or to COMPLETED (an
+operator's retry of the completion). Off, every write of the status is blind and the last one wins:
+a completion arriving after the saga recorded its cancel overwrites it (a lost update).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from shared.contracts import (
@@ -14,9 +21,12 @@ from shared.contracts import (
     StepRequest,
     StepResult,
 )
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.errors import DuplicateOrder, StepRejected
-from shared.services.base import STEP_LOG, Service, Within, clear
-from shared.store import Migration, Tx, migrations
+from shared.services import audit
+from shared.services.audit import Audit
+from shared.services.base import STEP_LOG, Service, Within, clear, rows_by_key
+from shared.store import Migration, Store, Tx, migrations
 
 PlaceHook = Callable[[Tx], None]
 """Extra writes committed with the order record (the choreography's outbox row)."""
@@ -69,15 +79,17 @@ def place(tx: Tx, saga_id: str, order: OrderRequest, within: PlaceHook | None) -
         raise DuplicateOrder(order.order_id, row["saga_id"])
 
 
-def close(
-    tx: Tx, saga_id: str, status: SagaStatus, reason: ReasonId | None, within: PlaceHook | None
-) -> bool:
-    """Move a RUNNING order to its end; the hook runs only when this call moved it.
+Close = Callable[[Tx, str, SagaStatus, ReasonId | None], bool]
+"""Record a saga's end that is not COMPLETED; True when the status was written."""
+Complete = Callable[[Tx, str, SagaStatus, Audit], None]
+"""Record a saga's completion (the last step), or raise StepRejected; the status is the pending
+one it completes besides RUNNING (NEEDS_INTERVENTION on an operator's retry of the step)."""
 
-    An order waiting for an operator may still become COMPENSATED (a retried compensation
-    succeeded), or COMPLETED by an operator's retry of its completion (`complete_order`);
-    nothing else leaves an end once recorded.
-    """
+
+def close_checked(tx: Tx, saga_id: str, status: SagaStatus, reason: ReasonId | None) -> bool:
+    """Semantic lock (countermeasure): only a RUNNING order takes an end; one waiting for an
+    operator may still become COMPENSATED (a retried compensation succeeded), or COMPLETED by
+    an operator's retry of its completion (`complete_checked`); nothing else leaves an end."""
     waiting = SagaStatus.NEEDS_INTERVENTION.value if status is SagaStatus.COMPENSATED else ""
     updated = tx.execute(
         "UPDATE orders SET status = ?, reason = ? WHERE saga_id = ? AND status IN (?, ?)",
@@ -89,12 +101,53 @@ def close(
             waiting,
         ),
     )
-    if updated and within is not None:
-        within(tx)
     return bool(updated)
 
 
+def close_blind(tx: Tx, saga_id: str, status: SagaStatus, reason: ReasonId | None) -> bool:
+    """Naive: the end is written whatever the status is now."""
+    current = tx.fetchone("SELECT status FROM orders WHERE saga_id = ?", (saga_id,))
+    tx.execute(
+        "UPDATE orders SET status = ?, reason = ? WHERE saga_id = ?",
+        (status.value, str(reason) if reason else None, saga_id),
+    )
+    # The end is reported recorded once (the variants act on it once), as with the lock.
+    return current is not None and current["status"] != status.value
+
+
+def complete_checked(tx: Tx, saga_id: str, waited: SagaStatus, noted: Audit) -> None:
+    """Semantic lock (countermeasure): only a RUNNING order completes, or one in ``waited``
+    (NEEDS_INTERVENTION, where a refused completion left it, on an operator's retry)."""
+    row = tx.fetchone("SELECT status FROM orders WHERE saga_id = ?", (saga_id,))
+    status = str(row["status"]) if row else ""
+    noted.read(audit.order(saga_id), status)
+    if status not in (SagaStatus.RUNNING.value, waited.value):
+        raise StepRejected(
+            StepName.COMPLETE_ORDER, None, f"order of saga {saga_id} is not running", noted.into({})
+        )
+    tx.execute(
+        "UPDATE orders SET status = ? WHERE saga_id = ?", (SagaStatus.COMPLETED.value, saga_id)
+    )
+    noted.wrote(audit.order(saga_id), SagaStatus.COMPLETED.value, read=status)
+
+
+def complete_blind(tx: Tx, saga_id: str, waited: SagaStatus, noted: Audit) -> None:
+    """Naive: the order is marked COMPLETED whatever it says now (the last write wins)."""
+    updated = tx.execute(
+        "UPDATE orders SET status = ? WHERE saga_id = ?", (SagaStatus.COMPLETED.value, saga_id)
+    )
+    if not updated:
+        raise StepRejected(StepName.COMPLETE_ORDER, None, f"saga {saga_id} placed no order")
+    noted.wrote(audit.order(saga_id), SagaStatus.COMPLETED.value)
+
+
 class OrdersService(Service):
+    def __init__(self, store: Store, countermeasures: Countermeasures = DEFAULT) -> None:
+        super().__init__(store, countermeasures)
+        locked = countermeasures.order_lock
+        self.close_order: Close = close_checked if locked else close_blind
+        self.complete: Complete = complete_checked if locked else complete_blind
+
     async def place(
         self, saga_id: str, order: OrderRequest, within: PlaceHook | None = None
     ) -> None:
@@ -107,20 +160,9 @@ class OrdersService(Service):
         waited = SagaStatus.NEEDS_INTERVENTION if req.round else SagaStatus.RUNNING
 
         def apply(tx: Tx) -> dict[str, Any]:
-            updated = tx.execute(
-                "UPDATE orders SET status = ? WHERE saga_id = ? AND status IN (?, ?)",
-                (
-                    SagaStatus.COMPLETED.value,
-                    req.saga_id,
-                    SagaStatus.RUNNING.value,
-                    waited.value,
-                ),
-            )
-            if not updated:
-                raise StepRejected(
-                    StepName.COMPLETE_ORDER, None, f"order of saga {req.saga_id} is not running"
-                )
-            return {"status": SagaStatus.COMPLETED.value}
+            noted = Audit()
+            self.complete(tx, req.saga_id, waited, noted)
+            return noted.into({"status": SagaStatus.COMPLETED.value})
 
         return await self._forward(req, StepName.COMPLETE_ORDER, apply, within)
 
@@ -132,9 +174,20 @@ class OrdersService(Service):
         within: PlaceHook | None = None,
     ) -> bool:
         """Record a saga's end that is not COMPLETED; True when this call recorded it."""
-        return await self.store.run(
-            lambda tx: close(tx, saga_id, status, reason, within), key=saga_id
-        )
+
+        def work(tx: Tx) -> bool:
+            updated = self.close_order(tx, saga_id, status, reason)
+            if updated and within is not None:
+                within(tx)
+            return updated
+
+        return await self.store.run(work, key=saga_id)
+
+    async def ends(self, saga_ids: Collection[str]) -> set[str]:
+        """Which of these sagas have ended: their order is no longer RUNNING (read path)."""
+        select = "SELECT saga_id, status FROM orders"
+        rows = await rows_by_key(self.store, select, "saga_id", saga_ids)
+        return {str(row["saga_id"]) for row in rows if row["status"] != SagaStatus.RUNNING.value}
 
     async def records(self) -> list[OrderRecord]:
         rows = await self.store.query(
