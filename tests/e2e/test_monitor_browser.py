@@ -185,6 +185,7 @@ def row(page: Page, variant: str, saga_id: str) -> Any:
 def test_a_saga_s_status_changes_on_the_page_without_a_reload(
     page: Page, embedded: Embedded
 ) -> None:
+    page.goto(embedded.ready.result())
     page.evaluate("() => { window.__loadedOnce = true; }")
     embedded.start("slow-1", FaultPlan(rules=[SLOW_PAYMENT]))
 
@@ -195,21 +196,28 @@ def test_a_saga_s_status_changes_on_the_page_without_a_reload(
     assert page.evaluate("() => window.__loadedOnce === true")
 
 
-def test_both_styles_are_listed_with_their_outcomes(page: Page) -> None:
+def test_both_styles_are_listed_with_their_outcomes(page: Page, embedded: Embedded) -> None:
+    page.goto(embedded.ready.result())
     for variant in VARIANTS:
         expect(row(page, variant, "done-1")).to_have_attribute("data-status", "COMPLETED")
         expect(row(page, variant, "undone-1")).to_have_attribute("data-status", "COMPENSATED")
         expect(row(page, variant, "stuck-1")).to_have_attribute("data-status", "NEEDS_INTERVENTION")
 
 
-def test_a_quiet_saga_is_listed_as_stuck_at_the_top_for_both_styles(page: Page) -> None:
+def test_a_quiet_saga_is_listed_as_stuck_at_the_top_for_both_styles(
+    page: Page, embedded: Embedded
+) -> None:
+    page.goto(embedded.ready.result())
     for variant in VARIANTS:
         alert = page.locator(f'section.alerts tr[data-variant="{variant}"][data-saga="hangs-1"]')
         expect(alert).to_contain_text("no progress")
         expect(alert).to_contain_text("create_shipment")
 
 
-def test_the_intervention_queue_lists_the_saga_of_each_style(page: Page) -> None:
+def test_the_intervention_queue_lists_the_saga_of_each_style(
+    page: Page, embedded: Embedded
+) -> None:
+    page.goto(embedded.ready.result())
     for variant in VARIANTS:
         waiting = page.locator(f'section.queue tr[data-variant="{variant}"][data-saga="stuck-1"]')
         expect(waiting).to_contain_text("refund_payment")
@@ -345,7 +353,10 @@ def test_after_a_late_retry_the_timeline_keeps_the_failed_round_and_readable_bar
     page.goto(url)
 
 
-def test_the_latency_counters_say_whether_operator_waits_are_in_them(page: Page) -> None:
+def test_the_latency_counters_say_whether_operator_waits_are_in_them(
+    page: Page, embedded: Embedded
+) -> None:
+    page.goto(embedded.ready.result())
     for variant in VARIANTS:
         card = page.locator(f'section.counters .card[data-variant="{variant}"]')
         expect(card.locator(".hint")).to_contain_text("operator")
