@@ -10,6 +10,8 @@ factory (shared/store/factory.py), the process kinds to run here.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
@@ -30,12 +32,17 @@ from choreography.host import (
     ensure_consumers,
 )
 from choreography.tracker import Tracker
+from shared.catalogue import CATALOGUE_STORES
 from shared.contracts import ServiceName
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.services import Domain
 from shared.services.orders import OrdersService
-from shared.store import StoreFactory
+from shared.store import SchemaBehind, StoreFactory
+
+CATALOGUE_WAIT_S = 60.0
+"""How long the orders service waits for the catalogue's stores to be made by their owners."""
+CATALOGUE_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -86,8 +93,10 @@ async def bootstrap(
         domain = Domain(
             stores, definition, extra_migrations=schema.migrations_for(definition.services)
         )
-        await domain.open(only=None if every_store else stores_of(kinds))
         stack.push_async_callback(domain.close)
+        await domain.open(only=None if every_store else stores_of(kinds))
+        if not every_store and ServiceName.ORDERS in kinds:
+            await open_catalogue(domain, stores_of(kinds))
         bus = await Bus.connect(settings.nats.servers, connection_name)
         stack.push_async_callback(bus.close)
         await ensure_streams(bus.js, replicas=settings.nats.replicas)
@@ -142,6 +151,22 @@ async def reader(
         stack.push_async_callback(bus.close)
         tracker = Tracker(domain.orders, routing=Routing(definition))
         yield ChoreographyReader(domain.orders, bus, tracker)
+
+
+async def open_catalogue(domain: Domain, own: Sequence[str]) -> None:
+    """The catalogue's stores the orders service reads to admit orders, opened read-only
+    (``migrate=False``: their own services create and migrate them); waits for them a while,
+    as a deployment starts its processes together."""
+    wanted = [name for name in CATALOGUE_STORES if name not in own]
+    deadline = time.monotonic() + CATALOGUE_WAIT_S
+    while True:
+        try:
+            await domain.open(only=wanted, migrate=False)
+            return
+        except SchemaBehind:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(CATALOGUE_POLL_S)
 
 
 def build_hosts(

@@ -27,6 +27,7 @@ from choreography.outbox import Relay
 from choreography.participants import Participant, kinds_for, reactions_for
 from choreography.participants.cancel import lane_key
 from choreography.tracker import Tracker
+from shared.admission import Admission, PolicyLimits
 from shared.contracts import ServiceName
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
@@ -58,6 +59,8 @@ class ChoreographySettings:
     relay_poll_s: float = 0.25
     wait_poll_s: float = 0.1
     """How often `wait` re-reads the projection when the tracker runs in another process."""
+    limits: PolicyLimits = field(default_factory=PolicyLimits)
+    """How long a saga may run and retry, whatever its place command asks (the desk's check)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChoreographySettings:
@@ -65,6 +68,7 @@ class ChoreographySettings:
             nats=NatsSettings(url=settings.nats_url or None, replicas=settings.nats_replicas),
             consumer_suffix=settings.nats_consumer_suffix,
             ack_wait_s=settings.nats_ack_wait_s,
+            limits=PolicyLimits.from_settings(settings),
         )
 
     def participant_spec(self, service: str, routing: Routing) -> ConsumerSpec:
@@ -263,7 +267,8 @@ class ServiceHost(Host):
             hand_over=outlet,
             middleware=hooks.step,
         )
-        self.desk = Desk(tracker) if service == ServiceName.ORDERS else None
+        admits = service == ServiceName.ORDERS
+        self.desk = Desk(tracker, Admission(domain, settings.limits)) if admits else None
 
     async def prepare(self) -> None:
         await self.participant.prepare()

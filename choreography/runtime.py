@@ -20,7 +20,7 @@ from choreography.front_door import FrontDoor
 from choreography.host import TRACKER, ChoreographySettings, Host, kinds_of_process
 from choreography.operator import OperatorCommands, acting_on
 from choreography.tracker import Intervention, Tracker
-from shared.catalogue import admit
+from shared.admission import Admission
 from shared.contracts import ActionResult, OperatorAction, OrderRequest, SagaOutcome, SagaPolicy
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
@@ -74,10 +74,11 @@ class ChoreographyRuntime:
     async def submit(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Hand the saga to the deployment: returns once JetStream holds the place command.
 
-        An order the live catalogue or customer records contradict is refused here first
-        (InvalidOrder), read through the services' own stores.
+        An order the live catalogue or customer records contradict, or a policy beyond the
+        limits, is refused here first (Inadmissible), read through the services' own stores;
+        the orders service's desk judges it again.
         """
-        await admit(self.domain, order)
+        await Admission(self.domain, self.settings.limits).check(order, policy)
         await self.front.place(saga_id, order, policy)
 
     async def start_saga(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:

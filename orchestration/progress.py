@@ -85,6 +85,10 @@ class SagaProgress:
         """A forward step's failure ended the forward phase: the saga names it and its reason."""
         self.failed_step, self.reason = step, reason
 
+    def reject(self, reason: ReasonId) -> None:
+        """The first activity refused the order: no step runs, the saga ends REJECTED."""
+        self.reason = reason
+
     def interrupt(self, reason: ReasonId) -> None:
         """Cancel or deadline before the pivot: the saga compensates for this reason."""
         self.reason = reason

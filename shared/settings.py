@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     temporal_task_queue: str = Field(default=DEFAULT_TASK_QUEUE, min_length=1)
     """Stable, so a restarted worker polls the queue its predecessor's sagas wait on."""
 
+    limit_deadline_s: float = Field(default=600.0, gt=0)
+    """The longest business deadline a saga's policy may ask for (shared/admission.py): a
+    message asking for more is refused, so no saga can be kept running past it."""
+    limit_attempt_timeout_s: float = Field(default=60.0, gt=0)
+    limit_backoff_s: float = Field(default=60.0, gt=0)
+    limit_compensation_attempts: int = Field(default=20, ge=1)
+
     definition: str = Field(default="v1", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     """The saga definition every process of a deployment runs (`shared/definitions.py`)."""
     hooks: str = Field(default="", pattern=r"^([A-Za-z_][\w.]*:[A-Za-z_]\w*)?$")
