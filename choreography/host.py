@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from choreography import operator
-from choreography.broker import NatsSettings
+from choreography.broker import NatsLogin, NatsSettings
 from choreography.bus import BatchConsumer, Bus, ConsumerSpec, LaneConsumer, Outgoing
 from choreography.events import Routing, pattern
 from choreography.front_door import COMMANDS, Desk
@@ -64,8 +64,14 @@ class ChoreographySettings:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChoreographySettings:
+        login = None
+        if settings.nats_user:
+            password = settings.nats_password.get_secret_value() if settings.nats_password else ""
+            login = NatsLogin(settings.nats_user, password)
         return cls(
-            nats=NatsSettings(url=settings.nats_url or None, replicas=settings.nats_replicas),
+            nats=NatsSettings(
+                url=settings.nats_url or None, replicas=settings.nats_replicas, login=login
+            ),
             consumer_suffix=settings.nats_consumer_suffix,
             ack_wait_s=settings.nats_ack_wait_s,
             limits=PolicyLimits.from_settings(settings),
@@ -205,7 +211,8 @@ class Host(ABC):
             await self._start()
 
     async def _start(self) -> None:
-        bus = self._bus = await Bus.connect(self.servers, f"saga-{self.name}")
+        login = self.settings.nats.login_for(self.name)
+        bus = self._bus = await Bus.connect(self.servers, f"saga-{self.name}", login)
         self._relay = Relay(
             self.store,
             bus.publish,

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
+from choreography.access import FRONT
 from choreography.bootstrap import Choreography, bootstrap
 from choreography.bus import Bus
 from choreography.front_door import FrontDoor
@@ -65,7 +67,15 @@ class ChoreographyRuntime:
 
     @property
     def nats_url(self) -> str:
-        return self.app.servers[0]
+        """The broker's address, with the front door's user in it when it logs in (a client
+        given only this URL, the benchmark's floor, connects as the front door)."""
+        url = self.app.servers[0]
+        login = self.settings.nats.login_for(FRONT)
+        if login is None:
+            return url
+        parts = urlsplit(url)
+        netloc = f"{quote(login.user)}:{quote(login.password)}@{parts.netloc.rsplit('@', 1)[-1]}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     @property
     def hosts(self) -> dict[str, Host]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "SAGA_"
@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     """Appended to every durable consumer name: lets several deployments share one broker."""
     nats_ack_wait_s: float = Field(default=2.0, gt=0, le=600)
     """How soon a dead consumer's unacknowledged messages come back."""
+    nats_user: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*$")
+    """The NATS user this process logs in as (choreography/access.py: one per process kind,
+    ``front``, ``monitor``); none: no credentials (a broker without authorization)."""
+    nats_password: SecretStr | None = None
 
     temporal_address: str | None = None
     """host:port of a Temporal frontend; none: an embedded dev server."""
@@ -196,4 +200,6 @@ def _given_only(model: type[Settings]) -> type[Settings]:
 def _env_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
     return str(value)
