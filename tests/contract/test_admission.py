@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from harness.compare.faulty import Faulty
+from harness.compare.invariants import check_invariants
 from harness.compare.scenarios import FAST, order
 from orchestration import saga_client
 from orchestration.messages import SagaInput
@@ -27,6 +28,7 @@ from shared.contracts import (
     SagaStatus,
     StepStatus,
 )
+from shared.definitions import ORDERS_V1
 from shared.errors import Inadmissible, InvalidOrder
 from shared.faults import FaultPlan
 from shared.runtime import SagaRuntime, UnknownSaga
@@ -206,6 +208,8 @@ async def test_an_order_that_skipped_the_clients_check_ends_rejected_with_nothin
     unchanged = {"orders"}
     assert after.model_dump(exclude=unchanged) == before.model_dump(exclude=unchanged)
     assert (await runtime.describe(saga_id)).status is SagaStatus.REJECTED
+    mine = after.model_copy(update={"orders": [record]})
+    assert all(check_invariants(ORDERS_V1, DEFAULT_SEED, mine, [(forged, outcome)]).values())
 
 
 async def test_a_rejected_order_keeps_its_rejection_when_placed_again(
