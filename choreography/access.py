@@ -10,13 +10,14 @@ a definition adds gets its own user too. A publish outside the list is refused b
   its dead letters; its durable's pulls and acks; the set-up every process runs at start
   (stream info, create and update of the saga's streams, durable creation).
 - **orders** and **tracker** share the orders store and so its outbox, which either's relay
-  may publish: ``saga.order.>``, the operator's retry commands ``saga.*.retry_compensation.*``,
-  the front door's notices; the tracker also answers operator commands on their reply inbox.
+  may publish: ``saga.order.>``, the operator's retry commands to each service (one kind per
+  step, ``saga.payment.retry_compensation.*`` ...), the front door's notices; the tracker also
+  answers operator commands on their reply inbox.
 - **front** (the harness, any client placing orders): ``front.order.place.*`` and
   ``front.order.cancel.*``, the notices it waits for, reads of the saga stream, and the
   benchmark's floor on a stream of its own (``SAGA_FLOOR``, ``floor.>``) that no service reads.
-- **monitor**: operator commands (``operator.retry_requested.*``,
-  ``operator.resolve_requested.*``) and reads; nobody else may publish them.
+- **monitor**: operator commands (``operator.<action>_requested.*``, every action
+  choreography/operator.py knows) and reads; nobody else may publish them.
 - **admin**: the JetStream API (the broker's readiness probe, the embedded runtime's set-up).
 
 Each user's password is random and lives owner-only: in the broker's config, and in one file
@@ -41,7 +42,7 @@ from choreography.broker import (
     BrokerAuth,
     NatsLogin,
 )
-from choreography.events import HOME, ROOT, Routing
+from choreography.events import HOME, ROOT, Role, Routing, pattern
 from choreography.host import TRACKER, ChoreographySettings, kinds_of_process
 from shared.contracts import ServiceName
 from shared.definition import SagaDefinition
@@ -55,6 +56,8 @@ FLOOR_SUBJECTS = "floor.>"
 """The benchmark's floor (harness/bench/floors/choreography.py): a stream no service reads."""
 STREAMS = (SAGA_STREAM, DLQ_STREAM, ADVISORY_STREAM)
 API = "$JS.API"
+COMMAND_ROLES = frozenset(role for role in Role if role.name.startswith("RETRY_"))
+"""Kinds the tracker publishes to a service for an operator: commands, not events."""
 
 
 @dataclass(frozen=True)
@@ -117,9 +120,24 @@ def _events(definition: SagaDefinition, role: str) -> list[str]:
     if role in (ServiceName.ORDERS, TRACKER):
         tokens = {HOME, *_tokens(definition, ServiceName.ORDERS)}
         notices = [f"{front_door.REJECTED}.*", f"{front_door.ENDED}.*"]
-        retries = f"{ROOT}.*.retry_compensation.*"
-        return [*(f"{ROOT}.{token}.>" for token in sorted(tokens)), retries, *notices]
+        own = [f"{ROOT}.{token}.>" for token in sorted(tokens)]
+        return [*own, *_operator_retries(definition), *notices]
     return [f"{ROOT}.{token}.>" for token in sorted(_tokens(definition, role))]
+
+
+def _operator_retries(definition: SagaDefinition) -> list[str]:
+    """The tracker's commands to a service on an operator's behalf (a retry), kind by kind."""
+    routing = Routing(definition)
+    return [
+        pattern(kind)
+        for kind, meaning in routing.meanings.items()
+        if meaning.role in COMMAND_ROLES and meaning.step not in _steps(definition)
+    ]
+
+
+def _steps(definition: SagaDefinition) -> set[str]:
+    """The orders service's own steps (its commands are under ``saga.order.>`` already)."""
+    return {step.name for step in definition.spec.steps_of(ServiceName.ORDERS)}
 
 
 def _tokens(definition: SagaDefinition, service: str) -> set[str]:
@@ -159,7 +177,8 @@ def _notices() -> tuple[str, ...]:
 
 
 def _monitor() -> tuple[str, ...]:
-    commands = (f"{operator.RETRY_REQUESTED}.*", f"{operator.RESOLVE_REQUESTED}.*")
+    """Every operator command (``operator.<action>_requested.*``), and reads."""
+    commands = tuple(f"{prefix}.*" for prefix in dict.fromkeys(operator.KINDS.values()))
     return (*commands, *_reads())
 
 
@@ -280,6 +299,7 @@ def write_private(path: Path, text: str) -> None:
 
 __all__ = [
     "ADMIN",
+    "COMMAND_ROLES",
     "FRONT",
     "MONITOR",
     "Logins",

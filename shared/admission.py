@@ -26,7 +26,7 @@ class PolicyLimits:
     (``SAGA_LIMIT_*``): a policy beyond one of them is refused, not trimmed."""
 
     deadline_s: float = 600.0
-    attempt_timeout_s: float = 60.0
+    attempt_timeout_s: float = 300.0
     backoff_s: float = 60.0
     """Bounds a policy's initial and longest backoff."""
     compensation_attempts: int = 20

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     limit_deadline_s: float = Field(default=600.0, gt=0)
     """The longest business deadline a saga's policy may ask for (shared/admission.py): a
     message asking for more is refused, so no saga can be kept running past it."""
-    limit_attempt_timeout_s: float = Field(default=60.0, gt=0)
+    limit_attempt_timeout_s: float = Field(default=300.0, gt=0)
     limit_backoff_s: float = Field(default=60.0, gt=0)
     limit_compensation_attempts: int = Field(default=20, ge=1)
 
