@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from choreography import operator
+from choreography import access, operator
 from choreography.access import (
     ADMIN,
     COMMAND_ROLES,
@@ -119,3 +119,10 @@ def test_the_generated_config_is_one_nats_server_accepts(tmp_path: Path) -> None
     )
 
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_front_doors_floor_grant_names_the_benchmarks_own_stream() -> None:
+    from harness.bench.floors import choreography as floor
+
+    assert access.FLOOR_STREAM == floor.FLOOR_STREAM
+    assert (access.FLOOR_SUBJECTS,) == floor.FLOOR_SUBJECTS
