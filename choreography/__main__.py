@@ -1,7 +1,8 @@
 """`python -m choreography --service KIND`: run one process kind (or all) as its own process.
 
 Configuration comes from the `SAGA_` settings (shared/settings.py) — the saga definition, the
-data dir or Postgres store, NATS URLs and replicas, the durables' suffix, the hooks (none in
+data dir or Postgres store, NATS URLs and replicas, the NATS user this kind logs in as
+(`SAGA_NATS_USER`, `SAGA_NATS_PASSWORD`), the durables' suffix, the hooks (none in
 production) — and the flags below override them, so a container needs nothing but its
 environment. The process kinds are the definition's services and the tracker. Each process
 opens only the store it uses, makes sure the streams (never shrinking their replicas) and

@@ -104,8 +104,9 @@ class OperatorCommand(BaseModel):
     who: str = Field(min_length=1, max_length=100)
     note: str = Field(default="", max_length=500)
     at: float
-    reply_to: str | None = Field(default=None, max_length=200)
-    """A NATS subject the caller listens on for the `Answer` (none: nobody waits)."""
+    reply_to: str | None = Field(default=None, max_length=200, pattern=r"^_INBOX\.[\w.-]+$")
+    """A NATS inbox the caller listens on for the `Answer` (none: nobody waits); never a saga
+    subject, which the tracker's user may publish on."""
 
 
 class Answer(BaseModel):

@@ -70,6 +70,7 @@ _STATUS_SQL: Mapping[ListedStatus, str] = {
     ListedStatus.COMPLETED: "s.status = 'COMPLETED'",
     ListedStatus.COMPENSATED: "s.status = 'COMPENSATED'",
     ListedStatus.NEEDS_INTERVENTION: "s.status = 'NEEDS_INTERVENTION'",
+    ListedStatus.REJECTED: "s.status = 'REJECTED'",
 }
 
 

@@ -13,14 +13,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
+from choreography.access import FRONT
 from choreography.bootstrap import Choreography, bootstrap
 from choreography.bus import Bus
 from choreography.front_door import FrontDoor
 from choreography.host import TRACKER, ChoreographySettings, Host, kinds_of_process
 from choreography.operator import OperatorCommands, acting_on
 from choreography.tracker import Intervention, Tracker
-from shared.catalogue import admit
+from shared.admission import Admission
 from shared.contracts import (
     Action,
     ActionResult,
@@ -73,7 +75,15 @@ class ChoreographyRuntime:
 
     @property
     def nats_url(self) -> str:
-        return self.app.servers[0]
+        """The broker's address, with the front door's user in it when it logs in (a client
+        given only this URL, the benchmark's floor, connects as the front door)."""
+        url = self.app.servers[0]
+        login = self.settings.nats.login_for(FRONT)
+        if login is None:
+            return url
+        parts = urlsplit(url)
+        netloc = f"{quote(login.user)}:{quote(login.password)}@{parts.netloc.rsplit('@', 1)[-1]}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     @property
     def hosts(self) -> dict[str, Host]:
@@ -82,10 +92,11 @@ class ChoreographyRuntime:
     async def submit(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Hand the saga to the deployment: returns once JetStream holds the place command.
 
-        An order the live catalogue or customer records contradict is refused here first
-        (InvalidOrder), read through the services' own stores.
+        An order the live catalogue or customer records contradict, or a policy beyond the
+        limits, is refused here first (Inadmissible), read through the services' own stores;
+        the orders service's desk judges it again.
         """
-        await admit(self.domain, order)
+        await Admission(self.domain, self.settings.limits).check(order, policy)
         await self.front.place(saga_id, order, policy)
 
     async def start_saga(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:

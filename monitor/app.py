@@ -167,8 +167,9 @@ def create_app(open_board: BoardOpener, guard: Guard) -> Starlette:
         if action not in ACTIONS:
             raise HTTPException(404, f"no action {action[:20]!r}; use retry, retry-step or resolve")
         form = await _small_form(request)
-        guard.check_post(request, form.get("csrf"), form.get("token"))
-        who = params.who(form.get("who"))
+        # Who acts is who authenticated: the operator a token names, never the form's say.
+        operator = guard.check_post(request, form.get("csrf"), form.get("token"))
+        who = operator or params.who(form.get("who"))
         board = board_of(request)
         if action == "retry":
             await board.retry_compensation(variant, saga_id, who)

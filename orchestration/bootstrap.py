@@ -26,6 +26,7 @@ from orchestration.client import check_search_attributes, connect, for_component
 from orchestration.interceptors import HeldDefinition
 from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.workflows import OrderSagaWorkflow
+from shared.admission import PolicyLimits
 from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
@@ -76,10 +77,17 @@ SAGA_SANDBOX = "passthrough"
 """The saga's setting, chosen on measurements (docs/benchmarks.md, scripts/sandbox_cost.py)."""
 
 
-def build_worker(client: Client, task_queue: str, domain: Domain, middleware: Chain = ()) -> Worker:
+def build_worker(
+    client: Client,
+    task_queue: str,
+    domain: Domain,
+    middleware: Chain = (),
+    limits: PolicyLimits | None = None,
+) -> Worker:
     """A worker running the saga workflow and its activities over one Domain; it refuses
-    workflows of another saga definition than the domain's."""
-    activities = SagaActivities(domain, middleware, VARIANT)
+    workflows of another saga definition than the domain's, and its first activity refuses
+    orders the records or ``limits`` (on a saga's policy) contradict."""
+    activities = SagaActivities(domain, middleware, VARIANT, limits=limits)
     return saga_worker(client, task_queue, activities.all(), definition=domain.definition)
 
 
@@ -176,7 +184,11 @@ async def bootstrap(
             await check_search_attributes(client)
         if run_worker:
             worker = build_worker(
-                for_component(client, tracing, WORKER), settings.task_queue, domain, hooks.step
+                for_component(client, tracing, WORKER),
+                settings.task_queue,
+                domain,
+                hooks.step,
+                settings.limits,
             )
             with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope
                 await stack.enter_async_context(worker)

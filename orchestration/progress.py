@@ -86,6 +86,10 @@ class SagaProgress:
         (None: an operator's retry of the step past the pivot completed the saga)."""
         self.failed_step, self.reason = step, reason
 
+    def reject(self, reason: ReasonId) -> None:
+        """The first activity refused the order: no step runs, the saga ends REJECTED."""
+        self.reason = reason
+
     def interrupt(self, reason: ReasonId) -> None:
         """Cancel or deadline before the pivot: the saga compensates for this reason."""
         self.reason = reason

@@ -24,7 +24,7 @@ from orchestration.messages import REMOTE, ActivityMode, SagaInput
 from orchestration.saga_client import SagaHandle
 from orchestration.server import TemporalSettings
 from orchestration.workflows import OrderSagaWorkflow
-from shared.catalogue import admit
+from shared.admission import Admission, PolicyLimits
 from shared.contracts import (
     OperatorAction,
     OrderRequest,
@@ -60,20 +60,26 @@ class OrchestrationRuntime:
         *,
         ui_url: str | None = None,
         activities: ActivityMode = REMOTE,
+        limits: PolicyLimits | None = None,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.domain = domain
         self.ui_url = ui_url
         self.activities: ActivityMode = activities
+        self.admission = Admission(domain, limits or PolicyLimits())
         # Waiting is observation, not part of a saga: no spans (the harness's root span times it).
         self._observer = Client(
             client.service_client, namespace=client.namespace, data_converter=client.data_converter
         )
 
     async def start_saga(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
-        """Start the workflow; once the server accepts it the saga (and its order) is durable."""
-        await admit(self.domain, order)
+        """Start the workflow; once the server accepts it the saga (and its order) is durable.
+
+        An order the live records contradict, or a policy beyond the limits, is refused here
+        first (Inadmissible, nothing started); the workflow's first activity judges it again.
+        """
+        await self.admission.check(order, policy)
         saga = SagaInput(
             saga_id=saga_id,
             order=order,
@@ -200,4 +206,5 @@ async def open_runtime(
             app.domain,
             ui_url=app.ui_url,
             activities=activities,
+            limits=app.settings.limits,
         )

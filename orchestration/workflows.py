@@ -5,8 +5,11 @@ next, for the saga spec it receives in its input. It imports stdlib, temporalio 
 pass-through project modules only: the workflow sandbox re-imports it, and replay must see the
 same decisions.
 
-- **Placement**: the order is placed by the first activity; the runtime starts the workflow
-  with the ``place`` update (update-with-start), which reports a duplicate order id at once.
+- **Placement**: the order is admitted and placed by the first activity (the catalogue, the
+  customer records and the worker's limits on the policy judge what the input says:
+  shared/admission.py); a refused order ends the saga REJECTED with its reason, before any
+  step. The runtime starts the workflow with the ``place`` update (update-with-start), which
+  reports a duplicate order id at once.
 - **Cancel and deadline** (the cancel signal, a workflow cancellation, the deadline timer)
   count only while the saga goes forward and before its pivot. One that lands while a step is
   in flight *fences* that step through its own service (activity ``fence_step``, the same
@@ -39,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         FENCE_STEP,
         LOCAL,
         NOT_WAITING,
+        ORDER_REJECTED,
         PLACE_ORDER,
         STEP_REJECTED,
         WORKFLOW_NAME,
@@ -79,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
         SagaOutcome,
         SagaStatus,
         StepStatus,
+        as_reason,
     )
     from shared.services.base import Fence
 
@@ -110,6 +115,8 @@ class OrderSagaWorkflow:
         self._placed: bool | None = None
         self._holder = ""
         """The saga that holds the order id, when placement was refused."""
+        self._rejected: ReasonId | None = None
+        """Why the first activity refused the order (the saga ends REJECTED)."""
         self._tickets: list[Ticket] = []
         self._performing = False
         self._round = 0
@@ -130,6 +137,12 @@ class OrderSagaWorkflow:
             deadline.cancel()
             await workflow.wait_condition(workflow.all_handlers_finished)
             raise self._duplicate()
+        if self._rejected is not None:
+            deadline.cancel()
+            self._progress.reject(self._rejected)
+            outcome = self._end(SagaStatus.REJECTED)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return outcome
         try:
             ending = await self._forward()
         finally:
@@ -206,16 +219,20 @@ class OrderSagaWorkflow:
     # -- placement, deadline, stops -------------------------------------------------------
 
     async def _place(self) -> bool:
-        """Record the order; False when another saga holds its order id."""
+        """Admit and record the order; False when another saga holds its order id. A refused
+        order is a saga too (it ends REJECTED): ``_rejected`` says why."""
         try:
-            place = PlaceCall(order=self._saga.order)
+            place = PlaceCall(order=self._saga.order, policy=self._saga.policy)
             await self._settle(self._activity(PLACE_ORDER, place, summary="place order"))
         except ActivityError as error:
+            cause = error.cause
+            details = cause.details if isinstance(cause, ApplicationError) else ()
             if error_type(error) == DUPLICATE_ORDER:
-                cause = error.cause
-                if isinstance(cause, ApplicationError) and cause.details:
-                    self._holder = str(cause.details[0])
+                self._holder = str(details[0]) if details else ""
                 return False
+            if error_type(error) == ORDER_REJECTED:
+                self._rejected = as_reason(str(details[0])) if details else "rejected"
+                return True
             raise
         return True
 

@@ -65,16 +65,19 @@ class SagaStatus(StrEnum):
     COMPLETED = "COMPLETED"
     COMPENSATED = "COMPENSATED"
     NEEDS_INTERVENTION = "NEEDS_INTERVENTION"
+    REJECTED = "REJECTED"
+    """The services refused the order when it arrived (the catalogue, the customer records or
+    the deployment's limits contradict it): nothing was reserved, charged or shipped."""
 
     @property
     def terminal(self) -> bool:
-        """Settled: COMPLETED, COMPENSATED, or waiting for an operator (NEEDS_INTERVENTION),
-        whose effects stay as they are until someone acts."""
+        """Settled: COMPLETED, COMPENSATED, REJECTED, or waiting for an operator
+        (NEEDS_INTERVENTION), whose effects stay as they are until someone acts."""
         return self is not SagaStatus.RUNNING
 
 
 class Reason(StrEnum):
-    """Why a saga ended COMPENSATED."""
+    """Why a saga ended COMPENSATED, or REJECTED (the last four)."""
 
     OUT_OF_STOCK = "out_of_stock"
     PAYMENT_DECLINED = "payment_declined"
@@ -82,6 +85,10 @@ class Reason(StrEnum):
     SHIPMENT_FAILED = "shipment_failed"
     CANCELLED_BY_CUSTOMER = "cancelled_by_customer"
     TIMED_OUT = "timed_out"
+    UNKNOWN_CUSTOMER = "unknown_customer"
+    UNKNOWN_PRODUCT = "unknown_product"
+    PRICE_MISMATCH = "price_mismatch"
+    POLICY_OUT_OF_BOUNDS = "policy_out_of_bounds"
 
 
 ReasonId = Annotated[Reason | _Name, Field(union_mode="left_to_right")]

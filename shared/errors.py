@@ -55,3 +55,16 @@ class DuplicateOrder(InvalidOrder):
         super().__init__(f"order_id: order {order_id!r} is placed already (saga {saga_id})")
         self.order_id = order_id
         self.saga_id = saga_id
+
+
+class Inadmissible(InvalidOrder):
+    """An order the shop's records or the deployment's limits contradict; ``reason`` names
+    why (`Reason.PRICE_MISMATCH` ...), the message the field and the expected value.
+
+    Refused up front by a client that checks; a saga whose order reaches the services
+    anyway ends REJECTED for this reason, with nothing done.
+    """
+
+    def __init__(self, reason: ReasonId, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -38,13 +38,19 @@ class ListedStatus(StrEnum):
     COMPLETED = "COMPLETED"
     COMPENSATED = "COMPENSATED"
     NEEDS_INTERVENTION = "NEEDS_INTERVENTION"
+    REJECTED = "REJECTED"
 
     @property
     def in_flight(self) -> bool:
         return self in (ListedStatus.RUNNING, ListedStatus.COMPENSATING)
 
 
-ENDED = (ListedStatus.COMPLETED, ListedStatus.COMPENSATED, ListedStatus.NEEDS_INTERVENTION)
+ENDED = (
+    ListedStatus.COMPLETED,
+    ListedStatus.COMPENSATED,
+    ListedStatus.NEEDS_INTERVENTION,
+    ListedStatus.REJECTED,
+)
 """The ends counted per minute. A saga waiting for an operator is settled but still open (its
 workflow stays open in orchestration); it counts as ended NEEDS_INTERVENTION once resolved."""
 MAX_ALERT_CANDIDATES = 50

@@ -58,8 +58,10 @@ class SagaRuntime(Protocol):
     async def start_saga(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Place the order and start its saga; returns once the start is durable.
 
-        Raises InvalidOrder, before anything starts, for an order the live catalogue or
-        customer records contradict.
+        Raises InvalidOrder (Inadmissible), before anything starts, for an order the live
+        catalogue or customer records contradict or a policy beyond the limits. An order
+        the services refuse anyway (the catalogue changed meanwhile) starts a saga that
+        ends REJECTED.
         """
         ...
 
@@ -77,8 +79,8 @@ class SagaRuntime(Protocol):
         ...
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
-        """The settled outcome — COMPLETED, COMPENSATED, or NEEDS_INTERVENTION (waiting for an
-        operator); raises SagaStuck naming the step after ``timeout_s``."""
+        """The settled outcome — COMPLETED, COMPENSATED, REJECTED, or NEEDS_INTERVENTION
+        (waiting for an operator); raises SagaStuck naming the step after ``timeout_s``."""
         ...
 
     async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:

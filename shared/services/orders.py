@@ -10,6 +10,7 @@ a completion arriving after the saga recorded its cancel overwrites it (a lost u
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 from shared.contracts import (
@@ -20,6 +21,7 @@ from shared.contracts import (
     StepName,
     StepRequest,
     StepResult,
+    as_reason,
 )
 from shared.countermeasures import DEFAULT, Countermeasures
 from shared.errors import DuplicateOrder, StepRejected
@@ -30,6 +32,21 @@ from shared.store import Migration, Store, Tx, migrations
 
 PlaceHook = Callable[[Tx], None]
 """Extra writes committed with the order record (the choreography's outbox row)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What the orders service recorded for a saga's order: admitted (RUNNING, whatever it
+    became since) or REJECTED with its reason; ``first`` when this call recorded it."""
+
+    status: SagaStatus
+    reason: ReasonId | None = None
+    first: bool = False
+
+    @property
+    def rejected(self) -> bool:
+        return self.status is SagaStatus.REJECTED
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     *STEP_LOG,
@@ -52,31 +69,47 @@ MIGRATIONS: tuple[Migration, ...] = (
 """Version 2: an order id is placed once, whatever saga id carries it."""
 
 
-def place(tx: Tx, saga_id: str, order: OrderRequest, within: PlaceHook | None) -> None:
-    """The order record, RUNNING, once per saga; the hook runs only for the first placement.
+def place(
+    tx: Tx,
+    saga_id: str,
+    order: OrderRequest,
+    within: PlaceHook | None,
+    rejected: ReasonId | None = None,
+) -> Placement:
+    """The order record, once per saga: RUNNING, or REJECTED for ``rejected`` (an order the
+    services refused on arrival); the hook runs only for the first placement.
 
-    The same saga placing again is a no-op; another saga with the same order id is refused
-    (DuplicateOrder), and the caller's transaction rolls back with nothing changed.
+    The same saga placing again changes nothing and returns what was recorded first (a
+    rejection stays one, an admitted order stays admitted); another saga with the same order
+    id is refused (DuplicateOrder), and the caller's transaction rolls back with nothing
+    changed.
     """
+    status = SagaStatus.RUNNING if rejected is None else SagaStatus.REJECTED
     inserted = tx.execute(
-        "INSERT INTO orders (saga_id, order_id, customer_id, total_cents, body, status)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        "INSERT INTO orders (saga_id, order_id, customer_id, total_cents, body, status, reason)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (
             saga_id,
             order.order_id,
             order.customer_id,
             order.total_cents,
             order.model_dump_json(),
-            SagaStatus.RUNNING.value,
+            status.value,
+            str(rejected) if rejected is not None else None,
         ),
     )
     if inserted:
         if within is not None:
             within(tx)
-        return
+        return Placement(status, rejected, first=True)
+    mine = tx.fetchone("SELECT status, reason FROM orders WHERE saga_id = ?", (saga_id,))
+    if mine is not None:
+        if mine["status"] == SagaStatus.REJECTED.value:
+            return Placement(SagaStatus.REJECTED, as_reason(mine["reason"]))
+        return Placement(SagaStatus.RUNNING)
     row = tx.fetchone("SELECT saga_id FROM orders WHERE order_id = ?", (order.order_id,))
-    if row is not None and row["saga_id"] != saga_id:
-        raise DuplicateOrder(order.order_id, row["saga_id"])
+    assert row is not None, "an insert that conflicted on neither key"
+    raise DuplicateOrder(order.order_id, row["saga_id"])
 
 
 Close = Callable[[Tx, str, SagaStatus, ReasonId | None], bool]
@@ -149,10 +182,18 @@ class OrdersService(Service):
         self.complete: Complete = complete_checked if locked else complete_blind
 
     async def place(
-        self, saga_id: str, order: OrderRequest, within: PlaceHook | None = None
-    ) -> None:
-        """Record the order as RUNNING (once per saga) before the first step."""
-        await self.store.run(lambda tx: place(tx, saga_id, order, within), key=saga_id)
+        self,
+        saga_id: str,
+        order: OrderRequest,
+        within: PlaceHook | None = None,
+        *,
+        rejected: ReasonId | None = None,
+    ) -> Placement:
+        """Record the order (once per saga) before the first step: RUNNING, or REJECTED for
+        ``rejected``; returns what is recorded (`place`)."""
+        return await self.store.run(
+            lambda tx: place(tx, saga_id, order, within, rejected), key=saga_id
+        )
 
     async def complete_order(self, req: StepRequest, within: Within | None = None) -> StepResult:
         """The order COMPLETED: from RUNNING, or, on an operator's retry of this step (round

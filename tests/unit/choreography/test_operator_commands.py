@@ -129,6 +129,13 @@ async def test_nobody_is_answered_without_a_reply_subject() -> None:
         delivered(command(), "operator.retry_requested.s-2"),  # another saga's subject
         Delivery("operator.retry_requested.s-1", b"{not json", {}, 1, 7),
         Delivery("operator.retry_requested.s-1", b'{"command_id": "c"}', {}, 1, 7),
+        Delivery(
+            "operator.retry_requested.s-1",
+            command().model_dump_json().replace("_INBOX.x", "saga.order.completed.s-9").encode(),
+            {},
+            1,
+            7,
+        ),
     ],
 )
 async def test_a_command_that_does_not_read_is_poison(bad: Delivery) -> None:

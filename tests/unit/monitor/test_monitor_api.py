@@ -568,3 +568,42 @@ def test_static_files_are_served_from_the_package(client: TestClient) -> None:
     assert script.status_code == 200
     assert "data-live" in script.text
     assert client.get("/static/monitor.css").status_code == 200
+
+
+def test_beyond_loopback_an_action_is_recorded_as_the_operator_the_token_names(
+    fakes: tuple[FakeReadModel, FakeReadModel], operators: dict[str, FakeOperator]
+) -> None:
+    """Who acted comes from the authenticated request, never from what the form says."""
+    guard = Guard(loopback=False, token="s3cret-token-of-16+")
+    app = build(list(fakes), operators, guard)
+    with TestClient(app, base_url="http://monitor.example") as client:  # type: ignore[arg-type]
+        path = "/sagas/choreography/stuck-1-a"
+        token = csrf(client, path)
+        answer = post(
+            client, f"{path}/retry", {"csrf": token, "who": "mallory", "token": guard.token or ""}
+        )
+
+    assert answer.status_code == 303
+    assert operators[CHOR].calls == [("retry", "stuck-1-a", "operator")]
+
+
+def test_each_operator_token_names_its_own_operator(
+    fakes: tuple[FakeReadModel, FakeReadModel], operators: dict[str, FakeOperator]
+) -> None:
+    guard = Guard(
+        loopback=False, operators={"ann": "ann-token-0123456789", "bo": "bo-token-0123456789"}
+    )
+    app = build(list(fakes), operators, guard)
+    with TestClient(app, base_url="http://monitor.example") as client:  # type: ignore[arg-type]
+        path = "/sagas/choreography/stuck-1-a"
+        token = csrf(client, path)
+        post(client, f"{path}/retry", {"csrf": token}, Authorization="Bearer bo-token-0123456789")
+        data = {"csrf": token, "who": "ann", "note": "done", "token": "ann-token-0123456789"}
+        post(client, f"{path}/resolve", data)
+        page = client.get(path).text
+
+    assert operators[CHOR].calls == [
+        ("retry", "stuck-1-a", "bo"),
+        ("resolve", "stuck-1-a", "ann", "done"),
+    ]
+    assert 'name="who"' not in page  # beyond loopback the token says who you are
