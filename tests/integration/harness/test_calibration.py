@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.bench.calibration import LABELS, Sizes, calibrate
@@ -13,8 +15,11 @@ SMALL = Sizes(messages=100, transactions=50, postgres_transactions=20, workflows
 """Enough of each that the servers' CPU counters (10 ms ticks) see the batch."""
 
 
-async def test_a_sqlite_run_calibrates_nats_sqlite_and_temporal_on_servers_of_its_own() -> None:
-    found = await calibrate(Settings(store=StoreKind.SQLITE), sizes=SMALL)
+async def test_a_sqlite_run_calibrates_nats_sqlite_and_temporal_on_servers_of_its_own(
+    tmp_path: Path,
+) -> None:
+    scratch = tmp_path / "bench"  # not made yet, as a review's bench scratch is not
+    found = await calibrate(Settings(store=StoreKind.SQLITE), sizes=SMALL, scratch=scratch)
 
     keys = [op.key for op in found.operations]
     assert keys == [key for key in LABELS if key != "postgres_tx"]
@@ -28,6 +33,7 @@ async def test_a_sqlite_run_calibrates_nats_sqlite_and_temporal_on_servers_of_it
     assert by_key["workflow"].cpu_ms.get("server", 0) > 0
     assert by_key["activity_remote"].wall_ms > by_key["activity_local"].wall_ms
     assert 0 < found.seconds < 120
+    assert list(scratch.iterdir()) == []  # its servers' folder removed after
 
 
 @pytest.mark.slow
