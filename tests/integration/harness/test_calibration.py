@@ -24,9 +24,12 @@ async def test_a_sqlite_run_calibrates_nats_sqlite_and_temporal_on_servers_of_it
     keys = [op.key for op in found.operations]
     assert keys == [key for key in LABELS if key != "postgres_tx"]
     assert set(found.skipped) == {"postgres_tx"}
+    derived = {"activity_remote", "activity_local"}  # workflows with activities less empty ones
     for op in found.operations:
-        assert op.count > 0 and op.wall_ms > 0, op
-        assert op.label == LABELS[op.key]
+        assert op.count > 0 and op.label == LABELS[op.key], op
+        # A difference of two timings may come out 0 (clipped) on a busy machine; a direct
+        # timing may not.
+        assert op.wall_ms >= 0 if op.key in derived else op.wall_ms > 0, op
     by_key = {op.key: op for op in found.operations}
     # Every operation that reaches a server shows in that server's CPU or in ours.
     assert by_key["nats_publish"].cpu_ms_total > 0
