@@ -1,7 +1,8 @@
 """`python -m choreography --service KIND`: run one process kind (or all) as its own process.
 
 Configuration comes from the `SAGA_` settings (shared/settings.py) — the saga definition, the
-data dir or Postgres store, NATS URLs and replicas, the durables' suffix, the hooks (none in
+data dir or Postgres store, NATS URLs and replicas, the NATS user this kind logs in as
+(`SAGA_NATS_USER`, `SAGA_NATS_PASSWORD`), the durables' suffix, the hooks (none in
 production) — and the flags below override them, so a container needs nothing but its
 environment. The process kinds are the definition's services and the tracker. Each process
 opens only the store it uses, makes sure the streams (never shrinking their replicas) and
@@ -23,6 +24,7 @@ from pathlib import Path
 from choreography.bootstrap import bootstrap
 from choreography.host import TRACKER, ChoreographySettings, kinds_of_process
 from shared.contracts import ServiceName
+from shared.countermeasures import Countermeasures
 from shared.definition import SagaDefinition
 from shared.definitions import definition_named
 from shared.hooks import load_hooks
@@ -120,6 +122,7 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
             kinds=kinds_of(args.service, definition),
             connection_name=f"saga-{args.service}-admin",
             hooks=load_hooks(settings.hooks, "choreography"),
+            countermeasures=Countermeasures.parse(settings.countermeasures),
         ) as app,
     ):
         # Handlers only now: a signal during start-up keeps its default and ends the process.

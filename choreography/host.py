@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from choreography import operator
-from choreography.broker import NatsSettings
+from choreography.broker import NatsLogin, NatsSettings
 from choreography.bus import BatchConsumer, Bus, ConsumerSpec, LaneConsumer, Outgoing
 from choreography.events import Routing, pattern
 from choreography.front_door import COMMANDS, Desk
@@ -27,6 +27,7 @@ from choreography.outbox import Relay
 from choreography.participants import Participant, kinds_for, reactions_for
 from choreography.participants.cancel import lane_key
 from choreography.tracker import Tracker
+from shared.admission import Admission, PolicyLimits
 from shared.contracts import ServiceName
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
@@ -58,13 +59,22 @@ class ChoreographySettings:
     relay_poll_s: float = 0.25
     wait_poll_s: float = 0.1
     """How often `wait` re-reads the projection when the tracker runs in another process."""
+    limits: PolicyLimits = field(default_factory=PolicyLimits)
+    """How long a saga may run and retry, whatever its place command asks (the desk's check)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChoreographySettings:
+        login = None
+        if settings.nats_user:
+            password = settings.nats_password.get_secret_value() if settings.nats_password else ""
+            login = NatsLogin(settings.nats_user, password)
         return cls(
-            nats=NatsSettings(url=settings.nats_url or None, replicas=settings.nats_replicas),
+            nats=NatsSettings(
+                url=settings.nats_url or None, replicas=settings.nats_replicas, login=login
+            ),
             consumer_suffix=settings.nats_consumer_suffix,
             ack_wait_s=settings.nats_ack_wait_s,
+            limits=PolicyLimits.from_settings(settings),
         )
 
     def participant_spec(self, service: str, routing: Routing) -> ConsumerSpec:
@@ -201,7 +211,8 @@ class Host(ABC):
             await self._start()
 
     async def _start(self) -> None:
-        bus = self._bus = await Bus.connect(self.servers, f"saga-{self.name}")
+        login = self.settings.nats.login_for(self.name)
+        bus = self._bus = await Bus.connect(self.servers, f"saga-{self.name}", login)
         self._relay = Relay(
             self.store,
             bus.publish,
@@ -263,7 +274,8 @@ class ServiceHost(Host):
             hand_over=outlet,
             middleware=hooks.step,
         )
-        self.desk = Desk(tracker) if service == ServiceName.ORDERS else None
+        admits = service == ServiceName.ORDERS
+        self.desk = Desk(tracker, Admission(domain, settings.limits)) if admits else None
 
     async def prepare(self) -> None:
         await self.participant.prepare()

@@ -26,6 +26,8 @@ from orchestration.client import check_search_attributes, connect, for_component
 from orchestration.interceptors import HeldDefinition
 from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.workflows import OrderSagaWorkflow
+from shared.admission import PolicyLimits
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.services import Domain
@@ -75,10 +77,17 @@ SAGA_SANDBOX = "passthrough"
 """The saga's setting, chosen on measurements (docs/benchmarks.md, scripts/sandbox_cost.py)."""
 
 
-def build_worker(client: Client, task_queue: str, domain: Domain, middleware: Chain = ()) -> Worker:
+def build_worker(
+    client: Client,
+    task_queue: str,
+    domain: Domain,
+    middleware: Chain = (),
+    limits: PolicyLimits | None = None,
+) -> Worker:
     """A worker running the saga workflow and its activities over one Domain; it refuses
-    workflows of another saga definition than the domain's."""
-    activities = SagaActivities(domain, middleware, VARIANT)
+    workflows of another saga definition than the domain's, and its first activity refuses
+    orders the records or ``limits`` (on a saga's policy) contradict."""
+    activities = SagaActivities(domain, middleware, VARIANT, limits=limits)
     return saga_worker(client, task_queue, activities.all(), definition=domain.definition)
 
 
@@ -144,9 +153,11 @@ async def bootstrap(
     server_state_dir: Path | None = None,
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
+    countermeasures: Countermeasures = DEFAULT,
 ) -> AsyncIterator[Orchestration]:
     """Build the variant and, with ``run_worker``, a worker on the settings' task queue whose
-    steps run through ``hooks.step`` (none in production).
+    steps run through ``hooks.step`` (none in production) and whose services apply
+    ``countermeasures``.
 
     With no address in the settings an embedded dev server runs for the block (in memory,
     or on a file in ``server_state_dir``); a server given by address must already have the
@@ -166,14 +177,18 @@ async def bootstrap(
             ui_url = server.ui_url
             settings = replace(settings, address=server.address)
         assert settings.address is not None
-        domain = await Domain(stores, definition).open()
+        domain = await Domain(stores, definition, countermeasures=countermeasures).open()
         stack.push_async_callback(domain.close)
         client = await connect(settings.address, settings.namespace, tracing=tracing)
         if server is None:
             await check_search_attributes(client)
         if run_worker:
             worker = build_worker(
-                for_component(client, tracing, WORKER), settings.task_queue, domain, hooks.step
+                for_component(client, tracing, WORKER),
+                settings.task_queue,
+                domain,
+                hooks.step,
+                settings.limits,
             )
             with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope
                 await stack.enter_async_context(worker)

@@ -116,7 +116,8 @@ async def saga_trace(handle: SagaHandle) -> Context | None:
 
 
 async def act(handle: SagaHandle, update: str, call: OperatorCall) -> OperatorAction:
-    """An operator's update (``retry_compensation`` or ``resolve``); returns the action done."""
+    """An operator's update (``retry_compensation``, ``retry_step`` or ``resolve``); returns
+    the action done."""
     context = await saga_trace(handle)
     attributes = {SAGA_ID: handle.id, SAGA_VARIANT: "orchestration"}
     try:
@@ -148,6 +149,10 @@ class SagaOperator:
     async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
         """Retry the saga's failed compensations; returns what came of it."""
         return await act(self._handle(saga_id), "retry_compensation", OperatorCall(who=who))
+
+    async def retry_step(self, saga_id: str, who: str) -> OperatorAction:
+        """Run the saga's failed step past the pivot again; returns what came of it."""
+        return await act(self._handle(saga_id), "retry_step", OperatorCall(who=who))
 
     async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
         """Mark the saga resolved by hand, with a note."""

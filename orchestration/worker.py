@@ -26,6 +26,7 @@ from orchestration.bootstrap import (
     workflow_runner,
 )
 from orchestration.server import TemporalSettings
+from shared.countermeasures import Countermeasures
 from shared.definitions import definition_named
 from shared.hooks import load_hooks
 from shared.servers import ServerError
@@ -107,6 +108,7 @@ async def serve(settings: Settings) -> int:
                 tracing=tracing,
                 run_worker=True,
                 hooks=load_hooks(settings.hooks, VARIANT),
+                countermeasures=Countermeasures.parse(settings.countermeasures),
             ),
         ):
             stop = asyncio.Event()

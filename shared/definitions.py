@@ -3,7 +3,8 @@
 ``v1`` is the order saga (reserve inventory, charge payment, deduct points, create the shipment
 — the pivot — and complete the order). ``voucher`` is the extension example: v1 plus a
 compensatable step before the pivot with business state of its own (`shared/services/voucher.py`);
-adding it touched this file and that module only (docs/domain.md).
+adding it touched this file and that module only (docs/domain.md). ``pessimistic`` is the order
+saga reordered by the pessimistic view (docs/anomalies.md): the points deduction is the pivot.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from functools import cache
 
 from shared.contracts import StepName
 from shared.definition import SagaDefinition
-from shared.saga import SAGA
+from shared.saga import SAGA, SagaSpec
 from shared.services import SERVICES
 from shared.validation import InvalidInput
 
@@ -45,9 +46,35 @@ def _voucher() -> SagaDefinition:
     )
 
 
+@cache
+def _pessimistic() -> SagaDefinition:
+    """The pessimistic view of the points (Frank & Zahle 1998): the deduction moved to where
+    nothing can give it back — it is the pivot, so no other saga ever reads a deduction that is
+    later restored. The shipment follows it and, past the pivot, is retried, never compensated.
+    Every order runs the deduction (zero points too): a pivot is never skipped."""
+    from shared.saga import StepSpec
+
+    steps = {step.name: step for step in SAGA.steps}
+    deduct = steps[StepName.DEDUCT_POINTS].model_copy(update={"pivot": True, "skip_unless": None})
+    ship = StepSpec(name=StepName.CREATE_SHIPMENT, service="shipping", done="created")
+    reserve, charge, complete = (
+        steps[StepName.RESERVE_INVENTORY],
+        steps[StepName.CHARGE_PAYMENT],
+        steps[StepName.COMPLETE_ORDER],
+    )
+    return SagaDefinition(
+        name="orders-pessimistic",
+        version="v1",
+        spec=SagaSpec(steps=(reserve, charge, deduct, ship, complete)),
+        services=SERVICES,
+        title="the order saga with the points deduction as its pivot (pessimistic view)",
+    )
+
+
 DEFINITIONS: dict[str, Callable[[], SagaDefinition]] = {
     "v1": lambda: ORDERS_V1,
     "voucher": _voucher,
+    "pessimistic": _pessimistic,
 }
 """Every definition by the name ``SAGA_DEFINITION`` takes."""
 DEFAULT = "v1"

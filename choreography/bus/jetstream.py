@@ -20,7 +20,7 @@ from nats.errors import ConnectionClosedError, UnexpectedEOF
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
-from choreography.broker import SAGA_STREAM
+from choreography.broker import SAGA_STREAM, NatsLogin
 from choreography.bus import tracing
 from choreography.bus.messages import Outgoing
 from choreography.bus.spec import ConsumerSpec
@@ -43,8 +43,11 @@ class Bus:
         self._server = tracing.ServerAttributes(nc)
 
     @classmethod
-    async def connect(cls, servers: Sequence[str], name: str) -> Bus:
-        """Connect, reconnecting forever once connected; a first failure is a ConnectionError."""
+    async def connect(
+        cls, servers: Sequence[str], name: str, login: NatsLogin | None = None
+    ) -> Bus:
+        """Connect (as ``login``'s user), reconnecting forever once connected; a first failure
+        is a ConnectionError (a refused login too: its message says so)."""
         try:
             nc = await nats.connect(
                 servers=list(servers),
@@ -53,6 +56,7 @@ class Bus:
                 reconnect_time_wait=0.5,
                 connect_timeout=5,
                 error_cb=_quiet,
+                **(login.connect_options() if login is not None else {}),
             )
         except (NatsError, OSError) as error:
             message = f"cannot connect to NATS at {', '.join(servers)}: {error}"
@@ -125,6 +129,7 @@ class Bus:
 
 
 async def _quiet(error: Exception) -> None:
-    """nats-py logs each error with a traceback; a lost connection (it reconnects) is routine."""
+    """nats-py logs each error with a traceback; a lost connection (it reconnects) is routine.
+    A permissions violation (a publish the server refused for this user) is a warning."""
     routine = isinstance(error, (OSError, UnexpectedEOF, ConnectionClosedError))
     log.log(logging.DEBUG if routine else logging.WARNING, "nats: %r", error)

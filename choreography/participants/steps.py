@@ -53,6 +53,7 @@ def failed_event(
 ) -> Event:
     return trigger.follow(
         routing.failed(step),
+        round=trigger.round,  # the round of the trigger: 0, or an operator's retry of the step
         step=step,
         status=StepStatus.FAILED,
         attempts=attempt,

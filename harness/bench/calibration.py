@@ -307,6 +307,8 @@ async def calibrate(
     """Measure every operation on servers of its own; they are stopped and removed after."""
     found = Calibration()
     started = time.perf_counter()
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)  # a bench's scratch may not be made yet
     folder = Path(tempfile.mkdtemp(prefix="saga-compare-calibration-", dir=scratch))
     folder.chmod(0o711)  # an embedded Postgres runs as its own user and must enter it
     try:

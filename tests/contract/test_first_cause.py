@@ -16,7 +16,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from choreography.access import ADMIN
 from choreography.broker import SAGA_STREAM
+from choreography.bus import Bus
 from choreography.events import CANCEL_REQUESTED, subject
 from choreography.runtime import ChoreographyRuntime
 from harness.compare.faulty import Faulty
@@ -62,14 +64,17 @@ async def tracker_held_down(runtime: Faulty[SagaRuntime], saga_id: str) -> Async
         yield
         return
     durable = raw.settings.tracker_spec().durable
-    await raw.bus.pause(durable, 3_600)
+    nats = raw.settings.nats  # pausing a durable is the operator's (admin's) right, not front's
+    admin = await Bus.connect(nats.servers, "first-cause-admin", nats.login_for(ADMIN))
+    await admin.pause(durable, 3_600)
     try:
         yield
         await until(lambda: declined(runtime, saga_id), "the decline")
         cancel = subject(CANCEL_REQUESTED, saga_id)
         await until(lambda: stream_holds(raw, cancel), "the deadline's cancel")
     finally:
-        await raw.bus.js.resume_consumer(SAGA_STREAM, durable)
+        await admin.js.resume_consumer(SAGA_STREAM, durable)
+        await admin.close()
 
 
 async def test_a_failure_before_the_deadline_decides_the_reason_after_a_coordinator_outage(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.bench.calibration import LABELS, Sizes, calibrate
@@ -13,21 +15,28 @@ SMALL = Sizes(messages=100, transactions=50, postgres_transactions=20, workflows
 """Enough of each that the servers' CPU counters (10 ms ticks) see the batch."""
 
 
-async def test_a_sqlite_run_calibrates_nats_sqlite_and_temporal_on_servers_of_its_own() -> None:
-    found = await calibrate(Settings(store=StoreKind.SQLITE), sizes=SMALL)
+async def test_a_sqlite_run_calibrates_nats_sqlite_and_temporal_on_servers_of_its_own(
+    tmp_path: Path,
+) -> None:
+    scratch = tmp_path / "bench"  # not made yet, as a review's bench scratch is not
+    found = await calibrate(Settings(store=StoreKind.SQLITE), sizes=SMALL, scratch=scratch)
 
     keys = [op.key for op in found.operations]
     assert keys == [key for key in LABELS if key != "postgres_tx"]
     assert set(found.skipped) == {"postgres_tx"}
+    derived = {"activity_remote", "activity_local"}  # workflows with activities less empty ones
     for op in found.operations:
-        assert op.count > 0 and op.wall_ms > 0, op
-        assert op.label == LABELS[op.key]
+        assert op.count > 0 and op.label == LABELS[op.key], op
+        # A difference of two timings may come out 0 (clipped) on a busy machine; a direct
+        # timing may not.
+        assert op.wall_ms >= 0 if op.key in derived else op.wall_ms > 0, op
     by_key = {op.key: op for op in found.operations}
     # Every operation that reaches a server shows in that server's CPU or in ours.
     assert by_key["nats_publish"].cpu_ms_total > 0
     assert by_key["workflow"].cpu_ms.get("server", 0) > 0
     assert by_key["activity_remote"].wall_ms > by_key["activity_local"].wall_ms
     assert 0 < found.seconds < 120
+    assert list(scratch.iterdir()) == []  # its servers' folder removed after
 
 
 @pytest.mark.slow
