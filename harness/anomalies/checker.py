@@ -8,10 +8,12 @@ same anomalies from the state a run left: the two must agree. The patterns, for 
    while the key no longer holds the value the saga last observed: what other sagas changed
    in between is lost (one finding per key whose blind writes lost a net change, naming the
    blind writers and the sagas whose writes they wiped);
-2. dirty read — a saga is refused for insufficient points on a balance it read between
-   another saga's deduction and that saga's restoring it, the restored points would have
-   sufficed, and no serial order explains the refusal (the balance the key started with, less
-   what other sagas deducted and kept, would have sufficed);
+2. dirty read — a saga is refused for insufficient points on a balance short by points
+   their taker did not keep (deducted by another saga and given back after the read, or
+   deducted after that saga had ended: a late commit's leak, which the saga as it ended never
+   made), those points would have sufficed, and no serial order explains the refusal (the
+   balance the key started with, less what other sagas deducted before their end and kept,
+   would have sufficed);
 3. fuzzy read — a saga reads a price again, a catalogue change in between, and a charge it
    computed then stays (not refunded);
 4. cancel overwritten — after a saga was seen to end otherwise, its order is written COMPLETED;
@@ -114,11 +116,13 @@ def dirty_reads(index: Index) -> list[Finding]:
                 continue
             if not (read.key or "").startswith("points/"):
                 continue
-            given_back = _given_back_after(index, read)
+            given_back, leaked = _not_kept(index, read)
             wanted, value = points.get(refusal.saga, 0), int(read.value or 0)
-            dirty = given_back and value < wanted <= value + sum(given_back.values())
+            unkept = sum(given_back.values()) + leaked
+            dirty = unkept > 0 and value < wanted <= value + unkept
             if dirty and _unexplained(index, read, wanted):
-                note = f"{refusal.saga} refused on {read.key}={value}, later given back"
+                how = "later given back" if given_back else "taken after their saga ended"
+                note = f"{refusal.saga} refused on {read.key}={value}, {how}"
                 found.append(Finding.of(Anomaly.DIRTY_READ, {refusal.saga, *given_back}, note))
     return found
 
@@ -132,24 +136,32 @@ def _refused_for_points(entry: Entry) -> bool:
     )
 
 
-def _given_back_after(index: Index, read: Entry) -> dict[str, int]:
-    """Other sagas' decrements of the key before the read that they undid after it."""
+def _not_kept(index: Index, read: Entry) -> tuple[dict[str, int], int]:
+    """Other sagas' decrements of the key before the read that their sagas did not keep: those
+    undone after the read (by saga), and the sum of those made after their saga had ended
+    (named by no one here: each is its saga's own leak, found as an early compensation)."""
     at = index.pos(read)
     taken: dict[str, int] = {}
+    leaked = 0
     back: set[str] = set()
     for e in index.by_key[read.key or ""]:
         if e.kind != "write" or e.saga == read.saga:
             continue
         if index.pos(e) < at and e.phase == "forward" and _decrement(e):
-            taken[e.saga] = taken.get(e.saga, 0) + int(e.read or 0) - int(e.value or 0)
+            if _after_end(index, e):
+                leaked += _amount(e)
+            else:
+                taken[e.saga] = taken.get(e.saga, 0) + _amount(e)
         elif index.pos(e) > at and e.phase == "compensate":
             back.add(e.saga)
-    return {saga: n for saga, n in taken.items() if saga in back}
+    return {saga: n for saga, n in taken.items() if saga in back}, leaked
 
 
 def _unexplained(index: Index, read: Entry, wanted: int) -> bool:
     """No serial order explains the refusal: even after every deduction by other sagas that
-    stayed (never given back), the balance the key started with would have sufficed."""
+    stayed (never given back, and made before their saga ended: a saga that ended without its
+    deduction is in no serial order with it), the balance the key started with would have
+    sufficed."""
     accesses = index.by_key[read.key or ""]
     first = accesses[0]
     start = int(
@@ -159,11 +171,22 @@ def _unexplained(index: Index, read: Entry, wanted: int) -> bool:
     for e in accesses:
         if e.kind != "write" or e.saga == read.saga:
             continue
-        if e.phase == "forward" and _decrement(e):
-            taken[e.saga] = taken.get(e.saga, 0) + int(e.read or 0) - int(e.value or 0)
+        if e.phase == "forward" and _decrement(e) and not _after_end(index, e):
+            taken[e.saga] = taken.get(e.saga, 0) + _amount(e)
         elif e.phase == "compensate":
             taken.pop(e.saga, None)
     return start - sum(taken.values()) >= wanted
+
+
+def _after_end(index: Index, entry: Entry) -> bool:
+    """The entry comes after its saga's (first) end: a late commit's doing."""
+    return any(
+        e.kind == "end" and index.pos(e) < index.pos(entry) for e in index.by_saga[entry.saga]
+    )
+
+
+def _amount(e: Entry) -> int:
+    return int(e.read or 0) - int(e.value or 0)
 
 
 def _decrement(e: Entry) -> bool:

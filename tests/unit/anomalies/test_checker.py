@@ -269,3 +269,94 @@ def test_blind_writes_whose_wiped_changes_cancel_out_lose_nothing() -> None:
     run("write", "A", key="stock/widget", value=10, **back("release_inventory"))
 
     assert check(run.entries, SPEC) == []
+
+
+def leaking(run: Run) -> Run:
+    """L is cancelled while its reservation is held: its fences act on nothing and it ends
+    COMPENSATED, then the reservation commits late and the chain runs on — its points too."""
+    run("fence", "L", step="reserve_inventory", outcome="fenced")
+    run("fence", "L", step="deduct_points", outcome="fenced")
+    run("end", "L", outcome="COMPENSATED", reason="cancelled_by_customer")
+    run("write", "L", key="stock/gizmo", value=19, read=20, **forward("reserve_inventory"))
+    run("step", "L", outcome="done", **forward("reserve_inventory"))
+    run("write", "L", key="points/alice", value=0, read=100, **forward("deduct_points"))
+    return run("step", "L", outcome="done", **forward("deduct_points"))
+
+
+def refused(run: Run, saga: str) -> Run:
+    run("read", saga, key="points/alice", value=0, **forward("deduct_points"))
+    return run(
+        "step", saga, outcome="failed", reason="insufficient_points", **forward("deduct_points")
+    )
+
+
+def with_a_leak(*sagas: Settled) -> tuple[BusinessState, list[Settled]]:
+    """The state a run with L's leak left (its reservation and alice's points taken), and
+    every saga as it reported: B refused, L COMPENSATED on the customer's cancel."""
+    compensated = SagaStatus.COMPENSATED
+    settled = [
+        Settled(
+            "B",
+            order("B", "gizmo", 1, 100, points=100),
+            outcome("B", compensated, Reason.INSUFFICIENT_POINTS),
+        ),
+        Settled(
+            "L",
+            order("L", "gizmo", 1, 100, points=100),
+            outcome("L", compensated, Reason.CANCELLED_BY_CUSTOMER),
+        ),
+        *sagas,
+    ]
+    state = BusinessState(
+        stock={"widget": 10, "gizmo": 19},
+        reserved={"L": {"gizmo": 1}},
+        charges=[],
+        points={"alice": 0},
+        shipments=[],
+        orders=[
+            OrderRecord(
+                saga_id=s.saga_id, order_id=s.saga_id, total_cents=100, status=s.outcome.status
+            )
+            for s in settled
+        ],
+    )
+    return state, settled
+
+
+def test_a_deduction_committed_after_its_saga_ended_explains_no_refusal() -> None:
+    """Found in the committed stress run (choreography, every countermeasure off): B is
+    refused on G's points, G gives them back; L, cancelled, takes the same points after its
+    end. The refusal is a dirty read all the same: L's late deduction is its leak (an early
+    compensation), which no serial order of the sagas as they ended contains."""
+    run = Run()
+    run("start", "B", points=100, total=100)
+    run("write", "G", key="points/alice", value=0, read=100, **forward("deduct_points"))
+    refused(run, "B")
+    run("write", "G", key="points/alice", value=100, read=0, **back("restore_points"))
+    run("end", "G", outcome="COMPENSATED", reason="shipment_failed")
+    run("end", "B", outcome="COMPENSATED", reason="insufficient_points")
+    leaking(run)
+    gave_back = Settled(
+        "G",
+        order("G", "gizmo", 1, 100, points=100),
+        outcome("G", SagaStatus.COMPENSATED, "shipment_failed", "deduct_points", "restore_points"),
+    )
+    state, settled = with_a_leak(gave_back)
+    expected = {(Anomaly.DIRTY_READ, ("B", "G")), (Anomaly.EARLY_COMPENSATION, ("L",))}
+
+    assert kinds(violations(SEED, state, settled, SPEC)) == expected
+    assert kinds(check(run.entries, SPEC)) == expected
+
+
+def test_a_refusal_on_points_taken_after_their_saga_ended_is_a_dirty_read() -> None:
+    """B reads the points L took after L had ended COMPENSATED: the saga that wrote them had
+    ended without them (an aborted read), as the invariants see it from the outcomes."""
+    run = leaking(Run())
+    run("start", "B", points=100, total=100)
+    refused(run, "B")
+    run("end", "B", outcome="COMPENSATED", reason="insufficient_points")
+    state, settled = with_a_leak()
+    expected = {(Anomaly.DIRTY_READ, ("B",)), (Anomaly.EARLY_COMPENSATION, ("L",))}
+
+    assert kinds(violations(SEED, state, settled, SPEC)) == expected
+    assert kinds(check(run.entries, SPEC)) == expected
