@@ -1,12 +1,19 @@
 """Stress mode: seeded random interleavings over a small catalogue, anomalies per 10,000 sagas.
 
 Sagas run in batches of `BATCH`, each batch in a namespace of its own (a fresh catalogue and
-point accounts), all of a batch started at once so they collide: two products, two customers
-with a few deductions' worth of points, some cards declined, some shipments undeliverable,
-some customers cancelling while a step of theirs is held to commit late, the shop repricing a
-product once in the middle of the batch. Holds add a seeded random delay before one or two
-steps of each saga (`Hold.delay_ms`), so the interleavings differ from saga to saga and replay
-exactly. The mix depends on the seed only: every style and setting runs the same sagas.
+point accounts), started together so they collide: two products, two customers with a few
+deductions' worth of points, some cards declined, some shipments undeliverable, some customers
+cancelling while a step of theirs is held to commit late, the shop repricing a product once in
+the middle of the batch. Holds keep one or two steps of each saga until the batch's go, given
+after the reprice, and add a seeded random delay before them (`Hold.delay_ms`), so the
+interleavings differ from saga to saga and replay exactly. The mix depends on the seed only:
+every style and setting runs the same sagas.
+
+The shop reprices between the starts of the batch's two halves, never while a start is in
+flight: the services admit an order against the live catalogue (shared/admission.py), so a
+start across the change would end REJECTED for a price mismatch — a race the two styles lose
+at different rates (the workflow's first activity admits later than the choreography's desk),
+which would leave them running different sagas.
 
 Each batch is judged like a deterministic cell — the checker over its history, the invariants
 over the state it left — and the two must agree. A cell's figures: anomalies found per 10,000
@@ -248,10 +255,15 @@ async def _batch(lab: LabRuntime, sagas: list[Mixed], tally: Tally, timeout_s: f
     lab.history.entries.clear()
     lab.recorder.committed.clear()
     half = len(sagas) // 2
-    runs = [asyncio.ensure_future(_one(batch, saga, tally, timeout_s)) for saga in sagas]
+
+    def start(group: list[Mixed]) -> list[asyncio.Future[None]]:
+        return [asyncio.ensure_future(_one(batch, saga, tally, timeout_s)) for saga in group]
+
+    runs = start(sagas[:half])
     try:
         await _until_started(batch, half, timeout_s)
         await _reprice(batch)
+        runs += start(sagas[half:])
         lab.signals.give(batch.go)
         await asyncio.gather(*runs)
     finally:
@@ -271,7 +283,7 @@ async def _batch(lab: LabRuntime, sagas: list[Mixed], tally: Tally, timeout_s: f
 
 
 async def _until_started(batch: Batch, count: int, timeout_s: float) -> None:
-    """Until ``count`` sagas of the batch were admitted (the shop reprices in the middle)."""
+    """Until ``count`` sagas of the batch were admitted or refused (the shop reprices then)."""
     async with asyncio.timeout(timeout_s):
         while batch.started < count:
             await asyncio.sleep(0.005)
@@ -324,17 +336,16 @@ async def _one(batch: Batch, saga: Mixed, tally: Tally, timeout_s: float) -> Non
 async def _admitted(
     batch: Batch, saga: Mixed, order_id: str, saga_id: str, plan: FaultPlan
 ) -> OrderRequest | None:
-    """Start the saga at the shop's current price; once more if the shop repriced meanwhile."""
-    for _ in range(2):
-        placed = batch.namespace.order(saga.order(order_id, batch.price[saga.product]))
-        asked = time.time()
-        try:
-            await batch.lab.driven.start_saga(saga_id, placed, plan, POLICY)
-        except InvalidOrder:
-            continue
-        batch.lab.history.started(saga_id, placed, asked)
-        return placed
-    return None
+    """Start the saga at the shop's current price (it cannot change meanwhile: `_batch`
+    reprices between starts); None if admission refuses it."""
+    placed = batch.namespace.order(saga.order(order_id, batch.price[saga.product]))
+    asked = time.time()
+    try:
+        await batch.lab.driven.start_saga(saga_id, placed, plan, POLICY)
+    except InvalidOrder:
+        return None
+    batch.lab.history.started(saga_id, placed, asked)
+    return placed
 
 
 async def _cancel(lab: LabRuntime, saga_id: str, step: str, timeout_s: float) -> None:
