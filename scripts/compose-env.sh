@@ -13,7 +13,10 @@ roles=(inventory payment points shipping orders tracker front monitor admin)
 {
   echo "# NATS users' passwords for docker-compose.yml (scripts/compose-env.sh); keep private."
   for role in "${roles[@]}"; do
-    secret=$(head -c 24 /dev/urandom | base64 | tr -d '/+=\n')
+    # Letters and digits, a letter first: nats-server reads the variable as a config value,
+    # and one starting with a digit or `-` can parse as a number, a size or a date.
+    raw=$(head -c 48 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9')
+    secret="p${raw:0:31}"
     echo "SAGA_NATS_PASSWORD_${role^^}=${secret}"
   done
 } > .env

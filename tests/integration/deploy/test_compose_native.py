@@ -8,8 +8,8 @@ uses: a 3-node nats-server cluster (routes and users as in the file), a database
 session's embedded Postgres for the saga stores, and the Temporal dev server standing in for
 the compose file's Temporal. Only the addresses are rewritten (container names become loopback
 ports, the mounted config its file in deploy/) and the `${...}` references filled in as
-compose fills them from `.env` (here: passwords made for the test); every other variable and
-every argument is the file's own.
+compose fills them from `.env` (here: a `.env` written by `scripts/compose-env.sh` for the
+test); every other variable and every argument is the file's own.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import asyncio
 import json
 import os
 import re
-import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator
@@ -34,10 +35,9 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from choreography.access import ADMIN, roles
+from choreography.access import ADMIN
 from choreography.broker import SAGA_STREAM
 from orchestration.server import TemporalServer
-from shared.definitions import ORDERS_V1
 from shared.postgres_server import EmbeddedPostgres
 from shared.servers import LOOPBACK, ManagedProcess, find_binary, free_port
 from shared.settings import ENV_PREFIX
@@ -48,10 +48,20 @@ ROOT = Path(__file__).parents[3]
 COMMAND = Path(sys.executable).parent / "saga-compare"
 
 
-PASSWORDS = {
-    f"SAGA_NATS_PASSWORD_{role.upper()}": secrets.token_urlsafe(16) for role in roles(ORDERS_V1)
-}
-"""What scripts/compose-env.sh writes to .env: a password per NATS user."""
+def script_passwords() -> dict[str, str]:
+    """What scripts/compose-env.sh writes to .env (a password per NATS user), from a run of the
+    script itself in a scratch folder: the topology is started with the passwords a user gets."""
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / "scripts").mkdir()
+        shutil.copy(ROOT / "scripts" / "compose-env.sh", Path(scratch) / "scripts")
+        subprocess.run(
+            ["bash", f"{scratch}/scripts/compose-env.sh"], check=True, capture_output=True
+        )
+        lines = (Path(scratch) / ".env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if not line.startswith("#"))
+
+
+PASSWORDS = script_passwords()
 _REFERENCE = re.compile(r"\$\{(\w+)(?::[?-][^}]*)?\}")
 
 
