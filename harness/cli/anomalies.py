@@ -62,7 +62,7 @@ def anomalies(
     and on, in both styles; the matrix, and with --stress the rates under a random mix."""
     with user_errors():
         plan = LabPlan(
-            anomalies=_chosen(anomaly),
+            anomalies=chosen_anomalies(anomaly),
             switches=countermeasures,
             variants=tuple(variant.names),
             stress=stress,
@@ -90,7 +90,8 @@ def anomalies(
     raise typer.Exit(0 if doc.ok else 1)
 
 
-def _chosen(anomaly: str) -> tuple[Anomaly, ...]:
+def chosen_anomalies(anomaly: str) -> tuple[Anomaly, ...]:
+    """``--anomaly``: one anomaly by name, or ``all``."""
     if anomaly == ALL:
         return tuple(Anomaly)
     try:
