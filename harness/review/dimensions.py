@@ -2,9 +2,9 @@
 
 A row compares both styles on one question; each cell holds the figure, whether it meets what
 is asked of it (None: nothing is asked, it is a fact), a link to its evidence and, where the
-evidence has parts (the anomaly lab's cells), links to each. A row names
-the run its figures come from, whose conditions the page prints beside it. A provider whose
-evidence is missing gives no rows, and the page shows no row for it.
+evidence has parts (the anomaly lab's cells), links to each. A row names the run its figures
+come from, whose conditions the page prints beside it. A provider whose evidence is missing
+gives no rows, and the page shows no row for it.
 """
 
 from __future__ import annotations
