@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from harness.anomalies.kinds import ABOUT, Anomaly
-from harness.anomalies.lab import Places
-from harness.anomalies.matrix import LabDocument, LabPlan, Switches, run_lab
+from harness.anomalies.local import run_traced
+from harness.anomalies.matrix import LabDocument, LabPlan, Switches
 from harness.anomalies.report import document_json, verdict, write_report
 from harness.cli.console import Rows, note, out, print_table, say
 from harness.cli.files import Workspace, prepare_folder
@@ -29,11 +26,6 @@ from harness.cli.guard import run as run_async
 from harness.cli.guard import user_errors
 from harness.cli.options import Bound, JsonOpt, ReportOpt, StoreOpt, Variant, VariantOpt
 from harness.cli.summary import print_json
-from shared.postgres_server import EmbeddedPostgres
-from shared.settings import Settings, StoreKind
-from shared.store import sqlite_stores
-from shared.store.postgres import postgres_stores
-from shared.telemetry import HARNESS, configure_tracing
 from shared.validation import InvalidInput, load_settings
 
 STRESS = Bound(0, 10_000)
@@ -70,7 +62,7 @@ def anomalies(
     and on, in both styles; the matrix, and with --stress the rates under a random mix."""
     with user_errors():
         plan = LabPlan(
-            anomalies=_chosen(anomaly),
+            anomalies=chosen_anomalies(anomaly),
             switches=countermeasures,
             variants=tuple(variant.names),
             stress=stress,
@@ -82,9 +74,11 @@ def anomalies(
         created = prepare_folder(report_dir, "--report-dir", REPORT_FIX) if report_dir else None
     command = shlex.join(["saga-compare", *sys.argv[1:]])
     with user_errors(), Workspace(report_dir, created, None) as workspace:
-        doc = run_async(_run(plan, settings, workspace, command, quiet=as_json))
+        progress = (lambda line: None) if as_json else note
+        traces = workspace.scratch / "traces.jsonl"
+        doc = run_async(run_traced(plan, settings, workspace.scratch, traces, progress, command))
         if report_dir is not None:
-            page = write_report(report_dir, doc, workspace.scratch / "traces.jsonl")
+            page = write_report(report_dir, doc, traces)
         log = workspace.finish()
     if as_json:
         print_json(document_json(doc))
@@ -96,7 +90,8 @@ def anomalies(
     raise typer.Exit(0 if doc.ok else 1)
 
 
-def _chosen(anomaly: str) -> tuple[Anomaly, ...]:
+def chosen_anomalies(anomaly: str) -> tuple[Anomaly, ...]:
+    """``--anomaly``: one anomaly by name, or ``all``."""
     if anomaly == ALL:
         return tuple(Anomaly)
     try:
@@ -106,37 +101,6 @@ def _chosen(anomaly: str) -> tuple[Anomaly, ...]:
         raise InvalidInput(
             f"--anomaly {anomaly!r}: no such anomaly; use one of: {names}, all"
         ) from None
-
-
-async def _run(
-    plan: LabPlan, settings: Settings, workspace: Workspace, command: str, quiet: bool
-) -> LabDocument:
-    tracing = configure_tracing(HARNESS)
-    progress = (lambda line: None) if quiet else note
-    with tracing.exporting(jsonl=workspace.scratch / "traces.jsonl"):
-        async with _places(settings, workspace.scratch) as places:
-            return await run_lab(
-                plan, places, workspace.scratch / "state", tracing, progress, command
-            )
-
-
-@asynccontextmanager
-async def _places(settings: Settings, scratch: Path) -> AsyncIterator[Places]:
-    """The stores of each lab runtime: SQLite files in the run's folder, or Postgres schemas."""
-    if settings.store is StoreKind.SQLITE:
-        yield lambda variant, name: sqlite_stores(scratch / "stores" / variant / name)
-    elif settings.postgres_url:
-        url = settings.postgres_url
-        yield lambda variant, name: postgres_stores(url, schema_prefix=_schema(variant, name))
-    else:
-        async with EmbeddedPostgres(state_dir=scratch / "postgres") as server:
-            yield lambda variant, name: postgres_stores(
-                server.url, schema_prefix=_schema(variant, name)
-            )
-
-
-def _schema(variant: str, name: str) -> str:
-    return f"anomalies_{variant[:5]}_{name}_"
 
 
 def print_lab(doc: LabDocument) -> None:

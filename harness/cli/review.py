@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from harness.anomalies.kinds import Anomaly
 from harness.chaos.plan import parse_kinds
+from harness.cli.anomalies import ALL, chosen_anomalies
 from harness.cli.console import note, say
 from harness.cli.files import Workspace, prepare_folder, unique_folder
 from harness.cli.guard import run as run_async
@@ -18,6 +20,7 @@ from harness.cli.options import REPEAT, Bound, StoreOpt
 from harness.cli.workspace import data_dir
 from harness.deploy.preflight import check_servers
 from harness.review.gather import ReviewPlan
+from harness.review.run import PART_NAMES
 from harness.review.run import review as run_review
 from harness.session import VARIANTS
 from shared.settings import Settings
@@ -26,7 +29,6 @@ from shared.validation import InvalidInput, load_settings
 REVIEW_ORDERS = Bound(5, 1_000)
 """Sagas per benchmark run or chaos variant in a review: enough to mean something, few
 enough to stay a review."""
-PARTS = ("catalogue", "operability", "bench", "chaos")
 FIX = "pass a folder that can be written (it is created when missing)"
 
 
@@ -47,29 +49,43 @@ def review(
     chaos_kill: Annotated[
         str, typer.Option("--chaos-kill", help="Process kinds the chaos run kills.")
     ] = "payment,worker",
+    anomaly: Annotated[
+        str,
+        typer.Option(
+            "--anomaly",
+            help=f"The anomaly lab's matrix for one anomaly: {', '.join(Anomaly)}; or all.",
+        ),
+    ] = ALL,
     skip: Annotated[
         list[str] | None,
-        typer.Option("--skip", help="Leave a part out: catalogue, operability, bench or chaos."),
+        typer.Option("--skip", help=f"Leave a part out: {', '.join(PART_NAMES)}."),
     ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Run the catalogue, the operator's paths, a short benchmark and a short chaos run, then
-    write one page comparing both styles dimension by dimension (review.html, review.md)."""
+    """Run the catalogue, the operator's paths, a short benchmark, a short chaos run and the
+    anomaly lab's matrix, then write one page comparing both styles dimension by dimension
+    (review.html, review.md)."""
     with user_errors():
         kinds = tuple(parse_kinds(chaos_kill))
-        unknown = [part for part in skip or [] if part not in PARTS]
+        anomalies = chosen_anomalies(anomaly)
+        unknown = [part for part in skip or [] if part not in PART_NAMES]
         if unknown:
+            choices = ", ".join(PART_NAMES)
             raise InvalidInput(
-                f"--skip {unknown[0]}: not a part of the review; choose from {', '.join(PARTS)}"
+                f"--skip {unknown[0]}: not a part of the review; choose from {choices}"
             )
         settings = load_settings()
         if store is not None:
             settings = settings.model_copy(update={"store": store})
         folder, created = _folder(out)
     plan = ReviewPlan(
-        repeat=repeat, bench_orders=bench_orders, chaos_orders=chaos_orders, chaos_kinds=kinds
+        repeat=repeat,
+        bench_orders=bench_orders,
+        chaos_orders=chaos_orders,
+        chaos_kinds=kinds,
+        anomaly=anomalies[0] if len(anomalies) == 1 else None,
     )
-    parts = tuple(p for p in PARTS if p not in (skip or []))
+    parts = tuple(p for p in PART_NAMES if p not in (skip or []))
     with user_errors(), Workspace(folder, created, data_dir(settings)) as workspace:
         code = run_async(_review(plan, settings, workspace, folder, parts))
         log = workspace.finish()
@@ -99,6 +115,8 @@ async def _review(
         say(f"{mark} {escape(finding.dimension)}: {escape(finding.text)}")
     for problem in page.problems:
         say(f"[red]not run[/]: {escape(problem)}")
+    for part in page.left_out:
+        say(f"left out: {escape(part)}")
     say(f"review: {escape(str(page_path))}")
     return 0 if page.held else 1
 

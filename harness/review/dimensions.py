@@ -1,9 +1,10 @@
 """The review's dimensions: each a provider that reads the evidence and gives its rows.
 
 A row compares both styles on one question; each cell holds the figure, whether it meets what
-is asked of it (None: nothing is asked, it is a fact), and a link to its evidence. A row names
-the run its figures come from, whose conditions the page prints beside it. A provider whose
-evidence is missing gives no rows, and the page shows no row for it.
+is asked of it (None: nothing is asked, it is a fact), a link to its evidence and, where the
+evidence has parts (the anomaly lab's cells), links to each. A row names the run its figures
+come from, whose conditions the page prints beside it. A provider whose evidence is missing
+gives no rows, and the page shows no row for it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from harness.anomalies.kinds import ABOUT, Anomaly
+from harness.anomalies.matrix import LabDocument
+from harness.anomalies.report import anchor, verdict
+from harness.anomalies.results import CellRun
 from harness.compare.conditions import RunConditions
 from harness.report.stats import Spread, VariantStats, scenario_stats
 from harness.report.traces import saga_metrics
@@ -21,11 +26,20 @@ STYLES = ("orchestration", "choreography")
 
 
 @dataclass(frozen=True)
+class Link:
+    text: str
+    href: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class Cell:
     text: str
     ok: bool | None
     href: str
     title: str = ""
+    parts: tuple[Link, ...] = ()
+    """Links to the parts of the evidence the figure sums up (shown after it, small)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,12 @@ def runs(evidence: Evidence) -> dict[str, tuple[str, RunConditions]]:
         found["bench"] = ("a short closed benchmark", evidence.bench.conditions)
     if evidence.chaos:
         found["chaos"] = ("a short chaos run", evidence.chaos.conditions)
+    if evidence.anomalies:
+        found["anomalies"] = (
+            "the anomaly lab's matrix: each anomaly forced with its countermeasure off and on,"
+            " both styles",
+            evidence.anomalies.conditions,
+        )
     found["code"] = ("the code, counted", evidence.code_conditions)
     return found
 
@@ -353,6 +373,184 @@ class Resilience:
         ]
 
 
+@dataclass(frozen=True)
+class LabTally:
+    """One style's cells of the anomaly lab's matrix, by anomaly."""
+
+    cells: dict[Anomaly, list[CellRun]]
+
+    @classmethod
+    def of(cls, doc: LabDocument, style: str) -> LabTally:
+        cells: dict[Anomaly, list[CellRun]] = {}
+        for cell in doc.matrix:
+            if cell.variant == style:
+                cells.setdefault(cell.anomaly, []).append(cell)
+        return cls(cells)
+
+    def off(self, verdict_is: str) -> list[Anomaly]:
+        """The anomalies whose countermeasure-off cell has this verdict."""
+        return [a for a, cells in self.cells.items() if any(_off(c) == verdict_is for c in cells)]
+
+    @property
+    def can_happen(self) -> list[Anomaly]:
+        cannot = self.off("cannot happen")
+        return [a for a in self.cells if a not in cannot]
+
+    @property
+    def leaked(self) -> list[Anomaly]:
+        """The anomalies still observed with a countermeasure on."""
+        return [
+            a for a, cells in self.cells.items() if any(c.observed and not c.off for c in cells)
+        ]
+
+    @property
+    def prevented(self) -> list[Anomaly]:
+        leaked = self.leaked
+        return [a for a in self.can_happen if a not in leaked and self._on(a)]
+
+    @property
+    def disagree(self) -> int:
+        return sum(not c.agree for cells in self.cells.values() for c in cells)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.as_expected for cells in self.cells.values() for c in cells)
+
+    def _on(self, anomaly: Anomaly) -> list[CellRun]:
+        return [c for c in self.cells[anomaly] if not c.off]
+
+    def text(self) -> str:
+        """How many appear off, how many are prevented on, which cannot happen; what failed."""
+        appear, possible = self.off("observed"), self.can_happen
+        parts = [
+            f"{len(appear)} of {len(self.cells)} appear with their countermeasure off",
+            f"{len(self.prevented)} of {len(possible)} prevented with it on",
+        ]
+        shown = {
+            "cannot happen here": self.off("cannot happen"),
+            "NOT forced with it off": self.off("not observed"),
+            "STILL appear with it on": self.leaked,
+        }
+        parts += [f"{what}: {', '.join(names)}" for what, names in shown.items() if names]
+        if self.disagree:
+            parts.append(f"history and invariants DISAGREE in {_cells(self.disagree)}")
+        return "; ".join(parts)
+
+    def links(self, page: str) -> tuple[Link, ...]:
+        """Each anomaly's cells in the lab's report (the first, with it off, where the on cells
+        follow), titled with every cell's verdict."""
+        return tuple(
+            Link(
+                f"{ABOUT[anomaly].number} {anomaly}",
+                f"{page}#{anchor(cells[0])}",
+                "; ".join(f"{c.setting}: {_shown(c)}" for c in cells),
+            )
+            for anomaly, cells in self.cells.items()
+        )
+
+
+def _off(cell: CellRun) -> str | None:
+    return verdict(cell) if cell.off else None
+
+
+def _shown(cell: CellRun) -> str:
+    involved = f" ({', '.join(cell.involved)})" if cell.involved else ""
+    return verdict(cell) + involved + ("" if cell.agree else ", checks disagree")
+
+
+def _names(anomalies: Sequence[Anomaly]) -> str:
+    return ", ".join(anomalies)
+
+
+def _and(parts: Sequence[str]) -> str:
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+
+
+class Isolation:
+    """The anomaly lab's matrix: which anomalies of concurrent sagas each style shows with
+    their countermeasure off, which the countermeasures prevent, which cannot happen in it."""
+
+    name = "isolation"
+
+    def rows(self, evidence: Evidence) -> list[Row]:
+        found = evidence.anomalies
+        if found is None:
+            return []
+        tallies = {style: LabTally.of(found.doc, style) for style in STYLES}
+        if not all(t.cells for t in tallies.values()):
+            return []
+        ran = list(dict.fromkeys(cell.anomaly for cell in found.doc.matrix))
+        which = (
+            f"the {len(Anomaly)} anomalies"
+            if len(ran) == len(Anomaly)
+            else f"{len(ran)} of the {len(Anomaly)} anomalies ({_names(ran)})"
+        )
+        cells = {
+            style: Cell(t.text(), t.ok, f"{found.page}#matrix", parts=t.links(found.page))
+            for style, t in tallies.items()
+        }
+        return [
+            Row(
+                "isolation",
+                f"{which} of concurrent sagas, each forced with its countermeasure off, then on"
+                " (the anomaly lab)",
+                cells,
+                "anomalies",
+                isolation_finding(tallies),
+                required=True,
+            )
+        ]
+
+
+def isolation_finding(tallies: dict[str, LabTally]) -> str:
+    """Where the styles differ: the anomalies that appear in one style only, and why (they
+    cannot happen in the other); then what the countermeasures leave."""
+    appear = {style: t.off("observed") for style, t in tallies.items()}
+    total = len(tallies[STYLES[0]].cells)
+    both = [a for a in appear[STYLES[0]] if a in appear[STYLES[1]]]
+    off: list[str] = []
+    if both:
+        off.append(f"{_count(both, total)} in both styles")
+    for style, other in (STYLES, STYLES[::-1]):
+        only = [a for a in appear[style] if a not in appear[other]]
+        if only:
+            cannot = [a for a in only if a in tallies[other].off("cannot happen")]
+            why = f": they cannot happen in the {other}" if cannot == only else ""
+            off.append(f"{_appear(only)} only in the {style} ({_names(only)}{why})")
+    text = "With their countermeasure off, " + (_and(off) if off else "none appears")
+    leaked = [
+        f"{_names(t.leaked)} still {_verb(t.leaked)} in the {style}"
+        for style, t in tallies.items()
+        if t.leaked
+    ]
+    text += "; with it on, " + (_and(leaked) if leaked else "none appears in either style")
+    disagree = sum(t.disagree for t in tallies.values())
+    if disagree:
+        text += f"; the history checker and the invariants disagree in {_cells(disagree)}"
+    return text + "."
+
+
+def _count(anomalies: Sequence[Anomaly], total: int) -> str:
+    """``3 of the 5 anomalies appear``, ``all 5 anomalies appear``, ``lost_update appears``."""
+    if total == 1:
+        return f"{_names(anomalies)} appears"
+    if len(anomalies) == total:
+        return f"all {total} anomalies appear"
+    return f"{len(anomalies)} of the {total} anomalies appear"
+
+
+def _appear(anomalies: Sequence[Anomaly]) -> str:
+    return f"{len(anomalies)} {_verb(anomalies)}"
+
+
+def _cells(count: int) -> str:
+    return f"{count} cell" if count == 1 else f"{count} cells"
+
+
+def _verb(anomalies: Sequence[Anomaly]) -> str:
+    return "appears" if len(anomalies) == 1 else "appear"
+
+
 class Operability:
     """Stuck sagas reaching an operator, the actions that settle them, one trace per saga."""
 
@@ -451,8 +649,9 @@ DIMENSIONS: Sequence[Dimension] = (
     Latency(),
     Throughput(),
     Resilience(),
+    Isolation(),
     Operability(),
     CodeSize(),
 )
-"""The dimensions the page shows, in order; isolation (the anomaly lab) and change
-(versioning) join as providers of their own when their evidence exists."""
+"""The dimensions the page shows, in order; change (versioning) joins as a provider of its own,
+beside its part of the review (`harness.review.run.PARTS`), when its evidence exists."""

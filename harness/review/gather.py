@@ -6,6 +6,8 @@ the conditions it ran under.
   listed by the monitor's intervention queue, then retried and resolved;
 - a short closed benchmark (``bench/``): each style against its engine's floor;
 - a short chaos run (``chaos/``): kills under load on a deployment started for it;
+- the anomaly lab's matrix (``anomalies/``): each anomaly of concurrent sagas forced with its
+  countermeasure off and on, in both styles (the lab's own report, page and JSON);
 - the code itself (``code-size.md``).
 """
 
@@ -20,6 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.anomalies.kinds import Anomaly
+from harness.anomalies.local import run_traced
+from harness.anomalies.matrix import LabDocument, LabPlan, Switches, matrix_cells
+from harness.anomalies.report import PAGE as LAB_PAGE
+from harness.anomalies.report import write_report as write_lab_report
 from harness.bench.markdown import bench_markdown
 from harness.bench.plots import closed_svg
 from harness.bench.run import Bench, BenchPlan, Style
@@ -60,6 +67,8 @@ class ReviewPlan:
     chaos_kinds: tuple[str, ...] = ("payment", "worker")
     chaos_rate: float = 4.0
     chaos_seed: int = 7
+    anomaly: Anomaly | None = None
+    """The one anomaly the lab's matrix forces, off and on, in both styles (None: all five)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,16 @@ class ChaosEvidence:
     conditions: RunConditions
 
 
+@dataclass(frozen=True)
+class LabEvidence:
+    """The anomaly lab's matrix, and its report (``page``, relative to the review's folder)."""
+
+    folder: Path
+    doc: LabDocument
+    conditions: RunConditions
+    page: str
+
+
 @dataclass
 class Evidence:
     """Everything the review found, each part None when it was not run or did not finish."""
@@ -120,7 +139,11 @@ class Evidence:
     operability: OperabilityEvidence | None = None
     bench: BenchEvidence | None = None
     chaos: ChaosEvidence | None = None
+    anomalies: LabEvidence | None = None
     problems: list[str] = field(default_factory=list)
+    """The parts that were run and did not finish, each in a sentence."""
+    left_out: list[str] = field(default_factory=list)
+    """The parts the review was told to leave out (``--skip``), each named."""
 
 
 def _options(scratch: Path) -> dict[str, Any]:
@@ -254,6 +277,25 @@ async def run_chaos_short(
     )
     write_chaos(doc, folder, command)
     return ChaosEvidence(folder, doc, conditions)
+
+
+async def run_anomalies(
+    plan: ReviewPlan, settings: Settings, scratch: Path, out: Path, progress: Progress
+) -> LabEvidence:
+    """The lab's deterministic matrix (no stress) on both styles, its report written as
+    ``saga-compare anomalies --report-dir`` writes it."""
+    chosen = (plan.anomaly,) if plan.anomaly is not None else tuple(Anomaly)
+    lab = LabPlan(anomalies=chosen, switches=Switches.both, variants=VARIANTS)
+    definitions = ", ".join(dict.fromkeys(setting.definition for _, setting in matrix_cells(lab)))
+    conditions = gather(store=settings.store.value, definition=definitions)
+    option = f" --anomaly {plan.anomaly}" if plan.anomaly is not None else ""
+    command = f"saga-compare anomalies{option} --countermeasures both (run by saga-compare review)"
+    progress(f"anomalies: {len(chosen)} of {len(Anomaly)}, countermeasures off and on, both styles")
+    traces = scratch / "anomalies.jsonl"
+    doc = await run_traced(lab, settings, scratch / "anomalies", traces, progress, command)
+    folder = out / "anomalies"
+    write_lab_report(folder, doc, traces)
+    return LabEvidence(folder, doc, conditions, f"{folder.name}/{LAB_PAGE}")
 
 
 def code_evidence(out: Path) -> tuple[dict[str, PackageSize], RunConditions]:

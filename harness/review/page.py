@@ -53,6 +53,7 @@ class ReviewPage:
     spec_sequences: dict[str, Markup]
     shown: ScenarioDetail | None
     problems: list[str]
+    left_out: list[str]
 
     @property
     def held(self) -> bool:
@@ -99,6 +100,7 @@ def build_page(evidence: Evidence, dimensions: tuple[Dimension, ...] | None = No
         },
         shown=shown,
         problems=list(evidence.problems),
+        left_out=list(evidence.left_out),
     )
 
 

@@ -1,11 +1,16 @@
-"""The review from start to page: gather each part's evidence, then write the page.
+"""The review from start to page: run each part, keep its evidence, then write the page.
 
-A part that fails (a chaos deployment that cannot start, a benchmark whose sagas fail) is
-named on the page and its rows left out; the rest of the review still stands.
+A part is one run of the review (the catalogue, the benchmark, the anomaly lab, ...): a name for
+``--skip``, what it is in a sentence, and how it fills its field of the evidence. A part that
+fails (a chaos deployment that cannot start, a benchmark whose sagas fail) is named on the page
+and its rows left out; the rest of the review still stands. A part left out is named too. A new
+part (versioning) is one more entry in `PARTS`, beside one more dimension provider.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.bench.run import BenchFailed
@@ -14,6 +19,7 @@ from harness.review.gather import (
     Progress,
     ReviewPlan,
     code_evidence,
+    run_anomalies,
     run_bench,
     run_catalogue,
     run_chaos_short,
@@ -29,6 +35,61 @@ PART_ERRORS = (BenchFailed, ServerError, InvalidInput, TimeoutError, OSError)
 """What a part may fail with and leave the others standing."""
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What every part runs with."""
+
+    plan: ReviewPlan
+    settings: Settings
+    scratch: Path
+    out: Path
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    """The part's name for ``--skip``."""
+    about: str
+    """What it is, for the page: "the benchmark", "the anomaly lab"."""
+    run: Callable[[Inputs, Evidence], Awaitable[None]]
+    """Run it and keep its evidence in its field of `Evidence`."""
+    alone: bool = True
+    """Whether its failure leaves the other parts standing (the catalogue's does not: the
+    review is about the sagas it runs)."""
+
+
+async def _catalogue(i: Inputs, evidence: Evidence) -> None:
+    evidence.catalogue = await run_catalogue(i.plan, i.settings, i.scratch, i.out, i.progress)
+
+
+async def _operability(i: Inputs, evidence: Evidence) -> None:
+    evidence.operability = await run_operability(i.settings, i.scratch, i.out, i.progress)
+
+
+async def _bench(i: Inputs, evidence: Evidence) -> None:
+    evidence.bench = await run_bench(i.plan, i.settings, i.scratch, i.out, i.progress)
+
+
+async def _chaos(i: Inputs, evidence: Evidence) -> None:
+    evidence.chaos = await run_chaos_short(i.plan, i.settings, i.out, i.progress)
+
+
+async def _anomalies(i: Inputs, evidence: Evidence) -> None:
+    evidence.anomalies = await run_anomalies(i.plan, i.settings, i.scratch, i.out, i.progress)
+
+
+PARTS = (
+    Part("catalogue", "the catalogue", _catalogue, alone=False),
+    Part("operability", "the operator's paths", _operability, alone=False),
+    Part("bench", "the benchmark", _bench),
+    Part("chaos", "the chaos run", _chaos),
+    Part("anomalies", "the anomaly lab", _anomalies),
+)
+"""The review's runs, in the order they run."""
+PART_NAMES = tuple(part.name for part in PARTS)
+
+
 async def review(
     plan: ReviewPlan,
     settings: Settings,
@@ -36,23 +97,20 @@ async def review(
     out: Path,
     progress: Progress,
     *,
-    parts: tuple[str, ...] = ("catalogue", "operability", "bench", "chaos"),
+    parts: tuple[str, ...] = PART_NAMES,
 ) -> tuple[Path, ReviewPage]:
     """Run the parts asked for, then write review.html and review.md into ``out``."""
     code, code_conditions = code_evidence(out)
     evidence = Evidence(out, definition_named(settings.definition), code, code_conditions)
-    if "catalogue" in parts:
-        evidence.catalogue = await run_catalogue(plan, settings, scratch, out, progress)
-    if "operability" in parts:
-        evidence.operability = await run_operability(settings, scratch, out, progress)
-    if "bench" in parts:
-        try:
-            evidence.bench = await run_bench(plan, settings, scratch, out, progress)
-        except PART_ERRORS as error:
-            evidence.problems.append(f"the benchmark did not finish ({error})")
-    if "chaos" in parts:
-        try:
-            evidence.chaos = await run_chaos_short(plan, settings, out, progress)
-        except PART_ERRORS as error:
-            evidence.problems.append(f"the chaos run did not finish ({error})")
+    inputs = Inputs(plan, settings, scratch, out, progress)
+    for part in PARTS:
+        if part.name not in parts:
+            evidence.left_out.append(f"{part.about} (--skip {part.name})")
+        elif not part.alone:
+            await part.run(inputs, evidence)
+        else:
+            try:
+                await part.run(inputs, evidence)
+            except PART_ERRORS as error:
+                evidence.problems.append(f"{part.about} did not finish ({error})")
     return write_page(evidence)

@@ -215,6 +215,10 @@ CASES: dict[str, tuple[Case, tuple[str, ...]]] = {
         lambda d: (["up", "--state-dir", "/proc/saga-compare-test/state"], {}),
         ("--state-dir /proc/saga-compare-test/state", "cannot be written", "pass a folder"),
     ),
+    "review --anomaly that is none": (
+        lambda d: (["review", "--out", str(d / "review"), "--anomaly", "phantom_read"], {}),
+        ("--anomaly 'phantom_read': no such anomaly", "lost_update", "all"),
+    ),
     "--json with a value": (
         lambda d: ([*HAPPY, "--json", "true"], {}),
         ("unexpected extra argument", "saga-compare run --help"),

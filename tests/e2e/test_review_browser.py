@@ -1,9 +1,10 @@
 """The review page in a real browser (Debian's Chromium driven by Playwright), from a real review.
 
 `saga-compare review` runs at its smallest sizes here (the whole catalogue once, the operator's
-paths, 5-saga benchmark runs, a 5-order chaos run). Set ``SAGA_REVIEW_PAGE`` to check another
-review instead (the committed docs/review-run/review.html), and ``SAGA_REVIEW_SCREENSHOTS`` to
-a folder to save screenshots of it there (docs/img for the docs).
+paths, 5-saga benchmark runs, a 5-order chaos run, the anomaly lab's matrix for one anomaly).
+Set ``SAGA_REVIEW_PAGE`` to check another review instead (the committed
+docs/review-run/review.html), and ``SAGA_REVIEW_SCREENSHOTS`` to a folder to save screenshots of
+it there (docs/img for the docs).
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from harness.report.health import trace_health
 from tests.browser_support import chromium
 
 COMMAND = Path(sys.executable).parent / "saga-compare"
-DIMENSIONS = ["correctness", "latency", "throughput", "resilience", "operability", "code size"]
+DIMENSIONS = [
+    "correctness",
+    "latency",
+    "throughput",
+    "resilience",
+    "isolation",
+    "operability",
+    "code size",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +42,18 @@ def review_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return Path(chosen).resolve()
     out = tmp_path_factory.mktemp("review") / "review"
     done = subprocess.run(
-        [str(COMMAND), "review", "--out", str(out), "--bench-orders", "5", "--chaos-orders", "5"],
+        [
+            str(COMMAND),
+            "review",
+            "--out",
+            str(out),
+            "--bench-orders",
+            "5",
+            "--chaos-orders",
+            "5",
+            "--anomaly",
+            "lost_update",
+        ],
         capture_output=True,
         text=True,
         timeout=900,
@@ -148,6 +168,39 @@ def test_every_saga_is_one_trace_and_the_page_says_so(page: Page, review_page: P
     assert health.one_trace_per_saga and per_style % 38 == 0
     assert cells == [f"{per_style} of {per_style} sagas one trace"] * 2
     assert "ok-True" in (row.locator("td.cell").first.get_attribute("class") or "")
+
+
+def test_the_isolation_row_sums_up_the_anomaly_lab_and_opens_its_cells(
+    page: Page, browser: Browser, review_page: Path
+) -> None:
+    row = page.locator("tr.row[data-dimension='isolation']")
+    cells = row.locator("td.cell")
+    parts = row.locator("td.cell .cell-parts a")
+
+    assert row.get_attribute("data-run") == "anomalies"
+    assert "anomalies run" in row.locator(".conditions-line").inner_text()
+    for text in cells.all_inner_texts():
+        assert "appear with their countermeasure off" in text
+        assert "prevented with it on" in text
+    assert all("ok-True" in (cell.get_attribute("class") or "") for cell in cells.all())
+    finding = page.locator("ul.findings li[data-dimension='isolation']").inner_text()
+    assert "With their countermeasure off" in finding
+    assert parts.count() >= 2
+    href = parts.first.get_attribute("href") or ""
+    assert href.startswith("anomalies/anomalies.html#cell-")
+    lab = browser.new_page(viewport={"width": 1200, "height": 900})
+    lab.goto(review_page.as_uri())
+    lab.locator("tr.row[data-dimension='isolation'] td.cell .cell-parts a").first.click()
+    lab.wait_for_url(f"**/{href}")
+    section = lab.locator(f"section#{href.split('#')[1]}")
+    heading = section.locator("h3").inner_text()
+    charts = section.locator("figure.chart").count()
+    top = lab.evaluate(
+        "(id) => document.getElementById(id).getBoundingClientRect().top", href.split("#")[1]
+    )
+    lab.close()
+    assert "orchestration" in heading and heading.endswith(": observed")
+    assert charts >= 1 and 0 <= top < 900
 
 
 def test_screenshots_are_saved_when_asked(page: Page) -> None:
