@@ -55,6 +55,10 @@ class SagaDefinition:
     title: str = ""
     earlier: tuple[DefinitionRef, ...] = field(default=())
     """Definitions whose workflows and events this one still understands (versioning)."""
+    release: int = 1
+    """The release of the code that runs it: the shapes its processes write (the events'
+    envelope) and the workflow code its workers run (docs/versioning.md). Not in the digest:
+    it says which code runs the saga, not how the saga runs."""
 
     def __post_init__(self) -> None:
         missing = [name for name in self.spec.services if name not in self.services]

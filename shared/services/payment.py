@@ -46,7 +46,7 @@ class PaymentService(Service):
                 " VALUES (?, ?, ?, ?)",
                 (req.saga_id, order.customer_id, order.payment_method, order.total_cents),
             )
-            return {"amount_cents": order.total_cents}
+            return self.charged(order.total_cents)
 
         return await self._forward(req, StepName.CHARGE_PAYMENT, apply, within)
 
@@ -56,11 +56,19 @@ class PaymentService(Service):
                 "UPDATE charges SET refunded_cents = amount_cents WHERE saga_id = ?",
                 (req.saga_id,),
             )
-            return {"refunded_cents": done["amount_cents"]}
+            return {"refunded_cents": self.charged_cents(done)}
 
         return await self._compensate(
             req, StepName.REFUND_PAYMENT, undo, within, undoes=StepName.CHARGE_PAYMENT
         )
+
+    def charged(self, cents: int) -> dict[str, Any]:
+        """What the charge reports (its result detail, in the step log): cents in version 1."""
+        return {"amount_cents": cents}
+
+    def charged_cents(self, detail: dict[str, Any]) -> int:
+        """The amount a recorded charge took, read back from its detail for the refund."""
+        return int(detail["amount_cents"])
 
     async def charges(self) -> list[Charge]:
         rows = await self.store.query(
