@@ -24,7 +24,8 @@ from orchestration.activities import VARIANT, SagaActivities
 from orchestration.client import check_search_attributes, connect, for_component
 from orchestration.interceptors import HeldDefinition
 from orchestration.server import TemporalServer, TemporalSettings
-from orchestration.workflows import OrderSagaWorkflow
+from orchestration.versioning import adopt_if_unset, build_id, deployment_config, versioned
+from orchestration.workflows import workflow_for
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.services import Domain
@@ -64,11 +65,21 @@ SAGA_SANDBOX = "passthrough"
 """The saga's setting, chosen on measurements (docs/benchmarks.md, scripts/sandbox_cost.py)."""
 
 
-def build_worker(client: Client, task_queue: str, domain: Domain, middleware: Chain = ()) -> Worker:
+def build_worker(
+    client: Client,
+    task_queue: str,
+    domain: Domain,
+    middleware: Chain = (),
+    *,
+    versioning: str = "patched",
+) -> Worker:
     """A worker running the saga workflow and its activities over one Domain; it refuses
-    workflows of another saga definition than the domain's."""
+    workflows of a saga definition the domain's does not understand, and runs the workflow
+    code of that definition's release as ``versioning`` says (docs/versioning.md)."""
     activities = SagaActivities(domain, middleware, VARIANT)
-    return saga_worker(client, task_queue, activities.all(), definition=domain.definition)
+    return saga_worker(
+        client, task_queue, activities.all(), definition=domain.definition, versioning=versioning
+    )
 
 
 def saga_worker(
@@ -78,18 +89,24 @@ def saga_worker(
     *,
     sandbox: str = SAGA_SANDBOX,
     definition: SagaDefinition | None = None,
+    versioning: str = "patched",
 ) -> Worker:
     """The saga workflow's worker with these activities (the benchmark's floor: no-ops).
 
     ``sandbox`` picks the workflow runner (docs/benchmarks.md measures each): ``full``
     (Temporal's default sandbox), ``passthrough`` (the saga's: the sandbox's restrictions on
     non-deterministic calls, but every module imported once, not again for each workflow run)
-    or ``off``.
+    or ``off``. With a definition, its release's workflow code, and with ``versioning``
+    ``pinned`` or ``auto-upgrade`` the worker is a version of the deployment named like the
+    task queue (orchestration/versioning.py).
     """
+    release = definition.release if definition is not None else 1
+    config = deployment_config(task_queue, definition, versioning) if definition else None
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderSagaWorkflow],
+        workflows=[workflow_for(release, versioning)],
+        deployment_config=config,
         activities=activities,
         interceptors=[HeldDefinition(definition)] if definition is not None else [],
         workflow_runner=workflow_runner(sandbox),
@@ -124,9 +141,11 @@ async def bootstrap(
     server_state_dir: Path | None = None,
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
+    versioning: str = "patched",
 ) -> AsyncIterator[Orchestration]:
     """Build the variant and, with ``run_worker``, a worker on the settings' task queue whose
-    steps run through ``hooks.step`` (none in production).
+    steps run through ``hooks.step`` (none in production). A versioned worker (``versioning``
+    ``pinned`` or ``auto-upgrade``) makes its version current when the deployment has none.
 
     With no address in the settings an embedded dev server runs for the block (in memory,
     or on a file in ``server_state_dir``); a server given by address must already have the
@@ -153,8 +172,14 @@ async def bootstrap(
             await check_search_attributes(client)
         if run_worker:
             worker = build_worker(
-                for_component(client, tracing, WORKER), settings.task_queue, domain, hooks.step
+                for_component(client, tracing, WORKER),
+                settings.task_queue,
+                domain,
+                hooks.step,
+                versioning=versioning,
             )
             with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope
                 await stack.enter_async_context(worker)
+            if versioned(versioning):
+                await adopt_if_unset(client, settings.task_queue, build_id(definition))
         yield Orchestration(settings, client, domain, ui_url, server)

@@ -33,6 +33,11 @@ def _replica_count(value: int) -> int:
 
 Replicas = Annotated[int, AfterValidator(_replica_count)]
 
+WorkflowVersioning = Literal["none", "patched", "pinned", "auto-upgrade"]
+"""How the orchestration's workers meet sagas an earlier release started (docs/versioning.md)."""
+EventVersioning = Literal["strict", "tolerant", "stored-upcast", "dual-publish"]
+"""How the choreography's processes meet events and state of an earlier release (same doc)."""
+
 
 class StoreKind(StrEnum):
     SQLITE = "sqlite"
@@ -73,6 +78,15 @@ class Settings(BaseSettings):
 
     definition: str = Field(default="v1", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     """The saga definition every process of a deployment runs (`shared/definitions.py`)."""
+    workflow_versioning: WorkflowVersioning = "patched"
+    """``none``: a worker runs its release's workflow code on every saga; ``patched``: the
+    code of a later release is guarded by ``workflow.patched``; ``pinned`` / ``auto-upgrade``:
+    Worker Versioning, each worker a version of the deployment named by the task queue."""
+    event_versioning: EventVersioning = "strict"
+    """``strict``: a process reads its own definition's events only, in its own shape;
+    ``tolerant``: reads the definitions it understands, upcasting older events on read;
+    ``stored-upcast``: also upcasts the tracker's stored views; ``dual-publish``: one consumer
+    group per release, a later release publishing both shapes while the earlier one runs."""
     hooks: str = Field(default="", pattern=r"^([A-Za-z_][\w.]*:[A-Za-z_]\w*)?$")
     """``module:function`` building the middleware of the step and publish seams; empty (the
     default, and every production deployment): none. ``up --chaos`` names the fault injector."""
