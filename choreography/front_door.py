@@ -124,6 +124,7 @@ class Desk:
             command.policy,
             command.started_at,
             self.tracker.routing.definition.ref,
+            self.tracker.routing.definition.release,  # the envelope this release writes
         )
         carrier: dict[str, str] = {}
         propagate.inject(carrier)

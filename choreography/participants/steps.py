@@ -38,7 +38,14 @@ def forward_events(
         done = p.routing.done(step)
         trail = (*trigger.trail, step)
         return [
-            trigger.follow(done, trail=trail, step=step, status=result.status, attempts=attempt)
+            trigger.follow(
+                done,
+                trail=trail,
+                step=step,
+                status=result.status,
+                attempts=attempt,
+                detail=result.detail,
+            )
         ]
     if result.status is StepStatus.SKIPPED:
         return [trigger.follow(p.routing.skipped(step), step=step, status=StepStatus.SKIPPED)]
