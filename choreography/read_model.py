@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -19,8 +20,10 @@ from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from choreography.broker import SAGA_STREAM
+from choreography.events import Meaning, Role, Routing
 from choreography.projection import COMPENSATING, SagaView, outcome
 from shared.contracts import OperatorAction, SagaStatus, StepState, StepStatus
+from shared.definition import SagaDefinition
 from shared.read_model import (
     LATENCY_WINDOW_S,
     MAX_ALERT_CANDIDATES,
@@ -36,6 +39,7 @@ from shared.read_model import (
     SagaRow,
     StepView,
     alert_kinds,
+    found_by,
     trace_id_of,
 )
 from shared.saga import SagaSpec
@@ -78,19 +82,20 @@ class ChoreographyReadModel:
         self,
         store: Store,
         js: JetStreamContext,
-        saga: SagaSpec,
+        definition: SagaDefinition,
         stream: str = SAGA_STREAM,
     ) -> None:
         self.store = store
         self.js = js
         self.stream = stream
-        self.saga_spec = saga
+        self.definition = definition
+        self.saga_spec: SagaSpec = definition.spec
 
     async def list_sagas(self, query: SagaQuery, now: float) -> list[SagaRow]:
         where, params = _where(query, now)
         sql = f"{_ROW}{where} ORDER BY {_OPEN} DESC, {_SORT_AT} DESC LIMIT ?"
         rows = await self.store.query(sql, (*params, query.limit))
-        return [_saga_row(r) for r in rows]
+        return [row for row in map(_saga_row, rows) if found_by(row, query.search)]
 
     async def saga(self, saga_id: str) -> SagaDetail | None:
         found = await self.store.query(
@@ -103,7 +108,7 @@ class ChoreographyReadModel:
         messages = await self._messages(saga_id)
         return SagaDetail(
             row=_saga_row(row),
-            steps=_timeline(current.steps, messages),
+            steps=_timeline(current.steps, messages, Routing(self.definition)),
             entries=[_entry(m) for m in messages],
             entries_title="stream events",
             failed_step=row["failed_step"],
@@ -214,8 +219,10 @@ def _where(query: SagaQuery, now: float) -> tuple[str, list[Any]]:
         clauses.append("s.started_at >= ?")
         params.append(now - query.max_age_s)
     if query.search is not None:
-        clauses.append("(s.saga_id = ? OR s.order_id = ?)")
-        params += [query.search, query.search]
+        # The order id as given, or as a run placed it (a tag after it: found_by checks it).
+        clauses.append("(s.saga_id = ? OR s.order_id = ? OR s.order_id LIKE ? ESCAPE '!')")
+        tagged = query.search.replace("_", "!_") + "-" + "_" * 8
+        params += [query.search, query.search, tagged]
     if query.after is not None and query.after.open:
         clauses.append(f"(NOT {_IS_OPEN} OR s.started_at < ?)")
         params.append(query.after.at)
@@ -281,25 +288,44 @@ def _entry(msg: RawStreamMsg) -> RawEntry:
     return RawEntry(at=_time(msg), name=kind, detail=" ".join(fields))
 
 
-def _timeline(steps: Sequence[StepState], messages: Sequence[RawStreamMsg]) -> list[StepView]:
-    """The projection's steps with times from the stream.
+def _timeline(
+    steps: Sequence[StepState], messages: Sequence[RawStreamMsg], routing: Routing
+) -> list[StepView]:
+    """The projection's steps with times from the stream, each earlier round of a retried
+    compensation kept as a view of its own.
 
-    Events form a chain: a step's result event ends it, and the event just before it (its
-    trigger) started it; a step still in flight started with the saga's latest event.
+    A step's result event ends it. A forward step starts with its trigger (the event that
+    sets it in flight: the previous step's result), however many events came between, such
+    as the deadline's cancel while it hung; a compensation starts with the event just before
+    its result (the failure, cancel, hand-back or operator's retry that asked for it).
     """
-    ended: dict[str, tuple[float, float]] = {}
+    triggered: dict[str, float] = {}
+    rounds: dict[str, dict[int, _Run]] = {}
     previous: float | None = None
     for msg in messages:
         at = _time(msg)
-        step = _decoded(msg).get("step")
+        body = _decoded(msg)
+        kind = str(body.get("kind", ""))
+        started = routing.starts(kind)
+        if started is not None:
+            triggered.setdefault(started, at)
+        step = body.get("step")
         if isinstance(step, str):
-            ended[step] = (previous if previous is not None else at, at)
+            began = triggered.get(step, previous if previous is not None else at)
+            run = _Run(began, at, _result(body, routing.meaning(kind)), _int(body, "attempts"))
+            rounds.setdefault(step, {})[_int(body, "round")] = run
         previous = at
     views = []
     for s in steps:
-        start, end = ended.get(s.step, (None, None))
+        runs = rounds.get(s.step, {})
+        latest = max(runs, default=0)
+        for number in sorted(runs):
+            if number < latest:
+                views.append(runs[number].view(s, number))
+        start: float | None = runs[latest].start if runs else None
+        end: float | None = runs[latest].end if runs else None
         if s.status is StepStatus.RUNNING:
-            start, end = previous, None
+            start, end = triggered.get(s.step, previous), None
         views.append(
             StepView(
                 step=str(s.step),
@@ -308,6 +334,39 @@ def _timeline(steps: Sequence[StepState], messages: Sequence[RawStreamMsg]) -> l
                 attempts=s.attempts,
                 started_at=start,
                 ended_at=end,
+                round=latest,
             )
         )
     return views
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One round of a step as the stream tells it."""
+
+    start: float
+    end: float
+    status: str
+    attempts: int
+
+    def view(self, state: StepState, round: int) -> StepView:
+        return StepView(
+            step=str(state.step),
+            phase=state.phase.value,
+            status=self.status,
+            attempts=self.attempts,
+            started_at=self.start,
+            ended_at=self.end,
+            round=round,
+        )
+
+
+def _result(body: Mapping[str, Any], meaning: Meaning | None) -> str:
+    if meaning is not None and meaning.role in (Role.FAILED, Role.COMPENSATION_FAILED):
+        return StepStatus.FAILED.value
+    return str(body.get("status") or StepStatus.DONE.value)
+
+
+def _int(body: Mapping[str, Any], key: str) -> int:
+    value = body.get(key)
+    return value if isinstance(value, int) else 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from choreography import inbox, outbox, projection
+from choreography import attempts, inbox, outbox, projection
 from shared.contracts import ServiceName
 from shared.store import Migration, migrations
 
@@ -26,8 +26,13 @@ FENCES: tuple[Migration, ...] = migrations(
 )
 """Gone since version 2: the cancel protocol keeps its tombstones in each service's step log."""
 
-PARTICIPANT: tuple[Migration, ...] = (*outbox.MIGRATIONS, *inbox.MIGRATIONS, *FENCES)
-"""What every participant's store holds: outbox and inbox."""
+PARTICIPANT: tuple[Migration, ...] = (
+    *outbox.MIGRATIONS,
+    *inbox.MIGRATIONS,
+    *FENCES,
+    *attempts.MIGRATIONS,
+)
+"""What every participant's store holds: outbox, inbox and its steps' failed attempts."""
 
 
 def migrations_for(services: Iterable[str]) -> dict[str, tuple[Migration, ...]]:

@@ -20,6 +20,7 @@ from harness.compare.runner import ScenarioRun, new_run_tag, run_scenario
 from harness.compare.scenarios import Scenario
 from harness.deploy import ledger
 from harness.deploy.attach import Deployed, open_front_door
+from harness.deploy.placements import PlacingRuntime
 from shared.definitions import definition_named
 from shared.faults.sources import PlanBoard
 from shared.hooks import NO_HOOKS
@@ -76,7 +77,7 @@ class Session:
             for variant in self.runtimes:
                 for scenario in scenarios:
                     run = await run_scenario(
-                        self.driven(variant),
+                        self._placing(variant, tags[scenario.name]),
                         scenario,
                         run_tag=tags[scenario.name],
                         timeout_s=timeout_s,
@@ -98,8 +99,17 @@ class Session:
             variants=[v for v in self.runtimes if v in self.deployed.variants],
             seed=scenario.seed,
             orders=[case.order for case in scenario.sagas],
+            tracks_placements=True,
         )
         ledger.record(self.deployed.state_dir, entry)
+
+    def _placing(self, variant: str, tag: str) -> Faulty[SagaRuntime]:
+        """The variant driven with its faults; on a deployment, its runtime also records each
+        saga in the ledger as it is placed."""
+        runtime = self.runtimes[variant]
+        if self.deployed is not None and variant in self.deployed.variants:
+            runtime = PlacingRuntime(runtime, ledger.folder_of(self.deployed.state_dir), tag)
+        return Faulty(runtime, self.plans[variant])
 
     @property
     def ui_urls(self) -> dict[str, str]:

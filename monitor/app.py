@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -189,6 +189,10 @@ def create_app(open_board: BoardOpener, guard: Guard) -> Starlette:
     async def api_overview(request: Request) -> Response:
         return _json(await board_of(request).overview())
 
+    async def favicon(request: Request) -> Response:
+        """Browsers ask for /favicon.ico whatever the page links: the same icon."""
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
     routes = [
         Route("/", index),
         Route("/live/list", live_list),
@@ -201,6 +205,7 @@ def create_app(open_board: BoardOpener, guard: Guard) -> Starlette:
         Route("/api/sagas", api_sagas),
         Route("/api/sagas/{variant}/{saga_id}", api_saga),
         Route("/api/overview", api_overview),
+        Route("/favicon.ico", favicon),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     handlers: Mapping[Any, Any] = {

@@ -60,7 +60,7 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
             stack.push_async_callback(domain.close)
             bus = await Bus.connect(settings.nats_url.split(","), "saga-monitor")
             stack.push_async_callback(bus.close)
-            models["choreography"] = ChoreographyReadModel(domain.orders.store, bus.js, domain.saga)
+            models["choreography"] = ChoreographyReadModel(domain.orders.store, bus.js, definition)
             # Read only: the projection, never started here.
             tracker = Tracker(domain.orders, routing=Routing(definition))
             suffix = settings.nats_consumer_suffix

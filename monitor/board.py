@@ -30,6 +30,7 @@ from shared.read_model import (
     SagaDetail,
     SagaQuery,
     SagaRow,
+    is_order,
 )
 
 log = logging.getLogger(__name__)
@@ -155,13 +156,26 @@ class Board:
         return await self._shared(("saga", variant, saga_id), lambda: model.saga(saga_id))
 
     async def order(self, order_id: str, saga_id: str | None) -> dict[str, SagaDetail | None]:
-        """Each style's saga of the order: the one with ``saga_id`` if given, else the latest."""
+        """Each style's saga of the order (found by the id it was given, held as is or with a
+        run's tag): the one with ``saga_id`` if given, else the latest, the same saga id in
+        both styles where there is one."""
         query = SagaQuery(search=order_id, limit=200)
-        pairs: dict[str, SagaDetail | None] = {}
-        for variant in self.models:
-            rows = [
-                r for r in await self._list(variant, query, self.clock()) if r.order_id == order_id
+        now = self.clock()
+        found = {
+            variant: [
+                r for r in await self._list(variant, query, now) if is_order(r.order_id, order_id)
             ]
+            for variant in self.models
+        }
+        if saga_id is None:
+            newest = sorted(
+                (r for rows in found.values() for r in rows),
+                key=lambda r: (PageKey.of(r).sort_key(), r.saga_id),
+                reverse=True,
+            )
+            saga_id = newest[0].saga_id if newest else None
+        pairs: dict[str, SagaDetail | None] = {}
+        for variant, rows in found.items():
             picked = next((r for r in rows if r.saga_id == saga_id), rows[0] if rows else None)
             pairs[variant] = None if picked is None else await self.saga(variant, picked.saga_id)
         return pairs

@@ -4,7 +4,9 @@
   CSRF token derived from it with a per-process key, so another site cannot forge a POST.
 - A POST whose ``Origin`` is not this monitor, or that the browser marks as cross-site
   (``Sec-Fetch-Site``), is refused before anything else is read.
-- On loopback the ``Host`` must be a loopback name (no DNS-rebinding page can reach us).
+- On loopback the ``Host`` must be a loopback name or address (``localhost``, any
+  ``127.x.x.x``, ``::1``): a DNS-rebinding page reaches us under a name of its own, never an
+  address literal.
 - Listening beyond loopback, actions also need ``SAGA_MONITOR_TOKEN`` (a form field, or
   ``Authorization: Bearer``); without one set there, the monitor is read-only.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from dataclasses import dataclass, field
 
@@ -59,7 +62,7 @@ class Guard:
         if not self.loopback:
             return
         host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
-        if host not in LOOPBACK_HOSTS:
+        if not is_loopback_name(host):
             raise WrongHost(f"host {host[:60]!r} is not this monitor; open it at 127.0.0.1")
 
     def check_post(self, request: Request, form_csrf: str | None, form_token: str | None) -> None:
@@ -88,6 +91,16 @@ class Guard:
         given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         given = given or (form_token or "")
         return hmac.compare_digest(given.encode(), self.token.encode())
+
+
+def is_loopback_name(host: str) -> bool:
+    """``localhost`` or a loopback address literal (the whole 127.0.0.0/8, ``::1``)."""
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _own_origin(request: Request) -> str:

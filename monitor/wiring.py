@@ -18,7 +18,7 @@ def read_model(runtime: object, settings: MonitorSettings) -> ReadModel:
     """The read API of an open runtime (front door or embedded alike)."""
     if isinstance(runtime, ChoreographyRuntime):
         return ChoreographyReadModel(
-            runtime.domain.orders.store, runtime.bus.js, runtime.domain.saga
+            runtime.domain.orders.store, runtime.bus.js, runtime.domain.definition
         )
     if isinstance(runtime, OrchestrationRuntime):
         return OrchestrationReadModel(runtime.client, settings.temporal_ui_url or runtime.ui_url)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,15 @@ from temporalio.converter import PayloadConverter
 from temporalio.service import RPCError
 
 from orchestration.messages import WORKFLOW_NAME, SagaInput
-from orchestration.visibility import COMPENSATING, ORDER_ID, SAGA_REASON, SAGA_STATUS, SAGA_STEP
+from orchestration.visibility import (
+    COMPENSATING,
+    ORDER_ID,
+    RESOLVED,
+    SAGA_REASON,
+    SAGA_STATUS,
+    SAGA_STEP,
+    given_order_filter,
+)
 from orchestration.workflows import SETTLED_AT, OrderSagaWorkflow
 from shared.contracts import OperatorAction, SagaOutcome, StepStatus
 from shared.read_model import (
@@ -46,6 +55,7 @@ from shared.read_model import (
     SagaRow,
     StepView,
     alert_kinds,
+    found_by,
     trace_id_of,
 )
 
@@ -84,7 +94,8 @@ class OrchestrationReadModel:
         listed = self.client.list_workflows(
             self._filter(query, now), limit=query.limit, page_size=query.limit
         )
-        return [_saga_row(execution) async for execution in listed]
+        rows = [_saga_row(execution) async for execution in listed]
+        return [row for row in rows if found_by(row, query.search)]
 
     async def saga(self, saga_id: str) -> SagaDetail | None:
         handle = self.client.get_workflow_handle(saga_id)
@@ -138,12 +149,34 @@ class OrchestrationReadModel:
         return [e async for e in self.client.list_workflows(query, limit=MAX_INTERVENTIONS)]
 
     async def alerts(self, now: float, quiet_s: float, warn_s: float) -> list[Alert]:
-        older = instant(now - min(quiet_s, warn_s))
-        query = f'{self._base()} AND {IN_FLIGHT} AND StartTime < "{older}"'
-        listed = self.client.list_workflows(query, limit=MAX_ALERT_CANDIDATES)
-        rows = [_saga_row(execution) async for execution in listed]
-        checked = await asyncio.gather(*(self._alert(row, now, quiet_s, warn_s) for row in rows))
+        """The choreography's rule: running sagas older than ``quiet_s`` (they may be quiet),
+        and younger ones whose deadline is within ``warn_s`` (a deadline shorter than the
+        quiet time would otherwise pass before the saga is ever looked at)."""
+        since = instant(now - quiet_s)
+        old = await self._in_flight(f'StartTime < "{since}"')
+        young = await self._in_flight(f'StartTime >= "{since}"')
+        deadlines = await asyncio.gather(*(self._deadline_of(row.saga_id) for row in young))
+        near = [
+            row
+            for row, deadline in zip(young, deadlines, strict=True)
+            if deadline is not None and deadline - now <= warn_s
+        ]
+        checked = await asyncio.gather(
+            *(self._alert(row, now, quiet_s, warn_s) for row in [*old, *near])
+        )
         return [alert for alert in checked if alert is not None]
+
+    async def _in_flight(self, clause: str) -> list[SagaRow]:
+        """At most MAX_ALERT_CANDIDATES running sagas (the newest) matching ``clause``."""
+        query = f"{self._base()} AND {IN_FLIGHT} AND {clause}"
+        listed = self.client.list_workflows(query, limit=MAX_ALERT_CANDIDATES)
+        return [_saga_row(execution) async for execution in listed]
+
+    async def _deadline_of(self, saga_id: str) -> float | None:
+        try:
+            return await self._deadline(WorkflowExecution(workflow_id=saga_id))
+        except RPCError:
+            return None
 
     async def counters(self, now: float) -> Counters:
         base = self._base()
@@ -171,8 +204,8 @@ class OrchestrationReadModel:
             if settled is None:
                 continue
             latencies.append(settled - execution.start_time.timestamp())
-            said = execution.typed_search_attributes.get(SAGA_STATUS)
-            if said == ListedStatus.NEEDS_INTERVENTION and settled >= now - 60.0:
+            said = _listed(execution.typed_search_attributes.get(SAGA_STATUS))
+            if said is ListedStatus.NEEDS_INTERVENTION and settled >= now - 60.0:
                 needs_a_person += 1
         for execution in await self._waiting():
             settled = await _settled_at(execution)
@@ -197,11 +230,15 @@ class OrchestrationReadModel:
         """The visibility query of a list page; every value was validated before it got here."""
         clauses = [self._base()]
         if query.statuses:
-            listed = ", ".join(f'"{s.value}"' for s in query.statuses)
+            said = [s.value for s in query.statuses]
+            if ListedStatus.NEEDS_INTERVENTION in query.statuses:
+                said.append(RESOLVED)  # the list shows a resolved saga as it ended
+            listed = ", ".join(f'"{value}"' for value in said)
             clauses.append(f"{SAGA_STATUS.name} IN ({listed})")
         if query.step is not None:
             waiting = (
-                f'"{ListedStatus.RUNNING}", "{COMPENSATING}", "{ListedStatus.NEEDS_INTERVENTION}"'
+                f'"{ListedStatus.RUNNING}", "{COMPENSATING}", '
+                f'"{ListedStatus.NEEDS_INTERVENTION}", "{RESOLVED}"'
             )
             clauses.append(
                 f'{SAGA_STEP.name} = "{query.step}" AND {SAGA_STATUS.name} IN ({waiting})'
@@ -211,7 +248,8 @@ class OrchestrationReadModel:
         if query.max_age_s is not None:
             clauses.append(f'StartTime >= "{instant(now - query.max_age_s)}"')
         if query.search is not None:
-            clauses.append(f'({ORDER_ID.name} = "{query.search}" OR WorkflowId = "{query.search}")')
+            # The order id as given, or as a run placed it (found_by checks the tag).
+            clauses.append(f'({given_order_filter(query.search)} OR WorkflowId = "{query.search}")')
         if query.after is not None and query.after.open:
             at = instant(query.after.at)
             clauses.append(f'(ExecutionStatus != "Running" OR StartTime < "{at}")')
@@ -290,9 +328,16 @@ class OrchestrationReadModel:
         return known[0]
 
 
+def _listed(said: str | None) -> ListedStatus:
+    """What the list shows for a ``SagaStatus``: a resolved saga as the way it ended."""
+    if said == RESOLVED:
+        return ListedStatus.NEEDS_INTERVENTION
+    return ListedStatus(said or ListedStatus.RUNNING.value)
+
+
 def _saga_row(execution: ListedExecution) -> SagaRow:
     found = execution.typed_search_attributes
-    status = ListedStatus(found.get(SAGA_STATUS) or ListedStatus.RUNNING.value)
+    status = _listed(found.get(SAGA_STATUS))
     open_ = execution.status is WorkflowExecutionStatus.RUNNING
     step = found.get(SAGA_STEP)
     if not (status.in_flight or status is ListedStatus.NEEDS_INTERVENTION):
@@ -376,22 +421,41 @@ def _entry(event: HistoryEvent) -> RawEntry:
     )
 
 
-def _activity_times(
-    events: Sequence[HistoryEvent],
-) -> dict[str, tuple[float, float | None, StepStatus]]:
-    """Each activity's last run: scheduled, closed (None while in flight), and how it closed."""
-    scheduled: dict[int, tuple[str, float]] = {}
-    runs: dict[str, tuple[float, float | None, StepStatus]] = {}
+@dataclass(frozen=True)
+class _Run:
+    """One scheduling of an activity: when, until when (None in flight), how it closed."""
+
+    start: float
+    end: float | None
+    status: StepStatus
+    attempts: int
+
+
+def _activity_times(events: Sequence[HistoryEvent]) -> dict[str, list[_Run]]:
+    """Each activity's runs in order: a compensation an operator retried ran once per round
+    (its attempts within a round are retries of one scheduling)."""
+    scheduled: dict[int, tuple[str, int]] = {}
+    attempts: dict[int, int] = {}
+    runs: dict[str, list[_Run]] = {}
     for event in events:
         if event.HasField("activity_task_scheduled_event_attributes"):
             name = event.activity_task_scheduled_event_attributes.activity_type.name
-            scheduled[event.event_id] = (name, _seconds(event))
-            runs[name] = (_seconds(event), None, StepStatus.RUNNING)
+            runs.setdefault(name, []).append(_Run(_seconds(event), None, StepStatus.RUNNING, 0))
+            scheduled[event.event_id] = (name, len(runs[name]) - 1)
+        elif event.HasField("activity_task_started_event_attributes"):
+            started = event.activity_task_started_event_attributes
+            attempts[started.scheduled_event_id] = started.attempt
         elif event.event_type in _STEP_EVENTS:
             scheduled_id = _scheduled_id(event)
             if scheduled_id in scheduled:
-                name, at = scheduled[scheduled_id]
-                runs[name] = (at, _seconds(event), _STEP_EVENTS[event.event_type])
+                name, index = scheduled[scheduled_id]
+                run = runs[name][index]
+                runs[name][index] = _Run(
+                    run.start,
+                    _seconds(event),
+                    _STEP_EVENTS[event.event_type],
+                    attempts.get(scheduled_id, 1),
+                )
     return runs
 
 
@@ -408,26 +472,43 @@ def _scheduled_id(event: HistoryEvent) -> int:
 
 
 def _timeline(outcome: SagaOutcome | None, events: Sequence[HistoryEvent]) -> list[StepView]:
-    """The workflow's steps with times from the history (the history alone without a worker)."""
+    """The workflow's steps with times from the history (the history alone without a worker);
+    each earlier round of a retried compensation is a view of its own, before the latest."""
     runs = _activity_times(events)
     if outcome is None:
         return [
-            StepView(
-                step=name, phase="", status=status.value, attempts=0, started_at=start, ended_at=end
-            )
-            for name, (start, end, status) in runs.items()
+            _view(name, "", run, number)
+            for name, found in runs.items()
+            for number, run in enumerate(found)
         ]
     views = []
     for state in outcome.steps:
-        start, end, _ = runs.get(str(state.step), (None, None, StepStatus.PENDING))
+        found = runs.get(str(state.step), [])
+        views += [
+            _view(str(state.step), state.phase.value, run, n) for n, run in enumerate(found[:-1])
+        ]
+        last = found[-1] if found else None
         views.append(
             StepView(
                 step=str(state.step),
                 phase=state.phase.value,
                 status=state.status.value,
                 attempts=state.attempts,
-                started_at=start,
-                ended_at=end,
+                started_at=last.start if last else None,
+                ended_at=last.end if last else None,
+                round=max(0, len(found) - 1),
             )
         )
     return views
+
+
+def _view(step: str, phase: str, run: _Run, round: int) -> StepView:
+    return StepView(
+        step=step,
+        phase=phase,
+        status=run.status.value,
+        attempts=run.attempts,
+        started_at=run.start,
+        ended_at=run.end,
+        round=round,
+    )

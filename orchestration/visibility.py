@@ -3,7 +3,9 @@
 A workflow that *returns* a failure outcome is "Completed" to Temporal, so the saga says what
 it is through four Keyword search attributes, upserted by the workflow as it moves:
 
-- ``OrderId``: the order (set at start, so a saga is found before its first task runs);
+- ``OrderId``: the order as the services hold it (set at start, so a saga is found before its
+  first task runs); a run of the harness holds ``ship-1`` as ``ship-1-<run tag>``, which
+  ``given_order_filter`` finds by the id it was given;
 - ``SagaStatus``: RUNNING, COMPENSATING, then COMPLETED / COMPENSATED / NEEDS_INTERVENTION;
 - ``SagaStep``: the step or compensation in flight; at the end the last one that ran, or the
   one a person must finish;
@@ -30,9 +32,21 @@ KEYS = (ORDER_ID, SAGA_STATUS, SAGA_STEP, SAGA_REASON)
 
 COMPENSATING = "COMPENSATING"
 """Not an outcome: what ``SagaStatus`` says while compensations run."""
+RESOLVED = "RESOLVED"
+"""Not an outcome either: what ``SagaStatus`` says of a NEEDS_INTERVENTION saga an operator
+resolved by hand (its outcome stays NEEDS_INTERVENTION, with the resolution among its
+actions), so the filter below lists only the sagas still waiting for a person."""
 
 NEEDS_INTERVENTION_FILTER = f'{SAGA_STATUS.name} = "{SagaStatus.NEEDS_INTERVENTION.value}"'
 """The list filter of every saga a person must finish (Web UI, ``temporal workflow list -q``)."""
+RESOLVED_FILTER = f'{SAGA_STATUS.name} = "{RESOLVED}"'
+"""The list filter of the sagas a person finished by hand."""
+
+
+def given_order_filter(order_id: str) -> str:
+    """The list filter that finds an order by the id it was given, whether it is held as is or
+    with the tag of the run that placed it (``ship-1`` finds ``ship-1-3fa2b1c4``)."""
+    return f'({order_filter(order_id)} OR {ORDER_ID.name} STARTS_WITH "{order_id}-")'
 
 
 def order_filter(order_id: str) -> str:

@@ -72,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.visibility import (
         COMPENSATING,
         ORDER_ID,
+        RESOLVED,
         SAGA_REASON,
         SAGA_STATUS,
         SAGA_STEP,
@@ -101,6 +102,8 @@ RESULTS_PATCH = "v2-step-results"
 """Patch id of release 2's results memo: a saga started by release 1 replays without it."""
 PATCHING = ("patched", "auto-upgrade")
 """Workflow versioning settings whose workers run the patched code (docs/versioning.md)."""
+RESOLVED_STATUS = "resolved-search-status"
+"""Patch id: a resolve recorded before ``SagaStatus = RESOLVED`` existed replays without it."""
 
 __all__ = [
     "OrderSagaWorkflow",
@@ -425,6 +428,8 @@ class OrderSagaWorkflow:
     async def _perform(self, requested: OperatorAction) -> OperatorAction:
         """Resolve, or retry every failed compensation in reverse order (the next round)."""
         if requested.action is Action.RESOLVE:
+            if workflow.patched(RESOLVED_STATUS):
+                self._show(status=RESOLVED)  # out of the NEEDS_INTERVENTION list filter
             return requested.model_copy(update={"result": ActionResult.RESOLVED})
         still = self._progress.failed_compensations
         failed = [c for c in reversed(self._compensations) if c in still]

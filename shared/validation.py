@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings
 
 from shared.contracts import OrderRequest
 from shared.errors import InvalidOrder
-from shared.settings import Settings
+from shared.settings import Settings, redacted_url
 
 MAX_ORDER_FILE_BYTES = 1_000_000
 """An order with 100 lines fits in a few kilobytes (the harness's extras too)."""
@@ -97,7 +97,12 @@ def parse_order(text: str) -> OrderRequest:
 
 def _load_json(text: str) -> Any:
     try:
-        return json.loads(text, parse_int=_short_int, parse_constant=_no_constant)
+        return json.loads(
+            text,
+            parse_int=_short_int,
+            parse_constant=_no_constant,
+            object_pairs_hook=_unique_keys,
+        )
     except json.JSONDecodeError as error:
         raise InvalidOrder(
             f"order file is not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}"
@@ -107,6 +112,19 @@ def _load_json(text: str) -> Any:
             "order file nests JSON too deeply to be an order; an order is one object whose "
             "items are a list of flat objects"
         ) from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: JSON parsers keep the last of two values
+    silently, so ``"quantity": 1, "quantity": 100`` would place an order nobody read."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise InvalidOrder(
+                f"order file has the key {key!r} twice in one object; keep one of its values"
+            )
+        found[key] = value
+    return found
 
 
 def _short_int(literal: str) -> int | LongNumber:
@@ -134,4 +152,8 @@ def describe_setting(model: type[BaseSettings], error: ValidationError) -> str:
     alias = field.validation_alias if field is not None else None
     prefix = str(model.model_config.get("env_prefix", ""))
     variable = alias if isinstance(alias, str) else f"{prefix}{name}".upper()
-    return f"{variable}={first['input']!r}: {first['msg']}; fix it or unset it"
+    shown = first["input"]
+    if isinstance(shown, str) and variable.endswith("_URL"):
+        shown = redacted_url(shown)  # never echo a password to the terminal
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{variable}={shown!r}: {message}; fix it or unset it"

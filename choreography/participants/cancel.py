@@ -19,18 +19,22 @@ service that has a step up to the pivot.
   compensates, and the chain goes on. A fenced step not on the trail was never triggered;
   the service before it answers for the saga (its own fence, or its compensation).
 - **The refusal** (`refused`, `refuse`) has a deterministic event id, so the fence's answer and
-  the answer of an attempt that meets the tombstone later are one event, published once.
+  the answer of an attempt that meets the tombstone later are one event, published once. It
+  says how many attempts the step made: the service records each failed attempt of a forward
+  step (`choreography/attempts.py`, on the failure path only), so a step that kept failing or
+  hanging until the cancel reports its tries as the workflow's does.
 
-Everything the protocol needs is in the service's step log and the event: no table of its
-own, no flag, nothing in memory — a restarted service knows all it needs. An attempt that was
-under way when the fence answered may still run until it meets the tombstone; it can no longer
-change anything. A compensation that runs before its forward step (a hand-back overtaking a
-trigger) writes the same tombstone, so the same refusal follows. The orchestration runs the
-same fence, through the same service, while the step's activity is in flight.
+Everything the protocol needs is in the service's store (its step log, its failed attempts)
+and the event: no flag, nothing in memory — a restarted service knows all it needs. An attempt
+that was under way when the fence answered may still run until it meets the tombstone; it can
+no longer change anything. A compensation that runs before its forward step (a hand-back
+overtaking a trigger) writes the same tombstone, so the same refusal follows. The orchestration
+runs the same fence, through the same service, while the step's activity is in flight.
 """
 
 from __future__ import annotations
 
+from choreography import attempts
 from choreography.bus import Outgoing
 from choreography.events import CANCEL_REQUESTED, Event, saga_key, subject
 from choreography.participants.base import VARIANT, Participant, annotate
@@ -54,7 +58,8 @@ async def cancel(p: Participant, step: str, event: Event, attempt: int) -> None:
 
     def answer(tx: Tx, found: Fence) -> None:
         triggered = found is Fence.FENCED and step in event.trail
-        rows.extend(p.record(tx, event, [refused(p, step, event, 1)] if triggered else []))
+        tried = attempts.made(tx, event.saga_id, step) if triggered else 0
+        rows.extend(p.record(tx, event, [refused(p, step, event, tried)] if triggered else []))
 
     await run_fence(
         p.domain, event.saga_id, step, variant=VARIANT, middleware=p.middleware, within=answer

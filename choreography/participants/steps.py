@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from choreography import attempts
 from choreography.bus import Retry
 from choreography.events import Event, Routing
 from choreography.participants import cancel
@@ -81,6 +82,7 @@ async def forward(p: Participant, step: str, event: Event, attempt: int) -> None
             failed = failed_event(p.routing, event, step, failure.reason, failure.message, attempt)
             await p.commit(event, [failed])
     except (TransientFailure, TimeoutError) as error:
+        await attempts.note_failed(p.store, event.saga_id, step, attempt)
         raise Retry(event.policy.backoff(attempt), str(error) or "attempt timed out") from None
 
 

@@ -24,9 +24,12 @@ from typing import Any  # noqa: E402
 COLD_TIMEOUT_S = 180.0
 
 
-async def cold_start(variant: str, activities: str | None, store: str) -> dict[str, float]:
+async def cold_start(
+    variant: str, activities: str | None, store: str, temporal_db: str = "file"
+) -> dict[str, float]:
     """Run the child for one style; its three timings (seconds since it was created)."""
     argv = [sys.executable, "-m", "harness.bench.cold", "--variant", variant, "--store", store]
+    argv += ["--temporal-db", temporal_db]
     if activities is not None:
         argv += ["--activities", activities]
     child = await asyncio.create_subprocess_exec(
@@ -53,6 +56,7 @@ def _process_start() -> float:
 
 
 async def _first_saga(args: argparse.Namespace, imported: float) -> dict[str, float]:
+    from harness.bench.run import server_options
     from harness.bench.workload import SagaDriver
     from harness.compare.runner import new_run_tag
     from harness.session import open_session
@@ -60,11 +64,13 @@ async def _first_saga(args: argparse.Namespace, imported: float) -> dict[str, fl
 
     origin = _process_start()
     settings = Settings(store=StoreKind(args.store))
-    options: dict[str, dict[str, Any]] = {}
-    if args.activities is not None:
-        options["orchestration"] = {"activities": args.activities}
     with tempfile.TemporaryDirectory(prefix="saga-compare-cold-") as scratch:
         folder = Path(scratch)
+        options: dict[str, dict[str, Any]] = {
+            "orchestration": server_options(folder, args.temporal_db)
+        }
+        if args.activities is not None:
+            options["orchestration"]["activities"] = args.activities
         # Traversable (not listable) by others: an embedded Postgres runs as its own user.
         folder.chmod(0o711)
         options["choreography"] = {"broker_state_dir": folder / "nats"}
@@ -95,6 +101,7 @@ def main() -> None:
     parser.add_argument("--variant", required=True)
     parser.add_argument("--activities")
     parser.add_argument("--store", default="sqlite")
+    parser.add_argument("--temporal-db", choices=["file", "memory"], default="file")
     args = parser.parse_args()
     import harness.session  # noqa: F401  (the command's own imports, timed as a cold start)
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.bench.load import Sample, closed_loop, open_loop
-from harness.bench.resources import MemorySampler, Processes, cpu_delta, slope_per_min
+from harness.bench.resources import (
+    MemorySampler,
+    Outside,
+    Processes,
+    cpu_delta,
+    slope_per_min,
+)
 from harness.bench.spans import SpanTail, spans_per_saga, step_p95
 from harness.bench.workload import Driver, SagaDriver
 from harness.report.traces import percentile
@@ -108,17 +115,19 @@ async def measure(
     traces: SpanTail,
     *,
     repeat: int = 1,
+    outside: Callable[[], Outside] = lambda: (),
 ) -> Measurement:
-    """Run the driver under the load, with CPU, memory and (tracing on) step spans around it."""
+    """Run the driver under the load, with CPU, memory and (tracing on) step spans around it;
+    ``outside`` lists the processes of a deployment the run drives (read at start and end)."""
     traced = tracing.sampler.enabled
     traces.mark()
-    processes = Processes.list()
+    processes = Processes.list(outside())
     cpu_before = processes.cpu()
     with MemorySampler(processes) as memory:
         started = time.perf_counter()
         samples = await load.drive(driver)
         wall = time.perf_counter() - started
-    cpu = cpu_delta(cpu_before, Processes.list().cpu())
+    cpu = cpu_delta(cpu_before, Processes.list(outside()).cpu())
     tracing.flush()
     saga = driver if isinstance(driver, SagaDriver) else None
     spans = traces.spans() if traced and saga is not None else []

@@ -8,22 +8,40 @@ the processes used, plus what their exited children used (a Postgres backend tha
 mid-run hands its time to the postmaster). Memory is sampled once a second from the
 processes listed at the start: resident set size per kind, for the peak, the growth and an
 endurance run's timeline.
+
+Attached to a deployment from `saga-compare up`, the processes that do the work are not
+ours: its topology file names them (`deployed`), and they are listed beside ours, each with
+its kind (a choreography process kind is ``services``, the worker ``worker``, nats-server
+``broker``, the Temporal server ``server``, Postgres and its backends ``database``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
+
+from harness.deploy import topology
 
 HARNESS = "harness"
 GROUPS = ("harness", "services", "worker", "broker", "server", "database", "exporter", "other")
 """Every kind a process can be, in the order reports list them."""
 SAMPLE_INTERVAL_S = 1.0
+DEPLOYED_KINDS = {
+    "nats": "broker",
+    "temporal": "server",
+    "postgres": "database",
+    "worker": "worker",
+}
+"""A deployment's process kinds by what they are; every other kind is a choreography service."""
+Outside = Sequence[tuple[psutil.Process, str]]
+"""Processes of a deployment this one did not start, each with its kind."""
 
 
 def classify(process: psutil.Process) -> str:
@@ -55,11 +73,17 @@ class Processes:
     kinds: dict[int, tuple[psutil.Process, str]] = field(default_factory=dict)
 
     @classmethod
-    def list(cls) -> Processes:
+    def list(cls, outside: Outside = ()) -> Processes:
+        """This process, its descendants, and ``outside`` with theirs (a deployment's)."""
         me = psutil.Process()
         found = {me.pid: (me, HARNESS)}
         for child in me.children(recursive=True):
             found[child.pid] = (child, classify(child))
+        for process, kind in outside:
+            found.setdefault(process.pid, (process, kind))
+            with contextlib.suppress(psutil.Error):
+                for child in process.children(recursive=True):
+                    found.setdefault(child.pid, (child, kind))
         return cls(found)
 
     def cpu(self) -> dict[str, float]:
@@ -146,6 +170,22 @@ def _peaks(samples: Iterable[MemorySample]) -> dict[str, float]:
         for kind, mb in sample.rss_mb.items():
             values.setdefault(kind, []).append(mb)
     return {kind: max(series) for kind, series in values.items()}
+
+
+def deployed(state_dir: Path, variant: str) -> Outside:
+    """The running processes of a deployment from ``up`` that serve ``variant`` (and the
+    servers both share), from its topology file as it is now (pids change on restarts)."""
+    found = topology.read(state_dir)
+    if found is None:
+        return []
+    chosen: list[tuple[psutil.Process, str]] = []
+    for info in found.processes.values():
+        if info.variant not in (None, variant) or not topology.alive(info.pid, info.started):
+            continue
+        with contextlib.suppress(psutil.Error):
+            assert info.pid is not None
+            chosen.append((psutil.Process(info.pid), DEPLOYED_KINDS.get(info.kind, "services")))
+    return chosen
 
 
 def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

@@ -16,6 +16,7 @@ from harness.cli import bench as bench_cli
 from harness.cli import console, monitor_command, runs
 from harness.cli import deploy as deploy_cli
 from harness.cli import report as report_cli
+from harness.cli import traces as traces_cli
 from harness.cli.console import one_line
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ monitor_command.register(app)
 bench_cli.register(app)
 report_cli.register(app)
 deploy_cli.register(app)
+traces_cli.register(app)
 
 
 def main() -> None:

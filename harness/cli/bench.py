@@ -48,6 +48,11 @@ class Activities(StrEnum):
         return ["remote", "local"] if self is Activities.both else [self.value]
 
 
+class TemporalDb(StrEnum):
+    file = "file"
+    memory = "memory"
+
+
 def bench(
     variant: VariantOpt = Variant.both,
     activities: Annotated[
@@ -91,6 +96,14 @@ def bench(
         bool,
         typer.Option("--cold-start/--no-cold-start", help="Time a fresh process's first saga."),
     ] = True,
+    temporal_db: Annotated[
+        TemporalDb,
+        typer.Option(
+            "--temporal-db",
+            help="The embedded Temporal server's state: a SQLite file in WAL mode (default; its "
+            "memory stays flat over long runs) or memory (grows with every workflow).",
+        ),
+    ] = TemporalDb.file,
     as_json: JsonOpt = False,
     report_dir: Annotated[
         Path | None,
@@ -124,6 +137,7 @@ def bench(
                 repeat=repeat,
                 cold_start=cold,
                 store=settings.store.value,
+                temporal_db=temporal_db.value,
             ),
             command,
             as_json,

@@ -55,9 +55,22 @@ ChaosOpt = Annotated[
         "runs no fault code at all, as production does.",
     ),
 ]
+FreshOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fresh",
+        help="Discard the state dir's stores, Temporal history, NATS streams and ledger, and "
+        "start an empty deployment (needed when a store it recorded is gone).",
+    ),
+]
 
 
-def up(store: StoreOpt = None, state_dir: StateDirOpt = None, chaos: ChaosOpt = False) -> None:
+def up(
+    store: StoreOpt = None,
+    state_dir: StateDirOpt = None,
+    chaos: ChaosOpt = False,
+    fresh: FreshOpt = False,
+) -> None:
     """Start a deployment (servers, the choreography's processes, the worker), supervised;
     its processes run the saga definition of SAGA_DEFINITION (default v1)."""
     with user_errors():
@@ -66,7 +79,7 @@ def up(store: StoreOpt = None, state_dir: StateDirOpt = None, chaos: ChaosOpt = 
         folder = state_dir_of(state_dir)
         kind = store or settings.store
         prepare_folder(folder, "--state-dir", STATE_FIX)
-        start = updown.start(folder, kind, chaos=chaos, definition=settings.definition)
+        start = updown.start(folder, kind, fresh, chaos=chaos, definition=settings.definition)
         found, started = run_async(start)
     updown.print_where(found, started=started)
 
@@ -76,6 +89,10 @@ def down(state_dir: StateDirOpt = None) -> None:
     with user_errors():
         folder = state_dir_of(state_dir)
         found, left = run_async(updown.stop(folder))
+        unlisted = run_async(updown.stop_unlisted(folder)) if found is None else None
+    if unlisted is not None:
+        say(f"stopped supervisor pid {unlisted} (it ran without topology.json); state kept")
+        return
     if found is None:
         say(f"no deployment running in {escape(str(folder))}")
         return
@@ -124,7 +141,7 @@ async def _check(deployed: Deployed, since: float | None) -> list[VariantCheck]:
     for variant, settings in deployed.variants.items():
         definition = definition_named(settings.definition)
         async with open_front_door(variant, settings, tracing, definition) as runtime:
-            results.append(await check_variant(runtime, runs))
+            results.append(await check_variant(runtime, runs, deployed.state_dir))
     return results
 
 

@@ -51,9 +51,14 @@ async def embedded_monitor(
         yield url
 
 
-async def attached_monitor(settings: Settings, host: str, port: int) -> int:
-    """Serve the page over the deployment the settings name until Ctrl-C (exit 0)."""
+async def attached_monitor(
+    settings: Settings, host: str, port: int, temporal_ui: str | None = None
+) -> int:
+    """Serve the page over the deployment the settings name until Ctrl-C (exit 0); its
+    Temporal Web UI is ``temporal_ui`` unless SAGA_MONITOR_TEMPORAL_UI_URL names one."""
     chosen = monitor_settings()
+    if chosen.temporal_ui_url is None and temporal_ui is not None:
+        chosen = chosen.model_copy(update={"temporal_ui_url": temporal_ui})
     if not settings.temporal_address and not settings.nats_url:
         raise InvalidInput(NOTHING_TO_WATCH)
     async with attached_board(settings, chosen) as board:

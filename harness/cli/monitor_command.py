@@ -37,10 +37,12 @@ def monitor_command(
     runs (--attach); front door only."""
     with user_errors():
         settings = load_settings()
+        temporal_ui = None
         if attach is not None:
             folder = settings.state_dir if attach == DEFAULT else attach
-            settings = topology.running(folder.resolve()).front_door()
-        code = run_async(attached_monitor(settings, host, port))
+            found = topology.running(folder.resolve())
+            settings, temporal_ui = found.front_door(), found.temporal_ui
+        code = run_async(attached_monitor(settings, host, port, temporal_ui))
     raise typer.Exit(code)
 
 

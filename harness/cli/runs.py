@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import time
 from contextlib import AsyncExitStack
@@ -38,7 +39,7 @@ from harness.compare.order_file import read_order_file
 from harness.compare.results import Results, document, exit_code, save_results
 from harness.compare.runner import ScenarioRun
 from harness.compare.scenarios import SagaCase, Scenario
-from harness.deploy.attach import Deployed, resolve
+from harness.deploy.attach import Deployed, resolve, went_away
 from harness.deploy.preflight import check_servers
 from harness.report.render import write_report
 from harness.report.traces import load_traces
@@ -51,6 +52,8 @@ from shared.seed import DEFAULT_SEED
 from shared.servers import port_accepts
 from shared.settings import Settings, StoreKind
 from shared.validation import MAX_ORDER_FILE_BYTES, InvalidInput, decode_order, load_settings
+
+log = logging.getLogger("saga-compare")
 
 
 def scenarios(as_json: JsonOpt = False) -> None:
@@ -254,8 +257,15 @@ async def _execute(
             monitor,
             deployed,
         )
-    except SagaStuck as error:
-        return _stuck(error, as_json)
+    except Exception as error:
+        gone = await went_away(deployed) if deployed is not None else None
+        if gone is not None:
+            log.error("the run failed: its deployment went away", exc_info=error)
+            console.error(gone)  # what stopped, not the traceback of the call it broke
+            return 1
+        if isinstance(error, SagaStuck):
+            return _stuck(error, as_json)
+        raise
     doc = document(runs)
     page = _write_outputs(workspace.report, doc, traces_path)
     if as_json:

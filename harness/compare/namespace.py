@@ -5,6 +5,13 @@ and point accounts (``widget-<tag>``, ``alice-<tag>``) through the services' sto
 orders that name them (order ids suffixed too, so an order id is placed once), and reads
 back only what carries its tag, with the suffix taken off again. The same path serves the
 embedded runtimes, so there is one way to run a scenario.
+
+One order id everywhere: the report and the traces name an order by the id the scenario
+gave it (``ship-1``); the services, the monitor's rows and Temporal's ``OrderId`` hold it as
+``ship-1-<tag>``, which is also its saga id. Searching either by the id it was given finds
+it (`shared.read_model.is_order`: the tag is 8 hex digits, `RUN_TAG`): the monitor's search
+and ``/orders/ship-1``, and ``OrderId STARTS_WITH "ship-1-"`` in Temporal's list filter
+(`orchestration.visibility.given_order_filter`).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from choreography.host import ChoreographySettings
 from choreography.runtime import open_runtime as choreography
 from harness.compare.faulty import NoInjector
 from harness.deploy import topology
+from harness.deploy.preflight import check_servers
 from orchestration.runtime import open_runtime as orchestration
 from orchestration.server import TemporalSettings
 from shared.definition import SagaDefinition
@@ -44,6 +45,8 @@ class Deployed:
     source: str
     state_dir: Path
     """Where runs on it keep their ledger (harness/deploy/ledger.py)."""
+    supervised: bool = False
+    """Run by `saga-compare up` in ``state_dir`` (else: servers the settings name)."""
     faults_dir: Path | None = None
     """Where its processes read sagas' plans: set only for a deployment started for chaos."""
 
@@ -68,7 +71,9 @@ def resolve(settings: Settings, attach: Path | None, variants: list[str]) -> Dep
         found = topology.running(state_dir)
         variant_settings = {v: found.settings(v) for v in variants}
         source = f"the deployment in {state_dir}"
-        return Deployed(variant_settings, source, state_dir, found.faults_dir)
+        return Deployed(
+            variant_settings, source, state_dir, supervised=True, faults_dir=found.faults_dir
+        )
     named = {v: settings.for_variant(v) for v in variants if names_servers(settings, v)}
     if not named:
         return None
@@ -79,6 +84,30 @@ def resolve(settings: Settings, attach: Path | None, variants: list[str]) -> Dep
                 "its server (the harness reads the services' own schemas)"
             )
     return Deployed(named, "the servers the SAGA_ settings name", settings.state_dir.resolve())
+
+
+async def went_away(deployed: Deployed) -> str | None:
+    """One line saying that the deployment a run drives stopped answering, and where to look;
+    None while it still runs (the run's failure is then its own)."""
+    if deployed.supervised:
+        try:
+            found = topology.read(deployed.state_dir)
+        except InvalidInput:
+            found = None
+        if found is not None and found.supervisor_alive:
+            return None
+        logs = found.logs if found is not None else deployed.state_dir / "logs"
+        return (
+            f"{deployed.source} went away during the run (its supervisor is not running); "
+            f"see its logs in {logs}/ and start it again with "
+            f"`saga-compare up --state-dir {deployed.state_dir}`"
+        )
+    for variant, settings in deployed.variants.items():
+        try:
+            await check_servers(settings, [variant])
+        except InvalidInput as gone:
+            return f"the {variant} servers stopped answering during the run: {gone}"
+    return None
 
 
 @asynccontextmanager

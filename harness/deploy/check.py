@@ -2,9 +2,10 @@
 
 For each variant, through its front door: the orders the orders service holds that are not
 terminal (with the step each is stuck in), then every run recorded in the ledger
-(harness/deploy/ledger.py): its part of the state, its sagas' outcomes, and the conservation
-invariants against the initial values it seeded. A saga a run submitted that the deployment
-does not know is lost.
+(harness/deploy/ledger.py): its part of the state, the outcomes of the sagas it placed, and
+the conservation invariants against the initial values it seeded. A run stopped before it
+placed anything on a variant is not checked there; a saga a run placed that the deployment
+does not know is reported lost (never a crash).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from harness.compare.invariants import check_invariants
 from harness.deploy.ledger import Entry
 from shared.contracts import BusinessState, OrderRequest, SagaOutcome, SagaStatus, StepStatus
-from shared.runtime import SagaRuntime, SagaStuck
+from shared.runtime import SagaRuntime, SagaStuck, UnknownSaga
 from shared.validation import InvalidInput
 
 OUTCOME_WAIT_S = 5.0
@@ -83,11 +85,19 @@ async def outcome_of(runtime: SagaRuntime, saga_id: str) -> SagaOutcome | None:
     try:
         return await runtime.wait(saga_id, OUTCOME_WAIT_S)
     except SagaStuck:
-        return await runtime.describe(saga_id)
+        return await _described(runtime, saga_id)
     except Exception as error:
         if _unknown(error):
             return None
         raise
+
+
+async def _described(runtime: SagaRuntime, saga_id: str) -> SagaOutcome | None:
+    """Its live state, or None when not even that knows it (never placed, or lost)."""
+    try:
+        return await runtime.describe(saga_id)
+    except UnknownSaga:
+        return None
 
 
 def _unknown(error: Exception) -> bool:
@@ -103,8 +113,8 @@ def in_flight(outcome: SagaOutcome) -> str | None:
     return str(running[-1]) if running else None
 
 
-async def check_variant(runtime: SagaRuntime, runs: list[Entry]) -> VariantCheck:
-    """Open sagas of the whole variant, then each run of the ledger that ran on it."""
+async def check_variant(runtime: SagaRuntime, runs: list[Entry], state_dir: Path) -> VariantCheck:
+    """Open sagas of the whole variant, then each run of the ledger that placed sagas on it."""
     state = await runtime.domain.snapshot()
     open_sagas: dict[str, OpenSaga] = {}
     for record in state.orders:
@@ -116,9 +126,11 @@ async def check_variant(runtime: SagaRuntime, runs: list[Entry]) -> VariantCheck
                     saga_id=record.saga_id, order_id=record.order_id, stuck_in=step
                 )
     checks = []
+    known = {record.saga_id for record in state.orders}
     for entry in runs:
-        if runtime.variant in entry.variants:
-            checks.append(await _check_run(runtime, entry, state, open_sagas))
+        orders = entry.placed_orders(state_dir, runtime.variant, known)
+        if orders:
+            checks.append(await _check_run(runtime, entry, orders, state, open_sagas))
     terminal = sum(1 for r in state.orders if r.status.terminal)
     return VariantCheck(
         variant=runtime.variant,
@@ -130,11 +142,15 @@ async def check_variant(runtime: SagaRuntime, runs: list[Entry]) -> VariantCheck
 
 
 async def _check_run(
-    runtime: SagaRuntime, entry: Entry, state: BusinessState, open_sagas: dict[str, OpenSaga]
+    runtime: SagaRuntime,
+    entry: Entry,
+    orders: list[OrderRequest],
+    state: BusinessState,
+    open_sagas: dict[str, OpenSaga],
 ) -> RunCheck:
     namespace = entry.namespace
     pairs: list[tuple[OrderRequest, SagaOutcome]] = []
-    for order in entry.orders:
+    for order in orders:
         saga_id = namespace.saga_id(order.order_id)
         outcome = await outcome_of(runtime, saga_id)
         if outcome is None:

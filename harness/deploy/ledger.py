@@ -2,20 +2,23 @@
 
 A run on a deployment writes one entry into ``<state dir>/ledger/<tag>.json``: its namespace
 tag, when it started, the variants it ran on, the catalogue and balances it seeded (the
-initial values) and the orders it placed, in the scenario's own ids. `saga-compare check`
-reads them back: with the services' current state and each saga's outcome, every invariant
-of every run can be checked again, at any time.
+initial values) and the orders it means to place, in the scenario's own ids; each saga it did
+place is appended to ``<tag>.placed`` as its start returns (harness/deploy/placements.py).
+`saga-compare check` reads them back: with the services' current state and each placed
+saga's outcome, every invariant of every run can be checked again, at any time.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.compare.namespace import Namespace
+from harness.deploy import placements
 from shared.contracts import OrderRequest
 from shared.seed import SeedData
 
@@ -34,10 +37,30 @@ class Entry(BaseModel):
     variants: list[str]
     seed: SeedData
     orders: list[OrderRequest]
+    tracks_placements: bool = False
+    """The run appends each saga it placed to ``<tag>.placed``; without it (older entries,
+    runs that do not), every order counts as placed."""
 
     @property
     def namespace(self) -> Namespace:
         return Namespace(self.tag)
+
+    def placed_orders(
+        self, state_dir: Path, variant: str, known: Collection[str] = ()
+    ) -> list[OrderRequest]:
+        """The orders this run placed on ``variant``: recorded as placed, or ``known`` to the
+        deployment by saga id (a start that was under way when the run stopped)."""
+        if variant not in self.variants:
+            return []
+        if not self.tracks_placements:
+            return list(self.orders)
+        done = placements.placed(folder_of(state_dir), self.tag)
+        chosen = []
+        for order in self.orders:
+            saga_id = self.namespace.saga_id(order.order_id)
+            if (variant, saga_id) in done or saga_id in known:
+                chosen.append(order)
+        return chosen
 
 
 def folder_of(state_dir: Path) -> Path:

@@ -6,7 +6,10 @@ process kinds and the orchestration worker, each a child process restarted when 
 Once everything is ready it writes the topology file (harness/deploy/topology.py) and serves the
 control channel (harness/deploy/control.py) until SIGTERM, SIGINT or a ``stop`` request; then it
 stops every process it started and marks the file not running. Children die with it, even
-when it is killed. A start that fails writes one line to ``supervisor.error`` and exits 2.
+when it is killed. It holds the state dir's lock for its whole life (one deployment per state
+dir), refuses recorded stores that are gone, and records its stores once ready
+(harness/deploy/stores.py). A start that fails writes one line to ``supervisor-<pid>.error``
+and exits 2.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-from harness.deploy import control, topology
+from harness.deploy import control, lock, stores, topology
 from harness.deploy.deployment import Deployment, build
 from harness.deploy.members import Member
 from harness.deploy.topology import Topology
@@ -49,11 +52,14 @@ class Supervisor:
         self._stop = asyncio.Event()
         self._watchers: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
-        """Servers first (each variant's processes need them), then every process at once."""
+    async def start(self, servers_up: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Servers first (each variant's processes need them), then every process at once;
+        ``servers_up`` runs between the two (a check that needs the servers)."""
         for member in self.deployment.servers:
             await member.start()
             self._ready[member.kind].set()
+        if servers_up is not None:
+            await servers_up()
         processes = self.deployment.processes
         await asyncio.gather(*(m.start() for m in processes))
         for member in processes:
@@ -154,9 +160,25 @@ class Supervisor:
 
 
 async def supervise(
-    state_dir: Path, store: StoreKind, *, chaos: bool = False, definition: str = DEFAULT
+    state_dir: Path,
+    store: StoreKind,
+    fresh: bool = False,
+    *,
+    chaos: bool = False,
+    definition: str = DEFAULT,
 ) -> int:
-    """Start everything, serve until told to stop, stop everything; the exit code."""
+    """Start everything, serve until told to stop, stop everything; the exit code.
+
+    The caller holds the state dir's lock (harness/deploy/lock.py). Recorded stores that are
+    gone refuse the start (harness/deploy/stores.py), unless ``fresh`` discards the state.
+    """
+    if fresh:
+        stores.discard(state_dir)
+    try:
+        stores.check_files(state_dir, store)
+    except stores.MissingStores as missing:
+        _write_error(state_dir, str(missing))
+        return 2
     token = secrets.token_hex(16)
     supervisor: Supervisor | None = None
     server = await control.serve(lambda request: _handle(supervisor, request), token)
@@ -168,10 +190,11 @@ async def supervise(
         loop.add_signal_handler(sig, supervisor.request_stop)
     try:
         try:
-            await supervisor.start()
+            await supervisor.start(lambda: _check_schemas(deployment))
         except (ServerError, OSError) as error:
             _write_error(state_dir, str(error))
             return 2
+        await _record_stores(deployment)
         topology.write(deployment.topology(running=True))
         supervisor.watch()
         await supervisor.wait_for_stop()
@@ -183,6 +206,23 @@ async def supervise(
             topology.write(deployment.topology(running=False))
 
 
+async def _check_schemas(deployment: Deployment) -> None:
+    if deployment.postgres is not None:
+        await stores.check_schemas(
+            deployment.state_dir, deployment.postgres.url, deployment.variants
+        )
+
+
+async def _record_stores(deployment: Deployment) -> None:
+    """What this deployment keeps, now that every process has created its stores."""
+    state_dir = deployment.state_dir
+    files = stores.present(state_dir, deployment.variants)
+    schemas = []
+    if deployment.postgres is not None:
+        schemas = await stores.schemas(deployment.postgres.url, deployment.variants)
+    stores.write(state_dir, deployment.store, stores.Kept(files=files, schemas=schemas))
+
+
 async def _handle(
     supervisor: Supervisor | None, request: Mapping[str, object]
 ) -> dict[str, object]:
@@ -192,7 +232,9 @@ async def _handle(
 
 
 def _write_error(state_dir: Path, message: str) -> None:
-    (state_dir / topology.ERROR_FILE).write_text(" ".join(message.split()) + "\n", encoding="utf-8")
+    """The one line ``up`` shows for a start that failed (this supervisor's own file)."""
+    path = topology.error_file(state_dir, os.getpid())
+    path.write_text(" ".join(message.split()) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,12 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=[k.value for k in StoreKind], default="sqlite")
     parser.add_argument("--definition", choices=list(DEFINITIONS), default=DEFAULT)
     parser.add_argument("--chaos", action="store_true", help="a fault injector in every process")
+    parser.add_argument("--fresh", action="store_true", help="discard the state and start empty")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     state_dir = args.state_dir.resolve()
-    (state_dir / topology.ERROR_FILE).unlink(missing_ok=True)
+    try:
+        held = lock.acquire(state_dir)  # held (open) until this process ends
+    except lock.LockHeld as other:
+        _write_error(state_dir, lock.already_running(state_dir, other.pid))
+        return 2
     store = StoreKind(args.store)
-    return asyncio.run(supervise(state_dir, store, chaos=args.chaos, definition=args.definition))
+    chosen = {"chaos": args.chaos, "definition": args.definition}
+    try:
+        return asyncio.run(supervise(state_dir, store, args.fresh, **chosen))
+    finally:
+        os.close(held)
 
 
 __all__ = ["Supervisor", "Topology", "main", "supervise"]

@@ -23,7 +23,6 @@ from shared.settings import Settings, StoreKind
 from shared.validation import InvalidInput
 
 FILE_NAME = "topology.json"
-ERROR_FILE = "supervisor.error"
 VERSION = 1
 
 
@@ -102,6 +101,11 @@ class Topology(BaseModel):
 
 def path_of(state_dir: Path) -> Path:
     return state_dir / FILE_NAME
+
+
+def error_file(state_dir: Path, supervisor_pid: int) -> Path:
+    """Where a supervisor that could not start leaves its one line for ``up``."""
+    return state_dir / f"supervisor-{supervisor_pid}.error"
 
 
 def write(topology: Topology) -> None:

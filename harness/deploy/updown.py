@@ -20,7 +20,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from harness.cli.console import say
-from harness.deploy import control, topology
+from harness.deploy import control, lock, topology
 from harness.deploy.topology import Topology, alive
 from shared.definitions import DEFAULT
 from shared.servers import ServerError
@@ -37,21 +37,27 @@ POLL_S = 0.1
 
 
 async def start(
-    state_dir: Path, store: StoreKind, *, chaos: bool = False, definition: str = DEFAULT
+    state_dir: Path,
+    store: StoreKind,
+    fresh: bool = False,
+    *,
+    chaos: bool = False,
+    definition: str = DEFAULT,
 ) -> tuple[Topology, bool]:
-    """The running deployment in ``state_dir``: the one there already, or a new one.
+    """The running deployment in ``state_dir``: the one there already, or a new one (with
+    ``fresh``, on a discarded state). Returns it and whether this call started it.
 
     ``chaos`` starts it with a fault injector in every process (plans out of band, real
-    deaths at crash points); ``definition`` names the saga definition its processes run.
-    Returns it and whether this call started it.
+    deaths at crash points); ``definition`` names the saga definition its processes run. A
+    supervisor that holds the state dir's lock without a running topology (another ``up``
+    starting, or topology.json moved away) is named, never joined by a second one.
     """
-    existing = topology.read(state_dir)
-    if existing is not None and existing.supervisor_alive:
+    existing = _running(state_dir)
+    if existing is not None:
         stop_first = f"stop it with `saga-compare down --state-dir {state_dir}` first"
-        if existing.store is not store:
-            raise InvalidInput(
-                f"a deployment on {existing.store.value} is running in {state_dir}; {stop_first}"
-            )
+        if existing.store is not store or fresh:
+            why = f"on {existing.store.value} " if existing.store is not store else ""
+            raise InvalidInput(f"a deployment {why}is running in {state_dir}; {stop_first}")
         if (existing.faults_dir is not None) != chaos:
             started = "with" if existing.faults_dir is not None else "without"
             raise InvalidInput(
@@ -63,24 +69,40 @@ async def start(
                 f"{state_dir}; {stop_first}"
             )
         return existing, False
+    holder = lock.holder(state_dir)
+    if holder is not None:
+        raise InvalidInput(lock.already_running(state_dir, holder))
     attempt = 1
     while True:
         try:
-            return await _spawn(state_dir, store, chaos, definition), True
+            return await _spawn(state_dir, store, fresh, chaos, definition), True
         except ServerError as error:
             if IN_USE not in str(error) or attempt == PORT_ATTEMPTS:
                 raise
             attempt += 1
+            fresh = False  # discarded already: a retry keeps what the first start created
 
 
-async def _spawn(state_dir: Path, store: StoreKind, chaos: bool, definition: str) -> Topology:
+def _running(state_dir: Path) -> Topology | None:
+    """The deployment whose supervisor runs, per topology.json; an unreadable file counts as
+    none when no supervisor holds the lock (the file can be moved away)."""
+    try:
+        found = topology.read(state_dir)
+    except InvalidInput:
+        if lock.holder(state_dir) is None:
+            raise
+        return None
+    return found if found is not None and found.supervisor_alive else None
+
+
+async def _spawn(
+    state_dir: Path, store: StoreKind, fresh: bool, chaos: bool, definition: str
+) -> Topology:
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    (state_dir / topology.ERROR_FILE).unlink(missing_ok=True)
     argv = [sys.executable, "-m", "harness.deploy.supervisor", "--state-dir", str(state_dir)]
     argv += ["--store", store.value, "--definition", definition]
-    if chaos:
-        argv.append("--chaos")
+    argv += (["--fresh"] if fresh else []) + (["--chaos"] if chaos else [])
     with (logs / "supervisor.log").open("ab") as log:
         child = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
@@ -97,7 +119,7 @@ async def _until_ready(state_dir: Path, child: subprocess.Popen[bytes]) -> Topol
     while time.monotonic() < deadline:
         code = child.poll()
         if code is not None:
-            raise ServerError(_failure(state_dir, code))
+            raise ServerError(_failure(state_dir, child.pid, code))
         found = topology.read(state_dir)
         if found is not None and found.running and found.supervisor_pid == child.pid:
             return found
@@ -108,10 +130,12 @@ async def _until_ready(state_dir: Path, child: subprocess.Popen[bytes]) -> Topol
     )
 
 
-def _failure(state_dir: Path, code: int) -> str:
-    error = state_dir / topology.ERROR_FILE
+def _failure(state_dir: Path, pid: int, code: int) -> str:
+    error = topology.error_file(state_dir, pid)
     if error.is_file():
-        return error.read_text(encoding="utf-8").strip()
+        message = error.read_text(encoding="utf-8").strip()
+        error.unlink(missing_ok=True)
+        return message
     return (
         f"the supervisor exited with code {code} before the deployment was ready; "
         f"see {state_dir / 'logs' / 'supervisor.log'}"
@@ -131,8 +155,8 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
 
 async def stop(state_dir: Path) -> tuple[Topology | None, list[str]]:
     """Stop the deployment in ``state_dir``; returns it and the kinds left running (none)."""
-    found = topology.read(state_dir)
-    if found is None or not found.supervisor_alive:
+    found = _running(state_dir)
+    if found is None:
         return None, []
     try:
         await control.request(found.control, "stop", wait_s=10.0)
@@ -141,6 +165,22 @@ async def stop(state_dir: Path) -> tuple[Topology | None, list[str]]:
             os.kill(found.supervisor_pid, signal.SIGTERM)
     left = await _until_gone(found)
     return found, left
+
+
+async def stop_unlisted(state_dir: Path) -> int | None:
+    """Stop a supervisor that holds the state dir's lock without a running topology.json
+    (the file was moved away); its pid, or None when there is none. Its children go with it."""
+    pid = lock.holder(state_dir)
+    if pid is None:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while lock.holder(state_dir) is not None:
+        if time.monotonic() > deadline:
+            raise ServerError(f"supervisor pid {pid} did not stop within {STOP_TIMEOUT_S:g}s")
+        await asyncio.sleep(POLL_S)
+    return pid
 
 
 async def _until_gone(found: Topology) -> list[str]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import stat
+import subprocess
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -315,3 +318,30 @@ def test_a_repeat_outside_one_to_twenty_is_a_one_line_error(
     (line,) = result.stderr.strip().splitlines()
     assert "--repeat" in line and bound in line and "Traceback" not in result.stderr
     assert not (cli.cwd / "reports").exists()
+
+
+def running_child(parent: subprocess.Popen[str], name: str, timeout_s: float = 120) -> list[str]:
+    """The command line of ``parent``'s first descendant named ``name``, once it runs."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and parent.poll() is None:
+        for child in psutil.Process(parent.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if child.name().startswith(name):
+                    return list(child.cmdline())
+        time.sleep(0.05)
+    raise AssertionError(f"no {name} process was started ({parent.poll()=})")
+
+
+def test_a_bench_runs_its_temporal_server_on_a_wal_file_and_says_so(cli: Cli) -> None:
+    bench = cli.start(
+        "bench", "--variant", "orchestration", "--orders", "2", "--concurrency", "1",
+        "--no-cold-start", "--json", stdout=subprocess.PIPE,
+    )  # fmt: skip
+    server = running_child(bench, "temporal")
+    out, err = bench.communicate(timeout=600)
+
+    assert bench.returncode == 0, err
+    assert "--db-filename" in server
+    pragmas = {server[i + 1] for i, arg in enumerate(server) if arg == "--sqlite-pragma"}
+    assert pragmas == {"journal_mode=wal", "synchronous=normal"}
+    assert json.loads(out)["plan"]["temporal_db"] == "file"

@@ -111,6 +111,26 @@ CASES: dict[str, tuple[Case, tuple[str, ...]]] = {
         lambda d: (["report", str(DATA / "small_traces.jsonl"), "--report-dir", "/proc/x/y"], {}),
         ("--report-dir /proc/x/y", "cannot be written"),
     ),
+    "order file with a key given twice": (
+        lambda d: (
+            order_bytes(
+                d,
+                json.dumps(ORDER)
+                .replace('"points_to_use": 10,', '"points_to_use": 10, "points_to_use": 900,')
+                .encode(),
+            ),
+            {},
+        ),
+        ("order.json", "'points_to_use' twice", "keep one"),
+    ),
+    "SAGA_POSTGRES_URL that is not a URL": (
+        lambda d: run_with(SAGA_STORE="postgres", SAGA_POSTGRES_URL="notaurl"),
+        ("SAGA_POSTGRES_URL='notaurl'", "not a Postgres URL", "postgresql://"),
+    ),
+    "SAGA_POSTGRES_URL of another database": (
+        lambda d: run_with(SAGA_STORE="postgres", SAGA_POSTGRES_URL="mysql://app:secret@db/shop"),
+        ("SAGA_POSTGRES_URL='mysql://app:***@db/shop'", "not a Postgres URL", "postgresql://"),
+    ),
     "unreachable SAGA_NATS_URL": (
         lambda d: run_with(SAGA_NATS_URL=f"nats://127.0.0.1:{closed_port()}"),
         ("cannot use NATS", "connection refused", "SAGA_NATS_URL"),

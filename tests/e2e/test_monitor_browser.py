@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -41,6 +42,10 @@ HANGS = SagaPolicy(deadline_s=120.0, attempt_timeout_s=120.0)
 SHIPMENT_FAILS = FaultRule(step=StepName.CREATE_SHIPMENT, permanent=True)
 REFUND_FAILS = FaultRule(step=StepName.CHARGE_PAYMENT, phase=Phase.COMPENSATE, permanent=True)
 SLOW_PAYMENT = FaultRule(step=StepName.CHARGE_PAYMENT, delay_ms=2_500)
+COMPLETE_FAILS = FaultRule(step=StepName.COMPLETE_ORDER, permanent=True)
+QUICK = POLICY.model_copy(update={"deadline_s": 3.0})
+OPERATOR_WAIT_S = 4.0
+"""How long the operator of ``late-1`` takes: several times the saga's own run."""
 
 
 class Embedded:
@@ -93,6 +98,16 @@ class Embedded:
 
         self.run(both())
 
+    def retry(self, saga_id: str, who: str) -> None:
+        """An operator's retry of the saga's failed compensations, on both styles."""
+
+        async def both() -> None:
+            assert self.session is not None
+            for runtime in self.session.runtimes.values():
+                await runtime.retry_compensation(saga_id, who)
+
+        self.run(both(), timeout_s=120)
+
     def settled(self, saga_id: str) -> None:
         """Wait until the saga settled on both styles (waiting for an operator counts)."""
 
@@ -121,6 +136,9 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
     running.start(
         "hangs-1", FaultPlan(rules=[FaultRule(step=StepName.CREATE_SHIPMENT, hang=True)]), HANGS
     )
+    running.start("unfinished-1", FaultPlan(rules=[COMPLETE_FAILS]))
+    running.start("late-1", FaultPlan(rules=[SHIPMENT_FAILS, REFUND_FAILS]))
+    running.start("quick-1", FaultPlan(), QUICK)
     yield running
     running.close()
 
@@ -257,3 +275,109 @@ def test_screenshots_are_saved_when_asked(page: Page, embedded: Embedded) -> Non
         expect(page.locator(ready).first).to_be_visible()
         page.screenshot(path=str(target / name), full_page=name != "monitor-saga.png")
     assert (target / "monitor.png").stat().st_size > 0
+
+
+def test_actions_are_offered_only_where_they_apply(page: Page, embedded: Embedded) -> None:
+    url = embedded.ready.result()
+    embedded.settled("unfinished-1")
+    embedded.settled("stuck-1")
+    for variant in VARIANTS:
+        page.goto(f"{url}/sagas/{variant}/unfinished-1")
+        operator = page.locator("section.operator")
+        expect(operator).to_contain_text("complete_order")
+        expect(operator.locator('form.act[action$="/resolve"]')).to_have_count(1)
+        expect(operator.locator('form.act[action$="/retry"]')).to_have_count(0)
+        page.goto(f"{url}/sagas/{variant}/stuck-1")
+        expect(page.locator('section.operator form.act[action$="/retry"]')).to_have_count(1)
+        expect(page.locator('section.operator form.act[action$="/resolve"]')).to_have_count(1)
+    page.goto(url)
+
+
+def test_a_finished_saga_shows_its_deadline_as_met_not_as_a_time_ago(
+    page: Page, embedded: Embedded
+) -> None:
+    url = embedded.ready.result()
+    embedded.settled("quick-1")
+    for variant in VARIANTS:
+        page.goto(f"{url}/sagas/{variant}/quick-1")
+        deadline = page.locator("dl.facts div", has_text="deadline").locator("dd")
+        page.wait_for_function(
+            "() => Date.now() / 1000 > %f" % (time.time() + QUICK.deadline_s + 0.5)
+        )
+        page.reload()
+        expect(deadline).to_have_text("met")
+    page.goto(url)
+
+
+def test_after_a_late_retry_the_timeline_keeps_the_failed_round_and_readable_bars(
+    page: Page, embedded: Embedded
+) -> None:
+    url = embedded.ready.result()
+    embedded.settled("late-1")
+    page.wait_for_timeout(OPERATOR_WAIT_S * 1000)  # the operator takes a while: the scenario
+    embedded.retry("late-1", "ops-bea")
+    for variant in VARIANTS:
+        page.goto(f"{url}/sagas/{variant}/late-1")
+        expect(page.locator("dd.saga-status")).to_have_text("COMPENSATED")
+        refunds = page.locator('table.timeline tr[data-step="refund_payment"]')
+        expect(refunds).to_have_count(2)
+        expect(refunds.nth(0)).to_contain_text("failed")
+        expect(refunds.nth(1)).to_contain_text("done")
+        expect(page.locator("table.timeline tr.wait")).to_contain_text("for an operator")
+        own_run = page.locator('table.timeline tr[data-round="0"] span.bar')
+        reach = own_run.evaluate_all(
+            "bars => Math.max(...bars.map(b => { const lane = b.parentElement"
+            ".getBoundingClientRect(); return (b.getBoundingClientRect().right - lane.left)"
+            " / lane.width; }))"
+        )
+        # The saga's own run fills most of the lane, not a sliver beside the operator's wait.
+        assert reach > 0.5, (variant, reach)
+    page.goto(url)
+
+
+def test_the_latency_counters_say_whether_operator_waits_are_in_them(page: Page) -> None:
+    for variant in VARIANTS:
+        card = page.locator(f'section.counters .card[data-variant="{variant}"]')
+        expect(card.locator(".hint")).to_contain_text("operator")
+
+
+HEADERS_BROKEN = """() => {
+  const broken = [];
+  for (const th of document.querySelectorAll("th")) {
+    const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = node.textContent;
+      for (const match of text.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (lines.size > 1) broken.push(match[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+
+
+def test_no_column_header_breaks_inside_a_word(page: Page, embedded: Embedded) -> None:
+    url = embedded.ready.result()
+    for path, ready in (
+        ("/", "table.sagas"),
+        ("/sagas/orchestration/stuck-1", "table.timeline"),
+        ("/sagas/choreography/stuck-1", "table.timeline"),
+        ("/orders/undone?saga=undone-1", ".pair"),
+    ):
+        page.goto(url + path)
+        expect(page.locator(ready).first).to_be_visible()
+        assert page.evaluate(HEADERS_BROKEN) == [], path
+    page.goto(url)
+
+
+def test_the_page_has_a_favicon(page: Page, embedded: Embedded) -> None:
+    url = embedded.ready.result()
+    href = page.locator('link[rel="icon"]').get_attribute("href")
+    assert href is not None
+    answer = page.request.get(url + href)
+    assert answer.status == 200 and answer.headers["content-type"].startswith("image/")
+    assert page.request.get(url + "/favicon.ico").status == 200

@@ -111,3 +111,20 @@ def test_a_bad_monitor_setting_is_one_line(cli: Cli, servers: dict[str, str]) ->
 
     cli.assert_one_line_error(result, "SAGA_MONITOR_TRACE_URL")
     assert os.listdir(cli.cwd) == [] and isinstance(cli.cwd, Path)
+
+
+def test_the_monitor_listening_on_another_loopback_address_answers_there(
+    cli: Cli, servers: dict[str, str]
+) -> None:
+    process = start(cli, servers, "--host", "127.0.0.2")
+    assert process.stdout is not None
+    url = process.stdout.readline().split()[1]
+    try:
+        with urllib.request.urlopen(url + "api/overview", timeout=30) as answer:
+            status, overview = answer.status, json.load(answer)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+
+    assert url.startswith("http://127.0.0.2:")
+    assert status == 200 and overview["errors"] == {}

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
+
+import psutil
 
 from harness.deploy import topology
 from harness.deploy.topology import Topology, alive
@@ -64,3 +70,38 @@ def deployment(*up_args: str, env: dict[str, str] | None = None) -> Iterator[Top
         if last is not None:
             assert running(every_pid(last)) == []
         shutil.rmtree(state, ignore_errors=True)
+
+
+def wait_for_line(stream: IO[str], text: str, timeout: float = 300) -> list[str]:
+    """Read ``stream`` until a line holding ``text``; every line read so far."""
+    lines: list[str] = []
+    reader = ThreadPoolExecutor(max_workers=1)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            line = reader.submit(stream.readline).result(max(0.1, deadline - time.monotonic()))
+            if not line:
+                raise AssertionError(f"the stream ended before {text!r}: {lines}")
+            lines.append(line.rstrip("\n"))
+            if text in line:
+                return lines
+    finally:
+        reader.shutdown(wait=False)
+
+
+def supervisors(state: Path) -> list[psutil.Process]:
+    """The supervisor processes running a deployment in ``state`` (one at most, we hope)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        command = process.info["cmdline"] or []
+        if "harness.deploy.supervisor" in command and str(state) in command:
+            found.append(process)
+    return found
+
+
+def stop_supervisors(state: Path) -> None:
+    """SIGTERM every supervisor of ``state`` (a test's leftovers); its children go with it."""
+    for process in supervisors(state):
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+            process.wait(60)

@@ -19,6 +19,7 @@ from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.visibility import (
     NEEDS_INTERVENTION_FILTER,
     ORDER_ID,
+    RESOLVED_FILTER,
     SAGA_REASON,
     SAGA_STATUS,
     SAGA_STEP,
@@ -199,3 +200,27 @@ async def test_a_server_without_the_search_attributes_is_refused_with_the_comman
         "temporal operator search-attribute create --namespace default --name OrderId"
         " --name SagaStatus --name SagaStep --name SagaReason --type Keyword"
     )
+
+
+async def test_a_saga_an_operator_resolved_leaves_the_needs_intervention_filter(
+    runtime: Faulty[OrchestrationRuntime],
+) -> None:
+    resolved, waiting = new_id("vis-resolved"), new_id("vis-waiting")
+    for saga_id in (resolved, waiting):
+        await runtime.start_saga(saga_id, order("o-" + saga_id), COMPLETE_NEVER_WORKS, FAST)
+        await runtime.wait(saga_id, 20)
+    await runtime.resolve(resolved, "ops-anna", "shipped by hand")
+    queue = runtime.runtime.task_queue
+    ours = f'TaskQueue = "{queue}" AND OrderId IN ("o-{resolved}", "o-{waiting}")'
+
+    async def resolved_closed() -> bool:
+        closed = f'{ours} AND ExecutionStatus = "Completed"'
+        return (await runtime.runtime.client.count_workflows(closed)).count == 1
+
+    await eventually(resolved_closed, "the resolved saga closed")
+    needing = await listed(runtime, f"{NEEDS_INTERVENTION_FILTER} AND {ours}")
+    done_by_hand = await listed(runtime, f"{RESOLVED_FILTER} AND {ours}")
+
+    assert [execution.id for execution in needing] == [waiting]
+    assert [execution.id for execution in done_by_hand] == [resolved]
+    assert attributes(done_by_hand[0])["SagaStep"] == "complete_order"

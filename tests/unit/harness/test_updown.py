@@ -19,15 +19,20 @@ async def test_a_port_taken_before_its_server_bound_it_is_chosen_again(
 ) -> None:
     failures = [ServerError(TAKEN)]
     started = object()
+    discarded: list[bool] = []
 
-    async def spawn(state_dir: Path, store: StoreKind, chaos: bool, definition: str) -> Any:
+    async def spawn(
+        state_dir: Path, store: StoreKind, fresh: bool, chaos: bool, definition: str
+    ) -> Any:
+        discarded.append(fresh)
         if failures:
             raise failures.pop()
         return started
 
     monkeypatch.setattr(updown, "_spawn", spawn)
 
-    assert await updown.start(tmp_path, StoreKind.SQLITE) == (started, True)
+    assert await updown.start(tmp_path, StoreKind.SQLITE, fresh=True) == (started, True)
+    assert discarded == [True, False]  # the retry keeps what the first start created
 
 
 async def test_other_failures_and_a_port_taken_every_time_are_reported(
@@ -35,7 +40,9 @@ async def test_other_failures_and_a_port_taken_every_time_are_reported(
 ) -> None:
     calls: list[str] = []
 
-    async def taken(state_dir: Path, store: StoreKind, chaos: bool, definition: str) -> Any:
+    async def taken(
+        state_dir: Path, store: StoreKind, fresh: bool, chaos: bool, definition: str
+    ) -> Any:
         calls.append("taken")
         raise ServerError(TAKEN)
 
@@ -44,7 +51,9 @@ async def test_other_failures_and_a_port_taken_every_time_are_reported(
         await updown.start(tmp_path, StoreKind.SQLITE)
     assert len(calls) == updown.PORT_ATTEMPTS
 
-    async def broken(state_dir: Path, store: StoreKind, chaos: bool, definition: str) -> Any:
+    async def broken(
+        state_dir: Path, store: StoreKind, fresh: bool, chaos: bool, definition: str
+    ) -> Any:
         calls.append("broken")
         raise ServerError("nats-server exited with code 1")
 

@@ -512,6 +512,16 @@ def test_on_loopback_another_host_name_is_refused(client: TestClient) -> None:
     assert client.get("/", headers={"Host": "localhost:8000"}).status_code == 200
 
 
+@pytest.mark.parametrize("host", ["127.0.0.2:8765", "127.1.2.3", "[::1]:8765"])
+def test_on_loopback_any_loopback_address_is_this_monitor(client: TestClient, host: str) -> None:
+    assert client.get("/api/overview", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["10.0.0.1", "127.0.0.1.rebound.example", "0.0.0.0"])
+def test_on_loopback_an_address_beyond_loopback_is_refused(client: TestClient, host: str) -> None:
+    assert client.get("/api/overview", headers={"Host": host}).status_code == 400
+
+
 def test_an_oversized_or_unknown_action_is_refused(client: TestClient) -> None:
     path = "/sagas/choreography/stuck-1-a"
     data = {"csrf": csrf(client, path), "who": "ann", "note": "x" * 20_000}

@@ -71,3 +71,42 @@ def test_a_bad_setting_names_its_environment_variable(monkeypatch: pytest.Monkey
 
     with pytest.raises(InvalidInput, match=r"^SAGA_NATS_REPLICAS='2': .*; fix it or unset it$"):
         load_settings()
+
+
+def test_a_key_given_twice_inside_a_nested_object_is_refused_naming_it() -> None:
+    text = json.dumps(ORDER).replace('"quantity": 1,', '"quantity": 1, "quantity": 100,')
+
+    with pytest.raises(InvalidOrder, match="the key 'quantity' twice"):
+        parse_order(text)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://app@db:5432/shop", "postgres://app:pw@127.0.0.1/shop", "postgresql:///shop"],
+)
+def test_a_postgres_url_is_taken(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("SAGA_POSTGRES_URL", url)
+
+    assert load_settings().postgres_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("notaurl", "'notaurl'"),
+        ("mysql://app:secret@db/shop", "'mysql://app:***@db/shop'"),
+        ("postgresql://db:port/shop", "'postgresql://db:port/shop'"),
+    ],
+)
+def test_a_url_that_is_not_postgres_is_refused_without_echoing_its_password(
+    monkeypatch: pytest.MonkeyPatch, url: str, shown: str
+) -> None:
+    monkeypatch.setenv("SAGA_POSTGRES_URL", url)
+
+    with pytest.raises(InvalidInput) as refused:
+        load_settings()
+
+    assert str(refused.value) == (
+        f"SAGA_POSTGRES_URL={shown}: not a Postgres URL; use "
+        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE; fix it or unset it"
+    )

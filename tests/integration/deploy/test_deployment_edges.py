@@ -1,0 +1,265 @@
+"""The edges of a deployment an operator touches: interrupted runs, a deployment that dies under
+a run, two `up` at once, a store deleted between `down` and `up`.
+
+Each test runs `saga-compare` as a user does, on a deployment of its own (`deploy_support`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from deploy_support import (
+    COMMAND,
+    deployment,
+    saga_compare,
+    stop_supervisors,
+    supervisors,
+    wait_for_line,
+)
+
+from harness.compare import scenarios
+from harness.deploy import ledger, topology
+from harness.deploy.topology import Topology
+
+pytestmark = [pytest.mark.slow]
+
+
+def attached_demo(found: Topology, report: Path) -> subprocess.Popen[str]:
+    """`demo --attach` on the deployment, progress on a pipe to read."""
+    state = str(found.state_dir)
+    return subprocess.Popen(
+        [str(COMMAND), "demo", "--attach", state, "--repeat", "1", "--report-dir", str(report)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_check_after_an_interrupted_attached_demo_counts_only_the_sagas_it_placed(
+    tmp_path: Path,
+) -> None:
+    with deployment("--chaos") as found:
+        demo = attached_demo(found, tmp_path / "report")
+        assert demo.stderr is not None
+        wait_for_line(demo.stderr, "done orchestration:")
+        demo.send_signal(signal.SIGINT)
+        demo.communicate(timeout=120)
+        first = saga_compare("check", "--attach", str(found.state_dir), "--json")
+        again = saga_compare("check", "--attach", str(found.state_dir), "--json")
+
+    assert demo.returncode == 128 + signal.SIGINT
+    for checked in (first, again):
+        assert "Traceback" not in checked.stderr, checked.stderr
+        report = json.loads(checked.stdout)
+        variants = {v["variant"]: v for v in report["variants"]}
+        # The demo runs the orchestration first: the choreography never placed a saga.
+        assert variants["choreography"]["runs"] == []
+        assert variants["orchestration"]["runs"] != []
+        assert [s for v in report["variants"] for s in v["open"] if s["lost"]] == []
+
+
+def test_a_demo_with_faults_is_refused_by_a_deployment_without_an_injector(tmp_path: Path) -> None:
+    with deployment() as found:
+        demo = saga_compare(
+            "demo", "--attach", str(found.state_dir), "--report-dir", str(tmp_path / "report")
+        )
+        checked = saga_compare("check", "--attach", str(found.state_dir), "--json")
+
+    assert demo.returncode == 2
+    errors = demo.stderr.strip().splitlines()
+    assert errors[0].startswith("error: the deployment runs no fault injector, and scenario")
+    assert "saga-compare up --chaos" in errors[0]
+    assert "Traceback" not in demo.stderr
+    assert json.loads(checked.stdout)["variants"][0]["sagas"] == 0  # nothing was started
+    assert not (tmp_path / "report").exists()
+
+
+def test_check_reports_a_recorded_saga_the_deployment_does_not_know_as_lost() -> None:
+    scenario = scenarios.get("happy_path")
+    with deployment() as found:
+        entry = ledger.Entry(
+            tag="0badc0de",
+            what=scenario.name,
+            variants=["choreography", "orchestration"],
+            seed=scenario.seed,
+            orders=[case.order for case in scenario.sagas],
+        )
+        ledger.record(found.state_dir, entry)
+        checked = saga_compare("check", "--attach", str(found.state_dir), "--json")
+
+    assert checked.returncode == 1
+    assert "Traceback" not in checked.stderr, checked.stderr
+    report = json.loads(checked.stdout)
+    lost = {(v["variant"], s["saga_id"]) for v in report["variants"] for s in v["open"]}
+    assert lost == {("choreography", "happy-1-0badc0de"), ("orchestration", "happy-1-0badc0de")}
+    assert all(s["lost"] for v in report["variants"] for s in v["open"])
+
+
+def test_an_attached_demo_whose_deployment_goes_away_ends_in_one_line_and_its_log(
+    tmp_path: Path,
+) -> None:
+    with deployment("--chaos") as found:
+        demo = attached_demo(found, tmp_path / "report")
+        assert demo.stderr is not None
+        wait_for_line(demo.stderr, "done orchestration:")
+        stopped = saga_compare("down", "--state-dir", str(found.state_dir))
+        _, rest = demo.communicate(timeout=300)
+
+    assert stopped.returncode == 0
+    assert demo.returncode == 1, rest
+    assert "Traceback" not in rest
+    errors = [line for line in rest.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, rest
+    assert f"the deployment in {found.state_dir} went away" in errors[0]
+    assert str(found.logs) in errors[0]
+    last = rest.strip().splitlines()[-1]
+    assert last.startswith("log: ") and Path(last.removeprefix("log: ")).is_file()
+
+
+def test_an_up_while_another_is_starting_exits_2_naming_its_supervisor() -> None:
+    state = Path(tempfile.mkdtemp(prefix="saga-deploy-test-"))
+    state.chmod(0o711)
+    first = subprocess.Popen(
+        [str(COMMAND), "up", "--state-dir", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        starting = until_a_supervisor(state, first)
+        second = saga_compare("up", "--state-dir", str(state))
+        first.communicate(timeout=300)
+        running = supervisors(state)
+    finally:
+        saga_compare("down", "--state-dir", str(state))
+        stop_supervisors(state)
+        shutil.rmtree(state, ignore_errors=True)
+
+    assert first.returncode == 0
+    assert second.returncode == 2, second.stdout
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"pid {starting}" in lines[0], second.stderr
+    assert [p.pid for p in running] == [starting]
+
+
+def until_a_supervisor(state: Path, up: subprocess.Popen[str]) -> int:
+    """The pid of the supervisor ``up`` started for ``state``, once it runs."""
+    while up.poll() is None:
+        found = supervisors(state)
+        if found:
+            return found[0].pid
+    raise AssertionError(f"`up` ended before its supervisor was seen: {up.communicate()}")
+
+
+def test_an_up_after_the_topology_file_was_moved_away_does_not_start_a_second_deployment() -> None:
+    with deployment() as found:
+        moved = found.state_dir / "topology.json.moved"
+        topology.path_of(found.state_dir).rename(moved)
+        try:
+            again = saga_compare("up", "--state-dir", str(found.state_dir))
+            running = [p.pid for p in supervisors(found.state_dir)]
+        finally:
+            for process in supervisors(found.state_dir):
+                if process.pid != found.supervisor_pid:
+                    process.terminate()
+            moved.rename(topology.path_of(found.state_dir))
+
+    assert again.returncode == 2, again.stdout
+    lines = again.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"pid {found.supervisor_pid}" in lines[0], again.stderr
+    assert running == [found.supervisor_pid]
+
+
+def test_up_refuses_a_deployment_whose_recorded_store_is_gone_unless_told_to_start_fresh() -> None:
+    with deployment() as found:
+        state = str(found.state_dir)
+        ran = saga_compare("run", "-s", "happy_path", "--attach", state)
+        saga_compare("down", "--state-dir", state)
+        for path in (found.state_dir / "choreography").glob("payment.db*"):
+            path.unlink()
+        refused = saga_compare("up", "--state-dir", state)
+        fresh = saga_compare("up", "--state-dir", state, "--fresh")
+        checked = saga_compare("check", "--attach", state, "--json")
+
+    assert ran.returncode == 0, ran.stderr
+    assert refused.returncode == 2, refused.stdout
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "choreography/payment.db" in lines[0], refused.stderr
+    assert "--fresh" in lines[0]
+    assert fresh.returncode == 0, fresh.stderr
+    report = json.loads(checked.stdout)
+    assert report["ok"] and all(v["sagas"] == 0 for v in report["variants"])
+
+
+def test_an_attached_bench_measures_the_deployments_processes_by_kind() -> None:
+    with deployment() as found:
+        state = str(found.state_dir)
+        bench = saga_compare(
+            "bench", "--attach", state, "-v", "both", "-n", "8", "-c", "4", "--json"
+        )
+
+    assert bench.returncode == 0, bench.stderr
+    runs = json.loads(bench.stdout)["runs"]
+    sagas = {run["style"]: run for run in runs if run["kind"] == "saga"}
+    # The deployment's own processes, not only the harness: each style's, and its server's.
+    assert {"services", "broker"} <= set(sagas["choreography"]["cpu_s"])
+    assert {"services", "broker"} <= set(sagas["choreography"]["peak_rss_mb"])
+    orchestration = next(s for name, s in sagas.items() if name.startswith("orchestration"))
+    assert {"worker", "server"} <= set(orchestration["cpu_s"])
+    assert {"worker", "server"} <= set(orchestration["peak_rss_mb"])
+    assert "services" not in orchestration["cpu_s"]  # the other style's processes are idle
+
+
+def test_the_monitor_attached_to_a_deployment_links_each_saga_to_its_temporal_ui() -> None:
+    with deployment() as found:
+        state = str(found.state_dir)
+        ran = saga_compare("run", "-s", "happy_path", "-v", "orchestration", "--attach", state)
+        monitor = subprocess.Popen(
+            [str(COMMAND), "monitor", "--attach", state, "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert monitor.stdout is not None
+            url = wait_for_line(monitor.stdout, "monitor: ")[-1].split()[1]
+            (row,) = read_json(url + "api/sagas?variant=orchestration")["sagas"]
+            detail = read_json(f"{url}api/sagas/orchestration/{row['saga_id']}")
+        finally:
+            monitor.send_signal(signal.SIGINT)
+            monitor.communicate(timeout=60)
+
+    assert ran.returncode == 0, ran.stderr
+    assert found.temporal_ui is not None
+    assert detail["engine_url"].startswith(f"{found.temporal_ui}/namespaces/default/workflows/")
+    assert row["saga_id"] in detail["engine_url"]
+
+
+def read_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return json.load(answer)
+
+
+def test_up_on_postgres_refuses_a_deployment_whose_recorded_schema_was_dropped() -> None:
+    with deployment("--store", "postgres") as found:
+        state = str(found.state_dir)
+        assert found.postgres_url is not None
+        with psycopg.connect(found.postgres_url, autocommit=True) as connection:
+            connection.execute("DROP SCHEMA choreography_payment CASCADE")
+        saga_compare("down", "--state-dir", state)
+        refused = saga_compare("up", "--state-dir", state, "--store", "postgres")
+        running_after = topology.read(found.state_dir)
+
+    assert refused.returncode == 2, refused.stdout
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "schema choreography_payment" in lines[0], refused.stderr
+    assert running_after is not None and not running_after.supervisor_alive
