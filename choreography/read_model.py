@@ -19,17 +19,18 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
-from choreography.broker import SAGA_STREAM
+from choreography.broker import DLQ_STREAM, SAGA_STREAM
 from choreography.events import Meaning, Role, Routing
 from choreography.projection import COMPENSATING, SagaView, outcome
 from shared.contracts import OperatorAction, SagaStatus, StepState, StepStatus
-from shared.definition import SagaDefinition
+from shared.definition import REFUSAL_MARK, SagaDefinition
 from shared.read_model import (
     LATENCY_WINDOW_S,
     MAX_ALERT_CANDIDATES,
     MAX_LATENCY_SAMPLES,
     ActionView,
     Alert,
+    AlertKind,
     Counters,
     InterventionView,
     ListedStatus,
@@ -51,7 +52,7 @@ MAX_EVENTS = 500
 
 _COLUMNS = (
     "SELECT s.saga_id, s.order_id, s.status, s.phase, s.reason, s.failed_step, s.started_at,"
-    " s.settled_at, s.ended_at, s.deadline_at, s.running_step, s.failed_compensation"
+    " s.settled_at, s.ended_at, s.deadline_at, s.running_step, s.failed_compensation, s.placed"
 )
 _ROW = f"{_COLUMNS} FROM sagas s"
 """A saga's list row: its state, the step in flight and the first failed compensation."""
@@ -143,9 +144,12 @@ class ChoreographyReadModel:
             (now - quiet_s, now + warn_s, MAX_ALERT_CANDIDATES),
         )
         progress = await asyncio.gather(*(self._last_progress(r["saga_id"]) for r in rows))
+        refusals = await asyncio.gather(*(self._refusal(r["saga_id"]) for r in rows))
         alerts = []
-        for row, last in zip(rows, progress, strict=True):
+        for row, last, refusal in zip(rows, progress, refusals, strict=True):
             kinds = alert_kinds(now, last, row["deadline_at"], quiet_s, warn_s)
+            if refusal is not None:
+                kinds = (*kinds, AlertKind.REFUSED)
             if kinds:
                 alerts.append(
                     Alert(
@@ -153,6 +157,7 @@ class ChoreographyReadModel:
                         kinds=kinds,
                         last_progress_at=last,
                         deadline_at=row["deadline_at"],
+                        reason=refusal,
                     )
                 )
         return alerts
@@ -198,6 +203,22 @@ class ChoreographyReadModel:
         except NotFoundError:
             return None
         return msg.time.timestamp() if msg.time else None
+
+    async def _refusal(self, saga_id: str) -> str | None:
+        """The reason a consumer dead-lettered one of the saga's events for its definition
+        (a process of another release refused it), if one did."""
+        try:
+            info = await self.js.stream_info(
+                DLQ_STREAM, subjects_filter=f"dlq.*.{_subjects(saga_id)}"
+            )
+            for subject in info.state.subjects or {}:
+                letter = await self.js.get_last_msg(DLQ_STREAM, subject)
+                reason = str((letter.headers or {}).get("Dlq-Reason", ""))
+                if REFUSAL_MARK in reason:
+                    return reason
+        except NotFoundError:
+            return None
+        return None
 
 
 def _subjects(saga_id: str) -> str:
@@ -251,7 +272,18 @@ def _saga_row(row: Mapping[str, Any]) -> SagaRow:
         step=step,
         started_at=float(row["started_at"]),
         ended_at=None if row["ended_at"] is None else float(row["ended_at"]),
+        version=_version(row["placed"]),
     )
+
+
+def _version(placed: str | None) -> str | None:
+    """The version of the saga definition its first event names."""
+    try:
+        definition = json.loads(placed or "{}").get("definition") or {}
+    except ValueError:
+        return None
+    version = definition.get("version")
+    return version if isinstance(version, str) else None
 
 
 def _action(action: OperatorAction) -> ActionView:

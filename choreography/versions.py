@@ -112,6 +112,12 @@ class Reader:
         if parsed is None:
             raise Poison(f"not a saga subject: {delivery.subject}")
         state = _state(delivery)
+        try:
+            ref = DefinitionRef.model_validate(state.get("definition"))
+        except ValidationError:
+            raise Poison(f"undecodable event on {delivery.subject}: no saga definition") from None
+        if ref not in self.routings:  # first: which saga it is decides who may read it at all
+            self._not_understood(ref, delivery)
         version = int(state.get("envelope", 1))
         if version != self.release:
             state = self._reshape(state, version, delivery.subject)
@@ -122,8 +128,6 @@ class Reader:
             raise Poison(f"undecodable event on {delivery.subject}: {problem}") from None
         if (event.kind, event.saga_id) != parsed:
             raise Poison(f"event {event.kind}/{event.saga_id} published on {delivery.subject}")
-        if event.definition not in self.routings:
-            self._not_understood(event, delivery)
         return event
 
     def _reshape(self, state: dict[str, Any], version: int, subject: str) -> dict[str, Any]:
@@ -140,8 +144,8 @@ class Reader:
         kept = {k: v for k, v in state.items() if k in known}
         return {**kept, "envelope": self.release} if self.release > 1 else kept
 
-    def _not_understood(self, event: Event, delivery: Delivery) -> None:
-        mismatch = DefinitionMismatch(event.definition, self.held.ref)
+    def _not_understood(self, ref: DefinitionRef, delivery: Delivery) -> None:
+        mismatch = DefinitionMismatch(ref, self.held.ref)
         if self.dual:
             raise NotOurs(str(mismatch))
         if self.tolerant:

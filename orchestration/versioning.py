@@ -94,10 +94,11 @@ async def describe(client: Client, deployment: str) -> Routing | None:
 
 async def set_current(
     client: Client, deployment: str, build: str, *, timeout_s: float = 60.0
-) -> float:
+) -> tuple[float, bool]:
     """Make ``build`` the deployment's current version and wait until the routing reached
-    every partition; the seconds it took. A version is known once one of its workers polled,
-    so the call is retried until then."""
+    every partition: the seconds it took, and whether the server confirmed the propagation
+    in time (a version is known once one of its workers polled, so the call is retried until
+    then; an unconfirmed propagation is reported, not raised: the version is current)."""
     started = time.monotonic()
     request = SetWorkerDeploymentCurrentVersionRequest(
         namespace=client.namespace, deployment_name=deployment, build_id=build, identity=IDENTITY
@@ -113,12 +114,13 @@ async def set_current(
                     f"current within {timeout_s:g}s: {error}"
                 ) from None
             await asyncio.sleep(POLL_S)
-    await until_routed(client, deployment, build, timeout_s=timeout_s)
-    return time.monotonic() - started
+    propagated = await until_routed(client, deployment, build, timeout_s=timeout_s)
+    return time.monotonic() - started, propagated
 
 
-async def until_routed(client: Client, deployment: str, build: str, *, timeout_s: float) -> None:
-    """Wait until ``build`` is current and the change has propagated.
+async def until_routed(client: Client, deployment: str, build: str, *, timeout_s: float) -> bool:
+    """Wait until ``build`` is current and the change has propagated (False: not within
+    ``timeout_s``).
 
     Setting a current version returns before every task queue partition routes to it: a task
     dispatched meanwhile still goes to the previous version (seen here: an auto-upgrading
@@ -128,9 +130,9 @@ async def until_routed(client: Client, deployment: str, build: str, *, timeout_s
     while time.monotonic() < deadline:
         routing = await describe(client, deployment)
         if routing is not None and routing.current == build and routing.propagated:
-            return
+            return True
         await asyncio.sleep(POLL_S)
-    raise TimeoutError(f"worker deployment {deployment} did not route to {build} in {timeout_s:g}s")
+    return False
 
 
 async def adopt_if_unset(

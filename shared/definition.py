@@ -35,11 +35,15 @@ class DefinitionRef(BaseModel):
         return f"{self.name} {self.version} ({self.digest})"
 
 
+REFUSAL_MARK = "made by saga definition"
+"""How every refusal for a definition starts: what the monitor looks for in a failure."""
+
+
 class DefinitionMismatch(RuntimeError):
     """A workflow or event of a definition this process does not hold."""
 
     def __init__(self, got: DefinitionRef, held: DefinitionRef) -> None:
-        super().__init__(f"made by saga definition {got}, but this process holds {held}")
+        super().__init__(f"{REFUSAL_MARK} {got}, but this process holds {held}")
         self.got = got
         self.held = held
 

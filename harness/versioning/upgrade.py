@@ -75,6 +75,8 @@ class UpgradeLog(BaseModel):
     """When every process of the new release was ready (and its version current)."""
     current_version_s: float | None = None
     """Seconds until the new worker version was current everywhere (Worker Versioning)."""
+    current_version_propagated: bool | None = None
+    """Whether the server confirmed the routing reached every partition in time."""
     drained_at: float | None = None
     """Rolling: when the old release's processes were stopped."""
     finished_at: float | None = None
@@ -170,13 +172,14 @@ async def upgrade(
     await _all(
         control.request(found.control, "spawn", wait_s=SPAWN_WAIT_S, **new) for new in steps.new
     )
-    current_s = await _make_current(found, definition, steps)
+    current_s, propagated = await _make_current(found, definition, steps)
     await control.request(found.control, "definition", name=to)
     log = log.model_copy(
         update={
             "spawned": [str(n["kind"]) for n in steps.new],
             "new_release_at": time.time(),
             "current_version_s": current_s,
+            "current_version_propagated": propagated,
         }
     )
     if strategy == "rolling":
@@ -191,7 +194,9 @@ async def upgrade(
     return log.model_copy(update={"finished_at": time.time()})
 
 
-async def _make_current(found: Topology, definition: SagaDefinition, steps: Plan) -> float | None:
+async def _make_current(
+    found: Topology, definition: SagaDefinition, steps: Plan
+) -> tuple[float | None, bool | None]:
     """With Worker Versioning, the new workers' version becomes the current one."""
     workers = [n for n in steps.new if _variant_of(n, steps) == ORCHESTRATION]
     queues: dict[str, str] = {}
@@ -202,13 +207,14 @@ async def _make_current(found: Topology, definition: SagaDefinition, steps: Plan
             queue = env.get(TASK_QUEUE) or found.settings(ORCHESTRATION).temporal_task_queue
             queues[queue] = build_id(definition)
     if not queues:
-        return None
+        return None, None
     settings = found.settings(ORCHESTRATION)
     client = await connect(found.temporal_address, settings.temporal_namespace)
-    took = 0.0
+    took, propagated = 0.0, True
     for queue, build in queues.items():
-        took = max(took, await set_current(client, queue, build))
-    return took
+        seconds, confirmed = await set_current(client, queue, build)
+        took, propagated = max(took, seconds), propagated and confirmed
+    return took, propagated
 
 
 def _variant_of(new: Mapping[str, object], steps: Plan) -> str:
