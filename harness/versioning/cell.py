@@ -97,6 +97,9 @@ class SagaResult(BaseModel):
     ended: str
     """Its end (``COMPENSATED/shipment_failed``), or ``stuck: <cause>``."""
     right: bool
+    """Its status and reason are those it would have reached without an upgrade."""
+    recorded_right: bool = True
+    """Its outcome lists its own version's steps (not version 2's fraud check)."""
     ended_s: float | None = None
     """Seconds from the release to its end."""
     steps: list[str] = Field(default_factory=list)
@@ -119,13 +122,16 @@ class VariantResult(BaseModel):
     arm: str
     sagas: list[SagaResult]
     right: int
+    misrecorded: int = 0
+    """Sagas whose outcome, as version 2 reads it, lists steps of another version."""
     invariants_violated: list[str]
     stuck: dict[str, int]
     dead_letters: int
     dead_letter_reasons: dict[str, int]
     operator_actions: list[Action]
     v1_gone_s: float | None
-    """Seconds from the release until no v1 saga was left open (None: some never ended)."""
+    """Seconds from the upgrade's start until no v1 saga was left open (None: some never
+    ended); each saga's own ``ended_s`` counts from the release of the holds."""
     fresh: list[SagaResult]
     crossing: str | None = None
     """A saga parked at the crossing position, for its swimlanes."""
@@ -302,16 +308,18 @@ class _Cell:
                 await release()
             progress(f"{spec.name}: released; watching ...")
             await self.settle(doors, watches, bound_s=spec.bound_s, until_all=False)
+        # Read back as version 2's code reads (the tracker's views, the workflows' results).
+        async with self.front_doors(tracing, definition_named(V2)) as fresh_doors:
             results = {
-                v: await self.results(doors[v], parked, watches[v], released_at) for v in doors
+                v: await self.results(fresh_doors[v], parked, watches[v], released_at)
+                for v in fresh_doors
             }
             for item in parked:
                 item.root.end()
-        async with self.front_doors(tracing, definition_named(V2)) as fresh_doors:
             progress(f"{spec.name}: version 2's own sagas ...")
             fresh = {v: await self.fresh(fresh_doors[v]) for v in fresh_doors}
             variants = [
-                await self.measure(fresh_doors[v], results[v], fresh[v], watches[v], released_at)
+                await self.measure(fresh_doors[v], results[v], fresh[v], watches[v], log)
                 for v in VARIANTS
             ]
         return CellResult(
@@ -421,13 +429,13 @@ class _Cell:
             else:
                 ended = f"{STUCK}{await self.stuck_reason(runtime, item.saga_id)}"
             steps = [s.step for s in outcome.steps] if outcome is not None else []
-            right = ended == expected and not any(s not in _V1_STEPS for s in steps)
             result = SagaResult(
                 saga_id=item.saga_id,
                 position=item.position.name,
                 expected=expected,
                 ended=ended,
-                right=right,
+                right=ended == expected,
+                recorded_right=all(s in _V1_STEPS for s in steps),
                 ended_s=round(ended_at - released_at, 3) if ended_at is not None else None,
                 steps=steps,
             )
@@ -475,7 +483,7 @@ class _Cell:
         results: list[tuple[Parked, SagaResult, SagaOutcome | None]],
         fresh: list[tuple[OrderRequest, SagaResult, SagaOutcome | None]],
         watch: observe.Watch,
-        released_at: float,
+        log: UpgradeLog,
     ) -> VariantResult:
         variant = runtime.variant
         sagas = [r for _, r, _ in results]
@@ -509,12 +517,13 @@ class _Cell:
             arm=self.spec.arm(variant),
             sagas=sagas,
             right=sum(1 for r in sagas if r.right),
+            misrecorded=sum(1 for r in sagas if not r.recorded_right),
             invariants_violated=violated,
             stuck=dict(stuck),
             dead_letters=sum(letters.values()),
             dead_letter_reasons=dict(reasons),
             operator_actions=operator_actions(variant, sagas, stuck),
-            v1_gone_s=round(max(ended) - released_at, 2) if all_ended and ended else None,
+            v1_gone_s=round(max(ended) - log.started_at, 2) if all_ended and ended else None,
             fresh=[result for _, result, _ in fresh],
             crossing=crossing,
         )

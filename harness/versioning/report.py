@@ -40,6 +40,7 @@ class Row:
     arm: str
     right: str
     all_right: bool
+    misrecorded: int
     violations: str
     dead_letters: int
     stuck: str
@@ -111,7 +112,8 @@ def build_view(
                     variant=result.variant,
                     arm=result.arm,
                     right=f"{result.right}/{len(result.sagas)} ({result.share:.0%})",
-                    all_right=result.right == len(result.sagas),
+                    all_right=result.right == len(result.sagas) and not result.misrecorded,
+                    misrecorded=result.misrecorded,
                     violations=", ".join(result.invariants_violated) or "none",
                     dead_letters=result.dead_letters,
                     stuck=_stuck(result),
