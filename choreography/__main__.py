@@ -20,8 +20,6 @@ import signal
 import sys
 from pathlib import Path
 
-import psycopg
-
 from choreography.bootstrap import bootstrap
 from choreography.host import TRACKER, ChoreographySettings, kinds_of_process
 from shared.contracts import ServiceName
@@ -30,6 +28,7 @@ from shared.definitions import definition_named
 from shared.hooks import load_hooks
 from shared.servers import ServerError
 from shared.settings import Settings, StoreKind
+from shared.store import StoreError
 from shared.store.factory import open_stores
 from shared.telemetry import Component, configure_tracing, service_component
 from shared.validation import InvalidInput, load_settings
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(serve(args, settings))
     except (UsageError, ServerError, ConnectionError, InvalidInput) as error:
         return _error(str(error))
-    except psycopg.Error as error:
+    except StoreError as error:
         return _error(f"cannot use Postgres ({error}); check SAGA_POSTGRES_URL")
     except OSError as error:
         return _error(f"cannot reach NATS ({error}); check --nats or SAGA_NATS_URL")

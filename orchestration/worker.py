@@ -16,8 +16,6 @@ import signal
 import sys
 from pathlib import Path
 
-import psycopg
-
 from orchestration.activities import VARIANT
 from orchestration.bootstrap import (
     SAGA_SANDBOX,
@@ -32,6 +30,7 @@ from shared.definitions import definition_named
 from shared.hooks import load_hooks
 from shared.servers import ServerError
 from shared.settings import Settings, StoreKind
+from shared.store import StoreError
 from shared.store.factory import open_stores
 from shared.telemetry import WORKER, configure_tracing
 from shared.validation import InvalidInput, load_settings
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(serve(settings_from(args, load_settings())))
     except (InvalidInput, UsageError, ServerError) as error:
         return _error(str(error))
-    except psycopg.Error as error:
+    except StoreError as error:
         return _error(f"cannot use Postgres ({error}); check SAGA_POSTGRES_URL")
     except OSError as error:
         return _error(f"cannot start the worker ({error}); check SAGA_DATA_DIR")

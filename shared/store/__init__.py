@@ -1,7 +1,10 @@
 """Per-service stores: one database per service, reached only through a transaction.
 
-`base` is the protocol (`Store`, `Tx`, `Dialect`, `Migration`, `StoreFactory`); `sqlite`
-implements it over the standard library's ``sqlite3``.
+`base` is the protocol (`Store`, `Tx`, `Dialect`, `Migration`, `StoreFactory`); `errors` the
+store's own exceptions (no driver's leaves this package); `retry` the retry rule every adapter
+follows; `sqlite`, `postgres` and `memory` implement the protocol (`sqlite_tx`, `postgres_tx`:
+each backend's dialect, `Tx` and error translation; `bridge`: synchronous ``work`` over the
+asynchronous Postgres driver).
 """
 
 from shared.store.base import (
@@ -16,16 +19,36 @@ from shared.store.base import (
     apply_migrations,
     migrations,
 )
+from shared.store.errors import (
+    CommitUnknown,
+    Conflict,
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    StoreError,
+    StoreUnavailable,
+)
 from shared.store.sqlite import SqliteStore, sqlite_stores
 
 __all__ = [
+    "CommitUnknown",
+    "Conflict",
+    "DataError",
+    "DatabaseError",
     "Dialect",
+    "IntegrityError",
     "Migration",
+    "OperationalError",
     "Params",
+    "ProgrammingError",
     "Row",
     "SqliteStore",
     "Store",
+    "StoreError",
     "StoreFactory",
+    "StoreUnavailable",
     "Tx",
     "Work",
     "apply_migrations",

@@ -2,9 +2,11 @@
 
 A write is ``await store.run(work)``: ``work(tx)`` is a plain (synchronous) function that runs
 the whole transaction — the service's rows, the step log, the choreography's inbox and outbox
-rows — and the adapter commits it, or rolls it back if ``work`` raises. It is one hop off the
-event loop. A transaction that has started always finishes: cancelling the awaiting task waits
-for the commit or rollback before the cancel is raised, so nothing is left half done.
+rows — and the adapter commits it, or rolls it back if ``work`` raises. ``work`` never awaits
+and touches nothing but ``tx`` (it may run again under the retry rule, `shared.store.retry`).
+A transaction that has started always finishes: cancelling the awaiting task waits for the
+commit or rollback before the cancel is raised, so nothing is left half done. Database errors
+are the store's own (`shared.store.errors`), whatever the driver.
 
 Reads go through ``store.read(work)`` (or ``store.query(sql)``), on a connection of their own
 that never queues behind a writer.

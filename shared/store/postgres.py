@@ -1,34 +1,33 @@
-"""The Postgres adapter: one schema per service, psycopg 3 with a pool, a few threads per store.
+"""The Postgres adapter: one schema per service, asyncpg on the event loop, no threads.
 
-Every ``run(work)`` is one hop to one of the store's writer threads, which borrows a pooled
-connection and runs ``work`` between ``BEGIN ISOLATION LEVEL READ COMMITTED`` and ``COMMIT``.
-With a ``key`` the transaction first takes ``pg_advisory_xact_lock`` on a hash of (schema, key),
-so a forward step and its compensation for one saga never interleave. A deadlock or a
-serialization failure rolls the transaction back and runs ``work`` again (it is a function of
-``tx`` alone), a bounded number of times; so does a connection the server dropped (a
-restart). Reads run on reader threads in ``READ ONLY, REPEATABLE READ`` transactions: one
-snapshot, and MVCC never makes them wait for a writer (a dropped connection is retried too).
+Every ``run(work)`` borrows a connection from the store's asyncpg pool of writers and runs
+``work`` between ``BEGIN ISOLATION LEVEL READ COMMITTED`` and ``COMMIT``, on the event loop:
+``work`` stays a plain function, run in a greenlet (`shared.store.bridge`), and each statement
+it runs awaits the driver on the loop while other tasks go on. With a ``key`` the transaction
+first takes ``pg_advisory_xact_lock`` on a hash of (schema, key) — in the same round trip as
+``BEGIN`` — so a forward step and its compensation for one saga never interleave. The
+transaction runs in a task of its own that a cancelled caller waits for (`settle`): it
+commits or rolls back whole. Failures follow the store's retry rule (`shared.store.retry`).
+Reads borrow from a second pool, in ``READ ONLY, REPEATABLE READ`` transactions: one
+snapshot, and MVCC never makes them wait for a writer. Driver errors leave as
+`shared.store.errors` classes. Why asyncpg and not psycopg's asyncio API: docs/stores.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import hashlib
-import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeAlias, TypeVar
+from urllib.parse import urlsplit
 
-import psycopg
-from psycopg import IsolationLevel, errors
-from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool
+import asyncpg
+from asyncpg import Record
+from asyncpg.pool import Pool as AsyncpgPool
 
 from shared.servers import ServerError
 from shared.store.base import (
@@ -41,59 +40,30 @@ from shared.store.base import (
     Tx,
     apply_migrations,
 )
-from shared.store.sqlite import settle
+from shared.store.bridge import call_sync
+from shared.store.errors import CommitUnknown, OperationalError, StoreUnavailable
+from shared.store.postgres_tx import (
+    DIALECT,
+    DRIVER_ERRORS,
+    Connection,
+    PostgresTx,
+    fetchall,
+    postgres_error,
+    to_numbered,
+)
+from shared.store.retry import RETRY, RetryRule, retrying, settle
 
 T = TypeVar("T")
-Connection = psycopg.Connection[DictRow]
+Pool: TypeAlias = "AsyncpgPool[Record]"
 
 WRITERS = 4
 READERS = 2
-ATTEMPTS = 5
 CONNECT_TIMEOUT_S = 10
-RETRYABLE: tuple[type[Exception], ...] = (
-    errors.DeadlockDetected,
-    errors.SerializationFailure,
-    psycopg.OperationalError,
-)
-"""Failures after which the server has rolled back and the same work may simply run again.
-
-An ``OperationalError`` is also a pooled connection the server dropped when it restarted
-(``AdminShutdown``, "server closed the connection"): the pool discards it and the work runs on
-a new one. A commit whose answer was lost that way is harmless to repeat: every transaction
-here is idempotent (step log, inbox, ``ON CONFLICT``)."""
+WAIT_FOR_CONNECTION_S = 120.0
+"""How long a transaction may queue for a pooled connection before it fails."""
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|[?%]""", re.DOTALL)
-
-
-class PostgresDialect:
-    name = "postgres"
-
-    def greatest(self, *expressions: str) -> str:
-        return f"greatest({', '.join(expressions)})"
-
-    def ddl(self, script: str) -> str:
-        return script.replace("{id}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY").replace(
-            "{blob}", "BYTEA"
-        )
-
-    def skip_locked(self) -> str:
-        return " FOR UPDATE SKIP LOCKED"
-
-
-DIALECT = PostgresDialect()
-
-
-@functools.lru_cache(maxsize=4096)
-def to_pyformat(sql: str) -> str:
-    """Portable SQL to psycopg's: ``?`` becomes ``%s`` outside quotes and comments; every
-    literal ``%`` becomes ``%%`` (psycopg reads ``%`` everywhere, quotes included)."""
-    return _TOKENS.sub(_rewrite_token, sql)
-
-
-def _rewrite_token(match: re.Match[str]) -> str:
-    token = match.group()
-    return "%s" if token == "?" else token.replace("%", "%%")
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, TimeoutError)
 
 
 def advisory_key(*parts: str) -> int:
@@ -104,44 +74,50 @@ def advisory_key(*parts: str) -> int:
 
 def describe(url: str) -> str:
     """host:port/database of a URL, without its password, for error messages."""
-    params = conninfo_to_dict(url)
-    host, port = params.get("host", "localhost"), params.get("port", "5432")
-    return f"{host}:{port}/{params.get('dbname', '')}"
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
 
-class PostgresTx:
-    """A transaction on one pooled connection, used synchronously by ``work``."""
+async def _statement(conn: Connection, sql: str) -> None:
+    """One statement of the adapter's own (``BEGIN``, ``COMMIT`` ...), errors translated.
 
-    dialect: Dialect = DIALECT
+    No parameters: the simple query protocol, so ``BEGIN ...; SELECT ...`` is one round trip.
+    """
+    try:
+        await conn.execute(sql)
+    except DRIVER_ERRORS as error:
+        raise postgres_error(error, conn) from error
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
 
-    def execute(self, sql: str, params: Params = ()) -> int:
-        return self._conn.execute(to_pyformat(sql), tuple(params)).rowcount
+async def _commit(conn: Connection) -> None:
+    """``COMMIT``; a connection lost on the way leaves the outcome unknown (`CommitUnknown`)."""
+    try:
+        await _statement(conn, "COMMIT")
+    except StoreUnavailable as error:
+        raise CommitUnknown(f"connection lost while committing: {error}", code=error.code) from (
+            error.__cause__
+        )
 
-    def executemany(self, sql: str, params: Iterable[Params]) -> None:
-        with self._conn.cursor() as cursor:
-            cursor.executemany(to_pyformat(sql), [tuple(p) for p in params])
 
-    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        return self._conn.execute(to_pyformat(sql), tuple(params)).fetchone()
+async def _rollback(conn: Connection) -> None:
+    """End a failed transaction; a closed connection needs none (the pool replaces it)."""
+    if not conn.is_closed():
+        with contextlib.suppress(*DRIVER_ERRORS):
+            await conn.execute("ROLLBACK")
 
-    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return list(self._conn.execute(to_pyformat(sql), tuple(params)).fetchall())
 
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        with self._conn.transaction():  # nested: SAVEPOINT, ROLLBACK TO on error, RELEASE
-            yield
+async def _no_reset(conn: Connection) -> None:
+    """What a connection needs when it goes back to the pool: nothing. Every transaction
+    ends in COMMIT or ROLLBACK (asyncpg rolls back one left open) and no session state is
+    ever set, so asyncpg's default reset query would be one more round trip per transaction."""
 
 
 class PostgresStore:
     """A service's own schema in a Postgres database; nothing is opened until `open()`.
 
-    One pool of ``writers + readers`` connections, used by as many threads: a reader always
-    finds a connection however many writers wait on locks. ``work`` runs with a copy of the
-    caller's context variables, so spans it starts keep the caller's span as parent.
+    Two asyncio pools: ``writers`` connections for ``run``, ``readers`` for ``read``, so a
+    read always finds a connection however many writers wait on locks. ``work`` runs with
+    the caller's context variables, so spans it starts keep the caller's span as parent.
     """
 
     dialect: Dialect = DIALECT
@@ -155,7 +131,8 @@ class PostgresStore:
         schema: str | None = None,
         writers: int = WRITERS,
         readers: int = READERS,
-        attempts: int = ATTEMPTS,
+        attempts: int | None = None,
+        retry: RetryRule = RETRY,
     ) -> None:
         self.name = name
         self.url = url
@@ -164,134 +141,171 @@ class PostgresStore:
             raise ValueError(f"schema name {self.schema!r}: use lower-case letters, digits and _")
         self.migrations = list(migrations)
         self._sizes = (writers, readers)
-        self._attempts = attempts
-        self._pool: ConnectionPool[Connection] | None = None
-        self._writer: ThreadPoolExecutor | None = None
-        self._reader: ThreadPoolExecutor | None = None
+        self._retry = retry if attempts is None else RetryRule(attempts, retry.first_pause_s)
+        self._writers: Pool | None = None
+        self._readers: Pool | None = None
+        self._running: set[asyncio.Task[Any]] = set()
 
     async def open(self) -> None:
         """Connect, create the schema if missing and apply pending migrations, both under a
         per-schema advisory lock so several processes may open the same store at once."""
+        await self._reachable()
         writers, readers = self._sizes
-        self._pool = await asyncio.to_thread(self._open_pool, writers + readers)
-        self._writer = ThreadPoolExecutor(writers, thread_name_prefix=f"pg-w-{self.name}")
-        self._reader = ThreadPoolExecutor(readers, thread_name_prefix=f"pg-r-{self.name}")
-        lock = advisory_key("migrate", self.schema)
         try:
-            await settle(_submit(self._writer, self._write, self._migrate, lock))
+            self._writers = await self._open_pool(writers)
+            self._readers = await self._open_pool(readers, read_only=True)
+            await self._run(self._migrate, advisory_key("migrate", self.schema))
         except BaseException:
             await self.close()
             raise
 
     def _connection_options(self) -> dict[str, Any]:
         return {
-            "autocommit": True,  # transactions are explicit: conn.transaction()
-            "row_factory": dict_row,
-            "options": f"-c search_path={self.schema}",
-            "application_name": f"saga-{self.name}",
-            "connect_timeout": CONNECT_TIMEOUT_S,
+            "server_settings": {
+                "search_path": self.schema,
+                "application_name": f"saga-{self.name}",
+            },
+            "timeout": CONNECT_TIMEOUT_S,
         }
 
-    def _open_pool(self, size: int) -> ConnectionPool[Connection]:
-        """A pool of ``size`` connections, after one direct connection that, if it fails,
-        says why in one line (the pool itself would only time out)."""
+    async def _reachable(self) -> None:
+        """One direct connection that, if it fails, says why in one line (the pool would
+        raise the same error with a traceback through its own code)."""
         try:
-            psycopg.connect(self.url, **self._connection_options()).close()
-        except psycopg.OperationalError as error:
-            reason = (str(error).strip().splitlines() or ["no answer"])[-1]
+            conn = await asyncpg.connect(self.url, **self._connection_options())
+        except CONNECT_ERRORS as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[-1]
             raise ServerError(
                 f"cannot connect to Postgres at {describe(self.url)} ({reason}); "
                 "start the server or fix SAGA_POSTGRES_URL"
             ) from None
-        pool: ConnectionPool[Connection] = ConnectionPool(
-            self.url,
-            connection_class=Connection,
-            kwargs=self._connection_options(),
-            configure=_read_committed,
-            min_size=1,
-            max_size=size,
-            num_workers=1,
-            name=f"saga-{self.name}",
-            open=False,
-        )
-        pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
-        return pool
+        await conn.close()
+
+    async def _open_pool(self, size: int, *, read_only: bool = False) -> Pool:
+        options = self._connection_options()
+        if read_only:  # a write through ``query`` fails as one inside ``read`` does
+            options["server_settings"]["default_transaction_read_only"] = "on"
+        try:
+            return await asyncpg.create_pool(
+                self.url, min_size=1, max_size=size, reset=_no_reset, **options
+            )
+        except CONNECT_ERRORS as error:
+            raise StoreUnavailable(f"no connection to {describe(self.url)}: {error}") from error
 
     def _migrate(self, tx: Tx) -> list[Migration]:
         tx.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
         return apply_migrations(tx, self.migrations, time.time())
 
     async def close(self) -> None:
-        """Let started transactions finish, then close every connection (off the loop)."""
-        executors, pool = (self._writer, self._reader), self._pool
-        self._writer = self._reader = None
-        self._pool = None
-        await asyncio.to_thread(_shut_down, executors, pool)
+        """Let started transactions finish, then close every connection."""
+        pools = (self._writers, self._readers)
+        self._writers = self._readers = None
+        if self._running:
+            await asyncio.wait(set(self._running))
+        for pool in pools:
+            if pool is not None:
+                await pool.close()
 
     async def run(self, work: Callable[[Tx], T], *, key: str | None = None) -> T:
-        if self._writer is None:
-            raise RuntimeError(f"store {self.name} (schema {self.schema}) is not open")
         lock = None if key is None else advisory_key("run", self.schema, key)
-        return await settle(_submit(self._writer, self._write, work, lock))
+        return await self._run(work, lock)
 
-    def _write(self, work: Callable[[Tx], T], lock: int | None) -> T:
-        """Run ``work`` in a transaction; again after a deadlock or serialization failure."""
-        for attempt in range(1, self._attempts):
-            try:
-                return self._transaction(work, lock)
-            except RETRYABLE:
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # desynchronize the rivals
-        return self._transaction(work, lock)  # the last attempt raises what it meets
-
-    def _transaction(self, work: Callable[[Tx], T], lock: int | None) -> T:
-        assert self._pool is not None
-        with self._pool.connection() as conn, conn.transaction():
-            if lock is not None:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
-            return work(PostgresTx(conn))
+    async def _run(self, work: Callable[[Tx], T], lock: int | None) -> T:
+        pool = self._pool(self._writers)
+        attempt = functools.partial(self._attempt, pool, _write(pool, work, lock))
+        return await retrying(self._retry, self.name, attempt)
 
     async def read(self, work: Callable[[Tx], T]) -> T:
-        if self._reader is None:
-            raise RuntimeError(f"store {self.name} (schema {self.schema}) is not open")
-        return await settle(_submit(self._reader, self._read, work))
-
-    def _read(self, work: Callable[[Tx], T]) -> T:
-        for attempt in range(1, self._attempts):
-            try:
-                return self._snapshot(work)
-            except psycopg.OperationalError:
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # a connection dropped
-        return self._snapshot(work)
-
-    def _snapshot(self, work: Callable[[Tx], T]) -> T:
-        assert self._pool is not None
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            return work(PostgresTx(conn))
+        pool = self._pool(self._readers)
+        attempt = functools.partial(self._attempt, pool, _snapshot(pool, work))
+        return await retrying(self._retry, self.name, attempt)
 
     async def query(self, sql: str, params: Params = ()) -> list[Row]:
-        return await self.read(lambda tx: tx.fetchall(sql, params))
+        """One statement: one round trip, no ``BEGIN``/``COMMIT`` around it (a statement sees
+        one snapshot by itself; the readers' sessions are read-only by default)."""
+        pool = self._pool(self._readers)
+        statement = functools.partial(_single_read, pool, to_numbered(sql), params)
+        attempt = functools.partial(self._attempt, pool, statement)
+        return await retrying(self._retry, self.name, attempt)
+
+    def _pool(self, pool: Pool | None) -> Pool:
+        if pool is None:
+            raise RuntimeError(f"store {self.name} (schema {self.schema}) is not open")
+        return pool
+
+    async def _attempt(self, pool: Pool, transaction: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """One try of a transaction, in a task of its own: a cancelled caller waits for it."""
+        task = asyncio.ensure_future(transaction())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        try:
+            return await settle(task)
+        except StoreUnavailable:
+            await pool.expire_connections()  # a restart broke them all: reconnect each on use
+            raise
 
 
-def _shut_down(
-    executors: Iterable[ThreadPoolExecutor | None], pool: ConnectionPool[Connection] | None
-) -> None:
-    for executor in executors:
-        if executor is not None:
-            executor.shutdown(wait=True)
-    if pool is not None:
-        pool.close()
+def _write(
+    pool: Pool, work: Callable[[Tx], T], lock: int | None
+) -> Callable[[], Coroutine[Any, Any, T]]:
+    begin = "BEGIN ISOLATION LEVEL READ COMMITTED"
+    if lock is not None:
+        begin += f"; SELECT pg_advisory_xact_lock({int(lock)})"
+    return functools.partial(_transaction, pool, begin, work, _commit)
 
 
-def _read_committed(conn: Connection) -> None:
-    """Writers' isolation, whatever the server's default_transaction_isolation says."""
-    conn.isolation_level = IsolationLevel.READ_COMMITTED
+def _snapshot(pool: Pool, work: Callable[[Tx], T]) -> Callable[[], Coroutine[Any, Any, T]]:
+    begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    return functools.partial(_transaction, pool, begin, work, _end_read)
 
 
-def _submit(executor: ThreadPoolExecutor, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """Run ``call(*args)`` in ``executor`` with the caller's context (its current span, say)."""
-    context = contextvars.copy_context()
-    return asyncio.get_running_loop().run_in_executor(executor, context.run, call, *args)
+async def _single_read(pool: Pool, sql: str, params: Params) -> list[Row]:
+    async with _borrowed(pool) as conn:
+        try:
+            return await fetchall(conn, sql, params)
+        except DRIVER_ERRORS as error:
+            raise postgres_error(error, conn) from error
+
+
+@contextlib.asynccontextmanager
+async def _borrowed(pool: Pool) -> AsyncIterator[Connection]:
+    """A pooled connection; one that met `StoreUnavailable` is dropped, never reused."""
+    try:
+        conn = await pool.acquire(timeout=WAIT_FOR_CONNECTION_S)
+    except TimeoutError as error:
+        raise OperationalError(f"no connection free in {WAIT_FOR_CONNECTION_S:.0f} s") from error
+    except DRIVER_ERRORS as error:  # a new connection could not be made
+        raise postgres_error(error) from error
+    try:
+        yield conn
+    except StoreUnavailable:
+        with contextlib.suppress(*DRIVER_ERRORS):  # the pool may have let go of it already
+            conn.terminate()  # never back into the pool half alive: the release drops it
+        raise
+    finally:
+        with contextlib.suppress(*DRIVER_ERRORS):
+            await pool.release(conn)
+
+
+async def _end_read(conn: Connection) -> None:
+    await _statement(conn, "COMMIT")
+
+
+async def _transaction(
+    pool: Pool,
+    begin: str,
+    work: Callable[[Tx], T],
+    end: Callable[[Connection], Awaitable[None]],
+) -> T:
+    async with _borrowed(pool) as conn:
+        await _statement(conn, begin)
+        try:
+            result = await call_sync(work, PostgresTx(conn))
+        except BaseException:
+            await _rollback(conn)
+            raise
+        await end(conn)
+        return result
 
 
 def postgres_stores(url: str, *, schema_prefix: str = "", **options: Any) -> StoreFactory:

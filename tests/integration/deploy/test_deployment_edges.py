@@ -10,6 +10,7 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -21,7 +22,6 @@ from deploy_support import (
     COMMAND,
     deployment,
     saga_compare,
-    stop_supervisors,
     supervisors,
     wait_for_line,
 )
@@ -126,38 +126,42 @@ def test_an_attached_demo_whose_deployment_goes_away_ends_in_one_line_and_its_lo
 
 
 def test_an_up_while_another_is_starting_exits_2_naming_its_supervisor() -> None:
+    """A supervisor still starting holds the state dir's lock and has written no topology yet.
+    That window is held open here by a process that takes the lock and waits (under load a
+    real start can be over before a second `up` even looks, which proves nothing)."""
     state = Path(tempfile.mkdtemp(prefix="saga-deploy-test-"))
     state.chmod(0o711)
-    first = subprocess.Popen(
-        [str(COMMAND), "up", "--state-dir", str(state)],
+    starting = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, str(state)],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE,
         text=True,
     )
     try:
-        starting = until_a_supervisor(state, first)
+        assert starting.stdout is not None and starting.stdout.readline() == "locked\n"
         second = saga_compare("up", "--state-dir", str(state))
-        first.communicate(timeout=300)
         running = supervisors(state)
     finally:
-        saga_compare("down", "--state-dir", str(state))
-        stop_supervisors(state)
+        starting.kill()
+        starting.wait(10)
         shutil.rmtree(state, ignore_errors=True)
 
-    assert first.returncode == 0
     assert second.returncode == 2, second.stdout
     lines = second.stderr.strip().splitlines()
-    assert len(lines) == 1 and f"pid {starting}" in lines[0], second.stderr
-    assert [p.pid for p in running] == [starting]
+    assert len(lines) == 1 and f"pid {starting.pid}" in lines[0], second.stderr
+    assert running == []  # no supervisor was started beside the one starting
+    assert not (state / "topology.json").exists()
 
 
-def until_a_supervisor(state: Path, up: subprocess.Popen[str]) -> int:
-    """The pid of the supervisor ``up`` started for ``state``, once it runs."""
-    while up.poll() is None:
-        found = supervisors(state)
-        if found:
-            return found[0].pid
-    raise AssertionError(f"`up` ended before its supervisor was seen: {up.communicate()}")
+HOLD_THE_LOCK = """
+import sys
+from pathlib import Path
+from harness.deploy import lock
+held = lock.acquire(Path(sys.argv[1]))
+print("locked", flush=True)
+sys.stdin.read()
+"""
+"""What a supervisor does first: take the state dir's lock (and hold it while it starts)."""
 
 
 def test_an_up_after_the_topology_file_was_moved_away_does_not_start_a_second_deployment() -> None:

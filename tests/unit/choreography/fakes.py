@@ -1,7 +1,7 @@
 """In-memory fakes for unit tests: a store without files or threads, a bus without a broker.
 
-`MemoryStore` implements the store protocol over one in-memory SQLite connection used on the
-event loop (each ``run`` is one transaction, atomic on the loop). `FakeBus` stands for NATS and
+The stores are `shared.store.memory`'s (in-memory SQLite on the event loop, each ``run`` one
+transaction, atomic on the loop; it passes the store contract suite). `FakeBus` stands for NATS and
 the relays: what a participant or the tracker hands over is queued, and `deliver` hands each
 message to every participant whose table reacts to its kind and to the tracker — in the order
 the test chooses, so interleavings are exact and nothing waits on time.
@@ -9,13 +9,10 @@ the test chooses, so interleavings are exact and nothing waits on time.
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from choreography import outbox
 from choreography.bus import Delivery, Outgoing, Retry
@@ -28,68 +25,8 @@ from shared.contracts import OrderRequest, Reason, SagaPolicy
 from shared.definition import SagaDefinition
 from shared.faults import FaultPlan, MemoryPlans
 from shared.services import Domain
-from shared.store import Migration, Params, Row, Store, StoreFactory, Tx, apply_migrations
-from shared.store.sqlite import DIALECT, SqliteTx
-
-T = TypeVar("T")
-
-
-class MemoryStore:
-    """The Store protocol over one in-memory SQLite database, on the event loop."""
-
-    dialect = DIALECT
-
-    def __init__(self, name: str, migrations: Sequence[Migration]) -> None:
-        self.name = name
-        self.migrations = list(migrations)
-        self._conn: sqlite3.Connection | None = None
-
-    async def open(self) -> None:
-        if self._conn is not None:
-            return
-        conn = sqlite3.connect(":memory:", isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        self._conn = conn
-        await self.run(lambda tx: apply_migrations(tx, self.migrations, time.time()))
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    async def run(self, work: Callable[[Tx], T], *, key: str | None = None) -> T:
-        await asyncio.sleep(0)  # a hop, as a real store's: other tasks may run before it
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(SqliteTx(conn))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
-
-    async def read(self, work: Callable[[Tx], T]) -> T:
-        await asyncio.sleep(0)
-        return work(SqliteTx(self._connection()))
-
-    async def query(self, sql: str, params: Params = ()) -> list[Row]:
-        return await self.read(lambda tx: tx.fetchall(sql, params))
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError(f"store {self.name} is not open")
-        return self._conn
-
-
-def memory_stores() -> StoreFactory:
-    """A factory of memory stores: the same name gives the same store."""
-    stores: dict[str, MemoryStore] = {}
-
-    def factory(name: str, migrations: Sequence[Migration]) -> Store:
-        return stores.setdefault(name, MemoryStore(name, migrations))
-
-    return factory
+from shared.store import Tx
+from shared.store.memory import memory_stores
 
 
 @dataclass

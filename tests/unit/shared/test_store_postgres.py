@@ -5,34 +5,35 @@ from __future__ import annotations
 import pytest
 
 from shared.store.base import migrations
-from shared.store.postgres import DIALECT, advisory_key, describe, to_pyformat
+from shared.store.postgres import advisory_key, describe
+from shared.store.postgres_tx import DIALECT, to_numbered
 
 
 @pytest.mark.parametrize(
-    ("portable", "pyformat"),
+    ("portable", "numbered"),
     [
-        ("SELECT * FROM t WHERE a = ? AND b = ?", "SELECT * FROM t WHERE a = %s AND b = %s"),
-        ("SELECT '?' AS q, ? AS v", "SELECT '?' AS q, %s AS v"),
-        ("SELECT 'it''s ?' WHERE x = ?", "SELECT 'it''s ?' WHERE x = %s"),
-        ('SELECT "odd?name" FROM t WHERE x = ?', 'SELECT "odd?name" FROM t WHERE x = %s'),
-        ("SELECT a FROM t WHERE b LIKE 'x%' AND ?", "SELECT a FROM t WHERE b LIKE 'x%%' AND %s"),
-        ("SELECT 10 % 3, ?", "SELECT 10 %% 3, %s"),
-        ("SELECT ? -- why?\n, ?", "SELECT %s -- why?\n, %s"),
-        ("SELECT /* a ? b */ ?", "SELECT /* a ? b */ %s"),
+        ("SELECT * FROM t WHERE a = ? AND b = ?", "SELECT * FROM t WHERE a = $1 AND b = $2"),
+        ("SELECT '?' AS q, ? AS v", "SELECT '?' AS q, $1 AS v"),
+        ("SELECT 'it''s ?' WHERE x = ?", "SELECT 'it''s ?' WHERE x = $1"),
+        ('SELECT "odd?name" FROM t WHERE x = ?', 'SELECT "odd?name" FROM t WHERE x = $1'),
+        ("SELECT a FROM t WHERE b LIKE 'x%' AND ?", "SELECT a FROM t WHERE b LIKE 'x%' AND $1"),
+        ("SELECT 10 % 3, ?", "SELECT 10 % 3, $1"),
+        ("SELECT ? -- why?\n, ?", "SELECT $1 -- why?\n, $2"),
+        ("SELECT /* a ? b */ ?", "SELECT /* a ? b */ $1"),
         ("SELECT 1", "SELECT 1"),
     ],
 )
-def test_question_marks_become_psycopg_placeholders_outside_quotes_and_comments(
-    portable: str, pyformat: str
+def test_question_marks_become_numbered_placeholders_outside_quotes_and_comments(
+    portable: str, numbered: str
 ) -> None:
-    assert to_pyformat(portable) == pyformat
+    assert to_numbered(portable) == numbered
 
 
 def test_rewriting_is_cached_per_sql_text() -> None:
-    to_pyformat.cache_clear()
-    to_pyformat("SELECT ? AS cached")
-    to_pyformat("SELECT ? AS cached")
-    assert to_pyformat.cache_info().hits == 1
+    to_numbered.cache_clear()
+    to_numbered("SELECT ? AS cached")
+    to_numbered("SELECT ? AS cached")
+    assert to_numbered.cache_info().hits == 1
 
 
 def test_the_dialect_spells_postgres() -> None:
