@@ -331,7 +331,7 @@ class TrackerHost(Host):
         await self.tracker.start()
 
     def consumers(self, bus: Bus) -> list[Consumer]:
-        spec = self.settings.tracker_spec()
+        spec = self.settings.tracker_spec(self.tracker.views.reader)
         projection = BatchConsumer(bus, spec, batch_handler=self.tracker.project)
         # Operator commands from a front door (the monitor over a deployment), carried out
         # by this tracker once each and answered on the command's reply subject.

@@ -21,8 +21,10 @@ from nats.js.errors import NotFoundError
 
 from choreography.broker import DLQ_STREAM, SAGA_STREAM
 from choreography.events import Meaning, Role, Routing
-from choreography.projection import COMPENSATING, SagaView, outcome
-from shared.contracts import OperatorAction, SagaStatus, StepState, StepStatus
+from choreography.projection import COMPENSATING, outcome
+from choreography.versions import Reader
+from choreography.views import Views
+from shared.contracts import OperatorAction, SagaOutcome, SagaStatus, StepState, StepStatus
 from shared.definition import REFUSAL_MARK, SagaDefinition
 from shared.read_model import (
     LATENCY_WINDOW_S,
@@ -85,12 +87,16 @@ class ChoreographyReadModel:
         js: JetStreamContext,
         definition: SagaDefinition,
         stream: str = SAGA_STREAM,
+        views: Views | None = None,
     ) -> None:
         self.store = store
         self.js = js
         self.stream = stream
         self.definition = definition
         self.saga_spec: SagaSpec = definition.spec
+        # A reader only: it upcasts any stored view it can, so a saga of an earlier
+        # definition shows its own steps (docs/versioning.md).
+        self.views = views or Views(Reader(definition, "stored-upcast"))
 
     async def list_sagas(self, query: SagaQuery, now: float) -> list[SagaRow]:
         where, params = _where(query, now)
@@ -105,11 +111,12 @@ class ChoreographyReadModel:
         if not found:
             return None
         row = found[0]
-        current = outcome(SagaView.model_validate_json(row["view"]), self.saga_spec)
+        view = self.views.load(row["view"], row["placed"])
+        current = outcome(view, self.views.spec_of(view))
         messages = await self._messages(saga_id)
         return SagaDetail(
             row=_saga_row(row),
-            steps=_timeline(current.steps, messages, Routing(self.definition)),
+            steps=_timeline(current.steps, messages, self.views.routing_of(view)),
             entries=[_entry(m) for m in messages],
             entries_title="stream events",
             failed_step=row["failed_step"],
@@ -126,16 +133,15 @@ class ChoreographyReadModel:
         return [
             InterventionView(
                 row=_saga_row(r),
-                failed_compensations=[
-                    str(step)
-                    for step in outcome(
-                        SagaView.model_validate_json(r["view"]), self.saga_spec
-                    ).failed_compensations
-                ],
+                failed_compensations=[str(step) for step in self._outcome(r).failed_compensations],
                 since=r["settled_at"] or r["started_at"],
             )
             for r in rows
         ]
+
+    def _outcome(self, row: Mapping[str, Any]) -> SagaOutcome:
+        view = self.views.load(row["view"], row["placed"])
+        return outcome(view, self.views.spec_of(view))
 
     async def alerts(self, now: float, quiet_s: float, warn_s: float) -> list[Alert]:
         rows = await self.store.query(

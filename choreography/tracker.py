@@ -10,6 +10,10 @@ then gets ``order.cancel_requested``, the same event as a customer's cancel.
 
 Folding is idempotent and order-independent, so a redelivered or reordered batch is harmless
 and the tracker needs no inbox; the end is re-derived from the view after every batch.
+
+A tracker holds one saga definition; as its event versioning setting says it reads events and
+stored views of others (`choreography/versions.py`, `choreography/views.py`): each event is
+folded, and each saga decided, by the rules of the definition the saga runs.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from opentelemetry import propagate, trace
 from pydantic import BaseModel, ConfigDict
 
 from choreography import inbox, outbox
-from choreography.bus import Delivery, Outgoing, Poison
+from choreography.bus import Delivery, Outgoing, Poison, Retry
 from choreography.events import CANCEL_REQUESTED, PLACED, Event, Routing
 from choreography.projection import (
     FORWARD,
@@ -40,6 +44,8 @@ from choreography.projection import (
     started_steps,
     status_of,
 )
+from choreography.versions import NotOurs, Reader
+from choreography.views import UnreadableView, Views
 from shared.contracts import (
     Action,
     ActionResult,
@@ -108,10 +114,13 @@ class Tracker:
         hand_over: Callable[[list[Outgoing | None]], None] = lambda rows: None,
         on_end: EndHook | None = None,
         poll_s: float = 0.1,
+        reader: Reader | None = None,
     ) -> None:
         self.orders = orders
         self.store = orders.store
         self.routing = routing
+        self.views = Views(reader or Reader(routing.definition))
+        """How this tracker reads events and stored views of other releases."""
         self.hand_over = hand_over
         self.on_end = on_end
         self.poll_s = poll_s
@@ -130,11 +139,16 @@ class Tracker:
         """Arm the deadlines of open sagas and finish any end decided but not recorded."""
         self.running = True
         rows = await self.store.query(
-            "SELECT saga_id, deadline_at, view FROM sagas WHERE status = ?",
+            "SELECT saga_id, deadline_at, view, placed FROM sagas WHERE status = ?",
             (SagaStatus.RUNNING.value,),
         )
         for row in rows:
-            if cause(SagaView.model_validate_json(row["view"])) is None:
+            try:
+                view = self.views.load(row["view"], row["placed"])
+            except UnreadableView as unreadable:
+                log.error("%s", unreadable)
+                continue
+            if cause(view) is None:
                 self.watch(row["saga_id"], row["deadline_at"])
             else:
                 await self.settle(row["saga_id"])
@@ -177,7 +191,8 @@ class Tracker:
 
     def record_start(self, tx: Tx, event: Event, traceparent: str | None) -> None:
         """The saga's view, written in the transaction that places the order."""
-        view = fold(new_view(event, self.saga), event, self.routing)
+        routing = self.views.routing_for(event)
+        view = fold(new_view(event, routing.saga, self.views.shape), event, routing)
         tx.execute(
             "INSERT INTO sagas (saga_id, order_id, status, phase, started_at, deadline_at,"
             " placed, traceparent, view, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -191,11 +206,11 @@ class Tracker:
                 event.deadline_at,
                 event.model_dump_json(),
                 traceparent,
-                view.model_dump_json(),
+                self.views.dump(view),
                 time.time(),
             ),
         )
-        save(tx, [view], self.saga)
+        save(tx, [view], self.views)
 
     async def request_cancel(self, saga_id: str, reason: Reason) -> bool:
         """Emit ``order.cancel_requested`` unless the saga passed its pivot or is ending."""
@@ -224,14 +239,15 @@ class Tracker:
         row = tx.fetchone("SELECT placed, view FROM sagas WHERE saga_id = ?", (saga_id,))
         if row is None:
             return None
-        view = SagaView.model_validate_json(row["view"])
+        view = self.views.load(row["view"], row["placed"])
         if status_of(view).terminal or view.pivot_passed or cause(view) is not None:
             return None
-        placed = Event.model_validate_json(row["placed"])
+        placed = Event.model_validate_json(row["placed"]).in_envelope(self.views.shape)
         at = placed.deadline_at if reason is Reason.TIMED_OUT else time.time()
-        trail = started_steps(view, self.saga)
+        routing = self.views.routing_of(view)
+        trail = started_steps(view, routing.saga)
         cancel = placed.follow(CANCEL_REQUESTED, trail=trail, reason=reason, at=at)
-        save(tx, [fold(view, cancel, self.routing)], self.saga)
+        save(tx, [fold(view, cancel, routing)], self.views)
         return outbox.add(tx, cancel)
 
     # -- the projection (the tracker's consumer handles whole batches) ---------------------
@@ -241,11 +257,17 @@ class Tracker:
         poison: list[Delivery] = []
         events: list[Event] = []
         touched: dict[str, Mapping[str, str]] = {}
+        handed_back: Retry | None = None
         for delivery in deliveries:
             try:
-                event = _decode(delivery, self.routing)
+                event = self.views.reader.decode(delivery)
             except Poison:
                 poison.append(delivery)
+                continue
+            except NotOurs:
+                continue  # another release's copy: its own tracker folds it
+            except Retry as retry:
+                handed_back = retry  # a saga this tracker does not understand: see below
                 continue
             events.append(event)
             touched[event.saga_id] = delivery.headers
@@ -255,15 +277,19 @@ class Tracker:
         for saga_id, view in views.items():
             await self.settle_view(view, touched[saga_id])
             self._wake(saga_id)
+        if handed_back is not None:
+            # The whole batch is offered again (another instance of this consumer may hold
+            # that definition); what was folded here folds again to the same views.
+            raise handed_back
         return poison
 
     def _fold_batch(self, tx: Tx, events: list[Event]) -> dict[str, SagaView]:
-        views = load(tx, list(dict.fromkeys(event.saga_id for event in events)))
+        views = load(tx, list(dict.fromkeys(event.saga_id for event in events)), self.views)
         for event in events:
             view = views.get(event.saga_id)
             if view is not None:  # not a saga this deployment started
-                views[event.saga_id] = fold(view, event, self.routing)
-        save(tx, list(views.values()), self.saga)
+                views[event.saga_id] = fold(view, event, self.views.routing_for(event))
+        save(tx, list(views.values()), self.views)
         return views
 
     async def settle(self, saga_id: str) -> None:
@@ -276,7 +302,7 @@ class Tracker:
         saga_id = view.saga_id
         if view.completed:
             return self.ended(saga_id)
-        decision = decide(view, self.saga)
+        decision = decide(view, self.views.spec_of(view))
         if decision is None:
             return
         status, reason = decision
@@ -290,7 +316,7 @@ class Tracker:
 
             def hook(tx: Tx) -> None:
                 ended = Ended(status=status, reason=reason, at=time.time())
-                record_end(tx, saga_id, ended, self.saga)
+                record_end(tx, saga_id, ended, self.views)
                 if self.on_end is not None:
                     rows.append(self.on_end(tx, saga_id, status, reason))
 
@@ -301,20 +327,26 @@ class Tracker:
     # -- queries ---------------------------------------------------------------------------
 
     async def view(self, saga_id: str) -> SagaView:
-        rows = await self.store.query("SELECT view FROM sagas WHERE saga_id = ?", (saga_id,))
+        rows = await self.store.query(
+            "SELECT view, placed FROM sagas WHERE saga_id = ?", (saga_id,)
+        )
         if not rows:
             raise UnknownSaga(saga_id)
-        return SagaView.model_validate_json(rows[0]["view"])
+        return self.views.load(rows[0]["view"], rows[0]["placed"])
+
+    def outcome(self, view: SagaView) -> SagaOutcome:
+        """The saga's live state, by the steps of the definition it runs (as far as known)."""
+        return outcome(view, self.views.spec_of(view))
 
     async def describe(self, saga_id: str) -> SagaOutcome:
         """The saga's live state in the shape both variants share (one read)."""
-        return outcome(await self.view(saga_id), self.saga)
+        return self.outcome(await self.view(saga_id))
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
         """The settled outcome (waiting for an operator counts as settled)."""
 
         def settled(view: SagaView) -> SagaOutcome | None:
-            current = outcome(view, self.saga)
+            current = self.outcome(view)
             return current if current.status.terminal else None
 
         try:
@@ -363,12 +395,13 @@ class Tracker:
     async def interventions(self, *, include_resolved: bool = False) -> list[Intervention]:
         """The intervention queue: sagas waiting for an operator, oldest first."""
         rows = await self.store.query(
-            "SELECT view FROM sagas WHERE status = ?", (SagaStatus.NEEDS_INTERVENTION.value,)
+            "SELECT view, placed FROM sagas WHERE status = ?",
+            (SagaStatus.NEEDS_INTERVENTION.value,),
         )
         queue = []
         for row in rows:
-            view = SagaView.model_validate_json(row["view"])
-            current = outcome(view, self.saga)
+            view = self.views.load(row["view"], row["placed"])
+            current = self.outcome(view)
             if current.resolved and not include_resolved:
                 continue
             queue.append(
@@ -410,21 +443,22 @@ class Tracker:
                     result=ActionResult.NOTHING_TO_RETRY,
                 )
                 recorded = view.model_copy(update={"actions": (*view.actions, action)})
-                save(tx, [recorded], self.saga)
+                save(tx, [recorded], self.views)
                 return action, []
             round = max(view.rounds, default=0) + 1
             action = OperatorAction(action=Action.RETRY_COMPENSATION, who=who, at=now, round=round)
             rounds = {**view.rounds, round: failed}
             update: dict[str, object] = {"actions": (*view.actions, action), "rounds": rounds}
-            save(tx, [view.model_copy(update=update)], self.saga)
-            placed = Event.model_validate_json(_placed(tx, saga_id))
+            save(tx, [view.model_copy(update=update)], self.views)
+            placed = Event.model_validate_json(_placed(tx, saga_id)).in_envelope(self.views.shape)
+            routing = self.views.routing_of(view)
             commands = [
                 placed.follow(
-                    self.routing.retry_compensation(compensation),
+                    routing.retry_compensation(compensation),
                     round=round,
                     step=compensation,
                     reason=current.reason,
-                    trail=started_steps(view, self.saga),
+                    trail=started_steps(view, routing.saga),
                 )
                 for compensation in failed
             ]
@@ -440,17 +474,17 @@ class Tracker:
         """The ``index``-th recorded action once its result is known (a retry's round ended)."""
 
         def known(view: SagaView) -> OperatorAction | None:
-            action = outcome(view, self.saga).actions[index]
+            action = self.outcome(view).actions[index]
             return None if action.result is ActionResult.PENDING else action
 
         return await self._until(saga_id, known, timeout_s)
 
     def _waiting(self, tx: Tx, saga_id: str) -> tuple[SagaView, SagaOutcome]:
         """The view of a saga that waits for an operator, or NotAwaitingOperator."""
-        view = load(tx, [saga_id]).get(saga_id)
+        view = load(tx, [saga_id], self.views).get(saga_id)
         if view is None:
             raise UnknownSaga(saga_id)
-        current = outcome(view, self.saga)
+        current = self.outcome(view)
         check_waiting(current)
         return view, current
 
@@ -485,7 +519,7 @@ class Tracker:
             if not isinstance(waiting, tuple):
                 return waiting
             view, _ = waiting
-            save(tx, [view.model_copy(update={"actions": (*view.actions, action)})], self.saga)
+            save(tx, [view.model_copy(update={"actions": (*view.actions, action)})], self.views)
             return None
 
         refused = await self.store.run(work, key=saga_id)
@@ -504,15 +538,15 @@ def check_waiting(current: SagaOutcome) -> None:
         raise NotAwaitingOperator(current.saga_id, "being retried" if pending else state)
 
 
-def load(tx: Tx, saga_ids: list[str]) -> dict[str, SagaView]:
-    """The views of these sagas, read inside the caller's transaction."""
+def load(tx: Tx, saga_ids: list[str], views: Views) -> dict[str, SagaView]:
+    """The views of these sagas, read inside the caller's transaction (as ``views`` reads)."""
     rows: list[Row] = []
     for start in range(0, len(saga_ids), CHUNK):
         chunk = saga_ids[start : start + CHUNK]
         marks = ",".join("?" * len(chunk))
-        rows += tx.fetchall(f"SELECT view FROM sagas WHERE saga_id IN ({marks})", chunk)
-    views = (SagaView.model_validate_json(row["view"]) for row in rows)
-    return {view.saga_id: view for view in views}
+        rows += tx.fetchall(f"SELECT view, placed FROM sagas WHERE saga_id IN ({marks})", chunk)
+    found = (views.load(row["view"], row["placed"]) for row in rows)
+    return {view.saga_id: view for view in found}
 
 
 SAVE = (
@@ -527,25 +561,25 @@ of ``SET``, ``status`` is the row's status before this write: ``settled_at`` kee
 the saga reached its present status."""
 
 
-def save(tx: Tx, views: list[SagaView], saga: SagaSpec) -> None:
+def save(tx: Tx, views: list[SagaView], codec: Views) -> None:
     """Write views back with the columns derived from them. ``settled_at`` is when the saga
     reached its present settled status (COMPLETED, COMPENSATED, or NEEDS_INTERVENTION while
     it waits for an operator): what the counters count per minute. ``ended_at`` is when it
     stopped being open: it settled, or stopped waiting for an operator (resolved or
     compensated by a retry) — as a Temporal workflow closes."""
     now = time.time()
-    tx.executemany(SAVE, [_columns(view, saga, now) for view in views])
+    tx.executemany(SAVE, [_columns(view, codec, now) for view in views])
 
 
-def _columns(view: SagaView, saga: SagaSpec, now: float) -> tuple[object, ...]:
-    current = outcome(view, saga)
+def _columns(view: SagaView, codec: Views, now: float) -> tuple[object, ...]:
+    current = outcome(view, codec.spec_of(view))
     waiting = current.status is SagaStatus.NEEDS_INTERVENTION and not current.resolved
     ended = current.status.terminal and not waiting  # a saga waiting for a person is open
     failed = current.failed_compensations
     end = view.end
     settled = end.at if end is not None and end.status is current.status and end.at else now
     return (
-        view.model_dump_json(),
+        codec.dump(view),
         current.status.value,
         phase_of(view),
         str(current.reason) if current.reason else None,
@@ -563,13 +597,13 @@ def _columns(view: SagaView, saga: SagaSpec, now: float) -> tuple[object, ...]:
     )
 
 
-def record_end(tx: Tx, saga_id: str, end: Ended, saga: SagaSpec) -> None:
+def record_end(tx: Tx, saga_id: str, end: Ended, codec: Views) -> None:
     """In the transaction that closes the order: the end joins the saga's view (a saga that
     waited for an operator may still become COMPENSATED)."""
-    for view in load(tx, [saga_id]).values():
+    for view in load(tx, [saga_id], codec).values():
         waited = view.end is not None and view.end.status is SagaStatus.NEEDS_INTERVENTION
         if view.end is None or (waited and end.status is SagaStatus.COMPENSATED):
-            save(tx, [view.model_copy(update={"end": end})], saga)
+            save(tx, [view.model_copy(update={"end": end})], codec)
 
 
 def _placed(tx: Tx, saga_id: str) -> str:
@@ -582,13 +616,3 @@ def in_flight(current: SagaOutcome) -> StepId | None:
     """The step or compensation a saga waits on (what a stuck saga is stuck in)."""
     running = [s.step for s in current.steps if s.status is StepStatus.RUNNING]
     return running[-1] if running else None
-
-
-def _decode(delivery: Delivery, routing: Routing) -> Event:
-    parsed = routing.parse_subject(delivery.subject)
-    if parsed is None:
-        raise Poison(f"not a saga subject: {delivery.subject}")
-    try:
-        return Event.model_validate_json(delivery.data)
-    except ValueError:
-        raise Poison(f"undecodable event on {delivery.subject}") from None
