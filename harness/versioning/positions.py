@@ -54,13 +54,14 @@ class Position:
     status: SagaStatus = SagaStatus.COMPLETED
     reason: ReasonId | None = None
     ships_to: ShippingAddress = US
+    card: str = "card-4242"
 
     def order(self, order_id: str) -> OrderRequest:
         return OrderRequest(
             order_id=order_id,
             customer_id="alice",
             items=[LineItem(product_id="widget", quantity=2, unit_price_cents=1999)],
-            payment_method="card-4242",
+            payment_method=self.card,
             points_to_use=100,
             shipping_address=self.ships_to,
         )
@@ -72,6 +73,13 @@ class Position:
 POSITIONS = (
     Position("before reserve_inventory", StepName.RESERVE_INVENTORY),
     Position("before charge_payment", StepName.CHARGE_PAYMENT),
+    Position(
+        "before charge_payment, declined",
+        StepName.CHARGE_PAYMENT,
+        SagaStatus.COMPENSATED,
+        Reason.PAYMENT_DECLINED,
+        card="card-0002",
+    ),
     Position("before deduct_points", StepName.DEDUCT_POINTS),
     Position("before create_shipment", StepName.CREATE_SHIPMENT),
     Position("before complete_order", StepName.COMPLETE_ORDER),
@@ -83,7 +91,8 @@ POSITIONS = (
         AQ,
     ),
 )
-"""Every forward step of version 1, and the refund of a saga whose shipment failed."""
+"""Every forward step of version 1, a payment that will be declined (the chain of hand-backs
+runs after the upgrade), and the refund of a saga whose shipment failed."""
 
 CROSSING = "before deduct_points"
 """The position whose sagas cross versions mid-way (charged by v1, finished by v2): the one
