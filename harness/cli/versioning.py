@@ -124,15 +124,16 @@ def versioning(
             folder = report_dir
             created = prepare_folder(report_dir, "--report-dir", REPORT_FIX)
     command = shlex.join(["saga-compare", *sys.argv[1:]])
+    commit = _commit()  # before the run: what ran, whatever changes in the folder meanwhile
     with user_errors(), Workspace(folder, created, None) as workspace:
         tracing = configure_tracing(HARNESS)
         traces = workspace.scratch / "traces"
         progress = (lambda line: None) if as_json else note
         doc = run_async(run_matrix(options, tracing, traces, progress))
-        page = report.write(folder, doc, command, _commit(), traces)
+        page = report.write(folder, doc, command, commit, traces)
         log = workspace.finish()
     if as_json:
-        print_json({"command": command, "commit": _commit(), **doc.model_dump(mode="json")})
+        print_json({"command": command, "commit": commit, **doc.model_dump(mode="json")})
     else:
         print_summary(doc)
         say(f"report: {escape(str(page))}")
