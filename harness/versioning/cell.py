@@ -447,7 +447,13 @@ class _Cell:
             return await observe.workflow_stuck_reason(runtime.client, saga_id)
         assert isinstance(runtime, ChoreographyRuntime)
         letters = await observe.dead_letters(runtime.bus.js, [saga_id])
-        return observe.DEAD_LETTERED if letters else observe.WAITING
+        if letters:
+            return observe.DEAD_LETTERED
+        # The old release's group (its durables end with the cell's suffix alone): after a
+        # swap with dual publishing nobody reads it, and what it holds never moves.
+        if await observe.unread_group_holding(runtime.bus.js, self.suffix, saga_id):
+            return observe.UNREAD
+        return observe.WAITING
 
     async def fresh(
         self, runtime: SagaRuntime
@@ -581,6 +587,13 @@ def operator_actions(
         )
     if stuck.get(observe.REFUSED):
         actions.append(Action(text=f"run workers holding v1 ({stuck[observe.REFUSED]} refused)"))
+    if stuck.get(observe.UNREAD):
+        actions.append(
+            Action(
+                text="run the old release's processes again until its sagas drain (its consumer "
+                f"group holds the events of {stuck[observe.UNREAD]} sagas)"
+            )
+        )
     if stuck.get(observe.DEAD_LETTERED):
         what = "re-publish the saga's dead letters once a consumer reads them"
         actions.append(Action(text=what, times=stuck[observe.DEAD_LETTERED]))

@@ -97,6 +97,7 @@ async def run_matrix(
     cells: list[StoreCell] = []
     for store in options.stores:
         folder = Path(tempfile.mkdtemp(prefix="saga-versioning-"))
+        folder.chmod(0o711)  # an embedded Postgres runs as a user of its own
         try:
             progress(f"starting a deployment ({store.value}, for chaos) in {folder} ...")
             found, _ = await updown.start(folder, store, chaos=True)

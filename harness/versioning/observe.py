@@ -5,7 +5,8 @@ table in the orders store, the orchestration's from Temporal's visibility (the `
 search attribute the workflow upserts). A saga that is not terminal when the run stops is
 *stuck*, and its cause is looked up once: for a workflow, the last failed workflow task in
 its history (a non-determinism error, or a worker refusing its definition) or no worker of
-its version; for the choreography, its events in the dead-letter stream.
+its version; for the choreography, its events in the dead-letter stream, else in a consumer
+group no process reads any more.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from temporalio.client import Client
 
-from choreography.broker import DLQ_STREAM
+from choreography.broker import DLQ_STREAM, SAGA_STREAM
+from choreography.events import ROOT
 from orchestration.visibility import SAGA_STATUS
 from shared.contracts import SagaStatus
 from shared.store import Store
@@ -32,6 +34,7 @@ NONDETERMINISM = "non-determinism error"
 REFUSED = "refused for its definition"
 NO_WORKER = "no worker of its version"
 DEAD_LETTERED = "events dead-lettered"
+UNREAD = "events in a consumer group nobody reads"
 WAITING = "waiting"
 CHUNK = 400
 
@@ -124,6 +127,41 @@ async def workflow_stuck_reason(client: Client, saga_id: str) -> str:
     if info.deployment_version.build_id and description.raw_description.pending_workflow_task:
         return NO_WORKER
     return WAITING
+
+
+async def unread_group_holding(js: JetStreamContext, suffix: str, saga_id: str) -> str | None:
+    """A durable of one consumer group (names ending ``suffix``) that nobody reads (messages
+    pending or unacknowledged, no pull request waiting) and that has not acknowledged one of
+    this saga's events (past its ack floor, on a subject it filters): the saga waits on it."""
+    idle = [
+        info
+        for info in await js.consumers_info(SAGA_STREAM)
+        if (info.config.durable_name or "").endswith(suffix)
+        and (info.num_pending or 0) + (info.num_ack_pending or 0)
+        and not info.num_waiting
+    ]
+    if not idle:
+        return None
+    stream = await js.stream_info(SAGA_STREAM, subjects_filter=f"{ROOT}.*.*.{saga_id}")
+    for subject in stream.state.subjects or {}:
+        last = await js.get_last_msg(SAGA_STREAM, subject)
+        for info in idle:
+            floor = info.ack_floor.stream_seq if info.ack_floor else 0
+            filters = info.config.filter_subjects or [info.config.filter_subject or ">"]
+            if (last.seq or 0) > (floor or 0) and any(_matches(f, subject) for f in filters):
+                return info.config.durable_name
+    return None
+
+
+def _matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` is one token, a final ``>`` one or more."""
+    wanted, tokens = pattern.split("."), subject.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or token not in ("*", tokens[index]):
+            return False
+    return len(tokens) == len(wanted)
 
 
 async def dead_letters(js: JetStreamContext, saga_ids: Iterable[str]) -> Counter[str]:

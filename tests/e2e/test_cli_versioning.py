@@ -26,10 +26,6 @@ def cells(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return found
 
 
-def stuck(result: dict[str, Any]) -> int:
-    return sum(result["stuck"].values())
-
-
 def test_the_versioning_matrix_runs_on_sqlite_and_each_arm_does_what_it_says(
     cli: Cli, tmp_path: Path
 ) -> None:
@@ -58,7 +54,8 @@ def test_the_versioning_matrix_runs_on_sqlite_and_each_arm_does_what_it_says(
     assert found["strict", "swap"]["stuck"] == {"events dead-lettered": POSITIONS}
     assert found["strict", "swap"]["dead_letters"] >= POSITIONS
     assert found["pinned", "swap"]["stuck"] == {"no worker of its version": POSITIONS}
-    assert stuck(found["dual-publish", "swap"]) == POSITIONS
+    unread = {"events in a consumer group nobody reads": POSITIONS}
+    assert found["dual-publish", "swap"]["stuck"] == unread
     assert found["dual-publish", "swap"]["dead_letters"] == 0
     page = (report / "versioning.html").read_text(encoding="utf-8")
     assert "lanes/sqlite-patched-tolerant-swap/report.html" in page
