@@ -1,8 +1,9 @@
 """The choreography's one composition root: broker, stores, streams, durables, tracker, hosts.
 
 Every process of the variant is built here, by constructor injection only: a service process
-(``python -m choreography --service NAME``), the tracker's, one running them all, and the
-harness's front door (no hosts, every store opened for seeding and reading). What it is given
+(``python -m choreography --service NAME``), the tracker's, one running them all, the
+harness's front door (no hosts, every store opened for seeding and reading), and a reader of a
+running deployment (`reader`: the monitor). What it is given
 decides everything: the settings (`ChoreographySettings.from_settings`), the stores'
 factory (shared/store/factory.py), the process kinds to run here.
 """
@@ -33,6 +34,7 @@ from shared.contracts import ServiceName
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.services import Domain
+from shared.services.orders import OrdersService
 from shared.store import StoreFactory
 
 
@@ -107,6 +109,42 @@ async def bootstrap(
         yield Choreography(settings, domain, tracker, bus, hosts, broker)
 
 
+@dataclass(frozen=True)
+class ChoreographyReader:
+    """A watcher of a running deployment: the tracker's projection in the orders store, the
+    broker's saga stream, and a tracker that is never started (its operator commands go to the
+    deployment's tracker over the stream)."""
+
+    orders: OrdersService
+    bus: Bus
+    tracker: Tracker
+
+
+@asynccontextmanager
+async def reader(
+    settings: ChoreographySettings,
+    stores: StoreFactory,
+    definition: SagaDefinition,
+    *,
+    connection_name: str = "saga-monitor",
+) -> AsyncIterator[ChoreographyReader]:
+    """Wire a reader of the deployment the settings name, changing nothing in it: the orders
+    store opened without migrating (`SchemaBehind` when its schema is not this code's), no
+    streams, durables or hosts made, no server started."""
+    if settings.nats.embedded:
+        raise ValueError("a reader watches a running broker: set SAGA_NATS_URL")
+    async with AsyncExitStack() as stack:
+        domain = Domain(
+            stores, definition, extra_migrations=schema.migrations_for(definition.services)
+        )
+        await domain.open(only=[ServiceName.ORDERS], migrate=False)
+        stack.push_async_callback(domain.close)
+        bus = await Bus.connect(settings.nats.servers, connection_name)
+        stack.push_async_callback(bus.close)
+        tracker = Tracker(domain.orders, routing=Routing(definition))
+        yield ChoreographyReader(domain.orders, bus, tracker)
+
+
 def build_hosts(
     kinds: Sequence[str],
     domain: Domain,
@@ -128,4 +166,12 @@ def build_hosts(
     return hosts
 
 
-__all__ = ["Choreography", "NatsSettings", "bootstrap", "build_hosts", "stores_of"]
+__all__ = [
+    "Choreography",
+    "ChoreographyReader",
+    "NatsSettings",
+    "bootstrap",
+    "build_hosts",
+    "reader",
+    "stores_of",
+]

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,22 +21,9 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import NotFoundError
 
-from shared.servers import (
-    LOOPBACK,
-    ManagedProcess,
-    RunsProcess,
-    ServerError,
-    Supervised,
-    ensure_port_free,
-    find_binary,
-    free_port,
-)
+from shared.servers import ServerError, ServerLauncher, ensure_port_free, find_binary, free_port
 
 log = logging.getLogger(__name__)
-
-PORT_ATTEMPTS = 3
-"""Starts tried when a port picked free was taken before nats-server bound it."""
-ADDRESS_IN_USE = "address already in use"
 
 SAGA_STREAM = "SAGA"
 DLQ_STREAM = "SAGA_DLQ"
@@ -72,8 +57,10 @@ class NatsSettings:
         return [part.strip() for part in (self.url or "").split(",") if part.strip()]
 
 
-class NatsBroker(RunsProcess, Supervised):
+class NatsBroker(ServerLauncher):
     """A `nats-server -js` child process on loopback, ready once JetStream answers."""
+
+    name = "nats-server"
 
     def __init__(
         self,
@@ -86,7 +73,6 @@ class NatsBroker(RunsProcess, Supervised):
         startup_timeout: float = 20.0,
     ) -> None:
         """Configure the broker; a temporary state dir is used (and removed) if none is given."""
-        self.host = LOOPBACK
         self.state_dir = state_dir
         self.monitor = monitor
         self.binary = binary
@@ -94,8 +80,6 @@ class NatsBroker(RunsProcess, Supervised):
         self._requested = (port, monitor_port)
         self.port = port or 0
         self.monitor_port: int | None = monitor_port
-        self._temp_dir: Path | None = None
-        self._process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
@@ -107,45 +91,20 @@ class NatsBroker(RunsProcess, Supervised):
         """The HTTP monitoring endpoint (/varz, /jsz ...), or None when disabled."""
         return None if self.monitor_port is None else f"http://{self.host}:{self.monitor_port}"
 
-    async def start(self) -> None:
-        """Start nats-server with JetStream and wait until a client sees JetStream ready.
-
-        A port picked here is free when picked, but another process (a Temporal dev server
-        starting its own services, say) may take it before nats-server binds it; then the
-        start is tried again on newly picked ports. A requested port is never changed.
-        """
-        picked = not any(self._requested)
-        for attempt in range(1, PORT_ATTEMPTS + 1):
-            try:
-                return await self._start_once()
-            except ServerError as error:
-                if not (picked and ADDRESS_IN_USE in str(error)) or attempt == PORT_ATTEMPTS:
-                    raise
-                log.info("nats-server lost port %s to another process; picking again", self.port)
+    def ports_requested(self) -> bool:
+        return any(self._requested)
 
     async def _start_once(self) -> None:
         self._assign_ports()
         binary = find_binary(self.binary)  # before any folder exists: a missing one leaks none
-        store = self._store_dir()
-        log_path = store / "nats-server.log"
-        self._process = ManagedProcess("nats-server", self._argv(binary, store), log_path=log_path)
-        try:
-            await self._process.start()
-            await self._process.wait_for_port(self.port, self.host, self.startup_timeout)
-            await self._process.wait_until(
-                self._jetstream_ready, what="serving JetStream", timeout=self.startup_timeout
-            )
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def stop(self) -> None:
-        """Stop nats-server (SIGTERM, then SIGKILL) and remove a temporary state dir."""
-        if self._process is not None:
-            await self._process.stop()
-        if self._temp_dir is not None:
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
-            self._temp_dir = None
+        store = self._state(prefix="saga-nats-")
+        await self._launch(
+            self._argv(binary, store),
+            port=self.port,
+            ready=self._jetstream_ready,
+            what="serving JetStream",
+            log_path=store / "nats-server.log",
+        )
 
     def _assign_ports(self) -> None:
         """Pick free ports where none were requested and fail early on taken ones."""
@@ -155,14 +114,6 @@ class NatsBroker(RunsProcess, Supervised):
         if self.monitor:
             self.monitor_port = monitor_port or free_port(self.host)
             ensure_port_free(self.monitor_port, self.host, owner="nats-server monitoring")
-
-    def _store_dir(self) -> Path:
-        """Return the JetStream store dir, creating a temporary one when none was given."""
-        if self.state_dir is None:
-            self._temp_dir = Path(tempfile.mkdtemp(prefix="saga-nats-"))
-            return self._temp_dir
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        return self.state_dir
 
     def _argv(self, binary: Path, store: Path) -> list[str]:
         """Build the nats-server command line."""

@@ -28,6 +28,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ConfigDict
 
@@ -92,13 +93,36 @@ class EndNotice(BaseModel):
 def record_end(
     tx: Tx, saga_id: str, status: SagaStatus, reason: ReasonId | None
 ) -> Outgoing | None:
-    """The tracker's end hook: the notice commits with the end it announces."""
+    """The tracker's end hook: the notice commits with the end it announces, in the saga's
+    trace (under the span deciding the end, or else the saga's own first context)."""
     notice = EndNotice(saga_id=saga_id, status=status, reason=reason)
+    body = notice.model_dump_json()
     msg_id = f"{saga_id}:ended"
-    headers = {SAGA_ID_HEADER: saga_id}
-    return outbox.add_message(
-        tx, subject(ENDED, saga_id), notice.model_dump_json(), msg_id, headers
+    ended = subject(ENDED, saga_id)
+    attributes = message_attributes(
+        "create", ended, msg_id, {SAGA_ID_HEADER: saga_id}, len(body.encode())
     )
+    context = None if _in_a_trace() else saga_context(tx, saga_id)
+    with _tracer.start_as_current_span(
+        f"create {destination_template(ended)}",
+        context=context,
+        kind=SpanKind.PRODUCER,
+        attributes=attributes,
+    ):
+        headers = {SAGA_ID_HEADER: saga_id}
+        propagate.inject(headers)
+    return outbox.add_message(tx, ended, body, msg_id, headers)
+
+
+def saga_context(tx: Tx, saga_id: str) -> Context | None:
+    """The saga's first trace context, as the tracker stored it when the order was placed."""
+    row = tx.fetchone("SELECT traceparent FROM sagas WHERE saga_id = ?", (saga_id,))
+    traceparent = row["traceparent"] if row is not None else None
+    return propagate.extract({"traceparent": traceparent}) if traceparent else None
+
+
+def _in_a_trace() -> bool:
+    return trace.get_current_span().get_span_context().is_valid
 
 
 class Desk:

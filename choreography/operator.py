@@ -18,6 +18,10 @@ retry's result then follows from the round's answers, which the caller reads fro
 projection as the embedded runtime does (`Tracker.wait_action`). The command is durable
 either way: if the tracker's process is down, the caller hears nothing in time
 (`OperatorUnavailable`) and the action happens once the process is back.
+
+An action is saga work: it runs under a span of the saga's own trace (`acting_on`), whoever
+asks (a monitor's request carries no trace), so the command, the desk's handling and the
+retried compensations all land in the trace the saga started.
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from choreography.broker import SAGA_STREAM
@@ -40,8 +45,11 @@ from choreography.bus import SAGA_ID_HEADER, Bus, Delivery, Outgoing, Poison
 from choreography.tracker import DuplicateCommand, Tracker, check_waiting
 from shared.contracts import Action, ActionResult, OperatorAction
 from shared.runtime import NotAwaitingOperator, OperatorUnavailable, UnknownSaga
+from shared.store import Store
+from shared.telemetry import SAGA_ID, SAGA_VARIANT
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("saga-compare.choreography.operator")
 
 ROOT = "operator"
 SUBJECTS = (f"{ROOT}.>",)
@@ -59,6 +67,24 @@ RESULT_TIMEOUT_S = 300.0
 
 def subject(action: Action, saga_id: str) -> str:
     return f"{KINDS[action]}.{saga_id}"
+
+
+async def saga_trace(store: Store, saga_id: str) -> Context | None:
+    """The saga's first trace context, as the tracker stored it when the order was placed."""
+    rows = await store.query("SELECT traceparent FROM sagas WHERE saga_id = ?", (saga_id,))
+    traceparent = rows[0]["traceparent"] if rows else None
+    return propagate.extract({"traceparent": traceparent}) if traceparent else None
+
+
+@contextlib.asynccontextmanager
+async def acting_on(store: Store, saga_id: str, action: str) -> AsyncIterator[None]:
+    """An operator's action as a span of the saga's own trace (``store``: the tracker's)."""
+    context = await saga_trace(store, saga_id)
+    attributes = {SAGA_ID: saga_id, SAGA_VARIANT: "choreography"}
+    with _tracer.start_as_current_span(
+        f"operator {action}", context=context, attributes=attributes
+    ):
+        yield
 
 
 class OperatorCommand(BaseModel):
@@ -200,9 +226,10 @@ class OperatorCommands:
             reply_to=reply_to,
         )
         try:
-            await self.bus.publish([outgoing(command)])
-            async with asyncio.timeout(self.answer_timeout_s):
-                answer = Answer.model_validate_json(await answered)
+            async with acting_on(self.tracker.store, saga_id, action.value):
+                await self.bus.publish([outgoing(command)])
+                async with asyncio.timeout(self.answer_timeout_s):
+                    answer = Answer.model_validate_json(await answered)
         except TimeoutError:
             raise OperatorUnavailable(
                 f"the saga tracker has not answered within {self.answer_timeout_s:g}s; the"
@@ -264,5 +291,6 @@ __all__ = [
     "OperatorCommand",
     "OperatorCommands",
     "OperatorDesk",
+    "acting_on",
     "outgoing",
 ]

@@ -6,7 +6,7 @@ failure and the earliest cancel (each with the time it happened), whether the pi
 Every fact merges by a join (or, max, earliest), so `fold` is commutative, associative and
 idempotent: any interleaving of a saga's events — reordered, duplicated, late — folds to the
 same view as the in-order sequence. `outcome` and `decide` derive the live state and the end
-from the view alone; the tracker stores one view per saga (`tracker.py`).
+from the view alone; the tracker stores one view per saga (`tracker/projector.py`).
 
 Whatever happened first decides the reason: a deadline's cancel happened at the deadline, a
 failure when its step failed, whenever the tracker gets to fold them (a tracker that was down

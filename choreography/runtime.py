@@ -18,7 +18,7 @@ from choreography.bootstrap import Choreography, bootstrap
 from choreography.bus import Bus
 from choreography.front_door import FrontDoor
 from choreography.host import TRACKER, ChoreographySettings, Host, kinds_of_process
-from choreography.operator import OperatorCommands
+from choreography.operator import OperatorCommands, acting_on
 from choreography.tracker import Intervention, Tracker
 from shared.catalogue import admit
 from shared.contracts import ActionResult, OperatorAction, OrderRequest, SagaOutcome, SagaPolicy
@@ -109,7 +109,8 @@ class ChoreographyRuntime:
         commands = self._commands(timeout_s)
         if commands is not None:
             return await commands.retry_compensation(saga_id, who)
-        action = await self.tracker.retry_compensation(saga_id, who)
+        async with acting_on(self.tracker.store, saga_id, "retry_compensation"):
+            action = await self.tracker.retry_compensation(saga_id, who)
         if action.result is not ActionResult.PENDING:
             return action
         index = len((await self.tracker.describe(saga_id)).actions) - 1
@@ -120,7 +121,8 @@ class ChoreographyRuntime:
         commands = self._commands(OPERATOR_WAIT_S)
         if commands is not None:
             return await commands.resolve(saga_id, who, note)
-        return await self.tracker.resolve(saga_id, who, note)
+        async with acting_on(self.tracker.store, saga_id, "resolve"):
+            return await self.tracker.resolve(saga_id, who, note)
 
     def _commands(self, timeout_s: float) -> OperatorCommands | None:
         """Operator commands over NATS when the tracker runs elsewhere; None when it is here."""

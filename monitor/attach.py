@@ -13,21 +13,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from choreography import schema
-from choreography.bus import Bus
-from choreography.events import Routing
+from choreography import bootstrap as choreography
+from choreography.host import ChoreographySettings
 from choreography.operator import OperatorCommands
 from choreography.read_model import ChoreographyReadModel
-from choreography.tracker import Tracker
 from monitor.board import Board, Operator
 from monitor.settings import MonitorSettings
-from orchestration.client import check_search_attributes, connect
+from orchestration import bootstrap as orchestration
+from orchestration.client import untraced
 from orchestration.read_model import OrchestrationReadModel
 from orchestration.saga_client import SagaOperator
-from shared.contracts import ServiceName
+from orchestration.server import TemporalSettings
 from shared.definitions import definition_named
 from shared.read_model import ReadModel
-from shared.services import Domain
 from shared.settings import Settings
 from shared.store.factory import open_stores
 
@@ -39,7 +37,8 @@ NOTHING_TO_WATCH = (
 
 @asynccontextmanager
 async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncIterator[Board]:
-    """A board over whichever styles the settings name; a ValueError when they name none."""
+    """A board over whichever styles the settings name, wired by each variant's composition
+    root as a reader (nothing migrated or created); a ValueError when they name none."""
     if not settings.temporal_address and not settings.nats_url:
         raise ValueError(NOTHING_TO_WATCH)
     models: dict[str, ReadModel] = {}
@@ -47,22 +46,22 @@ async def attached_board(settings: Settings, monitor: MonitorSettings) -> AsyncI
     definition = definition_named(settings.definition)
     async with AsyncExitStack() as stack:
         if settings.temporal_address:
-            client = await connect(settings.temporal_address, settings.temporal_namespace)
-            await check_search_attributes(client)
-            models["orchestration"] = OrchestrationReadModel(client, monitor.temporal_ui_url)
+            temporal = TemporalSettings.from_settings(settings)
+            client = await stack.enter_async_context(orchestration.reader(temporal))
+            reads = untraced(client)  # the monitor's reads are not saga work
+            models["orchestration"] = OrchestrationReadModel(reads, monitor.temporal_ui_url)
             operators["orchestration"] = SagaOperator(client)
         if settings.nats_url:
             # The choreography's own stores, as its processes keep them (Settings.for_variant).
-            chosen = settings.for_variant("choreography")
-            stores = await stack.enter_async_context(open_stores(chosen))
-            domain = Domain(stores, definition, extra_migrations=schema.MIGRATIONS)
-            await domain.open(only=[ServiceName.ORDERS])
-            stack.push_async_callback(domain.close)
-            bus = await Bus.connect(settings.nats_url.split(","), "saga-monitor")
-            stack.push_async_callback(bus.close)
-            models["choreography"] = ChoreographyReadModel(domain.orders.store, bus.js, definition)
-            # Read only: the projection, never started here.
-            tracker = Tracker(domain.orders, routing=Routing(definition))
-            suffix = settings.nats_consumer_suffix
-            operators["choreography"] = OperatorCommands(bus, tracker, consumer_suffix=suffix)
+            stores = await stack.enter_async_context(
+                open_stores(settings.for_variant("choreography"))
+            )
+            nats = ChoreographySettings.from_settings(settings)
+            watched = await stack.enter_async_context(choreography.reader(nats, stores, definition))
+            models["choreography"] = ChoreographyReadModel(
+                watched.orders.store, watched.bus.js, definition
+            )
+            operators["choreography"] = OperatorCommands(
+                watched.bus, watched.tracker, consumer_suffix=nats.consumer_suffix
+            )
         yield Board(models, monitor, operators, steps=definition.steps)

@@ -8,6 +8,7 @@ from choreography.read_model import ChoreographyReadModel
 from choreography.runtime import ChoreographyRuntime
 from monitor.board import Board, Operator
 from monitor.settings import MonitorSettings
+from orchestration.client import untraced
 from orchestration.read_model import OrchestrationReadModel
 from orchestration.runtime import OrchestrationRuntime
 from shared.definition import SagaDefinition
@@ -21,7 +22,8 @@ def read_model(runtime: object, settings: MonitorSettings) -> ReadModel:
             runtime.domain.orders.store, runtime.bus.js, runtime.domain.definition
         )
     if isinstance(runtime, OrchestrationRuntime):
-        return OrchestrationReadModel(runtime.client, settings.temporal_ui_url or runtime.ui_url)
+        client = untraced(runtime.client)  # the monitor's reads are not saga work
+        return OrchestrationReadModel(client, settings.temporal_ui_url or runtime.ui_url)
     raise TypeError(f"no read API for {type(runtime).__name__}")
 
 

@@ -2,7 +2,8 @@
 
 Every process of the variant is built here: the worker process (``python -m
 orchestration.worker``), the harness's front door (a client only, every store opened for
-seeding and reading), and the embedded runtime (both, over an embedded dev server). The
+seeding and reading), the embedded runtime (both, over an embedded dev server), and a reader
+of a running cluster (`reader`: the monitor, a client and nothing else). The
 worker polls the task queue the settings name, so a worker started after another died resumes
 the sagas in flight.
 """
@@ -127,6 +128,18 @@ def workflow_runner(sandbox: str) -> WorkflowRunner:
     if sandbox == "full":
         return SandboxedWorkflowRunner()
     raise ValueError(f"unknown sandbox setting {sandbox!r}; use one of {', '.join(SANDBOXES)}")
+
+
+@asynccontextmanager
+async def reader(settings: TemporalSettings) -> AsyncIterator[Client]:
+    """A client of the cluster the settings name, changing nothing in it: no server, no
+    stores (the saga's state is the workflows'), no worker; the saga's search attributes must
+    be registered already."""
+    if settings.address is None:
+        raise ValueError("a reader watches a running cluster: set SAGA_TEMPORAL_ADDRESS")
+    client = await connect(settings.address, settings.namespace)
+    await check_search_attributes(client)
+    yield client
 
 
 @asynccontextmanager

@@ -51,6 +51,14 @@ def for_component(client: Client, tracing: Tracing | None, component: Component)
     return Client(**config)
 
 
+def untraced(client: Client) -> Client:
+    """A client over the same connection that traces nothing: for reads that are not saga work
+    (the monitor's queries and history reads would otherwise each start a trace of their own)."""
+    config = client.config()
+    config["interceptors"] = []
+    return Client(**config)
+
+
 def _interceptor(tracing: Tracing | None, component: Component | None) -> TracingInterceptor:
     tracer = tracing.tracer(TRACER_NAME, component) if tracing else trace.get_tracer(TRACER_NAME)
     return TracingInterceptor(tracer)

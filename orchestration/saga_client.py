@@ -4,13 +4,20 @@ Temporal's errors become the shared vocabulary here, so the runtime's methods st
 a duplicate order id is `DuplicateOrder` (reported synchronously by the ``place`` update of
 update-with-start), an id no saga has is `UnknownSaga`, an operator action on a saga that does
 not wait for one is `NotAwaitingOperator`.
+
+An operator's action is saga work: it runs under a span of the saga's own trace (read from the
+workflow's start header), whoever asks, so the update and the compensations it runs land in
+the trace the saga started.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -33,7 +40,11 @@ from orchestration.workflows import OrderSagaWorkflow
 from shared.contracts import OperatorAction, SagaOutcome
 from shared.errors import DuplicateOrder
 from shared.runtime import NotAwaitingOperator, UnknownSaga
+from shared.telemetry import SAGA_ID, SAGA_VARIANT
 
+_tracer = trace.get_tracer("saga-compare.orchestration.operator")
+TRACE_HEADER = "_tracer-data"
+"""Where temporalio's TracingInterceptor puts the starter's span context."""
 QUERY_TIMEOUT = timedelta(seconds=5)
 """A query needs a live worker; without one it would wait forever."""
 
@@ -98,12 +109,30 @@ async def settled(handle: SagaHandle) -> SagaOutcome:
     return await handle.result()  # already closed: its result is the outcome
 
 
+async def saga_trace(handle: SagaHandle) -> Context | None:
+    """The saga's trace context: the starter's, from the workflow's start header."""
+    try:
+        async for event in handle.fetch_history_events(page_size=1, rpc_timeout=QUERY_TIMEOUT):
+            fields = event.workflow_execution_started_event_attributes.header.fields
+            payload = fields.get(TRACE_HEADER)
+            carrier = json.loads(payload.data) if payload is not None else None
+            return propagate.extract(carrier) if isinstance(carrier, dict) else None
+    except (RPCError, ValueError):
+        return None
+    return None
+
+
 async def act(handle: SagaHandle, update: str, call: OperatorCall) -> OperatorAction:
     """An operator's update (``retry_compensation`` or ``resolve``); returns the action done."""
+    context = await saga_trace(handle)
+    attributes = {SAGA_ID: handle.id, SAGA_VARIANT: "orchestration"}
     try:
-        action: OperatorAction = await handle.execute_update(
-            update, call, result_type=OperatorAction
-        )
+        with _tracer.start_as_current_span(
+            f"operator {update}", context=context, attributes=attributes
+        ):
+            action: OperatorAction = await handle.execute_update(
+                update, call, result_type=OperatorAction
+            )
     except WorkflowUpdateFailedError as error:
         if _cause_type(error) == NOT_WAITING:
             raise NotAwaitingOperator(handle.id, _cause_message(error)) from None

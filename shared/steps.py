@@ -10,6 +10,7 @@ run with no middleware; the harness installs its own at this seam and nowhere el
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +25,8 @@ from shared.services import Domain, Fence, FenceHook, Within
 from shared.telemetry import SAGA_OUTCOME, step_attributes
 
 _tracer = trace.get_tracer("saga-compare.steps")
+CANCELLED = "cancelled"
+"""The outcome of an attempt cut off in flight, on its span."""
 
 R = TypeVar("R")
 
@@ -102,6 +105,12 @@ async def run_step(
         except TransientFailure as failure:
             span.set_attribute(SAGA_OUTCOME, "error")
             span.set_status(Status(StatusCode.ERROR, failure.message))
+            raise
+        except asyncio.CancelledError:
+            # Cut off in flight (an attempt timeout, an abandoned activity, a stopping
+            # process): not a success, whatever it did before (OTel leaves it unset).
+            span.set_attribute(SAGA_OUTCOME, CANCELLED)
+            span.set_status(Status(StatusCode.ERROR, f"{step}: attempt cut off in flight"))
             raise
         span.set_attribute(SAGA_OUTCOME, result.status.value)
         return result

@@ -6,7 +6,6 @@ The test process plays the harness: spans started outside any service scope name
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,11 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from shared.store import StoreFactory, sqlite_stores
 from shared.telemetry import HARNESS, Tracing, configure_tracing
-
-# --import-mode=importlib puts no test folder on sys.path; pg_support lives beside this file.
-sys.path.insert(0, str(Path(__file__).parent))
-
-from pg_support import postgres_server, postgres_store_factory
+from tests.pg_support import postgres_server, postgres_store_factory
 
 __all__ = ["postgres_server", "postgres_store_factory"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.bench.plots import run_label
-from shared.definitions import ORDERS_V1
+from shared.definitions import definition_named
 
 PROCESS_ORDER = ("harness", "services", "worker", "broker", "server", "database", "exporter")
 
@@ -104,7 +104,8 @@ def _range(check: dict[str, Any], fmt: str) -> str:
 def steps_table(doc: dict[str, Any], load: str) -> list[str]:
     rows = [m for m in doc["measurements"] if m["load"] == load and m["step_p95_ms"]]
     seen = {step for m in rows for step in m["step_p95_ms"]}
-    forward = ORDERS_V1.spec.forward_steps
+    ran = doc.get("conditions", {}).get("definition", "v1")  # runs before conditions: v1
+    forward = definition_named(ran).spec.forward_steps
     steps = [s for s in forward if s in seen] + sorted(seen - set(forward))
     if not rows:
         return []

@@ -35,8 +35,8 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "opentelemetry/",
             "shared/telemetry.py",
-            "_process_span (",
-            "_send_span (",
+            "process_span (",
+            "send_span (",
             "_creation_headers (",
             "message_attributes (",
             "server_attributes (",

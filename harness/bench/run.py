@@ -23,6 +23,7 @@ from harness.bench.measure import CLOSED, OPEN, Load, Measurement, measure
 from harness.bench.resources import Outside
 from harness.bench.spans import SpanTail
 from harness.bench.workload import SagaDriver, floor_kinds, open_floor
+from harness.compare.conditions import gather
 from harness.compare.runner import new_run_tag
 from harness.deploy.attach import Deployed
 from harness.session import Session, open_session
@@ -95,12 +96,19 @@ class Bench:
     cold: list[dict[str, Any]] = field(default_factory=list)
 
     async def run(self) -> dict[str, Any]:
-        load_before = os.getloadavg()
+        conditions = gather(
+            store=self.plan.store,
+            definition=self.settings.definition,
+            activities=",".join(s.activities for s in self.plan.styles if s.activities) or "-",
+            attached=self.deployed.source if self.deployed is not None else None,
+        )
+        load_before = conditions.load_at_start
         for repeat in range(1, self.plan.repeat + 1):
             styles = self.plan.styles if repeat % 2 else tuple(reversed(self.plan.styles))
             for style in styles:
                 await self._style(style, repeat)
-        return document(self.plan, self.measurements, self.cold, load_before, os.getloadavg())
+        doc = document(self.plan, self.measurements, self.cold, load_before, os.getloadavg())
+        return {**doc, "conditions": conditions.model_dump(mode="json")}
 
     async def _style(self, style: Style, repeat: int) -> None:
         if self.plan.cold_start:

@@ -1,5 +1,5 @@
-"""`saga-compare`: the command line, one module per command group."""
+"""`saga-compare`: the command line, one module per command group (entry point: ``app.main``).
 
-from harness.cli.app import main
-
-__all__ = ["main"]
+Nothing is imported here: modules elsewhere in the harness print through ``harness.cli.console``,
+and importing them must not import every command first.
+"""

@@ -13,7 +13,7 @@ import sys
 import typer
 
 from harness.cli import bench as bench_cli
-from harness.cli import console, monitor_command, runs
+from harness.cli import console, monitor_command, review, runs
 from harness.cli import deploy as deploy_cli
 from harness.cli import report as report_cli
 from harness.cli import traces as traces_cli
@@ -39,6 +39,7 @@ deploy_cli.register(app)
 traces_cli.register(app)
 upgrade_cli.register(app)
 versioning_cli.register(app)
+review.register(app)
 
 
 def main() -> None:

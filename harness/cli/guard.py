@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 from harness.cli.console import fail
 from shared.errors import InvalidOrder
 from shared.servers import ServerError
+from shared.store.errors import SchemaBehind
 from shared.validation import InvalidInput
 
 T = TypeVar("T")
@@ -38,7 +39,7 @@ def user_errors() -> Iterator[None]:
     """Turn the failures a user can fix, and signals, into one stderr line and an exit code."""
     try:
         yield
-    except (InvalidInput, InvalidOrder, ServerError, ConnectionError) as error:
+    except (InvalidInput, InvalidOrder, ServerError, SchemaBehind, ConnectionError) as error:
         fail(str(error))
     except OSError as error:
         if error.filename is None:

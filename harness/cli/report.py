@@ -14,6 +14,7 @@ from harness.cli.files import prepare_folder, remove_tree
 from harness.cli.guard import user_errors
 from harness.cli.workspace import REPORT_FIX
 from harness.compare.results import Results
+from harness.report.health import trace_health
 from harness.report.render import load_results, write_report
 from harness.report.traces import SagaTrace, load_traces
 
@@ -42,7 +43,7 @@ def report(
     with user_errors():
         created = prepare_folder(folder, "--report-dir", REPORT_FIX)
     try:
-        page = write_report(folder, results, loaded)
+        page = write_report(folder, results, loaded, trace_health(traces))
         _copy_beside(traces, folder / "traces.jsonl")
         if results is not None:
             _copy_beside(results_path, folder / "results.json")

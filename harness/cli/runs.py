@@ -34,13 +34,18 @@ from harness.cli.options import (
 from harness.cli.summary import RunProgress, print_json, print_summary
 from harness.cli.workspace import in_workspace
 from harness.compare import scenarios as catalogue
+from harness.compare.conditions import gather
 from harness.compare.faulty import NO_INJECTOR
 from harness.compare.order_file import read_order_file
 from harness.compare.results import Results, document, exit_code, save_results
 from harness.compare.runner import ScenarioRun
 from harness.compare.scenarios import SagaCase, Scenario
 from harness.deploy.attach import Deployed, resolve, went_away
+from harness.deploy.deployment import TRACES
 from harness.deploy.preflight import check_servers
+from harness.report.collect import SpanSources
+from harness.report.drift import check_flows
+from harness.report.health import trace_health
 from harness.report.render import write_report
 from harness.report.traces import load_traces
 from harness.session import VARIANTS, open_session
@@ -242,7 +247,13 @@ async def _execute(
         faulted = [s.name for s in chosen if any(not case.faults.empty for case in s.sagas)]
         if faulted:
             raise InvalidInput(NO_INJECTOR.format(what=f"scenario {faulted[0]}"))
+    conditions = gather(
+        store=settings.store.value,
+        definition=settings.definition,
+        attached=deployed.source if deployed is not None else None,
+    )
     traces_path = workspace.scratch / "traces.jsonl"
+    spans = SpanSources.at_start(deployed.state_dir / TRACES) if deployed is not None else None
     try:
         runs = await _run_all(
             chosen,
@@ -266,7 +277,12 @@ async def _execute(
         if isinstance(error, SagaStuck):
             return _stuck(error, as_json)
         raise
-    doc = document(runs)
+    # The session has closed: every span of this process is in the file; an attached run
+    # copies in its sagas' spans from the deployment's processes. Each saga's flow is then
+    # checked against the spec (a drift fails the run like a broken invariant).
+    if spans is not None:
+        await spans.collect(traces_path)
+    doc = check_flows(document(runs, conditions), load_traces(traces_path))
     page = _write_outputs(workspace.report, doc, traces_path)
     if as_json:
         print_json(doc.model_dump(mode="json", include={"results", "equivalent", "invariants"}))
@@ -332,8 +348,9 @@ def _write_outputs(folder: Path | None, doc: Results, traces_path: Path) -> Path
     if folder is None:
         return None
     save_results(doc, folder / "results.json")
-    shutil.copyfile(traces_path, folder / "traces.jsonl")
-    return write_report(folder, doc, load_traces(folder / "traces.jsonl"))
+    traces = folder / "traces.jsonl"
+    shutil.copyfile(traces_path, traces)
+    return write_report(folder, doc, load_traces(traces), trace_health(traces))
 
 
 def _stuck(error: SagaStuck, as_json: bool) -> int:

@@ -136,6 +136,10 @@ def print_summary(runs: list[ScenarioRun], doc: Results) -> None:
     for name, diffs in doc.differences.items():
         for line in diffs:
             out.print(f"[red]{name}[/red]: {escape(line)}", highlight=False)
+    for d in doc.drift:
+        where = f"{d.scenario} {d.variant} {d.order_id} (run {d.repeat})"
+        for finding in d.findings:
+            out.print(f"[red]drift[/red] {escape(where)}: {escape(finding)}", highlight=False)
     verdict = "[green]all checks held" if exit_code(doc) == 0 else "[red]some checks failed"
     say(verdict)
 

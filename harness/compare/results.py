@@ -2,8 +2,10 @@
 
 ``results.json`` is ``Results.model_dump_json(indent=2)``: one row per saga (``results``), the
 checks of every run (``runs``), the equivalence of both variants per scenario and run
-(``comparisons``) and the verdicts. ``schema_version`` changes when a field changes meaning or
-goes away; files without it (version 1, one run, before repeats) still load.
+(``comparisons``), each saga's drift from the flow its spec declares (``drift``), the run's
+conditions (``conditions``) and the verdicts. ``schema_version`` changes when a field changes
+meaning or goes away (a field added does not change it); files without it (version 1, one run,
+before repeats) still load.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from harness.compare.conditions import RunConditions
 from harness.compare.equivalence import differences as difference_lines
 from harness.compare.invariants import NetState, net
 from harness.compare.runner import SagaRun, ScenarioRun
@@ -83,6 +86,16 @@ class Comparison(_Model):
     differences: list[str]
 
 
+class FlowDrift(_Model):
+    """One saga whose trace differs from the flow the spec declares for its expected outcome."""
+
+    repeat: int = 1
+    variant: str
+    scenario: str
+    order_id: str
+    findings: list[str]
+
+
 class Results(_Model):
     """Everything one harness invocation found, over ``repeats`` runs of its scenarios."""
 
@@ -94,10 +107,15 @@ class Results(_Model):
     results: list[SagaResult]
     runs: list[RunChecks] = []
     comparisons: list[Comparison] = []
+    conditions: RunConditions | None = None
+    flows_checked: int = 0
+    """Sagas whose traces were compared with the spec's flow (0: traces without step spans)."""
+    drift: list[FlowDrift] = []
 
     @property
     def held(self) -> bool:
-        return self.equivalent and all(self.invariants.values()) and self.expected_met
+        checks = self.equivalent and all(self.invariants.values()) and self.expected_met
+        return checks and not self.drift
 
     @property
     def differences(self) -> dict[str, list[str]]:
@@ -170,8 +188,9 @@ def _expectation(expected: Expected | None) -> Expectation | None:
     )
 
 
-def document(runs: list[ScenarioRun]) -> Results:
-    """The results of every run: rows, per-run checks, per-run equivalence, verdicts."""
+def document(runs: list[ScenarioRun], conditions: RunConditions | None = None) -> Results:
+    """The results of every run: rows, per-run checks, per-run equivalence, verdicts; the
+    drift of each saga's flow is checked once its traces are written (`with_drift`)."""
     rows = [row for run in runs for row in saga_results(run)]
     checks = [
         RunChecks(
@@ -192,7 +211,13 @@ def document(runs: list[ScenarioRun]) -> Results:
         results=rows,
         runs=checks,
         comparisons=comparisons,
+        conditions=conditions,
     )
+
+
+def with_drift(results: Results, checked: int, drift: list[FlowDrift]) -> Results:
+    """The results with the flow check: how many sagas were checked, and those that drift."""
+    return results.model_copy(update={"flows_checked": checked, "drift": drift})
 
 
 def _comparisons(runs: list[ScenarioRun]) -> list[Comparison]:
@@ -212,7 +237,8 @@ def _comparisons(runs: list[ScenarioRun]) -> list[Comparison]:
 
 
 def exit_code(results: Results) -> int:
-    """0 when everything held, 1 when an equivalence, invariant or expectation failed."""
+    """0 when everything held, 1 when an equivalence, invariant, expectation or the flow
+    (drift from the spec) failed."""
     return 0 if results.held else 1
 
 

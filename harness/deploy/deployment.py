@@ -37,6 +37,11 @@ PASSED_ON = (OTLP_ENDPOINT_ENV, "SAGA_WORKFLOW_VERSIONING", "SAGA_EVENT_VERSIONI
 another release (docs/versioning.md)."""
 CHAOS_HOOKS = "shared.faults.deployment:chaos_hooks"
 """The hooks of a deployment started for chaos: the fault injector (shared/faults/)."""
+TRACES = "traces"
+"""Each process kind writes its spans to ``<state dir>/traces/<kind>.jsonl``, where a run
+attached to the deployment reads its sagas' spans (harness/report/collect.py)."""
+SPAN_DELAY_MS = "200"
+"""How long a process's spans wait before they are written (the SDK's default is 5 s)."""
 
 
 @dataclass
@@ -202,16 +207,22 @@ def _processes(
         ProcessMember(
             kind,
             ["choreography", "--service", kind],
-            choreography_env,
+            {**choreography_env, **_spans(logs.parent, kind)},
             logs / f"{kind}.log",
             CHOREOGRAPHY,
         )
         for kind in kinds_of_process(definition)
     ]
-    worker_env = {**clean, **variants[ORCHESTRATION].environment()}
+    worker_env = {**clean, **variants[ORCHESTRATION].environment(), **_spans(logs.parent, WORKER)}
     members.append(
         ProcessMember(
             WORKER, ["orchestration.worker"], worker_env, logs / f"{WORKER}.log", ORCHESTRATION
         )
     )
     return members
+
+
+def _spans(state_dir: Path, kind: str) -> dict[str, str]:
+    """Where a process kind writes its spans, written soon after they end."""
+    path = state_dir / TRACES / f"{kind}.jsonl"
+    return {"SAGA_TRACE_FILE": str(path), "OTEL_BSP_SCHEDULE_DELAY": SPAN_DELAY_MS}

@@ -7,10 +7,12 @@ clipped at the outcome line and its length written in the lane's note column ins
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from harness.report.axis import LinearAxis, LogAxis, Tick, ms_label
+from harness.report.flow import Marker
 from harness.report.lanes import lane_of, lane_rank, span_class
 from harness.report.stats import Spread
 from harness.report.traces import SagaTrace, is_step, queue_waits
@@ -22,6 +24,9 @@ CHART_WIDTH = LABEL_WIDTH + PLOT_WIDTH + NOTE_WIDTH
 AXIS_HEIGHT = 42
 LANE_PAD = 3
 MIN_BAR = 2.0
+MARKER_BAND = 14.0
+"""Room above the lanes for the cancel's and the deadline's labels."""
+LINE_MARKERS = ("cancel", "deadline")
 VARIANT_CLASS = {"orchestration": "o", "choreography": "c"}
 
 
@@ -45,6 +50,19 @@ class Lane:
 
 
 @dataclass(frozen=True)
+class ChartMarker:
+    """A moment on a chart: a line across the lanes (cancel, deadline) with a label above
+    them, or a small triangle on one lane (an injected fault); ``title`` says what it is."""
+
+    x: float
+    y0: float
+    y1: float
+    label: str
+    css: str
+    title: str
+
+
+@dataclass(frozen=True)
 class Chart:
     """One SVG: lanes top to bottom, a time axis below them, notes on the right."""
 
@@ -56,6 +74,9 @@ class Chart:
     note_title: str
     row: float
     outcome_x: float | None = None
+    markers: tuple[ChartMarker, ...] = ()
+    zoom: bool = False
+    """A style's own time scale, drawn beside the shared one (the styles differ by > 4x)."""
 
     width = CHART_WIDTH
     plot_x = LABEL_WIDTH
@@ -85,11 +106,21 @@ def shared_axis(longest_ms: float) -> LinearAxis:
     return LinearAxis.covering(longest_ms, PLOT_WIDTH)
 
 
-def swimlanes(saga: SagaTrace, axis: LinearAxis, caption: str) -> Chart:
-    """One lane per service or process; time runs right from the saga's start."""
+def swimlanes(
+    saga: SagaTrace,
+    axis: LinearAxis,
+    caption: str,
+    markers: Sequence[Marker] = (),
+    *,
+    zoom: bool = False,
+) -> Chart:
+    """One lane per service or process; time runs right from the saga's start. ``markers``
+    (the cancel, the deadline, injected faults) are drawn where they fall on the axis."""
     outcome = saga.root.duration_ms
     by_lane = _lane_items(saga)
-    lanes, y, row = [], 0.0, 7.0
+    shown = [m for m in markers if m.kind != "outcome" and m.at_ms <= axis.top]
+    band = MARKER_BAND if any(m.kind in LINE_MARKERS for m in shown) else 0.0
+    lanes, y, row = [], band, 7.0
     for name in sorted(by_lane, key=lane_rank):
         items = by_lane[name]
         drawn = [_clipped(i, outcome) for i in items]
@@ -101,11 +132,29 @@ def swimlanes(saga: SagaTrace, axis: LinearAxis, caption: str) -> Chart:
         caption=caption,
         lanes=tuple(lanes),
         ticks=tuple(axis.ticks()),
-        axis_title="ms since the saga started",
+        axis_title="ms since the saga started" + (" (this style's own scale)" if zoom else ""),
         note_title="after the outcome",
         row=row,
         outcome_x=LABEL_WIDTH + axis.x(outcome),
+        markers=tuple(_chart_markers(shown, lanes, axis, y)),
+        zoom=zoom,
     )
+
+
+def _chart_markers(
+    markers: list[Marker], lanes: list[Lane], axis: LinearAxis, bottom: float
+) -> list[ChartMarker]:
+    by_name = {lane.name: lane for lane in lanes}
+    found = []
+    for m in markers:
+        x = LABEL_WIDTH + axis.x(m.at_ms)
+        title = f"{m.label} at {ms_label(m.at_ms)} ms"
+        if m.kind in LINE_MARKERS:
+            found.append(ChartMarker(x, 0.0, bottom, m.kind, m.kind, title))
+        elif m.lane in by_name:
+            lane = by_name[m.lane]
+            found.append(ChartMarker(x, lane.y, lane.y + lane.h, "", m.kind, title))
+    return found
 
 
 def _lane_items(saga: SagaTrace) -> dict[str, list[Item]]:
@@ -191,7 +240,7 @@ def _strip_rows(
     return [(0 if item.css.startswith("saga") else 1, box, item) for box, item in boxes]
 
 
-def strips(sagas: list[SagaTrace], axis: LinearAxis, caption: str) -> Chart:
+def strips(sagas: list[SagaTrace], axis: LinearAxis, caption: str, *, zoom: bool = False) -> Chart:
     """One compact strip per saga of a run: the saga and its steps, clipped at its outcome."""
     zero = min(s.root.start_ns for s in sagas)
     lanes, y, row = [], 0.0, 5.0
@@ -209,9 +258,11 @@ def strips(sagas: list[SagaTrace], axis: LinearAxis, caption: str) -> Chart:
         caption=caption,
         lanes=tuple(lanes),
         ticks=tuple(axis.ticks()),
-        axis_title="ms since the run's first saga started",
+        axis_title="ms since the run's first saga started"
+        + (" (this style's own scale)" if zoom else ""),
         note_title="after each outcome",
         row=row,
+        zoom=zoom,
     )
 
 

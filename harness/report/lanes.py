@@ -9,16 +9,18 @@ from __future__ import annotations
 import re
 
 from harness.report.trace_file import Span
-from harness.report.traces import STEP_NAMES, is_retry, is_step
+from harness.report.traces import is_retry, is_step
 from shared.contracts import ServiceName
-from shared.definitions import ORDERS_V1
-from shared.telemetry import SAGA_PHASE, SAGA_STEP
+from shared.definitions import known_services, service_of_step
+from shared.faults import FAULT_EVENT
+from shared.telemetry import SAGA_OUTCOME, SAGA_PHASE, SAGA_STEP
 
 HARNESS = "harness"
 WORKFLOW = "workflow"
 OTHER = "other"
-SERVICES = tuple(s.value for s in ServiceName)
-LANE_ORDER = (HARNESS, WORKFLOW, "inventory", "payment", "points", "shipping", "orders")
+SERVICES = known_services()
+"""The services of every shipped definition (a trace may come from any of them)."""
+LANE_ORDER = (HARNESS, WORKFLOW, *SERVICES)
 CLIENT_CALLS = frozenset(
     {
         "StartWorkflow",
@@ -65,8 +67,9 @@ def service_named(text: str) -> str | None:
 
 def _derived_lane(span: Span) -> str:
     step = span.attributes.get(SAGA_STEP)
-    if step in STEP_NAMES:
-        return str(ORDERS_V1.spec.service_of(step))
+    service = service_of_step(step) if isinstance(step, str) else None
+    if service is not None:
+        return service
     group = span.attributes.get("messaging.consumer.group.name")
     if isinstance(group, str) and group in SERVICES:
         return group
@@ -85,19 +88,33 @@ def _temporal_lane(operation: str, target: str) -> str:
     if operation in CLIENT_CALLS:
         return HARNESS
     if operation == "RunActivity":
-        if target in STEP_NAMES:
-            return str(ORDERS_V1.spec.service_of(target))
-        return service_named(target) or OTHER
+        return service_of_step(target) or service_named(target) or OTHER
     return WORKFLOW
 
 
 def span_class(span: Span, *, root: bool = False) -> str:
-    """CSS classes: the span's kind (saga, step, handler, send) and a step's phase."""
+    """CSS classes: the span's kind (saga, step, handler, send), a step's phase, and how a step
+    attempt ended when it did not simply succeed: failed, a no-op compensation, or abandoned
+    (an attempt cut off in flight: timed out, cancelled, never answered)."""
     if root:
         return "saga"
     if is_step(span):
         phase = "retry" if is_retry(span) else str(span.attributes.get(SAGA_PHASE, "forward"))
+        outcome = span.attributes.get(SAGA_OUTCOME)
+        if outcome == "noop":
+            return f"step {phase} noop"
+        if outcome == "cancelled" or (outcome is None and _hung(span)):
+            return f"step {phase} abandoned"
         return f"step {phase}" + (" failed" if span.status == ERROR else "")
     if span.kind in (PRODUCER, CLIENT) or span.name.startswith(("StartActivity:", "Complete")):
         return "send"
     return "handler"
+
+
+def _hung(span: Span) -> bool:
+    """An attempt that was told to hang (and, in files from before attempts cut off in flight
+    were marked ``cancelled``, reported nothing)."""
+    return any(
+        event["name"] == FAULT_EVENT and "hang" in str(event["attributes"].get("fault.kinds"))
+        for event in span.events
+    )

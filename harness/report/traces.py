@@ -16,7 +16,6 @@ from typing import Any
 
 from harness.compare.root_span import SAGA_REPEAT, is_saga_root, order_id_of
 from harness.report.trace_file import Span, TraceFileError, read_spans
-from shared.contracts import StepName
 from shared.telemetry import (
     SAGA_ATTEMPT,
     SAGA_ID,
@@ -30,7 +29,6 @@ from shared.telemetry import (
 
 __all__ = ["SagaTrace", "Span", "TraceFileError", "load_traces", "saga_metrics"]
 
-STEP_NAMES = frozenset(step.value for step in StepName)
 KIND_NAMES = {
     0: "unspecified",
     1: "internal",
@@ -44,8 +42,9 @@ ERROR = 2
 
 
 def is_step(span: Span) -> bool:
-    """A shared domain step's span (forward or compensation), the same in both variants."""
-    return span.name in STEP_NAMES and SAGA_STEP in span.attributes
+    """A shared domain step's span (forward or compensation), the same in both variants: named
+    after the step it runs, whatever the saga definition."""
+    return span.attributes.get(SAGA_STEP) == span.name
 
 
 @dataclass

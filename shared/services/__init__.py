@@ -127,10 +127,19 @@ class Domain:
             raise TypeError(f"service {name} must be a {kind.__name__}")
         return service
 
-    async def open(self, only: Iterable[str] | None = None) -> Domain:
-        """Open the named services' stores (all by default); a service process opens its own."""
-        for name in only or self.services:
-            await self.services[name].store.open()
+    async def open(self, only: Iterable[str] | None = None, *, migrate: bool = True) -> Domain:
+        """Open the named services' stores (all by default); a service process opens its own.
+        A reader of stores other processes own (the monitor) opens them with ``migrate=False``:
+        nothing changes, and a schema behind this code raises `SchemaBehind`."""
+        opened: list[Service] = []
+        try:
+            for name in only or self.services:
+                await self.services[name].store.open(migrate=migrate)
+                opened.append(self.services[name])
+        except BaseException:
+            for service in opened:
+                await service.store.close()
+            raise
         return self
 
     async def close(self) -> None:

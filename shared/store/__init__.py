@@ -17,6 +17,7 @@ from shared.store.base import (
     Tx,
     Work,
     apply_migrations,
+    check_migrations,
     migrations,
 )
 from shared.store.errors import (
@@ -27,6 +28,7 @@ from shared.store.errors import (
     IntegrityError,
     OperationalError,
     ProgrammingError,
+    SchemaBehind,
     StoreError,
     StoreUnavailable,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "Params",
     "ProgrammingError",
     "Row",
+    "SchemaBehind",
     "SqliteStore",
     "Store",
     "StoreError",
@@ -52,6 +55,7 @@ __all__ = [
     "Tx",
     "Work",
     "apply_migrations",
+    "check_migrations",
     "migrations",
     "sqlite_stores",
 ]

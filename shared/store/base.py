@@ -23,6 +23,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from shared.store.errors import SchemaBehind, StoreError
+
 T = TypeVar("T")
 Params = Sequence[Any]
 Row = Mapping[str, Any]
@@ -96,8 +98,10 @@ class Store(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
-    async def open(self) -> None:
-        """Connect and apply pending migrations (safe when several processes open at once)."""
+    async def open(self, *, migrate: bool = True) -> None:
+        """Connect and apply pending migrations (safe when several processes open at once);
+        with ``migrate=False`` (a reader of a store others own), change nothing and raise
+        `SchemaBehind` unless the schema is already current."""
         ...
 
     async def close(self) -> None: ...
@@ -160,6 +164,22 @@ def migrations(component: str, *scripts: str) -> tuple[Migration, ...]:
 def pending(applied: set[tuple[str, int]], wanted: Iterable[Migration]) -> list[Migration]:
     """The migrations not applied yet, in the order given."""
     return [m for m in wanted if (m.component, m.version) not in applied]
+
+
+def check_migrations(tx: Tx, wanted: Sequence[Migration], store: str) -> None:
+    """Raise `SchemaBehind` naming the first migration ``wanted`` that is not applied."""
+    try:
+        with tx.savepoint():  # Postgres: the failed read leaves the transaction usable
+            rows = tx.fetchall("SELECT component, version FROM schema_migrations")
+    except StoreError:
+        rows = []  # not even the migrations table: nothing was ever applied
+    todo = pending({(r["component"], int(r["version"])) for r in rows}, wanted)
+    if todo:
+        first = todo[0]
+        raise SchemaBehind(
+            f"store {store}: {len(todo)} migration(s) not applied (first {first.component} "
+            f"v{first.version}); start the processes that own it, which migrate it"
+        )
 
 
 def apply_migrations(tx: Tx, wanted: Sequence[Migration], now: float) -> list[Migration]:

@@ -30,6 +30,11 @@ class StoreError(Exception):
         self.code = code
 
 
+class SchemaBehind(StoreError):
+    """A store opened without migrating (a reader such as the monitor) whose schema is not the
+    one its code expects: migrations are pending, or the store does not exist."""
+
+
 class DatabaseError(StoreError):
     """An error reported by the database itself (PEP 249)."""
 

@@ -26,6 +26,7 @@ from shared.store.base import (
     StoreFactory,
     Tx,
     apply_migrations,
+    check_migrations,
 )
 from shared.store.retry import RETRY, RetryRule, retrying
 from shared.store.sqlite_tx import DIALECT, SqliteTx, dict_row, finish, sqlite_error
@@ -59,11 +60,18 @@ class MemoryStore:
         self._conn: sqlite3.Connection | None = None
         self._retry = retry
 
-    async def open(self) -> None:
+    async def open(self, *, migrate: bool = True) -> None:
         if self._conn is not None:
             return
         self._conn = self._database or memory_database()
-        await self.run(lambda tx: apply_migrations(tx, self.migrations, time.time()))
+        try:
+            if migrate:
+                await self.run(lambda tx: apply_migrations(tx, self.migrations, time.time()))
+            else:
+                await self.read(lambda tx: check_migrations(tx, self.migrations, self.name))
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if self._conn is not None and self._database is None:

@@ -39,6 +39,7 @@ from shared.store.base import (
     StoreFactory,
     Tx,
     apply_migrations,
+    check_migrations,
 )
 from shared.store.bridge import call_sync
 from shared.store.errors import CommitUnknown, OperationalError, StoreUnavailable
@@ -146,15 +147,19 @@ class PostgresStore:
         self._readers: Pool | None = None
         self._running: set[asyncio.Task[Any]] = set()
 
-    async def open(self) -> None:
+    async def open(self, *, migrate: bool = True) -> None:
         """Connect, create the schema if missing and apply pending migrations, both under a
-        per-schema advisory lock so several processes may open the same store at once."""
+        per-schema advisory lock so several processes may open the same store at once; with
+        ``migrate=False`` only check that the schema is current (`SchemaBehind` if not)."""
         await self._reachable()
         writers, readers = self._sizes
         try:
             self._writers = await self._open_pool(writers)
             self._readers = await self._open_pool(readers, read_only=True)
-            await self._run(self._migrate, advisory_key("migrate", self.schema))
+            if migrate:
+                await self._run(self._migrate, advisory_key("migrate", self.schema))
+            else:
+                await self.read(lambda tx: check_migrations(tx, self.migrations, self.name))
         except BaseException:
             await self.close()
             raise

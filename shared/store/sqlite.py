@@ -34,8 +34,9 @@ from shared.store.base import (
     StoreFactory,
     Tx,
     apply_migrations,
+    check_migrations,
 )
-from shared.store.errors import Conflict
+from shared.store.errors import Conflict, SchemaBehind
 from shared.store.retry import RETRY, RetryRule, retrying, settle
 from shared.store.sqlite_tx import DIALECT, SqliteTx, busy, dict_row, finish, sqlite_error
 
@@ -86,15 +87,23 @@ class SqliteStore:
         """Transactions (attempts) run in the writer thread: the ones that met another
         connection's lock, and those that queued behind them."""
 
-    async def open(self) -> None:
+    async def open(self, *, migrate: bool = True) -> None:
+        if not migrate and not self.path.exists():
+            raise SchemaBehind(
+                f"store {self.name}: no database at {self.path}; start the processes that own"
+                " it (they create it) or fix the state directory"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-w-{self.name}")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-r-{self.name}")
         loop = asyncio.get_running_loop()
         try:
             self._write_conn = await loop.run_in_executor(self._writer, self._connect, False)
-            await self.run(lambda tx: apply_migrations(tx, self.migrations, time.time()))
             self._read_conn = await loop.run_in_executor(self._reader, self._connect, True)
+            if migrate:
+                await self.run(lambda tx: apply_migrations(tx, self.migrations, time.time()))
+            else:
+                await self.read(lambda tx: check_migrations(tx, self.migrations, self.name))
         except BaseException:
             await self.close()  # no threads or connections left behind by a failed open
             raise

@@ -320,14 +320,18 @@ def test_a_repeat_outside_one_to_twenty_is_a_one_line_error(
     assert not (cli.cwd / "reports").exists()
 
 
-def running_child(parent: subprocess.Popen[str], name: str, timeout_s: float = 120) -> list[str]:
-    """The command line of ``parent``'s first descendant named ``name``, once it runs."""
+def running_child(
+    parent: subprocess.Popen[str], name: str, argument: str, timeout_s: float = 120
+) -> list[str]:
+    """The command line of ``parent``'s first descendant named ``name`` and given
+    ``argument`` (a server, not a ``--version`` probe of the same binary), once it runs."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and parent.poll() is None:
         for child in psutil.Process(parent.pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                if child.name().startswith(name):
-                    return list(child.cmdline())
+                line = list(child.cmdline())
+                if child.name().startswith(name) and argument in line:
+                    return line
         time.sleep(0.05)
     raise AssertionError(f"no {name} process was started ({parent.poll()=})")
 
@@ -337,7 +341,7 @@ def test_a_bench_runs_its_temporal_server_on_a_wal_file_and_says_so(cli: Cli) ->
         "bench", "--variant", "orchestration", "--orders", "2", "--concurrency", "1",
         "--no-cold-start", "--json", stdout=subprocess.PIPE,
     )  # fmt: skip
-    server = running_child(bench, "temporal")
+    server = running_child(bench, "temporal", "start-dev")
     out, err = bench.communicate(timeout=600)
 
     assert bench.returncode == 0, err

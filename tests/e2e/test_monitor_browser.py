@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import chromium
 from playwright.sync_api import Page, expect
 
 from harness.compare.scenarios import order
@@ -30,6 +29,7 @@ from monitor.wiring import board_for
 from shared.contracts import Phase, SagaPolicy, StepName
 from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
+from tests.browser_support import chromium
 
 POLICY = SagaPolicy(
     deadline_s=60.0,

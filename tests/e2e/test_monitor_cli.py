@@ -15,26 +15,44 @@ from typing import Any
 
 import pytest
 
+from choreography.bootstrap import bootstrap
 from choreography.broker import NatsBroker
+from choreography.host import ChoreographySettings
 from orchestration.server import TemporalServer
+from shared.definitions import ORDERS_V1
+from shared.settings import Settings
+from shared.store.factory import open_stores
 
 COMMAND = Path(sys.executable).parent / "saga-compare"
 Cli = Any  # the e2e conftest's runner (a fixture; its module is not importable by name)
 
 
+async def deployed(settings: Settings) -> None:
+    """What the choreography's processes make when they start: its stores (migrated) and its
+    streams; the monitor, a reader, makes neither."""
+    chosen = ChoreographySettings.from_settings(settings)
+    async with (
+        open_stores(settings.for_variant("choreography")) as stores,
+        bootstrap(chosen, stores, ORDERS_V1, every_store=True),
+    ):
+        pass
+
+
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A nats-server and a Temporal dev server, as a deployment would have them."""
+    """A nats-server and a Temporal dev server, and the stores, as a deployment has them."""
     loop = asyncio.new_event_loop()
     nats = NatsBroker(state_dir=tmp_path_factory.mktemp("nats"))
     temporal = TemporalServer(ui=False)
     loop.run_until_complete(nats.start())
     loop.run_until_complete(temporal.start())
+    data = tmp_path_factory.mktemp("data")
     try:
+        loop.run_until_complete(deployed(Settings(nats_url=nats.url, data_dir=data)))
         yield {
             "SAGA_NATS_URL": nats.url,
             "SAGA_TEMPORAL_ADDRESS": temporal.address,
-            "SAGA_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+            "SAGA_DATA_DIR": str(data),
         }
     finally:
         loop.run_until_complete(temporal.stop())
@@ -96,6 +114,17 @@ def test_without_a_deployment_the_monitor_says_what_to_set(cli: Cli) -> None:
     result = cli("monitor")
 
     cli.assert_one_line_error(result, "no deployment to watch", "SAGA_TEMPORAL_ADDRESS")
+
+
+def test_a_deployment_whose_stores_were_never_made_is_refused_and_nothing_is_made(
+    cli: Cli, servers: dict[str, str], tmp_path: Path
+) -> None:
+    empty = tmp_path / "data"
+    empty.mkdir()
+    result = cli("monitor", env={**servers, "SAGA_DATA_DIR": str(empty)})
+
+    cli.assert_one_line_error(result, "store orders", "start the processes that own it")
+    assert list(empty.rglob("*")) == []
 
 
 def test_a_port_in_use_is_one_line(cli: Cli, servers: dict[str, str]) -> None:

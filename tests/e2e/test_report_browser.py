@@ -15,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import chromium
 from playwright.sync_api import Page
+
+from harness.report.health import trace_health
+from tests.browser_support import chromium
 
 RACE = "race_for_last_items"
 RUN_TWO_SCENARIOS = """
 import asyncio, sys
 from pathlib import Path
+from harness.compare.conditions import gather
+from harness.report.drift import check_flows
+from harness.report.health import trace_health
 from harness.report.render import write_report
 from harness.compare.results import document, save_results
 from harness.compare.scenarios import get
@@ -30,11 +35,12 @@ from harness.report.traces import load_traces
 
 async def main(folder: Path) -> None:
     traces = folder / "traces.jsonl"
+    conditions = gather(store="sqlite", definition="v1")
     async with open_session(list(VARIANTS), folder / "state", traces) as session:
         runs = await session.run([get("shipment_failed"), get("race_for_last_items")], repeat=2)
-    results = document(runs)
+    results = check_flows(document(runs, conditions), load_traces(traces))
     save_results(results, folder / "results.json")
-    write_report(folder, results, load_traces(traces))
+    write_report(folder, results, load_traces(traces), trace_health(traces))
 
 asyncio.run(main(Path(sys.argv[1])))
 """
@@ -88,9 +94,11 @@ AXES = """() => Array.from(document.querySelectorAll("svg.chart")).map(svg => ({
     t => Math.round(t.getBoundingClientRect().left + t.getBoundingClientRect().width / 2)),
   title: (svg.querySelector(".axis-title") || {textContent: ""}).textContent.trim(),
   scenario: (svg.closest("section.scenario") || {id: ""}).id,
+  zoom: svg.classList.contains("zoom"),
 }))"""
 
-RACE_STRIPS = """(id) => Array.from(document.querySelectorAll(`#${id} svg.chart`)).map(svg =>
+RACE_STRIPS = """(id) => Array.from(
+  document.querySelectorAll(`#${id} svg.chart:not(.zoom)`)).map(svg =>
   Array.from(svg.querySelectorAll(".lane-group")).map(lane => ({
     name: lane.dataset.lane,
     drawn: Array.from(lane.querySelectorAll("rect.bar.saga")).some(
@@ -117,7 +125,7 @@ def test_both_styles_of_a_scenario_share_one_time_axis(page: Page) -> None:
     charts: list[dict[str, Any]] = page.evaluate(AXES)
     by_scenario: dict[str, list[dict[str, Any]]] = {}
     for chart in charts:
-        if chart["scenario"]:
+        if chart["scenario"] and not chart["zoom"]:  # a style's own scale is drawn apart
             by_scenario.setdefault(chart["scenario"], []).append(chart)
 
     assert {"s-shipment_failed", f"s-{RACE}"} <= set(by_scenario)
@@ -134,6 +142,60 @@ def test_every_saga_of_the_race_is_drawn_for_both_styles(page: Page) -> None:
     for strips in charts:
         assert [s["name"] for s in strips] == [f"race-{i:02d}" for i in range(1, 21)]
         assert all(s["drawn"] for s in strips)
+
+
+SEQUENCES = """() => Array.from(document.querySelectorAll("section.scenario")).map(section => ({
+  scenario: section.id,
+  diagrams: Array.from(section.querySelectorAll(".flows figure")).map(figure => {
+    const svg = figure.querySelector("svg.seq");
+    const box = svg.getBoundingClientRect();
+    return {
+      variant: figure.dataset.variant,
+      top: Math.round(box.top),
+      actors: Array.from(svg.querySelectorAll(".actor text")).map(t => t.textContent),
+      messages: Array.from(svg.querySelectorAll(".msg text")).map(t => t.textContent),
+      outside: Array.from(svg.querySelectorAll("text")).filter(t => {
+        const b = t.getBoundingClientRect();
+        return b.width > 0 && (b.left < box.left - 1 || b.right > box.right + 1);
+      }).length,
+    };
+  }),
+}))"""
+
+
+def test_each_scenario_has_both_styles_sequence_diagrams_side_by_side(page: Page) -> None:
+    sections: list[dict[str, Any]] = page.evaluate(SEQUENCES)
+
+    assert {"s-shipment_failed", f"s-{RACE}"} <= {s["scenario"] for s in sections}
+    for section in sections:
+        orchestrated, choreographed = section["diagrams"]
+        assert (orchestrated["variant"], choreographed["variant"]) == (
+            "orchestration",
+            "choreography",
+        )
+        assert orchestrated["top"] == choreographed["top"]  # side by side
+        for diagram in (orchestrated, choreographed):
+            assert diagram["outside"] == 0
+            assert "harness" in diagram["actors"] and all(diagram["messages"])
+        assert any(m.startswith("reserve_inventory @") for m in orchestrated["messages"])
+        assert any(m.startswith("order.placed @") for m in choreographed["messages"])
+    failed = next(s for s in sections if s["scenario"] == "s-shipment_failed")
+    _, choreographed = failed["diagrams"]
+    assert any(m.startswith("shipping.failed @") for m in choreographed["messages"])
+
+
+def test_the_run_conditions_and_the_one_trace_per_saga_rule_are_on_the_page(
+    page: Page, report_page: Path
+) -> None:
+    conditions = page.locator("dl.conditions").inner_text()
+    one_trace = page.locator("#one-trace").inner_text()
+    health = trace_health(report_page.parent / "traces.jsonl")
+
+    for what in ("commit", "cores", "load average", "sqlite", "nats-server", "temporal"):
+        assert what in conditions
+    assert health.one_trace_per_saga
+    assert f"yes: each of the {health.sagas} sagas is one trace" in one_trace
+    assert "yes" in page.locator("#flow-verdict").inner_text()
 
 
 def test_screenshots_are_saved_when_asked(page: Page) -> None:
@@ -154,8 +216,10 @@ def test_screenshots_are_saved_when_asked(page: Page) -> None:
     )
     for name, selector in (
         ("report-latency.png", "#latency + figure"),
-        ("report-swimlanes.png", tails or "#s-shipment_failed"),
-        ("report-race.png", f"#s-{RACE}"),
+        ("report-swimlanes.png", f"{tails or '#s-shipment_failed'} figure.chart-box"),
+        ("report-race.png", f"#s-{RACE} figure.chart-strips"),
+        ("report-flows.png", "#s-shipment_failed .flows"),
+        ("report-findings.png", "#findings + ul"),
     ):
         page.locator(selector).first.screenshot(path=str(target / name))
     assert (target / "report.png").stat().st_size > 0

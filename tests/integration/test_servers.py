@@ -28,7 +28,14 @@ from choreography.broker import (
 )
 from choreography.host import ChoreographySettings
 from orchestration.server import TemporalServer, TemporalSettings
-from shared.servers import ManagedProcess, ServerError, find_binary, free_port, port_accepts
+from shared.servers import (
+    ManagedProcess,
+    ServerError,
+    find_binary,
+    free_port,
+    free_port_pair,
+    port_accepts,
+)
 from shared.settings import Settings
 
 pytestmark = pytest.mark.slow  # starts and kills real server processes
@@ -188,6 +195,54 @@ async def test_nats_picks_again_when_its_picked_port_is_taken_before_it_binds(
     async with NatsBroker() as broker:
         assert broker.port != taken_port
         assert await port_accepts(broker.port)
+
+
+@pytest.mark.asyncio
+async def test_temporal_picks_again_when_its_web_ui_port_is_taken_before_it_binds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process takes the Web UI's port between the check and the bind: the dev
+    server's UI goroutine panics (exit 2, the bind error above a stack trace); the launcher
+    reads the cause in the log, not only the last lines, and starts on new ports."""
+    import orchestration.server as server_module
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as ui_taker:
+        ui_taker.bind(("127.0.0.1", 0))
+        ui_taker.listen()
+        raced = int(ui_taker.getsockname()[1]) - 1
+        picks = iter([raced])
+        monkeypatch.setattr(
+            server_module, "free_port_pair", lambda host: next(picks, None) or free_port_pair(host)
+        )
+        monkeypatch.setattr(server_module, "ensure_port_free", lambda port, host, owner: None)
+        async with TemporalServer(ui=True) as server:
+            assert server.port != raced
+            assert await port_accepts(server.port)
+        assert next(picks, None) is None  # the raced pair was tried first
+
+
+@pytest.mark.asyncio
+async def test_a_go_panic_is_reported_by_its_message_not_its_stack_trace() -> None:
+    """A Go server that panics prints the cause above a long stack trace: the error names the
+    cause (here a port taken, which a launcher that picked the ports retries)."""
+    stack = "\n".join(f"main.f{n}()\n\t/src/commands.go:{n} +0x2a9" for n in range(40))
+    script = (
+        "import sys; print('starting'); "
+        "print('panic: listen tcp 127.0.0.1:7243: bind: address already in use'); "
+        f"print({stack!r}); sys.exit(2)"
+    )
+    process = ManagedProcess("temporal", [sys.executable, "-c", script])
+    await process.start()
+    try:
+        assert await process.wait(timeout=10) == 2
+        with pytest.raises(ServerError) as error:
+            process.check_alive("before serving its namespace")
+    finally:
+        await process.stop()
+    _assert_one_line(
+        error.value, "exited with code 2", "127.0.0.1:7243: bind: address already in use"
+    )
+    assert "commands.go" not in str(error.value)
 
 
 @pytest.mark.asyncio

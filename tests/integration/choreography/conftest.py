@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -16,11 +15,7 @@ from choreography.runtime import ChoreographyRuntime, ChoreographySettings, open
 from harness.compare.faulty import Faulty, injected
 from shared.definitions import ORDERS_V1
 from shared.seed import seed
-
-# --import-mode=importlib puts no test folder on sys.path; the helpers module lives here.
-sys.path.insert(0, str(Path(__file__).parent))
-
-from choreography_support import Settings
+from tests.integration.choreography.choreography_support import Settings
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

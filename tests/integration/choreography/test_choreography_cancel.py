@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from choreography_support import (
+
+from choreography.events import subject
+from choreography.runtime import ChoreographyRuntime
+from harness.compare.faulty import Faulty
+from shared.contracts import Phase, Reason, SagaStatus, ServiceName, StepName, StepStatus
+from shared.faults import FaultPlan, FaultRule
+from shared.seed import seed
+from tests.integration.choreography.choreography_support import (
     QUICK,
     ROUTES,
     Settings,
@@ -16,13 +23,6 @@ from choreography_support import (
     saga_id,
     stream_count,
 )
-
-from choreography.events import subject
-from choreography.runtime import ChoreographyRuntime
-from harness.compare.faulty import Faulty
-from shared.contracts import Phase, Reason, SagaStatus, ServiceName, StepName, StepStatus
-from shared.faults import FaultPlan, FaultRule
-from shared.seed import seed
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import nats
 import pytest
-from choreography_support import open_faulty
 from nats.js.api import StreamConfig
 
 from choreography.broker import (
@@ -27,6 +26,7 @@ from harness.compare.runner import run_scenario
 from harness.compare.scenarios import get
 from shared.contracts import SagaStatus
 from shared.servers import LOOPBACK, ManagedProcess, find_binary, free_port
+from tests.integration.choreography.choreography_support import open_faulty
 
 pytestmark = pytest.mark.slow  # starts and kills real server processes
 

@@ -7,15 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from choreography_support import (
-    QUICK,
-    ROUTES,
-    Settings,
-    eventually,
-    make_order,
-    open_faulty,
-    saga_id,
-)
 
 from choreography.broker import ADVISORY_STREAM, DLQ_STREAM, SAGA_STREAM
 from choreography.events import placed, subject
@@ -25,6 +16,15 @@ from shared.contracts import Reason, SagaStatus, ServiceName, StepName
 from shared.definitions import ORDERS_V1, definition_named
 from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
+from tests.integration.choreography.choreography_support import (
+    QUICK,
+    ROUTES,
+    Settings,
+    eventually,
+    make_order,
+    open_faulty,
+    saga_id,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

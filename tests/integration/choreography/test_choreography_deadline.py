@@ -4,12 +4,18 @@ not counted as ended until every compensation it needs is confirmed."""
 from __future__ import annotations
 
 import pytest
-from choreography_support import QUICK, ROUTES, eventually, make_order, saga_id
 
 from choreography.runtime import ChoreographyRuntime
 from harness.compare.faulty import Faulty
 from shared.contracts import Reason, SagaStatus, ServiceName, StepName, StepStatus
 from shared.faults import FaultPlan
+from tests.integration.choreography.choreography_support import (
+    QUICK,
+    ROUTES,
+    eventually,
+    make_order,
+    saga_id,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from choreography_support import QUICK, ROUTES, eventually, make_order, saga_id, stream_count
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from choreography import inbox
@@ -14,6 +13,14 @@ from choreography.runtime import ChoreographyRuntime
 from harness.compare.faulty import Faulty
 from shared.contracts import SagaStatus, ServiceName, StepName
 from shared.faults import FaultPlan, FaultRule
+from tests.integration.choreography.choreography_support import (
+    QUICK,
+    ROUTES,
+    eventually,
+    make_order,
+    saga_id,
+    stream_count,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

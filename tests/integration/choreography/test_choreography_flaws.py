@@ -3,14 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from choreography_support import (
-    ANTARCTICA,
-    QUICK,
-    eventually,
-    make_order,
-    saga_id,
-    stream_count,
-)
 
 from choreography.broker import SAGA_STREAM
 from choreography.events import Event, subject
@@ -27,6 +19,14 @@ from shared.contracts import (
 )
 from shared.definitions import ORDERS_V1
 from shared.faults import FaultPlan, FaultRule
+from tests.integration.choreography.choreography_support import (
+    ANTARCTICA,
+    QUICK,
+    eventually,
+    make_order,
+    saga_id,
+    stream_count,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

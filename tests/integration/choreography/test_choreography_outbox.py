@@ -7,7 +7,6 @@ A process killed between a step's commit and the publish is tested with real pro
 from __future__ import annotations
 
 import pytest
-from choreography_support import QUICK, eventually, make_order, saga_id, stream_count
 
 from choreography import outbox
 from choreography.events import placed
@@ -15,6 +14,13 @@ from choreography.runtime import ChoreographyRuntime
 from harness.compare.faulty import Faulty
 from shared.contracts import ServiceName
 from shared.definitions import ORDERS_V1
+from tests.integration.choreography.choreography_support import (
+    QUICK,
+    eventually,
+    make_order,
+    saga_id,
+    stream_count,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -11,7 +11,6 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from choreography_support import QUICK, make_order, saga_id, stream_count
 from opentelemetry import trace
 
 from choreography import outbox
@@ -29,6 +28,12 @@ from shared.servers import ManagedProcess
 from shared.services import Domain
 from shared.store import sqlite_stores
 from shared.telemetry import read_jsonl
+from tests.integration.choreography.choreography_support import (
+    QUICK,
+    make_order,
+    saga_id,
+    stream_count,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from choreography_support import QUICK, eventually, make_order, saga_id, stream_count
 
 from choreography import outbox
 from choreography.events import Event, placed, subject
@@ -13,6 +12,13 @@ from choreography.runtime import ChoreographyRuntime
 from harness.compare.faulty import Faulty
 from shared.contracts import ServiceName, StepName, StepStatus
 from shared.definitions import ORDERS_V1
+from tests.integration.choreography.choreography_support import (
+    QUICK,
+    eventually,
+    make_order,
+    saga_id,
+    stream_count,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

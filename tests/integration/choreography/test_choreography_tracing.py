@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from choreography_support import QUICK, eventually, make_order, saga_id
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -15,6 +14,12 @@ from harness.compare.faulty import Faulty
 from shared.contracts import SagaStatus
 from shared.faults import FaultPlan
 from shared.telemetry import SAGA_VARIANT
+from tests.integration.choreography.choreography_support import (
+    QUICK,
+    eventually,
+    make_order,
+    saga_id,
+)
 
 VARIANT = "choreography"
 

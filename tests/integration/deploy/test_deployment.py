@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from deploy_support import COMMAND, deployment, every_pid, running, saga_compare
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -32,6 +31,13 @@ from harness.deploy import control, topology
 from harness.deploy.topology import Topology
 from shared.definitions import ORDERS_V1
 from shared.telemetry import HARNESS, configure_tracing
+from tests.integration.deploy.deploy_support import (
+    COMMAND,
+    deployment,
+    every_pid,
+    running,
+    saga_compare,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -201,7 +207,9 @@ async def test_check_lists_a_saga_that_is_not_terminal_until_it_ends(
     variants = {v["variant"]: v for v in json.loads(failing.stdout)["variants"]}
     (open_saga,) = variants["choreography"]["open"]
     assert open_saga["saga_id"].startswith("happy-1-")
-    assert open_saga["stuck_in"] == "create_shipment"
+    # Until the scenario's 20 s deadline the saga waits in create_shipment; on a loaded machine
+    # the check may start after it, and the saga is then compensating, still open (listed).
+    assert open_saga["stuck_in"] in ("create_shipment", *ORDERS_V1.spec.compensations)
     assert passing.returncode == 0, passing.stdout
 
 

@@ -18,17 +18,17 @@ from typing import Any
 
 import psycopg
 import pytest
-from deploy_support import (
+
+from harness.compare import scenarios
+from harness.deploy import ledger, topology
+from harness.deploy.topology import Topology
+from tests.integration.deploy.deploy_support import (
     COMMAND,
     deployment,
     saga_compare,
     supervisors,
     wait_for_line,
 )
-
-from harness.compare import scenarios
-from harness.deploy import ledger, topology
-from harness.deploy.topology import Topology
 
 pytestmark = [pytest.mark.slow]
 

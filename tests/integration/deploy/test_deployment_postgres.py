@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from deploy_support import deployment
 
 from harness.chaos.experiment import ChaosOptions, run_chaos
 from harness.deploy.topology import Topology
 from shared.settings import StoreKind
 from shared.telemetry import HARNESS, configure_tracing
+from tests.integration.deploy.deploy_support import deployment
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 

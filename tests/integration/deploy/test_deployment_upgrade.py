@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from deploy_support import deployment, saga_compare
 
 from harness.deploy import topology
+from tests.integration.deploy.deploy_support import deployment, saga_compare
 
 pytestmark = pytest.mark.slow
 

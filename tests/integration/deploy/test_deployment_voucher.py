@@ -12,11 +12,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from deploy_support import deployment, saga_compare
 
 from choreography.host import kinds_of_process
 from harness.deploy.topology import Topology
 from shared.definitions import definition_named
+from tests.integration.deploy.deploy_support import deployment, saga_compare
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from monitor_sagas import POLICY, stuck
 from nats.aio.msg import Msg
 
 from choreography import operator
@@ -52,6 +51,7 @@ from shared.read_model import ListedStatus, SagaDetail
 from shared.runtime import NotAwaitingOperator, OperatorUnavailable
 from shared.seed import DEFAULT_SEED, seed
 from shared.settings import Settings
+from tests.integration.monitor.monitor_sagas import POLICY, stuck
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

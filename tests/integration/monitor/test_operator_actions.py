@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from monitor_sagas import POLICY, stuck
 
 from harness.compare.invariants import check_invariants
 from harness.compare.scenarios import order
@@ -28,6 +27,7 @@ from shared.definitions import ORDERS_V1
 from shared.read_model import ListedStatus, SagaDetail
 from shared.runtime import NotAwaitingOperator
 from shared.seed import DEFAULT_SEED, seed
+from tests.integration.monitor.monitor_sagas import POLICY, stuck
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from monitor_sagas import POLICY, REFUND_FAILS, SHIPMENT_FAILS
 
 from harness.compare.runner import SagaRun, run_saga
 from harness.compare.scenarios import SagaCase, order
@@ -20,6 +19,7 @@ from shared.contracts import SagaPolicy, StepName
 from shared.faults import FaultPlan, FaultRule
 from shared.read_model import AlertKind, ListedStatus, PageKey, ReadModel, SagaQuery
 from shared.seed import seed
+from tests.integration.monitor.monitor_sagas import POLICY, REFUND_FAILS, SHIPMENT_FAILS
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

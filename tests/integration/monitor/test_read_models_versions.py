@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from monitor_sagas import POLICY
 
 from choreography.events import placed
 from choreography.runtime import ChoreographyRuntime
@@ -27,6 +26,7 @@ from shared.definitions import definition_named
 from shared.faults import FaultPlan, FaultRule
 from shared.read_model import Alert, AlertKind, ReadModel, SagaQuery
 from shared.seed import seed
+from tests.integration.monitor.monitor_sagas import POLICY
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,9 +12,6 @@ from orchestration.runtime import OrchestrationRuntime, open_runtime
 from orchestration.server import TemporalServer, TemporalSettings
 from shared.definitions import ORDERS_V1
 from shared.seed import seed
-
-# --import-mode=importlib puts no test folder on sys.path; the helpers module lives here.
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

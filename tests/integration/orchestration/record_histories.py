@@ -1,6 +1,6 @@
 """Record the workflow histories the replay test checks: run this after a deliberate change.
 
-    .venv/bin/python tests/integration/orchestration/record_histories.py
+    .venv/bin/python -m tests.integration.orchestration.record_histories
 
 Starts its own in-memory dev server, runs each saga below, and writes its history as JSON to
 histories/<name>.json. Commit the files; the replay test then fails on any change to the
@@ -10,7 +10,6 @@ workflow that would break these running sagas (a non-deterministic change).
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,9 @@ from shared.contracts import OrderRequest, SagaPolicy, StepName, StepStatus
 from shared.definitions import ORDERS_V1
 from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
+from tests.integration.orchestration.orchestration_support import order
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from orchestration_support import order  # noqa: E402
 
 HISTORIES = HERE / "histories"
 POLICY = SagaPolicy(deadline_s=20, attempt_timeout_s=1, initial_backoff_s=0.05, max_backoff_s=0.2)

@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from record_histories import HISTORIES, RECORDINGS, record
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -20,6 +19,7 @@ from temporalio.worker import Replayer
 from orchestration.messages import WORKFLOW_NAME, SagaInput, StepCall, StepDone
 from orchestration.workflows import OrderSagaWorkflow, workflow_for
 from shared.contracts import SagaOutcome, SagaStatus
+from tests.integration.orchestration.record_histories import HISTORIES, RECORDINGS, record
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -6,7 +6,17 @@ import asyncio
 from typing import Any
 
 import pytest
-from orchestration_support import (
+from temporalio.client import WorkflowHandle
+
+from harness.compare.faulty import Faulty
+from orchestration.messages import SagaInput
+from orchestration.runtime import OrchestrationRuntime
+from orchestration.workflows import OrderSagaWorkflow
+from shared.contracts import Phase, Reason, SagaStatus, StepName, StepStatus
+from shared.definitions import ORDERS_V1, definition_named
+from shared.faults import CrashPoint, FaultPlan, FaultRule
+from shared.runtime import SagaStuck
+from tests.integration.orchestration.orchestration_support import (
     FAST,
     SEEDED_POINTS,
     WIDGET_PRICE,
@@ -20,16 +30,6 @@ from orchestration_support import (
     untouched,
     wait_running,
 )
-from temporalio.client import WorkflowHandle
-
-from harness.compare.faulty import Faulty
-from orchestration.messages import SagaInput
-from orchestration.runtime import OrchestrationRuntime
-from orchestration.workflows import OrderSagaWorkflow
-from shared.contracts import Phase, Reason, SagaStatus, StepName, StepStatus
-from shared.definitions import ORDERS_V1, definition_named
-from shared.faults import CrashPoint, FaultPlan, FaultRule
-from shared.runtime import SagaStuck
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -10,13 +10,13 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from orchestration_support import FAST, new_id, order
 
 from harness.compare.faulty import Faulty
 from orchestration.runtime import OrchestrationRuntime
 from shared.contracts import OrderRequest
 from shared.faults import FaultPlan
 from shared.telemetry import ROOT_SPAN_PREFIX, SAGA_PHASE, SAGA_STEP, SAGA_VARIANT
+from tests.integration.orchestration.orchestration_support import FAST, new_id, order
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from orchestration_support import SEEDED_WIDGETS, attempts, effects, new_id, order, untouched
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -36,6 +35,14 @@ from shared.seed import seed
 from shared.servers import find_binary
 from shared.services import Domain
 from shared.store import sqlite_stores
+from tests.integration.orchestration.orchestration_support import (
+    SEEDED_WIDGETS,
+    attempts,
+    effects,
+    new_id,
+    order,
+    untouched,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from orchestration_support import FAST, new_id, order
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
@@ -29,6 +28,7 @@ from shared.faults import FaultInjector, FaultPlan, Hold, MemoryPlans, Signals, 
 from shared.seed import seed
 from shared.services import Domain
 from shared.store import sqlite_stores
+from tests.integration.orchestration.orchestration_support import FAST, new_id, order
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from orchestration_support import FAST, new_id, order, wait_running
 from temporalio.client import WorkflowExecution
 from temporalio.common import TypedSearchAttributes
 
@@ -29,6 +28,7 @@ from shared.contracts import Phase, SagaStatus, StepName
 from shared.definitions import ORDERS_V1
 from shared.faults import FaultPlan, FaultRule
 from shared.servers import ServerError
+from tests.integration.orchestration.orchestration_support import FAST, new_id, order, wait_running
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

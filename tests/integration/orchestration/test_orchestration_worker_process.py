@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from orchestration_support import FAST, attempts, effects, new_id, order, wait_running
 
 from harness.compare.faulty import Faulty
 from harness.deploy.deployment import CHAOS_HOOKS
@@ -25,6 +24,14 @@ from shared.definitions import ORDERS_V1
 from shared.faults import DirectoryPlans, FaultInjector, FaultPlan, FaultRule, MemoryPlans
 from shared.faults.deployment import FAULTS_DIR_ENV, PLANS
 from shared.seed import seed
+from tests.integration.orchestration.orchestration_support import (
+    FAST,
+    attempts,
+    effects,
+    new_id,
+    order,
+    wait_running,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from shared import faults
 from shared.catalogue import admit
@@ -388,6 +389,23 @@ async def test_a_hang_never_answers_until_cancelled(domain: Domain) -> None:
             timeout=0.3,
         )
     assert (await domain.snapshot()).reserved == {}
+
+
+async def test_a_hung_attempt_cut_off_in_flight_is_an_error_span_marked_cancelled(
+    domain: Domain, span_exporter: InMemorySpanExporter
+) -> None:
+    order = make_order()
+    plan = FaultPlan(rules=[FaultRule(step=StepName.RESERVE_INVENTORY, hang=True)])
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(
+            faulty_step(domain, StepName.RESERVE_INVENTORY, request(order), plan),
+            timeout=0.2,
+        )
+
+    (span,) = [s for s in span_exporter.get_finished_spans() if s.name == "reserve_inventory"]
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})["saga.outcome"] == "cancelled"
+    assert "cut off in flight" in (span.status.description or "")
 
 
 async def test_step_spans_carry_the_canonical_attributes_and_fault_events(

@@ -33,6 +33,7 @@ from shared.store import (
     IntegrityError,
     Migration,
     ProgrammingError,
+    SchemaBehind,
     Store,
     StoreFactory,
     Tx,
@@ -398,6 +399,31 @@ class StoreContract:
             assert await names(fixed) == []
         finally:
             await fixed.close()
+
+    async def test_a_reader_that_does_not_migrate_refuses_a_schema_behind_and_changes_nothing(
+        self, factory: StoreFactory
+    ) -> None:
+        # Never created: refused, and nothing is made for the owner to find.
+        with pytest.raises(SchemaBehind, match="store watched"):
+            await factory("watched", LEDGER).open(migrate=False)
+        owner = factory("watched", LEDGER)
+        await owner.open()
+        try:
+            await owner.run(lambda tx: insert(tx, "kept"))
+            # Behind the reader's code: refused naming the first missing migration.
+            newer = (*LEDGER, Migration("ledger", 2, "ALTER TABLE entries ADD COLUMN note TEXT"))
+            with pytest.raises(SchemaBehind, match="first ledger v2"):
+                await factory("watched", newer).open(migrate=False)
+            assert await applied(owner) == [("ledger", 1)]
+            # Current: the reader opens and reads what the owner wrote.
+            reader = factory("watched", LEDGER)
+            await reader.open(migrate=False)
+            try:
+                assert await names(reader) == ["kept"]
+            finally:
+                await reader.close()
+        finally:
+            await owner.close()
 
 
 class OtherWriter:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from fakes import FakeBus, fake_world
 
 from choreography.events import CANCEL_REQUESTED
 from harness.compare.scenarios import ANTARCTICA, order
@@ -25,6 +24,7 @@ from shared.contracts import (
 from shared.definitions import ORDERS_V1
 from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
+from tests.unit.choreography.fakes import FakeBus, fake_world
 
 POLICY = SagaPolicy(deadline_s=600, attempt_timeout_s=5, compensation_attempts=2)
 S = StepName

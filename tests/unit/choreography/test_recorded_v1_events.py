@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fakes import memory_stores
 
 from choreography.bus import Delivery, Outgoing, Poison, Retry
 from choreography.events import Event
@@ -26,6 +25,7 @@ from choreography.versions import Reader
 from shared.definitions import ORDERS_V1, definition_named
 from shared.seed import seed
 from shared.services import Domain
+from shared.store.memory import memory_stores
 
 V2 = definition_named("v2")
 RECORDED = Path(__file__).parents[2] / "integration" / "choreography" / "events" / "v1"

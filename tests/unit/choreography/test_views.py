@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakes import memory_stores
-from test_recorded_v1_events import recorded
 
 from choreography.events import Event
 from choreography.projection import SagaView, StepFacts
@@ -19,6 +17,8 @@ from shared.contracts import SagaStatus, StepStatus
 from shared.definitions import ORDERS_V1, definition_named
 from shared.seed import seed
 from shared.services import Domain
+from shared.store.memory import memory_stores
+from tests.unit.choreography.test_recorded_v1_events import recorded
 
 V2 = definition_named("v2")
 

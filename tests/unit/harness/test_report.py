@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from trace_support import TraceBuilder, root, step, write
-
+from harness.compare.conditions import gather
+from harness.compare.results import Results
+from harness.report.health import trace_health
 from harness.report.render import write_report
 from harness.report.traces import load_traces
+from tests.unit.harness.trace_support import TraceBuilder, root, step, write
 
 LATENCIES = {  # scenario -> variant -> one latency per run
     "happy_path": {"orchestration": (150, 90, 110), "choreography": (20, 12, 16)},
@@ -64,7 +66,8 @@ def test_every_chart_has_ticks_and_an_axis_title_and_the_race_draws_every_saga(
     for chart in charts:
         assert '<g class="tick">' in chart and 'class="axis-title"' in chart
     race = page[page.index('id="s-race_for_last_items"') :]
-    assert race.count('data-lane="race-01"') == 2 and race.count('data-lane="race-02"') == 2
+    shared = race.split('class="chart zoom"')[0]  # the faster style's own scale comes after
+    assert shared.count('data-lane="race-01"') == 2 and shared.count('data-lane="race-02"') == 2
 
 
 def test_names_from_a_trace_file_are_escaped_in_the_page(tmp_path: Path) -> None:
@@ -74,3 +77,58 @@ def test_names_from_a_trace_file_are_escaped_in_the_page(tmp_path: Path) -> None
 
     assert "<b>bold</b>" not in page
     assert "&lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_each_scenario_draws_both_styles_median_saga_as_a_sequence_diagram(
+    tmp_path: Path,
+) -> None:
+    page = write_report(tmp_path, None, load_traces(catalogue_traces(tmp_path))).read_text()
+
+    happy = page[page.index('id="s-happy_path"') : page.index('id="s-race_for_last_items"')]
+    assert happy.count('<svg class="seq"') == 2
+    assert 'data-variant="orchestration"' in happy and 'data-variant="choreography"' in happy
+    assert "What differs:" in happy
+    assert "sequenceDiagram" in happy  # the Mermaid text the diagram was drawn from
+
+
+def test_the_page_and_the_markdown_show_the_run_conditions(tmp_path: Path) -> None:
+    traces = load_traces(catalogue_traces(tmp_path))
+    results = Results(
+        equivalent=True,
+        invariants={},
+        expected_met=True,
+        results=[],
+        conditions=gather(store="sqlite", definition="v1"),
+    )
+
+    page = write_report(tmp_path, results, traces).read_text()
+    markdown = (tmp_path / "report.md").read_text()
+
+    assert results.conditions is not None
+    commit = results.conditions.code
+    for text in (page, markdown):
+        assert commit in text
+        assert "load average" in text and "nats-server" in text and "sqlite" in text
+
+
+def test_a_report_of_traces_holding_only_the_harness_spans_says_so(tmp_path: Path) -> None:
+    trace = TraceBuilder()
+    root(trace, "choreography", "o-1", 40)
+    path = write(tmp_path / "traces.jsonl", trace)
+
+    page = write_report(tmp_path, None, load_traces(path), trace_health(path)).read_text()
+
+    assert "These traces hold only the harness's spans" in page
+    assert "not checked" in page
+
+
+def test_a_drifting_saga_is_marked_in_the_findings_and_its_scenario(tmp_path: Path) -> None:
+    traces = load_traces(catalogue_traces(tmp_path))  # one step where the spec runs five
+
+    page = write_report(tmp_path, None, traces).read_text()
+
+    assert 'id="flow-verdict"' in page
+    verdict = page[page.index('id="flow-verdict"') :]
+    assert verdict[: verdict.index("</li>")].count('class="no"') == 1
+    happy = page[page.index('id="s-happy_path"') :]
+    assert "Drift from the spec" in happy and "missing step charge_payment" in happy

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trace_support import TraceBuilder, root, step, write
-
 from harness.report.charts import Chart, shared_axis, strips, swimlanes
 from harness.report.traces import SagaTrace, load_traces
+from tests.unit.harness.trace_support import TraceBuilder, root, step, write
 
 
 def saga(

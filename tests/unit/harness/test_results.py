@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from harness.compare.conditions import SOURCE, gather
 from harness.compare.results import (
+    FlowDrift,
     Results,
     document,
     exit_code,
     latency_medians,
     load_results,
     save_results,
+    with_drift,
 )
 from harness.compare.runner import SagaRun, ScenarioRun
 from harness.compare.scenarios import get
@@ -164,3 +168,42 @@ def test_exit_code_is_one_when_equivalence_an_invariant_or_an_expectation_fails(
     assert exit_code(held.model_copy(update={"equivalent": False})) == 1
     assert exit_code(held.model_copy(update={"invariants": {"a": False}})) == 1
     assert exit_code(held.model_copy(update={"expected_met": False})) == 1
+
+
+def test_a_saga_whose_flow_drifts_from_the_spec_fails_the_run() -> None:
+    held = Results(equivalent=True, invariants={"a": True}, expected_met=True, results=[])
+    drifting = FlowDrift(
+        variant="choreography",
+        scenario="happy_path",
+        order_id="happy-1",
+        findings=["extra trigger inventory -> points: inventory.reserved (of deduct_points)"],
+    )
+
+    assert exit_code(with_drift(held, 1, [])) == 0
+    assert exit_code(with_drift(held, 1, [drifting])) == 1
+
+
+def test_the_run_conditions_are_written_with_the_results_and_read_back(tmp_path: Path) -> None:
+    conditions = gather(store="sqlite", definition="v1")
+    results = document(three_runs(), conditions)
+
+    save_results(results, tmp_path / "results.json")
+    written = json.loads((tmp_path / "results.json").read_text())
+
+    assert written["conditions"]["cores"] >= 1
+    assert written["conditions"]["store"] == "sqlite"
+    assert set(written["conditions"]["versions"]) >= {"python", "temporal", "nats-server"}
+    assert load_results(tmp_path / "results.json") == results
+
+
+def test_the_conditions_name_this_checkout_s_commit() -> None:
+    head = subprocess.run(
+        ["git", "-C", str(SOURCE), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    conditions = gather(store="postgres", definition="v1", activities="local")
+
+    assert conditions.commit == head
+    assert conditions.code.startswith(head[:7])
+    assert "postgres store, local activities" in conditions.line()
+    assert len(conditions.load_at_start) == 3

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trace_support import TraceBuilder, root
 
 from harness.report.trace_file import TraceFileError
 from harness.report.traces import load_traces
+from tests.unit.harness.trace_support import TraceBuilder, root
 
 
 def good_line() -> str:

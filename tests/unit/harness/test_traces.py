@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trace_support import BASE_NS, TraceBuilder, root, step, write
 
 from harness.report.traces import load_traces, percentile, queue_gaps, render_tree, saga_metrics
+from tests.unit.harness.trace_support import BASE_NS, TraceBuilder, root, step, write
 
 SMALL = Path(__file__).parents[2] / "data" / "small_traces.jsonl"
 

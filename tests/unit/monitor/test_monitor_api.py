@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import html
 import re
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from monitor_fakes import (
+from monitor.security import Guard
+from shared.read_model import ActionView, InterventionView, ListedStatus
+from shared.runtime import NotAwaitingOperator, UnknownSaga
+from tests.unit.monitor.monitor_fakes import (
     FakeOperator,
     FakeReadModel,
     build,
     row,
     stuck_alert,
 )
-
-from monitor.security import Guard
-from shared.read_model import ActionView, InterventionView, ListedStatus
-from shared.runtime import NotAwaitingOperator, UnknownSaga
 
 ORCH, CHOR = "orchestration", "choreography"
 BASE = "http://127.0.0.1:8000"

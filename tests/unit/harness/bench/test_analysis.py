@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from harness.bench.analysis import TRACING_BUDGET, aggregate, knee, knees, verdict
-
-sys.path.insert(0, str(Path(__file__).parent))
-from measurements import closed_run, made, sweep
+from tests.unit.harness.bench.measurements import closed_run, made, sweep
 
 
 def test_a_ratio_is_taken_within_each_repeat_then_its_median_over_the_repeats() -> None:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import re
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any
 
 from harness.bench.markdown import bench_markdown
 from harness.bench.plots import closed_svg, sweep_svg, timeline_svg
 from harness.bench.run import BenchPlan, Style, document
-
-sys.path.insert(0, str(Path(__file__).parent))
-from measurements import closed_run, made, sweep
+from tests.unit.harness.bench.measurements import closed_run, made, sweep
 
 STYLES = (Style("choreography"), Style("orchestration", "remote"))
 BUSY = (2.5, 2.0, 1.5)

@@ -1,0 +1,8 @@
+"""`saga-compare review`: one page comparing the two styles dimension by dimension, each figure
+with the run it came from and a link to its evidence.
+
+The page is built from a list of dimension providers (`dimensions.DIMENSIONS`): each reads the
+evidence the review gathered (a catalogue run, a short closed benchmark, a short chaos run, the
+code itself) and gives its rows, or none when its evidence is missing. A new dimension (the
+anomaly lab, versioning) is one more provider.
+"""
