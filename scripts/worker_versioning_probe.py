@@ -37,7 +37,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from orchestration.bootstrap import DEV_SERVER_CONFIG
 from orchestration.server import TemporalServer
-from orchestration.versioning import set_current
+from orchestration.versioning import MadeCurrent, set_current
 
 WAIT_FOR_A_GONE_VERSION_S = 8.0
 
@@ -69,8 +69,8 @@ def worker(client: Client, queue: str, build: str, behavior: VersioningBehavior)
 async def pinned(client: Client) -> None:
     queue = f"probe-{uuid.uuid4().hex[:6]}"
     async with worker(client, queue, "v1", VersioningBehavior.PINNED):
-        took, routed = await set_current(client, queue, "v1")
-        print(f"  first version made current in {took:.1f} s (propagation confirmed: {routed})")
+        made = await set_current(client, queue, "v1")
+        print(f"  first version made current in {made.seconds:.1f} s ({_how(made)})")
         handle = await client.start_workflow(Probe.run, id=f"pin-{queue}", task_queue=queue)
         async with worker(client, queue, "v2", VersioningBehavior.PINNED):
             await set_current(client, queue, "v2")
@@ -107,8 +107,8 @@ async def auto_upgrade(client: Client, wait_for_propagation: bool) -> None:
         await asyncio.sleep(1.0)
         async with worker(client, queue, "v2", VersioningBehavior.AUTO_UPGRADE):
             if wait_for_propagation:
-                took, routed = await set_current(client, queue, "v2")
-                when = f"after the propagation ({took:.1f} s, confirmed: {routed})"
+                made = await set_current(client, queue, "v2")
+                when = f"after the propagation ({made.seconds:.1f} s, {_how(made)})"
             else:
                 while True:  # accepted once a v2 worker polled; no wait for the propagation
                     try:
@@ -121,6 +121,11 @@ async def auto_upgrade(client: Client, wait_for_propagation: bool) -> None:
                 when = "at once after setting the current version"
             await handle.signal(Probe.proceed)
             print(f"  AUTO_UPGRADE signalled {when}: ran on {await handle.result()}")
+
+
+def _how(made: MadeCurrent) -> str:
+    """How the routing was seen: the deployment's report, or only the task queue's own."""
+    return f"reported complete: {made.propagated}, routed: {made.routed}"
 
 
 def _request(client: Client, queue: str, build: str) -> SetWorkerDeploymentCurrentVersionRequest:

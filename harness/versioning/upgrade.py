@@ -76,7 +76,10 @@ class UpgradeLog(BaseModel):
     current_version_s: float | None = None
     """Seconds until the new worker version was current everywhere (Worker Versioning)."""
     current_version_propagated: bool | None = None
-    """Whether the server confirmed the routing reached every partition in time."""
+    """Whether the deployment reported the routing change complete in time."""
+    current_version_routed: bool | None = None
+    """Whether new tasks routed to the new version in time (reported by the deployment, or
+    seen on its task queue: `orchestration.versioning.until_routed`)."""
     drained_at: float | None = None
     """Rolling: when the old release's processes were stopped."""
     finished_at: float | None = None
@@ -172,7 +175,7 @@ async def upgrade(
     await _all(
         control.request(found.control, "spawn", wait_s=SPAWN_WAIT_S, **new) for new in steps.new
     )
-    current_s, propagated = await _make_current(found, definition, steps)
+    current_s, propagated, routed = await _make_current(found, definition, steps)
     await control.request(found.control, "definition", name=to)
     log = log.model_copy(
         update={
@@ -180,6 +183,7 @@ async def upgrade(
             "new_release_at": time.time(),
             "current_version_s": current_s,
             "current_version_propagated": propagated,
+            "current_version_routed": routed,
         }
     )
     if strategy == "rolling":
@@ -196,7 +200,7 @@ async def upgrade(
 
 async def _make_current(
     found: Topology, definition: SagaDefinition, steps: Plan
-) -> tuple[float | None, bool | None]:
+) -> tuple[float | None, bool | None, bool | None]:
     """With Worker Versioning, the new workers' version becomes the current one."""
     workers = [n for n in steps.new if _variant_of(n, steps) == ORCHESTRATION]
     queues: dict[str, str] = {}
@@ -207,14 +211,15 @@ async def _make_current(
             queue = env.get(TASK_QUEUE) or found.settings(ORCHESTRATION).temporal_task_queue
             queues[queue] = build_id(definition)
     if not queues:
-        return None, None
+        return None, None, None
     settings = found.settings(ORCHESTRATION)
     client = await connect(found.temporal_address, settings.temporal_namespace)
-    took, propagated = 0.0, True
+    took, propagated, routed = 0.0, True, True
     for queue, build in queues.items():
-        seconds, confirmed = await set_current(client, queue, build)
-        took, propagated = max(took, seconds), propagated and confirmed
-    return took, propagated
+        made = await set_current(client, queue, build)
+        took = max(took, made.seconds)
+        propagated, routed = propagated and made.propagated, routed and made.routed
+    return took, propagated, routed
 
 
 def _variant_of(new: Mapping[str, object], steps: Plan) -> str:

@@ -196,8 +196,8 @@ async def test_a_pinned_v1_saga_finishes_on_its_v1_worker_while_new_sagas_run_v2
     async with upgrade.starter(ORDERS_V1) as v1, upgrade.worker(ORDERS_V1, "pinned"):
         saga_id, _ = await upgrade.park(v1, StepName.CHARGE_PAYMENT, "pinned")
         async with upgrade.worker(V2, "pinned"), upgrade.starter(V2) as v2:
-            _, routed = await set_current(upgrade.client, upgrade.task_queue, build_id(V2))
-            assert routed
+            made = await set_current(upgrade.client, upgrade.task_queue, build_id(V2))
+            assert made.routed
             new_id_ = new_id("v2")
             await v2.start_saga(new_id_, order(new_id_), FAST)
             fresh = await v2.wait(new_id_, 30)
@@ -216,8 +216,8 @@ async def test_an_auto_upgrading_v1_saga_moves_to_patched_v2_workers_and_stays_v
     async with upgrade.starter(ORDERS_V1) as v1, upgrade.worker(ORDERS_V1, "auto-upgrade"):
         saga_id, _ = await upgrade.park(v1, StepName.CHARGE_PAYMENT, "auto")
         async with upgrade.worker(V2, "auto-upgrade"):
-            _, routed = await set_current(upgrade.client, upgrade.task_queue, build_id(V2))
-            assert routed
+            made = await set_current(upgrade.client, upgrade.task_queue, build_id(V2))
+            assert made.routed
             upgrade.signals.give(released("auto"))
             outcome = await v1.wait(saga_id, 30)
             version = await version_of(upgrade.client, saga_id)
