@@ -37,7 +37,15 @@ from harness.deploy.attach import open_front_door
 from harness.deploy.deployment import CHOREOGRAPHY, ORCHESTRATION
 from harness.deploy.topology import Topology
 from harness.versioning import observe
-from harness.versioning.positions import CROSSING, FRESH, POLICY, POSITIONS, SEED, Position
+from harness.versioning.positions import (
+    CROSSING,
+    FRESH,
+    POLICY,
+    POSITIONS,
+    SEED,
+    Fresh,
+    Position,
+)
 from harness.versioning.upgrade import Arms, Strategy, UpgradeLog, upgrade
 from orchestration.runtime import OrchestrationRuntime
 from shared.contracts import OrderRequest, SagaOutcome, SagaStatus, StepState
@@ -310,14 +318,13 @@ class _Cell:
             await self.settle(doors, watches, bound_s=spec.bound_s, until_all=False)
         # Read back as version 2's code reads (the tracker's views, the workflows' results).
         async with self.front_doors(tracing, definition_named(V2)) as fresh_doors:
-            results = {
-                v: await self.results(fresh_doors[v], parked, watches[v], released_at)
-                for v in fresh_doors
-            }
+            read = [self.results(fresh_doors[v], parked, watches[v], released_at) for v in VARIANTS]
+            results = dict(zip(VARIANTS, await asyncio.gather(*read), strict=True))
             for item in parked:
                 item.root.end()
             progress(f"{spec.name}: version 2's own sagas ...")
-            fresh = {v: await self.fresh(fresh_doors[v]) for v in fresh_doors}
+            ran = await asyncio.gather(*(self.fresh(fresh_doors[v]) for v in VARIANTS))
+            fresh = dict(zip(VARIANTS, ran, strict=True))
             variants = [
                 await self.measure(fresh_doors[v], results[v], fresh[v], watches[v], log)
                 for v in VARIANTS
@@ -458,30 +465,35 @@ class _Cell:
     async def fresh(
         self, runtime: SagaRuntime
     ) -> list[tuple[OrderRequest, SagaResult, SagaOutcome | None]]:
-        """Version 2's own sagas, one of each kind, after the upgrade."""
-        found = []
-        for number, case in enumerate(FRESH):
-            plain = case.order(f"fresh{number}")
-            order = self.namespace.order(plain)
-            expected = _label(case.status, case.reason)
-            outcome: SagaOutcome | None = None
-            try:
-                await runtime.start_saga(order.order_id, order, POLICY)
-                outcome = await runtime.wait(order.order_id, FRESH_WAIT_S)
-                ended = _label(outcome.status, outcome.reason)
-                steps = [s.step for s in outcome.steps]
-            except Exception as error:  # a release that cannot run its own sagas: recorded
-                ended, steps = f"failed: {type(error).__name__}: {error}"[:200], []
-            result = SagaResult(
-                saga_id=order.order_id,
-                position=case.name,
-                expected=expected,
-                ended=ended,
-                right=ended == expected,
-                steps=steps,
-            )
-            found.append((plain, result, outcome))
-        return found
+        """Version 2's own sagas, one of each kind, side by side, after the upgrade."""
+        started = (self._fresh(runtime, number, case) for number, case in enumerate(FRESH))
+        return list(await asyncio.gather(*started))
+
+    async def _fresh(
+        self, runtime: SagaRuntime, number: int, case: Fresh
+    ) -> tuple[OrderRequest, SagaResult, SagaOutcome | None]:
+        """One of version 2's own sagas: started, waited for, and its end against the one it
+        must reach (a release that cannot run it is recorded, not raised)."""
+        plain = case.order(f"fresh{number}")
+        order = self.namespace.order(plain)
+        expected = _label(case.status, case.reason)
+        outcome: SagaOutcome | None = None
+        try:
+            await runtime.start_saga(order.order_id, order, POLICY)
+            outcome = await runtime.wait(order.order_id, FRESH_WAIT_S)
+            ended = _label(outcome.status, outcome.reason)
+            steps = [s.step for s in outcome.steps]
+        except Exception as error:  # a release that cannot run its own sagas: recorded
+            ended, steps = f"failed: {type(error).__name__}: {error}"[:200], []
+        result = SagaResult(
+            saga_id=order.order_id,
+            position=case.name,
+            expected=expected,
+            ended=ended,
+            right=ended == expected,
+            steps=steps,
+        )
+        return plain, result, outcome
 
     async def measure(
         self,
