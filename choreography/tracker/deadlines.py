@@ -108,7 +108,10 @@ class Deadlines:
 
         A deadline's cancel happened at the deadline, whenever the tracker gets to it.
         """
-        row = tx.fetchone("SELECT placed, view FROM sagas WHERE saga_id = ?", (saga_id,))
+        row = tx.fetchone(
+            f"SELECT placed, view FROM sagas WHERE saga_id = ?{tx.dialect.for_update()}",
+            (saga_id,),
+        )
         if row is None:
             return None
         view = self.views.load(row["view"], row["placed"])

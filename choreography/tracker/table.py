@@ -49,13 +49,22 @@ def insert_start(
 
 
 def load(tx: Tx, saga_ids: list[str], codec: Views) -> dict[str, SagaView]:
-    """The views of these sagas, read inside the caller's transaction (as ``codec`` reads:
-    the saga's first event, stored beside its view, is what an upcast needs)."""
+    """The views of these sagas, read inside the caller's transaction to be written back (as
+    ``codec`` reads: the saga's first event, stored beside its view, is what an upcast needs).
+
+    The rows are locked for the transaction, in saga id order: two trackers folding one
+    saga at once (a rolling upgrade runs both releases' on one durable) or a fold beside an
+    operator action must not both read the old view, the later write losing the other's.
+    """
     rows: list[Row] = []
+    lock = tx.dialect.for_update()
     for start in range(0, len(saga_ids), CHUNK):
-        chunk = saga_ids[start : start + CHUNK]
+        chunk = sorted(saga_ids[start : start + CHUNK])
         marks = ",".join("?" * len(chunk))
-        rows += tx.fetchall(f"SELECT view, placed FROM sagas WHERE saga_id IN ({marks})", chunk)
+        rows += tx.fetchall(
+            f"SELECT view, placed FROM sagas WHERE saga_id IN ({marks}) ORDER BY saga_id{lock}",
+            chunk,
+        )
     views = (codec.load(row["view"], row["placed"]) for row in rows)
     return {view.saga_id: view for view in views}
 
