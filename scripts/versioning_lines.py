@@ -18,7 +18,7 @@ import subprocess
 from collections import defaultdict
 
 PACKAGES = {
-    "shared": "both styles (the definition and the services)",
+    "shared": "shared (both styles: definition, services, settings, store)",
     "orchestration": "orchestration",
     "choreography": "choreography",
 }
