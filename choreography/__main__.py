@@ -1,7 +1,8 @@
 """`python -m choreography --service KIND`: run one process kind (or all) as its own process.
 
 Configuration comes from the `SAGA_` settings (shared/settings.py) — the saga definition, the
-data dir or Postgres store, NATS URLs and replicas, the durables' suffix, the hooks (none in
+data dir or Postgres store, NATS URLs and replicas, the NATS user this kind logs in as
+(`SAGA_NATS_USER`, `SAGA_NATS_PASSWORD`), the durables' suffix, the hooks (none in
 production) — and the flags below override them, so a container needs nothing but its
 environment. The process kinds are the definition's services and the tracker. Each process
 opens only the store it uses, makes sure the streams (never shrinking their replicas) and
@@ -18,11 +19,14 @@ import asyncio
 import contextlib
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from choreography.access import read_login
 from choreography.bootstrap import bootstrap
 from choreography.host import TRACKER, ChoreographySettings, kinds_of_process
 from shared.contracts import ServiceName
+from shared.countermeasures import Countermeasures
 from shared.definition import SagaDefinition
 from shared.definitions import definition_named
 from shared.hooks import load_hooks
@@ -109,17 +113,19 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     problem = usage_problem(args.service, settings)
     if problem is not None:
         raise UsageError(problem)
-    config = ChoreographySettings.from_settings(settings)
     definition = definition_named(settings.definition)
+    kinds = kinds_of(args.service, definition)
+    config = logged_in(ChoreographySettings.from_settings(settings), settings, kinds)
     async with (
         open_stores(settings) as stores,
         bootstrap(
             config,
             stores,
             definition,
-            kinds=kinds_of(args.service, definition),
+            kinds=kinds,
             connection_name=f"saga-{args.service}-admin",
             hooks=load_hooks(settings.hooks, "choreography"),
+            countermeasures=Countermeasures.parse(settings.countermeasures),
         ) as app,
     ):
         # Handlers only now: a signal during start-up keeps its default and ends the process.
@@ -129,6 +135,24 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ready {args.service} {app.servers[0]}", flush=True)
         await stop.wait()
     return 0
+
+
+def logged_in(
+    config: ChoreographySettings, settings: Settings, kinds: list[str]
+) -> ChoreographySettings:
+    """With a logins folder, each kind logs in as its own user, and the process's own
+    connection (the set-up) as its first kind."""
+    folder = settings.nats_logins_dir
+    if folder is None:
+        return config
+    logins = {}
+    for kind in kinds:
+        login = read_login(folder / f"{kind}.json")
+        if login is None:
+            raise UsageError(f"SAGA_NATS_LOGINS_DIR={folder}: no login for {kind} ({kind}.json)")
+        logins[kind] = login
+    nats = replace(config.nats, login=logins[kinds[0]], logins=logins)
+    return replace(config, nats=nats)
 
 
 def component_of(service: str) -> Component:

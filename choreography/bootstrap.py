@@ -10,12 +10,15 @@ factory (shared/store/factory.py), the process kinds to run here.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from choreography import schema
+from choreography.access import ADMIN, FRONT, MONITOR, Logins
 from choreography.broker import NatsBroker, NatsSettings, ensure_streams
 from choreography.bus import Bus
 from choreography.events import Routing
@@ -30,12 +33,18 @@ from choreography.host import (
     ensure_consumers,
 )
 from choreography.tracker import Tracker
+from shared.catalogue import CATALOGUE_STORES
 from shared.contracts import ServiceName
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.services import Domain
 from shared.services.orders import OrdersService
-from shared.store import StoreFactory
+from shared.store import SchemaBehind, StoreFactory
+
+CATALOGUE_WAIT_S = 60.0
+"""How long the orders service waits for the catalogue's stores to be made by their owners."""
+CATALOGUE_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -70,29 +79,46 @@ async def bootstrap(
     broker_state_dir: Path | None = None,
     connection_name: str = "saga-front",
     hooks: Hooks = NO_HOOKS,
+    countermeasures: Countermeasures = DEFAULT,
 ) -> AsyncIterator[Choreography]:
     """Build and start the given process kinds; stop them when the block ends.
 
-    With no URL in the settings an embedded nats-server runs for the block. ``every_store``
-    opens every service's store (the front door seeds and reads them); otherwise only the
-    kinds'. The routing, the services and the process kinds come from ``definition``; the
-    hosts run their steps and publishes through ``hooks`` (none in production).
+    With no URL in the settings an embedded nats-server runs for the block, admitting only the
+    users of choreography/access.py: each host logs in as its own kind, the front door as
+    ``front``, the set-up as ``admin``. ``every_store`` opens every service's store (the front
+    door seeds and reads them); otherwise only the kinds' (and, for the orders service, the
+    catalogue's, read-only). The routing, the services and the process kinds come from
+    ``definition``; the hosts run their steps and publishes through ``hooks`` (none in
+    production); the services apply ``countermeasures`` (the isolation switches,
+    docs/anomalies.md).
     """
     async with AsyncExitStack() as stack:
         broker = None
         if settings.nats.embedded:
-            broker = await stack.enter_async_context(NatsBroker(state_dir=broker_state_dir))
-            settings = replace(settings, nats=replace(settings.nats, url=broker.url))
+            logins = Logins.generate(definition, settings.consumer_suffix)
+            broker = await stack.enter_async_context(
+                NatsBroker(state_dir=broker_state_dir, auth=logins.auth())
+            )
+            nats = replace(settings.nats, url=broker.url, logins=logins.by_role)
+            settings = replace(settings, nats=nats)
         domain = Domain(
-            stores, definition, extra_migrations=schema.migrations_for(definition.services)
+            stores,
+            definition,
+            extra_migrations=schema.migrations_for(definition.services),
+            countermeasures=countermeasures,
         )
-        await domain.open(only=None if every_store else stores_of(kinds))
         stack.push_async_callback(domain.close)
-        bus = await Bus.connect(settings.nats.servers, connection_name)
+        await domain.open(only=None if every_store else stores_of(kinds))
+        if not every_store and ServiceName.ORDERS in kinds:
+            await open_catalogue(domain, stores_of(kinds))
+        servers = settings.nats.servers
+        bus = await Bus.connect(servers, connection_name, settings.nats.login_for(FRONT))
         stack.push_async_callback(bus.close)
-        await ensure_streams(bus.js, replicas=settings.nats.replicas)
+        if kinds or broker is not None:
+            # The streams and durables, made sure of before anything is published (a front
+            # door alone, on a broker someone else runs, finds them there).
+            await set_up(settings, definition, bus)
         routing = Routing(definition)
-        await ensure_consumers(bus, settings, routing)
         outlets = {service: Outlet() for service in domain.services}
         tracker = Tracker(
             domain.orders,
@@ -139,10 +165,46 @@ async def reader(
         )
         await domain.open(only=[ServiceName.ORDERS], migrate=False)
         stack.push_async_callback(domain.close)
-        bus = await Bus.connect(settings.nats.servers, connection_name)
+        login = settings.nats.login_for(MONITOR)
+        bus = await Bus.connect(settings.nats.servers, connection_name, login)
         stack.push_async_callback(bus.close)
         tracker = Tracker(domain.orders, routing=Routing(definition))
         yield ChoreographyReader(domain.orders, bus, tracker)
+
+
+async def set_up(settings: ChoreographySettings, definition: SagaDefinition, bus: Bus) -> None:
+    """The saga's streams and every durable, on the admin's connection where this process has
+    that user (the embedded runtime), else on its own (a process kind may do its set-up)."""
+    admin = settings.nats.login_for(ADMIN)
+    if admin == settings.nats.login_for(FRONT):
+        await _ensure(settings, definition, bus)
+        return
+    setup = await Bus.connect(settings.nats.servers, "saga-setup", admin)
+    try:
+        await _ensure(settings, definition, setup)
+    finally:
+        await setup.close()
+
+
+async def _ensure(settings: ChoreographySettings, definition: SagaDefinition, bus: Bus) -> None:
+    await ensure_streams(bus.js, replicas=settings.nats.replicas)
+    await ensure_consumers(bus, settings, Routing(definition))
+
+
+async def open_catalogue(domain: Domain, own: Sequence[str]) -> None:
+    """The catalogue's stores the orders service reads to admit orders, opened read-only
+    (``migrate=False``: their own services create and migrate them); waits for them a while,
+    as a deployment starts its processes together."""
+    wanted = [name for name in CATALOGUE_STORES if name not in own]
+    deadline = time.monotonic() + CATALOGUE_WAIT_S
+    while True:
+        try:
+            await domain.open(only=wanted, migrate=False)
+            return
+        except SchemaBehind:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(CATALOGUE_POLL_S)
 
 
 def build_hosts(

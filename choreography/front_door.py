@@ -3,8 +3,12 @@
 Whoever starts sagas (the harness, in the same process as the services or not) never writes
 a service's store. It publishes a **command** on JetStream, deduplicated by ``Nats-Msg-Id``:
 
-- ``front.order.place.<saga_id>`` (a `PlaceCommand`): the orders service's desk writes the
-  order record, the tracker's row and ``order.placed`` to its outbox in one transaction;
+- ``front.order.place.<saga_id>`` (a `PlaceCommand`): the orders service's desk admits the
+  order (the catalogue, the customer records, the deployment's limits on its policy:
+  shared/admission.py, whatever the command's sender checked), then writes the order record,
+  the tracker's row and ``order.placed`` to its outbox in one transaction — or, for an order
+  it refuses, the order record and the tracker's row REJECTED and the end's notice, and no
+  step ever runs;
 - ``front.order.cancel.<saga_id>``: the customer's cancel; the desk asks the tracker for
   ``order.cancel_requested`` (nothing happens past the pivot).
 
@@ -29,7 +33,6 @@ from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ConfigDict
 
 from choreography import outbox
@@ -39,18 +42,17 @@ from choreography.bus import (
     Delivery,
     Outgoing,
     Poison,
-    destination_template,
-    message_attributes,
 )
 from choreography.events import placed
 from choreography.tracker import Tracker, in_flight
+from shared import propagation
+from shared.admission import Admission
 from shared.contracts import OrderRequest, Reason, ReasonId, SagaOutcome, SagaPolicy, SagaStatus
 from shared.errors import DuplicateOrder, InvalidOrder
 from shared.runtime import SagaStuck
 from shared.store import Tx
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer("saga-compare.choreography.front_door")
 
 PLACE = "front.order.place"
 CANCEL = "front.order.cancel"
@@ -70,7 +72,8 @@ def subject(prefix: str, saga_id: str) -> str:
 
 
 class PlaceCommand(BaseModel):
-    """Everything the saga's first event carries; the saga's clock starts at ``started_at``."""
+    """Everything the saga's first event carries; the saga's clock starts at ``started_at``
+    (never later than when the desk takes the command)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -97,21 +100,10 @@ def record_end(
     trace (under the span deciding the end, or else the saga's own first context)."""
     notice = EndNotice(saga_id=saga_id, status=status, reason=reason)
     body = notice.model_dump_json()
-    msg_id = f"{saga_id}:ended"
-    ended = subject(ENDED, saga_id)
-    attributes = message_attributes(
-        "create", ended, msg_id, {SAGA_ID_HEADER: saga_id}, len(body.encode())
-    )
-    context = None if _in_a_trace() else saga_context(tx, saga_id)
-    with _tracer.start_as_current_span(
-        f"create {destination_template(ended)}",
-        context=context,
-        kind=SpanKind.PRODUCER,
-        attributes=attributes,
-    ):
-        headers = {SAGA_ID_HEADER: saga_id}
-        propagate.inject(headers)
-    return outbox.add_message(tx, ended, body, msg_id, headers)
+    headers = {SAGA_ID_HEADER: saga_id}
+    # The relay's send span of the notice is a child of this context.
+    propagate.inject(headers, context=None if _in_a_trace() else saga_context(tx, saga_id))
+    return outbox.add_message(tx, subject(ENDED, saga_id), body, f"{saga_id}:ended", headers)
 
 
 def saga_context(tx: Tx, saga_id: str) -> Context | None:
@@ -128,8 +120,9 @@ def _in_a_trace() -> bool:
 class Desk:
     """The orders service's side: turns commands into the saga's first transaction."""
 
-    def __init__(self, tracker: Tracker) -> None:
+    def __init__(self, tracker: Tracker, admission: Admission) -> None:
         self.tracker = tracker
+        self.admission = admission
 
     async def handle(self, delivery: Delivery) -> None:
         """The bus handler for ``COMMANDS``; a redelivered command changes nothing."""
@@ -142,28 +135,46 @@ class Desk:
             raise Poison(f"not a front-door command: {delivery.subject}")
 
     async def _place(self, command: PlaceCommand) -> None:
+        # A clock from the future would push the deadline out: the saga starts now at the latest.
+        started_at = min(command.started_at, time.time())
         event = placed(
             command.saga_id,
             command.order,
             command.policy,
-            command.started_at,
+            started_at,
             self.tracker.routing.definition.ref,
             self.tracker.routing.definition.release,  # the envelope this release writes
         )
+        refused = await self.admission.judge(command.order, command.policy)
         carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        propagation.inject(carrier)
         rows: list[Outgoing | None] = []
 
         def hook(tx: Tx) -> None:
+            if refused is not None:
+                traceparent = carrier.get("traceparent")
+                rows.append(self.tracker.record_rejected(tx, event, refused.reason, traceparent))
+                return
             self.tracker.record_start(tx, event, carrier.get("traceparent"))
             rows.append(outbox.add(tx, event))
 
+        reason = refused.reason if refused is not None else None
         try:
-            await self.tracker.orders.place(command.saga_id, command.order, within=hook)
-        except InvalidOrder as refused:
-            rows = [await self._reject(command.saga_id, refused)]
+            placement = await self.tracker.orders.place(
+                command.saga_id, command.order, within=hook, rejected=reason
+            )
+        except InvalidOrder as duplicate:
+            rows = [await self._reject(command.saga_id, duplicate)]
+            placement = None
+        if refused is not None:
+            log.info("order of saga %s rejected: %s", command.saga_id, refused)
         self.tracker.hand_over(rows)
-        self.tracker.watch(command.saga_id, event.deadline_at)
+        if placement is None or not placement.first:
+            return  # a redelivery, or a command for a saga placed before: nothing new to arm
+        if placement.rejected:
+            self.tracker.ended(command.saga_id)
+        else:
+            self.tracker.watch(command.saga_id, event.deadline_at)
 
     async def _reject(self, saga_id: str, refused: InvalidOrder) -> Outgoing | None:
         fields = {"saga_id": saga_id, "error": type(refused).__name__, "message": str(refused)}
@@ -227,13 +238,10 @@ class FrontDoor:
         await self._command(subject(CANCEL, saga_id), "{}", f"{saga_id}:cancel")
 
     async def _command(self, to: str, body: str, msg_id: str) -> None:
-        """Publish under a PRODUCER ``create`` span, as the outbox does for events."""
-        saga_id = to.rsplit(".", 1)[-1]
-        attributes = message_attributes("create", to, msg_id, {}, len(body))
-        name = f"create {destination_template(to)}"
-        with _tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
-            headers = {SAGA_ID_HEADER: saga_id}
-            propagate.inject(headers)
+        """Publish in the caller's context (the saga's root span): the bus's ``send`` span
+        of the command is its child, as for events."""
+        headers = {SAGA_ID_HEADER: to.rsplit(".", 1)[-1]}
+        propagation.inject(headers)
         await self.bus.publish([Outgoing(to, body.encode(), headers, msg_id)])
 
     async def until_placed(self, saga_id: str, timeout_s: float) -> None:
@@ -288,7 +296,8 @@ class FrontDoor:
                 waiter.set_exception(_refusal(msg.data))
         elif prefix == PLACED:
             _settle(self._placed.get(saga_id))
-        else:
+        else:  # a saga that ended was placed (one the desk rejected ends at once)
+            _settle(self._placed.get(saga_id))
             _settle(self._ended.get(saga_id))
 
     async def _sweep(self) -> None:

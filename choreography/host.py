@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from nats.js.errors import NotFoundError
 
 from choreography import operator
-from choreography.broker import NatsSettings
+from choreography.broker import NatsLogin, NatsSettings
 from choreography.bus import BatchConsumer, Bus, ConsumerSpec, LaneConsumer, Outgoing
 from choreography.events import Routing, pattern
 from choreography.front_door import COMMANDS, Desk
@@ -30,6 +30,7 @@ from choreography.participants import participants_for, subscribed
 from choreography.participants.cancel import lane_key
 from choreography.tracker import Tracker
 from choreography.versions import Reader
+from shared.admission import Admission, PolicyLimits
 from shared.contracts import ServiceName
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
@@ -63,14 +64,23 @@ class ChoreographySettings:
     """How often `wait` re-reads the projection when the tracker runs in another process."""
     event_versioning: str = "strict"
     """How this process meets events of another release (choreography/versions.py)."""
+    limits: PolicyLimits = field(default_factory=PolicyLimits)
+    """How long a saga may run and retry, whatever its place command asks (the desk's check)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChoreographySettings:
+        login = None
+        if settings.nats_user:
+            password = settings.nats_password.get_secret_value() if settings.nats_password else ""
+            login = NatsLogin(settings.nats_user, password)
         return cls(
-            nats=NatsSettings(url=settings.nats_url or None, replicas=settings.nats_replicas),
+            nats=NatsSettings(
+                url=settings.nats_url or None, replicas=settings.nats_replicas, login=login
+            ),
             consumer_suffix=settings.nats_consumer_suffix,
             ack_wait_s=settings.nats_ack_wait_s,
             event_versioning=settings.event_versioning,
+            limits=PolicyLimits.from_settings(settings),
         )
 
     def reader(self, definition: SagaDefinition) -> Reader:
@@ -232,7 +242,8 @@ class Host(ABC):
             await self._start()
 
     async def _start(self) -> None:
-        bus = self._bus = await Bus.connect(self.servers, f"saga-{self.name}")
+        login = self.settings.nats.login_for(self.name)
+        bus = self._bus = await Bus.connect(self.servers, f"saga-{self.name}", login)
         self._relay = Relay(
             self.store,
             bus.publish,
@@ -289,7 +300,8 @@ class ServiceHost(Host):
         reader = settings.reader(routing.definition)
         self.participants = participants_for(service, domain, reader, outlet, hooks.step)
         self.participant = self.participants.by_definition[routing.definition.ref]
-        self.desk = Desk(tracker) if service == ServiceName.ORDERS else None
+        admits = service == ServiceName.ORDERS
+        self.desk = Desk(tracker, Admission(domain, settings.limits)) if admits else None
 
     async def prepare(self) -> None:
         await self.participants.prepare()

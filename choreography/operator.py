@@ -3,10 +3,11 @@
 The tracker runs in a process of its own kind (`--service tracker`, beside the orders
 service, or in one running them all); a monitor attached to a deployment only has the
 broker and the projection. It acts by publishing a **command** on the ``SAGA`` stream,
-``operator.retry_requested.<saga_id>`` or ``operator.resolve_requested.<saga_id>`` (an
-`OperatorCommand`: saga, who, note, and a command id that is also its ``Nats-Msg-Id``), and the
-tracker host's `OperatorDesk` (durable ``operator``) performs it through the tracker's
-`retry_compensation` / `resolve` — the same methods the embedded runtime calls — exactly once:
+``operator.retry_requested.<saga_id>``, ``operator.retry_step_requested.<saga_id>`` or
+``operator.resolve_requested.<saga_id>`` (an `OperatorCommand`: saga, who, note, and a command
+id that is also its ``Nats-Msg-Id``), and the tracker host's `OperatorDesk` (durable
+``operator``) performs it through the tracker's `retry_compensation` / `retry_step` /
+`resolve` — the same methods the embedded runtime calls — exactly once:
 the command id joins the orders store's inbox in the transaction that records the action (or
 the refusal), so a redelivered command is acknowledged and does nothing.
 
@@ -36,7 +37,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 from opentelemetry.context import Context
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -46,17 +47,22 @@ from choreography.tracker import DuplicateCommand, Tracker, check_waiting
 from shared.contracts import Action, ActionResult, OperatorAction
 from shared.runtime import NotAwaitingOperator, OperatorUnavailable, UnknownSaga
 from shared.store import Store
-from shared.telemetry import SAGA_ID, SAGA_VARIANT
+from shared.telemetry import SAGA_ID, SAGA_VARIANT, get_tracer
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer("saga-compare.choreography.operator")
+_tracer = get_tracer("saga-compare.choreography.operator")
 
 ROOT = "operator"
 SUBJECTS = (f"{ROOT}.>",)
 """What the ``SAGA`` stream keeps besides the saga events: operator commands."""
 RETRY_REQUESTED = f"{ROOT}.retry_requested"
+RETRY_STEP_REQUESTED = f"{ROOT}.retry_step_requested"
 RESOLVE_REQUESTED = f"{ROOT}.resolve_requested"
-KINDS = {Action.RETRY_COMPENSATION: RETRY_REQUESTED, Action.RESOLVE: RESOLVE_REQUESTED}
+KINDS = {
+    Action.RETRY_COMPENSATION: RETRY_REQUESTED,
+    Action.RETRY_STEP: RETRY_STEP_REQUESTED,
+    Action.RESOLVE: RESOLVE_REQUESTED,
+}
 DURABLE = "operator"
 """The tracker host's durable consumer of operator commands (plus the consumer suffix)."""
 ANSWER_TIMEOUT_S = 10.0
@@ -98,8 +104,9 @@ class OperatorCommand(BaseModel):
     who: str = Field(min_length=1, max_length=100)
     note: str = Field(default="", max_length=500)
     at: float
-    reply_to: str | None = Field(default=None, max_length=200)
-    """A NATS subject the caller listens on for the `Answer` (none: nobody waits)."""
+    reply_to: str | None = Field(default=None, max_length=200, pattern=r"^_INBOX\.[\w.-]+$")
+    """A NATS inbox the caller listens on for the `Answer` (none: nobody waits); never a saga
+    subject, which the tracker's user may publish on."""
 
 
 class Answer(BaseModel):
@@ -149,6 +156,10 @@ class OperatorDesk:
             return await self.tracker.retry_compensation(
                 command.saga_id, command.who, command=command.command_id
             )
+        if command.action is Action.RETRY_STEP:
+            return await self.tracker.retry_step(
+                command.saga_id, command.who, command=command.command_id
+            )
         return await self.tracker.resolve(
             command.saga_id, command.who, command.note, command=command.command_id
         )
@@ -188,8 +199,19 @@ class OperatorCommands:
         self.result_timeout_s = result_timeout_s
 
     async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
-        """Ask for a retry; returns the action once its round's result is known."""
-        action = await self.send(Action.RETRY_COMPENSATION, saga_id, who)
+        """Ask for a retry of the failed compensations; returns the action once its round's
+        result is known."""
+        return await self.retry(Action.RETRY_COMPENSATION, saga_id, who)
+
+    async def retry_step(self, saga_id: str, who: str) -> OperatorAction:
+        """Ask for the failed step past the pivot to run again; returns the action once its
+        round's result is known."""
+        return await self.retry(Action.RETRY_STEP, saga_id, who)
+
+    async def retry(self, kind: Action, saga_id: str, who: str) -> OperatorAction:
+        """Ask for a retry of either kind; returns the action once its round's result is
+        known."""
+        action = await self.send(kind, saga_id, who)
         if action.result is not ActionResult.PENDING:
             return action
         actions = (await self.tracker.describe(saga_id)).actions

@@ -1,10 +1,11 @@
 """Transactional outbox: events commit with the state change, a relay publishes them after.
 
 `add` writes the event into the service's own store inside the caller's transaction, with the
-W3C ``traceparent`` of a PRODUCER ``create`` span taken at that moment; the relay publishes
-unchanged what was stored, in batches, with ``Nats-Msg-Id`` = the event id, and marks the rows
-sent. A process that dies between commit and publish loses nothing: the next relay run finds
-the row unsent. Publishing twice is harmless: the broker drops the duplicate.
+W3C ``traceparent`` of the context it is written in (the step's span); the relay publishes what
+was stored, in batches, with ``Nats-Msg-Id`` = the event id, each message under its PRODUCER
+``send`` span (whose context it then carries: the bus's tracing), and marks the rows sent. A
+process that dies between commit and publish loses nothing: the next relay run finds the row
+unsent. Publishing twice is harmless: the broker drops the duplicate.
 
 The relay's poll never trusts an id watermark (a row may commit after rows with larger ids):
 it `claim`s unsent rows no other relay holds, for a short lease, skipping rows another
@@ -23,16 +24,13 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind
-
-from choreography.bus import SAGA_ID_HEADER, Outgoing, message_attributes
-from choreography.events import Event, template
+from choreography.bus import SAGA_ID_HEADER, Outgoing
+from choreography.events import Event
+from shared import propagation
 from shared.hooks import PublishMiddleware
 from shared.store import Migration, Row, Store, Tx, migrations
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer("saga-compare.choreography.outbox")
 
 MIGRATIONS: tuple[Migration, ...] = migrations(
     "outbox",
@@ -72,9 +70,9 @@ def add(tx: Tx, event: Event) -> Outgoing | None:
     The returned row may be handed to the relay once the transaction has committed.
     """
     body = event.model_dump_json()
-    encoded = body.encode()
-    headers = _creation_headers(event, len(encoded))
-    return put(tx, Outgoing(event.subject, encoded, headers, event.event_id), body)
+    headers = {SAGA_ID_HEADER: event.saga_id}
+    propagation.inject(headers)  # the creation context: the relay's send span is its child
+    return put(tx, Outgoing(event.subject, body.encode(), headers, event.event_id), body)
 
 
 def put(tx: Tx, row: Outgoing, body: str | None = None) -> Outgoing | None:
@@ -101,19 +99,6 @@ def add_message(
 ) -> Outgoing | None:
     """Write any message to publish (a front-door notice); None if ``msg_id`` is already there."""
     return put(tx, Outgoing(subject, body.encode(), headers, msg_id), body)
-
-
-def _creation_headers(event: Event, size: int) -> dict[str, str]:
-    """The headers to publish, carrying the context of a PRODUCER span created now."""
-    attributes = message_attributes(
-        "create", event.subject, event.event_id, {SAGA_ID_HEADER: event.saga_id}, size
-    )
-    with _tracer.start_as_current_span(
-        f"create {template(event.kind)}", kind=SpanKind.PRODUCER, attributes=attributes
-    ):
-        headers: dict[str, str] = {SAGA_ID_HEADER: event.saga_id}
-        propagate.inject(headers)
-    return headers
 
 
 def _outgoing(row: Row) -> Outgoing:

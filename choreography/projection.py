@@ -1,8 +1,9 @@
 """The tracker's projection: a pure fold of a saga's events into what is known about it.
 
 A `SagaView` holds facts, never a sequence: for each forward step whether it was started and
-its best-known result, for each compensation its result per retry round, the earliest business
-failure and the earliest cancel (each with the time it happened), whether the pivot passed.
+its best-known result (per retry round, for a step past the pivot an operator ran again), for
+each compensation its result per retry round, the earliest business failure and the earliest
+cancel (each with the time it happened), whether the pivot passed.
 Every fact merges by a join (or, max, earliest), so `fold` is commutative, associative and
 idempotent: any interleaving of a saga's events — reordered, duplicated, late — folds to the
 same view as the in-order sequence. `outcome` and `decide` derive the live state and the end
@@ -120,18 +121,27 @@ class _Facts(BaseModel):
 
 
 class StepFacts(_Facts):
-    """What is known of one forward step."""
+    """What is known of one forward step: the latest round's result wins (a later round is an
+    operator's retry of a step past the pivot; it is started again, its result unknown yet)."""
 
     started: bool = False
     result: StepStatus | None = None
     attempts: int = 0
+    round: int = Field(default=0, exclude_if=lambda value: value == 0)
+    """Left out when 0, so the view of a saga no operator retried is stored as before (a
+    tracker or monitor of the previous release still reads it)."""
 
     def merge(self, other: StepFacts) -> StepFacts:
+        started = self.started or other.started
+        if self.round != other.round:
+            later = self if self.round > other.round else other
+            return later.model_copy(update={"started": started})
         best = max(self.result, other.result, key=_RESULT_RANK.__getitem__)
         return StepFacts(
-            started=self.started or other.started,
+            started=started,
             result=best,
             attempts=max(self.attempts, other.attempts),
+            round=self.round,
         )
 
 
@@ -192,7 +202,8 @@ class SagaView(_Facts):
     """Operator actions, in the order the tracker recorded them (not folded from events); a
     retry's result is derived from its round's compensation facts (`actions`)."""
     rounds: dict[int, tuple[StepId, ...]] = Field(default_factory=dict)
-    """The compensations each operator retry round ran again."""
+    """What each operator retry round ran again: failed compensations, or the step past the
+    pivot that failed."""
     definition: DefinitionRef | None = None
     """Shape 2: the saga definition the saga runs, so a tracker that understands several
     decides each saga by its own steps (shape 1 had one definition: the tracker's)."""
@@ -237,17 +248,21 @@ def fold(view: SagaView, event: Event, routing: Routing) -> SagaView:
     changes: dict[str, object] = {}
     started = routing.starts(event.kind)
     if started is not None:
-        steps[started] = steps.get(started, StepFacts()).merge(StepFacts(started=True))
+        begun = StepFacts(started=True, round=event.round)
+        steps[started] = steps.get(started, StepFacts()).merge(begun)
     role, step, saga = meaning.role, meaning.step, routing.saga
     if role is Role.CANCEL_REQUESTED:
         changes["cancel"] = Cause(at=event.at, reason=event.reason).earliest(view.cancel)
+    elif step is not None and role is Role.RETRY_STEP:
+        again = StepFacts(started=True, round=event.round)
+        steps[step] = steps.get(step, StepFacts()).merge(again)
     elif step is not None and role in (Role.DONE, Role.FAILED, Role.REFUSED):
         result = {
             Role.DONE: StepStatus.DONE,
             Role.FAILED: StepStatus.FAILED,
             Role.REFUSED: StepStatus.REJECTED,
         }[role]
-        known = StepFacts(started=True, result=result, attempts=event.attempts)
+        known = StepFacts(started=True, result=result, attempts=event.attempts, round=event.round)
         steps[step] = steps.get(step, StepFacts()).merge(known)
         changes.update(_step_consequences(view, event, role, step, saga))
         if role is Role.DONE and event.detail:
@@ -295,7 +310,7 @@ def cause(view: SagaView) -> Cause | None:
 
 
 def retry_result(view: SagaView, round: int) -> ActionResult:
-    """What a retry round came to: still pending, compensated, or still failing."""
+    """What a compensation retry round came to: still pending, compensated, or still failing."""
     results = []
     for compensation in view.rounds.get(round, ()):
         facts = view.compensations.get(compensation)
@@ -307,14 +322,35 @@ def retry_result(view: SagaView, round: int) -> ActionResult:
     return ActionResult.COMPENSATED
 
 
+def step_retry_result(view: SagaView, round: int) -> ActionResult:
+    """What a retry of the step past the pivot came to: completed, failed again (in this round
+    or a step after it), or still pending."""
+    if view.completed:
+        return ActionResult.COMPLETED
+    if any(f.round >= round and f.result is StepStatus.FAILED for f in view.steps.values()):
+        return ActionResult.STILL_FAILING
+    return ActionResult.PENDING
+
+
 def actions(view: SagaView) -> list[OperatorAction]:
-    """The recorded actions, each retry with the result its round came to."""
-    return [
-        a.model_copy(update={"result": retry_result(view, a.round)})
-        if a.action is Action.RETRY_COMPENSATION and a.round > 0
-        else a
-        for a in view.actions
-    ]
+    """The recorded actions, each retry still pending with the result its round came to (a
+    retry's result is kept once the next action is recorded: a later round's facts are not
+    an earlier round's)."""
+    return [_with_result(view, a) for a in view.actions]
+
+
+def _with_result(view: SagaView, action: OperatorAction) -> OperatorAction:
+    if action.result is not ActionResult.PENDING or action.round == 0:
+        return action
+    derive = step_retry_result if action.action is Action.RETRY_STEP else retry_result
+    result = derive(view, action.round)
+    if result is ActionResult.COMPENSATED and status_of(view) is not SagaStatus.COMPENSATED:
+        # The round's answers are folded a moment before the end is recorded (another
+        # transaction): until then the saga still reads NEEDS_INTERVENTION, and so does
+        # the action, so that whoever waits for it finds the saga COMPENSATED, as the
+        # workflow answers its update only once it closed the order.
+        result = ActionResult.PENDING
+    return action.model_copy(update={"result": result})
 
 
 def phase_of(view: SagaView) -> str:
@@ -335,7 +371,7 @@ def outcome(view: SagaView, saga: SagaSpec) -> SagaOutcome:
     failed_step = first.step if first is not None else None
     reason = first.reason if first is not None else None
     if view.onward_failure is not None:
-        failed_step, reason = view.onward_failure, None
+        failed_step, reason = _failing_onward(view, saga) or view.onward_failure, None
     if view.end is not None:
         reason = view.end.reason
     compensations = _compensation_states(view, saga)
@@ -348,6 +384,20 @@ def outcome(view: SagaView, saga: SagaSpec) -> SagaOutcome:
         failed_compensations=[s.step for s in compensations if s.status is StepStatus.FAILED],
         steps=[*_forward_states(view, saga), *compensations],
         actions=actions(view),
+    )
+
+
+def _failing_onward(view: SagaView, saga: SagaSpec) -> StepId | None:
+    """The first step past the pivot whose latest round failed (an operator's retry may have
+    got past the step that failed first)."""
+    return next(
+        (
+            step
+            for step in saga.forward_steps
+            if saga.after_pivot(step)
+            and view.steps.get(step, StepFacts()).result is StepStatus.FAILED
+        ),
+        None,
     )
 
 
@@ -458,6 +508,15 @@ def _after_retry(view: SagaView) -> tuple[SagaStatus, ReasonId | None] | None:
     if any(facts.result is StepStatus.FAILED for facts in view.compensations.values()):
         return None
     return SagaStatus.COMPENSATED, view.end.reason if view.end else None
+
+
+def acted_steps(view: SagaView, saga: SagaSpec) -> tuple[StepId, ...]:
+    """The forward steps done so far, in order (the trail a step past the pivot carries on)."""
+    return tuple(
+        step
+        for step in saga.forward_steps
+        if view.steps.get(step, StepFacts()).result is StepStatus.DONE
+    )
 
 
 def started_steps(view: SagaView, saga: SagaSpec) -> tuple[StepId, ...]:

@@ -73,6 +73,7 @@ _STATUS_SQL: Mapping[ListedStatus, str] = {
     ListedStatus.COMPLETED: "s.status = 'COMPLETED'",
     ListedStatus.COMPENSATED: "s.status = 'COMPENSATED'",
     ListedStatus.NEEDS_INTERVENTION: "s.status = 'NEEDS_INTERVENTION'",
+    ListedStatus.REJECTED: "s.status = 'REJECTED'",
 }
 
 
@@ -326,44 +327,54 @@ def _entry(msg: RawStreamMsg) -> RawEntry:
     return RawEntry(at=_time(msg), name=kind, detail=" ".join(fields))
 
 
+_COMMANDS = (Role.RETRY_COMPENSATION, Role.RETRY_STEP)
+"""An operator's commands on the stream: they start a round of a step, they report nothing."""
+
+
 def _timeline(
     steps: Sequence[StepState], messages: Sequence[RawStreamMsg], routing: Routing
 ) -> list[StepView]:
     """The projection's steps with times from the stream, each earlier round of a retried
-    compensation kept as a view of its own.
+    step or compensation kept as a view of its own.
 
     A step's result event ends it. A forward step starts with its trigger (the event that
     sets it in flight: the previous step's result), however many events came between, such
     as the deadline's cancel while it hung; a compensation starts with the event just before
-    its result (the failure, cancel, hand-back or operator's retry that asked for it).
+    its result (the failure, cancel or hand-back that asked for it). An operator's retry
+    (round n) starts with the operator's command.
     """
-    triggered: dict[str, float] = {}
+    triggered: dict[tuple[str, int], float] = {}
     rounds: dict[str, dict[int, _Run]] = {}
     previous: float | None = None
     for msg in messages:
         at = _time(msg)
         body = _decoded(msg)
         kind = str(body.get("kind", ""))
+        number = _int(body, "round")
         started = routing.starts(kind)
         if started is not None:
-            triggered.setdefault(started, at)
+            triggered.setdefault((started, number), at)
+        meaning = routing.meaning(kind)
         step = body.get("step")
-        if isinstance(step, str):
-            began = triggered.get(step, previous if previous is not None else at)
-            run = _Run(began, at, _result(body, routing.meaning(kind)), _int(body, "attempts"))
-            rounds.setdefault(step, {})[_int(body, "round")] = run
+        if isinstance(step, str) and meaning is not None and meaning.role in _COMMANDS:
+            triggered.setdefault((step, number), at)
+        elif isinstance(step, str):
+            began = triggered.get((step, number), previous if previous is not None else at)
+            run = _Run(began, at, _result(body, meaning), _int(body, "attempts"))
+            rounds.setdefault(step, {})[number] = run
         previous = at
     views = []
     for s in steps:
         runs = rounds.get(s.step, {})
-        latest = max(runs, default=0)
+        asked = [n for (name, n) in triggered if name == s.step]
+        latest = max([*runs, *asked], default=0)
         for number in sorted(runs):
             if number < latest:
                 views.append(runs[number].view(s, number))
-        start: float | None = runs[latest].start if runs else None
-        end: float | None = runs[latest].end if runs else None
+        start: float | None = runs[latest].start if latest in runs else None
+        end: float | None = runs[latest].end if latest in runs else None
         if s.status is StepStatus.RUNNING:
-            start, end = triggered.get(s.step, previous), None
+            start, end = triggered.get((s.step, latest), previous), None
         views.append(
             StepView(
                 step=str(s.step),

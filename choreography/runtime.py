@@ -13,15 +13,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
+from choreography.access import FRONT
 from choreography.bootstrap import Choreography, bootstrap
 from choreography.bus import Bus
 from choreography.front_door import FrontDoor
 from choreography.host import TRACKER, ChoreographySettings, Host, kinds_of_process
 from choreography.operator import OperatorCommands, acting_on
 from choreography.tracker import Intervention, Tracker
-from shared.catalogue import admit
-from shared.contracts import ActionResult, OperatorAction, OrderRequest, SagaOutcome, SagaPolicy
+from shared.admission import Admission
+from shared.contracts import (
+    Action,
+    ActionResult,
+    OperatorAction,
+    OrderRequest,
+    SagaOutcome,
+    SagaPolicy,
+)
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.services import Domain
@@ -65,7 +75,15 @@ class ChoreographyRuntime:
 
     @property
     def nats_url(self) -> str:
-        return self.app.servers[0]
+        """The broker's address, with the front door's user in it when it logs in (a client
+        given only this URL, the benchmark's floor, connects as the front door)."""
+        url = self.app.servers[0]
+        login = self.settings.nats.login_for(FRONT)
+        if login is None:
+            return url
+        parts = urlsplit(url)
+        netloc = f"{quote(login.user)}:{quote(login.password)}@{parts.netloc.rsplit('@', 1)[-1]}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     @property
     def hosts(self) -> dict[str, Host]:
@@ -74,10 +92,11 @@ class ChoreographyRuntime:
     async def submit(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Hand the saga to the deployment: returns once JetStream holds the place command.
 
-        An order the live catalogue or customer records contradict is refused here first
-        (InvalidOrder), read through the services' own stores.
+        An order the live catalogue or customer records contradict, or a policy beyond the
+        limits, is refused here first (Inadmissible), read through the services' own stores;
+        the orders service's desk judges it again.
         """
-        await admit(self.domain, order)
+        await Admission(self.domain, self.settings.limits).check(order, policy)
         await self.front.place(saga_id, order, policy)
 
     async def start_saga(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
@@ -106,11 +125,29 @@ class ChoreographyRuntime:
         Without the tracker in this process (a front door to a deployment) the action is an
         operator command the tracker's process carries out (choreography/operator.py).
         """
+        return await self._retry(Action.RETRY_COMPENSATION, saga_id, who, timeout_s)
+
+    async def retry_step(
+        self, saga_id: str, who: str, timeout_s: float = OPERATOR_WAIT_S
+    ) -> OperatorAction:
+        """An operator runs the saga's failed step past the pivot again; returns what came of
+        it (over operator commands when the tracker runs elsewhere, as `retry_compensation`)."""
+        return await self._retry(Action.RETRY_STEP, saga_id, who, timeout_s)
+
+    async def _retry(
+        self, kind: Action, saga_id: str, who: str, timeout_s: float
+    ) -> OperatorAction:
+        """A retry of either kind, here or through the tracker's process; its result."""
         commands = self._commands(timeout_s)
         if commands is not None:
-            return await commands.retry_compensation(saga_id, who)
-        async with acting_on(self.tracker.store, saga_id, "retry_compensation"):
-            action = await self.tracker.retry_compensation(saga_id, who)
+            return await commands.retry(kind, saga_id, who)
+        retry = (
+            self.tracker.retry_step
+            if kind is Action.RETRY_STEP
+            else self.tracker.retry_compensation
+        )
+        async with acting_on(self.tracker.store, saga_id, kind.value):
+            action = await retry(saga_id, who)
         if action.result is not ActionResult.PENDING:
             return action
         index = len((await self.tracker.describe(saga_id)).actions) - 1
@@ -148,13 +185,15 @@ async def open_runtime(
     broker_state_dir: Path | None = None,
     stores: StoreFactory | None = None,
     hooks: Hooks = NO_HOOKS,
+    countermeasures: Countermeasures = DEFAULT,
 ) -> AsyncIterator[ChoreographyRuntime]:
     """Yield a ready runtime; what it started is stopped when the block ends.
 
     ``services``: the process kinds run in this process (default: the definition's services
     and the tracker); pass ``()`` when they run as separate processes. The stores come from
     ``stores`` (default: one SQLite file per service in ``data_dir``). The hosts here run
-    their steps and publishes through ``hooks`` (none in production).
+    their steps and publishes through ``hooks`` (none in production); the services apply
+    ``countermeasures`` (the isolation switches, docs/anomalies.md).
     """
     settings = settings or ChoreographySettings.from_settings(load_settings())
     kinds = list(kinds_of_process(definition)) if services is None else [str(s) for s in services]
@@ -166,6 +205,7 @@ async def open_runtime(
         every_store=True,
         broker_state_dir=broker_state_dir,
         hooks=hooks,
+        countermeasures=countermeasures,
     ) as app:
         front = FrontDoor(app.bus, app.tracker)
         await front.start()

@@ -35,7 +35,9 @@ from shared.runtime import NotAwaitingOperator, OperatorUnavailable
 
 log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 16_384
-ACTIONS = ("retry", "resolve")
+ACTIONS = ("retry", "retry-step", "resolve")
+"""The operator's actions, as the last part of their form's path: retry the failed
+compensations, retry the failed step past the pivot, mark resolved."""
 BoardOpener = Callable[[], AbstractAsyncContextManager[Board]]
 
 
@@ -163,13 +165,16 @@ def create_app(open_board: BoardOpener, guard: Guard) -> Starlette:
         variant, saga_id = _saga_path(request)
         action = request.path_params["action"]
         if action not in ACTIONS:
-            raise HTTPException(404, f"no action {action[:20]!r}; use retry or resolve")
+            raise HTTPException(404, f"no action {action[:20]!r}; use retry, retry-step or resolve")
         form = await _small_form(request)
-        guard.check_post(request, form.get("csrf"), form.get("token"))
-        who = params.who(form.get("who"))
+        # Who acts is who authenticated: the operator a token names, never the form's say.
+        operator = guard.check_post(request, form.get("csrf"), form.get("token"))
+        who = operator or params.who(form.get("who"))
         board = board_of(request)
         if action == "retry":
             await board.retry_compensation(variant, saga_id, who)
+        elif action == "retry-step":
+            await board.retry_step(variant, saga_id, who)
         else:
             await board.resolve(variant, saga_id, who, params.note(form.get("note")))
         return RedirectResponse(f"/sagas/{variant}/{saga_id}?done={action}", status_code=303)

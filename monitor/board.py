@@ -43,7 +43,13 @@ class Operator(Protocol):
 
     async def retry_compensation(self, saga_id: str, who: str) -> Any: ...
 
+    async def retry_step(self, saga_id: str, who: str) -> Any: ...
+
     async def resolve(self, saga_id: str, who: str, note: str) -> Any: ...
+
+
+Locks = Callable[[str, str], Awaitable[str | None]]
+"""``(variant, saga_id) ->`` the semantic lock the saga waits on, or None (the services' read)."""
 
 
 class NoActions(RuntimeError):
@@ -116,6 +122,7 @@ class Board:
         clock: Callable[[], float] = time.time,
         *,
         steps: Sequence[str],
+        locks: Locks | None = None,
     ) -> None:
         self.models = dict(models)
         self.settings = settings
@@ -123,6 +130,8 @@ class Board:
         """Every step and compensation of the saga definition watched (the step filter)."""
         self.operators = dict(operators or {})
         self.clock = clock
+        self.locks = locks
+        """Where a running saga's semantic lock waits are read (none: not shown)."""
         self._cache: dict[object, tuple[float, asyncio.Future[Any]]] = {}
 
     async def page(self, request: ListRequest) -> Page:
@@ -153,7 +162,16 @@ class Board:
         model = self.models.get(variant)
         if model is None:
             return None
-        return await self._shared(("saga", variant, saga_id), lambda: model.saga(saga_id))
+        return await self._shared(
+            ("saga", variant, saga_id), lambda: self._detail(variant, saga_id)
+        )
+
+    async def _detail(self, variant: str, saga_id: str) -> SagaDetail | None:
+        """The saga as its read API tells it, with the semantic lock it waits on, if any."""
+        detail = await self.models[variant].saga(saga_id)
+        if detail is None or self.locks is None or not detail.row.status.in_flight:
+            return detail
+        return detail.model_copy(update={"waiting_on": await self.locks(variant, saga_id)})
 
     async def order(self, order_id: str, saga_id: str | None) -> dict[str, SagaDetail | None]:
         """Each style's saga of the order (found by the id it was given, held as is or with a
@@ -185,6 +203,11 @@ class Board:
 
     async def retry_compensation(self, variant: str, saga_id: str, who: str) -> Any:
         result = await self._operator(variant).retry_compensation(saga_id, who)
+        self._cache.clear()
+        return result
+
+    async def retry_step(self, variant: str, saga_id: str, who: str) -> Any:
+        result = await self._operator(variant).retry_step(saga_id, who)
         self._cache.clear()
         return result
 

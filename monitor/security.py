@@ -7,8 +7,11 @@
 - On loopback the ``Host`` must be a loopback name or address (``localhost``, any
   ``127.x.x.x``, ``::1``): a DNS-rebinding page reaches us under a name of its own, never an
   address literal.
-- Listening beyond loopback, actions also need ``SAGA_MONITOR_TOKEN`` (a form field, or
-  ``Authorization: Bearer``); without one set there, the monitor is read-only.
+- Listening beyond loopback, actions also need an operator's token (``SAGA_MONITOR_OPERATORS``,
+  or ``SAGA_MONITOR_TOKEN`` for one operator; a form field, or ``Authorization: Bearer``);
+  without one set there, the monitor is read-only. The token names who acts: the action is
+  recorded as that operator, whatever name a form says. On loopback the monitor trusts the
+  machine (anyone on it may act) and records the name typed, unless a token names someone.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -24,6 +28,8 @@ from starlette.requests import Request
 from monitor.settings import LOOPBACK_HOSTS
 
 SESSION_COOKIE = "saga_monitor_session"
+SHARED_TOKEN_OPERATOR = "operator"
+"""Whom ``SAGA_MONITOR_TOKEN`` (one token, no name) records an action as."""
 _SAME_SITE = frozenset({"same-origin", "none"})
 
 
@@ -41,16 +47,26 @@ class Guard:
 
     loopback: bool
     token: str | None = None
+    operators: Mapping[str, str] = field(default_factory=dict)
+    """Each operator's name and token: the token a request carries says who acts."""
     key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        """Every operator token, by operator name (``SAGA_MONITOR_TOKEN`` as ``operator``)."""
+        found = dict(self.operators)
+        if self.token is not None:
+            found.setdefault(SHARED_TOKEN_OPERATOR, self.token)
+        return found
 
     @property
     def read_only(self) -> bool:
         """Beyond loopback without a token nobody may act."""
-        return not self.loopback and self.token is None
+        return not self.loopback and not self.tokens
 
     @property
     def needs_token(self) -> bool:
-        return not self.loopback and self.token is not None
+        return not self.loopback and bool(self.tokens)
 
     def new_session(self) -> str:
         return secrets.token_urlsafe(24)
@@ -65,8 +81,11 @@ class Guard:
         if not is_loopback_name(host):
             raise WrongHost(f"host {host[:60]!r} is not this monitor; open it at 127.0.0.1")
 
-    def check_post(self, request: Request, form_csrf: str | None, form_token: str | None) -> None:
-        """Refuse cross-site, forged or unauthorised actions, in that order."""
+    def check_post(
+        self, request: Request, form_csrf: str | None, form_token: str | None
+    ) -> str | None:
+        """Refuse cross-site, forged or unauthorised actions, in that order; the operator a
+        valid token names (None on loopback without one: the name typed is all there is)."""
         site = request.headers.get("sec-fetch-site")
         if site is not None and site not in _SAME_SITE:
             raise Refused(f"cross-site request refused (Sec-Fetch-Site: {site[:20]})")
@@ -81,16 +100,25 @@ class Guard:
         ):
             raise Refused("missing or stale form token; reload the page and try again")
         if self.read_only:
-            raise Refused("read-only: set SAGA_MONITOR_TOKEN to act when listening beyond loopback")
-        if self.needs_token and not self._token_ok(request, form_token):
-            raise Refused("operator token missing or wrong (SAGA_MONITOR_TOKEN)")
+            raise Refused(
+                "read-only: set SAGA_MONITOR_OPERATORS (or SAGA_MONITOR_TOKEN) to act when"
+                " listening beyond loopback"
+            )
+        operator = self._operator(request, form_token)
+        if self.needs_token and operator is None:
+            raise Refused("operator token missing or wrong (SAGA_MONITOR_OPERATORS)")
+        return operator
 
-    def _token_ok(self, request: Request, form_token: str | None) -> bool:
-        assert self.token is not None
+    def _operator(self, request: Request, form_token: str | None) -> str | None:
+        """The operator whose token the request carries (a header, or the form's field)."""
         header = request.headers.get("authorization", "")
-        given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        given = given or (form_token or "")
-        return hmac.compare_digest(given.encode(), self.token.encode())
+        bearer = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        given = (bearer or (form_token or "")).encode()
+        found = None
+        for name, token in self.tokens.items():  # every token compared: no early exit
+            if hmac.compare_digest(given, token.encode()) and found is None:
+                found = name
+        return found
 
 
 def is_loopback_name(host: str) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -11,10 +13,17 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 class MonitorSettings(BaseSettings):
     """What the page links to, when it raises an alert, and who may act."""
 
-    model_config = SettingsConfigDict(env_prefix="SAGA_MONITOR_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SAGA_MONITOR_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     token: str | None = Field(default=None, min_length=16, max_length=200)
-    """Operator actions need it when the monitor listens beyond loopback (SAGA_MONITOR_TOKEN)."""
+    """One operator's token (SAGA_MONITOR_TOKEN): its actions are recorded as ``operator``."""
+    operators: dict[str, Annotated[str, Field(min_length=16, max_length=200)]] = Field(
+        default_factory=dict
+    )
+    """Each operator's name and token, as JSON (SAGA_MONITOR_OPERATORS='{"ann": "..."}'):
+    beyond loopback an action needs one, and is recorded as the operator it names."""
     trace_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://.*\{trace_id\}")
     """A trace UI's page for one trace, e.g. ``http://127.0.0.1:16686/trace/{trace_id}``."""
     temporal_ui_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
@@ -44,6 +53,11 @@ def load_monitor_settings() -> MonitorSettings:
     """The monitor's settings, or a ValueError naming the variable to fix (one line)."""
     try:
         return MonitorSettings()
+    except SettingsError as error:  # a value that is not JSON where JSON is expected
+        field = str(error).split('"')[1] if '"' in str(error) else "?"
+        raise ValueError(
+            f"SAGA_MONITOR_{field.upper()}: not valid JSON; fix it or unset it"
+        ) from None
     except ValidationError as error:
         first = error.errors()[0]
         name = "SAGA_MONITOR_" + str(first["loc"][0]).upper() if first["loc"] else "?"

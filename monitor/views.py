@@ -52,7 +52,12 @@ def clock(at: float | None) -> str:
 
 def deadline_text(detail: SagaDetail, now: float) -> str:
     """The business deadline as it matters now: ahead or passed while the saga runs; once it
-    settled, whether it was met (a deadline "1 min ago" on a finished saga reads as a fault)."""
+    settled, whether it was met (a deadline "1 min ago" on a finished saga reads as a fault).
+
+    A saga an operator finished (a retry completed or compensated it) is judged by when it
+    began to wait: it stopped where only a person could take it on, and the deadline, which
+    only decides whether a saga still goes forward, had nothing left to decide.
+    """
     at = detail.deadline_at
     if at is None:
         return "—"
@@ -62,6 +67,9 @@ def deadline_text(detail: SagaDetail, now: float) -> str:
     if detail.row.status is ListedStatus.NEEDS_INTERVENTION and detail.waiting:
         return "none while it waits for an operator"
     settled = detail.row.ended_at if detail.row.ended_at is not None else now
+    waits = axis(detail, now).waits if detail.actions else ()
+    if waits:
+        settled = min(settled, waits[0][0])
     return "met" if settled <= at else f"missed by {duration(settled - at)}"
 
 

@@ -6,13 +6,16 @@ from collections.abc import Mapping
 
 from choreography.read_model import ChoreographyReadModel
 from choreography.runtime import ChoreographyRuntime
-from monitor.board import Board, Operator
+from monitor.board import Board, Locks, Operator
 from monitor.settings import MonitorSettings
 from orchestration.client import untraced
 from orchestration.read_model import OrchestrationReadModel
 from orchestration.runtime import OrchestrationRuntime
 from shared.definition import SagaDefinition
 from shared.read_model import ReadModel
+from shared.services import Domain
+
+RUNTIMES = (ChoreographyRuntime, OrchestrationRuntime)
 
 
 def read_model(runtime: object, settings: MonitorSettings) -> ReadModel:
@@ -32,10 +35,21 @@ def board_for(runtimes: Mapping[str, object], settings: MonitorSettings) -> Boar
     models = {name: read_model(runtime, settings) for name, runtime in runtimes.items()}
     operators = {name: r for name, r in runtimes.items() if isinstance(r, Operator)}
     steps = dict.fromkeys(s for runtime in runtimes.values() for s in _definition(runtime).steps)
-    return Board(models, settings, operators, steps=list(steps))
+    domains = {name: r.domain for name, r in runtimes.items() if isinstance(r, RUNTIMES)}
+    return Board(models, settings, operators, steps=list(steps), locks=lock_waits(domains))
+
+
+def lock_waits(domains: Mapping[str, Domain]) -> Locks:
+    """Each style's semantic lock waits, read from its points service."""
+
+    async def waiting(variant: str, saga_id: str) -> str | None:
+        found = await domains[variant].points.waiting([saga_id]) if variant in domains else {}
+        return str(found[saga_id]) if saga_id in found else None
+
+    return waiting
 
 
 def _definition(runtime: object) -> SagaDefinition:
-    if isinstance(runtime, ChoreographyRuntime | OrchestrationRuntime):
+    if isinstance(runtime, RUNTIMES):
         return runtime.domain.definition
     raise TypeError(f"no saga definition for {type(runtime).__name__}")

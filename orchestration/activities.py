@@ -23,6 +23,7 @@ from orchestration.messages import (
     CLOSE_ORDER,
     DUPLICATE_ORDER,
     FENCE_STEP,
+    ORDER_REJECTED,
     PLACE_ORDER,
     STEP_REJECTED,
     TRANSIENT_FAILURE,
@@ -33,6 +34,7 @@ from orchestration.messages import (
     StepCall,
     StepDone,
 )
+from shared.admission import Admission, PolicyLimits
 from shared.contracts import StepRequest
 from shared.errors import BusinessFailure, DuplicateOrder, StepRejected, TransientFailure
 from shared.services import Domain, Fence
@@ -45,10 +47,18 @@ BENIGN = ApplicationErrorCategory.BENIGN
 class SagaActivities:
     """Every activity the saga workflow calls, bound to one Domain."""
 
-    def __init__(self, domain: Domain, middleware: Chain = (), variant: str = VARIANT) -> None:
+    def __init__(
+        self,
+        domain: Domain,
+        middleware: Chain = (),
+        variant: str = VARIANT,
+        *,
+        limits: PolicyLimits | None = None,
+    ) -> None:
         self.domain = domain
         self.middleware = middleware
         self.variant = variant
+        self.admission = Admission(domain, limits or PolicyLimits())
 
     def all(self) -> Sequence[Callable[..., Any]]:
         """The bound activity methods, for `Worker(activities=...)`."""
@@ -56,17 +66,28 @@ class SagaActivities:
 
     @activity.defn(name=PLACE_ORDER)
     async def place_order(self, call: PlaceCall) -> None:
-        """Record the order RUNNING; idempotent by saga id, so a retry places nothing twice.
+        """Admit the order, then record it; idempotent by saga id (a retry records nothing
+        twice and keeps the first verdict).
 
-        Another saga holding the order id refuses it for good (DuplicateOrder).
+        An order the records or the worker's limits refuse is recorded REJECTED and fails
+        for good (OrderRejected, its reason the detail); another saga holding the order id
+        refuses it for good (DuplicateOrder).
         """
+        refused = await self.admission.judge(call.order, call.policy)
         try:
-            await self.domain.orders.place(_saga_id(), call.order)
+            placed = await self.domain.orders.place(
+                _saga_id(), call.order, rejected=refused.reason if refused else None
+            )
         except DuplicateOrder as duplicate:
             # The detail is the saga that holds the order id, for the refusal's message.
             raise ApplicationError(
                 str(duplicate), duplicate.saga_id, type=DUPLICATE_ORDER, non_retryable=True
             ) from None
+        if placed.rejected:
+            message = str(refused) if refused else f"the order was rejected ({placed.reason})"
+            raise ApplicationError(
+                message, placed.reason, type=ORDER_REJECTED, non_retryable=True, category=BENIGN
+            )
 
     @activity.defn(name=FENCE_STEP)
     async def fence_step(self, call: FenceCall) -> Fence:
@@ -121,7 +142,7 @@ def _saga_id() -> str:
 
 
 def _fail(message: str, kind: str, detail: FailureDetail) -> NoReturn:
-    business = kind in (BUSINESS_FAILURE, STEP_REJECTED, DUPLICATE_ORDER)
+    business = kind in (BUSINESS_FAILURE, STEP_REJECTED, DUPLICATE_ORDER, ORDER_REJECTED)
     raise ApplicationError(
         message,
         detail,

@@ -27,6 +27,8 @@ from orchestration.interceptors import HeldDefinition
 from orchestration.server import TemporalServer, TemporalSettings
 from orchestration.versioning import adopt_if_unset, build_id, deployment_config, versioned
 from orchestration.workflows import workflow_for
+from shared.admission import PolicyLimits
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.services import Domain
@@ -61,6 +63,16 @@ class Orchestration:
     server: TemporalServer | None = None
 
 
+WORKER_TUNING: Mapping[str, Any] = {
+    # Shutdown waits this long for running activities before cancelling them.
+    "graceful_shutdown_timeout": timedelta(seconds=2),
+    # A dead worker's cached sagas move to another worker after this (default 10 s).
+    "sticky_queue_schedule_to_start_timeout": timedelta(seconds=2),
+}
+"""Worker options every saga worker runs with: the saga's, the benchmark's floor and the
+calibration's workers alike (docs/temporal-latency.md measures the alternatives)."""
+
+
 SANDBOXES = ("full", "passthrough", "off")
 SAGA_SANDBOX = "passthrough"
 """The saga's setting, chosen on measurements (docs/benchmarks.md, scripts/sandbox_cost.py)."""
@@ -71,13 +83,15 @@ def build_worker(
     task_queue: str,
     domain: Domain,
     middleware: Chain = (),
+    limits: PolicyLimits | None = None,
     *,
     versioning: str = "patched",
 ) -> Worker:
     """A worker running the saga workflow and its activities over one Domain; it refuses
-    workflows of a saga definition the domain's does not understand, and runs the workflow
-    code of that definition's release as ``versioning`` says (docs/versioning.md)."""
-    activities = SagaActivities(domain, middleware, VARIANT)
+    workflows of a saga definition the domain's does not understand, runs the workflow code
+    of that definition's release as ``versioning`` says (docs/versioning.md), and its first
+    activity refuses orders the records or ``limits`` (on a saga's policy) contradict."""
+    activities = SagaActivities(domain, middleware, VARIANT, limits=limits)
     return saga_worker(
         client, task_queue, activities.all(), definition=domain.definition, versioning=versioning
     )
@@ -111,10 +125,7 @@ def saga_worker(
         activities=activities,
         interceptors=[HeldDefinition(definition)] if definition is not None else [],
         workflow_runner=workflow_runner(sandbox),
-        # Shutdown waits this long for running activities before cancelling them.
-        graceful_shutdown_timeout=timedelta(seconds=2),
-        # A dead worker's cached sagas move to another worker after this (default 10 s).
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
+        **WORKER_TUNING,
     )
 
 
@@ -155,10 +166,12 @@ async def bootstrap(
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
     versioning: str = "patched",
+    countermeasures: Countermeasures = DEFAULT,
 ) -> AsyncIterator[Orchestration]:
     """Build the variant and, with ``run_worker``, a worker on the settings' task queue whose
-    steps run through ``hooks.step`` (none in production). A versioned worker (``versioning``
-    ``pinned`` or ``auto-upgrade``) makes its version current when the deployment has none.
+    steps run through ``hooks.step`` (none in production) and whose services apply
+    ``countermeasures``. A versioned worker (``versioning`` ``pinned`` or ``auto-upgrade``)
+    makes its version current when the deployment has none.
 
     With no address in the settings an embedded dev server runs for the block (in memory,
     or on a file in ``server_state_dir``); a server given by address must already have the
@@ -178,7 +191,7 @@ async def bootstrap(
             ui_url = server.ui_url
             settings = replace(settings, address=server.address)
         assert settings.address is not None
-        domain = await Domain(stores, definition).open()
+        domain = await Domain(stores, definition, countermeasures=countermeasures).open()
         stack.push_async_callback(domain.close)
         client = await connect(settings.address, settings.namespace, tracing=tracing)
         if server is None:
@@ -189,6 +202,7 @@ async def bootstrap(
                 settings.task_queue,
                 domain,
                 hooks.step,
+                settings.limits,
                 versioning=versioning,
             )
             with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope

@@ -23,8 +23,10 @@ BUSINESS_FAILURE = "BusinessFailure"
 STEP_REJECTED = "StepRejected"
 TRANSIENT_FAILURE = "TransientFailure"
 DUPLICATE_ORDER = "DuplicateOrder"
+ORDER_REJECTED = "OrderRejected"
+"""The first activity refused the order (shared/admission.py): the saga ends REJECTED."""
 NOT_WAITING = "NotAwaitingOperator"
-NON_RETRYABLE = (BUSINESS_FAILURE, STEP_REJECTED, DUPLICATE_ORDER)
+NON_RETRYABLE = (BUSINESS_FAILURE, STEP_REJECTED, DUPLICATE_ORDER, ORDER_REJECTED)
 """ApplicationError types that no retry policy may retry: a rule said no."""
 
 ActivityMode = Literal["remote", "local"]
@@ -57,7 +59,8 @@ class StepCall(_Message):
 
     order: OrderRequest
     round: int = 0
-    """0 for the saga's own run; n for an operator's n-th retry of a failed compensation."""
+    """0 for the saga's own run; n for an operator's n-th retry (of a failed compensation, or
+    of the failed step past the pivot)."""
 
 
 class FenceCall(_Message):
@@ -81,9 +84,13 @@ class StepDone(_Message):
 
 
 class PlaceCall(_Message):
-    """Record the order as RUNNING, the saga's first durable business write."""
+    """Admit the order, then record it (RUNNING, or REJECTED): the saga's first durable
+    business write."""
 
     order: OrderRequest
+    policy: SagaPolicy | None = None
+    """The policy the workflow runs with, judged against the worker's limits (None in
+    histories recorded before the first activity checked it)."""
 
 
 class CloseCall(_Message):

@@ -81,9 +81,14 @@ class SagaProgress:
         entry = self.forward[step]
         entry.status, entry.attempts = status, attempts
 
-    def blame(self, step: str, reason: ReasonId | None) -> None:
-        """A forward step's failure ended the forward phase: the saga names it and its reason."""
+    def blame(self, step: str | None, reason: ReasonId | None) -> None:
+        """A forward step's failure ended the forward phase: the saga names it and its reason
+        (None: an operator's retry of the step past the pivot completed the saga)."""
         self.failed_step, self.reason = step, reason
+
+    def reject(self, reason: ReasonId) -> None:
+        """The first activity refused the order: no step runs, the saga ends REJECTED."""
+        self.reason = reason
 
     def interrupt(self, reason: ReasonId) -> None:
         """Cancel or deadline before the pivot: the saga compensates for this reason."""

@@ -185,11 +185,12 @@ class OrchestrationReadModel:
         base = self._base()
         since = instant(now - 60.0)
         flying = await self.client.count_workflows(f"{base} AND {IN_FLIGHT}")
-        # Each saga counts when it reached its status (the ``settled_at`` memo). A COMPLETED or
-        # COMPENSATED workflow closes as it settles; a NEEDS_INTERVENTION one stays open while
-        # it waits for an operator, so those are read one by one (open, or closed recently).
+        # Each saga counts when it reached its status (the ``settled_at`` memo). A COMPLETED,
+        # COMPENSATED or REJECTED workflow closes as it settles; a NEEDS_INTERVENTION one stays
+        # open while it waits for an operator, so those are read one by one (open, or closed
+        # recently).
         ended = {}
-        for status in (ListedStatus.COMPLETED, ListedStatus.COMPENSATED):
+        for status in (ListedStatus.COMPLETED, ListedStatus.COMPENSATED, ListedStatus.REJECTED):
             counted = await self.client.count_workflows(
                 f'{base} AND CloseTime >= "{since}" AND {SAGA_STATUS.name} = "{status}"'
             )

@@ -24,7 +24,7 @@ from orchestration.messages import REMOTE, ActivityMode, SagaInput
 from orchestration.saga_client import SagaHandle
 from orchestration.server import TemporalSettings
 from orchestration.workflows import OrderSagaWorkflow
-from shared.catalogue import admit
+from shared.admission import Admission, PolicyLimits
 from shared.contracts import (
     OperatorAction,
     OrderRequest,
@@ -33,6 +33,7 @@ from shared.contracts import (
     StepId,
     StepStatus,
 )
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
 from shared.hooks import NO_HOOKS, Hooks
 from shared.runtime import SagaStuck
@@ -59,20 +60,26 @@ class OrchestrationRuntime:
         *,
         ui_url: str | None = None,
         activities: ActivityMode = REMOTE,
+        limits: PolicyLimits | None = None,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.domain = domain
         self.ui_url = ui_url
         self.activities: ActivityMode = activities
+        self.admission = Admission(domain, limits or PolicyLimits())
         # Waiting is observation, not part of a saga: no spans (the harness's root span times it).
         self._observer = Client(
             client.service_client, namespace=client.namespace, data_converter=client.data_converter
         )
 
     async def start_saga(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
-        """Start the workflow; once the server accepts it the saga (and its order) is durable."""
-        await admit(self.domain, order)
+        """Start the workflow; once the server accepts it the saga (and its order) is durable.
+
+        An order the live records contradict, or a policy beyond the limits, is refused here
+        first (Inadmissible, nothing started); the workflow's first activity judges it again.
+        """
+        await self.admission.check(order, policy)
         saga = SagaInput(
             saga_id=saga_id,
             order=order,
@@ -110,6 +117,11 @@ class OrchestrationRuntime:
     async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
         """An operator retries the saga's failed compensations; returns what came of it."""
         return await saga_client.SagaOperator(self.client).retry_compensation(saga_id, who)
+
+    async def retry_step(self, saga_id: str, who: str) -> OperatorAction:
+        """An operator runs the saga's failed step past the pivot again; returns what came
+        of it."""
+        return await saga_client.SagaOperator(self.client).retry_step(saga_id, who)
 
     async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
         """An operator marks the saga resolved by hand, with a note."""
@@ -161,13 +173,15 @@ async def open_runtime(
     stores: StoreFactory | None = None,
     activities: ActivityMode = REMOTE,
     hooks: Hooks = NO_HOOKS,
+    countermeasures: Countermeasures = DEFAULT,
 ) -> AsyncIterator[OrchestrationRuntime]:
     """Yield a ready runtime; everything it started is stopped when the block ends.
 
     The services' stores come from ``stores`` (default: one SQLite file per service in
     ``data_dir``); the worker, if any, polls ``settings.task_queue`` and runs its steps through
     ``hooks.step``. ``activities`` is how its sagas run their activities (remote or local).
-    Sagas run the definition's spec (it travels in each workflow's input).
+    Sagas run the definition's spec (it travels in each workflow's input); the services apply
+    ``countermeasures`` (the isolation switches, docs/anomalies.md).
     """
     settings = settings or TemporalSettings.from_settings(load_settings())
     tracing = tracing or current_tracing()
@@ -183,6 +197,7 @@ async def open_runtime(
                 server_state_dir=server_state_dir,
                 ui=ui,
                 dynamic_config=dynamic_config,
+                countermeasures=countermeasures,
             )
         )
         yield OrchestrationRuntime(
@@ -191,4 +206,5 @@ async def open_runtime(
             app.domain,
             ui_url=app.ui_url,
             activities=activities,
+            limits=app.settings.limits,
         )

@@ -16,7 +16,7 @@ import json
 import re
 from datetime import timedelta
 
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 from opentelemetry.context import Context
 from temporalio.client import (
     Client,
@@ -40,9 +40,9 @@ from orchestration.workflows import OrderSagaWorkflow
 from shared.contracts import OperatorAction, SagaOutcome
 from shared.errors import DuplicateOrder
 from shared.runtime import NotAwaitingOperator, UnknownSaga
-from shared.telemetry import SAGA_ID, SAGA_VARIANT
+from shared.telemetry import SAGA_ID, SAGA_VARIANT, get_tracer
 
-_tracer = trace.get_tracer("saga-compare.orchestration.operator")
+_tracer = get_tracer("saga-compare.orchestration.operator")
 TRACE_HEADER = "_tracer-data"
 """Where temporalio's TracingInterceptor puts the starter's span context."""
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -123,7 +123,8 @@ async def saga_trace(handle: SagaHandle) -> Context | None:
 
 
 async def act(handle: SagaHandle, update: str, call: OperatorCall) -> OperatorAction:
-    """An operator's update (``retry_compensation`` or ``resolve``); returns the action done."""
+    """An operator's update (``retry_compensation``, ``retry_step`` or ``resolve``); returns
+    the action done."""
     context = await saga_trace(handle)
     attributes = {SAGA_ID: handle.id, SAGA_VARIANT: "orchestration"}
     try:
@@ -155,6 +156,10 @@ class SagaOperator:
     async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
         """Retry the saga's failed compensations; returns what came of it."""
         return await act(self._handle(saga_id), "retry_compensation", OperatorCall(who=who))
+
+    async def retry_step(self, saga_id: str, who: str) -> OperatorAction:
+        """Run the saga's failed step past the pivot again; returns what came of it."""
+        return await act(self._handle(saga_id), "retry_step", OperatorCall(who=who))
 
     async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
         """Mark the saga resolved by hand, with a note."""

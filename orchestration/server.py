@@ -12,7 +12,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from orchestration.visibility import KEYS
+from shared.admission import PolicyLimits
 from shared.servers import (
     ServerError,
     ServerLauncher,
@@ -50,6 +51,8 @@ class TemporalSettings:
     namespace: str = DEFAULT_NAMESPACE
     task_queue: str = DEFAULT_TASK_QUEUE
     """Stable across restarts: a worker started later resumes the sagas in flight."""
+    limits: PolicyLimits = field(default_factory=PolicyLimits)
+    """How long a saga may run and retry, whatever its input asks (the first activity's check)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TemporalSettings:
@@ -57,6 +60,7 @@ class TemporalSettings:
             address=settings.temporal_address or None,
             namespace=settings.temporal_namespace,
             task_queue=settings.temporal_task_queue,
+            limits=PolicyLimits.from_settings(settings),
         )
 
     @property

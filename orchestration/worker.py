@@ -26,6 +26,7 @@ from orchestration.bootstrap import (
     workflow_runner,
 )
 from orchestration.server import TemporalSettings
+from shared.countermeasures import Countermeasures
 from shared.definitions import definition_named
 from shared.hooks import load_hooks
 from shared.servers import ServerError
@@ -108,6 +109,7 @@ async def serve(settings: Settings) -> int:
                 run_worker=True,
                 hooks=load_hooks(settings.hooks, VARIANT),
                 versioning=settings.workflow_versioning,
+                countermeasures=Countermeasures.parse(settings.countermeasures),
             ),
         ):
             stop = asyncio.Event()

@@ -5,8 +5,11 @@ next, for the saga spec it receives in its input. It imports stdlib, temporalio 
 pass-through project modules only: the workflow sandbox re-imports it, and replay must see the
 same decisions.
 
-- **Placement**: the order is placed by the first activity; the runtime starts the workflow
-  with the ``place`` update (update-with-start), which reports a duplicate order id at once.
+- **Placement**: the order is admitted and placed by the first activity (the catalogue, the
+  customer records and the worker's limits on the policy judge what the input says:
+  shared/admission.py); a refused order ends the saga REJECTED with its reason, before any
+  step. The runtime starts the workflow with the ``place`` update (update-with-start), which
+  reports a duplicate order id at once.
 - **Cancel and deadline** (the cancel signal, a workflow cancellation, the deadline timer)
   count only while the saga goes forward and before its pivot. One that lands while a step is
   in flight *fences* that step through its own service (activity ``fence_step``, the same
@@ -15,8 +18,8 @@ same decisions.
   pivot, whose commit wins: the cancel is void and the saga completes. The earliest cause
   decides the reason (a step that failed before the cancel keeps its own).
 - **Waiting for an operator**: a saga that ends NEEDS_INTERVENTION keeps its workflow open,
-  waiting durably for the ``retry_compensation`` or ``resolve`` update; each action is
-  recorded in the outcome. ``settled`` returns the outcome once it is settled.
+  waiting durably for the ``retry_compensation``, ``retry_step`` or ``resolve`` update; each
+  action is recorded in the outcome. ``settled`` returns the outcome once it is settled.
 
 It also tells the Temporal UI the truth (orchestration/visibility.py): search attributes
 upserted as the saga moves, and a one-line summary on every activity it schedules.
@@ -47,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         FENCE_STEP,
         LOCAL,
         NOT_WAITING,
+        ORDER_REJECTED,
         PLACE_ORDER,
         STEP_REJECTED,
         WORKFLOW_NAME,
@@ -87,7 +91,9 @@ with workflow.unsafe.imports_passed_through():
         SagaOutcome,
         SagaStatus,
         StepStatus,
+        as_reason,
     )
+    from shared.services.audit import reported
     from shared.services.base import Fence
 
 T = TypeVar("T")
@@ -130,6 +136,8 @@ class OrderSagaWorkflow:
         self._placed: bool | None = None
         self._holder = ""
         """The saga that holds the order id, when placement was refused."""
+        self._rejected: ReasonId | None = None
+        """Why the first activity refused the order (the saga ends REJECTED)."""
         self._tickets: list[Ticket] = []
         self._performing = False
         self._round = 0
@@ -151,6 +159,12 @@ class OrderSagaWorkflow:
             deadline.cancel()
             await workflow.wait_condition(workflow.all_handlers_finished)
             raise self._duplicate()
+        if self._rejected is not None:
+            deadline.cancel()
+            self._progress.reject(self._rejected)
+            outcome = self._end(SagaStatus.REJECTED)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return outcome
         try:
             ending = await self._forward()
         finally:
@@ -202,12 +216,22 @@ class OrderSagaWorkflow:
         return await self._queue(Action.RETRY_COMPENSATION, call)
 
     @workflow.update
+    async def retry_step(self, call: OperatorCall) -> OperatorAction:
+        """An operator runs the failed step past the pivot again (a fresh attempt, the next
+        round), and the steps after it: the saga completes, or still waits."""
+        return await self._queue(Action.RETRY_STEP, call)
+
+    @workflow.update
     async def resolve(self, call: OperatorCall) -> OperatorAction:
         """An operator finished the saga by hand: recorded, and the workflow closes."""
         return await self._queue(Action.RESOLVE, call)
 
     @retry_compensation.validator
     def _retry_allowed(self, call: OperatorCall) -> None:
+        self._check_waiting()
+
+    @retry_step.validator
+    def _retry_step_allowed(self, call: OperatorCall) -> None:
         self._check_waiting()
 
     @resolve.validator
@@ -217,16 +241,20 @@ class OrderSagaWorkflow:
     # -- placement, deadline, stops -------------------------------------------------------
 
     async def _place(self) -> bool:
-        """Record the order; False when another saga holds its order id."""
+        """Admit and record the order; False when another saga holds its order id. A refused
+        order is a saga too (it ends REJECTED): ``_rejected`` says why."""
         try:
-            place = PlaceCall(order=self._saga.order)
+            place = PlaceCall(order=self._saga.order, policy=self._saga.policy)
             await self._settle(self._activity(PLACE_ORDER, place, summary="place order"))
         except ActivityError as error:
+            cause = error.cause
+            details = cause.details if isinstance(cause, ApplicationError) else ()
             if error_type(error) == DUPLICATE_ORDER:
-                cause = error.cause
-                if isinstance(cause, ApplicationError) and cause.details:
-                    self._holder = str(cause.details[0])
+                self._holder = str(details[0]) if details else ""
                 return False
+            if error_type(error) == ORDER_REJECTED:
+                self._rejected = as_reason(str(details[0])) if details else "rejected"
+                return True
             raise
         return True
 
@@ -328,8 +356,9 @@ class OrderSagaWorkflow:
 
     def _show_result(self, step: str, done: StepDone) -> None:
         """Release 2: the step's report joins the ``results`` memo (one command per step)."""
-        if done.result.detail:
-            self._results[step] = done.result.detail
+        report = reported(done.result.detail)
+        if report:
+            self._results[step] = report
             workflow.upsert_memo({RESULTS: self._results})
 
     async def _fence(self, step: str) -> None:
@@ -413,7 +442,8 @@ class OrderSagaWorkflow:
         return ticket.performed
 
     async def _serve_operators(self) -> SagaOutcome:
-        """Wait durably for operators until a retry compensates the saga or one resolves it."""
+        """Wait durably for operators until a retry compensates or completes the saga, or one
+        resolves it."""
         while True:
             await self._until(lambda: bool(self._tickets))
             ticket = self._tickets.pop(0)
@@ -422,15 +452,18 @@ class OrderSagaWorkflow:
             self._performing = False
             self._progress.actions.append(performed)
             ticket.performed = performed
-            if performed.result in (ActionResult.COMPENSATED, ActionResult.RESOLVED):
+            if performed.result in _SETTLING:
                 return self._progress.outcome()
 
     async def _perform(self, requested: OperatorAction) -> OperatorAction:
-        """Resolve, or retry every failed compensation in reverse order (the next round)."""
+        """Resolve, retry the failed step past the pivot, or retry every failed compensation
+        in reverse order (the next round)."""
         if requested.action is Action.RESOLVE:
             if workflow.patched(RESOLVED_STATUS):
                 self._show(status=RESOLVED)  # out of the NEEDS_INTERVENTION list filter
             return requested.model_copy(update={"result": ActionResult.RESOLVED})
+        if requested.action is Action.RETRY_STEP:
+            return await self._retry_onward(requested)
         still = self._progress.failed_compensations
         failed = [c for c in reversed(self._compensations) if c in still]
         if not failed:
@@ -443,6 +476,32 @@ class OrderSagaWorkflow:
             done["result"] = ActionResult.COMPENSATED
         else:
             self._end(SagaStatus.NEEDS_INTERVENTION)
+        return requested.model_copy(update=done)
+
+    async def _retry_onward(self, requested: OperatorAction) -> OperatorAction:
+        """Run the failed step past the pivot again, then the steps after it (the next round):
+        past the pivot the saga only goes forward, so a success completes it."""
+        failed = self._progress.failed_step
+        if failed is None or not self._spec.after_pivot(failed):
+            return requested.model_copy(update={"result": ActionResult.NOTHING_TO_RETRY})
+        self._round += 1
+        done = {"round": self._round, "result": ActionResult.COMPLETED}
+        for step in self._spec.forward_steps[self._spec.index(failed) :]:
+            if not self._spec.applies(step, self._saga.order):
+                continue
+            self._progress.start(step)
+            self._show(step=step)
+            try:
+                ran = await self._settle(self._step(step, maximum_attempts=0))
+            except ActivityError as error:
+                self._progress.finish(step, StepStatus.FAILED, failure_detail(error, 1).attempt)
+                self._progress.blame(step, None)
+                self._end(SagaStatus.NEEDS_INTERVENTION)
+                done["result"] = ActionResult.STILL_FAILING
+                return requested.model_copy(update=done)
+            self._progress.finish(step, StepStatus.DONE, ran.attempt)
+        self._progress.blame(None, None)  # nothing failed in the end
+        self._end(SagaStatus.COMPLETED)
         return requested.model_copy(update=done)
 
     # -- activities ---------------------------------------------------------------------------
@@ -570,6 +629,10 @@ async def local_activity(name: str, arg: Any, options: dict[str, Any]) -> Any:
             activity_id="",
             retry_state=None,
         ) from failure
+
+
+_SETTLING = (ActionResult.COMPENSATED, ActionResult.COMPLETED, ActionResult.RESOLVED)
+"""Action results after which the saga no longer waits for an operator."""
 
 
 def _needs_a_person(outcome: SagaOutcome) -> str | None:

@@ -3,18 +3,21 @@
     .venv/bin/python scripts/profile_bench.py --variant choreography --orders 300 -c 50
     .venv/bin/python scripts/profile_bench.py --variant choreography --untraced
     .venv/bin/python scripts/profile_bench.py --variant orchestration --activities local
+    .venv/bin/python scripts/profile_bench.py --variant orchestration --activities local --floor
 
 It opens the same session the benchmark opens (embedded servers, the chosen store), warms up,
 then samples this process with py-spy (``--nonblocking``: the process is never paused) for
 exactly one measured closed run, and prints a table of CPU by category (harness/bench/
 profile.py) with the run's CPU per saga by process. The services (choreography) or the worker
 (orchestration) run inside this process, as in the benchmark; the servers are not sampled.
+``--floor`` profiles the style's floor instead of its sagas (tracing off, as the bench runs it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -28,7 +31,7 @@ from harness.bench.measure import CLOSED, Load, measure
 from harness.bench.profile import markdown, read_profile
 from harness.bench.run import Style
 from harness.bench.spans import SpanTail
-from harness.bench.workload import SagaDriver
+from harness.bench.workload import FLOOR, Driver, FloorDriver, SagaDriver, open_floor
 from harness.compare.runner import new_run_tag
 from harness.session import open_session
 from shared.settings import Settings, StoreKind
@@ -47,6 +50,24 @@ class Watched(SagaDriver):
     async def one(self, index: int) -> bool:
         try:
             return await super().one(index)
+        finally:
+            self._left -= 1
+            if self._left == 0:
+                self._stop()
+
+
+class WatchedFloor:
+    """A floor's chains, the last one to end stopping the profiler, as ``Watched`` does."""
+
+    def __init__(self, inner: FloorDriver, runs: int, stop: Callable[[], None]) -> None:
+        self.kind = inner.kind
+        self._inner = inner
+        self._left = runs
+        self._stop = stop
+
+    async def one(self, index: int) -> bool:
+        try:
+            return await self._inner.one(index)
         finally:
             self._left -= 1
             if self._left == 0:
@@ -77,23 +98,41 @@ async def profile(args: argparse.Namespace, out: Path) -> None:
             warm = SagaDriver(runtime, new_run_tag(), 600)
             await warm.prepare(20)
             await Load(CLOSED, orders=20, concurrency=5).drive(warm)
-            driver = SagaDriver(runtime, new_run_tag(), 600)
-            await driver.prepare(args.orders)
             load = Load(CLOSED, orders=args.orders, concurrency=args.concurrency)
-            spy = subprocess.Popen(
-                [py_spy(), "record", "--pid", str(os.getpid()), "--rate", str(args.rate_hz),
-                 "--format", "raw", "--output", str(out), "--nonblocking",
-                 *(["--gil"] if args.gil else [])],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            await asyncio.sleep(1.0)  # py-spy attaches before the measured run starts
-            tail = SpanTail(session.traces_path)
-            watched = Watched(driver, args.orders, lambda: spy.send_signal(signal.SIGINT))
-            try:
-                m = await measure(style.name, style.variant, watched, load, session.tracing, tail)
-            finally:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(timeout=60)
+            async with contextlib.AsyncExitStack() as stack:
+                watched: Driver
+                if args.floor:
+                    session.tracing.set_enabled(False)
+                    floor = await stack.enter_async_context(
+                        open_floor(runtime, FLOOR, session.stores)
+                    )
+                    await Load(CLOSED, orders=20, concurrency=5).drive(floor)
+                else:
+                    driver = SagaDriver(runtime, new_run_tag(), 600)
+                    await driver.prepare(args.orders)
+                spy = subprocess.Popen(
+                    [py_spy(), "record", "--pid", str(os.getpid()), "--rate", str(args.rate_hz),
+                     "--format", "raw", "--output", str(out), "--nonblocking",
+                     *(["--gil"] if args.gil else [])],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                await asyncio.sleep(1.0)  # py-spy attaches before the measured run starts
+                tail = SpanTail(session.traces_path)
+
+                def stop() -> None:
+                    spy.send_signal(signal.SIGINT)
+
+                if args.floor:
+                    watched = WatchedFloor(floor, args.orders, stop)
+                else:
+                    watched = Watched(driver, args.orders, stop)
+                try:
+                    m = await measure(
+                        style.name, style.variant, watched, load, session.tracing, tail
+                    )
+                finally:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(timeout=60)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     report(args, out, m.sagas, m.throughput, m.cpu_s)
@@ -102,7 +141,7 @@ async def profile(args: argparse.Namespace, out: Path) -> None:
 def report(
     args: argparse.Namespace, out: Path, sagas: int, throughput: float, cpu: dict[str, float]
 ) -> None:
-    traced = "untraced" if args.untraced else "traced"
+    traced = "floor" if args.floor else "untraced" if args.untraced else "traced"
     print(f"{args.variant} ({traced}, {args.store}): {sagas} sagas at concurrency "
           f"{args.concurrency}, {throughput:.1f} sagas/s; CPU ms/saga by process: "
           + ", ".join(f"{k} {1000 * v / sagas:.1f}" for k, v in cpu.items()))  # fmt: skip
@@ -119,6 +158,7 @@ def main() -> None:
     parser.add_argument("--orders", "-n", type=int, default=300)
     parser.add_argument("--concurrency", "-c", type=int, default=50)
     parser.add_argument("--untraced", action="store_true")
+    parser.add_argument("--floor", action="store_true", help="profile the style's floor")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rate-hz", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--out", type=Path, help="where the raw stacks go")

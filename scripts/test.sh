@@ -14,12 +14,13 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy --strict shared choreography orchestration harness monitor
+.venv/bin/mypy --strict shared choreography orchestration harness monitor tests
 status=0
 # Two workers (pytest-xdist): most tests wait on servers and timers, so one pytest process left
 # the two cores mostly idle (load 1.5) and had done 31% of the suite after 8 minutes.
-# --dist loadscope keeps each module on one worker, in order: a module's servers start once,
-# and its tests may build on each other (the monitor's run actions one after another).
+# --dist loadscope keeps each module on one worker, so a module's servers (its module-scoped
+# fixtures) start once rather than once per worker. No test relies on another having run
+# first: each passes alone and in any order.
 .venv/bin/python -m pytest -n 2 --dist loadscope "$@" || status=$?
 if [ "$status" -eq 5 ]; then
   echo "error: pytest collected no tests" >&2

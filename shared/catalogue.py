@@ -2,19 +2,25 @@
 
 An order states its prices and its customer; the shop decides them. An order whose unit price
 differs from the catalogue's, whose product the catalogue lacks, or whose customer has no
-points account is invalid input: it is refused before any saga starts, with one line naming
-the field and the expected value. Both runtimes check against their live stores' read path;
-the CLI checks against the seed it is about to load.
+points account is invalid input (`Inadmissible`, with a named reason and one line naming the
+field and the expected value). Both runtimes check against their live stores' read path
+before they start a saga (the early, friendly error), the CLI against the seed it is about
+to load; the services check again when the order reaches them (shared/admission.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.contracts import OrderRequest
-from shared.errors import InvalidOrder
+from shared.contracts import OrderRequest, Reason, ServiceName
+from shared.errors import Inadmissible
 from shared.seed import SeedData
 from shared.services import Domain
+
+CATALOGUE_STORES = (ServiceName.INVENTORY, ServiceName.POINTS)
+"""Where the catalogue is read: inventory's products and the points service's accounts. A
+process that admits orders without owning these (the choreography's orders service) opens
+them read-only (``Domain.open(only=CATALOGUE_STORES, migrate=False)``)."""
 
 
 @dataclass(frozen=True)
@@ -55,26 +61,29 @@ class Catalogue:
         )
 
     def check(self, order: OrderRequest) -> None:
-        """Raise InvalidOrder naming the first field the catalogue or customers contradict."""
+        """Raise Inadmissible naming the first field the catalogue or customers contradict."""
         if order.customer_id not in self.customers:
-            raise InvalidOrder(
+            raise Inadmissible(
+                Reason.UNKNOWN_CUSTOMER,
                 f"customer_id: unknown customer {order.customer_id!r};"
-                " see `saga-compare catalogue` for the customers"
+                " see `saga-compare catalogue` for the customers",
             )
         for index, item in enumerate(order.items):
             listing = self.products.get(item.product_id)
             if listing is None:
-                raise InvalidOrder(
+                raise Inadmissible(
+                    Reason.UNKNOWN_PRODUCT,
                     f"items[{index}].product_id: unknown product {item.product_id!r};"
-                    " see `saga-compare catalogue` for the products"
+                    " see `saga-compare catalogue` for the products",
                 )
             if item.unit_price_cents != listing.price_cents:
-                raise InvalidOrder(
+                raise Inadmissible(
+                    Reason.PRICE_MISMATCH,
                     f"items[{index}].unit_price_cents: {item.unit_price_cents} does not match"
-                    f" the catalogue price {listing.price_cents} of {item.product_id}"
+                    f" the catalogue price {listing.price_cents} of {item.product_id}",
                 )
 
 
 async def admit(domain: Domain, order: OrderRequest) -> None:
-    """Refuse an order the live catalogue or customer records contradict (InvalidOrder)."""
+    """Refuse an order the live catalogue or customer records contradict (Inadmissible)."""
     (await Catalogue.read(domain, order)).check(order)

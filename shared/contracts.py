@@ -65,16 +65,19 @@ class SagaStatus(StrEnum):
     COMPLETED = "COMPLETED"
     COMPENSATED = "COMPENSATED"
     NEEDS_INTERVENTION = "NEEDS_INTERVENTION"
+    REJECTED = "REJECTED"
+    """The services refused the order when it arrived (the catalogue, the customer records or
+    the deployment's limits contradict it): nothing was reserved, charged or shipped."""
 
     @property
     def terminal(self) -> bool:
-        """Settled: COMPLETED, COMPENSATED, or waiting for an operator (NEEDS_INTERVENTION),
-        whose effects stay as they are until someone acts."""
+        """Settled: COMPLETED, COMPENSATED, REJECTED, or waiting for an operator
+        (NEEDS_INTERVENTION), whose effects stay as they are until someone acts."""
         return self is not SagaStatus.RUNNING
 
 
 class Reason(StrEnum):
-    """Why a saga ended COMPENSATED."""
+    """Why a saga ended COMPENSATED, or REJECTED (the last four)."""
 
     OUT_OF_STOCK = "out_of_stock"
     PAYMENT_DECLINED = "payment_declined"
@@ -82,6 +85,10 @@ class Reason(StrEnum):
     SHIPMENT_FAILED = "shipment_failed"
     CANCELLED_BY_CUSTOMER = "cancelled_by_customer"
     TIMED_OUT = "timed_out"
+    UNKNOWN_CUSTOMER = "unknown_customer"
+    UNKNOWN_PRODUCT = "unknown_product"
+    PRICE_MISMATCH = "price_mismatch"
+    POLICY_OUT_OF_BOUNDS = "policy_out_of_bounds"
 
 
 ReasonId = Annotated[Reason | _Name, Field(union_mode="left_to_right")]
@@ -172,7 +179,8 @@ class StepRequest(_Model):
     order: OrderRequest
     attempt: int = Field(default=1, ge=1)
     round: int = Field(default=0, ge=0)
-    """0 for the saga's own run; n for an operator's n-th retry of a failed compensation."""
+    """0 for the saga's own run; n for an operator's n-th retry (of a failed compensation, or
+    of the failed step past the pivot)."""
 
 
 class StepResult(_Model):
@@ -198,6 +206,9 @@ class Action(StrEnum):
     """What an operator can do to a saga waiting for one (NEEDS_INTERVENTION)."""
 
     RETRY_COMPENSATION = "retry_compensation"
+    RETRY_STEP = "retry_step"
+    """Run the failed step past the pivot again (and the steps after it): nothing past the
+    pivot is undone, so a saga stopped there can only go forward."""
     RESOLVE = "resolve"
 
 
@@ -206,10 +217,13 @@ class ActionResult(StrEnum):
     """Asked for; its effect is not known yet."""
     COMPENSATED = "compensated"
     """Every failed compensation succeeded on the retry: the saga is COMPENSATED."""
+    COMPLETED = "completed"
+    """The retried step past the pivot (and every step after it) succeeded: COMPLETED."""
     STILL_FAILING = "still_failing"
-    """A compensation failed again: the saga still waits for an operator."""
+    """A compensation, or the retried step, failed again: the saga still waits."""
     NOTHING_TO_RETRY = "nothing_to_retry"
-    """No compensation had failed (the saga stopped past its pivot)."""
+    """Nothing of that kind had failed: no compensation (the saga stopped past its pivot),
+    or no step past the pivot (a compensation failed)."""
     RESOLVED = "resolved"
     """Marked resolved by hand: the saga no longer waits (its state is as it was)."""
 
@@ -223,7 +237,7 @@ class OperatorAction(_Model):
     note: str = ""
     result: ActionResult = ActionResult.PENDING
     round: int = 0
-    """A retry's round (its compensations run as that round); 0 otherwise."""
+    """A retry's round (its compensations, or its step, run as that round); 0 otherwise."""
 
 
 class SagaOutcome(_Model):

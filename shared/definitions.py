@@ -6,7 +6,8 @@
 charge's amount reported as money (`shared/services/payment_v2.py`); it still understands v1's
 workflows and events. ``voucher`` is the extension example: v1 plus a compensatable step
 before the pivot with business state of its own (`shared/services/voucher.py`); adding it
-touched this file and that module only (docs/domain.md).
+touched this file and that module only (docs/domain.md). ``pessimistic`` is the order
+saga reordered by the pessimistic view (docs/anomalies.md): the points deduction is the pivot.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from functools import cache
 
 from shared.contracts import StepName
 from shared.definition import DefinitionRef, SagaDefinition
-from shared.saga import SAGA
+from shared.saga import SAGA, SagaSpec
 from shared.services import SERVICES
 from shared.validation import InvalidInput
 
@@ -72,10 +73,36 @@ def _voucher() -> SagaDefinition:
     )
 
 
+@cache
+def _pessimistic() -> SagaDefinition:
+    """The pessimistic view of the points (Frank & Zahle 1998): the deduction moved to where
+    nothing can give it back — it is the pivot, so no other saga ever reads a deduction that is
+    later restored. The shipment follows it and, past the pivot, is retried, never compensated.
+    Every order runs the deduction (zero points too): a pivot is never skipped."""
+    from shared.saga import StepSpec
+
+    steps = {step.name: step for step in SAGA.steps}
+    deduct = steps[StepName.DEDUCT_POINTS].model_copy(update={"pivot": True, "skip_unless": None})
+    ship = StepSpec(name=StepName.CREATE_SHIPMENT, service="shipping", done="created")
+    reserve, charge, complete = (
+        steps[StepName.RESERVE_INVENTORY],
+        steps[StepName.CHARGE_PAYMENT],
+        steps[StepName.COMPLETE_ORDER],
+    )
+    return SagaDefinition(
+        name="orders-pessimistic",
+        version="v1",
+        spec=SagaSpec(steps=(reserve, charge, deduct, ship, complete)),
+        services=SERVICES,
+        title="the order saga with the points deduction as its pivot (pessimistic view)",
+    )
+
+
 DEFINITIONS: dict[str, Callable[[], SagaDefinition]] = {
     "v1": lambda: ORDERS_V1,
     "v2": _v2,
     "voucher": _voucher,
+    "pessimistic": _pessimistic,
 }
 """Every definition by the name ``SAGA_DEFINITION`` takes."""
 DEFAULT = "v1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.contracts import ReasonId
 
 
@@ -10,13 +12,23 @@ class SagaError(Exception):
 
 
 class BusinessFailure(SagaError):
-    """A rule said no (out of stock, declined ...): never retried, the saga compensates."""
+    """A rule said no (out of stock, declined ...): never retried, the saga compensates.
 
-    def __init__(self, step: str, reason: ReasonId | None, message: str) -> None:
+    ``detail`` is the refusal's record (what the service read to say no), kept with it.
+    """
+
+    def __init__(
+        self,
+        step: str,
+        reason: ReasonId | None,
+        message: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.step = step
         self.reason = reason
         self.message = message
+        self.detail: dict[str, Any] = detail or {}
 
 
 class StepRejected(BusinessFailure):
@@ -43,3 +55,16 @@ class DuplicateOrder(InvalidOrder):
         super().__init__(f"order_id: order {order_id!r} is placed already (saga {saga_id})")
         self.order_id = order_id
         self.saga_id = saga_id
+
+
+class Inadmissible(InvalidOrder):
+    """An order the shop's records or the deployment's limits contradict; ``reason`` names
+    why (`Reason.PRICE_MISMATCH` ...), the message the field and the expected value.
+
+    Refused up front by a client that checks; a saga whose order reaches the services
+    anyway ends REJECTED for this reason, with nothing done.
+    """
+
+    def __init__(self, reason: ReasonId, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -38,13 +38,19 @@ class ListedStatus(StrEnum):
     COMPLETED = "COMPLETED"
     COMPENSATED = "COMPENSATED"
     NEEDS_INTERVENTION = "NEEDS_INTERVENTION"
+    REJECTED = "REJECTED"
 
     @property
     def in_flight(self) -> bool:
         return self in (ListedStatus.RUNNING, ListedStatus.COMPENSATING)
 
 
-ENDED = (ListedStatus.COMPLETED, ListedStatus.COMPENSATED, ListedStatus.NEEDS_INTERVENTION)
+ENDED = (
+    ListedStatus.COMPLETED,
+    ListedStatus.COMPENSATED,
+    ListedStatus.NEEDS_INTERVENTION,
+    ListedStatus.REJECTED,
+)
 """The ends counted per minute. A saga waiting for an operator is settled but still open (its
 workflow stays open in orchestration); it counts as ended NEEDS_INTERVENTION once resolved."""
 MAX_ALERT_CANDIDATES = 50
@@ -120,8 +126,9 @@ class StepView(_View):
     started_at: float | None = None
     ended_at: float | None = None
     round: int = 0
-    """0: the saga's own run; n: an operator's n-th retry of its failed compensations (a
-    compensation that ran in several rounds has one view per round, oldest first)."""
+    """0: the saga's own run; n: an operator's n-th retry (of its failed compensations, or of
+    its failed step past the pivot); a step that ran in several rounds has one view per
+    round, oldest first."""
 
     @property
     def duration_s(self) -> float | None:
@@ -163,6 +170,9 @@ class SagaDetail(_View):
     engine_url: str | None = None
     """The engine's own page for this saga (the Temporal Web UI), when there is one."""
     actions: list[ActionView] = Field(default_factory=list)
+    waiting_on: str | None = None
+    """A semantic lock the running saga waits on, as the service holding it says (another
+    saga's pending points, docs/anomalies.md); None when it waits on nothing."""
 
     @property
     def waiting(self) -> bool:
@@ -173,7 +183,7 @@ class SagaDetail(_View):
         return not any(a.result in _SETTLING for a in self.actions)
 
 
-_SETTLING = ("resolved", "compensated", "pending")
+_SETTLING = ("resolved", "compensated", "completed", "pending")
 """Action results after which a saga does not wait for an operator (now or any more): values
 of `shared.contracts.ActionResult`."""
 

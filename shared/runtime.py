@@ -49,13 +49,19 @@ class OperatorUnavailable(RuntimeError):
 
 class SagaRuntime(Protocol):
     variant: str
-    domain: Domain
+
+    @property
+    def domain(self) -> Domain:
+        """The domain services this runtime's sagas act on (read-only: built at its root)."""
+        ...
 
     async def start_saga(self, saga_id: str, order: OrderRequest, policy: SagaPolicy) -> None:
         """Place the order and start its saga; returns once the start is durable.
 
-        Raises InvalidOrder, before anything starts, for an order the live catalogue or
-        customer records contradict.
+        Raises InvalidOrder (Inadmissible), before anything starts, for an order the live
+        catalogue or customer records contradict or a policy beyond the limits. An order
+        the services refuse anyway (the catalogue changed meanwhile) starts a saga that
+        ends REJECTED.
         """
         ...
 
@@ -73,8 +79,8 @@ class SagaRuntime(Protocol):
         ...
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
-        """The settled outcome — COMPLETED, COMPENSATED, or NEEDS_INTERVENTION (waiting for an
-        operator); raises SagaStuck naming the step after ``timeout_s``."""
+        """The settled outcome — COMPLETED, COMPENSATED, REJECTED, or NEEDS_INTERVENTION
+        (waiting for an operator); raises SagaStuck naming the step after ``timeout_s``."""
         ...
 
     async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
@@ -83,6 +89,13 @@ class SagaRuntime(Protocol):
 
         Raises NotAwaitingOperator when the saga does not wait for an operator.
         """
+        ...
+
+    async def retry_step(self, saga_id: str, who: str) -> OperatorAction:
+        """An operator runs the failed step past the pivot of a saga waiting for one again (a
+        fresh attempt, the next round), and the steps after it; returns the recorded action
+        once its result is known: COMPLETED, still failing, or nothing to retry (a saga whose
+        compensation failed). Raises NotAwaitingOperator when the saga does not wait."""
         ...
 
     async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:

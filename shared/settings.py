@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.countermeasures import Countermeasures
 
 ENV_PREFIX = "SAGA_"
 OTLP_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -73,6 +75,11 @@ def redacted_url(value: str) -> str:
 PostgresUrl = Annotated[str | None, AfterValidator(_postgres_url)]
 
 
+def _countermeasures(value: str) -> str:
+    Countermeasures.parse(value)  # a ValueError names the unknown term
+    return value
+
+
 class StoreKind(StrEnum):
     SQLITE = "sqlite"
     POSTGRES = "postgres"
@@ -103,12 +110,27 @@ class Settings(BaseSettings):
     """Appended to every durable consumer name: lets several deployments share one broker."""
     nats_ack_wait_s: float = Field(default=2.0, gt=0, le=600)
     """How soon a dead consumer's unacknowledged messages come back."""
+    nats_user: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*$")
+    """The NATS user this process logs in as (choreography/access.py: one per process kind,
+    ``front``, ``monitor``); none: no credentials (a broker without authorization)."""
+    nats_password: SecretStr | None = None
+    nats_logins_dir: Path | None = None
+    """A folder of the NATS users' logins, ``<role>.json`` (choreography/access.py): a process
+    running several kinds (``--service all``) logs each in as its own user, and a process
+    whose kind was added by an upgrade finds its own there; none: ``nats_user`` for all."""
 
     temporal_address: str | None = None
     """host:port of a Temporal frontend; none: an embedded dev server."""
     temporal_namespace: str = "default"
     temporal_task_queue: str = Field(default=DEFAULT_TASK_QUEUE, min_length=1)
     """Stable, so a restarted worker polls the queue its predecessor's sagas wait on."""
+
+    limit_deadline_s: float = Field(default=600.0, gt=0)
+    """The longest business deadline a saga's policy may ask for (shared/admission.py): a
+    message asking for more is refused, so no saga can be kept running past it."""
+    limit_attempt_timeout_s: float = Field(default=300.0, gt=0)
+    limit_backoff_s: float = Field(default=60.0, gt=0)
+    limit_compensation_attempts: int = Field(default=20, ge=1)
 
     definition: str = Field(default="v1", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     """The saga definition every process of a deployment runs (`shared/definitions.py`)."""
@@ -124,6 +146,9 @@ class Settings(BaseSettings):
     hooks: str = Field(default="", pattern=r"^([A-Za-z_][\w.]*:[A-Za-z_]\w*)?$")
     """``module:function`` building the middleware of the step and publish seams; empty (the
     default, and every production deployment): none. ``up --chaos`` names the fault injector."""
+    countermeasures: Annotated[str, AfterValidator(_countermeasures)] = ""
+    """The isolation countermeasures the services apply, over the defaults (``-version_file``,
+    ``none``, ...; `shared/countermeasures.py`); empty: the defaults (docs/anomalies.md)."""
 
     trace_file: Path | None = None
     """Also append spans as OTLP JSON lines here."""
@@ -203,4 +228,6 @@ def _given_only(model: type[Settings]) -> type[Settings]:
 def _env_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
     return str(value)

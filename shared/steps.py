@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from shared.contracts import Phase, StepRequest, StepResult, StepStatus
 from shared.errors import BusinessFailure, StepRejected, TransientFailure
 from shared.services import Domain, Fence, FenceHook, Within
-from shared.telemetry import SAGA_OUTCOME, step_attributes
+from shared.telemetry import SAGA_OUTCOME, get_tracer, step_attributes
 
-_tracer = trace.get_tracer("saga-compare.steps")
+_tracer = get_tracer("saga-compare.steps")
 CANCELLED = "cancelled"
 """The outcome of an attempt cut off in flight, on its span."""
 

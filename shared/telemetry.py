@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+import random
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -48,15 +50,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
-    ALWAYS_ON,
-    ParentBased,
-    Sampler,
-    SamplingResult,
-)
-from opentelemetry.trace import Link, SpanKind
-from opentelemetry.util._decorator import _agnosticcontextmanager
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
 from shared.trace_files import JsonLinesSpanExporter, decode_value, encode_spans, read_jsonl
@@ -72,8 +67,10 @@ __all__ = [
     "current_tracing",
     "decode_value",
     "encode_spans",
+    "get_tracer",
     "otlp_configured",
     "read_jsonl",
+    "recording",
     "service_component",
     "service_scope",
     "step_attributes",
@@ -95,6 +92,8 @@ NAMESPACE = "saga-compare"
 SERVICE_NAME = "service.name"
 SERVICE_NAMESPACE = "service.namespace"
 OTLP_ENV = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_random = random.Random()
+"""Ids of dropped root spans (the SDK's own generator draws from ``random`` the same way)."""
 QUEUE_SIZE = 16_384
 """Spans the batch processor holds before it drops: a slow OTLP receiver must not cost the file
 (the report's source) the spans of a benchmark burst."""
@@ -142,12 +141,13 @@ def service_scope(component: Component) -> Iterator[None]:
 
 
 class SwitchableSampler(Sampler):
-    """Samples every root span while on; off, spans are non-recording (benchmarks' baseline)."""
+    """Samples every root span while on; off, spans are non-recording (benchmarks' baseline).
+
+    On, it decides as the SDK's ``ParentBased(ALWAYS_ON)`` would (a root or a sampled parent:
+    recorded; an unsampled parent: dropped), in one step instead of three delegations."""
 
     def __init__(self) -> None:
         self.enabled = True
-        self._on = ParentBased(root=ALWAYS_ON)
-        self._off = ALWAYS_OFF
 
     def should_sample(
         self,
@@ -159,10 +159,11 @@ class SwitchableSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: Any = None,
     ) -> SamplingResult:
-        sampler = self._on if self.enabled else self._off
-        return sampler.should_sample(
-            parent_context, trace_id, name, kind, attributes, links, trace_state
-        )
+        parent = trace.get_current_span(parent_context).get_span_context()
+        state = parent.trace_state if parent.is_valid else None
+        if self.enabled and (not parent.is_valid or parent.trace_flags.sampled):
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
+        return SamplingResult(Decision.DROP, None, state)
 
     def get_description(self) -> str:
         return f"SwitchableSampler(enabled={self.enabled})"
@@ -266,7 +267,7 @@ class Tracing:
         """A tracer fixed to ``component``, or a routing one (see the module docstring)."""
         if component is None:
             return self.router.get_tracer(name)
-        return self.provider(component).get_tracer(name)
+        return FixedTracer(self, name, self.provider(component).get_tracer(name))
 
     @contextlib.contextmanager
     def exporting(self, *, jsonl: Path | None = None, otlp: bool | None = None) -> Iterator[None]:
@@ -294,6 +295,20 @@ class Tracing:
         """Turn recording on or off for the whole process (the benchmark's tracing-off run)."""
         self.sampler.enabled = enabled
 
+    def dropped(self, context: otel_context.Context | None = None) -> trace.Span | None:
+        """The span to hand out instead of starting one when a span started now under
+        ``context`` would not be recorded (tracing off, or an unsampled parent); None when it
+        would be."""
+        parent = trace.get_current_span(context).get_span_context()
+        if self.sampler.enabled and (not parent.is_valid or parent.trace_flags.sampled):
+            return None
+        return _dropped_span(parent)
+
+    def recording(self, context: otel_context.Context | None = None) -> bool:
+        """Whether a span started now under ``context`` would be recorded: callers skip
+        building a dropped span's attributes."""
+        return self.dropped(context) is None
+
     def shutdown(self) -> None:
         self.pipeline.shutdown()
 
@@ -315,7 +330,13 @@ class RouterProvider(trace.TracerProvider):
 
 
 class RoutingTracer(trace.Tracer):
-    """Starts each span on the provider of its component: scope, local parent, or default."""
+    """Starts each span on the provider of its component: scope, local parent, or default.
+
+    A span that would not be recorded -- tracing switched off, or a parent that was not
+    sampled -- costs no routing, no ids and no attributes: it is the parent's context as a
+    non-recording span (a fresh valid context for a root, so "are we in a trace" still holds),
+    which is what the sampler would have decided at the price of a whole SDK span.
+    """
 
     def __init__(self, tracing: Tracing, name: str) -> None:
         self._tracing = tracing
@@ -354,6 +375,9 @@ class RoutingTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> trace.Span:
+        dropped = self._tracing.dropped(context)
+        if dropped is not None:
+            return dropped
         return self.target(context, attributes).start_span(
             name,
             context,
@@ -365,8 +389,7 @@ class RoutingTracer(trace.Tracer):
             set_status_on_exception,
         )
 
-    @_agnosticcontextmanager
-    def start_as_current_span(
+    def start_as_current_span(  # type: ignore[override]
         self,
         name: str,
         context: otel_context.Context | None = None,
@@ -377,8 +400,77 @@ class RoutingTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
-    ) -> Iterator[trace.Span]:
-        with self.target(context, attributes).start_as_current_span(
+    ) -> CurrentSpan:
+        def start() -> trace.Span:
+            return self.start_span(
+                name,
+                context,
+                kind,
+                attributes,
+                links,
+                start_time,
+                record_exception,
+                set_status_on_exception,
+            )
+
+        return CurrentSpan(start, end_on_exit, record_exception, set_status_on_exception)
+
+
+class LazyTracer(trace.Tracer):
+    """A module-level tracer (``get_tracer``): the process's routing tracer from the first span
+    after ``configure_tracing``, and the API's until then.
+
+    The API's ``trace.get_tracer`` at import time, before the provider is set, hands out a
+    proxy that wraps every ``start_as_current_span`` in a generator context manager of its
+    own, around the router's ``CurrentSpan``: on every span of the hot path."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._real: trace.Tracer | None = None
+
+    def _tracer(self) -> trace.Tracer:
+        real = self._real
+        if real is None:
+            if _PROCESS is None:  # not configured (yet): whatever the API has
+                return trace.get_tracer(self._name)
+            real = self._real = _PROCESS.router.get_tracer(self._name)
+        return real
+
+    def start_span(
+        self,
+        name: str,
+        context: otel_context.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
+        return self._tracer().start_span(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+        )
+
+    def start_as_current_span(  # type: ignore[override]
+        self,
+        name: str,
+        context: otel_context.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> contextlib.AbstractContextManager[trace.Span]:
+        return self._tracer().start_as_current_span(
             name,
             context,
             kind,
@@ -388,8 +480,75 @@ class RoutingTracer(trace.Tracer):
             record_exception,
             set_status_on_exception,
             end_on_exit,
-        ) as span:
-            yield span
+        )
+
+
+def get_tracer(name: str) -> trace.Tracer:
+    """The tracer a module keeps at module level (``_tracer = get_tracer(__name__)``)."""
+    return LazyTracer(name)
+
+
+class FixedTracer(RoutingTracer):
+    """A tracer of one component's provider (code off the asyncio tasks: Temporal's workflow
+    threads), with the router's cheap dropped spans."""
+
+    def __init__(self, tracing: Tracing, name: str, tracer: trace.Tracer) -> None:
+        super().__init__(tracing, name)
+        self._fixed = tracer
+
+    def target(self, context: otel_context.Context | None, attributes: Attributes) -> trace.Tracer:
+        return self._fixed
+
+
+class CurrentSpan:
+    """``with tracer.start_as_current_span(...)`` as one small object instead of two nested
+    generators (the SDK's and ``use_span``): the span starts on entry and is current inside;
+    on the way out an exception is recorded as ``use_span`` records it, then the span ends."""
+
+    __slots__ = ("_end", "_record", "_span", "_start", "_status", "_token")
+
+    def __init__(
+        self,
+        start: Callable[[], trace.Span],
+        end_on_exit: bool,
+        record_exception: bool,
+        set_status_on_exception: bool,
+    ) -> None:
+        self._start = start
+        self._end = end_on_exit
+        self._record = record_exception
+        self._status = set_status_on_exception
+
+    def __enter__(self) -> trace.Span:
+        self._span = span = self._start()
+        self._token = otel_context.attach(trace.set_span_in_context(span))
+        return span
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        otel_context.detach(self._token)
+        span = self._span
+        # Only Exceptions, as use_span: a cancel or an exit is not the span's error.
+        if isinstance(error, Exception) and span.is_recording():
+            if self._record:
+                span.record_exception(error)
+            if self._status:
+                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        if self._end:
+            span.end()
+
+
+def _dropped_span(parent: SpanContext) -> trace.Span:
+    """The non-recording span a dropped span is: its parent's context, or a fresh unsampled
+    root context (valid, so code asking whether it runs in a trace gets the usual answer)."""
+    if parent.is_valid:
+        return NonRecordingSpan(parent)
+    root = SpanContext(_random.getrandbits(128) or 1, _random.getrandbits(64) or 1, is_remote=False)
+    return NonRecordingSpan(root)
 
 
 _PROCESS: Tracing | None = None
@@ -412,6 +571,12 @@ def configure_tracing(component: Component, *, memory: bool = False) -> Tracing:
 def current_tracing() -> Tracing | None:
     """The process's tracing if ``configure_tracing`` ran (a library must not fix it first)."""
     return _PROCESS
+
+
+def recording(context: otel_context.Context | None = None) -> bool:
+    """Whether a span started now (under ``context``) would be recorded by this process's
+    tracing: code that builds a span's attributes skips that work for a dropped span."""
+    return _PROCESS is not None and _PROCESS.recording(context)
 
 
 def otlp_configured() -> bool:

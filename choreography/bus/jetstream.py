@@ -2,7 +2,7 @@
 
 The only place that opens a NATS connection for the variant's processes. Publishing is
 pipelined: every message of a batch goes out before any ack is awaited, and each message's
-``send`` span ends with its own ack (tracing.py).
+``send`` span, whose context the message carries, ends with its own ack (tracing.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import nats
@@ -20,9 +20,9 @@ from nats.errors import ConnectionClosedError, UnexpectedEOF
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
-from choreography.broker import SAGA_STREAM
+from choreography.broker import SAGA_STREAM, NatsLogin
 from choreography.bus import tracing
-from choreography.bus.messages import MSG_ID_HEADER, Outgoing
+from choreography.bus.messages import Outgoing
 from choreography.bus.spec import ConsumerSpec
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,14 @@ class Bus:
     def __init__(self, nc: NatsClient, js: JetStreamContext) -> None:
         self.nc = nc
         self.js = js
+        self._server = tracing.ServerAttributes(nc)
 
     @classmethod
-    async def connect(cls, servers: Sequence[str], name: str) -> Bus:
-        """Connect, reconnecting forever once connected; a first failure is a ConnectionError."""
+    async def connect(
+        cls, servers: Sequence[str], name: str, login: NatsLogin | None = None
+    ) -> Bus:
+        """Connect (as ``login``'s user), reconnecting forever once connected; a first failure
+        is a ConnectionError (a refused login too: its message says so)."""
         try:
             nc = await nats.connect(
                 servers=list(servers),
@@ -52,6 +56,7 @@ class Bus:
                 reconnect_time_wait=0.5,
                 connect_timeout=5,
                 error_cb=_quiet,
+                **(login.connect_options() if login is not None else {}),
             )
         except (NatsError, OSError) as error:
             message = f"cannot connect to NATS at {', '.join(servers)}: {error}"
@@ -67,16 +72,17 @@ class Bus:
     async def publish(self, batch: Sequence[Outgoing]) -> None:
         """Publish in one pipelined batch and wait for every stream ack; raises on any failure.
 
-        Each message gets its PRODUCER ``send`` span, ended when its own ack (or error) is in.
+        Each message gets its PRODUCER ``send`` span, carried in its headers to its consumers,
+        ended when its own ack (or error) is in.
         """
-        server = self.server_attributes()
+        server = self._server()
         spans = [tracing.send_span(item, server) for item in batch]
         try:
             futures = [
                 await self.js.publish_async(
-                    item.subject, item.body, headers={**item.headers, MSG_ID_HEADER: item.msg_id}
+                    item.subject, item.body, headers=tracing.published_headers(item, span)
                 )
-                for item in batch
+                for item, span in zip(batch, spans, strict=True)
             ]
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
                 acks = await asyncio.gather(*futures, return_exceptions=True)
@@ -89,9 +95,9 @@ class Bus:
         if failures:
             raise failures[0]
 
-    def server_attributes(self) -> dict[str, str | int]:
+    def server_attributes(self) -> Mapping[str, str | int]:
         """``server.address`` and ``server.port`` of the server this connection is on now."""
-        return tracing.server_attributes(self.nc)
+        return self._server()
 
     async def ensure_consumer(self, spec: ConsumerSpec) -> None:
         """Create or update the durable (``add_consumer`` updates; ``pull_subscribe`` would not).
@@ -123,6 +129,7 @@ class Bus:
 
 
 async def _quiet(error: Exception) -> None:
-    """nats-py logs each error with a traceback; a lost connection (it reconnects) is routine."""
+    """nats-py logs each error with a traceback; a lost connection (it reconnects) is routine.
+    A permissions violation (a publish the server refused for this user) is a warning."""
     routine = isinstance(error, (OSError, UnexpectedEOF, ConnectionClosedError))
     log.log(logging.DEBUG if routine else logging.WARNING, "nats: %r", error)

@@ -3,8 +3,8 @@
 A step up to the pivot reacts to its triggers (run it, or skip it), to its own ``failed``
 (compensate itself first), to the hand-backs that may address it, to the saga's cancel, and to
 an operator's command to retry its compensation;
-a step after the pivot only to its triggers (`onward`). A service's consumer is filtered on
-exactly the kinds of its table.
+a step after the pivot only to its triggers and to an operator's command to run it again
+(`onward`). A service's consumer is filtered on exactly the kinds of its table.
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ def kinds_for(service: str, routing: Routing) -> tuple[str, ...]:
 def _step_table(spec: StepSpec, routing: Routing) -> dict[str, Reaction]:
     if spec.compensation is None:
         onward = Onward(spec.name)
-        return dict.fromkeys(routing.triggers(spec.name), onward.forward)
+        runs: dict[str, Reaction] = dict.fromkeys(routing.triggers(spec.name), onward.forward)
+        runs[routing.retry_step(spec.name)] = onward.forward
+        return runs
     on = StepReactions(spec.name)
     table: dict[str, Reaction] = dict.fromkeys(routing.triggers(spec.name), on.forward)
     table[routing.failed(spec.name)] = on.own_failure

@@ -3,7 +3,9 @@
 Such a step has no compensation and ignores cancels (past the pivot the saga only goes
 forward). Its service reports ``done`` with the step added to the trail, or ``failed``; the
 tracker completes the saga on the last step's ``done`` and keeps it waiting for an operator
-(NEEDS_INTERVENTION) on a ``failed``.
+(NEEDS_INTERVENTION) on a ``failed``. The operator may run the step again: the tracker's
+command (``<service>.retry_step``, round n) is a trigger like the others, and the answer
+carries its round (``order.completed`` of round n completes the saga).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from shared.errors import BusinessFailure, TransientFailure
 
 @dataclass(frozen=True)
 class Onward:
-    """The one reaction of a step after the pivot: its trigger runs it."""
+    """The one reaction of a step after the pivot: its trigger (or an operator's retry) runs
+    it."""
 
     step: str
 
@@ -44,6 +47,7 @@ def _result(routing: Routing, trigger: Event, result: StepResult, attempt: int) 
     if result.status is StepStatus.DONE:
         return trigger.follow(
             routing.done(result.step),
+            round=trigger.round,
             trail=(*trigger.trail, result.step),
             step=result.step,
             status=result.status,
@@ -51,6 +55,7 @@ def _result(routing: Routing, trigger: Event, result: StepResult, attempt: int) 
         )
     return trigger.follow(
         routing.failed(result.step),
+        round=trigger.round,
         step=result.step,
         status=result.status,
         attempts=attempt,

@@ -29,6 +29,7 @@ from choreography.participants import cancel
 from choreography.participants.base import Participant, Writer, annotate
 from shared.contracts import ReasonId, StepRequest, StepResult, StepStatus
 from shared.errors import BusinessFailure, StepRejected, TransientFailure
+from shared.services.audit import reported
 
 
 def forward_events(
@@ -45,7 +46,7 @@ def forward_events(
                 step=step,
                 status=result.status,
                 attempts=attempt,
-                detail=result.detail,
+                detail=reported(result.detail),
             )
         ]
     if result.status is StepStatus.SKIPPED:
@@ -60,6 +61,7 @@ def failed_event(
 ) -> Event:
     return trigger.follow(
         routing.failed(step),
+        round=trigger.round,  # the round of the trigger: 0, or an operator's retry of the step
         step=step,
         status=StepStatus.FAILED,
         attempts=attempt,

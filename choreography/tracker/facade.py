@@ -22,7 +22,7 @@ from choreography.tracker.projector import EndHook, Projector
 from choreography.tracker.queries import Intervention, Queries
 from choreography.versions import Reader
 from choreography.views import Views
-from shared.contracts import OperatorAction, Reason, SagaOutcome
+from shared.contracts import OperatorAction, Reason, ReasonId, SagaOutcome
 from shared.saga import SagaSpec
 from shared.services.orders import OrdersService
 from shared.store import Tx
@@ -91,6 +91,12 @@ class Tracker:
         """The saga's view, written in the transaction that places the order."""
         self.projector.record_start(tx, event, traceparent)
 
+    def record_rejected(
+        self, tx: Tx, event: Event, reason: ReasonId, traceparent: str | None
+    ) -> Outgoing | None:
+        """A saga refused on arrival (REJECTED), written with the refused order; its notice."""
+        return self.projector.record_rejected(tx, event, reason, traceparent)
+
     async def project(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """The projection consumer's batch handler: returns the poison deliveries."""
         return await self.projector.project(deliveries)
@@ -117,6 +123,11 @@ class Tracker:
         self, saga_id: str, who: str, *, command: str | None = None
     ) -> OperatorAction:
         return await self.actions.retry_compensation(saga_id, who, command=command)
+
+    async def retry_step(
+        self, saga_id: str, who: str, *, command: str | None = None
+    ) -> OperatorAction:
+        return await self.actions.retry_step(saga_id, who, command=command)
 
     async def resolve(
         self, saga_id: str, who: str, note: str, *, command: str | None = None

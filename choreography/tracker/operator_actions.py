@@ -1,10 +1,12 @@
 """An operator's actions on a saga that waits for one, as the tracker carries them out.
 
 ``retry_compensation`` records the action (round n) and sends one command per failed
-compensation; ``resolve`` records the note and the saga no longer waits. The embedded runtime
-calls them directly; a front door elsewhere sends an operator command over NATS, and the
-tracker host's desk calls them with the command's id (choreography/operator.py), which joins
-the orders inbox in the same transaction: a redelivered command changes nothing.
+compensation; ``retry_step`` records the action (round n) and sends the command that runs the
+failed step past the pivot again; ``resolve`` records the note and the saga no longer waits.
+Recording an action keeps the results earlier retries came to (`projection.actions`). The
+embedded runtime calls them directly; a front door elsewhere sends an operator command over
+NATS, and the tracker host's desk calls them with the command's id (choreography/operator.py),
+which joins the orders inbox in the same transaction: a redelivered command changes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 
 from choreography import inbox, outbox
 from choreography.bus import Outgoing
-from choreography.projection import SagaView, outcome, started_steps
+from choreography.projection import SagaView, acted_steps, actions, outcome, started_steps
 from choreography.tracker import table
 from choreography.views import Views
 from shared.contracts import Action, ActionResult, OperatorAction, SagaOutcome, SagaStatus
@@ -79,20 +81,16 @@ class OperatorActions:
             view, current = waiting
             failed = tuple(current.failed_compensations)
             if not failed:
-                action = OperatorAction(
+                nothing = OperatorAction(
                     action=Action.RETRY_COMPENSATION,
                     who=who,
                     at=now,
                     result=ActionResult.NOTHING_TO_RETRY,
                 )
-                recorded = view.model_copy(update={"actions": (*view.actions, action)})
-                table.save(tx, [recorded], self.views)
-                return action, []
+                return self._record(tx, view, nothing), []
             round = max(view.rounds, default=0) + 1
             action = OperatorAction(action=Action.RETRY_COMPENSATION, who=who, at=now, round=round)
-            rounds = {**view.rounds, round: failed}
-            update: dict[str, object] = {"actions": (*view.actions, action), "rounds": rounds}
-            table.save(tx, [view.model_copy(update=update)], self.views)
+            self._record(tx, view, action, rounds={**view.rounds, round: failed})
             placed = table.placed(tx, saga_id, self.views)
             routing = self.views.routing_of(view)  # the saga's own definition's rules
             commands = [
@@ -106,6 +104,50 @@ class OperatorActions:
                 for compensation in failed
             ]
             return action, [outbox.add(tx, command) for command in commands]
+
+        action, rows = await self.store.run(work, key=saga_id)
+        self.hand_over(rows)
+        if isinstance(action, Exception):
+            raise action
+        return action
+
+    async def retry_step(
+        self, saga_id: str, who: str, *, command: str | None = None
+    ) -> OperatorAction:
+        """An operator runs the failed step past the pivot again: one command (round n) to its
+        service, which answers ``done`` (the saga completes) or ``failed`` of that round.
+
+        Returns the action as recorded (pending, or nothing to retry when no step past the
+        pivot failed); ``command`` as for `retry_compensation`.
+        """
+        now = time.time()
+
+        def work(tx: Tx) -> tuple[OperatorAction | Refusal, list[Outgoing | None]]:
+            waiting = self._waiting_once(tx, saga_id, command)
+            if not isinstance(waiting, tuple):
+                return waiting, []
+            view, current = waiting
+            routing = self.views.routing_of(view)  # the saga's own definition's rules
+            saga = routing.saga
+            step = current.failed_step
+            if step is None or current.failed_compensations or not saga.after_pivot(step):
+                nothing = OperatorAction(
+                    action=Action.RETRY_STEP,
+                    who=who,
+                    at=now,
+                    result=ActionResult.NOTHING_TO_RETRY,
+                )
+                return self._record(tx, view, nothing), []
+            round = max(view.rounds, default=0) + 1
+            action = OperatorAction(action=Action.RETRY_STEP, who=who, at=now, round=round)
+            self._record(tx, view, action, rounds={**view.rounds, round: (step,)})
+            again = table.placed(tx, saga_id, self.views).follow(
+                routing.retry_step(step),
+                round=round,
+                step=step,
+                trail=acted_steps(view, saga),
+            )
+            return action, [outbox.add(tx, again)]
 
         action, rows = await self.store.run(work, key=saga_id)
         self.hand_over(rows)
@@ -128,15 +170,21 @@ class OperatorActions:
             waiting = self._waiting_once(tx, saga_id, command)
             if not isinstance(waiting, tuple):
                 return waiting
-            view, _ = waiting
-            recorded = view.model_copy(update={"actions": (*view.actions, action)})
-            table.save(tx, [recorded], self.views)
+            self._record(tx, waiting[0], action)
             return None
 
         refused = await self.store.run(work, key=saga_id)
         if refused is not None:
             raise refused
         self._ended(saga_id)
+        return action
+
+    def _record(
+        self, tx: Tx, view: SagaView, action: OperatorAction, **changes: object
+    ) -> OperatorAction:
+        """The action joins the saga's view; the earlier ones keep the results they came to."""
+        update = {"actions": (*actions(view), action), **changes}
+        table.save(tx, [view.model_copy(update=update)], self.views)
         return action
 
     def _waiting(self, tx: Tx, saga_id: str) -> tuple[SagaView, SagaOutcome]:

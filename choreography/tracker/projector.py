@@ -69,6 +69,20 @@ class Projector:
         table.insert_start(tx, event, view, traceparent, self.views)
         table.save(tx, [view], self.views)
 
+    def record_rejected(
+        self, tx: Tx, event: Event, reason: ReasonId, traceparent: str | None
+    ) -> Outgoing | None:
+        """A saga whose order the desk refused: its view, ended REJECTED before any step, and
+        the end's notice, written in the transaction that records the refused order."""
+        ended = Ended(status=SagaStatus.REJECTED, reason=reason, at=time.time())
+        saga = self.views.routing_for(event).saga
+        view = new_view(event, saga, self.views.shape).model_copy(update={"end": ended})
+        table.insert_start(tx, event, view, traceparent, self.views)
+        table.save(tx, [view], self.views)
+        if self.on_end is None:
+            return None
+        return self.on_end(tx, event.saga_id, SagaStatus.REJECTED, reason)
+
     async def project(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """Fold a batch in one transaction, then decide the ends it made possible."""
         poison: list[Delivery] = []

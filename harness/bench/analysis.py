@@ -71,7 +71,7 @@ def _merge(group: list[Measurement]) -> dict[str, Any]:
         if isinstance(value, bool) or value is None:
             merged[name] = _all_true(rows, name) if isinstance(value, bool) else value
         elif isinstance(value, (int, float)):
-            s = Spread.of(float(row[name]) for row in rows)
+            s = Spread.of(float(row[name]) for row in rows if row[name] is not None)
             merged[name], spread[name] = s.median, s.as_dict()
         elif isinstance(value, dict) and name != "timeline":
             keys = dict.fromkeys(k for row in rows for k in row[name])

@@ -176,6 +176,91 @@ def cold_table(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def endurance_table(doc: dict[str, Any]) -> list[str]:
+    """Each long open run: every process kind's memory slope after settling, and p95 drift."""
+    found = doc.get("endurance") or {}
+    if not found:
+        return []
+    lines = [
+        "| style | rate | settled after | MB/min by process after it | p95 drift | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for e in found.values():
+        slopes = ", ".join(f"{kind} {mb:+.1f}" for kind, mb in e["mb_per_min"].items()) or "-"
+        drift = "-" if e["p95_drift"] is None else f"{e['p95_drift']:+.0%}"
+        if e["met"]:
+            verdict = "met"
+        else:
+            missed = [f"{kind} grows" for kind in e["growing"]]
+            if e["p95_drift"] is None:
+                missed.append("too few sagas for a drift")
+            elif e["p95_drift"] >= e["p95_drift_target"]:
+                missed.append("p95 drifts")
+            verdict = "**MISSED**: " + ", ".join(missed)
+        lines.append(
+            f"| {e['style']} | {e['rate']:g}/s | {e['settle_s']:.0f} s | {slopes} | {drift} "
+            f"| {verdict} |"
+        )
+    target = next(iter(found.values()))
+    lines += [
+        "",
+        f"Targets: no process grows more than {target['mb_per_min_target']:g} MB/min and p95 "
+        f"drifts less than {target['p95_drift_target']:.0%} after the settling time "
+        "(`bench-timeline.svg` draws each process's memory).",
+    ]
+    if not (doc.get("conditions") or {}).get("attached"):
+        lines += [
+            "",
+            "The harness process hosts the client and the style's own code (the services, or "
+            "the worker): its line is theirs too. Attached to a deployment from `saga-compare "
+            "up` (`--attach`), each of its processes has a line of its own.",
+        ]
+    return lines
+
+
+def calibration_table(doc: dict[str, Any]) -> list[str]:
+    """One engine operation at a time: wall and CPU per operation, this process and server."""
+    found = doc.get("calibration")
+    if not found:
+        return []
+    lines = [
+        "| operation | n | wall ms/op | CPU ms/op | CPU ms/op by process |",
+        "|---|---|---|---|---|",
+    ]
+    for op in found["operations"]:
+        split = ", ".join(
+            f"{kind} {op['cpu_ms'][kind]:.2f}"
+            for kind in (*PROCESS_ORDER, "other")
+            if op["cpu_ms"].get(kind)
+        )
+        lines.append(
+            f"| {op['label']} | {op['count']} | {op['wall_ms']:.2f} "
+            f"| {op['cpu_ms_total']:.2f} | {split or '-'} |"
+        )
+    notes = [
+        f"{LABEL_OF.get(key, key)}: not measured, {why}" for key, why in found["skipped"].items()
+    ]
+    notes.append(f"The calibration took {found['seconds']:.1f} s.")
+    return [*lines, "", *notes]
+
+
+LABEL_OF = {"postgres_tx": "Postgres transaction"}
+
+
+def per_core_table(doc: dict[str, Any]) -> list[str]:
+    """Sagas (or floor chains) per second of one busy core: what the CPU per saga allows."""
+    rows = [m for m in doc["measurements"] if m.get("sagas_per_cpu_s")]
+    if not rows:
+        return []
+    lines = ["| style | run | CPU ms/saga | sagas/s per busy core |", "|---|---|---|---|"]
+    for m in rows:
+        label = run_label(m) if m["load"] == "closed" else f"{m['rate']:g}/s"
+        lines.append(
+            f"| {m['style']} | {label} | {m['cpu_ms_per_saga']:.1f} | {m['sagas_per_cpu_s']:.1f} |"
+        )
+    return lines
+
+
 def bench_markdown(doc: dict[str, Any], command: str) -> str:
     """The whole page: how it was produced, then every table that has rows."""
     plan = doc["plan"]
@@ -212,6 +297,20 @@ def bench_markdown(doc: dict[str, Any], command: str) -> str:
     steps = steps_table(doc, plan["model"])
     if steps:
         parts += ["### Per-step p95 (ms, step spans)", "", *steps, ""]
+    lasting = endurance_table(doc)
+    if lasting:
+        parts += ["### Endurance: memory by process and p95 drift", "", *lasting, ""]
+    calibration = calibration_table(doc)
+    if calibration:
+        parts += [
+            "### Calibration: one engine operation at a time, on this machine, in this run",
+            "",
+            *calibration,
+            "",
+        ]
+    per_core = per_core_table(doc)
+    if per_core:
+        parts += ["### Sagas per busy core (all processes' CPU)", "", *per_core, ""]
     cold = cold_table(doc)
     if cold:
         parts += ["### Cold start", "", *cold, ""]

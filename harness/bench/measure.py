@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.bench.endurance import by_process, p95_drift, settle_s, slopes_after
 from harness.bench.load import Sample, closed_loop, open_loop
 from harness.bench.resources import (
+    MemorySample,
     MemorySampler,
     Outside,
     Processes,
@@ -82,8 +84,19 @@ class Measurement:
     errors: list[str] = field(default_factory=list)
     """Distinct reasons sagas had no end (at most a few)."""
     timeline: dict[str, list[list[float]]] = field(default_factory=dict)
-    """Open runs: ``memory`` [s, MB total] and ``latency`` [s, p50, p95, sagas] per window."""
+    """Open runs: ``memory`` [s, MB total], ``memory:<name>`` [s, MB] for each process (by
+    kind, a deployment's by its own name: resources.py), and ``latency`` [s, p50, p95, sagas]
+    per window."""
     repeat: int = 1
+    sagas_per_cpu_s: float = 0.0
+    """Sagas per second one busy core would serve at this CPU per saga (all processes)."""
+    settle_s: float = 0.0
+    """Open runs: the first seconds left out of the next two figures (bench/endurance.py)."""
+    rss_slope_after_settle: dict[str, float] = field(default_factory=dict)
+    """Open runs: each process's resident-memory slope after settling, MB/min (the names of
+    the timeline's ``memory:<name>`` series)."""
+    p95_drift: float | None = None
+    """Open runs: p95 of the later half of the settled sagas against the earlier half's, - 1."""
 
     @property
     def completed_fraction(self) -> float:
@@ -162,6 +175,9 @@ def summarize(
     ends = [s.ended for s in samples if s.ended is not None]
     window = max(ends, default=seen.wall_s) - min((s.scheduled for s in samples), default=0.0)
     memory_points = [(m.at, sum(m.rss_mb.values())) for m in seen.memory.samples]
+    cpu_total = sum(seen.cpu_s.values())
+    settled = settle_s(load.duration_s) if load.model == OPEN else 0.0
+    opened = load.model == OPEN
     return Measurement(
         style=style,
         variant=variant,
@@ -179,7 +195,7 @@ def summarize(
         p99_ms=percentile(latencies, 99),
         max_ms=max(latencies, default=0.0),
         cpu_s=seen.cpu_s,
-        cpu_ms_per_saga=1000 * sum(seen.cpu_s.values()) / max(len(samples), 1),
+        cpu_ms_per_saga=1000 * cpu_total / max(len(samples), 1),
         peak_rss_mb=seen.memory.peak_mb(),
         rss_growth_mb=seen.memory.growth_mb(),
         rss_slope_mb_per_min=slope_per_min(memory_points),
@@ -187,15 +203,20 @@ def summarize(
         spans_per_saga=seen.spans_per_saga,
         invariants_held=seen.invariants_held,
         errors=sorted({s.error for s in samples if s.error})[:5],
-        timeline=_timeline(samples, memory_points, load.duration_s) if load.model == OPEN else {},
+        timeline=_timeline(samples, seen.memory.samples, load.duration_s) if opened else {},
         repeat=repeat,
+        sagas_per_cpu_s=len(samples) / cpu_total if cpu_total > 0 else 0.0,
+        settle_s=settled,
+        rss_slope_after_settle=slopes_after(seen.memory.samples, settled) if opened else {},
+        p95_drift=p95_drift(samples, settled) if opened else None,
     )
 
 
 def _timeline(
-    samples: list[Sample], memory: list[tuple[float, float]], duration_s: float
+    samples: list[Sample], memory: list[MemorySample], duration_s: float
 ) -> dict[str, list[list[float]]]:
-    """Memory over time, and latency per window of arrivals (for drift over an endurance run)."""
+    """Memory over time (in all, and by process), and latency per window of arrivals
+    (for drift over an endurance run)."""
     width = max(1.0, round(duration_s / WINDOWS))
     windows: dict[int, list[float]] = {}
     for sample in samples:
@@ -205,4 +226,5 @@ def _timeline(
         [index * width, percentile(values, 50), percentile(values, 95), float(len(values))]
         for index, values in sorted(windows.items())
     ]
-    return {"memory": [[t, mb] for t, mb in memory], "latency": latency}
+    total = [[m.at, sum(m.rss_mb.values())] for m in memory]
+    return {"memory": total, "latency": latency, **by_process(memory)}

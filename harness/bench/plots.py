@@ -3,7 +3,8 @@
 - ``sweep_svg``: latency (p50 and p95, from each saga's scheduled start) against the offered
   rate, every style on the same axes, each style's knee marked, the p95 bound drawn;
 - ``closed_svg``: throughput and latency percentiles of each closed run (floors and sagas);
-- ``timeline_svg``: memory and p95 latency over an open run (an endurance run's drift).
+- ``timeline_svg``: memory (in all and by process) and p95 latency over an open run (an
+  endurance run's drift, and which process grows).
 """
 
 from __future__ import annotations
@@ -199,32 +200,70 @@ def closed_svg(doc: dict[str, Any]) -> str:
     return _svg(width, height, body, "closed runs: throughput and latency")
 
 
+DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2")
+"""Each process kind's line pattern in the by-process memory panel (colour is the style)."""
+MAX_DOTS = 120
+"""A series with more points than this is drawn as a line without a dot per point."""
+
+
 def timeline_svg(doc: dict[str, Any]) -> str:
-    """Memory and p95 latency over the longest open run of each style (drift over time)."""
+    """Memory (in all and by process) and p95 latency over the longest open run of each style:
+    drift over time, and which process grows."""
     runs = _longest_open_runs(doc)
     panel_h = 170
-    height = TOP + 2 * panel_h + 2 * BOTTOM
+    height = TOP + 3 * panel_h + 3 * BOTTOM
     plot_w = WIDTH - LEFT - RIGHT
     end = max((_last_time(m) for m in runs.values()), default=1.0) or 1.0
     time_ticks = _linear_ticks(end)
     end = time_ticks[-1]
     body: list[str] = []
     panels = (
-        ("memory", 1, "resident memory (MB, all processes)", 0),
-        ("latency", 2, "p95 latency of the sagas due in each window (ms)", 1),
+        (("memory",), 1, "resident memory (MB, all processes)", 0),
+        (_process_series(runs), 1, "resident memory by process (MB)", 1),
+        (("latency",), 2, "p95 latency of the sagas due in each window (ms)", 2),
     )
-    for series, column, label, row in panels:
+    for names, column, label, row in panels:
         top = TOP + row * (panel_h + BOTTOM)
-        values = [p[column] for m in runs.values() for p in m["timeline"].get(series, [])]
+        values = [p[column] for m in runs.values() for n in names for p in m["timeline"].get(n, [])]
         value_ticks = _linear_ticks(max(values, default=1.0) or 1.0, 4)
         body += _panel(top, panel_h, plot_w, time_ticks, value_ticks, label)
         for index, (style, m) in enumerate(runs.items()):
             colour = COLOURS[index % len(COLOURS)]
-            points = [(p[0], p[column]) for p in m["timeline"].get(series, [])]
-            body += _line(points, top, panel_h, plot_w, end, value_ticks[-1], colour)
+            for number, name in enumerate(names):
+                points = [(p[0], p[column]) for p in m["timeline"].get(name, [])]
+                dash = DASHES[number % len(DASHES)]
+                body += _line(points, top, panel_h, plot_w, end, value_ticks[-1], colour, dash)
+                if row == 1 and points:
+                    body += _end_label(points[-1], name.split(":", 1)[1], top, panel_h, plot_w,
+                                       end, value_ticks[-1], colour)  # fmt: skip
             if row == 0:
                 body += _legend(index, style, colour, WIDTH - RIGHT + 12)
     return _svg(WIDTH, height, body, "memory and latency over the open runs")
+
+
+def _process_series(runs: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    """The ``memory:<name>`` series any of the runs has: the process kinds in the reports'
+    order, then a deployment's own processes (``payment``, ``tracker`` ...) by name."""
+    order = ("harness", "services", "worker", "broker", "server", "database", "exporter", "other")
+    found = {name for m in runs.values() for name in m["timeline"] if name.startswith("memory:")}
+    known = [f"memory:{kind}" for kind in order if f"memory:{kind}" in found]
+    return (*known, *sorted(found - set(known)))
+
+
+def _end_label(
+    point: tuple[float, float],
+    text: str,
+    top: float,
+    height: float,
+    width: float,
+    end: float,
+    ceiling: float,
+    colour: str,
+) -> list[str]:
+    t, v = point
+    x = LEFT + width * t / end + 4
+    y = top + height - height * v / ceiling + 4
+    return [f"<text x='{x:.1f}' y='{y:.1f}' fill='{colour}'>{escape(text)}</text>"]
 
 
 def _longest_open_runs(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -276,6 +315,7 @@ def _line(
     end: float,
     ceiling: float,
     colour: str,
+    dash: str = "",
 ) -> list[str]:
     if not points:
         return []
@@ -287,5 +327,6 @@ def _line(
         f"r='2' fill='{colour}'/>"
         for t, v in points
     )
-    line = f"<polyline points='{path}' fill='none' stroke='{colour}' stroke-width='1.5'/>"
-    return [line + dots]
+    pattern = f" stroke-dasharray='{dash}'" if dash else ""
+    line = f"<polyline points='{path}' fill='none' stroke='{colour}' stroke-width='1.5'{pattern}/>"
+    return [line + (dots if len(points) <= MAX_DOTS else "")]

@@ -35,9 +35,11 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "opentelemetry/",
             "shared/telemetry.py",
+            "shared/propagation.py",
             "process_span (",
             "send_span (",
-            "_creation_headers (",
+            "published_headers (",
+            "ServerAttributes.",
             "message_attributes (",
             "server_attributes (",
         ),

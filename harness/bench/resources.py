@@ -13,6 +13,11 @@ Attached to a deployment from `saga-compare up`, the processes that do the work 
 ours: its topology file names them (`deployed`), and they are listed beside ours, each with
 its kind (a choreography process kind is ``services``, the worker ``worker``, nats-server
 ``broker``, the Temporal server ``server``, Postgres and its backends ``database``).
+
+CPU is summed by kind; memory is also kept by process name, finer where a kind has several
+processes: a deployment's choreography processes by their own kind (``payment``, ``tracker``
+...), a service process we started by its ``--service``. That is what tells an endurance run
+which participant grows; run in-process, the services or the worker are the harness's memory.
 """
 
 from __future__ import annotations
@@ -40,8 +45,20 @@ DEPLOYED_KINDS = {
     "worker": "worker",
 }
 """A deployment's process kinds by what they are; every other kind is a choreography service."""
-Outside = Sequence[tuple[psutil.Process, str]]
-"""Processes of a deployment this one did not start, each with its kind."""
+
+
+@dataclass(frozen=True)
+class OutsideProcess:
+    """A process of a deployment this one did not start: its kind (what CPU is summed by) and
+    its name (what memory is kept by: the deployment's process kind, ``payment`` ...)."""
+
+    process: psutil.Process
+    kind: str
+    name: str
+
+
+Outside = Sequence[OutsideProcess]
+"""Processes of a deployment this one did not start."""
 
 
 def classify(process: psutil.Process) -> str:
@@ -66,50 +83,80 @@ def classify(process: psutil.Process) -> str:
     return "other"
 
 
+def name_of(process: psutil.Process, kind: str) -> str:
+    """The name a child process's memory is kept under: a service process by its
+    ``--service`` (several run side by side), every other by its kind."""
+    if kind != "services":
+        return kind
+    try:
+        argv = process.cmdline()
+    except psutil.Error:
+        return kind
+    flag = argv.index("--service") if "--service" in argv else -1
+    return argv[flag + 1] if 0 <= flag < len(argv) - 1 else kind
+
+
 @dataclass
 class Processes:
-    """This process and its descendants, each with its kind."""
+    """This process and its descendants, each with its kind, and the name its memory is kept
+    under (its kind unless ``names`` says otherwise)."""
 
     kinds: dict[int, tuple[psutil.Process, str]] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def list(cls, outside: Outside = ()) -> Processes:
         """This process, its descendants, and ``outside`` with theirs (a deployment's)."""
         me = psutil.Process()
         found = {me.pid: (me, HARNESS)}
+        names = {me.pid: HARNESS}
         for child in me.children(recursive=True):
-            found[child.pid] = (child, classify(child))
-        for process, kind in outside:
-            found.setdefault(process.pid, (process, kind))
+            kind = classify(child)
+            found[child.pid] = (child, kind)
+            names[child.pid] = name_of(child, kind)
+        for member in outside:
+            family = [member.process]
             with contextlib.suppress(psutil.Error):
-                for child in process.children(recursive=True):
-                    found.setdefault(child.pid, (child, kind))
-        return cls(found)
+                family += member.process.children(recursive=True)
+            for process in family:
+                if process.pid not in found:
+                    found[process.pid] = (process, member.kind)
+                    names[process.pid] = member.name
+        return cls(found, names)
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds by kind: user + system, with the exited children of every child."""
         totals = dict.fromkeys(GROUPS, 0.0)
         for pid, (process, kind) in self.kinds.items():
+            if pid == os.getpid():
+                # Our own clock, to the nanosecond (the kernel's counters tick every 10 ms);
+                # the harness's exited children (a finished helper command) are not its work.
+                totals[kind] += time.process_time()
+                continue
             try:
                 times = process.cpu_times()
             except psutil.Error:
                 continue  # it ended: its time is in its parent's children counters
-            used = times.user + times.system
-            if pid != os.getpid():
-                # The harness's own exited children (a finished helper command) are not its work.
-                used += times.children_user + times.children_system
-            totals[kind] += used
+            totals[kind] += times.user + times.system + times.children_user + times.children_system
         return totals
 
     def rss(self) -> dict[str, int]:
         """Resident bytes by kind (shared pages counted in every process that maps them)."""
-        totals = dict.fromkeys(GROUPS, 0)
-        for process, kind in self.kinds.values():
+        return self.memory()[0]
+
+    def memory(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Resident bytes by kind and by process name, from one reading of each process."""
+        kinds = dict.fromkeys(GROUPS, 0)
+        names: dict[str, int] = {}
+        for pid, (process, kind) in self.kinds.items():
             try:
-                totals[kind] += process.memory_info().rss
+                rss = process.memory_info().rss
             except psutil.Error:
                 continue
-        return totals
+            kinds[kind] += rss
+            name = self.names.get(pid, kind)
+            names[name] = names.get(name, 0) + rss
+        return kinds, names
 
 
 @dataclass(frozen=True)
@@ -117,6 +164,13 @@ class MemorySample:
     at: float
     """Seconds since the sampler started."""
     rss_mb: dict[str, float]
+    """By process kind (the peaks)."""
+    processes: dict[str, float] = field(default_factory=dict)
+    """By process name (the endurance slopes and series); empty: the same as by kind."""
+
+    @property
+    def by_process(self) -> dict[str, float]:
+        return self.processes or self.rss_mb
 
 
 class MemorySampler:
@@ -130,9 +184,9 @@ class MemorySampler:
         self._task: asyncio.Task[None] | None = None
 
     def sample(self) -> None:
-        rss = self.processes.rss()
+        kinds, names = self.processes.memory()
         at = time.perf_counter() - self._origin
-        self.samples.append(MemorySample(at, {k: v / 2**20 for k, v in rss.items() if v}))
+        self.samples.append(MemorySample(at, _mb(kinds), _mb(names)))
 
     async def _watch(self) -> None:
         while True:
@@ -160,6 +214,10 @@ class MemorySampler:
         return _total(self.samples[-1]) - _total(self.samples[0])
 
 
+def _mb(sizes: dict[str, int]) -> dict[str, float]:
+    return {key: size / 2**20 for key, size in sizes.items() if size}
+
+
 def _total(sample: MemorySample) -> float:
     return sum(sample.rss_mb.values())
 
@@ -174,17 +232,20 @@ def _peaks(samples: Iterable[MemorySample]) -> dict[str, float]:
 
 def deployed(state_dir: Path, variant: str) -> Outside:
     """The running processes of a deployment from ``up`` that serve ``variant`` (and the
-    servers both share), from its topology file as it is now (pids change on restarts)."""
+    servers both share), from its topology file as it is now (pids change on restarts); each
+    choreography process kind keeps its own name for memory (``payment``, ``tracker`` ...)."""
     found = topology.read(state_dir)
     if found is None:
         return []
-    chosen: list[tuple[psutil.Process, str]] = []
+    chosen: list[OutsideProcess] = []
     for info in found.processes.values():
         if info.variant not in (None, variant) or not topology.alive(info.pid, info.started):
             continue
         with contextlib.suppress(psutil.Error):
             assert info.pid is not None
-            chosen.append((psutil.Process(info.pid), DEPLOYED_KINDS.get(info.kind, "services")))
+            kind = DEPLOYED_KINDS.get(info.kind, "services")
+            name = kind if info.kind in DEPLOYED_KINDS else info.kind
+            chosen.append(OutsideProcess(psutil.Process(info.pid), kind, name))
     return chosen
 
 

@@ -18,7 +18,9 @@ from typing import Any
 
 from harness.bench import resources
 from harness.bench.analysis import Spread, aggregate, holds, knees, verdict
+from harness.bench.calibration import Calibration, calibrate
 from harness.bench.cold import cold_start
+from harness.bench.endurance import endurance
 from harness.bench.measure import CLOSED, OPEN, Load, Measurement, measure
 from harness.bench.resources import Outside
 from harness.bench.spans import SpanTail
@@ -30,7 +32,7 @@ from harness.session import Session, open_session
 from shared.runtime import SagaRuntime
 from shared.settings import Settings
 
-SCHEMA = 2
+SCHEMA = 3
 WARMUP = 10
 """Sagas run (unmeasured) before each measured run: caches, connections, the sandbox."""
 CLOSED_TIMEOUT_S = 600.0
@@ -72,6 +74,8 @@ class BenchPlan:
     store: str = "sqlite"
     temporal_db: str = "file"
     """The embedded Temporal server keeps its state in a SQLite file (WAL) or in memory."""
+    calibrate: bool = True
+    """Measure the engines' single operations first (harness/bench/calibration.py)."""
 
     @property
     def model(self) -> str:
@@ -94,6 +98,7 @@ class Bench:
     started; the floors still run, on its servers)."""
     measurements: list[Measurement] = field(default_factory=list)
     cold: list[dict[str, Any]] = field(default_factory=list)
+    calibration: Calibration | None = None
 
     async def run(self) -> dict[str, Any]:
         conditions = gather(
@@ -105,12 +110,18 @@ class Bench:
             attached=self.deployed.source if self.deployed is not None else None,
         )
         load_before = conditions.load_at_start
+        if self.plan.calibrate:
+            self.progress("calibration: one engine operation at a time")
+            self.calibration = await calibrate(
+                self.settings, temporal_db=self.plan.temporal_db, scratch=self.scratch
+            )
         for repeat in range(1, self.plan.repeat + 1):
             styles = self.plan.styles if repeat % 2 else tuple(reversed(self.plan.styles))
             for style in styles:
                 await self._style(style, repeat)
         doc = document(self.plan, self.measurements, self.cold, load_before, os.getloadavg())
-        return {**doc, "conditions": conditions.model_dump(mode="json")}
+        calibration = self.calibration.as_dict() if self.calibration is not None else None
+        return {**doc, "calibration": calibration, "conditions": conditions.model_dump(mode="json")}
 
     async def _style(self, style: Style, repeat: int) -> None:
         if self.plan.cold_start:
@@ -276,6 +287,9 @@ def document(
         "measurements": aggregate(measurements),
         "verdict": verdict(measurements),
         "knees": knees(measurements, plan.p95_bound_ms),
+        "endurance": endurance([m.as_dict() for m in measurements], plan.duration_s)
+        if plan.model == OPEN
+        else {},
         "cold_start": cold_summary(cold),
         "runs": [m.as_dict() for m in measurements],
     }

@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from harness.cli import anomalies as anomalies_cli
 from harness.cli import bench as bench_cli
 from harness.cli import console, monitor_command, review, runs
 from harness.cli import deploy as deploy_cli
@@ -40,6 +41,7 @@ traces_cli.register(app)
 upgrade_cli.register(app)
 versioning_cli.register(app)
 review.register(app)
+anomalies_cli.register(app)
 
 
 def main() -> None:

@@ -96,6 +96,14 @@ def bench(
         bool,
         typer.Option("--cold-start/--no-cold-start", help="Time a fresh process's first saga."),
     ] = True,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate/--no-calibrate",
+            help="First measure one engine operation at a time (NATS publish, consume, store "
+            "transaction, Temporal workflow and activity): the calibration table.",
+        ),
+    ] = True,
     temporal_db: Annotated[
         TemporalDb,
         typer.Option(
@@ -136,6 +144,7 @@ def bench(
                 p95_bound_ms=p95_bound,
                 repeat=repeat,
                 cold_start=cold,
+                calibrate=calibrate,
                 store=settings.store.value,
                 temporal_db=temporal_db.value,
             ),

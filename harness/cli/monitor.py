@@ -32,10 +32,11 @@ def monitor_settings() -> MonitorSettings:
 
 
 def _guard(host: str, settings: MonitorSettings) -> Guard:
-    guard = Guard(loopback=is_loopback(host), token=settings.token)
+    guard = Guard(loopback=is_loopback(host), token=settings.token, operators=settings.operators)
     warning = announce_host(host)
     if warning:
-        note(warning + ("" if settings.token else "; read-only without SAGA_MONITOR_TOKEN"))
+        acts = settings.token or settings.operators
+        note(warning + ("" if acts else "; read-only without SAGA_MONITOR_OPERATORS"))
     return guard
 
 

@@ -35,15 +35,39 @@ def print_bench(doc: dict[str, Any]) -> None:
             figures = _figures(m)[:-1]
             table.add(m["style"], f"{m['rate']:g}/s", *figures, f"{m['completed_fraction']:.1%}")
     print_table(out, table)
+    print_calibration(doc)
     for style, v in doc["verdict"].items():
         out.print(f"{style}: " + "; ".join(_verdict_parts(v)))
     for style, k in doc["knees"].items():
         out.print(f"{style}: knee {_knee_label(k)} (p95 <= {k['p95_bound_ms']:g} ms, 99% in time)")
+    for e in (doc.get("endurance") or {}).values():
+        slopes = ", ".join(f"{kind} {mb:+.1f}" for kind, mb in e["mb_per_min"].items())
+        drift = "-" if e["p95_drift"] is None else f"{e['p95_drift']:+.0%}"
+        met = "[green]met[/]" if e["met"] else "[red]MISSED[/]"
+        out.print(
+            f"{e['style']} at {e['rate']:g}/s after {e['settle_s']:.0f} s: MB/min {slopes};"
+            f" p95 drift {drift} ({met})"
+        )
     for style, c in doc["cold_start"].items():
         out.print(f"{style}: cold start to first saga {c['median']:.2f} s")
     if not doc["machine"]["quiet"]:
         load = doc["machine"]["load_before"][0]
         note(f"provisional: the machine was shared (load {load:.2f} at the start)")
+
+
+def print_calibration(doc: dict[str, Any]) -> None:
+    """One engine operation at a time in this run, and each saga run's sagas per busy core."""
+    found = doc.get("calibration")
+    if found:
+        table = Rows(["operation", "n", "wall ms/op", "CPU ms/op"], title="calibration", wrap=0)
+        for op in found["operations"]:
+            table.add(escape(op["label"]), str(op["count"]), f"{op['wall_ms']:.2f}",
+                      f"{op['cpu_ms_total']:.2f}")  # fmt: skip
+        print_table(out, table)
+    for m in doc["measurements"]:
+        if m["kind"] == "saga" and m["tracing"] and m.get("sagas_per_cpu_s"):
+            rate = "" if m["load"] == "closed" else f" at {m['rate']:g}/s"
+            out.print(f"{m['style']}{rate}: {m['sagas_per_cpu_s']:.1f} sagas/s per busy core")
 
 
 def _run_label(m: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from shared.runtime import SagaRuntime
 from shared.services import Domain
 from shared.validation import InvalidInput
 
-R = TypeVar("R", bound=SagaRuntime)
+R = TypeVar("R", bound=SagaRuntime, covariant=True)
 
 NO_INJECTOR = (
     "the deployment runs no fault injector, and {what} injects faults; start the deployment"
@@ -83,6 +83,9 @@ class Faulty(Generic[R]):
 
     async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
         return await self.runtime.retry_compensation(saga_id, who)
+
+    async def retry_step(self, saga_id: str, who: str) -> OperatorAction:
+        return await self.runtime.retry_step(saga_id, who)
 
     async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
         return await self.runtime.resolve(saga_id, who, note)

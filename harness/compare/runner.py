@@ -12,8 +12,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from opentelemetry import trace
-
 from harness.compare.faulty import Faulty
 from harness.compare.invariants import check_invariants
 from harness.compare.namespace import Namespace, seed_namespace
@@ -29,9 +27,10 @@ from shared.telemetry import (
     SAGA_REASON,
     SAGA_SCENARIO,
     SAGA_VARIANT,
+    get_tracer,
 )
 
-_tracer = trace.get_tracer("saga-compare.harness")
+_tracer = get_tracer("saga-compare.harness")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """What one deployment is made of: its servers, each variant's settings and processes.
 
-`build` lays the deployment out in a state dir: ``nats/``, ``temporal/`` (the dev server's
-database file), ``postgres/`` when chosen, ``choreography/`` and ``orchestration/`` (each
-variant's SQLite stores; on Postgres, schemas ``choreography_*`` and ``orchestration_*``),
-and ``logs/`` (one file per process kind). Ports are those of the last run in that dir when
-still free, so an ``up`` after a ``down`` looks the same.
+`build` lays the deployment out in a state dir: ``nats/`` (the broker's store, its
+``auth.conf`` and ``users/``, one owner-only login per NATS user: choreography/access.py),
+``temporal/`` (the dev server's database file), ``postgres/`` when chosen,
+``choreography/`` and ``orchestration/`` (each variant's SQLite stores; on Postgres, schemas
+``choreography_*`` and ``orchestration_*``), and ``logs/`` (one file per process kind).
+Ports, and the NATS users' passwords, are those of the last run in that dir (ports when still
+free), so an ``up`` after a ``down`` looks the same.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from choreography.access import Logins
 from choreography.broker import NatsBroker
 from choreography.host import kinds_of_process
 from harness.deploy import topology
@@ -21,7 +24,6 @@ from harness.deploy.members import Member, ProcessMember, ServerMember
 from harness.deploy.topology import Ports, ProcessInfo, Topology
 from orchestration.bootstrap import DEV_SERVER_CONFIG
 from orchestration.server import TemporalServer
-from shared.definition import SagaDefinition
 from shared.definitions import DEFAULT, definition_named
 from shared.faults.deployment import FAULTS_DIR_ENV
 from shared.postgres_server import EmbeddedPostgres
@@ -37,6 +39,8 @@ PASSED_ON = (OTLP_ENDPOINT_ENV, "SAGA_WORKFLOW_VERSIONING", "SAGA_EVENT_VERSIONI
 another release (docs/versioning.md)."""
 CHAOS_HOOKS = "shared.faults.deployment:chaos_hooks"
 """The hooks of a deployment started for chaos: the fault injector (shared/faults/)."""
+USERS = "users"
+"""The NATS users' logins, in ``<state dir>/nats/users/<role>.json`` (owner-only)."""
 TRACES = "traces"
 """Each process kind writes its spans to ``<state dir>/traces/<kind>.jsonl``, where a run
 attached to the deployment reads its sagas' spans (harness/report/collect.py)."""
@@ -60,6 +64,7 @@ class Deployment:
     postgres: EmbeddedPostgres | None
     definition: str
     faults_dir: Path | None
+    nats_users: Path
 
     @property
     def members(self) -> list[Member]:
@@ -88,6 +93,7 @@ class Deployment:
             logs=self.logs,
             definition=self.definition,
             faults_dir=self.faults_dir,
+            nats_users=self.nats_users,
         )
 
 
@@ -137,8 +143,13 @@ def build(
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     ports = choose_ports(state_dir, store)
+    users = state_dir / "nats" / USERS
+    logins = Logins.kept_in(users, definition_named(definition))
     nats = NatsBroker(
-        state_dir=state_dir / "nats", port=ports.nats, monitor_port=ports.nats_monitor
+        state_dir=state_dir / "nats",
+        port=ports.nats,
+        monitor_port=ports.nats_monitor,
+        auth=logins.auth(),
     )
     temporal = TemporalServer(
         state_dir=state_dir / "temporal", port=ports.temporal, dynamic_config=DEV_SERVER_CONFIG
@@ -167,7 +178,7 @@ def build(
     if faults_dir is not None:
         faults_dir.mkdir(mode=0o700, exist_ok=True)
     variants = {name: _variant(base, name) for name in (CHOREOGRAPHY, ORCHESTRATION)}
-    processes = _processes(variants, logs, definition_named(definition), faults_dir)
+    processes = _processes(variants, logs, logins, faults_dir)
     return Deployment(
         state_dir,
         store,
@@ -181,6 +192,7 @@ def build(
         postgres,
         definition,
         faults_dir,
+        users,
     )
 
 
@@ -195,7 +207,7 @@ def _variant(base: Settings, name: str) -> Settings:
 def _processes(
     variants: dict[str, Settings],
     logs: Path,
-    definition: SagaDefinition,
+    logins: Logins,
     faults_dir: Path | None,
 ) -> list[Member]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
@@ -207,11 +219,11 @@ def _processes(
         ProcessMember(
             kind,
             ["choreography", "--service", kind],
-            {**choreography_env, **_spans(logs.parent, kind)},
+            {**choreography_env, **_spans(logs.parent, kind), **_login(logins, kind)},
             logs / f"{kind}.log",
             CHOREOGRAPHY,
         )
-        for kind in kinds_of_process(definition)
+        for kind in kinds_of_process(logins.definition)
     ]
     worker_env = {**clean, **variants[ORCHESTRATION].environment(), **_spans(logs.parent, WORKER)}
     members.append(
@@ -220,6 +232,12 @@ def _processes(
         )
     )
     return members
+
+
+def _login(logins: Logins, kind: str) -> dict[str, str]:
+    """The NATS user a process kind connects as: its own (never in the topology file)."""
+    login = logins.login(kind)
+    return {"SAGA_NATS_USER": login.user, "SAGA_NATS_PASSWORD": login.password}
 
 
 def _spans(state_dir: Path, kind: str) -> dict[str, str]:

@@ -70,5 +70,8 @@ class PlacingRuntime:
     async def retry_compensation(self, saga_id: str, who: str) -> OperatorAction:
         return await self.runtime.retry_compensation(saga_id, who)
 
+    async def retry_step(self, saga_id: str, who: str) -> OperatorAction:
+        return await self.runtime.retry_step(saga_id, who)
+
     async def resolve(self, saga_id: str, who: str, note: str) -> OperatorAction:
         return await self.runtime.resolve(saga_id, who, note)

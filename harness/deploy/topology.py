@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from choreography.access import FRONT, MONITOR, read_login
 from harness.deploy.control import ControlAddress
 from shared.settings import Settings, StoreKind
 from shared.validation import InvalidInput
@@ -78,21 +79,34 @@ class Topology(BaseModel):
     faults_dir: Path | None = None
     """Started for chaos (``up --chaos``): where its processes read sagas' plans; None when
     the deployment runs no fault injector."""
+    nats_users: Path | None = None
+    """Where each NATS user's login is kept, one owner-only file per role
+    (choreography/access.py); None for a broker without authorization."""
 
-    def settings(self, variant: str) -> Settings:
-        """The settings of one variant's processes (stores, servers, task queue)."""
-        return Settings.from_environment(self.variants[variant])
+    def settings(self, variant: str, role: str = FRONT) -> Settings:
+        """The settings of one variant's processes (stores, servers, task queue), logged in
+        to NATS as ``role``: the front door, unless the caller is another (the monitor)."""
+        return self.logged_in(Settings.from_environment(self.variants[variant]), role)
 
     def front_door(self) -> Settings:
         """Settings naming both variants' servers, from which ``Settings.for_variant`` gives
-        each variant's stores as its processes keep them (what the monitor reads)."""
-        return self.settings("choreography").model_copy(
+        each variant's stores as its processes keep them (what the monitor reads), logged in
+        to NATS as the monitor (the one user that may send operator commands)."""
+        return self.settings("choreography", MONITOR).model_copy(
             update={
                 "data_dir": self.state_dir,
                 "postgres_schema_prefix": "",
                 "temporal_address": self.temporal_address,
             }
         )
+
+    def logged_in(self, settings: Settings, role: str) -> Settings:
+        """``settings`` with the NATS user of ``role`` (unchanged without authorization)."""
+        login = read_login(self.nats_users / f"{role}.json") if self.nats_users else None
+        if login is None:
+            return settings
+        password = SecretStr(login.password)
+        return settings.model_copy(update={"nats_user": login.user, "nats_password": password})
 
     @property
     def supervisor_alive(self) -> bool:

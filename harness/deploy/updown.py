@@ -220,6 +220,9 @@ def print_where(found: Topology, *, started: bool) -> None:
     )
     nats_monitor = f"http://127.0.0.1:{found.ports.nats_monitor}"
     say(f"  NATS         {escape(found.nats_url)} (monitoring {nats_monitor})")
+    if found.nats_users is not None:
+        users = escape(str(found.nats_users))
+        say(f"               a user per process kind: logins in {users}/ (owner-only)")
     say(
         f"  Temporal     {escape(found.temporal_address)}, namespace default, "
         f"task queue {escape(found.settings('orchestration').temporal_task_queue)}"

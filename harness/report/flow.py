@@ -7,8 +7,9 @@ that matter: the cancel, the deadline, the outcome. The trace diagrams, the drif
 the trace diff are all read off a flow.
 
 Triggers: in the choreography a step runs inside the ``process <subject>`` span of the event
-that started it, whose parent is the producer's ``create`` span; in the orchestration it runs
-inside ``RunActivity:<step>``, scheduled by the workflow.
+that started it, whose parent is the producer's ``send`` span (a ``create`` span in trace files
+written before the two were one); in the orchestration it runs inside ``RunActivity:<step>``,
+scheduled by the workflow.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from shared.telemetry import SAGA_ATTEMPT, SAGA_OUTCOME, SAGA_PHASE, SAGA_STEP
 DESTINATION = "messaging.destination.name"
 CONSUMER_GROUP = "messaging.consumer.group.name"
 FRONT = "front."
+PRODUCED = ("send ", "create ")
+"""A message's producer span under the step that wrote it: ``send``; in older files ``create``
+(its ``send`` was the create span's child, so no message is counted twice)."""
 ORDERS = "orders"
 ERROR = 2
 Clock = Callable[[int], float]
@@ -226,7 +230,7 @@ def _deliveries(
         produced = tuple(
             kind_of(str(c.attributes.get(DESTINATION, "")))
             for c in _below(span)
-            if c.name.startswith("create ")
+            if c.name.startswith(PRODUCED)
         )
         found.append(
             Delivery(

@@ -27,7 +27,11 @@ from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WorkflowExecutionStatus
 
+from choreography.access import ADMIN
+from choreography.broker import SAGA_STREAM, NatsLogin
+from choreography.bus import Bus
 from choreography.runtime import ChoreographyRuntime
+from choreography.versions import Reader
 from harness.compare.invariants import check_invariants
 from harness.compare.namespace import Namespace, seed_namespace
 from harness.compare.root_span import root_span_name
@@ -40,6 +44,7 @@ from harness.versioning import observe
 from harness.versioning.positions import (
     CROSSING,
     FRESH,
+    LIMITS,
     POLICY,
     POSITIONS,
     SEED,
@@ -94,6 +99,15 @@ class CellSpec:
 
     def arm(self, variant: str) -> str:
         return self.workflow if variant == ORCHESTRATION else self.events
+
+
+NEW_GROUP = Reader(definition_named(V2), "dual-publish").durable_suffix
+"""What version 2's own consumer group's durables end with (dual publishing)."""
+
+
+def old_group(durable: str) -> bool:
+    """A durable of version 1's consumer group (every durable, but for dual publishing's)."""
+    return not durable.endswith(NEW_GROUP)
 
 
 class SagaResult(BaseModel):
@@ -205,7 +219,6 @@ class _Cell:
         self.traces = traces
         self.namespace = Namespace(tag)
         self.queue = f"saga-orders-{tag}"
-        self.suffix = f"-{tag}"
         self.plans = DirectoryPlans(found.faults_dir / PLANS)
         self.signals = DirectorySignals(found.faults_dir / SIGNALS)
         self.kinds = {CHOREOGRAPHY: f"c-{tag}", ORCHESTRATION: f"w-{tag}"}
@@ -217,10 +230,12 @@ class _Cell:
         env = {
             "SAGA_DEFINITION": "v1",
             "SAGA_TEMPORAL_TASK_QUEUE": self.queue,
-            "SAGA_NATS_CONSUMER_SUFFIX": self.suffix,
             "SAGA_WORKFLOW_VERSIONING": self.spec.workflow,
             "SAGA_EVENT_VERSIONING": self.spec.events,
         }
+        env.update({f"SAGA_{name.upper()}": f"{value:g}" for name, value in LIMITS.items()})
+        if self.found.nats_users is not None:  # each kind of the process logs in as itself
+            env["SAGA_NATS_LOGINS_DIR"] = str(self.found.nats_users)
         if self.traces is not None:
             env["SAGA_TRACE_FILE"] = str(self.traces)
         return env
@@ -255,6 +270,24 @@ class _Cell:
             await asyncio.gather(
                 *(control.request(self.found.control, "retire", kind=k) for k in ours)
             )
+            await self.forget_durables()
+
+    async def forget_durables(self) -> None:
+        """The cell's durables go with its processes (as the broker's admin): the next cell's
+        start fresh (new messages only), as if on a broker of their own; the deployment's
+        users may pull only from the durables named like its process kinds', so cells share
+        those names rather than each having its own."""
+        settings = self.found.settings(CHOREOGRAPHY, ADMIN)
+        login = None
+        if settings.nats_user and settings.nats_password:
+            login = NatsLogin(settings.nats_user, settings.nats_password.get_secret_value())
+        admin = await Bus.connect(settings.nats_servers, f"versioning-{self.tag}-admin", login)
+        try:
+            for info in await admin.js.consumers_info(SAGA_STREAM):
+                if info.config.durable_name:
+                    await admin.js.delete_consumer(SAGA_STREAM, info.config.durable_name)
+        finally:
+            await admin.close()
 
     # -- front doors ------------------------------------------------------------------------
 
@@ -267,8 +300,8 @@ class _Cell:
             for variant in VARIANTS:
                 settings = self.found.settings(variant).model_copy(
                     update={
+                        **LIMITS,
                         "temporal_task_queue": self.queue,
-                        "nats_consumer_suffix": self.suffix,
                         "event_versioning": self.spec.events,
                         "workflow_versioning": self.spec.workflow,
                         "definition": "v1" if definition is ORDERS_V1 else V2,
@@ -456,9 +489,9 @@ class _Cell:
         letters = await observe.dead_letters(runtime.bus.js, [saga_id])
         if letters:
             return observe.DEAD_LETTERED
-        # The old release's group (its durables end with the cell's suffix alone): after a
+        # The old release's group (its durables lack the new release's suffix): after a
         # swap with dual publishing nobody reads it, and what it holds never moves.
-        if await observe.unread_group_holding(runtime.bus.js, self.suffix, saga_id):
+        if await observe.unread_group_holding(runtime.bus.js, old_group, saga_id):
             return observe.UNREAD
         return observe.WAITING
 

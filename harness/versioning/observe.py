@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
@@ -129,14 +129,16 @@ async def workflow_stuck_reason(client: Client, saga_id: str) -> str:
     return WAITING
 
 
-async def unread_group_holding(js: JetStreamContext, suffix: str, saga_id: str) -> str | None:
-    """A durable of one consumer group (names ending ``suffix``) that nobody reads (messages
+async def unread_group_holding(
+    js: JetStreamContext, group: Callable[[str], bool], saga_id: str
+) -> str | None:
+    """A durable of one consumer group (names ``group`` holds true for) that nobody reads (messages
     pending or unacknowledged, no pull request waiting) and that has not acknowledged one of
     this saga's events (past its ack floor, on a subject it filters): the saga waits on it."""
     idle = [
         info
         for info in await js.consumers_info(SAGA_STREAM)
-        if (info.config.durable_name or "").endswith(suffix)
+        if group(info.config.durable_name or "")
         and (info.num_pending or 0) + (info.num_ack_pending or 0)
         and not info.num_waiting
     ]

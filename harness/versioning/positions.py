@@ -34,6 +34,12 @@ POLICY = SagaPolicy(
 )
 """Parked sagas must outlive the experiment: no deadline in sight, an attempt outlives its
 hold, a compensation held many times over is not given up."""
+LIMITS = {
+    "limit_deadline_s": POLICY.deadline_s,
+    "limit_compensation_attempts": POLICY.compensation_attempts,
+}
+"""The experiment's processes and front doors admit that policy: a deployment's default limits
+(shared/admission.py) refuse a deadline past 600 s and more than 20 compensation attempts."""
 SEED = SeedData(
     products={
         "widget": Product(name="Widget", price_cents=1999, stock=100_000),

@@ -18,6 +18,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,6 +39,7 @@ STRATEGIES: tuple[Strategy, ...] = ("swap", "rolling")
 WORKFLOW_ARMS: tuple[WorkflowVersioning, ...] = ("none", "patched", "pinned", "auto-upgrade")
 EVENT_ARMS: tuple[EventVersioning, ...] = ("strict", "tolerant", "stored-upcast", "dual-publish")
 DEFINITION = "SAGA_DEFINITION"
+LOGINS = "SAGA_NATS_LOGINS_DIR"
 WORKFLOW = "SAGA_WORKFLOW_VERSIONING"
 EVENTS = "SAGA_EVENT_VERSIONING"
 TASK_QUEUE = "SAGA_TEMPORAL_TASK_QUEUE"
@@ -130,9 +132,17 @@ async def members(found: Topology) -> list[Member]:
     return [Member(kind=kind, **info) for kind, info in raw.items() if info.get("variant")]
 
 
-def plan(current: list[Member], default: str, to: str, strategy: Strategy, arms: Arms) -> Plan:
+def plan(
+    current: list[Member],
+    default: str,
+    to: str,
+    strategy: Strategy,
+    arms: Arms,
+    logins: Path | None = None,
+) -> Plan:
     """Which processes run another definition than ``to`` (its ``SAGA_DEFINITION`` name),
-    and the new release's processes."""
+    and the new release's processes. A service the new definition adds is started like an
+    old one, but logs in to NATS as its own user, from the deployment's ``logins`` folder."""
     old = [m for m in current if m.definition(default) != to]
     if not old:
         raise InvalidInput(f"every process of the deployment runs saga definition {to} already")
@@ -147,6 +157,8 @@ def plan(current: list[Member], default: str, to: str, strategy: Strategy, arms:
         known = {m.args[-1] for m in per_kind}
         for kind in sorted(kinds - known):  # a service the new definition adds
             env = {DEFINITION: to, **arms.env(CHOREOGRAPHY)}
+            if logins is not None:
+                env[LOGINS] = str(logins)
             args = ["choreography", "--service", kind]
             like = per_kind[0].kind
             result.new.append({"kind": f"{kind}{suffix}", "like": like, "args": args, "env": env})
@@ -166,7 +178,7 @@ async def upgrade(
     a rolling upgrade waits for before it stops the old release (none: it stops at once)."""
     definition = definition_named(to)
     log = UpgradeLog(strategy=strategy, to=to, started_at=time.time())
-    steps = plan(await members(found), found.definition, to, strategy, arms)
+    steps = plan(await members(found), found.definition, to, strategy, arms, found.nats_users)
     if strategy == "swap":
         progress(f"swap: stopping {', '.join(m.kind for m in steps.old)} ...")
         await _all(control.request(found.control, "retire", kind=m.kind) for m in steps.old)

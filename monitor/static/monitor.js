@@ -57,7 +57,8 @@
         credentials: "same-origin",
       });
       if (response.ok) {
-        const what = form.action.endsWith("/retry") ? "retry of the failed compensation" : "resolution";
+        const what = form.action.endsWith("/retry") ? "retry of the failed compensation"
+          : form.action.endsWith("/retry-step") ? "retry of the failed step" : "resolution";
         tell(what + " recorded; its result shows below.", false);
       } else {
         const text = await response.text();

@@ -3,7 +3,9 @@
 A service is registered by name (`ServiceDef`: its class, its tables and, for a service beyond
 the order saga's five, the business state it contributes); `Domain` builds every service of a
 `SagaDefinition` over a store the factory makes and finds a step's handler through the saga
-spec — a method named exactly like the step, on the step's service.
+spec — a method named exactly like the step, on the step's service. It gives every service the
+isolation countermeasures of the process (`shared/countermeasures.py`) and wires the read paths
+a countermeasure needs: the catalogue's prices for payment, the orders' ends for points.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from shared.contracts import BusinessState, OrderRequest, ServiceName
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.saga import SagaSpec
 from shared.services import inventory, orders, payment, points, shipping
 from shared.services.base import Fence, FenceHook, Service, StepHandler, Within
@@ -69,10 +72,11 @@ class StatePart(Protocol):
 
 @dataclass(frozen=True)
 class ServiceDef:
-    """How to build one service: its class over a store, that store's own tables, and the
-    business state it contributes (None for the order saga's five, whose state is fixed)."""
+    """How to build one service: its class over a store and the countermeasures it applies,
+    that store's own tables, and the business state it contributes (None for the order saga's
+    five, whose state is fixed)."""
 
-    build: Callable[[Store], Service]
+    build: Callable[[Store, Countermeasures], Service]
     migrations: tuple[Migration, ...]
     state: StatePart | None = None
 
@@ -95,6 +99,7 @@ class Domain:
 
     ``extra_migrations`` lets a variant keep its own tables in a service's store, so they
     commit in the service's transactions, under the one migration system of that store.
+    ``countermeasures`` are the process's isolation switches (the defaults in production).
     """
 
     def __init__(
@@ -103,6 +108,7 @@ class Domain:
         definition: SagaDefinition,
         *,
         extra_migrations: ExtraMigrations | None = None,
+        countermeasures: Countermeasures = DEFAULT,
     ) -> None:
         services = definition.services
         missing = [name for name in ServiceName if name not in services]
@@ -111,8 +117,11 @@ class Domain:
         extra = extra_migrations or {}
         self.definition = definition
         self.saga: SagaSpec = definition.spec
+        self.countermeasures = countermeasures
         self.services: dict[str, Service] = {
-            name: spec.build(stores(name, (*spec.migrations, *extra.get(name, ()))))
+            name: spec.build(
+                stores(name, (*spec.migrations, *extra.get(name, ()))), countermeasures
+            )
             for name, spec in services.items()
         }
         self.inventory = self._typed(ServiceName.INVENTORY, InventoryService)
@@ -120,6 +129,8 @@ class Domain:
         self.points = self._typed(ServiceName.POINTS, PointsService)
         self.shipping = self._typed(ServiceName.SHIPPING, ShippingService)
         self.orders = self._typed(ServiceName.ORDERS, OrdersService)
+        self.payment.prices = self.inventory.prices
+        self.points.order_ends = self.orders.ends
 
     def _typed(self, name: str, kind: type[S]) -> S:
         service = self.services[name]
@@ -128,12 +139,13 @@ class Domain:
         return service
 
     async def open(self, only: Iterable[str] | None = None, *, migrate: bool = True) -> Domain:
-        """Open the named services' stores (all by default); a service process opens its own.
-        A reader of stores other processes own (the monitor) opens them with ``migrate=False``:
-        nothing changes, and a schema behind this code raises `SchemaBehind`."""
+        """Open the named services' stores (all by default); a service process opens its own,
+        and those whose read path its countermeasures use (`Service.reads_from`). A reader of
+        stores other processes own (the monitor) opens them with ``migrate=False``: nothing
+        changes, and a schema behind this code raises `SchemaBehind`."""
         opened: list[Service] = []
         try:
-            for name in only or self.services:
+            for name in self._with_reads(only or self.services):
                 await self.services[name].store.open(migrate=migrate)
                 opened.append(self.services[name])
         except BaseException:
@@ -141,6 +153,14 @@ class Domain:
                 await service.store.close()
             raise
         return self
+
+    def _with_reads(self, names: Iterable[str]) -> list[str]:
+        chosen = list(dict.fromkeys(names))
+        return list(
+            dict.fromkeys(
+                [*chosen, *(peer for name in chosen for peer in self.services[name].reads_from)]
+            )
+        )
 
     async def close(self) -> None:
         for service in self.services.values():

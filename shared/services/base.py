@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from shared.contracts import StepRequest, StepResult, StepStatus, as_reason
+from shared.countermeasures import DEFAULT, Countermeasures
 from shared.errors import BusinessFailure, StepRejected
 from shared.store import Migration, Row, Store, Tx, migrations
 
@@ -24,6 +25,9 @@ FenceHook = Callable[[Tx, "Fence"], None]
 
 Apply = Callable[[Tx], dict[str, Any]]
 Undo = Callable[[Tx, dict[str, Any]], dict[str, Any]]
+Mark = Callable[[Tx, str, str, str], None]
+"""What a fence or a compensation that found nothing to undo leaves for the forward step:
+``(tx, saga_id, forward step, why)`` (the version file, or nothing)."""
 
 STEP_LOG: tuple[Migration, ...] = migrations(
     "step_log",
@@ -101,13 +105,30 @@ def _raise_if_failed(result: StepResult) -> StepResult:
     if result.status is StepStatus.REJECTED:
         raise StepRejected(result.step, result.reason, result.message)
     if result.status is StepStatus.FAILED:
-        raise BusinessFailure(result.step, result.reason, result.message)
+        raise BusinessFailure(result.step, result.reason, result.message, result.detail)
     return result
 
 
+def tombstone(tx: Tx, saga_id: str, step: str, why: str) -> None:
+    """The version file (countermeasure): the forward step's row says it must not run, so it
+    is refused should it still arrive (a redelivery, an attempt that outlived its timeout)."""
+    _log(tx, StepResult(saga_id=saga_id, step=step, status=StepStatus.NOOP, message=why))
+
+
+def no_tombstone(tx: Tx, saga_id: str, step: str, why: str) -> None:
+    """Naive: nothing is left behind; a forward step that arrives late commits as if new."""
+
+
 def forward(tx: Tx, req: StepRequest, step: str, apply: Apply, within: Within | None) -> StepResult:
-    """Apply once; a repeat returns the first result; a tombstone turns it into a rejection."""
+    """Apply once; a repeat returns the first result; a tombstone turns it into a rejection.
+
+    An operator's retry (round n) of a step whose failure is recorded runs it again: a failed
+    step changed nothing (its writes were undone), so only a success is kept for good.
+    """
     result = logged(tx, req.saga_id, step)
+    if result is not None and req.round and result.status is StepStatus.FAILED:
+        tx.execute("DELETE FROM step_log WHERE saga_id = ? AND step = ?", (req.saga_id, step))
+        result = None
     if result is None:
         result = _attempt(tx, req, step, apply)
         _log(tx, result)
@@ -132,36 +153,37 @@ def _attempt(tx: Tx, req: StepRequest, step: str, apply: Apply) -> StepResult:
             status=StepStatus.FAILED,
             reason=failure.reason,
             message=failure.message,
+            detail=failure.detail,
         )
     return StepResult(saga_id=req.saga_id, step=step, status=StepStatus.DONE, detail=detail)
 
 
 def compensate(
-    tx: Tx, req: StepRequest, compensation: str, forward: str, undo: Undo, within: Within | None
+    tx: Tx,
+    req: StepRequest,
+    compensation: str,
+    forward: str,
+    undo: Undo,
+    within: Within | None,
+    mark: Mark = tombstone,
 ) -> StepResult:
-    """Undo the forward step once; with nothing to undo, record a no-op and a tombstone."""
+    """Undo the forward step once; with nothing to undo, record a no-op and ``mark`` it."""
     result = logged(tx, req.saga_id, compensation)
     if result is None:
-        result = _undo(tx, req, forward, compensation, undo)
+        result = _undo(tx, req, forward, compensation, undo, mark)
         _log(tx, result)
     if within is not None:
         within(tx, result)
     return result
 
 
-def _undo(tx: Tx, req: StepRequest, forward: str, compensation: str, undo: Undo) -> StepResult:
+def _undo(
+    tx: Tx, req: StepRequest, forward: str, compensation: str, undo: Undo, mark: Mark
+) -> StepResult:
     done = logged(tx, req.saga_id, forward)
     if done is None:
         # The tombstone: the forward step, should it still arrive, finds this row and refuses.
-        _log(
-            tx,
-            StepResult(
-                saga_id=req.saga_id,
-                step=forward,
-                status=StepStatus.NOOP,
-                message=f"tombstone: {compensation} ran before {forward}",
-            ),
-        )
+        mark(tx, req.saga_id, forward, f"tombstone: {compensation} ran before {forward}")
     if done is None or done.status is not StepStatus.DONE:
         return StepResult(
             saga_id=req.saga_id,
@@ -173,23 +195,18 @@ def _undo(tx: Tx, req: StepRequest, forward: str, compensation: str, undo: Undo)
     return StepResult(saga_id=req.saga_id, step=compensation, status=StepStatus.DONE, detail=detail)
 
 
-def fence(tx: Tx, saga_id: str, step: str, within: FenceHook | None = None) -> Fence:
+def fence(
+    tx: Tx, saga_id: str, step: str, within: FenceHook | None = None, mark: Mark = tombstone
+) -> Fence:
     """A cancel reaches a forward step: tombstone it unless it committed, in one transaction.
 
     The step's own transaction reads the same step log row, so a step and its fence racing
-    serialize: either the step committed first (ACTED) or the tombstone did (FENCED).
+    serialize: either the step committed first (ACTED) or the tombstone did (FENCED). Without
+    the version file (``mark`` leaves nothing) the step answers FENCED and may still commit.
     """
     done = logged(tx, saga_id, step)
     if done is None:
-        _log(
-            tx,
-            StepResult(
-                saga_id=saga_id,
-                step=step,
-                status=StepStatus.NOOP,
-                message=f"tombstone: the saga was cancelled before {step} committed",
-            ),
-        )
+        mark(tx, saga_id, step, f"tombstone: the saga was cancelled before {step} committed")
         answer = Fence.FENCED
     elif done.status in (StepStatus.NOOP, StepStatus.REJECTED):
         answer = Fence.FENCED
@@ -238,10 +255,19 @@ async def rows_by_key(
 
 
 class Service:
-    """A domain service that owns one store and runs its steps exactly once per saga."""
+    """A domain service that owns one store and runs its steps exactly once per saga, applying
+    the isolation countermeasures it is given (`shared/countermeasures.py`)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, countermeasures: Countermeasures = DEFAULT) -> None:
         self.store = store
+        self.countermeasures = countermeasures
+        self.mark: Mark = tombstone if countermeasures.version_file else no_tombstone
+
+    @property
+    def reads_from(self) -> tuple[str, ...]:
+        """Other services whose read path this one's countermeasures use (their stores must
+        be open where this service runs)."""
+        return ()
 
     async def _forward(
         self, req: StepRequest, step: str, apply: Apply, within: Within | None
@@ -254,7 +280,9 @@ class Service:
 
     async def fence(self, saga_id: str, step: str, within: FenceHook | None = None) -> Fence:
         """A cancel reaching one of this service's forward steps (see `fence`)."""
-        return await self.store.run(lambda tx: fence(tx, saga_id, step, within), key=saga_id)
+        return await self.store.run(
+            lambda tx: fence(tx, saga_id, step, within, self.mark), key=saga_id
+        )
 
     async def skip(self, req: StepRequest, step: str, within: Within | None = None) -> StepResult:
         """A forward step that does not apply to the order: recorded, or refused if fenced."""
@@ -284,5 +312,6 @@ class Service:
         """The compensation of step ``undoes`` as one transaction (a no-op with a tombstone if
         there is nothing to undo)."""
         return await self.store.run(
-            lambda tx: compensate(tx, req, compensation, undoes, undo, within), key=req.saga_id
+            lambda tx: compensate(tx, req, compensation, undoes, undo, within, self.mark),
+            key=req.saga_id,
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 from shared.contracts import Reason, Shipment, StepName, StepRequest, StepResult
 from shared.errors import BusinessFailure
+from shared.services.audit import Audit, shipment
 from shared.services.base import STEP_LOG, Service, Within, clear
 from shared.store import Migration, Tx, migrations
 
@@ -43,7 +44,9 @@ class ShippingService(Service):
                 " VALUES (?, ?, ?, 'created')",
                 (req.saga_id, req.order.order_id, address.country),
             )
-            return {"country": address.country}
+            noted = Audit()
+            noted.wrote(shipment(req.saga_id), "created")
+            return noted.into({"country": address.country})
 
         return await self._forward(req, StepName.CREATE_SHIPMENT, apply, within)
 
@@ -52,7 +55,9 @@ class ShippingService(Service):
             tx.execute(
                 "UPDATE shipments SET status = 'cancelled' WHERE saga_id = ?", (req.saga_id,)
             )
-            return {"cancelled": True}
+            noted = Audit()
+            noted.wrote(shipment(req.saga_id), "cancelled", read="created")
+            return noted.into({"cancelled": True})
 
         return await self._compensate(
             req, StepName.CANCEL_SHIPMENT, undo, within, undoes=StepName.CREATE_SHIPMENT

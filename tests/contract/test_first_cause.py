@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
 
+from choreography.access import ADMIN
 from choreography.broker import SAGA_STREAM
+from choreography.bus import Bus
 from choreography.events import CANCEL_REQUESTED, subject
 from choreography.runtime import ChoreographyRuntime
 from harness.compare.faulty import Faulty
@@ -31,15 +33,15 @@ DEADLINE = FAST.model_copy(update={"deadline_s": 2.0})
 PATIENCE_S = 30.0
 
 
-async def until(probe: object, what: str) -> None:
+async def until(probe: Callable[[], Awaitable[object]], what: str) -> None:
     """Wait for an observed state (not a duration): fail naming it after PATIENCE_S."""
     deadline = time.monotonic() + PATIENCE_S
-    while not await probe():  # type: ignore[operator]
+    while not await probe():
         assert time.monotonic() < deadline, f"never observed: {what}"
         await asyncio.sleep(0.02)
 
 
-async def stream_holds(runtime: Faulty[ChoreographyRuntime], value: str) -> bool:
+async def stream_holds(runtime: ChoreographyRuntime, value: str) -> bool:
     info = await runtime.bus.js.stream_info(SAGA_STREAM, subjects_filter=value)
     return bool((info.state.subjects or {}).get(value))
 
@@ -57,18 +59,22 @@ async def declined(runtime: Faulty[SagaRuntime], saga_id: str) -> float | None:
 async def tracker_held_down(runtime: Faulty[SagaRuntime], saga_id: str) -> AsyncIterator[None]:
     """Choreography: the tracker folds nothing until the decline happened and the deadline's
     cancel went out. Orchestration: nothing to hold; the history orders the events."""
-    if not isinstance(runtime, ChoreographyRuntime):
+    raw = runtime.runtime
+    if not isinstance(raw, ChoreographyRuntime):
         yield
         return
-    durable = runtime.settings.tracker_spec().durable
-    await runtime.bus.pause(durable, 3_600)
+    durable = raw.settings.tracker_spec().durable
+    nats = raw.settings.nats  # pausing a durable is the operator's (admin's) right, not front's
+    admin = await Bus.connect(nats.servers, "first-cause-admin", nats.login_for(ADMIN))
+    await admin.pause(durable, 3_600)
     try:
         yield
         await until(lambda: declined(runtime, saga_id), "the decline")
         cancel = subject(CANCEL_REQUESTED, saga_id)
-        await until(lambda: stream_holds(runtime, cancel), "the deadline's cancel")
+        await until(lambda: stream_holds(raw, cancel), "the deadline's cancel")
     finally:
-        await runtime.bus.js.resume_consumer(SAGA_STREAM, durable)
+        await admin.js.resume_consumer(SAGA_STREAM, durable)
+        await admin.close()
 
 
 async def test_a_failure_before_the_deadline_decides_the_reason_after_a_coordinator_outage(

@@ -20,6 +20,8 @@ import pytest_asyncio
 from harness.compare.faulty import Faulty, injected
 from harness.compare.scenarios import ANTARCTICA, FAST, order
 from shared.contracts import (
+    Action,
+    ActionResult,
     Phase,
     Reason,
     SagaStatus,
@@ -201,3 +203,30 @@ async def test_a_refused_step_after_the_pivot_waits_for_an_operator(
     assert forward(outcome.steps)[StepName.COMPLETE_ORDER] is StepStatus.PENDING
     shipments = [s for s in await runtime.domain.shipping.shipments() if s.saga_id == saga_id]
     assert [s.status for s in shipments] == ["created"]
+
+
+async def test_a_refused_step_after_the_pivot_retried_runs_it_and_every_step_after_it(
+    runtime: Faulty[SagaRuntime],
+) -> None:
+    """An operator's retry starts at the failed step and goes on to the end: the customer is
+    told once, then the order completes (it never ran in the saga's own run)."""
+    await seed(runtime.domain)
+    saga_id = f"notify-retried-{uuid.uuid4().hex[:8]}"
+    refused = FaultPlan(rules=[FaultRule(step=NOTIFY, permanent=True)])
+    await runtime.start_saga(saga_id, order(saga_id), refused, FAST)
+    assert (await runtime.wait(saga_id, 30)).failed_step == NOTIFY
+
+    action = await runtime.retry_step(saga_id, "ops-anna")
+
+    assert (action.action, action.result, action.round) == (
+        Action.RETRY_STEP,
+        ActionResult.COMPLETED,
+        1,
+    )
+    outcome = await runtime.wait(saga_id, 30)
+    assert (outcome.status, outcome.failed_step) == (SagaStatus.COMPLETED, None)
+    steps = forward(outcome.steps)
+    assert (steps[NOTIFY], steps[StepName.COMPLETE_ORDER]) == (StepStatus.DONE, StepStatus.DONE)
+    assert await notifications(runtime).sent(saga_id) == ["alice"]
+    record = next(r for r in await runtime.domain.orders.records() if r.saga_id == saga_id)
+    assert record.status is SagaStatus.COMPLETED

@@ -244,8 +244,13 @@ def test_a_closed_bench_reports_each_style_against_its_floors_over_repeats(cli: 
     assert all(len(check["runs"]) == 2 and check["median"] > 0 for check in chor["ratios"].values())
     assert doc["verdict"]["orchestration/remote"]["ratios"]["floor"]["median"] > 0
     assert ET.fromstring((report / "bench.svg").read_text()).tag.endswith("svg")
+    calibrated = {op["key"] for op in doc["calibration"]["operations"]}
+    assert calibrated >= {"nats_publish", "nats_consume", "sqlite_tx", "workflow"}
+    assert all(op["wall_ms"] > 0 for op in doc["calibration"]["operations"])
+    assert all(m["sagas_per_cpu_s"] > 0 for m in doc["measurements"])
     page = (report / "bench.md").read_text()
     assert "### Verdict" in page and "saga-compare bench --orders 4" in page
+    assert "### Calibration" in page and "| NATS publish (JetStream ack) |" in page
     assert result.stderr.splitlines() == [f"log: {report / 'saga-compare.log'}"]
 
 
@@ -255,7 +260,7 @@ def test_an_open_sweep_finds_a_knee_within_the_swept_rates_and_times_a_cold_star
     report = cli.inputs / "sweep"
     result = cli(
         "bench", "--variant", "choreography", "--rate", "2,4", "--duration", "2",
-        "--report-dir", str(report), timeout=600,
+        "--no-calibrate", "--report-dir", str(report), timeout=600,
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
@@ -339,7 +344,7 @@ def running_child(
 def test_a_bench_runs_its_temporal_server_on_a_wal_file_and_says_so(cli: Cli) -> None:
     bench = cli.start(
         "bench", "--variant", "orchestration", "--orders", "2", "--concurrency", "1",
-        "--no-cold-start", "--json", stdout=subprocess.PIPE,
+        "--no-cold-start", "--no-calibrate", "--json", stdout=subprocess.PIPE,
     )  # fmt: skip
     server = running_child(bench, "temporal", "start-dev")
     out, err = bench.communicate(timeout=600)

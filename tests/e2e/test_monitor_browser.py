@@ -44,6 +44,9 @@ REFUND_FAILS = FaultRule(step=StepName.CHARGE_PAYMENT, phase=Phase.COMPENSATE, p
 SLOW_PAYMENT = FaultRule(step=StepName.CHARGE_PAYMENT, delay_ms=2_500)
 COMPLETE_FAILS = FaultRule(step=StepName.COMPLETE_ORDER, permanent=True)
 QUICK = POLICY.model_copy(update={"deadline_s": 3.0})
+UNTIL_RETRIED = POLICY.model_copy(update={"deadline_s": 6.0})
+"""The deadline of ``finish-1``, whose operator comes after it: the saga passed its pivot in
+time, so the deadline was met whatever the wait."""
 OPERATOR_WAIT_S = 4.0
 """How long the operator of ``late-1`` takes: several times the saga's own run."""
 
@@ -57,6 +60,8 @@ class Embedded:
         self.ready: Future[str] = Future()
         self.stop = asyncio.Event()
         self.session: Session | None = None
+        self.started: dict[str, float] = {}
+        """When each saga was started (its deadline counts from about then)."""
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),))
 
     async def _main(self) -> None:
@@ -97,6 +102,7 @@ class Embedded:
                 await runtime.start_saga(saga_id, order(saga_id.rsplit("-", 1)[0]), faults, policy)
 
         self.run(both())
+        self.started[saga_id] = time.time()
 
     def retry(self, saga_id: str, who: str) -> None:
         """An operator's retry of the saga's failed compensations, on both styles."""
@@ -139,6 +145,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
     running.start("unfinished-1", FaultPlan(rules=[COMPLETE_FAILS]))
     running.start("late-1", FaultPlan(rules=[SHIPMENT_FAILS, REFUND_FAILS]))
     running.start("quick-1", FaultPlan(), QUICK)
+    running.start("finish-1", FaultPlan(rules=[COMPLETE_FAILS]), UNTIL_RETRIED)
     yield running
     running.close()
 
@@ -178,6 +185,7 @@ def row(page: Page, variant: str, saga_id: str) -> Any:
 def test_a_saga_s_status_changes_on_the_page_without_a_reload(
     page: Page, embedded: Embedded
 ) -> None:
+    page.goto(embedded.ready.result())
     page.evaluate("() => { window.__loadedOnce = true; }")
     embedded.start("slow-1", FaultPlan(rules=[SLOW_PAYMENT]))
 
@@ -188,21 +196,28 @@ def test_a_saga_s_status_changes_on_the_page_without_a_reload(
     assert page.evaluate("() => window.__loadedOnce === true")
 
 
-def test_both_styles_are_listed_with_their_outcomes(page: Page) -> None:
+def test_both_styles_are_listed_with_their_outcomes(page: Page, embedded: Embedded) -> None:
+    page.goto(embedded.ready.result())
     for variant in VARIANTS:
         expect(row(page, variant, "done-1")).to_have_attribute("data-status", "COMPLETED")
         expect(row(page, variant, "undone-1")).to_have_attribute("data-status", "COMPENSATED")
         expect(row(page, variant, "stuck-1")).to_have_attribute("data-status", "NEEDS_INTERVENTION")
 
 
-def test_a_quiet_saga_is_listed_as_stuck_at_the_top_for_both_styles(page: Page) -> None:
+def test_a_quiet_saga_is_listed_as_stuck_at_the_top_for_both_styles(
+    page: Page, embedded: Embedded
+) -> None:
+    page.goto(embedded.ready.result())
     for variant in VARIANTS:
         alert = page.locator(f'section.alerts tr[data-variant="{variant}"][data-saga="hangs-1"]')
         expect(alert).to_contain_text("no progress")
         expect(alert).to_contain_text("create_shipment")
 
 
-def test_the_intervention_queue_lists_the_saga_of_each_style(page: Page) -> None:
+def test_the_intervention_queue_lists_the_saga_of_each_style(
+    page: Page, embedded: Embedded
+) -> None:
+    page.goto(embedded.ready.result())
     for variant in VARIANTS:
         waiting = page.locator(f'section.queue tr[data-variant="{variant}"][data-saga="stuck-1"]')
         expect(waiting).to_contain_text("refund_payment")
@@ -287,9 +302,12 @@ def test_actions_are_offered_only_where_they_apply(page: Page, embedded: Embedde
         expect(operator).to_contain_text("complete_order")
         expect(operator.locator('form.act[action$="/resolve"]')).to_have_count(1)
         expect(operator.locator('form.act[action$="/retry"]')).to_have_count(0)
+        retry_step = operator.locator('form.act[action$="/retry-step"]')
+        expect(retry_step.locator("button")).to_have_text("retry complete_order")
         page.goto(f"{url}/sagas/{variant}/stuck-1")
         expect(page.locator('section.operator form.act[action$="/retry"]')).to_have_count(1)
         expect(page.locator('section.operator form.act[action$="/resolve"]')).to_have_count(1)
+        expect(page.locator('section.operator form.act[action$="/retry-step"]')).to_have_count(0)
     page.goto(url)
 
 
@@ -335,10 +353,14 @@ def test_after_a_late_retry_the_timeline_keeps_the_failed_round_and_readable_bar
     page.goto(url)
 
 
-def test_the_latency_counters_say_whether_operator_waits_are_in_them(page: Page) -> None:
+def test_the_latency_counters_say_whether_operator_waits_are_in_them(
+    page: Page, embedded: Embedded
+) -> None:
+    page.goto(embedded.ready.result())
     for variant in VARIANTS:
         card = page.locator(f'section.counters .card[data-variant="{variant}"]')
         expect(card.locator(".hint")).to_contain_text("operator")
+        expect(card.locator(".hint")).to_contain_text("compensated or completed")
 
 
 HEADERS_BROKEN = """() => {
@@ -381,3 +403,66 @@ def test_the_page_has_a_favicon(page: Page, embedded: Embedded) -> None:
     answer = page.request.get(url + href)
     assert answer.status == 200 and answer.headers["content-type"].startswith("image/")
     assert page.request.get(url + "/favicon.ico").status == 200
+
+
+BAR_EDGES = """rows => rows.map(row => {
+  const bar = row.querySelector("span.bar").getBoundingClientRect();
+  return [bar.left, bar.right];
+})"""
+
+
+def saga_state(embedded: Embedded, variant: str, saga_id: str) -> dict[str, object]:
+    """What the saga left in the services: its charge, reservation, shipment and order."""
+
+    async def read() -> dict[str, object]:
+        assert embedded.session is not None
+        state = await embedded.session.runtimes[variant].domain.snapshot()
+        return {
+            "charges": [(c.amount_cents, c.refunded_cents) for c in state.charges
+                        if c.saga_id == saga_id],
+            "reserved": state.reserved.get(saga_id),
+            "shipments": [s.status for s in state.shipments if s.saga_id == saga_id],
+            "orders": [r.status.value for r in state.orders if r.saga_id == saga_id],
+        }  # fmt: skip
+
+    result: dict[str, object] = embedded.run(read())
+    return result
+
+
+def test_retrying_the_step_past_the_pivot_completes_the_saga_in_both_styles_alike(
+    page: Page, embedded: Embedded
+) -> None:
+    url = embedded.ready.result()
+    embedded.settled("finish-1")
+    deadline = embedded.started["finish-1"] + UNTIL_RETRIED.deadline_s
+    page.wait_for_function(f"() => Date.now() / 1000 > {deadline:f}")  # the operator is late
+    for variant in VARIANTS:
+        page.goto(f"{url}/sagas/{variant}/finish-1")
+        status = page.locator("dd.saga-status")
+        expect(status).to_have_text("NEEDS_INTERVENTION")
+        retry = page.locator('form.act[action$="/retry-step"]')
+        retry.locator('input[name="who"]').fill("ops-cleo")
+        retry.locator('button[name="retry_step"]').click()
+
+        expect(status).to_have_text("COMPLETED")
+        expect(page.locator(".act-result")).to_contain_text("retry of the failed step")
+        expect(page.locator("table.actions td.result")).to_have_text(["completed"])
+        expect(page.locator("table.actions")).to_contain_text("ops-cleo")
+        expect(page.locator("section.operator")).to_be_hidden()
+        page.reload()
+        expect(page.locator("dd.deadline")).to_have_text("met")
+        rounds = page.locator('table.timeline tr[data-step="complete_order"]')
+        expect(rounds).to_have_count(2)
+        expect(rounds.nth(0)).to_contain_text("failed")
+        expect(rounds.nth(1)).to_contain_text("done")
+        expect(rounds.nth(1)).to_contain_text("retry 1")
+        expect(page.locator("table.timeline tr.wait")).to_contain_text("for an operator")
+        (_, failed_right), (retried_left, _) = rounds.evaluate_all(BAR_EDGES)
+        assert retried_left >= failed_right, (variant, failed_right, retried_left)
+
+    orchestration, choreography = (saga_state(embedded, v, "finish-1") for v in VARIANTS)
+    assert orchestration == choreography
+    assert orchestration["orders"] == ["COMPLETED"] and orchestration["shipments"] == ["created"]
+    assert orchestration["charges"] == [(order("finish").total_cents, 0)]
+    assert orchestration["reserved"]
+    page.goto(url)

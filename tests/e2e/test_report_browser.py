@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page
 
 from harness.report.health import trace_health
 from tests.browser_support import chromium
@@ -65,11 +65,18 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(report_page: Path) -> Iterator[Page]:
-    with chromium() as browser:
-        opened = browser.new_page(viewport={"width": 1200, "height": 900})
-        opened.goto(report_page.as_uri())
+def browser() -> Iterator[Browser]:
+    with chromium() as opened:
         yield opened
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, report_page: Path) -> Iterator[Page]:
+    """The report as loaded, shared by the tests that only read it."""
+    opened = browser.new_page(viewport={"width": 1200, "height": 900})
+    opened.goto(report_page.as_uri())
+    yield opened
+    opened.close()
 
 
 OVERFLOWS = """() => {
@@ -198,13 +205,16 @@ def test_the_run_conditions_and_the_one_trace_per_saga_rule_are_on_the_page(
     assert "yes" in page.locator("#flow-verdict").inner_text()
 
 
-def test_screenshots_are_saved_when_asked(page: Page) -> None:
-    """Only with SAGA_REPORT_SCREENSHOTS=DIR: the pictures docs/report.md shows."""
+def test_screenshots_are_saved_when_asked(browser: Browser, report_page: Path) -> None:
+    """Only with SAGA_REPORT_SCREENSHOTS=DIR: the pictures docs/report.md shows (on a page of
+    its own: the style it adds would change the page the other tests read)."""
     folder = os.environ.get("SAGA_REPORT_SCREENSHOTS")
     if not folder:
         return
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(report_page.as_uri())
     page.add_style_tag(content=".legend { position: static; }")
     page.screenshot(path=str(target / "report.png"))
     # cancel_after_pivot_commit shows work going on after the outcome (the committed pivot's
@@ -222,4 +232,5 @@ def test_screenshots_are_saved_when_asked(page: Page) -> None:
         ("report-findings.png", "#findings + ul"),
     ):
         page.locator(selector).first.screenshot(path=str(target / name))
+    page.close()
     assert (target / "report.png").stat().st_size > 0

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import nats
-import psutil  # type: ignore[import-untyped]
+import psutil
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
@@ -31,6 +31,7 @@ from orchestration.server import TemporalServer, TemporalSettings
 from shared.servers import (
     ManagedProcess,
     ServerError,
+    ensure_port_free,
     find_binary,
     free_port,
     free_port_pair,
@@ -186,7 +187,7 @@ async def test_nats_picks_again_when_its_picked_port_is_taken_before_it_binds(
 
     picks = iter([taken_port])
     monkeypatch.setattr(broker_module, "free_port", lambda host: next(picks, free_port(host)))
-    checked = broker_module.ensure_port_free
+    checked = ensure_port_free
     monkeypatch.setattr(  # the race: the port was free when checked
         broker_module,
         "ensure_port_free",

@@ -94,6 +94,11 @@ def _state_notes(saga: SagaSpec) -> list[StateNote]:
     notes = [
         StateNote(
             first.name,
+            "an order the catalogue, the customer records or the limits contradict never gets"
+            " here: refused on arrival, the saga ends REJECTED with nothing done",
+        ),
+        StateNote(
+            first.name,
             "a cancel, or the deadline, before the pivot commits fences the step in flight:"
             " it is refused and the steps that acted are undone, last first",
         ),

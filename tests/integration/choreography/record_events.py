@@ -1,7 +1,9 @@
 """Record the saga events the upcasting test feeds to today's consumers: release 1's events.
 
+    cp tests/integration/choreography/record_events.py \\
+        <a checkout of release 1>/tests/integration/choreography/
     cd <a checkout of release 1> && PYTHONDONTWRITEBYTECODE=1 .venv/bin/python \\
-        <this file> <folder to write>
+        -m tests.integration.choreography.record_events <folder to write>
 
 Starts an embedded nats-server and the choreography runtime of the checkout it runs in
 (saga definition v1), runs each saga below, and writes every message published on ``saga.>``

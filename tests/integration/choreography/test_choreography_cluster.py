@@ -38,7 +38,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[list[str]]:
     processes = []
     for i in range(3):
         others = ",".join(f"nats://{LOOPBACK}:{routes[j]}" for j in range(3) if j != i)
-        argv = [
+        argv: list[str | Path] = [
             find_binary("nats-server"),
             "-js",
             "-a",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -25,7 +27,7 @@ from tests.integration.choreography.choreography_support import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-def _spans(exporter: InMemorySpanExporter, sid: str, name: str) -> list[dict[str, object]]:
+def _spans(exporter: InMemorySpanExporter, sid: str, name: str) -> list[dict[str, Any]]:
     return [
         dict(span.attributes or {})
         for span in exporter.get_finished_spans()
@@ -58,7 +60,7 @@ async def test_redelivered_event_is_acknowledged_without_running_the_step_again(
     assert [s["saga.attempt"] for s in _spans(span_exporter, sid, "charge_payment")] == [1]
     assert [c.saga_id for c in await runtime.domain.payment.charges()] == [sid]
     assert await stream_count(runtime, subject("payment.charged", sid)) == 1
-    store = runtime.runtime.host(ServiceName.PAYMENT).participant.store
+    store = runtime.runtime.host(ServiceName.PAYMENT).store
     assert await inbox.seen(store, "payment", f"{sid}:{'inventory.reserved'}")
 
 

@@ -13,6 +13,7 @@ from shared.contracts import (
     Reason,
     SagaStatus,
     ServiceName,
+    StepId,
     StepName,
     StepState,
     StepStatus,
@@ -42,7 +43,7 @@ async def _step_log(
     return sorted(row["step"] for row in rows)
 
 
-def _compensations(steps: list[StepState]) -> list[StepName]:
+def _compensations(steps: list[StepState]) -> list[StepId]:
     return [s.step for s in steps if s.phase is Phase.COMPENSATE]
 
 
@@ -96,7 +97,7 @@ async def test_events_carry_the_data_the_next_service_needs(
     event = Event.model_validate_json(raw.data or b"")
 
     assert (event.order, event.policy, event.definition) == (order, QUICK, ORDERS_V1.ref)
-    assert "faults" not in raw.data.decode()  # test hooks never ride in production events
+    assert "faults" not in (raw.data or b"").decode()  # test hooks never ride in production events
     assert event.trail == (StepName.RESERVE_INVENTORY, StepName.CHARGE_PAYMENT)
     assert event.started_at > 0
 

@@ -34,14 +34,14 @@ async def test_relay_publishes_rows_a_dead_process_left_behind_when_it_starts(
     order = make_order(sid, points=0)
     # A row committed by an earlier run of the process, never handed to any relay.
     event = placed(sid, order, QUICK, 0.0, ORDERS_V1.ref).follow("shipping.cancelled")
-    await shipping.participant.store.run(lambda tx: outbox.add(tx, event))
+    await shipping.store.run(lambda tx: outbox.add(tx, event))
 
     await shipping.start()
 
     async def published_and_marked() -> bool:
         # The row is marked sent only after the broker's ack: wait for both, in that order.
         published = await _published(runtime, event.subject)
-        return published and await outbox.unsent(shipping.participant.store) == []
+        return published and await outbox.unsent(shipping.store) == []
 
     await eventually(published_and_marked)
 

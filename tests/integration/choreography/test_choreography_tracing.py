@@ -27,31 +27,24 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 GOLDEN_HAPPY_PATH = """\
 saga golden @saga-compare-harness
- create front.order.place.{saga_id} (producer) @saga-compare-harness
-  send front.order.place.{saga_id} (producer) @saga-compare-harness
+ send front.order.place.{saga_id} (producer) @saga-compare-harness
   process front.order.place.{saga_id} (consumer) @orders
-   create saga.order.placed.{saga_id} (producer) @orders
-    send saga.order.placed.{saga_id} (producer) @orders
+   send saga.order.placed.{saga_id} (producer) @orders
     process saga.order.placed.{saga_id} (consumer) [reserve_inventory forward] @inventory
      reserve_inventory [reserve_inventory forward] @inventory
-      create saga.inventory.reserved.{saga_id} (producer) @inventory
-       send saga.inventory.reserved.{saga_id} (producer) @inventory
+      send saga.inventory.reserved.{saga_id} (producer) @inventory
        process saga.inventory.reserved.{saga_id} (consumer) [charge_payment forward] @payment
         charge_payment [charge_payment forward] @payment
-         create saga.payment.charged.{saga_id} (producer) @payment
-          send saga.payment.charged.{saga_id} (producer) @payment
+         send saga.payment.charged.{saga_id} (producer) @payment
           process saga.payment.charged.{saga_id} (consumer) [deduct_points forward] @points
            deduct_points [deduct_points forward] @points
-            create saga.points.deducted.{saga_id} (producer) @points
-             send saga.points.deducted.{saga_id} (producer) @points
+            send saga.points.deducted.{saga_id} (producer) @points
              process saga.points.deducted.{saga_id} (consumer) [create_shipment forward] @shipping
               create_shipment [create_shipment forward] @shipping
-               create saga.shipping.created.{saga_id} (producer) @shipping
-                send saga.shipping.created.{saga_id} (producer) @shipping
+               send saga.shipping.created.{saga_id} (producer) @shipping
                 process saga.shipping.created.{saga_id} (consumer) [complete_order forward] @orders
                  complete_order [complete_order forward] @orders
-                  create saga.order.completed.{saga_id} (producer) @orders
-                   send saga.order.completed.{saga_id} (producer) @orders"""
+                  send saga.order.completed.{saga_id} (producer) @orders"""
 """Every span names the service whose host made it (``@service.name``), all in one process."""
 
 _KINDS = {SpanKind.PRODUCER: " (producer)", SpanKind.CONSUMER: " (consumer)"}
@@ -69,11 +62,11 @@ def render(spans: list[ReadableSpan]) -> str:
     def walk(span: ReadableSpan, depth: int) -> None:
         attributes = span.attributes or {}
         step = (
-            f" [{attributes['saga.step']} {attributes['saga.phase']}]"
+            f" [{attributes['saga.step']!s} {attributes['saga.phase']!s}]"
             if "saga.step" in attributes
             else ""
         )
-        service = f" @{span.resource.attributes['service.name']}"
+        service = f" @{span.resource.attributes['service.name']!s}"
         lines.append(f"{' ' * depth}{span.name}{_KINDS.get(span.kind, '')}{step}{service}")
         for child in children.get(span.context.span_id if span.context else None, []):
             walk(child, depth + 1)
@@ -125,27 +118,29 @@ async def test_process_spans_follow_the_messaging_conventions(
     assert len(processes) == 6  # the place command; placed, reserved, charged, deducted, created
     for span in processes:
         attributes = span.attributes or {}
-        subject = attributes["messaging.destination.name"]
+        subject = str(attributes["messaging.destination.name"])
         assert span.parent is not None
         assert [link.context.span_id for link in span.links] == [span.parent.span_id]
-        assert by_id[span.parent.span_id].name.startswith("create ")
+        sender = by_id[span.parent.span_id]
+        assert sender.kind is SpanKind.PRODUCER
+        assert sender.name == span.name.replace("process ", "send ", 1)
         assert attributes["messaging.system"] == "nats"
         assert attributes["messaging.operation.type"] == "process"
         assert attributes["messaging.operation.name"] == "process"
-        assert subject.endswith(f".{attributes['saga.id']}")
+        assert subject.endswith(f".{attributes['saga.id']!s}")
         template = subject.rsplit(".", 1)[0] + ".{saga_id}"
         assert attributes["messaging.destination.template"] == template
         assert span.name == f"process {template}"
         assert (attributes["server.address"], attributes["server.port"]) == ("127.0.0.1", port)
-        assert attributes["messaging.consumer.group.name"].startswith(
-            span.resource.attributes["service.name"]
+        assert str(attributes["messaging.consumer.group.name"]).startswith(
+            str(span.resource.attributes["service.name"])
         )
         assert attributes["messaging.message.id"]
         assert attributes["messaging.message.conversation_id"] == attributes["saga.id"]
         assert attributes["saga.variant"] == "choreography"
 
 
-async def test_each_relay_publish_is_a_send_span_under_the_message_creation(
+async def test_each_message_has_one_producer_span_its_send_under_the_span_that_wrote_it(
     runtime: Faulty[ChoreographyRuntime], span_exporter: InMemorySpanExporter
 ) -> None:
     spans = await _happy_saga(runtime, span_exporter)
@@ -154,23 +149,42 @@ async def test_each_relay_publish_is_a_send_span_under_the_message_creation(
         (s.attributes or {})["messaging.message.id"] for s in spans if s.kind is SpanKind.CONSUMER
     }
 
-    sends = [s for s in spans if s.name.startswith("send ")]
-    assert len(sends) == 7  # the command; placed, reserved, charged, deducted, created, completed
-    for span in sends:
+    producers = [s for s in spans if s.kind is SpanKind.PRODUCER]
+    assert all(s.name.startswith("send ") for s in producers)
+    # The command; placed, reserved, charged, deducted, created, completed: one span each.
+    assert len(producers) == 7
+    writers = {span.name: by_id[span.parent.span_id].name for span in producers if span.parent}
+    assert writers == {
+        "send front.order.place.{saga_id}": "saga golden",
+        "send saga.order.placed.{saga_id}": "process front.order.place.{saga_id}",
+        **{f"send {template(kind)}": step for kind, step in WRITTEN_BY.items()},
+    }
+    for span in producers:
         attributes = span.attributes or {}
-        assert span.kind is SpanKind.PRODUCER
-        assert span.parent is not None
-        creation = by_id[span.parent.span_id]
-        assert creation.name == span.name.replace("send ", "create ", 1)
-        created = creation.attributes or {}
-        assert created["messaging.operation.type"] == "create"
-        for key in ("destination.name", "destination.template", "message.id", "message.body.size"):
-            assert created[f"messaging.{key}"] == attributes[f"messaging.{key}"], key
+        subject = str(attributes["messaging.destination.name"])
+        assert attributes["messaging.system"] == "nats"
         assert attributes["messaging.operation.type"] == "send"
-        assert attributes["messaging.destination.template"] in span.name
+        assert attributes["messaging.operation.name"] == "send"
+        assert attributes["messaging.destination.template"] == subject.rsplit(".", 1)[0] + (
+            ".{saga_id}"
+        )
+        assert str(attributes["messaging.destination.template"]) in span.name
+        assert attributes["messaging.message.conversation_id"] == attributes["saga.id"]
+        assert int(str(attributes["messaging.message.body.size"])) > 0
         assert attributes["server.port"] == int(runtime.runtime.nats_url.rsplit(":", 1)[1])
         assert attributes["messaging.nats.duplicate"] is False
-    assert consumed < {(s.attributes or {})["messaging.message.id"] for s in sends}
+        assert attributes["saga.variant"] == "choreography"
+    assert consumed < {(s.attributes or {})["messaging.message.id"] for s in producers}
+
+
+WRITTEN_BY = {
+    "inventory.reserved": "reserve_inventory",
+    "payment.charged": "charge_payment",
+    "points.deducted": "deduct_points",
+    "shipping.created": "create_shipment",
+    "order.completed": "complete_order",
+}
+"""Each event's send span is a child of the step span that wrote its outbox row."""
 
 
 async def test_every_resource_names_its_service_namespace_and_variant(

@@ -39,7 +39,9 @@ def saga_compare(
 
 def every_pid(found: Topology) -> dict[str, tuple[int, float | None]]:
     """Every process the deployment's supervisor started (with their start times), and itself."""
-    pids = {"supervisor": (found.supervisor_pid, found.supervisor_started)}
+    pids: dict[str, tuple[int, float | None]] = {
+        "supervisor": (found.supervisor_pid, found.supervisor_started)
+    }
     for kind, info in found.processes.items():
         if info.pid is not None:
             pids[kind] = (info.pid, info.started)

@@ -4,10 +4,11 @@ and environment, on loopback ports, and one scenario through the harness in fron
 The monitor container serves the live page over the same deployment; it must see the
 scenario's sagas of both styles. Docker is not available here, so the servers are the same
 binaries the embedded default
-uses: a 3-node nats-server cluster (routes as in the file), a database on the session's
-embedded Postgres for the saga stores, and the Temporal dev server standing in for the compose
-file's Temporal. Only the
-addresses are rewritten (container names become loopback ports); every other variable and
+uses: a 3-node nats-server cluster (routes and users as in the file), a database on the
+session's embedded Postgres for the saga stores, and the Temporal dev server standing in for
+the compose file's Temporal. Only the addresses are rewritten (container names become loopback
+ports, the mounted config its file in deploy/) and the `${...}` references filled in as
+compose fills them from `.env` (here: passwords made for the test); every other variable and
 every argument is the file's own.
 """
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import secrets
 import subprocess
 import sys
 import urllib.request
@@ -31,8 +34,10 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from choreography.access import ADMIN, roles
 from choreography.broker import SAGA_STREAM
 from orchestration.server import TemporalServer
+from shared.definitions import ORDERS_V1
 from shared.postgres_server import EmbeddedPostgres
 from shared.servers import LOOPBACK, ManagedProcess, find_binary, free_port
 from shared.settings import ENV_PREFIX
@@ -43,20 +48,49 @@ ROOT = Path(__file__).parents[3]
 COMMAND = Path(sys.executable).parent / "saga-compare"
 
 
+PASSWORDS = {
+    f"SAGA_NATS_PASSWORD_{role.upper()}": secrets.token_urlsafe(16) for role in roles(ORDERS_V1)
+}
+"""What scripts/compose-env.sh writes to .env: a password per NATS user."""
+_REFERENCE = re.compile(r"\$\{(\w+)(?::[?-][^}]*)?\}")
+
+
 def load_compose() -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     return loaded
 
 
+def interpolated(value: object) -> str:
+    """A value with its ``${NAME...}`` references filled in as compose would from .env."""
+    return _REFERENCE.sub(lambda m: PASSWORDS.get(m.group(1), ""), str(value))
+
+
+def mounted(container: dict[str, Any], path: str) -> str:
+    """The file in this checkout a container sees at ``path`` (its read-only volume)."""
+    for volume in container.get("volumes", []):
+        source, _, rest = str(volume).partition(":")
+        if rest.split(":")[0] == path:
+            return str(ROOT / source)
+    raise AssertionError(f"nothing is mounted at {path}")
+
+
+def admin_login() -> dict[str, str]:
+    return {"user": ADMIN, "password": PASSWORDS[f"SAGA_NATS_PASSWORD_{ADMIN.upper()}"]}
+
+
 async def start_nats_cluster(
     stack: AsyncExitStack, compose: dict[str, Any], state: Path
 ) -> dict[str, str]:
-    """The file's three nodes with their names, cluster name and routes, on loopback ports."""
+    """The file's three nodes with their names, cluster name, routes and users, on loopback
+    ports."""
     nodes = [name for name in compose["services"] if name.startswith("nats-")]
     clients = {node: free_port() for node in nodes}
     routes = {node: free_port() for node in nodes}
     for node in nodes:
-        command = list(compose["services"][node]["command"])
+        container = compose["services"][node]
+        command = list(container["command"])
+        config = command.index("-c") + 1
+        command[config] = mounted(container, command[config])
         command[command.index("-sd") + 1] = str(state / node)
         command[command.index("--cluster") + 1] = f"nats://{LOOPBACK}:{routes[node]}"
         listed = command[command.index("--routes") + 1].split(",")
@@ -64,7 +98,8 @@ async def start_nats_cluster(
             f"nats://{LOOPBACK}:{routes[r.removeprefix('nats://').split(':')[0]]}" for r in listed
         )
         argv = [find_binary("nats-server"), *command, "-a", LOOPBACK, "-p", str(clients[node])]
-        process = await stack.enter_async_context(ManagedProcess(node, argv))
+        env = {**os.environ, **{k: interpolated(v) for k, v in container["environment"].items()}}
+        process = await stack.enter_async_context(ManagedProcess(node, argv, env=env))
         await process.wait_for_port(clients[node])
     urls = {node: f"nats://{LOOPBACK}:{port}" for node, port in clients.items()}
     await wait_for_jetstream(list(urls.values()))
@@ -72,7 +107,7 @@ async def start_nats_cluster(
 
 
 async def wait_for_jetstream(urls: list[str]) -> None:
-    connection = await nats.connect(servers=urls)
+    connection = await nats.connect(servers=urls, **admin_login())
     try:
         for _ in range(200):
             try:
@@ -90,7 +125,7 @@ def native_env(environment: dict[str, Any], addresses: dict[str, str]) -> dict[s
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     for key, value in environment.items():
-        env[key] = addresses.get(key, str(value))
+        env[key] = addresses.get(key, interpolated(value))
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)  # no collector natively
     return env
 
@@ -191,7 +226,7 @@ async def test_the_compose_harness_runs_a_scenario_through_the_front_door_on_r3_
     )
 
     assert done.returncode == 0, done.stderr + topology.tails()
-    connection = await nats.connect(servers=topology.nats_urls)
+    connection = await nats.connect(servers=topology.nats_urls, **admin_login())
     try:
         info = await connection.jetstream().stream_info(SAGA_STREAM)
     finally:

@@ -1,9 +1,11 @@
 """A deployment from `saga-compare up`: supervised processes, the front door, check, chaos, down.
 
-One deployment (SQLite stores) serves the whole module; the tests run in file order, the one
-that stops and restarts it last. Each chaos test kills one process kind once under a small
-load (harness/chaos/experiment.py with a fixed rate and no fault-free run) and asks that every saga
-ended, nothing was lost, duplicated or double charged and every invariant held.
+One deployment (SQLite stores) serves the whole module. Any test runs alone or in any order:
+each reads the deployment as it is now (`latest`), starts the sagas it looks at, and the one
+that stops it brings it back as `up` first started it. Each chaos test kills one process kind
+once under a small load (harness/chaos/experiment.py with a fixed rate and no fault-free run)
+and asks that every saga ended, nothing was lost, duplicated or double charged and every
+invariant held.
 """
 
 from __future__ import annotations
@@ -76,15 +78,16 @@ async def chaos_once(found: Topology, kind: str, variant: str) -> VariantReport:
 async def test_up_supervises_every_process_kind_and_a_second_up_finds_it_running(
     deployed: Topology,
 ) -> None:
+    current = latest(deployed)
     again = saga_compare("up", "--state-dir", str(deployed.state_dir), "--chaos")
     other = saga_compare("up", "--state-dir", str(deployed.state_dir))
 
     kinds = kinds_of_process(ORDERS_V1)
-    assert set(deployed.processes) == {*kinds, "worker", "nats", "temporal"}
-    assert running(every_pid(deployed)) == ["supervisor", *deployed.processes]
+    assert set(current.processes) == {*kinds, "worker", "nats", "temporal"}
+    assert running(every_pid(current)) == ["supervisor", *current.processes]
     assert again.returncode == 0 and "already up" in again.stdout
-    assert deployed.nats_url in again.stdout and str(deployed.temporal_ui) in again.stdout
-    assert latest(deployed).supervisor_pid == deployed.supervisor_pid
+    assert current.nats_url in again.stdout and str(current.temporal_ui) in again.stdout
+    assert latest(deployed).supervisor_pid == current.supervisor_pid
     # The same state dir without --chaos would be another deployment on the same stores.
     assert other.returncode == 2
     assert other.stderr.startswith("error: a deployment started with --chaos is running in")
@@ -98,12 +101,13 @@ async def test_a_process_killed_from_outside_is_restarted_by_its_supervisor(
     os.kill(before.pid, signal.SIGKILL)
 
     answer = await control.request(
-        deployed.control, "wait_ready", kind="points", timeout_s=60, not_pid=before.pid
+        latest(deployed).control, "wait_ready", kind="points", timeout_s=60, not_pid=before.pid
     )
 
     assert answer["pid"] != before.pid and answer["restarts"] >= 1
     after = latest(deployed).processes["points"]
-    assert after.pid == answer["pid"] and running({"points": (after.pid, after.started)})
+    assert after.pid is not None and after.pid == answer["pid"]
+    assert running({"points": (after.pid, after.started)})
 
 
 async def test_an_attached_run_starts_no_worker_and_leaves_its_sagas_to_check(
@@ -148,6 +152,8 @@ async def test_an_attached_bench_measures_the_deployments_styles_against_floors_
 async def test_the_monitor_attached_to_the_deployment_sees_both_styles_sagas(
     deployed: Topology,
 ) -> None:
+    ran = saga_compare("run", "-s", "happy_path", "--attach", str(deployed.state_dir))
+    assert ran.returncode == 0, ran.stderr
     monitor = subprocess.Popen(
         [str(COMMAND), "monitor", "--attach", str(deployed.state_dir), "--port", "0"],
         stdout=subprocess.PIPE,
@@ -193,13 +199,14 @@ async def test_check_lists_a_saga_that_is_not_terminal_until_it_ends(
     deployed: Topology,
 ) -> None:
     state = str(deployed.state_dir)
-    await control.request(deployed.control, "kill", kind="shipping", down_s=600)
+    supervisor = latest(deployed).control
+    await control.request(supervisor, "kill", kind="shipping", down_s=600)
     stuck = saga_compare(
         "run", "-s", "happy_path", "-v", "choreography", "--attach", state, "--timeout", "3"
     )
     failing = saga_compare("check", "--attach", state, "--json", "--since", "10m")
-    await control.request(deployed.control, "release", kind="shipping")
-    await control.request(deployed.control, "wait_ready", kind="shipping", timeout_s=60)
+    await control.request(supervisor, "release", kind="shipping")
+    await control.request(supervisor, "wait_ready", kind="shipping", timeout_s=60)
     passing = saga_compare("check", "--attach", state, "--since", "10m")
 
     assert stuck.returncode == 1 and "stuck in create_shipment" in stuck.stderr
@@ -248,7 +255,7 @@ async def test_down_leaves_nothing_running_and_the_next_up_has_the_same_state(
 
     stopped = saga_compare("down", "--state-dir", state)
     left = running(pids)
-    restarted = saga_compare("up", "--state-dir", state)
+    restarted = saga_compare("up", "--state-dir", state, "--chaos")  # as the fixture's `up`
     after = json.loads(saga_compare("check", "--attach", state, "--json").stdout)
 
     assert stopped.returncode == 0 and left == []

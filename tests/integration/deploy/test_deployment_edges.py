@@ -210,7 +210,18 @@ def test_an_attached_bench_measures_the_deployments_processes_by_kind() -> None:
         bench = saga_compare(
             "bench", "--attach", state, "-v", "both", "-n", "8", "-c", "4", "--json"
         )
+        opened = saga_compare(
+            "bench", "--attach", state, "-v", "choreography", "--rate", "4", "--duration", "3",
+            "--no-cold-start", "--no-calibrate", "--json",
+        )  # fmt: skip
 
+    assert opened.returncode == 0, opened.stderr
+    (run,) = json.loads(opened.stdout)["runs"]
+    # Memory over an open run by process: each of the deployment's participants on its own.
+    participants = {"orders", "inventory", "payment", "points", "shipping", "tracker"}
+    series = {name.removeprefix("memory:") for name in run["timeline"] if ":" in name}
+    assert participants | {"harness", "broker"} <= series, series
+    assert "services" not in series and participants <= set(run["rss_slope_after_settle"])
     assert bench.returncode == 0, bench.stderr
     runs = json.loads(bench.stdout)["runs"]
     sagas = {run["style"]: run for run in runs if run["kind"] == "saga"}

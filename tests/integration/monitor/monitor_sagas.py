@@ -14,6 +14,9 @@ POLICY = SagaPolicy(
 )
 SHIPMENT_FAILS = FaultRule(step=StepName.CREATE_SHIPMENT, permanent=True)
 REFUND_FAILS = FaultRule(step=StepName.CHARGE_PAYMENT, phase=Phase.COMPENSATE, permanent=True)
+COMPLETION_REFUSED = FaultPlan(rules=[FaultRule(step=StepName.COMPLETE_ORDER, permanent=True)])
+"""The order cannot be completed in the saga's own run (`completion_refused`); an operator's
+retry of the step meets a repaired service."""
 
 
 def stuck(rounds: int) -> FaultPlan:

@@ -73,7 +73,7 @@ async def monitored(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[M
 
 def step_of(detail: dict[str, Any], name: str, phase: str = "forward") -> dict[str, Any]:
     (found,) = [s for s in detail["steps"] if s["step"] == name and s["phase"] == phase]
-    return found
+    return dict(found)
 
 
 async def test_a_step_that_hung_until_the_deadline_shows_how_long_it_hung_in_both_styles(
@@ -141,9 +141,9 @@ async def test_an_order_a_run_placed_under_its_tag_is_found_by_the_id_it_was_giv
         assert time.time() - started < 20, await listed()  # visibility lags a little
         await asyncio.sleep(0.1)
     page = await monitored.http.get("/orders/given-1")
-    runtime = monitored.session.runtimes["orchestration"]
-    assert isinstance(runtime, OrchestrationRuntime)
-    found = await runtime.client.count_workflows(given_order_filter("given-1"))
+    temporal = monitored.session.runtimes["orchestration"]
+    assert isinstance(temporal, OrchestrationRuntime)
+    found = await temporal.client.count_workflows(given_order_filter("given-1"))
 
     assert page.status_code == 200, page.text
     for variant in VARIANTS:

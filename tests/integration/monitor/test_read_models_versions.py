@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 
+from choreography.bus import Bus
 from choreography.events import placed
 from choreography.runtime import ChoreographyRuntime
 from harness.compare.scenarios import order
@@ -21,7 +22,7 @@ from orchestration.messages import SagaInput
 from orchestration.runtime import OrchestrationRuntime
 from orchestration.visibility import start_attributes
 from orchestration.workflows import OrderSagaWorkflow
-from shared.contracts import SagaPolicy, StepName
+from shared.contracts import SagaPolicy, ServiceName, StepName
 from shared.definitions import definition_named
 from shared.faults import FaultPlan, FaultRule
 from shared.read_model import Alert, AlertKind, ReadModel, SagaQuery
@@ -113,13 +114,19 @@ async def test_a_saga_whose_event_a_consumer_refused_for_its_definition_is_liste
     assert isinstance(runtime, ChoreographyRuntime)
     hang = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, hang=True)])
     await driver.start_saga("ver-chor-1", order("ver-chor"), hang, HANGING)
-    # An event of that saga written by a process holding another definition (a release
-    # that should not be there): the v1 inventory service refuses it into the dead letters.
+    # An event of that saga written by an orders process holding another definition (a
+    # release that should not be there, logged in as the orders service may): the v1
+    # inventory service refuses it into the dead letters.
     stray = placed("ver-chor-1", order("ver-chor"), POLICY, time.time(), VOUCHER.ref)
     stray = stray.model_copy(update={"event_id": "ver-chor-1:stray"})
-    await runtime.bus.js.publish(
-        stray.subject, stray.model_dump_json().encode(), headers={"Nats-Msg-Id": "stray-1"}
-    )
+    nats = runtime.settings.nats
+    orders = await Bus.connect(nats.servers, "stray-orders", nats.login_for(ServiceName.ORDERS))
+    try:
+        await orders.js.publish(
+            stray.subject, stray.model_dump_json().encode(), headers={"Nats-Msg-Id": "stray-1"}
+        )
+    finally:
+        await orders.close()
 
     alert = await refused(ran.models["choreography"], "ver-chor-1")
 

@@ -18,6 +18,7 @@ from shared.contracts import (
     SagaPolicy,
     SagaStatus,
     ShippingAddress,
+    StepId,
     StepName,
     StepStatus,
 )
@@ -63,15 +64,15 @@ def order(
     )
 
 
-def statuses(outcome: SagaOutcome, phase: Phase) -> dict[StepName, StepStatus]:
+def statuses(outcome: SagaOutcome, phase: Phase) -> dict[StepId, StepStatus]:
     return {s.step: s.status for s in outcome.steps if s.phase is phase}
 
 
-def attempts(outcome: SagaOutcome, phase: Phase) -> dict[StepName, int]:
+def attempts(outcome: SagaOutcome, phase: Phase) -> dict[StepId, int]:
     return {s.step: s.attempts for s in outcome.steps if s.phase is phase}
 
 
-def compensation_order(outcome: SagaOutcome) -> list[StepName]:
+def compensation_order(outcome: SagaOutcome) -> list[StepId]:
     return [s.step for s in outcome.steps if s.phase is Phase.COMPENSATE]
 
 
@@ -100,7 +101,7 @@ class SagaEffects:
     refunded_cents: int | None
     points: dict[str, int]
     shipment: str | None
-    order: tuple[SagaStatus, Reason | None] | None
+    order: tuple[SagaStatus, Reason | str | None] | None
 
 
 async def effects(domain: Domain, saga_id: str) -> SagaEffects:

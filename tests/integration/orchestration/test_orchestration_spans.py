@@ -106,7 +106,7 @@ def render(spans: Sequence[ReadableSpan], root: ReadableSpan) -> str:
         attributes = span.attributes or {}
         label = span.name
         if SAGA_STEP in attributes:
-            label += f" step={attributes[SAGA_STEP]} phase={attributes[SAGA_PHASE]}"
+            label += f" step={attributes[SAGA_STEP]!s} phase={attributes[SAGA_PHASE]!s}"
         lines.append("  " * depth + label)
         kids = children.get(span.context.span_id, []) if span.context else []
         for kid in sorted(kids, key=lambda s: s.start_time or 0):

@@ -20,6 +20,7 @@ from orchestration.activities import SagaActivities
 from orchestration.client import register_search_attributes
 from orchestration.messages import SagaInput
 from orchestration.workflows import OrderSagaWorkflow
+from shared.admission import PolicyLimits
 from shared.contracts import (
     OrderRequest,
     Phase,
@@ -94,7 +95,9 @@ async def saga(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Saga]:
     await seed(domain)
     task_queue = f"skip-{uuid.uuid4().hex[:8]}"
     plans, hooks = injected("orchestration")
-    activities = SagaActivities(domain, hooks.step).all()
+    # Hours of deadline and backoff: a deployment allowing them says so in its limits.
+    limits = PolicyLimits(deadline_s=SLOW.deadline_s, backoff_s=SLOW.max_backoff_s)
+    activities = SagaActivities(domain, hooks.step, limits=limits).all()
     try:
         async with Worker(
             env.client, task_queue=task_queue, workflows=[OrderSagaWorkflow], activities=activities

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -63,7 +64,7 @@ async def faulty_step(
     )
 
 
-def make_order(order_id: str = "o-1", **changes: object) -> OrderRequest:
+def make_order(order_id: str = "o-1", **changes: Any) -> OrderRequest:
     fields: dict[str, object] = {
         "order_id": order_id,
         "customer_id": "alice",
@@ -287,7 +288,7 @@ async def test_a_business_failure_is_recorded_and_returned_again(domain: Domain)
     ],
 )
 async def test_business_rules_fail_with_their_reason(
-    domain: Domain, changes: dict[str, object], step: StepName, reason: Reason
+    domain: Domain, changes: dict[str, Any], step: StepName, reason: Reason
 ) -> None:
     order = make_order(**changes)
     with pytest.raises(BusinessFailure) as failure:
@@ -437,6 +438,60 @@ async def test_completing_an_order_twice_is_once_and_closing_a_completed_order_i
     assert not await domain.orders.close(order.order_id, SagaStatus.COMPENSATED, None)
     (record,) = (await domain.snapshot()).orders
     assert record.status is SagaStatus.COMPLETED
+
+
+async def test_an_operator_s_retry_runs_a_refused_completion_again_and_completes_the_order(
+    domain: Domain,
+) -> None:
+    """A refusal is replayed to a repeat of the saga's own run; an operator's retry (round 1)
+    runs the step again, and the order waiting for an operator becomes COMPLETED."""
+    order = make_order()
+    await run_forward(domain, order, StepName.CREATE_SHIPMENT)
+    assert await domain.orders.close(order.order_id, SagaStatus.NEEDS_INTERVENTION, None)
+    for attempt in (1, 2):
+        with pytest.raises(BusinessFailure):
+            await domain.orders.complete_order(request(order, attempt=attempt))
+
+    retried = StepRequest(saga_id=order.order_id, order=order, round=1)
+    done = await domain.orders.complete_order(retried)
+    again = await domain.orders.complete_order(retried.model_copy(update={"attempt": 2}))
+
+    assert (done.status, done.replayed) == (StepStatus.DONE, False)
+    assert (again.status, again.replayed) == (StepStatus.DONE, True)
+    (record,) = (await domain.snapshot()).orders
+    assert record.status is SagaStatus.COMPLETED
+
+
+async def test_an_order_placed_once_keeps_its_first_verdict_whatever_a_second_place_says(
+    domain: Domain,
+) -> None:
+    refused, admitted = make_order("o-refused"), make_order("o-admitted")
+    rejected = await domain.orders.place("s-refused", refused, rejected=Reason.PRICE_MISMATCH)
+    placed = await domain.orders.place("s-admitted", admitted)
+
+    again_refused = await domain.orders.place("s-refused", refused)
+    again_admitted = await domain.orders.place(
+        "s-admitted", admitted, rejected=Reason.UNKNOWN_CUSTOMER
+    )
+
+    assert (rejected.status, rejected.reason, rejected.first) == (
+        SagaStatus.REJECTED,
+        Reason.PRICE_MISMATCH,
+        True,
+    )
+    assert (placed.status, placed.first) == (SagaStatus.RUNNING, True)
+    assert (again_refused.status, again_refused.reason, again_refused.first) == (
+        SagaStatus.REJECTED,
+        Reason.PRICE_MISMATCH,
+        False,
+    )
+    assert (again_admitted.status, again_admitted.first) == (SagaStatus.RUNNING, False)
+    records = {r.saga_id: (r.status, r.reason) for r in (await domain.snapshot()).orders}
+    assert records == {
+        "s-refused": (SagaStatus.REJECTED, Reason.PRICE_MISMATCH),
+        "s-admitted": (SagaStatus.RUNNING, None),
+    }
+    assert not await domain.orders.close("s-refused", SagaStatus.COMPENSATED, None)
 
 
 async def test_a_step_cancelled_at_any_await_point_is_whole_or_absent_and_the_store_stays_usable(

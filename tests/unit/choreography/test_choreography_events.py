@@ -139,8 +139,10 @@ def test_a_compensatable_steps_table_holds_trigger_failure_handbacks_cancel_and_
     assert table == expected
 
 
-def test_a_step_after_the_pivot_reacts_to_its_trigger_only() -> None:
-    assert kinds_for(ServiceName.ORDERS, ROUTES) == ("shipping.created",)
+def test_a_step_after_the_pivot_reacts_to_its_trigger_and_an_operator_s_retry_only() -> None:
+    assert kinds_for(ServiceName.ORDERS, ROUTES) == ("shipping.created", "order.retry_step")
+    assert ROUTES.meaning("order.retry_step") == Meaning(Role.RETRY_STEP, LAST)
+    assert ROUTES.starts("order.retry_step") is None
 
 
 def test_consumers_filter_on_exactly_the_events_their_service_reacts_to() -> None:

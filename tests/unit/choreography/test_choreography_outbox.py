@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 
 import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from choreography import inbox, outbox
 from choreography.bus import Outgoing
@@ -15,7 +19,8 @@ from choreography.outbox import Relay
 from choreography.schema import PARTICIPANT
 from shared.contracts import LineItem, OrderRequest, SagaPolicy, ShippingAddress
 from shared.definitions import ORDERS_V1
-from shared.store import Store, StoreFactory, Tx
+from shared.store import Store, StoreFactory, Tx, sqlite_stores
+from shared.telemetry import current_tracing
 
 ORDER = OrderRequest(
     order_id="o-1",
@@ -35,9 +40,11 @@ class Broker:
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.down = False
+        self.refused = 0
 
     async def publish(self, batch: Sequence[Outgoing]) -> None:
         if self.down:
+            self.refused += 1
             raise ConnectionError("broker unreachable")
         self.sent += [row.msg_id for row in batch]
 
@@ -54,9 +61,9 @@ async def add(store: Store, *events: Event) -> list[Outgoing | None]:
     return await store.run(lambda tx: [outbox.add(tx, event) for event in events])
 
 
-async def _until(condition: object, timeout: float = 3.0) -> None:
+async def _until(condition: Callable[[], object], timeout: float = 3.0) -> None:
     async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
+        while not condition():
             await asyncio.sleep(0.01)
 
 
@@ -81,6 +88,52 @@ async def test_same_event_is_written_once_and_keeps_its_trace_headers(
     assert (row.msg_id, row.subject) == ("s1:order.placed", "saga.order.placed.s1")
     assert row.headers["Saga-Id"] == "s1"
     assert row.headers == first.headers
+
+
+async def test_an_event_row_carries_the_context_of_the_step_that_wrote_it_and_makes_no_span(
+    tmp_path: Path, span_exporter: InMemorySpanExporter
+) -> None:
+    async with one_sqlite_store(tmp_path) as store:
+        with trace.get_tracer("t").start_as_current_span("charge_payment") as step:
+            [row] = await add(store, START.follow("payment.charged"))
+
+    assert row is not None and row.headers["Saga-Id"] == "s1"
+    # The relay's send span is the message's one producer span, a child of this context.
+    carried = trace.get_current_span(propagate.extract(row.headers)).get_span_context()
+    assert carried.span_id == step.get_span_context().span_id
+    assert carried.trace_flags.sampled
+    assert [s.name for s in span_exporter.get_finished_spans()] == ["charge_payment"]
+
+
+async def test_an_event_written_with_tracing_off_carries_its_unrecorded_trace(
+    tmp_path: Path, span_exporter: InMemorySpanExporter
+) -> None:
+    tracing = current_tracing()
+    assert tracing is not None
+    tracing.set_enabled(False)
+    try:
+        async with one_sqlite_store(tmp_path) as store:
+            with trace.get_tracer("t").start_as_current_span("charge_payment") as step:
+                [row] = await add(store, START.follow("payment.charged"))
+    finally:
+        tracing.set_enabled(True)
+
+    assert row is not None and row.headers["Saga-Id"] == "s1"
+    carried = trace.get_current_span(propagate.extract(row.headers)).get_span_context()
+    assert carried.trace_id == step.get_span_context().trace_id
+    assert not carried.trace_flags.sampled
+    assert span_exporter.get_finished_spans() == ()
+
+
+@contextlib.asynccontextmanager
+async def one_sqlite_store(folder: Path) -> AsyncIterator[Store]:
+    """A participant's store on SQLite (what a span is made of does not depend on the backend)."""
+    opened = sqlite_stores(folder)("service", PARTICIPANT)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 async def test_relay_publishes_rows_handed_over_after_commit_and_marks_them_sent(
@@ -108,7 +161,7 @@ async def test_relay_finds_rows_nobody_handed_over_and_retries_while_the_broker_
     relay = Relay(store, broker.publish, poll_s=0.02, retry_s=0.02)
     relay.start()
     try:
-        await asyncio.sleep(0.1)
+        await _until(lambda: broker.refused >= 2)  # tried, and tried again: the row stays
         assert [row.msg_id for row in await outbox.unsent(store)] == ["s1:order.placed"]
         broker.down = False
         await _until(lambda: relay.published == 1)

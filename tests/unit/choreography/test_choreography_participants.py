@@ -13,6 +13,7 @@ import pytest_asyncio
 from choreography.events import CANCEL_REQUESTED
 from harness.compare.scenarios import ANTARCTICA, order
 from shared.contracts import (
+    Action,
     ActionResult,
     Phase,
     Reason,
@@ -163,3 +164,34 @@ async def test_an_operators_retry_runs_the_failed_compensation_in_the_next_round
     assert (outcome.status, outcome.failed_compensations) == (SagaStatus.COMPENSATED, [])
     assert [a.result for a in outcome.actions] == [ActionResult.COMPENSATED]
     assert bus.published.count("inventory.released") == 1  # no hand-back after a retry
+
+
+async def test_an_operators_retry_of_the_step_past_the_pivot_runs_it_in_the_next_round(
+    bus: FakeBus,
+) -> None:
+    refused = FaultPlan(rules=[FaultRule(step=S.COMPLETE_ORDER, permanent=True)])
+    await bus.start("s-1", order("o-1", points=100), POLICY, refused)
+    await bus.run()
+    waiting = await bus.tracker.describe("s-1")
+    assert (waiting.status, waiting.failed_step) == (
+        SagaStatus.NEEDS_INTERVENTION,
+        S.COMPLETE_ORDER,
+    )
+
+    action = await bus.tracker.retry_step("s-1", "ops")
+    await bus.run()
+
+    assert (action.action, action.result, action.round) == (
+        Action.RETRY_STEP,
+        ActionResult.PENDING,
+        1,
+    )
+    outcome = await bus.tracker.describe("s-1")
+    assert (outcome.status, outcome.failed_step) == (SagaStatus.COMPLETED, None)
+    assert [(a.action, a.result) for a in outcome.actions] == [
+        (Action.RETRY_STEP, ActionResult.COMPLETED)
+    ]
+    assert bus.published[-2:] == ["order.retry_step", "order.completed"]
+    (record,) = await bus.domain.orders.records()
+    assert record.status is SagaStatus.COMPLETED
+    assert [c.refunded_cents for c in await bus.domain.payment.charges()] == [0]

@@ -114,12 +114,38 @@ def cancel_lost_to_the_pivot() -> list[Event]:
     return [*events[:4], cancel(first, START + 3.5, Reason.CANCELLED_BY_CUSTOMER), *events[4:]]
 
 
+def retry_step(first: Event, step: str, round: int, at: float) -> Event:
+    """An operator's command to run a step past the pivot again (round n)."""
+    trail = (R, C, D, S)
+    return first.follow(ROUTES.retry_step(step), round=round, trail=trail, step=step, at=at)
+
+
+def completion_retried() -> list[Event]:
+    """The order's completion refused, refused again in round 1, done in round 2."""
+    first = start()
+    trail = [R, C, D, S]
+    events = happy()[:5]  # up to shipping.created
+    return [
+        *events,
+        failed(first, O, trail, START + 6, Reason.SHIPMENT_FAILED),
+        retry_step(first, O, 1, START + 60),
+        failed(first, O, trail, START + 61, Reason.SHIPMENT_FAILED).model_copy(
+            update={"round": 1, "event_id": "s-1:order.failed#1"}
+        ),
+        retry_step(first, O, 2, START + 120),
+        done(first, O, trail, START + 121).model_copy(
+            update={"round": 2, "event_id": "s-1:order.completed#2"}
+        ),
+    ]
+
+
 SCRIPTS = {
     "happy": happy,
     "payment_declined": payment_declined,
     "shipment_failed_refund_stuck": shipment_failed_refund_stuck,
     "failed_while_the_tracker_was_down": failed_while_the_tracker_was_down,
     "cancel_lost_to_the_pivot": cancel_lost_to_the_pivot,
+    "completion_retried": completion_retried,
 }
 
 
@@ -253,3 +279,40 @@ def test_a_step_that_does_not_apply_is_reported_skipped() -> None:
 
     current = outcome(view_of([first]), SAGA)
     assert {s.step: s.status for s in current.steps}[D] is StepStatus.SKIPPED
+
+
+def test_a_step_past_the_pivot_retried_until_it_is_done_completes_the_saga() -> None:
+    events = completion_retried()
+
+    view = view_of(events)
+    current = outcome(view, SAGA)
+    assert (current.status, current.reason, current.failed_step) == (
+        SagaStatus.COMPLETED,
+        None,
+        None,
+    )
+    assert {s.step: s.status for s in current.steps}[O] is DONE
+    assert ended(view) is None  # completed by its step, as without a retry
+
+
+def test_while_an_operator_s_retry_runs_the_step_past_the_pivot_is_running_again() -> None:
+    events = completion_retried()
+
+    waiting = outcome(view_of(events[:6]), SAGA)
+    retrying = outcome(view_of(events[:7]), SAGA)
+    failed_again = outcome(view_of(events[:8]), SAGA)
+
+    assert {s.step: s.status for s in waiting.steps}[O] is FAILED
+    assert {s.step: s.status for s in retrying.steps}[O] is StepStatus.RUNNING
+    assert {s.step: s.status for s in failed_again.steps}[O] is FAILED
+    assert failed_again.failed_step == O
+
+
+def test_the_view_of_a_saga_no_operator_retried_is_stored_in_the_previous_shape() -> None:
+    stored = view_of(happy()).model_dump(mode="json")
+
+    assert all(
+        set(facts) == {"started", "result", "attempts"} for facts in stored["steps"].values()
+    )
+    retried = view_of(completion_retried()).model_dump(mode="json")
+    assert retried["steps"][O]["round"] == 2

@@ -25,6 +25,10 @@ class FakeTracker:
         self.calls.append(("retry", saga_id, who, command))
         return self._answer()
 
+    async def retry_step(self, saga_id: str, who: str, *, command: str) -> OperatorAction:
+        self.calls.append(("retry_step", saga_id, who, command))
+        return self._answer()
+
     async def resolve(self, saga_id: str, who: str, note: str, *, command: str) -> OperatorAction:
         self.calls.append(("resolve", saga_id, who, note, command))
         return self._answer()
@@ -67,6 +71,7 @@ async def handled(tracker: FakeTracker, sent: OperatorCommand) -> list[tuple[str
 def test_a_command_s_subject_names_the_action_and_the_saga() -> None:
     assert subject(Action.RETRY_COMPENSATION, "s-1") == "operator.retry_requested.s-1"
     assert subject(Action.RESOLVE, "s-1") == "operator.resolve_requested.s-1"
+    assert subject(Action.RETRY_STEP, "s-1") == "operator.retry_step_requested.s-1"
     assert outgoing(command()).msg_id == "c-1"
 
 
@@ -77,6 +82,16 @@ async def test_the_desk_performs_a_retry_with_the_command_id_and_answers_the_act
     replies = await handled(tracker, command())
 
     assert tracker.calls == [("retry", "s-1", "ann", "c-1")]
+    assert replies == [("_INBOX.x", Answer(action=pending))]
+
+
+async def test_the_desk_performs_a_retry_of_the_step_past_the_pivot() -> None:
+    pending = OperatorAction(action=Action.RETRY_STEP, who="ann", at=1.0, round=1)
+    tracker = FakeTracker(pending)
+
+    replies = await handled(tracker, command(Action.RETRY_STEP))
+
+    assert tracker.calls == [("retry_step", "s-1", "ann", "c-1")]
     assert replies == [("_INBOX.x", Answer(action=pending))]
 
 
@@ -114,6 +129,13 @@ async def test_nobody_is_answered_without_a_reply_subject() -> None:
         delivered(command(), "operator.retry_requested.s-2"),  # another saga's subject
         Delivery("operator.retry_requested.s-1", b"{not json", {}, 1, 7),
         Delivery("operator.retry_requested.s-1", b'{"command_id": "c"}', {}, 1, 7),
+        Delivery(
+            "operator.retry_requested.s-1",
+            command().model_dump_json().replace("_INBOX.x", "saga.order.completed.s-9").encode(),
+            {},
+            1,
+            7,
+        ),
     ],
 )
 async def test_a_command_that_does_not_read_is_poison(bad: Delivery) -> None:

@@ -8,6 +8,8 @@ the harness would not read fail here.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from choreography import __main__ as choreography_main
+from choreography.access import FRONT, MONITOR, compose_config, password_variable, roles
 from choreography.host import ChoreographySettings, kinds_of_process
 from harness.cli.app import app
 from harness.deploy.attach import resolve
@@ -24,7 +27,7 @@ from harness.session import VARIANTS
 from orchestration import worker
 from orchestration.server import TemporalSettings
 from orchestration.visibility import KEYS
-from shared.definitions import definition_named
+from shared.definitions import ORDERS_V1, definition_named
 from shared.settings import Settings, StoreKind
 
 ROOT = Path(__file__).parents[3]
@@ -186,3 +189,56 @@ def test_the_saga_search_attributes_are_created_before_the_worker_starts(
     assert worker_depends["temporal-search-attributes"] == {
         "condition": "service_completed_successfully"
     }
+
+
+def test_the_nats_nodes_admit_only_the_users_the_code_generates(compose: dict[str, Any]) -> None:
+    """Every node loads deploy/nats/saga.conf, and that file is what choreography/access.py
+    writes for the definition the containers run (a stale one fails here)."""
+    definition = definition_named(
+        settings_of(choreography_containers(compose)["payment"]).definition
+    )
+    committed = (ROOT / "deploy" / "nats" / "saga.conf").read_text()
+    assert committed == compose_config(definition)
+    for node in (f"nats-{i}" for i in (1, 2, 3)):
+        container = compose["services"][node]
+        command = container["command"]
+        assert command[command.index("-c") + 1] == "/etc/nats/saga.conf"
+        assert "./deploy/nats/saga.conf:/etc/nats/saga.conf:ro" in container["volumes"]
+        passwords = container["environment"]
+        for role in roles(definition):
+            assert passwords[password_variable(role)].startswith(
+                f"${{SAGA_NATS_PASSWORD_{role.upper()}:?"
+            )
+
+
+def test_each_process_logs_in_to_nats_as_its_own_user(compose: dict[str, Any]) -> None:
+    users = {
+        name: settings_of(container)
+        for name, container in saga_containers(compose).items()
+        if settings_of(container).nats_url
+    }
+    expected: dict[str, str | None] = {name: name for name in choreography_containers(compose)}
+    expected |= {"monitor": MONITOR, "harness": FRONT, "orchestration-worker": None}
+
+    assert {name: s.nats_user for name, s in users.items()} == expected
+    for name, settings in users.items():
+        if expected[name] is None:  # the worker never connects to NATS
+            continue
+        assert settings.nats_password is not None
+        password = settings.nats_password.get_secret_value()
+        assert password.startswith(f"${{SAGA_NATS_PASSWORD_{str(expected[name]).upper()}:?")
+
+
+def test_the_env_script_writes_an_owner_only_password_for_every_user(tmp_path: Path) -> None:
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "compose-env.sh"
+    shutil.copy(ROOT / "scripts" / "compose-env.sh", script)
+
+    subprocess.run(["bash", str(script)], check=True, capture_output=True)
+
+    env = tmp_path / ".env"
+    assert env.stat().st_mode & 0o777 == 0o600
+    lines = [line for line in env.read_text().splitlines() if not line.startswith("#")]
+    written = dict(line.split("=", 1) for line in lines)
+    assert set(written) == {f"SAGA_NATS_PASSWORD_{r.upper()}" for r in roles(ORDERS_V1)}
+    assert all(len(value) >= 24 for value in written.values())

@@ -21,30 +21,44 @@ HAPPY: list[Hop] = [
 
 
 def choreography_trace(
-    tmp_path: Path, hops: list[Hop], outcome: str = "COMPLETED", reason: str | None = None
+    tmp_path: Path,
+    hops: list[Hop],
+    outcome: str = "COMPLETED",
+    reason: str | None = None,
+    *,
+    older: bool = False,
 ) -> SagaTrace:
-    """One saga whose events go hop by hop, each step span inside its event's ``process``."""
+    """One saga whose events go hop by hop, each step span inside its event's ``process``,
+    under the event's ``send`` span (``older``: a ``create`` span with the ``send`` under it,
+    the shape of files written before the two were one)."""
     trace = TraceBuilder()
     extra = {"saga.outcome": outcome, **({"saga.reason": reason} if reason else {})}
-    parent = root(trace, "choreography", "o-1", 10 * len(hops) + 10, **extra)
+    parent = root(trace, "choreography", "o-1", 10 * len(hops) + 10, extra)
     at = 1.0
     for kind, consumer, name, result in hops:
         subject = {"messaging.destination.name": f"saga.{kind}.o-1-t"}
-        create = trace.span(
-            f"create saga.{kind}.{{saga_id}}", at, at + 1, parent=parent, kind=4, **subject
+        name_of = f"saga.{kind}.{{saga_id}}"
+        sender = trace.span(
+            f"{'create' if older else 'send'} {name_of}",
+            at,
+            at + 1,
+            parent=parent,
+            kind=4,
+            attrs=subject,
         )
+        if older:
+            trace.span(f"send {name_of}", at + 0.5, at + 1, parent=sender, kind=4, attrs=subject)
         process = trace.span(
-            f"process saga.{kind}.{{saga_id}}",
+            f"process {name_of}",
             at + 1,
             at + 8,
-            parent=create,
+            parent=sender,
             kind=5,
-            **subject,
-            **{"messaging.consumer.group.name": consumer},
+            attrs={**subject, "messaging.consumer.group.name": consumer},
         )
         phase = "compensate" if name in COMPENSATIONS else "forward"
         parent = step(
-            trace, name, at + 2, at + 7, process, **{"saga.outcome": result, "saga.phase": phase}
+            trace, name, at + 2, at + 7, process, {"saga.outcome": result, "saga.phase": phase}
         )
         at += 10
     return only(tmp_path, trace)
@@ -57,7 +71,7 @@ def orchestration_trace(
     last attempt may run ``late_ms`` past the outcome."""
     trace = TraceBuilder()
     end = 10 * len(calls) + 10
-    parent = root(trace, "orchestration", "o-1", end, **{"saga.outcome": outcome})
+    parent = root(trace, "orchestration", "o-1", end, {"saga.outcome": outcome})
     start = trace.span("StartUpdateWithStartWorkflow:OrderSaga", 0.5, 2, parent=parent, kind=3)
     workflow = trace.span("RunWorkflow:OrderSaga", 1, 2, parent=start)
     at = 3.0
@@ -67,7 +81,7 @@ def orchestration_trace(
         run = trace.span(f"RunActivity:{name}", at + 1, at + 6 + late, parent=scheduled, kind=2)
         phase = "compensate" if name in COMPENSATIONS else "forward"
         extra = {"saga.outcome": result, "saga.phase": phase, "saga.variant": "orchestration"}
-        step(trace, name, at + 2, at + 5 + late, run, **extra)
+        step(trace, name, at + 2, at + 5 + late, run, extra)
         at += 10
     return only(tmp_path, trace)
 

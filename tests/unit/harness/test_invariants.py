@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from harness.compare.invariants import check_invariants, expected_net
 from harness.compare.scenarios import order
 from shared.contracts import (
@@ -13,6 +15,7 @@ from shared.contracts import (
     SagaOutcome,
     SagaStatus,
     Shipment,
+    StepId,
     StepName,
     StepState,
     StepStatus,
@@ -28,9 +31,9 @@ FORWARD = ORDERS_V1.spec.forward_steps
 
 def outcome(
     status: SagaStatus,
-    forward: dict[StepName, StepStatus],
-    compensations: dict[StepName, StepStatus] | None = None,
-    **fields: object,
+    forward: dict[StepId, StepStatus],
+    compensations: dict[StepId, StepStatus] | None = None,
+    **fields: Any,
 ) -> SagaOutcome:
     steps = [StepState(step=s, phase=Phase.FORWARD, status=forward[s]) for s in FORWARD]
     steps += [
@@ -44,7 +47,7 @@ def outcome(
         status=status,
         steps=steps,
         failed_compensations=failed,
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 
@@ -70,7 +73,7 @@ def state(
 
 
 DONE, FAILED = StepStatus.DONE, StepStatus.FAILED
-PAST_THE_PIVOT = {
+PAST_THE_PIVOT: dict[StepId, StepStatus] = {
     **dict.fromkeys(FORWARD, DONE),
     StepName.COMPLETE_ORDER: FAILED,
 }

@@ -20,15 +20,15 @@ LATENCIES = {  # scenario -> variant -> one latency per run
 
 def catalogue_traces(tmp_path: Path, scenario_name: str = "happy_path") -> Path:
     """Three runs of two scenarios on both variants; the race has two sagas per run."""
-    traces = []
+    traces: list[TraceBuilder] = []
     for scenario, by_variant in LATENCIES.items():
         for variant, latencies in by_variant.items():
             for repeat, ms in enumerate(latencies, start=1):
                 for order in ("race-01", "race-02") if scenario.startswith("race") else ("o-1",):
                     trace = TraceBuilder(trace_id=f"{len(traces) + 1:032x}")
                     name = scenario_name if scenario == "happy_path" else scenario
-                    extra = {"saga.scenario": name, "saga.repeat": repeat}
-                    saga_root = root(trace, variant, order, ms, **extra)
+                    extra: dict[str, str | int] = {"saga.scenario": name, "saga.repeat": repeat}
+                    saga_root = root(trace, variant, order, ms, extra)
                     step(trace, "reserve_inventory", 1, ms / 2, parent=saga_root)
                     traces.append(trace)
     return write(tmp_path / "traces.jsonl", *traces)

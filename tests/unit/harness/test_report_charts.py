@@ -19,7 +19,7 @@ def saga(
     if late_until is not None:
         step(trace, "create_shipment", latency * 0.6, late_until, parent=saga_root)
         step(trace, "cancel_shipment", latency + 10, late_until, parent=saga_root)
-        trace.span("create saga.shipping.cancelled", late_until, late_until, kind=4)
+        trace.span("send saga.shipping.cancelled", late_until, late_until, kind=4)
     (loaded,) = load_traces(write(tmp_path / f"{variant}.jsonl", trace))
     return loaded
 
@@ -68,6 +68,7 @@ def test_a_shorter_saga_is_cut_at_its_own_outcome_not_at_the_axis_end(tmp_path: 
     chart = swimlanes(late, shared_axis(443), "c")
 
     (shipping,) = [lane for lane in chart.lanes if lane.name == "shipping"]
+    assert chart.outcome_x is not None
     assert all(bar.x + bar.w <= chart.outcome_x + 1e-6 for bar in shipping.bars)
     assert shipping.notes == ("+260 ms after the outcome",)
 
@@ -80,7 +81,7 @@ def test_a_run_of_many_sagas_draws_one_strip_per_saga(tmp_path: Path) -> None:
             f"saga choreography race-{index + 1:02d}",
             index,
             100 + 10 * index,
-            **{
+            attrs={
                 "saga.id": f"r{index}",
                 "saga.variant": "choreography",
                 "saga.order_id": f"race-{index + 1:02d}",

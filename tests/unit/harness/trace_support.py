@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,9 @@ class TraceBuilder:
         parent: str | None = None,
         kind: int = 1,
         status: int = 0,
-        **attributes: str | int,
+        attrs: Mapping[str, str | int] | None = None,
     ) -> str:
+        attributes = dict(attrs or {})
         span_id = f"{len(self.spans) + 1 + int(self.trace_id[:4], 16):016x}"
         encoded: dict[str, Any] = {
             "traceId": self.trace_id,
@@ -52,26 +54,35 @@ class TraceBuilder:
 
 
 def root(
-    trace: TraceBuilder, variant: str, order_id: str, end_ms: float, **extra: str | int
+    trace: TraceBuilder,
+    variant: str,
+    order_id: str,
+    end_ms: float,
+    extra: Mapping[str, str | int] | None = None,
 ) -> str:
     """The harness's root span as the runner names it, with the saga's attributes."""
     return trace.span(
         f"saga {variant} {order_id}",
         0,
         end_ms,
-        **{
+        attrs={
             "saga.id": f"{order_id}-t",
             "saga.variant": variant,
             "saga.order_id": order_id,
             "saga.scenario": "happy_path",
             "saga.outcome": "COMPLETED",
-            **extra,
+            **(extra or {}),
         },
     )
 
 
 def step(
-    trace: TraceBuilder, name: str, start_ms: float, end_ms: float, parent: str, **extra: Any
+    trace: TraceBuilder,
+    name: str,
+    start_ms: float,
+    end_ms: float,
+    parent: str,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
     """A shared step span with the canonical attributes (forward, first attempt by default)."""
     attributes: dict[str, Any] = {
@@ -81,8 +92,8 @@ def step(
         "saga.phase": "forward",
         "saga.attempt": 1,
     }
-    attributes.update(extra)
-    return trace.span(name, start_ms, end_ms, parent=parent, **attributes)
+    attributes.update(extra or {})
+    return trace.span(name, start_ms, end_ms, parent=parent, attrs=attributes)
 
 
 def write(path: Path, *traces: TraceBuilder) -> Path:

@@ -54,6 +54,8 @@ class FakeReadModel:
     broken: bool = False
     actions: dict[str, list[ActionView]] = field(default_factory=dict)
     """Operator actions recorded per saga id."""
+    failures: dict[str, dict[str, object]] = field(default_factory=dict)
+    """What failed, per saga id: ``failed_step``, ``failed_compensations``."""
 
     async def list_sagas(self, query: SagaQuery, now: float) -> list[SagaRow]:
         if self.broken:
@@ -82,6 +84,7 @@ class FakeReadModel:
             entries_title="stream events",
             trace_id="ab" * 16,
             actions=self.actions.get(saga_id, []),
+            **self.failures.get(saga_id, {}),
         )
 
     async def interventions(self) -> list[InterventionView]:
@@ -124,6 +127,12 @@ class FakeOperator:
             raise self.refusal
         self.calls.append(("retry", saga_id, who))
         return "compensated"
+
+    async def retry_step(self, saga_id: str, who: str) -> str:
+        if self.refusal is not None:
+            raise self.refusal
+        self.calls.append(("retry_step", saga_id, who))
+        return "completed"
 
     async def resolve(self, saga_id: str, who: str, note: str) -> str:
         if self.refusal is not None:

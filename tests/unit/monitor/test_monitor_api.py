@@ -321,6 +321,42 @@ def test_retry_compensation_reaches_the_style_s_runtime(
     assert "recorded" in client.get(answer.headers["location"]).text
 
 
+def test_retry_step_reaches_the_style_s_runtime(
+    client: TestClient, operators: dict[str, FakeOperator]
+) -> None:
+    path = "/sagas/orchestration/stuck-1-a"
+    answer = post(client, f"{path}/retry-step", {"csrf": csrf(client, path), "who": "ann"})
+
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"{path}?done=retry-step"
+    assert operators[ORCH].calls == [("retry_step", "stuck-1-a", "ann")]
+    assert operators[CHOR].calls == []
+    assert "retry of the failed step recorded" in client.get(answer.headers["location"]).text
+
+
+def forms(page: str) -> list[str]:
+    """The operator actions a page offers: the last part of each form's action."""
+    return re.findall(r'<form method="post" action="/sagas/[^"]+/([a-z-]+)"', page)
+
+
+def test_a_waiting_saga_is_offered_only_the_retry_that_applies(
+    fakes: tuple[FakeReadModel, FakeReadModel], operators: dict[str, FakeOperator]
+) -> None:
+    fakes[0].failures["stuck-1-a"] = {
+        "failed_step": "create_shipment",
+        "failed_compensations": ["refund_payment"],
+    }
+    fakes[1].failures["stuck-1-a"] = {"failed_step": "complete_order"}
+    with TestClient(build(list(fakes), operators), base_url=BASE) as client:  # type: ignore[arg-type]
+        compensation = client.get("/sagas/orchestration/stuck-1-a").text
+        past_pivot = client.get("/sagas/choreography/stuck-1-a").text
+
+    assert forms(compensation) == ["retry", "resolve"]
+    assert forms(past_pivot) == ["retry-step", "resolve"]
+    assert "retry complete_order" in past_pivot
+    assert "retry compensation" not in past_pivot
+
+
 def test_resolve_records_who_and_the_note(
     client: TestClient, operators: dict[str, FakeOperator]
 ) -> None:
@@ -532,3 +568,42 @@ def test_static_files_are_served_from_the_package(client: TestClient) -> None:
     assert script.status_code == 200
     assert "data-live" in script.text
     assert client.get("/static/monitor.css").status_code == 200
+
+
+def test_beyond_loopback_an_action_is_recorded_as_the_operator_the_token_names(
+    fakes: tuple[FakeReadModel, FakeReadModel], operators: dict[str, FakeOperator]
+) -> None:
+    """Who acted comes from the authenticated request, never from what the form says."""
+    guard = Guard(loopback=False, token="s3cret-token-of-16+")
+    app = build(list(fakes), operators, guard)
+    with TestClient(app, base_url="http://monitor.example") as client:  # type: ignore[arg-type]
+        path = "/sagas/choreography/stuck-1-a"
+        token = csrf(client, path)
+        answer = post(
+            client, f"{path}/retry", {"csrf": token, "who": "mallory", "token": guard.token or ""}
+        )
+
+    assert answer.status_code == 303
+    assert operators[CHOR].calls == [("retry", "stuck-1-a", "operator")]
+
+
+def test_each_operator_token_names_its_own_operator(
+    fakes: tuple[FakeReadModel, FakeReadModel], operators: dict[str, FakeOperator]
+) -> None:
+    guard = Guard(
+        loopback=False, operators={"ann": "ann-token-0123456789", "bo": "bo-token-0123456789"}
+    )
+    app = build(list(fakes), operators, guard)
+    with TestClient(app, base_url="http://monitor.example") as client:  # type: ignore[arg-type]
+        path = "/sagas/choreography/stuck-1-a"
+        token = csrf(client, path)
+        post(client, f"{path}/retry", {"csrf": token}, Authorization="Bearer bo-token-0123456789")
+        data = {"csrf": token, "who": "ann", "note": "done", "token": "ann-token-0123456789"}
+        post(client, f"{path}/resolve", data)
+        page = client.get(path).text
+
+    assert operators[CHOR].calls == [
+        ("retry", "stuck-1-a", "bo"),
+        ("resolve", "stuck-1-a", "ann", "done"),
+    ]
+    assert 'name="who"' not in page  # beyond loopback the token says who you are

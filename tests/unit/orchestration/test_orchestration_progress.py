@@ -13,6 +13,7 @@ from shared.contracts import (
     Reason,
     SagaStatus,
     ShippingAddress,
+    StepId,
     StepName,
     StepStatus,
 )
@@ -37,7 +38,7 @@ def order(points: int = 100) -> OrderRequest:
     )
 
 
-def states(progress: SagaProgress) -> list[tuple[StepName, Phase, StepStatus, int]]:
+def states(progress: SagaProgress) -> list[tuple[StepId, Phase, StepStatus, int]]:
     return [(s.step, s.phase, s.status, s.attempts) for s in progress.outcome().steps]
 
 

@@ -6,7 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from orchestration.messages import BUSINESS_FAILURE, DUPLICATE_ORDER, STEP_REJECTED
+from orchestration.messages import (
+    BUSINESS_FAILURE,
+    DUPLICATE_ORDER,
+    ORDER_REJECTED,
+    STEP_REJECTED,
+)
 from orchestration.workflows import retry_policy
 from shared.contracts import SagaPolicy
 
@@ -47,5 +52,6 @@ def test_business_failures_are_never_retried() -> None:
         BUSINESS_FAILURE,
         STEP_REJECTED,
         DUPLICATE_ORDER,
+        ORDER_REJECTED,
     }
     assert retry.initial_interval == timedelta(seconds=0.1)

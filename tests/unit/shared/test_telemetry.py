@@ -10,19 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind
 
 from shared.telemetry import (
     HARNESS,
     SAGA_VARIANT,
     WORKER,
+    CurrentSpan,
     JsonLinesSpanExporter,
     Tracing,
+    get_tracer,
     read_jsonl,
     service_component,
     service_scope,
@@ -203,6 +206,21 @@ def test_a_service_scope_names_the_spans_of_the_tasks_started_inside_it() -> Non
     assert resources["after the scope"]["service.name"] == "saga-compare-harness"
 
 
+def test_a_module_level_tracer_starts_spans_on_the_process_router_with_no_proxy_around(
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    tracer = get_tracer("made at import")
+
+    manager = tracer.start_as_current_span("charge_payment")
+    with service_scope(service_component("payment")), manager as span:
+        assert trace.get_current_span() is span
+
+    assert isinstance(manager, CurrentSpan)  # the router's own, not the API proxy's generator
+    [finished] = span_exporter.get_finished_spans()
+    assert finished.name == "charge_payment"
+    assert finished.resource.attributes["service.name"] == "payment"
+
+
 def test_an_unscoped_span_belongs_to_the_component_of_its_local_parent() -> None:
     tracing = Tracing(HARNESS, memory=True)
     tracer = tracing.tracer("t")
@@ -255,3 +273,82 @@ def test_every_component_shares_the_one_pipeline_and_sampler() -> None:
     for provider in providers:
         assert provider._active_span_processor._span_processors == (tracing.pipeline,)
     assert tracing.memory is not None and tracing.memory.get_finished_spans() == ()
+
+
+def test_a_span_started_with_tracing_off_is_its_parents_context_and_nothing_is_exported() -> None:
+    tracing = Tracing(HARNESS, memory=True)
+    tracer = tracing.tracer("t")
+    with tracer.start_as_current_span("saga o-1") as root:
+        tracing.set_enabled(False)
+        child = tracer.start_span("charge_payment", attributes={"saga.id": "s-1"})
+        with tracer.start_as_current_span("process") as current:
+            inside = propagate_carrier()
+    orphan = tracer.start_span("root while off")
+    tracing.set_enabled(True)
+
+    assert not child.is_recording() and not current.is_recording()
+    assert child.get_span_context() == root.get_span_context()
+    assert inside["traceparent"].split("-")[1] == f"{root.get_span_context().trace_id:032x}"
+    assert orphan.get_span_context().is_valid and not orphan.get_span_context().trace_flags.sampled
+    assert [s.name for s in finished(tracing)] == ["saga o-1"]
+
+
+def test_a_child_of_an_unsampled_remote_parent_is_not_recorded_with_tracing_on() -> None:
+    tracing = Tracing(HARNESS, memory=True)
+    tracing.set_enabled(False)
+    with tracing.tracer("t").start_as_current_span("untraced elsewhere"):
+        carrier = propagate_carrier()
+    tracing.set_enabled(True)
+
+    parent = propagate.extract(carrier)
+    assert not tracing.recording(parent) and tracing.recording()
+    with service_scope(service_component("points")):
+        span = tracing.tracer("t").start_span("process", context=parent)
+
+    assert not span.is_recording()
+    assert finished(tracing) == []
+
+
+def test_an_error_inside_a_current_span_is_recorded_and_a_cancel_only_ends_it() -> None:
+    tracing = Tracing(HARNESS, memory=True)
+    tracer = tracing.tracer("t", WORKER)
+
+    with pytest.raises(ValueError), tracer.start_as_current_span("fails"):
+        raise ValueError("no stock")
+    with pytest.raises(asyncio.CancelledError), tracer.start_as_current_span("cut off"):
+        raise asyncio.CancelledError
+    with tracer.start_as_current_span("left open", end_on_exit=False) as open_span:
+        pass
+
+    spans = {s.name: s for s in finished(tracing)}
+    assert spans["fails"].status.description == "ValueError: no stock"
+    assert [e.name for e in spans["fails"].events] == ["exception"]
+    assert spans["cut off"].status.is_unset and not spans["cut off"].events
+    assert "left open" not in spans and open_span.is_recording()
+
+
+def test_a_tracer_fixed_to_the_worker_names_it_in_any_scope_and_drops_like_the_router() -> None:
+    tracing = Tracing(HARNESS, memory=True)
+    worker = tracing.tracer("t", WORKER)
+    with service_scope(service_component("payment")), worker.start_as_current_span("RunActivity"):
+        pass
+    tracing.set_enabled(False)
+    with worker.start_as_current_span("RunWorkflow") as dropped:
+        pass
+    tracing.set_enabled(True)
+
+    [span] = finished(tracing)
+    assert span.name == "RunActivity"
+    assert span.resource.attributes["service.name"] == WORKER.service
+    assert not dropped.is_recording() and dropped.get_span_context().is_valid
+
+
+def propagate_carrier() -> dict[str, str]:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def finished(tracing: Tracing) -> list[Any]:
+    assert tracing.memory is not None
+    return list(tracing.memory.get_finished_spans())

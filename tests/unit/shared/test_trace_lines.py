@@ -7,6 +7,7 @@ import json
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from shared.telemetry import service_component, service_scope
 from shared.trace_files import encode_line, encode_spans
@@ -17,7 +18,7 @@ tracer = trace.get_tracer("tests.trace_lines")
 def test_a_line_decodes_to_the_same_traces_data_as_the_dict_encoder(
     span_exporter: InMemorySpanExporter,
 ) -> None:
-    odd = {
+    odd: dict[str, AttributeValue] = {
         "text": 'quote " slash \\ newline \n é',
         "n": -3,
         "f": 1.5,

@@ -10,7 +10,7 @@ SDK = "Span.__init__ (opentelemetry/sdk/trace/__init__.py:800)"
 EXPORT = "BatchProcessor.worker (opentelemetry/sdk/_shared_internal/__init__.py:162)"
 RAW = [
     f"{LOOP};LaneConsumer._handle (choreography/bus.py:502);{SDK} 30\n",
-    f"{STORE};add (choreography/outbox.py:74);_creation_headers (choreography/outbox.py:100) 10\n",
+    f"{STORE};add (choreography/outbox.py:74);inject (shared/propagation.py:66) 10\n",
     f"{STORE};SqliteTx.execute (shared/store/sqlite.py:69) 25\n",
     f"Thread.run (threading.py:982);{EXPORT};encode_line (shared/trace_files.py:60) 15\n",
     f"{LOOP};Msg.ack (nats/aio/msg.py:90) 20\n",
@@ -19,7 +19,7 @@ RAW = [
 ]
 
 
-def test_a_span_made_inside_a_store_transaction_counts_as_tracing_not_as_the_store() -> None:
+def test_trace_context_written_inside_a_store_transaction_counts_as_tracing_not_the_store() -> None:
     assert categorize(RAW[1].rsplit(" ", 1)[0]) == SPAN_CREATION
     assert categorize(RAW[2].rsplit(" ", 1)[0]).startswith("SQLite")
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Write .env for docker-compose.yml: a random password for each NATS user (one per process
+# kind, the harness's front door, the monitor, the admin), readable by you only. An existing
+# .env is kept, so the users' passwords stay those the NATS nodes started with.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ -e .env ]]; then
+  echo ".env exists; kept (delete it to make new passwords)"
+  exit 0
+fi
+umask 077
+roles=(inventory payment points shipping fraud orders tracker front monitor admin)
+{
+  echo "# NATS users' passwords for docker-compose.yml (scripts/compose-env.sh); keep private."
+  for role in "${roles[@]}"; do
+    secret=$(head -c 24 /dev/urandom | base64 | tr -d '/+=\n')
+    echo "SAGA_NATS_PASSWORD_${role^^}=${secret}"
+  done
+} > .env
+echo "wrote .env (owner-only): ${#roles[@]} NATS passwords"
