@@ -19,8 +19,10 @@ import asyncio
 import contextlib
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from choreography.access import read_login
 from choreography.bootstrap import bootstrap
 from choreography.host import TRACKER, ChoreographySettings, kinds_of_process
 from shared.contracts import ServiceName
@@ -111,15 +113,16 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     problem = usage_problem(args.service, settings)
     if problem is not None:
         raise UsageError(problem)
-    config = ChoreographySettings.from_settings(settings)
     definition = definition_named(settings.definition)
+    kinds = kinds_of(args.service, definition)
+    config = logged_in(ChoreographySettings.from_settings(settings), settings, kinds)
     async with (
         open_stores(settings) as stores,
         bootstrap(
             config,
             stores,
             definition,
-            kinds=kinds_of(args.service, definition),
+            kinds=kinds,
             connection_name=f"saga-{args.service}-admin",
             hooks=load_hooks(settings.hooks, "choreography"),
             countermeasures=Countermeasures.parse(settings.countermeasures),
@@ -132,6 +135,24 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ready {args.service} {app.servers[0]}", flush=True)
         await stop.wait()
     return 0
+
+
+def logged_in(
+    config: ChoreographySettings, settings: Settings, kinds: list[str]
+) -> ChoreographySettings:
+    """With a logins folder, each kind logs in as its own user, and the process's own
+    connection (the set-up) as its first kind."""
+    folder = settings.nats_logins_dir
+    if folder is None:
+        return config
+    logins = {}
+    for kind in kinds:
+        login = read_login(folder / f"{kind}.json")
+        if login is None:
+            raise UsageError(f"SAGA_NATS_LOGINS_DIR={folder}: no login for {kind} ({kind}.json)")
+        logins[kind] = login
+    nats = replace(config.nats, login=logins[kinds[0]], logins=logins)
+    return replace(config, nats=nats)
 
 
 def component_of(service: str) -> Component:

@@ -20,6 +20,13 @@ a definition adds gets its own user too. A publish outside the list is refused b
   choreography/operator.py knows) and reads; nobody else may publish them.
 - **admin**: the JetStream API (the broker's readiness probe, the embedded runtime's set-up).
 
+A deployment's broker outlives a release: its users are those of the definition it was started
+with *and* of every shipped definition that may replace it on the same broker (`line`: those
+naming it among their ``earlier``, docs/versioning.md), so an upgrade's new processes — a
+service version 2 adds (``fraud``), a later release's own consumer group with dual publishing
+(durables ``<kind>-r2``), the tracker's retry commands to the new service — log in without
+the broker's configuration changing mid-flight.
+
 Each user's password is random and lives owner-only: in the broker's config, and in one file
 per role (`Logins.write`) from which each process of a deployment gets its own.
 """
@@ -44,6 +51,7 @@ from choreography.broker import (
 )
 from choreography.events import HOME, ROOT, Role, Routing, pattern
 from choreography.host import TRACKER, ChoreographySettings, kinds_of_process
+from choreography.versions import DUAL
 from shared.contracts import ServiceName
 from shared.definition import SagaDefinition
 
@@ -68,9 +76,28 @@ class Permissions:
     subscribe: tuple[str, ...] = (INBOX,)
 
 
+def line(definition: SagaDefinition) -> tuple[SagaDefinition, ...]:
+    """``definition`` and every shipped definition that may follow it on one broker (naming
+    it, or one that follows it, among their ``earlier``), oldest release first."""
+    from shared.definitions import shipped
+
+    found = [definition]
+    for later in sorted(shipped(), key=lambda d: d.release):
+        if later not in found and any(ref in later.earlier for ref in (d.ref for d in found)):
+            found.append(later)
+    return tuple(found)
+
+
+def process_kinds(definition: SagaDefinition) -> tuple[str, ...]:
+    """Every process kind of ``definition``'s line (its own first)."""
+    kinds = (kind for d in line(definition) for kind in kinds_of_process(d))
+    return tuple(dict.fromkeys(kinds))
+
+
 def roles(definition: SagaDefinition) -> tuple[str, ...]:
-    """Every user of a deployment of ``definition``: its process kinds, front, monitor, admin."""
-    return (*kinds_of_process(definition), FRONT, MONITOR, ADMIN)
+    """Every user of a deployment of ``definition``: the process kinds of its line, front,
+    monitor, admin."""
+    return (*process_kinds(definition), FRONT, MONITOR, ADMIN)
 
 
 def permissions(definition: SagaDefinition, role: str, suffix: str = "") -> Permissions:
@@ -81,9 +108,11 @@ def permissions(definition: SagaDefinition, role: str, suffix: str = "") -> Perm
         return Permissions(_monitor())
     if role == ADMIN:
         return Permissions((f"{API}.>",))
-    if role not in kinds_of_process(definition):
+    if role not in process_kinds(definition):
         raise ValueError(f"no NATS user for {role!r}; the roles are {', '.join(roles(definition))}")
-    publish = [*_setup(), *_consumers(definition, role, suffix), *_events(definition, role)]
+    publish = [*_setup()]
+    for release in line(definition):
+        publish += [*_consumers(release, role, suffix), *_events(release, role)]
     if role == TRACKER:
         publish.append(INBOX)  # answers to operator commands, on the caller's inbox
     return Permissions(tuple(dict.fromkeys(publish)))
@@ -103,15 +132,18 @@ def _setup() -> list[str]:
 
 
 def _consumers(definition: SagaDefinition, role: str, suffix: str) -> list[str]:
-    """Pulls and acks of the role's own durables, and its dead letters."""
-    settings = ChoreographySettings(consumer_suffix=suffix)
+    """Pulls and acks of the role's own durables (and, from release 2 on, of its release's
+    own consumer group, as dual publishing names it), and its dead letters."""
     found = [f"dlq.{role}.>"]
-    for spec in settings.specs(Routing(definition)):
-        if spec.service == role:
-            found += [
-                f"{API}.CONSUMER.MSG.NEXT.{SAGA_STREAM}.{spec.durable}",
-                f"$JS.ACK.{SAGA_STREAM}.{spec.durable}.>",
-            ]
+    modes = ("strict", DUAL) if definition.release > 1 else ("strict",)
+    for mode in modes:
+        settings = ChoreographySettings(consumer_suffix=suffix, event_versioning=mode)
+        for spec in settings.specs(Routing(definition)):
+            if spec.service == role:
+                found += [
+                    f"{API}.CONSUMER.MSG.NEXT.{SAGA_STREAM}.{spec.durable}",
+                    f"$JS.ACK.{SAGA_STREAM}.{spec.durable}.>",
+                ]
     return found
 
 
@@ -183,12 +215,17 @@ def _monitor() -> tuple[str, ...]:
 
 
 def _reads() -> tuple[str, ...]:
-    """Reading the saga stream's messages (the monitor's raw list) and the durables' state."""
+    """Reading the saga stream's messages (the monitor's raw list), the durables' state and
+    the dead letters (a saga a consumer refused for its definition, which the monitor lists
+    and the versioning experiment counts)."""
     return (
         f"{API}.INFO",
         f"{API}.STREAM.INFO.{SAGA_STREAM}",
         f"{API}.STREAM.MSG.GET.{SAGA_STREAM}",
         f"{API}.CONSUMER.INFO.{SAGA_STREAM}.*",
+        f"{API}.CONSUMER.LIST.{SAGA_STREAM}",
+        f"{API}.STREAM.INFO.{DLQ_STREAM}",
+        f"{API}.STREAM.MSG.GET.{DLQ_STREAM}",
     )
 
 
@@ -305,8 +342,10 @@ __all__ = [
     "Logins",
     "Permissions",
     "compose_config",
+    "line",
     "password_variable",
     "permissions",
+    "process_kinds",
     "read_login",
     "roles",
     "server_config",

@@ -126,6 +126,7 @@ async def bootstrap(
             hand_over=outlets[ServiceName.ORDERS],
             on_end=record_end,
             poll_s=settings.wait_poll_s,
+            reader=settings.reader(definition),
         )
         hosts = build_hosts(kinds, domain, tracker, outlets, settings, hooks)
         for host in hosts.values():

@@ -16,21 +16,37 @@ started and the trail of forward steps that acted so far, and the saga definitio
 to (a participant holding another refuses it). Nobody reads another service's store, and a
 compensation is only ever addressed to a service on the trail. Nothing in an event is there
 for testing: test middleware reaches a process out of band, at its seams (`shared/steps.py`).
+
+**Envelope versions** (docs/versioning.md). Release 1 of the code writes the envelope as it
+always was; release 2 adds what the step reported (``detail``: the charge's amount as money)
+and says so (``envelope: 2``); a body without ``envelope`` is version 1. `UPCASTERS` turn an
+older envelope into the next one on read, as the ``eventsourcing`` library's
+``upcast_v1_v2`` does (`choreography/versions.py` decides who reads what).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from shared.contracts import OrderRequest, ReasonId, SagaPolicy, StepId, StepStatus
+from shared.contracts import (
+    OrderRequest,
+    ReasonId,
+    SagaPolicy,
+    ServiceName,
+    StepId,
+    StepName,
+    StepStatus,
+)
 from shared.definition import DefinitionRef, SagaDefinition
 from shared.saga import SagaSpec, StepSpec
+from shared.services.payment_v2 import money
 
 ROOT = "saga"
 SAGA_ID_HEADER = "Saga-Id"
@@ -253,6 +269,23 @@ class Event(BaseModel):
     round: int = 0
     """An operator's retry round, of a compensation or of a step past the pivot (0: the
     saga's own chain); a step's answer carries its trigger's round."""
+    detail: dict[str, Any] = Field(default_factory=dict)
+    """Envelope 2: what the step reported (the charge's amount as money); not written in 1."""
+    envelope: int = Field(default=1, ge=1)
+    """The envelope's version: the release of the code that wrote it (absent: 1)."""
+
+    @model_serializer(mode="wrap")
+    def _in_its_envelope(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Version 1 is written exactly as release 1 wrote it (no ``detail``, no version)."""
+        data: dict[str, Any] = handler(self)
+        if self.envelope == 1:
+            data.pop("detail", None)
+            data.pop("envelope", None)
+        return data
+
+    def in_envelope(self, version: int) -> Event:
+        """The same event as the code of ``version`` writes it."""
+        return self.model_copy(update={"envelope": version})
 
     @property
     def subject(self) -> str:
@@ -273,6 +306,7 @@ class Event(BaseModel):
             "message": "",
             "at": time.time(),
             "round": round,
+            "detail": {},
         }
         fields.update(changes)
         return self.model_copy(update=fields)
@@ -284,8 +318,9 @@ def placed(
     policy: SagaPolicy,
     started_at: float,
     definition: DefinitionRef,
+    envelope: int = 1,
 ) -> Event:
-    """The saga's first event, written with the order record."""
+    """The saga's first event, written with the order record (in the writer's envelope)."""
     return Event(
         event_id=event_id(saga_id, PLACED),
         kind=PLACED,
@@ -295,4 +330,33 @@ def placed(
         definition=definition,
         started_at=started_at,
         at=started_at,
+        envelope=envelope,
     )
+
+
+CHARGED: Kind = f"{ServiceName.PAYMENT.value}.charged"
+"""Release 1's ``payment.charged``: the one report whose detail release 2 reads."""
+
+
+def upcast_v1_v2(state: dict[str, Any]) -> dict[str, Any]:
+    """An envelope-1 event as release 2 reads it: ``detail`` added, with the charge's amount as
+    money derived from the order (a charge takes the order's total), empty for the others."""
+    detail: dict[str, Any] = {}
+    if state.get("kind") == CHARGED and state.get("step") == StepName.CHARGE_PAYMENT:
+        detail = {"amount": money(OrderRequest.model_validate(state["order"]).total_cents)}
+    return {**state, "detail": detail, "envelope": 2}
+
+
+UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: upcast_v1_v2}
+"""From each envelope version to the next, applied in turn on read."""
+LATEST = 2
+"""The newest envelope this code can write."""
+
+
+def upcast(state: dict[str, Any], to: int) -> dict[str, Any]:
+    """An event body in envelope ``to`` (raises KeyError when no upcaster leads there)."""
+    version = int(state.get("envelope", 1))
+    while version < to:
+        state = UPCASTERS[version](state)
+        version = int(state["envelope"])
+    return state

@@ -143,6 +143,7 @@ class Desk:
             command.policy,
             started_at,
             self.tracker.routing.definition.ref,
+            self.tracker.routing.definition.release,  # the envelope this release writes
         )
         refused = await self.admission.judge(command.order, command.policy)
         carrier: dict[str, str] = {}

@@ -16,7 +16,9 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from nats.js.errors import NotFoundError
 
 from choreography import operator
 from choreography.broker import NatsLogin, NatsSettings
@@ -24,9 +26,10 @@ from choreography.bus import BatchConsumer, Bus, ConsumerSpec, LaneConsumer, Out
 from choreography.events import Routing, pattern
 from choreography.front_door import COMMANDS, Desk
 from choreography.outbox import Relay
-from choreography.participants import Participant, kinds_for, reactions_for
+from choreography.participants import participants_for, subscribed
 from choreography.participants.cancel import lane_key
 from choreography.tracker import Tracker
+from choreography.versions import Reader
 from shared.admission import Admission, PolicyLimits
 from shared.contracts import ServiceName
 from shared.definition import SagaDefinition
@@ -59,6 +62,8 @@ class ChoreographySettings:
     relay_poll_s: float = 0.25
     wait_poll_s: float = 0.1
     """How often `wait` re-reads the projection when the tracker runs in another process."""
+    event_versioning: str = "strict"
+    """How this process meets events of another release (choreography/versions.py)."""
     limits: PolicyLimits = field(default_factory=PolicyLimits)
     """How long a saga may run and retry, whatever its place command asks (the desk's check)."""
 
@@ -74,14 +79,21 @@ class ChoreographySettings:
             ),
             consumer_suffix=settings.nats_consumer_suffix,
             ack_wait_s=settings.nats_ack_wait_s,
+            event_versioning=settings.event_versioning,
             limits=PolicyLimits.from_settings(settings),
         )
 
+    def reader(self, definition: SagaDefinition) -> Reader:
+        """How a process holding ``definition`` reads events (docs/versioning.md)."""
+        return Reader(definition, self.event_versioning)
+
     def participant_spec(self, service: str, routing: Routing) -> ConsumerSpec:
-        """A service's durable, filtered on exactly the kinds the saga spec routes to it."""
-        kinds = kinds_for(service, routing)
+        """A service's durable, filtered on exactly the kinds the saga spec routes to it (with
+        a tolerant reader: those of every definition it understands)."""
+        reader = self.reader(routing.definition)
+        kinds = subscribed(service, reader)
         return ConsumerSpec(
-            durable=f"{service}{self.consumer_suffix}",
+            durable=f"{service}{self.consumer_suffix}{reader.durable_suffix}",
             service=str(service),
             filter_subjects=tuple(pattern(kind) for kind in kinds),
             ack_wait_s=self.ack_wait_s,
@@ -98,9 +110,10 @@ class ChoreographySettings:
             max_deliver=self.max_deliver,
         )
 
-    def tracker_spec(self) -> ConsumerSpec:
+    def tracker_spec(self, reader: Reader | None = None) -> ConsumerSpec:
+        suffix = reader.durable_suffix if reader is not None else ""
         return ConsumerSpec(
-            durable=f"{TRACKER}{self.consumer_suffix}",
+            durable=f"{TRACKER}{self.consumer_suffix}{suffix}",
             service=TRACKER,
             filter_subjects=("saga.>",),
             ack_wait_s=max(self.ack_wait_s, 5.0),
@@ -120,14 +133,32 @@ class ChoreographySettings:
         )
 
     def specs(self, routing: Routing) -> list[ConsumerSpec]:
-        participants = [self.participant_spec(s, routing) for s in routing.saga.services]
-        return [*participants, self.desk_spec(), self.tracker_spec(), self.operator_spec()]
+        reader = self.reader(routing.definition)
+        services = dict.fromkeys(s for r in reader.routings.values() for s in r.saga.services)
+        participants = [self.participant_spec(s, routing) for s in services]
+        tracker = self.tracker_spec(reader)
+        return [*participants, self.desk_spec(), tracker, self.operator_spec()]
 
 
 async def ensure_consumers(bus: Bus, settings: ChoreographySettings, routing: Routing) -> None:
-    """Every durable, created before anything is published so nothing is missed."""
+    """Every durable, created before anything is published so nothing is missed. A tolerant
+    reader only widens a durable's filter: an instance of another release shares it."""
+    widen = settings.reader(routing.definition).tolerant
     for spec in settings.specs(routing):
-        await bus.ensure_consumer(spec)
+        await bus.ensure_consumer(await widened(bus, spec) if widen else spec)
+
+
+async def widened(bus: Bus, spec: ConsumerSpec) -> ConsumerSpec:
+    """The spec filtered on its subjects and those the existing durable already has."""
+    try:
+        info = await bus.js.consumer_info(spec.stream, spec.durable)
+    except NotFoundError:
+        return spec
+    existing = info.config.filter_subjects or []
+    if info.config.filter_subject:
+        existing = [*existing, info.config.filter_subject]
+    subjects = tuple(dict.fromkeys((*spec.filter_subjects, *existing)))
+    return replace(spec, filter_subjects=subjects)
 
 
 class Outlet:
@@ -265,27 +296,22 @@ class ServiceHost(Host):
         store = domain.services[service].store
         super().__init__(str(service), store, outlet, settings, servers, hooks)
         self.service = service
-        routing = tracker.routing  # the saga definition this deployment runs
-        self.participant = Participant(
-            service,
-            domain,
-            reactions_for(service, routing),
-            routing=routing,
-            hand_over=outlet,
-            middleware=hooks.step,
-        )
+        routing = tracker.routing  # the saga definition this process holds
+        reader = settings.reader(routing.definition)
+        self.participants = participants_for(service, domain, reader, outlet, hooks.step)
+        self.participant = self.participants.by_definition[routing.definition.ref]
         admits = service == ServiceName.ORDERS
         self.desk = Desk(tracker, Admission(domain, settings.limits)) if admits else None
 
     async def prepare(self) -> None:
-        await self.participant.prepare()
+        await self.participants.prepare()
 
     def consumers(self, bus: Bus) -> list[Consumer]:
         found: list[Consumer] = [
             LaneConsumer(
                 bus,
                 self.settings.participant_spec(self.service, self.participant.routing),
-                handler=self.participant.handle,
+                handler=self.participants.handle,
                 lane_key=lane_key,
             )
         ]
@@ -317,7 +343,7 @@ class TrackerHost(Host):
         await self.tracker.start()
 
     def consumers(self, bus: Bus) -> list[Consumer]:
-        spec = self.settings.tracker_spec()
+        spec = self.settings.tracker_spec(self.tracker.views.reader)
         projection = BatchConsumer(bus, spec, batch_handler=self.tracker.project)
         # Operator commands from a front door (the monitor over a deployment), carried out
         # by this tracker once each and answered on the command's reply subject.

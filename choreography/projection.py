@@ -17,8 +17,9 @@ past a deadline still reports the business failure that came before it).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from choreography.events import Event, Role, Routing
 from shared.contracts import (
@@ -33,6 +34,7 @@ from shared.contracts import (
     StepState,
     StepStatus,
 )
+from shared.definition import DefinitionRef
 from shared.saga import SagaSpec
 from shared.store import Migration, migrations
 
@@ -202,12 +204,39 @@ class SagaView(_Facts):
     rounds: dict[int, tuple[StepId, ...]] = Field(default_factory=dict)
     """What each operator retry round ran again: failed compensations, or the step past the
     pivot that failed."""
+    definition: DefinitionRef | None = None
+    """Shape 2: the saga definition the saga runs, so a tracker that understands several
+    decides each saga by its own steps (shape 1 had one definition: the tracker's)."""
+    reports: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Shape 2: what each forward step reported (the charge's amount as money)."""
+    shape: int = Field(default=1, ge=1)
+    """The stored shape's version: the release of the code that wrote it (absent: 1)."""
+
+    @model_serializer(mode="wrap")
+    def _in_its_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Shape 1 is stored exactly as release 1 stored it (none of shape 2's fields)."""
+        data: dict[str, Any] = handler(self)
+        if self.shape == 1:
+            for name in SHAPE_2_FIELDS:
+                data.pop(name, None)
+        return data
 
 
-def new_view(placed: Event, saga: SagaSpec) -> SagaView:
-    """The view of a saga just placed: which of its steps do not apply to its order."""
+SHAPE_2_FIELDS = ("definition", "reports", "shape")
+"""What release 2 added to a stored view."""
+
+
+def new_view(placed: Event, saga: SagaSpec, shape: int = 1) -> SagaView:
+    """The view of a saga just placed: which of its steps do not apply to its order (and,
+    in shape 2, the definition it runs)."""
     skipped = tuple(s for s in saga.forward_steps if not saga.applies(s, placed.order))
-    return SagaView(saga_id=placed.saga_id, order_id=placed.order.order_id, skipped=skipped)
+    return SagaView(
+        saga_id=placed.saga_id,
+        order_id=placed.order.order_id,
+        skipped=skipped,
+        definition=placed.definition,
+        shape=shape,
+    )
 
 
 def fold(view: SagaView, event: Event, routing: Routing) -> SagaView:
@@ -236,6 +265,8 @@ def fold(view: SagaView, event: Event, routing: Routing) -> SagaView:
         known = StepFacts(started=True, result=result, attempts=event.attempts, round=event.round)
         steps[step] = steps.get(step, StepFacts()).merge(known)
         changes.update(_step_consequences(view, event, role, step, saga))
+        if role is Role.DONE and event.detail:
+            changes["reports"] = {**view.reports, step: event.detail}
     elif step is not None and role in (Role.COMPENSATED, Role.COMPENSATION_FAILED):
         compensation = saga.compensation_of(step)
         assert compensation is not None

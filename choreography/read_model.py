@@ -19,17 +19,20 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
-from choreography.broker import SAGA_STREAM
+from choreography.broker import DLQ_STREAM, SAGA_STREAM
 from choreography.events import Meaning, Role, Routing
-from choreography.projection import COMPENSATING, SagaView, outcome
-from shared.contracts import OperatorAction, SagaStatus, StepState, StepStatus
-from shared.definition import SagaDefinition
+from choreography.projection import COMPENSATING, outcome
+from choreography.versions import Reader
+from choreography.views import Views
+from shared.contracts import OperatorAction, SagaOutcome, SagaStatus, StepState, StepStatus
+from shared.definition import REFUSAL_MARK, SagaDefinition
 from shared.read_model import (
     LATENCY_WINDOW_S,
     MAX_ALERT_CANDIDATES,
     MAX_LATENCY_SAMPLES,
     ActionView,
     Alert,
+    AlertKind,
     Counters,
     InterventionView,
     ListedStatus,
@@ -51,7 +54,7 @@ MAX_EVENTS = 500
 
 _COLUMNS = (
     "SELECT s.saga_id, s.order_id, s.status, s.phase, s.reason, s.failed_step, s.started_at,"
-    " s.settled_at, s.ended_at, s.deadline_at, s.running_step, s.failed_compensation"
+    " s.settled_at, s.ended_at, s.deadline_at, s.running_step, s.failed_compensation, s.placed"
 )
 _ROW = f"{_COLUMNS} FROM sagas s"
 """A saga's list row: its state, the step in flight and the first failed compensation."""
@@ -85,12 +88,16 @@ class ChoreographyReadModel:
         js: JetStreamContext,
         definition: SagaDefinition,
         stream: str = SAGA_STREAM,
+        views: Views | None = None,
     ) -> None:
         self.store = store
         self.js = js
         self.stream = stream
         self.definition = definition
         self.saga_spec: SagaSpec = definition.spec
+        # A reader only: it upcasts any stored view it can, so a saga of an earlier
+        # definition shows its own steps (docs/versioning.md).
+        self.views = views or Views(Reader(definition, "stored-upcast"))
 
     async def list_sagas(self, query: SagaQuery, now: float) -> list[SagaRow]:
         where, params = _where(query, now)
@@ -105,11 +112,12 @@ class ChoreographyReadModel:
         if not found:
             return None
         row = found[0]
-        current = outcome(SagaView.model_validate_json(row["view"]), self.saga_spec)
+        view = self.views.load(row["view"], row["placed"])
+        current = outcome(view, self.views.spec_of(view))
         messages = await self._messages(saga_id)
         return SagaDetail(
             row=_saga_row(row),
-            steps=_timeline(current.steps, messages, Routing(self.definition)),
+            steps=_timeline(current.steps, messages, self.views.routing_of(view)),
             entries=[_entry(m) for m in messages],
             entries_title="stream events",
             failed_step=row["failed_step"],
@@ -126,16 +134,15 @@ class ChoreographyReadModel:
         return [
             InterventionView(
                 row=_saga_row(r),
-                failed_compensations=[
-                    str(step)
-                    for step in outcome(
-                        SagaView.model_validate_json(r["view"]), self.saga_spec
-                    ).failed_compensations
-                ],
+                failed_compensations=[str(step) for step in self._outcome(r).failed_compensations],
                 since=r["settled_at"] or r["started_at"],
             )
             for r in rows
         ]
+
+    def _outcome(self, row: Mapping[str, Any]) -> SagaOutcome:
+        view = self.views.load(row["view"], row["placed"])
+        return outcome(view, self.views.spec_of(view))
 
     async def alerts(self, now: float, quiet_s: float, warn_s: float) -> list[Alert]:
         rows = await self.store.query(
@@ -144,9 +151,12 @@ class ChoreographyReadModel:
             (now - quiet_s, now + warn_s, MAX_ALERT_CANDIDATES),
         )
         progress = await asyncio.gather(*(self._last_progress(r["saga_id"]) for r in rows))
+        refusals = await asyncio.gather(*(self._refusal(r["saga_id"]) for r in rows))
         alerts = []
-        for row, last in zip(rows, progress, strict=True):
+        for row, last, refusal in zip(rows, progress, refusals, strict=True):
             kinds = alert_kinds(now, last, row["deadline_at"], quiet_s, warn_s)
+            if refusal is not None:
+                kinds = (*kinds, AlertKind.REFUSED)
             if kinds:
                 alerts.append(
                     Alert(
@@ -154,6 +164,7 @@ class ChoreographyReadModel:
                         kinds=kinds,
                         last_progress_at=last,
                         deadline_at=row["deadline_at"],
+                        reason=refusal,
                     )
                 )
         return alerts
@@ -199,6 +210,22 @@ class ChoreographyReadModel:
         except NotFoundError:
             return None
         return msg.time.timestamp() if msg.time else None
+
+    async def _refusal(self, saga_id: str) -> str | None:
+        """The reason a consumer dead-lettered one of the saga's events for its definition
+        (a process of another release refused it), if one did."""
+        try:
+            info = await self.js.stream_info(
+                DLQ_STREAM, subjects_filter=f"dlq.*.{_subjects(saga_id)}"
+            )
+            for subject in info.state.subjects or {}:
+                letter = await self.js.get_last_msg(DLQ_STREAM, subject)
+                reason = str((letter.headers or {}).get("Dlq-Reason", ""))
+                if REFUSAL_MARK in reason:
+                    return reason
+        except NotFoundError:
+            return None
+        return None
 
 
 def _subjects(saga_id: str) -> str:
@@ -252,7 +279,18 @@ def _saga_row(row: Mapping[str, Any]) -> SagaRow:
         step=step,
         started_at=float(row["started_at"]),
         ended_at=None if row["ended_at"] is None else float(row["ended_at"]),
+        version=_version(row["placed"]),
     )
+
+
+def _version(placed: str | None) -> str | None:
+    """The version of the saga definition its first event names."""
+    try:
+        definition = json.loads(placed or "{}").get("definition") or {}
+    except ValueError:
+        return None
+    version = definition.get("version")
+    return version if isinstance(version, str) else None
 
 
 def _action(action: OperatorAction) -> ActionView:

@@ -100,6 +100,7 @@ class Session:
             seed=scenario.seed,
             orders=[case.order for case in scenario.sagas],
             tracks_placements=True,
+            definition=self.deployed.definition,
         )
         ledger.record(self.deployed.state_dir, entry)
 

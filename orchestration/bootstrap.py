@@ -25,7 +25,8 @@ from orchestration.activities import VARIANT, SagaActivities
 from orchestration.client import check_search_attributes, connect, for_component
 from orchestration.interceptors import HeldDefinition
 from orchestration.server import TemporalServer, TemporalSettings
-from orchestration.workflows import OrderSagaWorkflow
+from orchestration.versioning import adopt_if_unset, build_id, deployment_config, versioned
+from orchestration.workflows import workflow_for
 from shared.admission import PolicyLimits
 from shared.countermeasures import DEFAULT, Countermeasures
 from shared.definition import SagaDefinition
@@ -83,12 +84,17 @@ def build_worker(
     domain: Domain,
     middleware: Chain = (),
     limits: PolicyLimits | None = None,
+    *,
+    versioning: str = "patched",
 ) -> Worker:
     """A worker running the saga workflow and its activities over one Domain; it refuses
-    workflows of another saga definition than the domain's, and its first activity refuses
-    orders the records or ``limits`` (on a saga's policy) contradict."""
+    workflows of a saga definition the domain's does not understand, runs the workflow code
+    of that definition's release as ``versioning`` says (docs/versioning.md), and its first
+    activity refuses orders the records or ``limits`` (on a saga's policy) contradict."""
     activities = SagaActivities(domain, middleware, VARIANT, limits=limits)
-    return saga_worker(client, task_queue, activities.all(), definition=domain.definition)
+    return saga_worker(
+        client, task_queue, activities.all(), definition=domain.definition, versioning=versioning
+    )
 
 
 def saga_worker(
@@ -98,18 +104,24 @@ def saga_worker(
     *,
     sandbox: str = SAGA_SANDBOX,
     definition: SagaDefinition | None = None,
+    versioning: str = "patched",
 ) -> Worker:
     """The saga workflow's worker with these activities (the benchmark's floor: no-ops).
 
     ``sandbox`` picks the workflow runner (docs/benchmarks.md measures each): ``full``
     (Temporal's default sandbox), ``passthrough`` (the saga's: the sandbox's restrictions on
     non-deterministic calls, but every module imported once, not again for each workflow run)
-    or ``off``.
+    or ``off``. With a definition, its release's workflow code, and with ``versioning``
+    ``pinned`` or ``auto-upgrade`` the worker is a version of the deployment named like the
+    task queue (orchestration/versioning.py).
     """
+    release = definition.release if definition is not None else 1
+    config = deployment_config(task_queue, definition, versioning) if definition else None
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderSagaWorkflow],
+        workflows=[workflow_for(release, versioning)],
+        deployment_config=config,
         activities=activities,
         interceptors=[HeldDefinition(definition)] if definition is not None else [],
         workflow_runner=workflow_runner(sandbox),
@@ -153,11 +165,13 @@ async def bootstrap(
     server_state_dir: Path | None = None,
     ui: bool = False,
     dynamic_config: Mapping[str, object] | None = None,
+    versioning: str = "patched",
     countermeasures: Countermeasures = DEFAULT,
 ) -> AsyncIterator[Orchestration]:
     """Build the variant and, with ``run_worker``, a worker on the settings' task queue whose
     steps run through ``hooks.step`` (none in production) and whose services apply
-    ``countermeasures``.
+    ``countermeasures``. A versioned worker (``versioning`` ``pinned`` or ``auto-upgrade``)
+    makes its version current when the deployment has none.
 
     With no address in the settings an embedded dev server runs for the block (in memory,
     or on a file in ``server_state_dir``); a server given by address must already have the
@@ -189,7 +203,10 @@ async def bootstrap(
                 domain,
                 hooks.step,
                 settings.limits,
+                versioning=versioning,
             )
             with service_scope(WORKER):  # the worker's tasks (activities) inherit the scope
                 await stack.enter_async_context(worker)
+            if versioned(versioning):
+                await adopt_if_unset(client, settings.task_queue, build_id(definition))
         yield Orchestration(settings, client, domain, ui_url, server)

@@ -31,6 +31,7 @@ from temporalio.service import RPCError
 from orchestration.messages import WORKFLOW_NAME, SagaInput
 from orchestration.visibility import (
     COMPENSATING,
+    DEFINITION_MEMO,
     ORDER_ID,
     RESOLVED,
     SAGA_REASON,
@@ -40,12 +41,14 @@ from orchestration.visibility import (
 )
 from orchestration.workflows import SETTLED_AT, OrderSagaWorkflow
 from shared.contracts import OperatorAction, SagaOutcome, StepStatus
+from shared.definition import REFUSAL_MARK
 from shared.read_model import (
     LATENCY_WINDOW_S,
     MAX_ALERT_CANDIDATES,
     MAX_LATENCY_SAMPLES,
     ActionView,
     Alert,
+    AlertKind,
     Counters,
     InterventionView,
     ListedStatus,
@@ -94,7 +97,7 @@ class OrchestrationReadModel:
         listed = self.client.list_workflows(
             self._filter(query, now), limit=query.limit, page_size=query.limit
         )
-        rows = [_saga_row(execution) async for execution in listed]
+        rows = [await _versioned(execution) async for execution in listed]
         return [row for row in rows if found_by(row, query.search)]
 
     async def saga(self, saga_id: str) -> SagaDetail | None:
@@ -106,7 +109,7 @@ class OrchestrationReadModel:
             return None
         if described.workflow_type != WORKFLOW_NAME:
             return None
-        row = _saga_row(described)
+        row = await _versioned(described)
         events = list(history.events)
         outcome = await self._outcome(events, row)
         deadline_at, trace_id = (
@@ -308,9 +311,18 @@ class OrchestrationReadModel:
             return None
         progress = _seconds(last.history.events[0]) if last.history.events else None
         kinds = alert_kinds(now, progress, deadline_at, quiet_s, warn_s)
+        refusal = _refusal(last.history.events[0]) if last.history.events else None
+        if refusal is not None:
+            kinds = (*kinds, AlertKind.REFUSED)
         if not kinds:
             return None
-        return Alert(row=row, kinds=kinds, last_progress_at=progress, deadline_at=deadline_at)
+        return Alert(
+            row=row,
+            kinds=kinds,
+            last_progress_at=progress,
+            deadline_at=deadline_at,
+            reason=refusal,
+        )
 
     async def _deadline(self, execution: WorkflowExecution) -> float | None:
         known = self._started.get(execution.workflow_id)
@@ -355,6 +367,27 @@ def _saga_row(execution: ListedExecution) -> SagaRow:
         if open_ or execution.close_time is None
         else execution.close_time.timestamp(),
     )
+
+
+async def _versioned(execution: ListedExecution) -> SagaRow:
+    """The row, with the version of the definition the saga runs (its start memo)."""
+    row = _saga_row(execution)
+    try:
+        definition = await execution.memo_value(DEFINITION_MEMO, None)
+    except (KeyError, TypeError, ValueError):
+        return row
+    version = definition.get("version") if isinstance(definition, dict) else None
+    return row.model_copy(update={"version": version}) if isinstance(version, str) else row
+
+
+def _refusal(last: HistoryEvent) -> str | None:
+    """The one line a worker refused the workflow with, when its last event says so: a
+    workflow task failed for a definition the worker does not hold (it is retried, and waits
+    for a worker that holds it)."""
+    if not last.HasField("workflow_task_failed_event_attributes"):
+        return None
+    message = last.workflow_task_failed_event_attributes.failure.message
+    return message if REFUSAL_MARK in message else None
 
 
 async def _settled_at(execution: ListedExecution) -> float | None:

@@ -30,7 +30,12 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.messages import DUPLICATE_ORDER, NOT_WAITING, OperatorCall, SagaInput
-from orchestration.visibility import start_attributes, start_details, start_summary
+from orchestration.visibility import (
+    DEFINITION_MEMO,
+    start_attributes,
+    start_details,
+    start_summary,
+)
 from orchestration.workflows import OrderSagaWorkflow
 from shared.contracts import OperatorAction, SagaOutcome
 from shared.errors import DuplicateOrder
@@ -62,6 +67,8 @@ async def start(client: Client, task_queue: str, saga: SagaInput) -> None:
         # A saga id names one saga forever: a repeated start is a no-op, never a rerun.
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=start_attributes(saga.order),
+        # The definition it runs, listed with it (the monitor's version column): no query.
+        memo={DEFINITION_MEMO: saga.definition.model_dump()},
         static_summary=start_summary(saga.order),
         static_details=start_details(saga.order, saga.saga),
     )

@@ -29,6 +29,8 @@ SAGA_STATUS = SearchAttributeKey.for_keyword("SagaStatus")
 SAGA_STEP = SearchAttributeKey.for_keyword("SagaStep")
 SAGA_REASON = SearchAttributeKey.for_keyword("SagaReason")
 KEYS = (ORDER_ID, SAGA_STATUS, SAGA_STEP, SAGA_REASON)
+DEFINITION_MEMO = "definition"
+"""Memo set at start: the saga definition (name, version, digest) the workflow runs."""
 
 COMPENSATING = "COMPENSATING"
 """Not an outcome: what ``SagaStatus`` says while compensations run."""

@@ -108,6 +108,7 @@ async def serve(settings: Settings) -> int:
                 tracing=tracing,
                 run_worker=True,
                 hooks=load_hooks(settings.hooks, VARIANT),
+                versioning=settings.workflow_versioning,
                 countermeasures=Countermeasures.parse(settings.countermeasures),
             ),
         ):
@@ -115,7 +116,13 @@ async def serve(settings: Settings) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-            log.info("worker on %s, task queue %s", config.address, config.task_queue)
+            log.info(
+                "worker on %s, task queue %s, saga definition %s, workflow versioning %s",
+                config.address,
+                config.task_queue,
+                settings.definition,
+                settings.workflow_versioning,
+            )
             print(f"ready worker {config.address} {config.task_queue}", flush=True)
             await stop.wait()
     except RuntimeError as error:

@@ -23,6 +23,14 @@ same decisions.
 
 It also tells the Temporal UI the truth (orchestration/visibility.py): search attributes
 upserted as the saga moves, and a one-line summary on every activity it schedules.
+
+**Releases** (docs/versioning.md). `OrderSagaWorkflow` is release 1's code. Release 2 also
+shows what each step reported in the workflow's memo (``results``: the charge's amount as
+money), a new command after each step, which a history of release 1 does not have:
+`OrderSagaWorkflowV2` guards it with ``workflow.patched`` so release 1's sagas replay;
+`UnpatchedOrderSagaWorkflowV2` is the same change written without a thought for the sagas in
+flight (what a worker pinned to its own version may run, and the "no versioning" arm).
+`workflow_for` picks one per worker from its definition's release and its versioning setting.
 """
 
 from __future__ import annotations
@@ -85,6 +93,7 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
         as_reason,
     )
+    from shared.services.audit import reported
     from shared.services.base import Fence
 
 T = TypeVar("T")
@@ -93,10 +102,22 @@ SETTLED_AT = "settled_at"
 """Memo key: epoch seconds when the saga reached its present settled status."""
 SETTLED_MEMO = "settled-at-memo"
 """Patch id: workflows started before the memo existed replay without it."""
+RESULTS = "results"
+"""Memo key (release 2): what each forward step reported, by step (the charge in money)."""
+RESULTS_PATCH = "v2-step-results"
+"""Patch id of release 2's results memo: a saga started by release 1 replays without it."""
+PATCHING = ("patched", "auto-upgrade")
+"""Workflow versioning settings whose workers run the patched code (docs/versioning.md)."""
 RESOLVED_STATUS = "resolved-search-status"
 """Patch id: a resolve recorded before ``SagaStatus = RESOLVED`` existed replays without it."""
 
-__all__ = ["OrderSagaWorkflow", "retry_policy"]
+__all__ = [
+    "OrderSagaWorkflow",
+    "OrderSagaWorkflowV2",
+    "UnpatchedOrderSagaWorkflowV2",
+    "retry_policy",
+    "workflow_for",
+]
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -121,6 +142,7 @@ class OrderSagaWorkflow:
         self._performing = False
         self._round = 0
         self._settled_as: SagaStatus | None = None
+        self._results: dict[str, dict[str, Any]] = {}
 
     @workflow.run
     async def run(self, saga: SagaInput) -> SagaOutcome:
@@ -326,7 +348,18 @@ class OrderSagaWorkflow:
                 return StepStatus.REJECTED
             raise StepFailed(step, detail) from None
         self._progress.finish(step, StepStatus.DONE, done.attempt)
+        self._step_done(step, done)
         return StepStatus.DONE
+
+    def _step_done(self, step: str, done: StepDone) -> None:
+        """What a release does once a forward step is done (release 1: nothing more)."""
+
+    def _show_result(self, step: str, done: StepDone) -> None:
+        """Release 2: the step's report joins the ``results`` memo (one command per step)."""
+        report = reported(done.result.detail)
+        if report:
+            self._results[step] = report
+            workflow.upsert_memo({RESULTS: self._results})
 
     async def _fence(self, step: str) -> None:
         """Tombstone the step in flight unless it committed; a committed pivot voids the stop."""
@@ -542,6 +575,39 @@ class OrderSagaWorkflow:
         updates = [key.value_set(str(value)) for key, value in pairs if value is not None]
         if updates:
             workflow.upsert_search_attributes(updates)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class OrderSagaWorkflowV2(OrderSagaWorkflow):
+    """Release 2, patched: a saga that reached a step under release 1 replays unchanged."""
+
+    @workflow.run
+    async def run(self, saga: SagaInput) -> SagaOutcome:
+        return await super().run(saga)
+
+    def _step_done(self, step: str, done: StepDone) -> None:
+        if workflow.patched(RESULTS_PATCH):
+            self._show_result(step, done)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class UnpatchedOrderSagaWorkflowV2(OrderSagaWorkflow):
+    """Release 2 as written without the sagas in flight in mind: replaying a history of
+    release 1 past a finished step fails (the memo's command is not in that history)."""
+
+    @workflow.run
+    async def run(self, saga: SagaInput) -> SagaOutcome:
+        return await super().run(saga)
+
+    def _step_done(self, step: str, done: StepDone) -> None:
+        self._show_result(step, done)
+
+
+def workflow_for(release: int, versioning: str) -> type[OrderSagaWorkflow]:
+    """The workflow code a worker runs: its definition's release, patched or not."""
+    if release < 2:
+        return OrderSagaWorkflow
+    return OrderSagaWorkflowV2 if versioning in PATCHING else UnpatchedOrderSagaWorkflowV2
 
 
 async def local_activity(name: str, arg: Any, options: dict[str, Any]) -> Any:

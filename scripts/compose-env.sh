@@ -9,7 +9,7 @@ if [[ -e .env ]]; then
   exit 0
 fi
 umask 077
-roles=(inventory payment points shipping orders tracker front monitor admin)
+roles=(inventory payment points shipping fraud orders tracker front monitor admin)
 {
   echo "# NATS users' passwords for docker-compose.yml (scripts/compose-env.sh); keep private."
   for role in "${roles[@]}"; do

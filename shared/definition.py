@@ -35,11 +35,15 @@ class DefinitionRef(BaseModel):
         return f"{self.name} {self.version} ({self.digest})"
 
 
+REFUSAL_MARK = "made by saga definition"
+"""How every refusal for a definition starts: what the monitor looks for in a failure."""
+
+
 class DefinitionMismatch(RuntimeError):
     """A workflow or event of a definition this process does not hold."""
 
     def __init__(self, got: DefinitionRef, held: DefinitionRef) -> None:
-        super().__init__(f"made by saga definition {got}, but this process holds {held}")
+        super().__init__(f"{REFUSAL_MARK} {got}, but this process holds {held}")
         self.got = got
         self.held = held
 
@@ -55,6 +59,10 @@ class SagaDefinition:
     title: str = ""
     earlier: tuple[DefinitionRef, ...] = field(default=())
     """Definitions whose workflows and events this one still understands (versioning)."""
+    release: int = 1
+    """The release of the code that runs it: the shapes its processes write (the events'
+    envelope) and the workflow code its workers run (docs/versioning.md). Not in the digest:
+    it says which code runs the saga, not how the saga runs."""
 
     def __post_init__(self) -> None:
         missing = [name for name in self.spec.services if name not in self.services]

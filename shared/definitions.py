@@ -1,9 +1,12 @@
 """The saga definitions this project ships, by name; ``SAGA_DEFINITION`` picks one per process.
 
 ``v1`` is the order saga (reserve inventory, charge payment, deduct points, create the shipment
-— the pivot — and complete the order). ``voucher`` is the extension example: v1 plus a
-compensatable step before the pivot with business state of its own (`shared/services/voucher.py`);
-adding it touched this file and that module only (docs/domain.md). ``pessimistic`` is the order
+— the pivot — and complete the order). ``v2`` is its next version, deployed while v1 sagas run
+(docs/versioning.md): a fraud check before the payment (`shared/services/fraud.py`) and the
+charge's amount reported as money (`shared/services/payment_v2.py`); it still understands v1's
+workflows and events. ``voucher`` is the extension example: v1 plus a compensatable step
+before the pivot with business state of its own (`shared/services/voucher.py`); adding it
+touched this file and that module only (docs/domain.md). ``pessimistic`` is the order
 saga reordered by the pessimistic view (docs/anomalies.md): the points deduction is the pivot.
 """
 
@@ -13,7 +16,7 @@ from collections.abc import Callable
 from functools import cache
 
 from shared.contracts import StepName
-from shared.definition import SagaDefinition
+from shared.definition import DefinitionRef, SagaDefinition
 from shared.saga import SAGA, SagaSpec
 from shared.services import SERVICES
 from shared.validation import InvalidInput
@@ -22,6 +25,30 @@ ORDERS_V1 = SagaDefinition(
     name="orders", version="v1", spec=SAGA, services=SERVICES, title="the order saga"
 )
 """The order saga, version 1: what every command runs unless the settings say otherwise."""
+
+
+@cache
+def _v2() -> SagaDefinition:
+    from shared.saga import StepSpec
+    from shared.services import fraud, payment_v2
+
+    step = StepSpec(
+        name=fraud.CHECK,
+        service="fraud",
+        done="cleared",
+        compensation=fraud.VOID,
+        compensated="voided",
+        failure_reason=fraud.SUSPECTED,
+    )
+    return SagaDefinition(
+        name="orders",
+        version="v2",
+        spec=SAGA.extended(step, after=StepName.RESERVE_INVENTORY),
+        services={**SERVICES, "payment": payment_v2.SERVICE, "fraud": fraud.SERVICE},
+        title="the order saga, version 2: a fraud check before the payment, the charge in money",
+        earlier=(ORDERS_V1.ref,),
+        release=2,
+    )
 
 
 @cache
@@ -73,6 +100,7 @@ def _pessimistic() -> SagaDefinition:
 
 DEFINITIONS: dict[str, Callable[[], SagaDefinition]] = {
     "v1": lambda: ORDERS_V1,
+    "v2": _v2,
     "voucher": _voucher,
     "pessimistic": _pessimistic,
 }
@@ -89,6 +117,11 @@ def definition_named(name: str) -> SagaDefinition:
         raise InvalidInput(
             f"SAGA_DEFINITION={name!r}: no such saga definition; use one of: {choices}"
         ) from None
+
+
+def definition_of(ref: DefinitionRef) -> SagaDefinition | None:
+    """The shipped definition a reference names (name, version and digest), if any."""
+    return next((found for found in shipped() if found.ref == ref), None)
 
 
 def shipped() -> list[SagaDefinition]:
@@ -115,6 +148,7 @@ __all__ = [
     "DEFINITIONS",
     "ORDERS_V1",
     "definition_named",
+    "definition_of",
     "known_services",
     "service_of_step",
     "shipped",

@@ -94,6 +94,8 @@ class SagaRow(_View):
     step: str | None = None
     started_at: float
     ended_at: float | None = None
+    version: str | None = None
+    """The saga definition's version it runs (``v1``), where the engine records it."""
 
 
 class PageKey(_View):
@@ -192,6 +194,8 @@ class AlertKind(StrEnum):
     NO_PROGRESS = "no_progress"
     DEADLINE_NEAR = "deadline_near"
     DEADLINE_PASSED = "deadline_passed"
+    REFUSED = "refused"
+    """A worker or a consumer refused the saga: made by a definition it does not hold."""
 
 
 class Alert(_View):
@@ -201,6 +205,8 @@ class Alert(_View):
     kinds: tuple[AlertKind, ...]
     last_progress_at: float | None = None
     deadline_at: float | None = None
+    reason: str | None = None
+    """Why it was refused (the one line the worker or consumer gave), for REFUSED."""
 
 
 class InterventionView(_View):

@@ -36,6 +36,11 @@ def _replica_count(value: int) -> int:
 
 Replicas = Annotated[int, AfterValidator(_replica_count)]
 
+WorkflowVersioning = Literal["none", "patched", "pinned", "auto-upgrade"]
+"""How the orchestration's workers meet sagas an earlier release started (docs/versioning.md)."""
+EventVersioning = Literal["strict", "tolerant", "stored-upcast", "dual-publish"]
+"""How the choreography's processes meet events and state of an earlier release (same doc)."""
+
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 POSTGRES_FIX = "use postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
@@ -109,6 +114,10 @@ class Settings(BaseSettings):
     """The NATS user this process logs in as (choreography/access.py: one per process kind,
     ``front``, ``monitor``); none: no credentials (a broker without authorization)."""
     nats_password: SecretStr | None = None
+    nats_logins_dir: Path | None = None
+    """A folder of the NATS users' logins, ``<role>.json`` (choreography/access.py): a process
+    running several kinds (``--service all``) logs each in as its own user, and a process
+    whose kind was added by an upgrade finds its own there; none: ``nats_user`` for all."""
 
     temporal_address: str | None = None
     """host:port of a Temporal frontend; none: an embedded dev server."""
@@ -125,6 +134,15 @@ class Settings(BaseSettings):
 
     definition: str = Field(default="v1", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     """The saga definition every process of a deployment runs (`shared/definitions.py`)."""
+    workflow_versioning: WorkflowVersioning = "patched"
+    """``none``: a worker runs its release's workflow code on every saga; ``patched``: the
+    code of a later release is guarded by ``workflow.patched``; ``pinned`` / ``auto-upgrade``:
+    Worker Versioning, each worker a version of the deployment named by the task queue."""
+    event_versioning: EventVersioning = "strict"
+    """``strict``: a process reads its own definition's events only, in its own shape;
+    ``tolerant``: reads the definitions it understands, upcasting older events on read;
+    ``stored-upcast``: also upcasts the tracker's stored views; ``dual-publish``: one consumer
+    group per release, a later release publishing both shapes while the earlier one runs."""
     hooks: str = Field(default="", pattern=r"^([A-Za-z_][\w.]*:[A-Za-z_]\w*)?$")
     """``module:function`` building the middleware of the step and publish seams; empty (the
     default, and every production deployment): none. ``up --chaos`` names the fault injector."""

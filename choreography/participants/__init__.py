@@ -9,13 +9,58 @@ a step after the pivot only to its triggers and to an operator's command to run 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from choreography.bus import Outgoing
 from choreography.events import CANCEL_REQUESTED, Routing
-from choreography.participants.base import Participant, Reaction
+from choreography.participants.base import Participant, Participants, Reaction
 from choreography.participants.onward import Onward
 from choreography.participants.steps import StepReactions
+from choreography.versions import Reader
 from shared.saga import StepSpec
+from shared.services import Domain
+from shared.steps import Chain
 
-__all__ = ["Participant", "Reaction", "kinds_for", "reactions_for"]
+__all__ = [
+    "Participant",
+    "Participants",
+    "Reaction",
+    "kinds_for",
+    "participants_for",
+    "reactions_for",
+]
+
+
+def participants_for(
+    service: str,
+    domain: Domain,
+    reader: Reader,
+    hand_over: Callable[[list[Outgoing | None]], None],
+    middleware: Chain = (),
+) -> Participants:
+    """A service's participant for each definition the reader understands (one consumer)."""
+    return Participants(
+        service,
+        reader,
+        {
+            ref: Participant(
+                service,
+                domain,
+                reactions_for(service, routing),
+                routing=routing,
+                hand_over=hand_over,
+                middleware=middleware,
+                envelopes=reader.envelopes,
+            )
+            for ref, routing in reader.routings.items()
+        },
+    )
+
+
+def subscribed(service: str, reader: Reader) -> tuple[str, ...]:
+    """The kinds a service's consumer is filtered on: those of every definition understood."""
+    kinds = (k for routing in reader.routings.values() for k in kinds_for(service, routing))
+    return tuple(dict.fromkeys(kinds))
 
 
 def reactions_for(service: str, routing: Routing) -> dict[str, Reaction]:

@@ -6,6 +6,10 @@ hook (`Writer`); one that runs no step commits them alone (`Participant.commit`)
 events go to the relay only after the commit. What a saga may still do here is in the
 service's step log (see `cancel.py`): a participant keeps nothing about a saga in memory.
 Every step runs through the process's step middleware (`shared/steps.py`), none in production.
+
+A process that understands several saga definitions (docs/versioning.md) runs one
+`Participant` per definition behind one consumer (`Participants`): each event is read as the
+process's `Reader` says and handled by the rules of the definition it names.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from pydantic import ValidationError
 
 from choreography import inbox, outbox
 from choreography.bus import Delivery, Outgoing, Poison
-from choreography.events import Event, Routing
+from choreography.events import Event, Routing, event_id
+from choreography.versions import NotOurs, Reader
 from shared.contracts import StepRequest, StepResult
-from shared.definition import DefinitionMismatch
+from shared.definition import DefinitionMismatch, DefinitionRef
 from shared.errors import BusinessFailure, TransientFailure
 from shared.services import Domain
 from shared.steps import Chain, run_step
@@ -45,6 +50,8 @@ class Participant:
     """Gives committed outbox rows to the relay (the host's, whatever life it is in)."""
     middleware: Chain = ()
     """The step seam's middleware (none in production)."""
+    envelopes: tuple[int, ...] = ()
+    """Envelopes each event out is written in besides its own (dual publishing's copies)."""
 
     @property
     def store(self) -> Store:
@@ -59,9 +66,15 @@ class Participant:
 
     async def handle(self, delivery: Delivery) -> None:
         """The bus handler: decode, dedupe through the inbox, react; raises Retry or Poison."""
-        event = decode(delivery, self.routing)
+        await self.react(decode(delivery, self.routing), delivery)
+
+    async def react(self, event: Event, delivery: Delivery, *, others: bool = False) -> None:
+        """React to a decoded event; with ``others`` an event this definition's table lacks
+        is for another definition the consumer is filtered on, and is acknowledged."""
         reaction = self.reactions.get(event.kind)
         if reaction is None:
+            if others:
+                return
             raise Poison(f"{self.service} has no reaction to {event.kind}")
         redelivered = delivery.num_delivered > 1
         if redelivered and await inbox.seen(self.store, self.consumer, event.event_id):
@@ -103,7 +116,44 @@ class Participant:
     def record(self, tx: Tx, trigger: Event, outgoing: Iterable[Event]) -> list[Outgoing | None]:
         """Inbox row and outbox rows in the caller's transaction (a plain function)."""
         inbox.record(tx, self.consumer, trigger.event_id, trigger.subject)
-        return [outbox.add(tx, event) for event in outgoing]
+        rows = []
+        for event in outgoing:
+            rows.append(outbox.add(tx, event))
+            rows += [outbox.add(tx, copy) for copy in copies(event, self.envelopes)]
+        return rows
+
+
+def copies(event: Event, envelopes: tuple[int, ...]) -> list[Event]:
+    """Dual publishing: the event in each other envelope, under an id of its own."""
+    return [
+        event.in_envelope(version).model_copy(
+            update={"event_id": f"{event_id(event.saga_id, event.kind, event.round)}~e{version}"}
+        )
+        for version in envelopes
+        if version != event.envelope
+    ]
+
+
+@dataclass
+class Participants:
+    """A service's participants, one per definition its process understands, behind one
+    consumer filtered on all their kinds: each event goes to its definition's participant."""
+
+    service: str
+    reader: Reader
+    by_definition: Mapping[DefinitionRef, Participant]
+
+    async def prepare(self) -> None:
+        for participant in self.by_definition.values():
+            await participant.prepare()
+
+    async def handle(self, delivery: Delivery) -> None:
+        try:
+            event = self.reader.decode(delivery)
+        except NotOurs:
+            return  # another release's copy: its own consumer group reads it
+        participant = self.by_definition[event.definition]
+        await participant.react(event, delivery, others=len(self.by_definition) > 1)
 
 
 @dataclass

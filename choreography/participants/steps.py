@@ -29,6 +29,7 @@ from choreography.participants import cancel
 from choreography.participants.base import Participant, Writer, annotate
 from shared.contracts import ReasonId, StepRequest, StepResult, StepStatus
 from shared.errors import BusinessFailure, StepRejected, TransientFailure
+from shared.services.audit import reported
 
 
 def forward_events(
@@ -39,7 +40,14 @@ def forward_events(
         done = p.routing.done(step)
         trail = (*trigger.trail, step)
         return [
-            trigger.follow(done, trail=trail, step=step, status=result.status, attempts=attempt)
+            trigger.follow(
+                done,
+                trail=trail,
+                step=step,
+                status=result.status,
+                attempts=attempt,
+                detail=reported(result.detail),
+            )
         ]
     if result.status is StepStatus.SKIPPED:
         return [trigger.follow(p.routing.skipped(step), step=step, status=StepStatus.SKIPPED)]

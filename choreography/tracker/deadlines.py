@@ -16,9 +16,10 @@ from opentelemetry import propagate, trace
 
 from choreography import outbox
 from choreography.bus import Outgoing
-from choreography.events import CANCEL_REQUESTED, Event, Routing
-from choreography.projection import SagaView, cause, fold, started_steps, status_of
+from choreography.events import CANCEL_REQUESTED, Event
+from choreography.projection import cause, fold, started_steps, status_of
 from choreography.tracker import table
+from choreography.views import Views
 from shared.contracts import Reason
 from shared.runtime import UnknownSaga
 from shared.store import Store, Tx
@@ -31,9 +32,9 @@ _tracer = trace.get_tracer("saga-compare.choreography.tracker")
 class Deadlines:
     """The timers of the open sagas in this process, and cancel issuance."""
 
-    def __init__(self, store: Store, routing: Routing, hand_over: table.HandOver) -> None:
+    def __init__(self, store: Store, views: Views, hand_over: table.HandOver) -> None:
         self.store = store
-        self.routing = routing
+        self.views = views
         self.hand_over = hand_over
         self.running = False
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -107,16 +108,19 @@ class Deadlines:
 
         A deadline's cancel happened at the deadline, whenever the tracker gets to it.
         """
-        row = tx.fetchone("SELECT placed, view FROM sagas WHERE saga_id = ?", (saga_id,))
+        row = tx.fetchone(
+            f"SELECT placed, view FROM sagas WHERE saga_id = ?{tx.dialect.for_update()}",
+            (saga_id,),
+        )
         if row is None:
             return None
-        view = SagaView.model_validate_json(row["view"])
+        view = self.views.load(row["view"], row["placed"])
         if status_of(view).terminal or view.pivot_passed or cause(view) is not None:
             return None
-        placed = Event.model_validate_json(row["placed"])
+        placed = Event.model_validate_json(row["placed"]).in_envelope(self.views.shape)
         at = placed.deadline_at if reason is Reason.TIMED_OUT else time.time()
-        saga = self.routing.saga
-        trail = started_steps(view, saga)
+        routing = self.views.routing_of(view)  # the saga's own definition's steps
+        trail = started_steps(view, routing.saga)
         cancel = placed.follow(CANCEL_REQUESTED, trail=trail, reason=reason, at=at)
-        table.save(tx, [fold(view, cancel, self.routing)], saga)
+        table.save(tx, [fold(view, cancel, routing)], self.views)
         return outbox.add(tx, cancel)

@@ -4,6 +4,8 @@ The projector folds events and records ends, the deadlines arm timers and issue 
 operator actions carry out retries and resolutions, the queries answer reads and waits. They
 share the orders store and the ``sagas`` table; what one part does that another must hear of
 (a saga settled, a view changed) goes through the facade's `ended` and the queries' `wake`.
+All four read and write views as the tracker's `Views` says (`choreography/views.py`): the
+tracker's own release's shape, and other releases' as its event versioning setting reads them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from choreography.tracker.deadlines import Deadlines
 from choreography.tracker.operator_actions import OperatorActions
 from choreography.tracker.projector import EndHook, Projector
 from choreography.tracker.queries import Intervention, Queries
+from choreography.versions import Reader
+from choreography.views import Views
 from shared.contracts import OperatorAction, Reason, ReasonId, SagaOutcome
 from shared.saga import SagaSpec
 from shared.services.orders import OrdersService
@@ -36,23 +40,26 @@ class Tracker:
         hand_over: Callable[[list[Outgoing | None]], None] = lambda rows: None,
         on_end: EndHook | None = None,
         poll_s: float = 0.1,
+        reader: Reader | None = None,
     ) -> None:
         self.orders = orders
         self.store = orders.store
         self.routing = routing
+        self.views = Views(reader or Reader(routing.definition))
+        """How this tracker reads events and stored views of other releases."""
         self.hand_over = hand_over
-        self.queries = Queries(self.store, routing.saga, poll_s=poll_s)
-        self.deadlines = Deadlines(self.store, routing, hand_over)
+        self.queries = Queries(self.store, self.views, poll_s=poll_s)
+        self.deadlines = Deadlines(self.store, self.views, hand_over)
         self.projector = Projector(
             orders,
-            routing,
+            self.views,
             hand_over,
             on_end,
             watch=self.deadlines.watch,
             changed=self.queries.wake,
             ended=self.ended,
         )
-        self.actions = OperatorActions(self.store, routing, hand_over, self.ended)
+        self.actions = OperatorActions(self.store, self.views, hand_over, self.ended)
 
     @property
     def saga(self) -> SagaSpec:
@@ -63,7 +70,7 @@ class Tracker:
     async def start(self) -> None:
         """Arm the deadlines of open sagas and finish any end decided but not recorded."""
         self.deadlines.arm()
-        for saga_id, deadline_at, view in await table.open_sagas(self.store):
+        for saga_id, deadline_at, view in await table.open_sagas(self.store, self.views):
             if cause(view) is None:
                 self.deadlines.watch(saga_id, deadline_at)
             else:
@@ -131,6 +138,10 @@ class Tracker:
 
     async def view(self, saga_id: str) -> SagaView:
         return await self.queries.view(saga_id)
+
+    def outcome(self, view: SagaView) -> SagaOutcome:
+        """The saga's live state, by the steps of the definition it runs (as far as known)."""
+        return self.queries.outcome(view)
 
     async def describe(self, saga_id: str) -> SagaOutcome:
         return await self.queries.describe(saga_id)

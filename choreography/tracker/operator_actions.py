@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 from choreography import inbox, outbox
 from choreography.bus import Outgoing
-from choreography.events import Routing
 from choreography.projection import SagaView, acted_steps, actions, outcome, started_steps
 from choreography.tracker import table
+from choreography.views import Views
 from shared.contracts import Action, ActionResult, OperatorAction, SagaOutcome, SagaStatus
 from shared.runtime import NotAwaitingOperator, UnknownSaga
 from shared.store import Store, Tx
@@ -53,12 +53,12 @@ class OperatorActions:
     def __init__(
         self,
         store: Store,
-        routing: Routing,
+        views: Views,
         hand_over: table.HandOver,
         ended: Callable[[str], None],
     ) -> None:
         self.store = store
-        self.routing = routing
+        self.views = views
         self.hand_over = hand_over
         self._ended = ended
 
@@ -73,7 +73,6 @@ class OperatorActions:
         transaction, so a redelivered command raises DuplicateCommand and starts no round.
         """
         now = time.time()
-        saga = self.routing.saga
 
         def work(tx: Tx) -> tuple[OperatorAction | Refusal, list[Outgoing | None]]:
             waiting = self._waiting_once(tx, saga_id, command)
@@ -92,14 +91,15 @@ class OperatorActions:
             round = max(view.rounds, default=0) + 1
             action = OperatorAction(action=Action.RETRY_COMPENSATION, who=who, at=now, round=round)
             self._record(tx, view, action, rounds={**view.rounds, round: failed})
-            placed = table.placed(tx, saga_id)
+            placed = table.placed(tx, saga_id, self.views)
+            routing = self.views.routing_of(view)  # the saga's own definition's rules
             commands = [
                 placed.follow(
-                    self.routing.retry_compensation(compensation),
+                    routing.retry_compensation(compensation),
                     round=round,
                     step=compensation,
                     reason=current.reason,
-                    trail=started_steps(view, saga),
+                    trail=started_steps(view, routing.saga),
                 )
                 for compensation in failed
             ]
@@ -121,13 +121,14 @@ class OperatorActions:
         pivot failed); ``command`` as for `retry_compensation`.
         """
         now = time.time()
-        saga = self.routing.saga
 
         def work(tx: Tx) -> tuple[OperatorAction | Refusal, list[Outgoing | None]]:
             waiting = self._waiting_once(tx, saga_id, command)
             if not isinstance(waiting, tuple):
                 return waiting, []
             view, current = waiting
+            routing = self.views.routing_of(view)  # the saga's own definition's rules
+            saga = routing.saga
             step = current.failed_step
             if step is None or current.failed_compensations or not saga.after_pivot(step):
                 nothing = OperatorAction(
@@ -140,8 +141,8 @@ class OperatorActions:
             round = max(view.rounds, default=0) + 1
             action = OperatorAction(action=Action.RETRY_STEP, who=who, at=now, round=round)
             self._record(tx, view, action, rounds={**view.rounds, round: (step,)})
-            again = table.placed(tx, saga_id).follow(
-                self.routing.retry_step(step),
+            again = table.placed(tx, saga_id, self.views).follow(
+                routing.retry_step(step),
                 round=round,
                 step=step,
                 trail=acted_steps(view, saga),
@@ -183,15 +184,15 @@ class OperatorActions:
     ) -> OperatorAction:
         """The action joins the saga's view; the earlier ones keep the results they came to."""
         update = {"actions": (*actions(view), action), **changes}
-        table.save(tx, [view.model_copy(update=update)], self.routing.saga)
+        table.save(tx, [view.model_copy(update=update)], self.views)
         return action
 
     def _waiting(self, tx: Tx, saga_id: str) -> tuple[SagaView, SagaOutcome]:
         """The view of a saga that waits for an operator, or NotAwaitingOperator."""
-        view = table.load(tx, [saga_id]).get(saga_id)
+        view = table.load(tx, [saga_id], self.views).get(saga_id)
         if view is None:
             raise UnknownSaga(saga_id)
-        current = outcome(view, self.routing.saga)
+        current = outcome(view, self.views.spec_of(view))
         check_waiting(current)
         return view, current
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from choreography.projection import SagaView, outcome
 from choreography.tracker import table
+from choreography.views import Views
 from shared.contracts import (
     ActionResult,
     OperatorAction,
@@ -23,7 +24,6 @@ from shared.contracts import (
     StepId,
 )
 from shared.runtime import SagaStuck, UnknownSaga
-from shared.saga import SagaSpec
 from shared.store import Store
 
 T = TypeVar("T")
@@ -46,27 +46,31 @@ class Intervention(BaseModel):
 class Queries:
     """Reads of the ``sagas`` table, and the waits woken by this process's folds."""
 
-    def __init__(self, store: Store, saga: SagaSpec, *, poll_s: float = 0.1) -> None:
+    def __init__(self, store: Store, views: Views, *, poll_s: float = 0.1) -> None:
         self.store = store
-        self.saga = saga
+        self.views = views
         self.poll_s = poll_s
         self._waiters: dict[str, set[asyncio.Event]] = {}
 
     async def view(self, saga_id: str) -> SagaView:
-        found = await table.read_view(self.store, saga_id)
+        found = await table.read_view(self.store, saga_id, self.views)
         if found is None:
             raise UnknownSaga(saga_id)
         return found
 
+    def outcome(self, view: SagaView) -> SagaOutcome:
+        """The saga's live state, by the steps of the definition it runs (as far as known)."""
+        return outcome(view, self.views.spec_of(view))
+
     async def describe(self, saga_id: str) -> SagaOutcome:
         """The saga's live state in the shape both variants share (one read)."""
-        return outcome(await self.view(saga_id), self.saga)
+        return self.outcome(await self.view(saga_id))
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
         """The settled outcome (waiting for an operator counts as settled)."""
 
         def settled(view: SagaView) -> SagaOutcome | None:
-            current = outcome(view, self.saga)
+            current = self.outcome(view)
             return current if current.status.terminal else None
 
         try:
@@ -79,7 +83,7 @@ class Queries:
         """The ``index``-th recorded action once its result is known (a retry's round ended)."""
 
         def known(view: SagaView) -> OperatorAction | None:
-            action = outcome(view, self.saga).actions[index]
+            action = self.outcome(view).actions[index]
             return None if action.result is ActionResult.PENDING else action
 
         return await self._until(saga_id, known, timeout_s)
@@ -87,12 +91,13 @@ class Queries:
     async def interventions(self, *, include_resolved: bool = False) -> list[Intervention]:
         """The intervention queue: sagas waiting for an operator, oldest first."""
         rows = await self.store.query(
-            "SELECT view FROM sagas WHERE status = ?", (SagaStatus.NEEDS_INTERVENTION.value,)
+            "SELECT view, placed FROM sagas WHERE status = ?",
+            (SagaStatus.NEEDS_INTERVENTION.value,),
         )
         queue = []
         for row in rows:
-            view = SagaView.model_validate_json(row["view"])
-            current = outcome(view, self.saga)
+            view = self.views.load(row["view"], row["placed"])
+            current = self.outcome(view)
             if current.resolved and not include_resolved:
                 continue
             queue.append(

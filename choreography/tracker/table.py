@@ -1,18 +1,22 @@
 """The ``sagas`` table in the orders store: one row per saga, its view and the columns derived
 from it (what read models list and filter by). Plain functions over a transaction, used by
-every part of the tracker."""
+every part of the tracker. Views are read and written as the tracker's `Views` says (its
+release's shape; another release's views as its event versioning setting reads them)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from choreography.bus import Outgoing
 from choreography.events import Event
 from choreography.projection import FORWARD, Ended, SagaView, outcome, phase_of, status_of
+from choreography.views import UnreadableView, Views
 from shared.contracts import SagaOutcome, SagaStatus, StepId, StepStatus
-from shared.saga import SagaSpec
 from shared.store import Row, Store, Tx
+
+log = logging.getLogger(__name__)
 
 CHUNK = 500
 """Saga ids per ``IN (...)`` list when a batch loads its views."""
@@ -21,7 +25,9 @@ HandOver = Callable[[list[Outgoing | None]], None]
 """Where the tracker's writes hand their committed outbox rows (a relay over the orders store)."""
 
 
-def insert_start(tx: Tx, event: Event, view: SagaView, traceparent: str | None) -> None:
+def insert_start(
+    tx: Tx, event: Event, view: SagaView, traceparent: str | None, codec: Views
+) -> None:
     """The saga's row, in the transaction that places the order (a second place is a no-op)."""
     tx.execute(
         "INSERT INTO sagas (saga_id, order_id, status, phase, started_at, deadline_at,"
@@ -36,39 +42,55 @@ def insert_start(tx: Tx, event: Event, view: SagaView, traceparent: str | None) 
             event.deadline_at,
             event.model_dump_json(),
             traceparent,
-            view.model_dump_json(),
+            codec.dump(view),
             time.time(),
         ),
     )
 
 
-def load(tx: Tx, saga_ids: list[str]) -> dict[str, SagaView]:
-    """The views of these sagas, read inside the caller's transaction."""
+def load(tx: Tx, saga_ids: list[str], codec: Views) -> dict[str, SagaView]:
+    """The views of these sagas, read inside the caller's transaction to be written back (as
+    ``codec`` reads: the saga's first event, stored beside its view, is what an upcast needs).
+
+    The rows are locked for the transaction, in saga id order: two trackers folding one
+    saga at once (a rolling upgrade runs both releases' on one durable) or a fold beside an
+    operator action must not both read the old view, the later write losing the other's.
+    """
     rows: list[Row] = []
+    lock = tx.dialect.for_update()
     for start in range(0, len(saga_ids), CHUNK):
-        chunk = saga_ids[start : start + CHUNK]
+        chunk = sorted(saga_ids[start : start + CHUNK])
         marks = ",".join("?" * len(chunk))
-        rows += tx.fetchall(f"SELECT view FROM sagas WHERE saga_id IN ({marks})", chunk)
-    views = (SagaView.model_validate_json(row["view"]) for row in rows)
+        rows += tx.fetchall(
+            f"SELECT view, placed FROM sagas WHERE saga_id IN ({marks}) ORDER BY saga_id{lock}",
+            chunk,
+        )
+    views = (codec.load(row["view"], row["placed"]) for row in rows)
     return {view.saga_id: view for view in views}
 
 
-async def read_view(store: Store, saga_id: str) -> SagaView | None:
+async def read_view(store: Store, saga_id: str, codec: Views) -> SagaView | None:
     """One saga's view through the store's read path (None: not a saga of this store)."""
-    rows = await store.query("SELECT view FROM sagas WHERE saga_id = ?", (saga_id,))
-    return SagaView.model_validate_json(rows[0]["view"]) if rows else None
+    rows = await store.query("SELECT view, placed FROM sagas WHERE saga_id = ?", (saga_id,))
+    return codec.load(rows[0]["view"], rows[0]["placed"]) if rows else None
 
 
-async def open_sagas(store: Store) -> list[tuple[str, float, SagaView]]:
-    """Every saga still running: its id, deadline and view."""
+async def open_sagas(store: Store, codec: Views) -> list[tuple[str, float, SagaView]]:
+    """Every saga still running: its id, deadline and view. A view this code cannot read (a
+    strict reader meeting a later release's shape) is logged and left alone."""
     rows = await store.query(
-        "SELECT saga_id, deadline_at, view FROM sagas WHERE status = ?",
+        "SELECT saga_id, deadline_at, view, placed FROM sagas WHERE status = ?",
         (SagaStatus.RUNNING.value,),
     )
-    return [
-        (row["saga_id"], row["deadline_at"], SagaView.model_validate_json(row["view"]))
-        for row in rows
-    ]
+    found = []
+    for row in rows:
+        try:
+            view = codec.load(row["view"], row["placed"])
+        except UnreadableView as unreadable:
+            log.error("%s", unreadable)
+            continue
+        found.append((row["saga_id"], row["deadline_at"], view))
+    return found
 
 
 SAVE = (
@@ -83,25 +105,25 @@ of ``SET``, ``status`` is the row's status before this write: ``settled_at`` kee
 the saga reached its present status."""
 
 
-def save(tx: Tx, views: list[SagaView], saga: SagaSpec) -> None:
+def save(tx: Tx, views: list[SagaView], codec: Views) -> None:
     """Write views back with the columns derived from them. ``settled_at`` is when the saga
     reached its present settled status (COMPLETED, COMPENSATED, or NEEDS_INTERVENTION while
     it waits for an operator): what the counters count per minute. ``ended_at`` is when it
     stopped being open: it settled, or stopped waiting for an operator (resolved or
     compensated by a retry) — as a Temporal workflow closes."""
     now = time.time()
-    tx.executemany(SAVE, [_columns(view, saga, now) for view in views])
+    tx.executemany(SAVE, [_columns(view, codec, now) for view in views])
 
 
-def _columns(view: SagaView, saga: SagaSpec, now: float) -> tuple[object, ...]:
-    current = outcome(view, saga)
+def _columns(view: SagaView, codec: Views, now: float) -> tuple[object, ...]:
+    current = outcome(view, codec.spec_of(view))  # by the steps of the saga's own definition
     waiting = current.status is SagaStatus.NEEDS_INTERVENTION and not current.resolved
     ended = current.status.terminal and not waiting  # a saga waiting for a person is open
     failed = current.failed_compensations
     end = view.end
     settled = end.at if end is not None and end.status is current.status and end.at else now
     return (
-        view.model_dump_json(),
+        codec.dump(view),
         current.status.value,
         phase_of(view),
         str(current.reason) if current.reason else None,
@@ -119,20 +141,21 @@ def _columns(view: SagaView, saga: SagaSpec, now: float) -> tuple[object, ...]:
     )
 
 
-def record_end(tx: Tx, saga_id: str, end: Ended, saga: SagaSpec) -> None:
+def record_end(tx: Tx, saga_id: str, end: Ended, codec: Views) -> None:
     """In the transaction that closes the order: the end joins the saga's view (a saga that
     waited for an operator may still become COMPENSATED)."""
-    for view in load(tx, [saga_id]).values():
+    for view in load(tx, [saga_id], codec).values():
         waited = view.end is not None and view.end.status is SagaStatus.NEEDS_INTERVENTION
         if view.end is None or (waited and end.status is SagaStatus.COMPENSATED):
-            save(tx, [view.model_copy(update={"end": end})], saga)
+            save(tx, [view.model_copy(update={"end": end})], codec)
 
 
-def placed(tx: Tx, saga_id: str) -> Event:
-    """The saga's first event (``order.placed``), as its row keeps it."""
+def placed(tx: Tx, saga_id: str, codec: Views) -> Event:
+    """The saga's first event (``order.placed``), as its row keeps it, in the envelope this
+    release writes (what follows from it is written by this release)."""
     row = tx.fetchone("SELECT placed FROM sagas WHERE saga_id = ?", (saga_id,))
     assert row is not None
-    return Event.model_validate_json(row["placed"])
+    return Event.model_validate_json(row["placed"]).in_envelope(codec.shape)
 
 
 def in_flight(current: SagaOutcome) -> StepId | None:

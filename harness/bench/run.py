@@ -103,7 +103,9 @@ class Bench:
     async def run(self) -> dict[str, Any]:
         conditions = gather(
             store=self.plan.store,
-            definition=self.settings.definition,
+            definition=(
+                self.deployed.definition if self.deployed is not None else self.settings.definition
+            ),
             activities=",".join(s.activities for s in self.plan.styles if s.activities) or "-",
             attached=self.deployed.source if self.deployed is not None else None,
         )

@@ -277,5 +277,6 @@ def _record(
         variants=variants,
         seed=seed,
         orders=[o.case.order for o in orders],
+        definition=found.definition,
     )
     ledger.record(found.state_dir, entry)

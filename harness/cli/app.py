@@ -18,6 +18,8 @@ from harness.cli import console, monitor_command, review, runs
 from harness.cli import deploy as deploy_cli
 from harness.cli import report as report_cli
 from harness.cli import traces as traces_cli
+from harness.cli import upgrade as upgrade_cli
+from harness.cli import versioning as versioning_cli
 from harness.cli.console import one_line
 
 app = typer.Typer(
@@ -36,6 +38,8 @@ bench_cli.register(app)
 report_cli.register(app)
 deploy_cli.register(app)
 traces_cli.register(app)
+upgrade_cli.register(app)
+versioning_cli.register(app)
 review.register(app)
 anomalies_cli.register(app)
 

@@ -249,7 +249,7 @@ async def _execute(
             raise InvalidInput(NO_INJECTOR.format(what=f"scenario {faulted[0]}"))
     conditions = gather(
         store=settings.store.value,
-        definition=settings.definition,
+        definition=deployed.definition if deployed is not None else settings.definition,
         attached=deployed.source if deployed is not None else None,
     )
     traces_path = workspace.scratch / "traces.jsonl"

@@ -50,6 +50,12 @@ class Deployed:
     faults_dir: Path | None = None
     """Where its processes read sagas' plans: set only for a deployment started for chaos."""
 
+    @property
+    def definition(self) -> str:
+        """The saga definition its processes run (what a run on it is judged by), which an
+        upgrade may have changed since the harness's own settings were read."""
+        return next(iter(self.variants.values())).definition
+
     def plans(self) -> PlanBoard:
         """Where a saga's faults go before it starts (refused without an injector)."""
         if self.faults_dir is None:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from harness.compare.invariants import check_invariants
 from harness.deploy.ledger import Entry
 from shared.contracts import BusinessState, OrderRequest, SagaOutcome, SagaStatus, StepStatus
+from shared.definitions import definition_named
 from shared.runtime import SagaRuntime, SagaStuck, UnknownSaga
 from shared.validation import InvalidInput
 
@@ -163,7 +164,9 @@ async def _check_run(
                 saga_id=saga_id, order_id=order.order_id, stuck_in=in_flight(outcome)
             )
         pairs.append((order, namespace.outcome(outcome)))
-    definition = runtime.domain.definition
+    # A run is judged by the definition its sagas ran (a run before an upgrade by v1's steps).
+    ran = entry.definition
+    definition = definition_named(ran) if ran is not None else runtime.domain.definition
     verdicts = check_invariants(definition, entry.seed, namespace.restrict(state), pairs)
     violated = [name for name, held in verdicts.items() if not held]
     return RunCheck(tag=entry.tag, what=entry.what, sagas=len(pairs), violated=violated)

@@ -34,6 +34,9 @@ CHOREOGRAPHY = "choreography"
 ORCHESTRATION = "orchestration"
 WORKER = "worker"
 SERVER_KINDS = ("postgres", "nats", "temporal")
+PASSED_ON = (OTLP_ENDPOINT_ENV, "SAGA_WORKFLOW_VERSIONING", "SAGA_EVENT_VERSIONING")
+"""Variables of the caller's environment its processes get: where spans go, and how they meet
+another release (docs/versioning.md)."""
 CHAOS_HOOKS = "shared.faults.deployment:chaos_hooks"
 """The hooks of a deployment started for chaos: the fault injector (shared/faults/)."""
 USERS = "users"
@@ -159,7 +162,7 @@ def build(
     servers.append(ServerMember("nats", nats, state_dir / "nats" / "nats-server.log", CHOREOGRAPHY))
     temporal_log = state_dir / "temporal" / "temporal.log"
     servers.append(ServerMember("temporal", temporal, temporal_log, ORCHESTRATION))
-    otlp = {k: v for k, v in os.environ.items() if k == OTLP_ENDPOINT_ENV}
+    otlp = {k: v for k, v in os.environ.items() if k in PASSED_ON}
     base = Settings.from_environment(otlp).model_copy(
         update={
             "data_dir": state_dir,

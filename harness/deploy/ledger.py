@@ -40,6 +40,10 @@ class Entry(BaseModel):
     tracks_placements: bool = False
     """The run appends each saga it placed to ``<tag>.placed``; without it (older entries,
     runs that do not), every order counts as placed."""
+    definition: str | None = None
+    """The saga definition the deployment ran when the run started: its sagas are checked by
+    it, even after an upgrade (``saga-compare upgrade``). None (older entries): the
+    deployment's present one."""
 
     @property
     def namespace(self) -> Namespace:

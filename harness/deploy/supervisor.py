@@ -26,9 +26,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-from harness.deploy import control, lock, stores, topology
+from harness.deploy import control, lock, rollout, stores, topology
 from harness.deploy.deployment import Deployment, build
-from harness.deploy.members import Member
+from harness.deploy.members import Member, ProcessMember
 from harness.deploy.topology import Topology
 from shared.definitions import DEFAULT, DEFINITIONS
 from shared.servers import ServerError
@@ -51,6 +51,8 @@ class Supervisor:
         self._ready: dict[str, asyncio.Event] = {kind: asyncio.Event() for kind in self.members}
         self._stop = asyncio.Event()
         self._watchers: list[asyncio.Task[None]] = []
+        self.retired: dict[str, ProcessMember] = {}
+        """Processes stopped for good (harness/deploy/rollout.py), a new one may start like."""
 
     async def start(self, servers_up: Callable[[], Awaitable[None]] | None = None) -> None:
         """Servers first (each variant's processes need them), then every process at once;
@@ -111,6 +113,31 @@ class Supervisor:
         """Rewrite the topology file with the current pids."""
         topology.write(self.deployment.topology(running=True))
 
+    def refresh(self) -> None:
+        self._refresh()
+
+    def adopt(self, member: ProcessMember) -> None:
+        """A process started after the deployment (harness/deploy/rollout.py): kept alive."""
+        self.members[member.kind] = member
+        self.deployment.processes.append(member)
+        self._ready[member.kind] = asyncio.Event()
+        self._ready[member.kind].set()
+        watcher = asyncio.create_task(self._keep_alive(member), name=f"keep {member.kind} alive")
+        self._watchers.append(watcher)
+        self._refresh()
+
+    async def forget(self, member: ProcessMember) -> None:
+        """Stop a process for good: no longer kept alive, no longer in the topology."""
+        for task in [t for t in self._watchers if t.get_name() == f"keep {member.kind} alive"]:
+            task.cancel()
+            self._watchers.remove(task)
+        await member.stop()
+        self.members.pop(member.kind, None)
+        self.retired[member.kind] = member
+        self._ready.pop(member.kind, None)
+        self.deployment.processes.remove(member)
+        self._refresh()
+
     async def handle(self, request: Mapping[str, object]) -> dict[str, object]:
         """One control request (harness/deploy/control.py)."""
         op = request.get("op")
@@ -119,6 +146,8 @@ class Supervisor:
         if op == "stop":
             self.request_stop()
             return {"ok": True}
+        if op in rollout.OPS:
+            return await rollout.handle(self, str(op), request)
         member = self.members.get(str(request.get("kind")))
         if member is None:
             return {"ok": False, "error": f"no process kind {request.get('kind')!r} here"}

@@ -43,6 +43,12 @@ class Audit:
         return {**detail, AUDIT: list(self.entries)}
 
 
+def reported(detail: dict[str, Any]) -> dict[str, Any]:
+    """What a step reports to its saga (an envelope-2 event's ``detail``, release 2's results
+    memo): its detail without the audit, which only the harness reads, at the step seam."""
+    return {key: value for key, value in detail.items() if key != AUDIT}
+
+
 def stock(product_id: str) -> str:
     return f"stock/{product_id}"
 

@@ -117,7 +117,7 @@ class PaymentService(Service):
                 (req.saga_id, order.customer_id, order.payment_method, amount),
             )
             noted.wrote(audit.charge(req.saga_id), amount)
-            return noted.into({"amount_cents": amount})
+            return noted.into(self.charged(amount))
 
         return await self._forward(req, StepName.CHARGE_PAYMENT, apply, within)
 
@@ -128,17 +128,26 @@ class PaymentService(Service):
 
     async def refund_payment(self, req: StepRequest, within: Within | None = None) -> StepResult:
         def undo(tx: Tx, done: dict[str, Any]) -> dict[str, Any]:
+            cents = self.charged_cents(done)
             tx.execute(
                 "UPDATE charges SET refunded_cents = amount_cents WHERE saga_id = ?",
                 (req.saga_id,),
             )
             noted = Audit()
-            noted.wrote(audit.charge(req.saga_id), 0, read=done["amount_cents"])
-            return noted.into({"refunded_cents": done["amount_cents"]})
+            noted.wrote(audit.charge(req.saga_id), 0, read=cents)
+            return noted.into({"refunded_cents": cents})
 
         return await self._compensate(
             req, StepName.REFUND_PAYMENT, undo, within, undoes=StepName.CHARGE_PAYMENT
         )
+
+    def charged(self, cents: int) -> dict[str, Any]:
+        """What the charge reports (its result detail, in the step log): cents in version 1."""
+        return {"amount_cents": cents}
+
+    def charged_cents(self, detail: dict[str, Any]) -> int:
+        """The amount a recorded charge took, read back from its detail for the refund."""
+        return int(detail["amount_cents"])
 
     async def charges(self) -> list[Charge]:
         rows = await self.store.query(

@@ -51,6 +51,15 @@ class Dialect(Protocol):
         """
         ...
 
+    def for_update(self) -> str:
+        """The suffix of a ``SELECT`` whose rows the transaction goes on to rewrite: another
+        transaction rewriting them waits, then reads what this one wrote.
+
+        Postgres: ``FOR UPDATE`` (READ COMMITTED would let both read the old row and the
+        second write lose the first's change); SQLite: nothing (its writers never overlap).
+        """
+        ...
+
 
 DDL_PLACEHOLDERS = {
     "{id}": "an auto-increment integer primary key column type",

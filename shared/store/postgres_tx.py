@@ -53,6 +53,9 @@ class PostgresDialect:
     def skip_locked(self) -> str:
         return " FOR UPDATE SKIP LOCKED"
 
+    def for_update(self) -> str:
+        return " FOR UPDATE"
+
 
 DIALECT = PostgresDialect()
 

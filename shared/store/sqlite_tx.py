@@ -38,6 +38,9 @@ class SqliteDialect:
     def skip_locked(self) -> str:
         return ""
 
+    def for_update(self) -> str:
+        return ""
+
 
 DIALECT = SqliteDialect()
 
