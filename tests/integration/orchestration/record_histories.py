@@ -37,6 +37,8 @@ class Recording:
     cancel_during: StepName | None = None
     operator: str | None = None
     """Who retries the failed compensations once the saga waits for an operator."""
+    step_operator: str | None = None
+    """Who retries the failed step past the pivot once the saga waits for an operator."""
 
 
 RECORDINGS = (
@@ -57,6 +59,12 @@ RECORDINGS = (
         order("history-operator", country="AQ"),
         FaultPlan(rules=[FaultRule(step=StepName.REFUND_PAYMENT, transient=1_000)]),
         operator="ops",
+    ),
+    Recording(
+        "completion_retried_by_an_operator",
+        order("history-step-retry"),
+        FaultPlan(rules=[FaultRule(step=StepName.COMPLETE_ORDER, permanent=True, rounds=1)]),
+        step_operator="ops",
     ),
 )
 
@@ -82,6 +90,8 @@ async def _record_one(
     await runtime.wait(saga_id, 30)
     if recording.operator is not None:
         await runtime.retry_compensation(saga_id, recording.operator)
+    if recording.step_operator is not None:
+        await runtime.retry_step(saga_id, recording.step_operator)
     handle = runtime.runtime.client.get_workflow_handle(saga_id)
     await handle.result()
     history = await handle.fetch_history()
