@@ -29,7 +29,10 @@ class PointsListenToInventory(Routing):
 async def test_an_event_routed_to_the_wrong_service_is_a_drift_that_names_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("choreography.bootstrap.Routing", PointsListenToInventory)
+    # Every place a choreography process builds its routing: the consumers and the tracker
+    # (bootstrap), and the participants' rules per saga definition (versions).
+    for module in ("choreography.bootstrap", "choreography.versions"):
+        monkeypatch.setattr(f"{module}.Routing", PointsListenToInventory)
     traces = tmp_path / "traces.jsonl"
     options = {"choreography": {"broker_state_dir": tmp_path / "nats"}}
     async with open_session(

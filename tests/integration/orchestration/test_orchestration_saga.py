@@ -14,7 +14,7 @@ from orchestration.runtime import OrchestrationRuntime
 from orchestration.workflows import OrderSagaWorkflow
 from shared.contracts import Phase, Reason, SagaStatus, StepName, StepStatus
 from shared.definitions import ORDERS_V1, definition_named
-from shared.faults import CrashPoint, FaultPlan, FaultRule
+from shared.faults import CrashPoint, FaultPlan, FaultRule, Hold, reached
 from shared.runtime import SagaStuck
 from tests.integration.orchestration.orchestration_support import (
     FAST,
@@ -153,8 +153,12 @@ async def test_workflow_cancellation_before_the_pivot_acts_as_the_customers_canc
     runtime: Faulty[OrchestrationRuntime],
 ) -> None:
     saga_id = new_id("wf-cancel")
-    delayed = plan(FaultRule(step=S.CHARGE_PAYMENT, delay_ms=400))
-    await runtime.start_saga(saga_id, order(saga_id), delayed, FAST)
+    # The charge is held before its service runs until the cancel has fenced it: in flight
+    # when the workflow is cancelled, however slow the machine (a 400 ms delay lost the race
+    # at load 11 and the charge committed first).
+    fenced = reached(saga_id, S.CHARGE_PAYMENT, "fenced")
+    held = FaultPlan(holds=[Hold(step=S.CHARGE_PAYMENT, until=fenced)])
+    await runtime.start_saga(saga_id, order(saga_id), held, FAST)
     await wait_running(runtime, saga_id, S.CHARGE_PAYMENT)
 
     await runtime.runtime.client.get_workflow_handle(saga_id).cancel()
@@ -164,7 +168,7 @@ async def test_workflow_cancellation_before_the_pivot_acts_as_the_customers_canc
         SagaStatus.COMPENSATED,
         Reason.CANCELLED_BY_CUSTOMER,
     )
-    # The charge in flight (delayed before its commit) was fenced and refused.
+    # The charge in flight (held before its commit) was fenced and refused.
     assert statuses(outcome, Phase.FORWARD)[S.CHARGE_PAYMENT] is StepStatus.REJECTED
     assert compensation_order(outcome) == [S.RELEASE_INVENTORY]
     assert await effects(runtime.domain, saga_id) == untouched(
