@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.versioning import report
+from harness.versioning.cell import VariantResult
 from harness.versioning.matrix import MatrixOptions, Progress, VersioningDocument, run_matrix
 from harness.versioning.upgrade import Strategy
 from shared.settings import StoreKind
@@ -61,9 +62,15 @@ def failures(doc: VersioningDocument) -> list[str]:
     for item in doc.cells:
         for result in item.cell.variants:
             where = f"{item.store} {item.cell.strategy} {result.variant} {result.arm}"
-            if result.invariants_violated:
-                names = ", ".join(result.invariants_violated)
-                found.append(f"{where}: invariants violated ({names})")
-            if not all(f.right for f in result.fresh):
-                found.append(f"{where}: version 2's own sagas did not all end right")
+            found += [f"{where}: {defect}" for defect in defects(result)]
+    return found
+
+
+def defects(result: VariantResult) -> list[str]:
+    """One style's defects in one cell, each in a few words."""
+    found = []
+    if result.invariants_violated:
+        found.append(f"invariants violated ({', '.join(result.invariants_violated)})")
+    if not all(f.right for f in result.fresh):
+        found.append("version 2's own sagas did not all end right")
     return found
