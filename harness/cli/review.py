@@ -62,9 +62,9 @@ def review(
     ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Run the catalogue, the operator's paths, a short benchmark, a short chaos run and the
-    anomaly lab's matrix, then write one page comparing both styles dimension by dimension
-    (review.html, review.md)."""
+    """Run the catalogue, the operator's paths, a short benchmark, a short chaos run, the
+    anomaly lab's matrix and the versioning matrix, then write one page comparing both styles
+    dimension by dimension (review.html, review.md)."""
     with user_errors():
         kinds = tuple(parse_kinds(chaos_kill))
         anomalies = chosen_anomalies(anomaly)

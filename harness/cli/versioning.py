@@ -25,12 +25,11 @@ from harness.cli.guard import run as run_async
 from harness.cli.guard import user_errors
 from harness.cli.options import Bound, JsonOpt
 from harness.cli.summary import print_json
-from harness.versioning import report
 from harness.versioning.cell import action_count
-from harness.versioning.matrix import MatrixOptions, VersioningDocument, run_matrix
+from harness.versioning.local import failures, matrix_options, run_reported
+from harness.versioning.matrix import VersioningDocument
 from harness.versioning.upgrade import Strategy
 from shared.settings import StoreKind
-from shared.telemetry import HARNESS, configure_tracing
 
 PER_POSITION = Bound(1, 200)
 REPORT_FIX = "pass a folder that can be written (it is created when missing)"
@@ -108,13 +107,8 @@ def versioning(
     a compensation, in every versioning arm of both styles, by swap and by rolling upgrade;
     report who reached the right end, dead letters, stuck sagas and what an operator must do."""
     with user_errors():
-        options = MatrixOptions(
-            stores=store.kinds,
-            per_position=orders,
-            strategies=strategy.names,
-            quiet_s=quiet,
-            bound_s=max(180.0, 3 * quiet),
-            window_s=window,
+        options = matrix_options(
+            store.kinds, orders, strategy.names, quiet_s=quiet, window_s=window
         )
         stamp = time.strftime("%Y%m%d-%H%M%S")
         if report_dir is None:
@@ -126,11 +120,9 @@ def versioning(
     command = shlex.join(["saga-compare", *sys.argv[1:]])
     commit = _commit()  # before the run: what ran, whatever changes in the folder meanwhile
     with user_errors(), Workspace(folder, created, None) as workspace:
-        tracing = configure_tracing(HARNESS)
-        traces = workspace.scratch / "traces"
         progress = (lambda line: None) if as_json else note
-        doc = run_async(run_matrix(options, tracing, traces, progress))
-        page = report.write(folder, doc, command, commit, traces)
+        reported = run_reported(options, folder, workspace.scratch, command, commit, progress)
+        doc, page = run_async(reported)
         log = workspace.finish()
     if as_json:
         print_json({"command": command, "commit": commit, **doc.model_dump(mode="json")})
@@ -138,9 +130,9 @@ def versioning(
         print_summary(doc)
         say(f"report: {escape(str(page))}")
     note(f"log: {log}")
-    failures = _failures(doc)
-    if failures:
-        note("; ".join(failures))
+    defects = failures(doc)
+    if defects:
+        note("; ".join(defects))
         raise typer.Exit(1)
 
 
@@ -179,20 +171,6 @@ def print_summary(doc: VersioningDocument) -> None:
                 fresh,
             )
     print_table(Console(), rows)
-
-
-def _failures(doc: VersioningDocument) -> list[str]:
-    """What is a defect, not an arm's cost: an invariant violated, v2 unable to run its own."""
-    found = []
-    for item in doc.cells:
-        for result in item.cell.variants:
-            where = f"{item.store} {item.cell.strategy} {result.variant} {result.arm}"
-            if result.invariants_violated:
-                names = ", ".join(result.invariants_violated)
-                found.append(f"{where}: invariants violated ({names})")
-            if not all(f.right for f in result.fresh):
-                found.append(f"{where}: version 2's own sagas did not all end right")
-    return found
 
 
 def _commit() -> str:

@@ -2,9 +2,10 @@
 
 A row compares both styles on one question; each cell holds the figure, whether it meets what
 is asked of it (None: nothing is asked, it is a fact), a link to its evidence and, where the
-evidence has parts (the anomaly lab's cells), links to each. A row names the run its figures
-come from, whose conditions the page prints beside it. A provider whose evidence is missing
-gives no rows, and the page shows no row for it.
+evidence has parts (the anomaly lab's cells, the versioning matrix's cells), links to each. A
+row names the run its figures come from, whose conditions the page prints beside it. A provider
+whose evidence is missing gives no rows; where a part it reads was left out or did not finish,
+the page says so in the dimension's place.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from harness.anomalies.results import CellRun
 from harness.compare.conditions import RunConditions
 from harness.report.stats import Spread, VariantStats, scenario_stats
 from harness.report.traces import saga_metrics
-from harness.review.gather import Evidence
+from harness.review.change import (
+    NO_VERSIONING,
+    Outcome,
+    StyleTally,
+    actions_finding,
+    gone_finding,
+    right_finding,
+    unversioned_finding,
+)
+from harness.review.gather import ChangeLines, Evidence, VersioningEvidence
 
 STYLES = ("orchestration", "choreography")
 
@@ -84,6 +94,15 @@ def runs(evidence: Evidence) -> dict[str, tuple[str, RunConditions]]:
             "the anomaly lab's matrix: each anomaly forced with its countermeasure off and on,"
             " both styles",
             evidence.anomalies.conditions,
+        )
+    if evidence.versioning:
+        doc = evidence.versioning.doc
+        found["versioning"] = (
+            "the versioning matrix: version 2 deployed over parked version-1 sagas in every arm"
+            f" of both styles, by {' and '.join(doc.strategies)}, {doc.per_position} saga(s) per"
+            f" position; stuck after {doc.quiet_s:g} s without progress, a rolling upgrade's"
+            f" old release drained for at most {doc.window_s:g} s",
+            evidence.versioning.conditions,
         )
     found["code"] = ("the code, counted", evidence.code_conditions)
     return found
@@ -551,6 +570,127 @@ def _verb(anomalies: Sequence[Anomaly]) -> str:
     return "appears" if len(anomalies) == 1 else "appear"
 
 
+class Change:
+    """Version 2 deployed over parked version-1 sagas (the versioning matrix): the arms that end
+    every one right by each strategy, what no versioning leaves, the operator's work, how long
+    until version 1 is gone, the lines of the change, and the defects (which fail the review)."""
+
+    name = "change"
+
+    def rows(self, evidence: Evidence) -> list[Row]:
+        found = evidence.versioning
+        if found is None:
+            return []
+        tallies = {style: StyleTally.of(found.doc, style) for style in STYLES}
+        if not all(t.outcomes for t in tallies.values()):
+            return []
+        page = found.page
+        parked = tallies[STYLES[0]].outcomes[0].sagas
+        strategies = " and ".join(tallies[STYLES[0]].strategies)
+        unversioned = ", ".join(f"{s} {NO_VERSIONING[s]}" for s in STYLES)
+
+        def right(t: StyleTally) -> Cell:
+            return Cell(t.right_text(), None, page, parts=_lanes(found, t.outcomes))
+
+        def plain(t: StyleTally) -> Cell:
+            return Cell(t.unversioned_text(), None, page, parts=_lanes(found, t.unversioned))
+
+        def defects(t: StyleTally) -> Cell:
+            return Cell(t.defects_text(), not t.defects(), page)
+
+        return [
+            Row(
+                "change",
+                f"version 2 deployed by {strategies} over {parked} version-1 sagas per style"
+                f" ({found.doc.per_position} per position) parked at every step: the arms that"
+                " brought every one to its right end",
+                {s: right(t) for s, t in tallies.items()},
+                "versioning",
+                right_finding(tallies),
+            ),
+            Row(
+                "change",
+                f"without versioning ({unversioned}): stuck sagas, dead letters, operator actions",
+                {s: plain(t) for s, t in tallies.items()},
+                "versioning",
+                unversioned_finding(tallies),
+            ),
+            Row(
+                "change",
+                "operator actions needed before every version-1 saga ends (one per"
+                " deployment-wide step, one per saga for a per-saga step)",
+                {
+                    s: Cell(t.actions_text(), None, page, t.actions_title())
+                    for s, t in tallies.items()
+                },
+                "versioning",
+                actions_finding(tallies),
+            ),
+            Row(
+                "change",
+                "time from the upgrade's start until no version-1 saga was left, where every"
+                " one ended",
+                {s: Cell(t.gone_text(), None, page) for s, t in tallies.items()},
+                "versioning",
+                gone_finding(tallies),
+            ),
+            _lines_row(found),
+            Row(
+                "change",
+                "no invariant violated and version 2's own sagas ended right, in every cell (a"
+                " defect, not an arm's cost)",
+                {s: defects(t) for s, t in tallies.items()},
+                "versioning",
+                "In every cell of both styles no invariant was violated and version 2's own"
+                " sagas ended right."
+                if not any(t.defects() for t in tallies.values())
+                else "Defects: "
+                + "; ".join(f"{s} {d}" for s, t in tallies.items() for d in t.defects())
+                + ".",
+                required=True,
+            ),
+        ]
+
+
+def _lanes(found: VersioningEvidence, outcomes: Sequence[Outcome]) -> tuple[Link, ...]:
+    """Each cell's swimlanes of a saga that crossed versions (or the report, when none were
+    drawn), titled with every figure of the cell."""
+    return tuple(Link(o.label, found.lanes.get(o.key, found.page), o.summary()) for o in outcomes)
+
+
+def _lines_row(found: VersioningEvidence) -> Row:
+    """The lines each style's part of the change added and removed, beside shared/'s."""
+    lines = found.lines
+    question = "lines of the change (version 2 and the arms), counted by git from the"
+    question += " versioning branch's own commits"
+    if lines is None:
+        cell = Cell(f"not counted: {found.lines_missing}", None, found.page)
+        return Row(
+            "change",
+            question,
+            _both(lambda s: cell),
+            "code",
+            f"The lines of the change were not counted: {found.lines_missing}.",
+        )
+    o, c = lines.packages["orchestration"], lines.packages["choreography"]
+    shared = lines.packages["shared"]
+    return Row(
+        "change",
+        f"{question} (both share +{shared.added:,} -{shared.removed:,} in {shared.files} files"
+        " of shared/)",
+        _both(lambda s: _lines_cell(lines, s)),
+        "code",
+        f"The change added {c.added / max(o.added, 1):.1f}x the lines to the choreography that"
+        f" it added to the orchestration ({c.added:,} against {o.added:,}, beside"
+        f" {shared.added:,} in shared/ for both).",
+    )
+
+
+def _lines_cell(lines: ChangeLines, style: str) -> Cell:
+    mine = lines.packages[style]
+    return Cell(f"+{mine.added:,} -{mine.removed:,} in {mine.files} files", None, lines.page)
+
+
 class Operability:
     """Stuck sagas reaching an operator, the actions that settle them, one trace per saga."""
 
@@ -650,8 +790,9 @@ DIMENSIONS: Sequence[Dimension] = (
     Throughput(),
     Resilience(),
     Isolation(),
+    Change(),
     Operability(),
     CodeSize(),
 )
-"""The dimensions the page shows, in order; change (versioning) joins as a provider of its own,
-beside its part of the review (`harness.review.run.PARTS`), when its evidence exists."""
+"""The dimensions the page shows, in order; each reads the evidence of one or more parts of the
+review (`harness.review.run.PARTS`) and gives no rows when it is missing."""

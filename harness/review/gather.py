@@ -8,6 +8,10 @@ the conditions it ran under.
 - a short chaos run (``chaos/``): kills under load on a deployment started for it;
 - the anomaly lab's matrix (``anomalies/``): each anomaly of concurrent sagas forced with its
   countermeasure off and on, in both styles (the lab's own report, page and JSON);
+- the versioning matrix (``versioning/``): version 2 deployed over parked version-1 sagas, in
+  every arm of both styles, by swap and by rolling upgrade, on a deployment of its own (the
+  experiment's own report, with each cell's swimlanes), and the lines of the change
+  (``versioning/lines.md``);
 - the code itself (``code-size.md``).
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -43,6 +48,10 @@ from harness.report.render import write_report
 from harness.report.traces import SagaTrace, load_traces
 from harness.review.code_size import PackageSize, markdown, sizes
 from harness.session import VARIANTS, Session, open_session
+from harness.versioning.lines import BASE, HEAD, PackageChange, numstat, per_package, table
+from harness.versioning.local import matrix_options, run_reported
+from harness.versioning.matrix import VersioningDocument
+from harness.versioning.report import LANES, cell_key
 from monitor.settings import MonitorSettings
 from monitor.wiring import board_for
 from shared.contracts import ActionResult
@@ -69,6 +78,12 @@ class ReviewPlan:
     chaos_seed: int = 7
     anomaly: Anomaly | None = None
     """The one anomaly the lab's matrix forces, off and on, in both styles (None: all five)."""
+    versioning_orders: int = 1
+    """Version-1 sagas parked per position and style in each cell of the versioning matrix."""
+    versioning_quiet_s: float = 10.0
+    """Seconds without progress after which a released saga counts as stuck."""
+    versioning_window_s: float = 30.0
+    """Seconds a rolling upgrade's old release may take to drain."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +142,29 @@ class LabEvidence:
     page: str
 
 
+@dataclass(frozen=True)
+class ChangeLines:
+    """The lines version 2's change added and removed per package (``page``: the files)."""
+
+    packages: dict[str, PackageChange]
+    page: str
+
+
+@dataclass(frozen=True)
+class VersioningEvidence:
+    """The versioning matrix, its report (``page``) and each cell's swimlanes (``lanes``: by
+    `cell_key`), relative to the review's folder; the lines of the change when git could count
+    them (``lines_missing`` says why not)."""
+
+    folder: Path
+    doc: VersioningDocument
+    conditions: RunConditions
+    page: str
+    lanes: dict[str, str]
+    lines: ChangeLines | None
+    lines_missing: str = ""
+
+
 @dataclass
 class Evidence:
     """Everything the review found, each part None when it was not run or did not finish."""
@@ -140,10 +178,14 @@ class Evidence:
     bench: BenchEvidence | None = None
     chaos: ChaosEvidence | None = None
     anomalies: LabEvidence | None = None
+    versioning: VersioningEvidence | None = None
     problems: list[str] = field(default_factory=list)
     """The parts that were run and did not finish, each in a sentence."""
     left_out: list[str] = field(default_factory=list)
     """The parts the review was told to leave out (``--skip``), each named."""
+    absent: dict[str, str] = field(default_factory=dict)
+    """Dimension -> why a part it reads did not run (left out, or failed): the page says so
+    where the dimension has no rows."""
 
 
 def _options(scratch: Path) -> dict[str, Any]:
@@ -296,6 +338,73 @@ async def run_anomalies(
     folder = out / "anomalies"
     write_lab_report(folder, doc, traces)
     return LabEvidence(folder, doc, conditions, f"{folder.name}/{LAB_PAGE}")
+
+
+async def run_versioning(
+    plan: ReviewPlan, settings: Settings, scratch: Path, out: Path, progress: Progress
+) -> VersioningEvidence:
+    """Every arm of both styles by swap and by rolling upgrade on the review's store, on a
+    deployment of its own, its report written as ``saga-compare versioning --report-dir``
+    writes it; then the lines of the change, counted by git."""
+    store = settings.store
+    conditions = gather(
+        store=store.value,
+        definition="v1, then v2",
+        attached="a deployment started for the versioning matrix",
+    )
+    options = matrix_options(
+        (store,),
+        plan.versioning_orders,
+        ("swap", "rolling"),
+        quiet_s=plan.versioning_quiet_s,
+        window_s=plan.versioning_window_s,
+    )
+    command = (
+        f"saga-compare versioning --store {store.value} -n {plan.versioning_orders} --quiet"
+        f" {plan.versioning_quiet_s:g} --window {plan.versioning_window_s:g}"
+        " (run by saga-compare review)"
+    )
+    cells = len(options.pairs) * len(options.strategies)
+    progress(f"versioning: {cells} cells, {plan.versioning_orders} saga(s) per position and style")
+    folder = out / "versioning"
+    doc, page = await run_reported(
+        options, folder, scratch / "versioning", command, conditions.code, progress
+    )
+    lanes = {
+        cell_key(item): f"{folder.name}/{LANES}/{cell_key(item)}/report.html"
+        for item in doc.cells
+        if (folder / LANES / cell_key(item) / "report.html").is_file()
+    }
+    try:
+        lines, missing = change_lines(folder), ""
+    except (OSError, subprocess.CalledProcessError) as error:
+        lines, missing = None, _why(error)
+    page_href = f"{folder.name}/{page.name}"
+    return VersioningEvidence(folder, doc, conditions, page_href, lanes, lines, missing)
+
+
+def change_lines(folder: Path) -> ChangeLines:
+    """The change's lines per package, counted by git, its files in ``folder/lines.md``."""
+    files = numstat(BASE, HEAD)
+    command = f"git log --first-parent --no-merges --numstat {BASE[:7]}..{HEAD[:7]}"
+    text = [
+        "# The lines of version 2's change",
+        "",
+        f"`{command} -- shared orchestration choreography` (harness/versioning/lines.py): the"
+        " versioning branch's own commits, without the merges of main into it.",
+        "",
+        *table(files),
+        "",
+    ]
+    (folder / "lines.md").write_text("\n".join(text), encoding="utf-8")
+    return ChangeLines(per_package(files), f"{folder.name}/lines.md")
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, subprocess.CalledProcessError):
+        said = (error.stderr or "").strip().splitlines()
+        return f"git could not count them ({said[0] if said else f'exit {error.returncode}'})"
+    return f"git could not be run ({error})"
 
 
 def code_evidence(out: Path) -> tuple[dict[str, PackageSize], RunConditions]:

@@ -54,6 +54,10 @@ class ReviewPage:
     shown: ScenarioDetail | None
     problems: list[str]
     left_out: list[str]
+    absent: dict[str, str]
+    """Dimensions with no rows because a part they read did not run: why, in a line."""
+    order: list[str]
+    """The dimensions shown, with rows or saying why they have none, in the providers' order."""
 
     @property
     def held(self) -> bool:
@@ -75,7 +79,17 @@ def row_ok(row: Row) -> bool | None:
 
 
 def build_page(evidence: Evidence, dimensions: tuple[Dimension, ...] | None = None) -> ReviewPage:
-    rows = [row for d in (dimensions or tuple(DIMENSIONS)) for row in d.rows(evidence)]
+    given = [(d.name, d.rows(evidence)) for d in (dimensions or tuple(DIMENSIONS))]
+    rows = [row for _, mine in given for row in mine]
+    absent = {
+        name: evidence.absent[name] for name, mine in given if not mine and name in evidence.absent
+    }
+    order = [
+        name
+        for provider, mine in given
+        for name in ([row.dimension for row in mine] if mine else [provider])
+        if mine or provider in absent
+    ]
     findings = [Finding(row.finding, row_ok(row), row.dimension, row.required) for row in rows]
     catalogue = evidence.catalogue
     shown = None
@@ -101,6 +115,8 @@ def build_page(evidence: Evidence, dimensions: tuple[Dimension, ...] | None = No
         shown=shown,
         problems=list(evidence.problems),
         left_out=list(evidence.left_out),
+        absent=absent,
+        order=list(dict.fromkeys(order)),
     )
 
 

@@ -125,7 +125,7 @@ def build_view(
                     v1_gone="never" if result.v1_gone_s is None else f"{result.v1_gone_s:.1f} s",
                     fresh=f"{sum(1 for f in result.fresh if f.right)}/{len(result.fresh)}",
                     downtime=downtime,
-                    lanes=lanes.get(_key(item)),
+                    lanes=lanes.get(cell_key(item)),
                     positions=per_position,
                 )
             )
@@ -144,7 +144,8 @@ def _per_position(result: VariantResult) -> dict[str, str]:
     return {p: f"{right[p]}/{n}" for p, n in total.items()}
 
 
-def _key(item: StoreCell) -> str:
+def cell_key(item: StoreCell) -> str:
+    """A cell's name in file names: its swimlanes are ``lanes/<key>/report.html``."""
     cell = item.cell
     return f"{item.store}-{cell.workflow}-{cell.events}-{cell.strategy}"
 
@@ -161,7 +162,7 @@ def _lanes(folder: Path, document: VersioningDocument, traces: Path) -> dict[str
         ]
         if not sagas:
             continue
-        target = folder / LANES / _key(item)
+        target = folder / LANES / cell_key(item)
         write_report(target, None, sagas)
-        found[_key(item)] = f"{LANES}/{_key(item)}/report.html"
+        found[cell_key(item)] = f"{LANES}/{cell_key(item)}/report.html"
     return found

@@ -1,7 +1,9 @@
 """The review page in a real browser (Debian's Chromium driven by Playwright), from a real review.
 
 `saga-compare review` runs at its smallest sizes here (the whole catalogue once, the operator's
-paths, 5-saga benchmark runs, a 5-order chaos run, the anomaly lab's matrix for one anomaly).
+paths, 5-saga benchmark runs, a 5-order chaos run, the anomaly lab's matrix for one anomaly),
+without the versioning matrix (minutes on its own deployment: `--skip versioning`; its rows are
+tested over a constructed document, tests/unit/harness/test_review_change.py).
 Set ``SAGA_REVIEW_PAGE`` to check another review instead (the committed
 docs/review-run/review.html), and ``SAGA_REVIEW_SCREENSHOTS`` to a folder to save screenshots of
 it there (docs/img for the docs).
@@ -53,6 +55,8 @@ def review_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "5",
             "--anomaly",
             "lost_update",
+            "--skip",
+            "versioning",
         ],
         capture_output=True,
         text=True,
@@ -201,6 +205,18 @@ def test_the_isolation_row_sums_up_the_anomaly_lab_and_opens_its_cells(
     lab.close()
     assert "orchestration" in heading and heading.endswith(": observed")
     assert charts >= 1 and 0 <= top < 900
+
+
+def test_the_change_row_says_the_versioning_matrix_was_left_out(page: Page) -> None:
+    absent = page.locator("table.review tr#d-change + tr.absent[data-dimension='change']")
+    ran = page.locator("tr.row[data-dimension='change'][data-run='versioning']")
+
+    if os.environ.get("SAGA_REVIEW_PAGE") and ran.count():
+        assert not absent.count()  # another review that ran the matrix: its rows instead
+        return
+    assert absent.inner_text() == "left out of this review (--skip versioning)"
+    assert not page.locator("tr.row[data-dimension='change']").count()
+    assert "the versioning matrix (--skip versioning)" in page.locator("p.left-out").inner_text()
 
 
 def test_screenshots_are_saved_when_asked(page: Page) -> None:
