@@ -129,10 +129,19 @@ async def bootstrap(
             reader=settings.reader(definition),
         )
         hosts = build_hosts(kinds, domain, tracker, outlets, settings, hooks)
+        started: list[Host] = []
+        stack.push_async_callback(_stop_together, started)
         for host in hosts.values():
             await host.start()
-            stack.push_async_callback(host.stop)
+            started.append(host)
         yield Choreography(settings, domain, tracker, bus, hosts, broker)
+
+
+async def _stop_together(hosts: list[Host]) -> None:
+    """Stop the hosts at once: each stops fetching now and its running handlers share one
+    grace period (one host after another let the others fetch on meanwhile, and took a grace
+    period per host with a handler running — past a supervisor's stop timeout)."""
+    await asyncio.gather(*(host.stop() for host in hosts))
 
 
 @dataclass(frozen=True)

@@ -261,9 +261,9 @@ class Host(ABC):
         self.up.set()
 
     async def stop(self) -> None:
-        """A clean stop: running handlers get a moment to finish, nothing is lost either way."""
-        for consumer in self._consumers:
-            await consumer.stop()
+        """A clean stop: running handlers get a moment to finish, nothing is lost either way.
+        The consumers stop together, so their handlers share that moment."""
+        await asyncio.gather(*(consumer.stop() for consumer in self._consumers))
         self._consumers = []
         if self._relay is not None:
             await self._relay.stop()

@@ -5,10 +5,13 @@
 2. Park N version-1 sagas per position in each style (holds, harness/versioning/positions.py)
    and wait until every one waits at its step.
 3. Upgrade to version 2 (harness/versioning/upgrade.py): a swap, or a rolling upgrade whose
-   old release stops once drained (or its window ran out). The holds are released once the
-   new release runs (a swap) or when it starts beside the old one (rolling).
-4. Watch until every saga ended, nothing moved for a while, or the bound ran out; then
-   start version 2's own sagas to see it works, and measure (`VariantResult`).
+   old release stops once drained — every v1 saga ended, or the open ones cannot move any
+   more while it runs (observe.STUCK_WHILE_OLD_RUNS) — or its window ran out. The holds are
+   released once the new release runs (a swap) or when it starts beside the old one (rolling).
+4. Watch until every saga ended or the open ones cannot move any more, the old release being
+   gone (observe.STUCK_FOR_GOOD); nothing moved for ``quiet_s`` or the bound ran out are the
+   upper bounds. Then start version 2's own sagas to see it works, and measure
+   (`VariantResult`).
 5. Stop the cell's processes.
 """
 
@@ -53,6 +56,7 @@ from harness.versioning.positions import (
 )
 from harness.versioning.upgrade import Arms, Strategy, UpgradeLog, upgrade
 from orchestration.runtime import OrchestrationRuntime
+from orchestration.versioning import build_id, versioned
 from shared.contracts import OrderRequest, SagaOutcome, SagaStatus, StepState
 from shared.definition import SagaDefinition
 from shared.definitions import ORDERS_V1, definition_named
@@ -84,7 +88,8 @@ class CellSpec:
     strategy: Strategy
     per_position: int
     quiet_s: float = 20.0
-    """Released sagas that have not moved for this long are counted stuck."""
+    """Released sagas that have not moved for this long are counted stuck (an upper bound:
+    the watch ends sooner once each open saga is stuck on a cause for good)."""
     bound_s: float = 180.0
     window_s: float = 60.0
     """Rolling: how long the old release may take to drain before it is stopped anyway."""
@@ -157,6 +162,10 @@ class VariantResult(BaseModel):
     fresh: list[SagaResult]
     crossing: str | None = None
     """A saga parked at the crossing position, for its swimlanes."""
+    watch_ended: list[str] = Field(default_factory=list)
+    """How each watch of these v1 sagas ended, in order — a rolling upgrade's drain, then the
+    watch after the release: every saga ended, the open ones could not move any more, nothing
+    moved for ``quiet_s``, or the bound (harness/versioning/observe.py)."""
 
     @property
     def share(self) -> float:
@@ -335,7 +344,7 @@ class _Cell:
 
             async def drain() -> None:
                 await release()
-                await self.settle(doors, watches, bound_s=spec.window_s, until_all=True)
+                await self.settle(doors, watches, bound_s=spec.window_s, window=True)
 
             log = await upgrade(
                 self.found,
@@ -348,7 +357,7 @@ class _Cell:
             if spec.strategy == "swap":
                 await release()
             progress(f"{spec.name}: released; watching ...")
-            await self.settle(doors, watches, bound_s=spec.bound_s, until_all=False)
+            await self.settle(doors, watches, bound_s=spec.bound_s, window=False)
         # Read back as version 2's code reads (the tracker's views, the workflows' results).
         async with self.front_doors(tracing, definition_named(V2)) as fresh_doors:
             read = [self.results(fresh_doors[v], parked, watches[v], released_at) for v in VARIANTS]
@@ -434,9 +443,11 @@ class _Cell:
         watches: dict[str, observe.Watch],
         *,
         bound_s: float,
-        until_all: bool,
+        window: bool,
     ) -> None:
-        """Watch both styles until their v1 sagas ended, stopped moving, or the bound."""
+        """Watch both styles until their v1 sagas ended or cannot move any more, or (upper
+        bounds) stopped moving or the bound. ``window``: a rolling upgrade's drain, the old
+        release still running — no quiet period then, only the window (``bound_s``)."""
 
         async def one(variant: str) -> None:
             watch = watches[variant]
@@ -444,11 +455,39 @@ class _Cell:
             async def poll() -> dict[str, str]:
                 return await self.statuses(doors[variant], watch.saga_ids)
 
-            quiet = bound_s if until_all else self.spec.quiet_s
+            quiet = bound_s if window else self.spec.quiet_s
             watch.changed_at = time.time()
-            await observe.until_settled(watch, poll, quiet_s=quiet, bound_s=bound_s)
+            rule = self.stuck_rule(doors[variant], window=window)
+            await observe.until_settled(watch, poll, quiet_s=quiet, bound_s=bound_s, settled=rule)
 
         await asyncio.gather(*(one(v) for v in doors))
+
+    def stuck_rule(self, runtime: SagaRuntime, *, window: bool) -> observe.Settled | None:
+        """When a style's open v1 sagas cannot move any more (observe.stuck_rule): during a
+        rolling window only a dead letter with nothing in flight counts, so the orchestration
+        has no rule then (a v1 worker may still run any open workflow)."""
+        if isinstance(runtime, OrchestrationRuntime):
+            if window:
+                return None
+            client = runtime.client
+            gone = build_id(ORDERS_V1) if versioned(self.spec.workflow) else None
+
+            async def workflows(saga_ids: list[str]) -> dict[str, str]:
+                return await observe.workflow_causes(client, saga_ids, gone)
+
+            return observe.stuck_rule(workflows, old_release_running=False)
+        assert isinstance(runtime, ChoreographyRuntime)
+        js = runtime.bus.js
+        # With a consumer group of its own (dual publishing) the new release leaves the old
+        # group to nobody once the old release stopped; else it took the durables over.
+        own_group = bool(Reader(definition_named(V2), self.spec.events).durable_suffix)
+        unread = old_group if own_group and not window else None
+
+        async def events(saga_ids: list[str]) -> dict[str, str]:
+            return await observe.choreography_causes(js, saga_ids, unread)
+
+        in_flight = observe.InFlight(js, unread)
+        return observe.stuck_rule(events, old_release_running=window, in_flight=in_flight)
 
     async def results(
         self,
@@ -577,6 +616,7 @@ class _Cell:
             v1_gone_s=round(max(ended) - log.started_at, 2) if all_ended and ended else None,
             fresh=[result for _, result, _ in fresh],
             crossing=crossing,
+            watch_ended=list(watch.ended_by),
         )
 
 

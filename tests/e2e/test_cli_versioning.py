@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.versioning.observe import STUCK
+
 if TYPE_CHECKING:
     from tests.e2e.conftest import Cli
 
@@ -57,6 +59,9 @@ def test_the_versioning_matrix_runs_on_sqlite_and_each_arm_does_what_it_says(
     unread = {"events in a consumer group nobody reads": POSITIONS}
     assert found["dual-publish", "swap"]["stuck"] == unread
     assert found["dual-publish", "swap"]["dead_letters"] == 0
+    for arm in ("none", "strict", "pinned", "dual-publish"):
+        # v1 gone, each stuck saga's cause is for good: the watch ends on it, not on --quiet
+        assert found[arm, "swap"]["watch_ended"] == [STUCK], arm
     page = (report / "versioning.html").read_text(encoding="utf-8")
     assert "lanes/sqlite-patched-tolerant-swap/report.html" in page
     assert (report / "lanes" / "sqlite-patched-tolerant-swap" / "report.html").is_file()
