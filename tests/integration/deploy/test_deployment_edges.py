@@ -1,13 +1,13 @@
-"""The edges of a deployment an operator touches: interrupted runs, a deployment that dies under
-a run, two `up` at once, a store deleted between `down` and `up`.
+"""The edges of a deployment an operator touches: a run it cannot serve, a saga it lost, two
+`up` at once, a store deleted between `down` and `up`, what an attached bench and monitor see.
 
-Each test runs `saga-compare` as a user does. The tests that only drive a deployment share one
-per module (`up` and `down` are most of a test's time): one without a fault injector, one
-started for chaos. Any test runs alone or in any order: each looks at the deployment as it is
-now, at its own sagas and runs, and one that stops a deployment leaves it for the next test's
-fixture to start again as the module's `up` did (`deploy_support.running_again`). The tests that
-refuse an `up` on a dropped Postgres schema, or hold a state dir's lock, use folders of their
-own.
+Each test runs `saga-compare` as a user does. The tests that drive a deployment share the
+module's one (`up` and `down` are most of a test's time), started without a fault injector.
+Any test runs alone or in any order: each looks at the deployment as it is now and at its own
+sagas and runs; one that stops the deployment starts it again as the fixture's `up` did, and
+the fixture starts it again when a test left it stopped (`deploy_support.running_again`). The
+lock test uses a folder of its own. Interrupted runs and a deployment that dies under a run
+are in test_deployment_cut_short.py (a module of its own can run on the other worker).
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from harness.compare import scenarios
@@ -53,54 +51,6 @@ def plain_deployment() -> Iterator[Topology]:
 def plain(plain_deployment: Topology) -> Topology:
     """The deployment without an injector, running, as it is now."""
     return running_again(plain_deployment)
-
-
-@pytest.fixture(scope="module")
-def chaos_deployment() -> Iterator[Topology]:
-    """The module's deployment started for chaos (`up --chaos`)."""
-    with deployment("--chaos") as found:
-        yield found
-
-
-@pytest.fixture
-def chaotic(chaos_deployment: Topology) -> Topology:
-    """The deployment started for chaos, running (a test before may have stopped it)."""
-    return running_again(chaos_deployment, "--chaos")
-
-
-def attached_demo(found: Topology, report: Path) -> subprocess.Popen[str]:
-    """`demo --attach` on the deployment, progress on a pipe to read."""
-    state = str(found.state_dir)
-    return subprocess.Popen(
-        [str(COMMAND), "demo", "--attach", state, "--repeat", "1", "--report-dir", str(report)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def test_check_after_an_interrupted_attached_demo_counts_only_the_sagas_it_placed(
-    chaotic: Topology, tmp_path: Path
-) -> None:
-    since = datetime.now().astimezone().isoformat()  # the runs of tests before are not its
-    demo = attached_demo(chaotic, tmp_path / "report")
-    assert demo.stderr is not None
-    wait_for_line(demo.stderr, "done orchestration:")
-    demo.send_signal(signal.SIGINT)
-    demo.communicate(timeout=120)
-    state = str(chaotic.state_dir)
-    first = saga_compare("check", "--attach", state, "--json", "--since", since)
-    again = saga_compare("check", "--attach", state, "--json", "--since", since)
-
-    assert demo.returncode == 128 + signal.SIGINT
-    for checked in (first, again):
-        assert "Traceback" not in checked.stderr, checked.stderr
-        report = json.loads(checked.stdout)
-        variants = {v["variant"]: v for v in report["variants"]}
-        # The demo runs the orchestration first: the choreography never placed a saga.
-        assert variants["choreography"]["runs"] == []
-        assert variants["orchestration"]["runs"] != []
-        assert [s for v in report["variants"] for s in v["open"] if s["lost"]] == []
 
 
 def test_a_demo_with_faults_is_refused_by_a_deployment_without_an_injector(
@@ -148,27 +98,6 @@ def test_check_reports_a_recorded_saga_the_deployment_does_not_know_as_lost(
     lost = {(v["variant"], s["saga_id"]) for v in report["variants"] for s in v["open"]}
     assert lost == {("choreography", "happy-1-0badc0de"), ("orchestration", "happy-1-0badc0de")}
     assert all(s["lost"] for v in report["variants"] for s in v["open"])
-
-
-def test_an_attached_demo_whose_deployment_goes_away_ends_in_one_line_and_its_log(
-    chaotic: Topology, tmp_path: Path
-) -> None:
-    found = chaotic
-    demo = attached_demo(found, tmp_path / "report")
-    assert demo.stderr is not None
-    wait_for_line(demo.stderr, "done orchestration:")
-    stopped = saga_compare("down", "--state-dir", str(found.state_dir))
-    _, rest = demo.communicate(timeout=300)
-
-    assert stopped.returncode == 0
-    assert demo.returncode == 1, rest
-    assert "Traceback" not in rest
-    errors = [line for line in rest.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, rest
-    assert f"the deployment in {found.state_dir} went away" in errors[0]
-    assert str(found.logs) in errors[0]
-    last = rest.strip().splitlines()[-1]
-    assert last.startswith("log: ") and Path(last.removeprefix("log: ")).is_file()
 
 
 def test_an_up_while_another_is_starting_exits_2_naming_its_supervisor() -> None:
@@ -317,19 +246,3 @@ def test_the_monitor_attached_to_a_deployment_links_each_saga_to_its_temporal_ui
 def read_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=30) as answer:
         return json.load(answer)
-
-
-def test_up_on_postgres_refuses_a_deployment_whose_recorded_schema_was_dropped() -> None:
-    with deployment("--store", "postgres") as found:
-        state = str(found.state_dir)
-        assert found.postgres_url is not None
-        with psycopg.connect(found.postgres_url, autocommit=True) as connection:
-            connection.execute("DROP SCHEMA choreography_payment CASCADE")
-        saga_compare("down", "--state-dir", state)
-        refused = saga_compare("up", "--state-dir", state, "--store", "postgres")
-        running_after = topology.read(found.state_dir)
-
-    assert refused.returncode == 2, refused.stdout
-    lines = refused.stderr.strip().splitlines()
-    assert len(lines) == 1 and "schema choreography_payment" in lines[0], refused.stderr
-    assert running_after is not None and not running_after.supervisor_alive
