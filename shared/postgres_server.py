@@ -156,6 +156,7 @@ class EmbeddedPostgres(ServerLauncher):
     """
 
     name = "postgres"
+    kill_when_discarded = False  # killed, it leaves its shared memory segments behind
 
     def __init__(
         self,

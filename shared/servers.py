@@ -334,23 +334,32 @@ class ManagedProcess(Supervised):
         await _wait_exit(self._proc, timeout)
         return self._proc.poll()
 
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Ask the server to stop, wait, then SIGKILL its whole group, so nothing outlives it.
+    async def stop(self, timeout: float = 10.0, *, graceful: bool = True) -> None:
+        """Ask the server to stop, wait, then SIGKILL its whole group, so nothing outlives it;
+        not ``graceful``: SIGKILL at once (a server whose state is thrown away anyway).
 
         The default SIGTERM goes to the whole group (single-process servers); any other stop
         signal goes to the leader alone, which stops its own children (Postgres' postmaster).
         """
         proc = self._proc
         try:
-            if proc is not None and proc.poll() is None:
-                self._ask_to_stop(proc.pid)
-                if not await _wait_exit(proc, timeout):
+            if proc is not None:
+                if not await self._exited(proc, timeout, graceful):
                     _signal_group(proc.pid, signal.SIGKILL)
                     await _wait_exit(proc, 5.0)
-            if proc is not None:
                 _signal_group(proc.pid, signal.SIGKILL)  # stragglers of a leader that died
         finally:
             self._close_log()
+
+    async def _exited(self, proc: subprocess.Popen[bytes], timeout: float, ask: bool) -> bool:
+        """Whether the child is gone: it was already, or (``ask``) it stopped within ``timeout``
+        seconds of its stop signal."""
+        if proc.poll() is not None:
+            return True
+        if not ask:
+            return False
+        self._ask_to_stop(proc.pid)
+        return await _wait_exit(proc, timeout)
 
     def _ask_to_stop(self, pid: int) -> None:
         """Send the stop signal: SIGTERM to the whole group, any other to the leader alone."""
@@ -429,6 +438,11 @@ class ServerLauncher(RunsProcess, Supervised, ABC):
     host: str = LOOPBACK
     state_dir: Path | None = None
     startup_timeout: float = 30.0
+    kill_when_discarded: bool = True
+    """Stop a server given no state dir (its state in memory or in a temporary dir, gone with
+    it) by SIGKILL at once: its own shutdown would keep nothing, and can take a while (the
+    Temporal dev server's takes a second). A server that leaves something behind outside its
+    state dir when killed says False (Postgres: its shared memory)."""
     _temp_dir: Path | None = None
 
     @abstractmethod
@@ -450,12 +464,18 @@ class ServerLauncher(RunsProcess, Supervised, ABC):
                     raise
 
     async def stop(self) -> None:
-        """Stop the child (its stop signal, then SIGKILL) and remove a temporary state dir."""
+        """Stop the child (its stop signal, then SIGKILL; SIGKILL alone when its state is
+        discarded, see `kill_when_discarded`) and remove a temporary state dir."""
         if self._process is not None:
-            await self._process.stop()
+            await self._process.stop(graceful=not self.discards_state)
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
+
+    @property
+    def discards_state(self) -> bool:
+        """Whether nothing of the server outlives its stop, so it is killed, not asked."""
+        return self.state_dir is None and self.kill_when_discarded
 
     def _state(self, prefix: str = "saga-server-") -> Path:
         """The state dir: the one given (created), or a temporary one made on first use."""

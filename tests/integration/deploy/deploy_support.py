@@ -17,7 +17,7 @@ from typing import IO
 
 import psutil
 
-from harness.deploy import topology
+from harness.deploy import lock, topology
 from harness.deploy.topology import Topology, alive
 
 COMMAND = Path(sys.executable).parent / "saga-compare"
@@ -68,10 +68,29 @@ def deployment(*up_args: str, env: dict[str, str] | None = None) -> Iterator[Top
         yield found
     finally:
         last = topology.read(state)
-        saga_compare("down", "--state-dir", str(state))
+        if (last is not None and last.supervisor_alive) or lock.holder(state) is not None:
+            saga_compare("down", "--state-dir", str(state))  # (a test may have stopped it)
         if last is not None:
             assert running(every_pid(last)) == []
         shutil.rmtree(state, ignore_errors=True)
+
+
+def latest(found: Topology) -> Topology:
+    """The deployment in ``found``'s state dir as its topology file says now (a test before may
+    have stopped and started it again: other pids, another control token)."""
+    current = topology.read(found.state_dir)
+    assert current is not None
+    return current
+
+
+def running_again(found: Topology, *up_args: str) -> Topology:
+    """The deployment in ``found``'s state dir, started again with ``up_args`` (those its
+    fixture's `up` used) when a test before left it stopped; as it is now."""
+    current = topology.read(found.state_dir)
+    if current is None or not current.supervisor_alive:
+        started = saga_compare("up", "--state-dir", str(found.state_dir), *up_args)
+        assert started.returncode == 0, started.stderr
+    return latest(found)
 
 
 def wait_for_line(stream: IO[str], text: str, timeout: float = 300) -> list[str]:

@@ -137,9 +137,11 @@ async def test_an_attached_bench_measures_the_deployments_styles_against_floors_
     deployed: Topology,
 ) -> None:
     state = str(deployed.state_dir)
+    # The calibration starts servers of its own, attached or not (tests/e2e/test_cli.py).
     bench = saga_compare(
-        "bench", "--attach", state, "-v", "choreography", "-n", "8", "-c", "4", "--json"
-    )
+        "bench", "--attach", state, "-v", "choreography", "-n", "8", "-c", "4", "--no-calibrate",
+        "--json",
+    )  # fmt: skip
 
     assert bench.returncode == 0, bench.stderr
     document = json.loads(bench.stdout)

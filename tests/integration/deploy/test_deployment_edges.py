@@ -1,7 +1,13 @@
-"""The edges of a deployment an operator touches: interrupted runs, a deployment that dies under
-a run, two `up` at once, a store deleted between `down` and `up`.
+"""The edges of a deployment an operator touches: a run it cannot serve, a saga it lost, two
+`up` at once, a store deleted between `down` and `up`, what an attached bench and monitor see.
 
-Each test runs `saga-compare` as a user does, on a deployment of its own (`deploy_support`).
+Each test runs `saga-compare` as a user does. The tests that drive a deployment share the
+module's one (`up` and `down` are most of a test's time), started without a fault injector.
+Any test runs alone or in any order: each looks at the deployment as it is now and at its own
+sagas and runs; one that stops the deployment starts it again as the fixture's `up` did, and
+the fixture starts it again when a test left it stopped (`deploy_support.running_again`). The
+lock test uses a folder of its own. Interrupted runs and a deployment that dies under a run
+are in test_deployment_cut_short.py (a module of its own can run on the other worker).
 """
 
 from __future__ import annotations
@@ -13,10 +19,10 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from harness.compare import scenarios
@@ -25,6 +31,7 @@ from harness.deploy.topology import Topology
 from tests.integration.deploy.deploy_support import (
     COMMAND,
     deployment,
+    running_again,
     saga_compare,
     supervisors,
     wait_for_line,
@@ -33,68 +40,57 @@ from tests.integration.deploy.deploy_support import (
 pytestmark = [pytest.mark.slow]
 
 
-def attached_demo(found: Topology, report: Path) -> subprocess.Popen[str]:
-    """`demo --attach` on the deployment, progress on a pipe to read."""
-    state = str(found.state_dir)
-    return subprocess.Popen(
-        [str(COMMAND), "demo", "--attach", state, "--repeat", "1", "--report-dir", str(report)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def test_check_after_an_interrupted_attached_demo_counts_only_the_sagas_it_placed(
-    tmp_path: Path,
-) -> None:
-    with deployment("--chaos") as found:
-        demo = attached_demo(found, tmp_path / "report")
-        assert demo.stderr is not None
-        wait_for_line(demo.stderr, "done orchestration:")
-        demo.send_signal(signal.SIGINT)
-        demo.communicate(timeout=120)
-        first = saga_compare("check", "--attach", str(found.state_dir), "--json")
-        again = saga_compare("check", "--attach", str(found.state_dir), "--json")
-
-    assert demo.returncode == 128 + signal.SIGINT
-    for checked in (first, again):
-        assert "Traceback" not in checked.stderr, checked.stderr
-        report = json.loads(checked.stdout)
-        variants = {v["variant"]: v for v in report["variants"]}
-        # The demo runs the orchestration first: the choreography never placed a saga.
-        assert variants["choreography"]["runs"] == []
-        assert variants["orchestration"]["runs"] != []
-        assert [s for v in report["variants"] for s in v["open"] if s["lost"]] == []
-
-
-def test_a_demo_with_faults_is_refused_by_a_deployment_without_an_injector(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def plain_deployment() -> Iterator[Topology]:
+    """The module's deployment without a fault injector (`up` with no flags)."""
     with deployment() as found:
-        demo = saga_compare(
-            "demo", "--attach", str(found.state_dir), "--report-dir", str(tmp_path / "report")
-        )
-        checked = saga_compare("check", "--attach", str(found.state_dir), "--json")
+        yield found
+
+
+@pytest.fixture
+def plain(plain_deployment: Topology) -> Topology:
+    """The deployment without an injector, running, as it is now."""
+    return running_again(plain_deployment)
+
+
+def test_a_demo_with_faults_is_refused_by_a_deployment_without_an_injector(
+    plain: Topology, tmp_path: Path
+) -> None:
+    state = str(plain.state_dir)
+    before = saga_compare("check", "--attach", state, "--json")
+    demo = saga_compare("demo", "--attach", state, "--report-dir", str(tmp_path / "report"))
+    after = saga_compare("check", "--attach", state, "--json")
 
     assert demo.returncode == 2
     errors = demo.stderr.strip().splitlines()
     assert errors[0].startswith("error: the deployment runs no fault injector, and scenario")
     assert "saga-compare up --chaos" in errors[0]
     assert "Traceback" not in demo.stderr
-    assert json.loads(checked.stdout)["variants"][0]["sagas"] == 0  # nothing was started
+    assert saga_counts(after) == saga_counts(before)  # nothing was started
     assert not (tmp_path / "report").exists()
 
 
-def test_check_reports_a_recorded_saga_the_deployment_does_not_know_as_lost() -> None:
+def saga_counts(checked: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    """The sagas each variant of a deployment holds, as `check --json` counts them."""
+    return {v["variant"]: v["sagas"] for v in json.loads(checked.stdout)["variants"]}
+
+
+def test_check_reports_a_recorded_saga_the_deployment_does_not_know_as_lost(
+    plain: Topology,
+) -> None:
     scenario = scenarios.get("happy_path")
-    with deployment() as found:
-        entry = ledger.Entry(
-            tag="0badc0de",
-            what=scenario.name,
-            variants=["choreography", "orchestration"],
-            seed=scenario.seed,
-            orders=[case.order for case in scenario.sagas],
-        )
-        ledger.record(found.state_dir, entry)
-        checked = saga_compare("check", "--attach", str(found.state_dir), "--json")
+    entry = ledger.Entry(
+        tag="0badc0de",
+        what=scenario.name,
+        variants=["choreography", "orchestration"],
+        seed=scenario.seed,
+        orders=[case.order for case in scenario.sagas],
+    )
+    ledger.record(plain.state_dir, entry)
+    try:
+        checked = saga_compare("check", "--attach", str(plain.state_dir), "--json")
+    finally:  # the deployment is the next test's too: its ledger holds what really ran
+        (ledger.folder_of(plain.state_dir) / f"{entry.tag}.json").unlink()
 
     assert checked.returncode == 1
     assert "Traceback" not in checked.stderr, checked.stderr
@@ -102,27 +98,6 @@ def test_check_reports_a_recorded_saga_the_deployment_does_not_know_as_lost() ->
     lost = {(v["variant"], s["saga_id"]) for v in report["variants"] for s in v["open"]}
     assert lost == {("choreography", "happy-1-0badc0de"), ("orchestration", "happy-1-0badc0de")}
     assert all(s["lost"] for v in report["variants"] for s in v["open"])
-
-
-def test_an_attached_demo_whose_deployment_goes_away_ends_in_one_line_and_its_log(
-    tmp_path: Path,
-) -> None:
-    with deployment("--chaos") as found:
-        demo = attached_demo(found, tmp_path / "report")
-        assert demo.stderr is not None
-        wait_for_line(demo.stderr, "done orchestration:")
-        stopped = saga_compare("down", "--state-dir", str(found.state_dir))
-        _, rest = demo.communicate(timeout=300)
-
-    assert stopped.returncode == 0
-    assert demo.returncode == 1, rest
-    assert "Traceback" not in rest
-    errors = [line for line in rest.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, rest
-    assert f"the deployment in {found.state_dir} went away" in errors[0]
-    assert str(found.logs) in errors[0]
-    last = rest.strip().splitlines()[-1]
-    assert last.startswith("log: ") and Path(last.removeprefix("log: ")).is_file()
 
 
 def test_an_up_while_another_is_starting_exits_2_naming_its_supervisor() -> None:
@@ -164,18 +139,20 @@ sys.stdin.read()
 """What a supervisor does first: take the state dir's lock (and hold it while it starts)."""
 
 
-def test_an_up_after_the_topology_file_was_moved_away_does_not_start_a_second_deployment() -> None:
-    with deployment() as found:
-        moved = found.state_dir / "topology.json.moved"
-        topology.path_of(found.state_dir).rename(moved)
-        try:
-            again = saga_compare("up", "--state-dir", str(found.state_dir))
-            running = [p.pid for p in supervisors(found.state_dir)]
-        finally:
-            for process in supervisors(found.state_dir):
-                if process.pid != found.supervisor_pid:
-                    process.terminate()
-            moved.rename(topology.path_of(found.state_dir))
+def test_an_up_after_the_topology_file_was_moved_away_does_not_start_a_second_deployment(
+    plain: Topology,
+) -> None:
+    found = plain
+    moved = found.state_dir / "topology.json.moved"
+    topology.path_of(found.state_dir).rename(moved)
+    try:
+        again = saga_compare("up", "--state-dir", str(found.state_dir))
+        running = [p.pid for p in supervisors(found.state_dir)]
+    finally:
+        for process in supervisors(found.state_dir):
+            if process.pid != found.supervisor_pid:
+                process.terminate()
+        moved.rename(topology.path_of(found.state_dir))
 
     assert again.returncode == 2, again.stdout
     lines = again.stderr.strip().splitlines()
@@ -183,16 +160,17 @@ def test_an_up_after_the_topology_file_was_moved_away_does_not_start_a_second_de
     assert running == [found.supervisor_pid]
 
 
-def test_up_refuses_a_deployment_whose_recorded_store_is_gone_unless_told_to_start_fresh() -> None:
-    with deployment() as found:
-        state = str(found.state_dir)
-        ran = saga_compare("run", "-s", "happy_path", "--attach", state)
-        saga_compare("down", "--state-dir", state)
-        for path in (found.state_dir / "choreography").glob("payment.db*"):
-            path.unlink()
-        refused = saga_compare("up", "--state-dir", state)
-        fresh = saga_compare("up", "--state-dir", state, "--fresh")
-        checked = saga_compare("check", "--attach", state, "--json")
+def test_up_refuses_a_deployment_whose_recorded_store_is_gone_unless_told_to_start_fresh(
+    plain: Topology,
+) -> None:
+    state = str(plain.state_dir)
+    ran = saga_compare("run", "-s", "happy_path", "--attach", state)
+    saga_compare("down", "--state-dir", state)
+    for path in (plain.state_dir / "choreography").glob("payment.db*"):
+        path.unlink()
+    refused = saga_compare("up", "--state-dir", state)
+    fresh = saga_compare("up", "--state-dir", state, "--fresh")  # as the fixture's `up`
+    checked = saga_compare("check", "--attach", state, "--json")
 
     assert ran.returncode == 0, ran.stderr
     assert refused.returncode == 2, refused.stdout
@@ -204,16 +182,16 @@ def test_up_refuses_a_deployment_whose_recorded_store_is_gone_unless_told_to_sta
     assert report["ok"] and all(v["sagas"] == 0 for v in report["variants"])
 
 
-def test_an_attached_bench_measures_the_deployments_processes_by_kind() -> None:
-    with deployment() as found:
-        state = str(found.state_dir)
-        bench = saga_compare(
-            "bench", "--attach", state, "-v", "both", "-n", "8", "-c", "4", "--json"
-        )
-        opened = saga_compare(
-            "bench", "--attach", state, "-v", "choreography", "--rate", "4", "--duration", "3",
-            "--no-cold-start", "--no-calibrate", "--json",
-        )  # fmt: skip
+def test_an_attached_bench_measures_the_deployments_processes_by_kind(plain: Topology) -> None:
+    state = str(plain.state_dir)
+    # The calibration starts servers of its own, attached or not (tests/e2e/test_cli.py).
+    bench = saga_compare(
+        "bench", "--attach", state, "-v", "both", "-n", "8", "-c", "4", "--no-calibrate", "--json"
+    )
+    opened = saga_compare(
+        "bench", "--attach", state, "-v", "choreography", "--rate", "4", "--duration", "3",
+        "--no-cold-start", "--no-calibrate", "--json",
+    )  # fmt: skip
 
     assert opened.returncode == 0, opened.stderr
     (run,) = json.loads(opened.stdout)["runs"]
@@ -234,26 +212,32 @@ def test_an_attached_bench_measures_the_deployments_processes_by_kind() -> None:
     assert "services" not in orchestration["cpu_s"]  # the other style's processes are idle
 
 
-def test_the_monitor_attached_to_a_deployment_links_each_saga_to_its_temporal_ui() -> None:
-    with deployment() as found:
-        state = str(found.state_dir)
-        ran = saga_compare("run", "-s", "happy_path", "-v", "orchestration", "--attach", state)
-        monitor = subprocess.Popen(
-            [str(COMMAND), "monitor", "--attach", state, "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            assert monitor.stdout is not None
-            url = wait_for_line(monitor.stdout, "monitor: ")[-1].split()[1]
-            (row,) = read_json(url + "api/sagas?variant=orchestration")["sagas"]
-            detail = read_json(f"{url}api/sagas/orchestration/{row['saga_id']}")
-        finally:
-            monitor.send_signal(signal.SIGINT)
-            monitor.communicate(timeout=60)
-
+def test_the_monitor_attached_to_a_deployment_links_each_saga_to_its_temporal_ui(
+    plain: Topology,
+) -> None:
+    found = plain
+    state = str(found.state_dir)
+    ran = saga_compare(
+        "run", "-s", "happy_path", "-v", "orchestration", "--attach", state, "--json"
+    )
     assert ran.returncode == 0, ran.stderr
+    (result,) = json.loads(ran.stdout)["results"]
+    monitor = subprocess.Popen(
+        [str(COMMAND), "monitor", "--attach", state, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert monitor.stdout is not None
+        url = wait_for_line(monitor.stdout, "monitor: ")[-1].split()[1]
+        # The deployment holds the sagas of the tests before too: this one's, by its id.
+        (row,) = read_json(f"{url}api/sagas?variant=orchestration&q={result['saga_id']}")["sagas"]
+        detail = read_json(f"{url}api/sagas/orchestration/{row['saga_id']}")
+    finally:
+        monitor.send_signal(signal.SIGINT)
+        monitor.communicate(timeout=60)
+
     assert found.temporal_ui is not None
     assert detail["engine_url"].startswith(f"{found.temporal_ui}/namespaces/default/workflows/")
     assert row["saga_id"] in detail["engine_url"]
@@ -262,19 +246,3 @@ def test_the_monitor_attached_to_a_deployment_links_each_saga_to_its_temporal_ui
 def read_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=30) as answer:
         return json.load(answer)
-
-
-def test_up_on_postgres_refuses_a_deployment_whose_recorded_schema_was_dropped() -> None:
-    with deployment("--store", "postgres") as found:
-        state = str(found.state_dir)
-        assert found.postgres_url is not None
-        with psycopg.connect(found.postgres_url, autocommit=True) as connection:
-            connection.execute("DROP SCHEMA choreography_payment CASCADE")
-        saga_compare("down", "--state-dir", state)
-        refused = saga_compare("up", "--state-dir", state, "--store", "postgres")
-        running_after = topology.read(found.state_dir)
-
-    assert refused.returncode == 2, refused.stdout
-    lines = refused.stderr.strip().splitlines()
-    assert len(lines) == 1 and "schema choreography_payment" in lines[0], refused.stderr
-    assert running_after is not None and not running_after.supervisor_alive
