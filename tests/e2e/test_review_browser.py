@@ -110,7 +110,10 @@ def test_the_findings_come_first_then_one_row_group_per_dimension_that_ran(page:
     rows: list[dict[str, Any]] = page.evaluate(ROWS)
 
     assert headings[:2] == ["findings", "dimensions"]
-    assert list(dict.fromkeys(r["dimension"] for r in rows)) == DIMENSIONS
+    expected = list(DIMENSIONS)
+    if os.environ.get("SAGA_REVIEW_PAGE") and any(r["dimension"] == "change" for r in rows):
+        expected.insert(expected.index("isolation") + 1, "change")  # a review that ran it
+    assert list(dict.fromkeys(r["dimension"] for r in rows)) == expected
     assert all(r["styles"] == ["orchestration", "choreography"] for r in rows)
     findings = page.locator("ul.findings li").all_inner_texts()
     assert len(findings) == len(rows)
@@ -204,7 +207,7 @@ def test_the_isolation_row_sums_up_the_anomaly_lab_and_opens_its_cells(
     )
     lab.close()
     assert "orchestration" in heading and heading.endswith(": observed")
-    assert charts >= 1 and 0 <= top < 900
+    assert charts >= 1 and -1 < top < 900  # in view; the anchor may land a subpixel past
 
 
 def test_the_change_row_says_the_versioning_matrix_was_left_out(page: Page) -> None:
