@@ -345,6 +345,10 @@ def test_after_a_late_retry_the_timeline_keeps_the_failed_round_and_readable_bar
         # Where each bar ends and how wide the wait is, as shares of this saga's drawn extent
         # (the page's scale may be shared with the other style, and the retried round takes
         # as long as the machine makes it: neither is the timeline's concern).
+        # Laid out first: under load the page was measured before its bars had a size (every
+        # share came out NaN).
+        expect(page.locator("table.timeline tr.wait span.bar")).to_be_visible()
+        expect(page.locator('table.timeline tr[data-round="0"] span.bar').first).to_be_visible()
         drawn = page.locator("table.timeline").evaluate(
             """table => {
                 const lane = table.querySelector("td.lane").getBoundingClientRect();
