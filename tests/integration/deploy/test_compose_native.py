@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from orchestration.server import TemporalServer
 from shared.postgres_server import EmbeddedPostgres
 from shared.servers import LOOPBACK, ManagedProcess, find_binary, free_port
 from shared.settings import ENV_PREFIX
+from tests.compose_support import run_env_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -49,16 +49,9 @@ COMMAND = Path(sys.executable).parent / "saga-compare"
 
 
 def script_passwords() -> dict[str, str]:
-    """What scripts/compose-env.sh writes to .env (a password per NATS user), from a run of the
-    script itself in a scratch folder: the topology is started with the passwords a user gets."""
+    """The passwords a user gets: a run of scripts/compose-env.sh in a scratch folder."""
     with tempfile.TemporaryDirectory() as scratch:
-        (Path(scratch) / "scripts").mkdir()
-        shutil.copy(ROOT / "scripts" / "compose-env.sh", Path(scratch) / "scripts")
-        subprocess.run(
-            ["bash", f"{scratch}/scripts/compose-env.sh"], check=True, capture_output=True
-        )
-        lines = (Path(scratch) / ".env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if not line.startswith("#"))
+        return run_env_script(Path(scratch))
 
 
 PASSWORDS = script_passwords()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from orchestration.visibility import KEYS
 from shared.definitions import ORDERS_V1, definition_named
 from shared.servers import find_binary
 from shared.settings import Settings, StoreKind
+from tests.compose_support import run_env_script
 
 ROOT = Path(__file__).parents[3]
 
@@ -232,16 +232,6 @@ def test_each_process_logs_in_to_nats_as_its_own_user(compose: dict[str, Any]) -
         assert password.startswith(f"${{SAGA_NATS_PASSWORD_{str(expected[name]).upper()}:?")
 
 
-def written_env(tmp_path: Path) -> dict[str, str]:
-    """What scripts/compose-env.sh writes to ``.env``, run from a copy in ``tmp_path``."""
-    (tmp_path / "scripts").mkdir(parents=True)
-    script = tmp_path / "scripts" / "compose-env.sh"
-    shutil.copy(ROOT / "scripts" / "compose-env.sh", script)
-    subprocess.run(["bash", str(script)], check=True, capture_output=True)
-    lines = (tmp_path / ".env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if not line.startswith("#"))
-
-
 def test_the_env_scripts_passwords_reach_nats_as_strings(tmp_path: Path) -> None:
     # nats-server parses an environment variable's value as a config value: `-abc` or
     # `0-pQ4...` is a malformed number or date, `12kb` a size. Every password the script
@@ -249,7 +239,7 @@ def test_the_env_scripts_passwords_reach_nats_as_strings(tmp_path: Path) -> None
     # check (`nats-server -t`) must accept it.
     shape = re.compile(r"[A-Za-z][A-Za-z0-9]{23,}")
     for attempt in range(5):
-        written = written_env(tmp_path / str(attempt))
+        written = run_env_script(tmp_path / str(attempt))
         assert all(shape.fullmatch(value) for value in written.values()), written
         conf = tmp_path / f"saga-{attempt}.conf"
         conf.write_text(compose_config(ORDERS_V1))
@@ -270,15 +260,8 @@ def test_the_env_scripts_passwords_reach_nats_as_strings(tmp_path: Path) -> None
 
 
 def test_the_env_script_writes_an_owner_only_password_for_every_user(tmp_path: Path) -> None:
-    (tmp_path / "scripts").mkdir()
-    script = tmp_path / "scripts" / "compose-env.sh"
-    shutil.copy(ROOT / "scripts" / "compose-env.sh", script)
+    written = run_env_script(tmp_path)
 
-    subprocess.run(["bash", str(script)], check=True, capture_output=True)
-
-    env = tmp_path / ".env"
-    assert env.stat().st_mode & 0o777 == 0o600
-    lines = [line for line in env.read_text().splitlines() if not line.startswith("#")]
-    written = dict(line.split("=", 1) for line in lines)
+    assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
     assert set(written) == {f"SAGA_NATS_PASSWORD_{r.upper()}" for r in roles(ORDERS_V1)}
     assert all(len(value) >= 24 for value in written.values())
