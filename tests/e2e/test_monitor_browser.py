@@ -29,7 +29,7 @@ from monitor.wiring import board_for
 from shared.contracts import Phase, SagaPolicy, StepName
 from shared.faults import FaultPlan, FaultRule
 from shared.seed import seed
-from tests.browser_support import chromium
+from tests.browser_support import chromium, png_size
 
 POLICY = SagaPolicy(
     deadline_s=60.0,
@@ -273,12 +273,11 @@ def test_retry_compensation_resolves_a_waiting_saga_without_a_reload(
     expect(queue).to_have_count(0)
 
 
-def test_screenshots_are_saved_when_asked(page: Page, embedded: Embedded) -> None:
-    """Only with SAGA_MONITOR_SCREENSHOTS=DIR: the pictures docs/monitor.md shows."""
-    folder = os.environ.get("SAGA_MONITOR_SCREENSHOTS")
-    if not folder:
-        return
-    target = Path(folder)
+def test_the_pages_docs_monitor_shows_are_captured_whole(
+    page: Page, embedded: Embedded, tmp_path: Path
+) -> None:
+    """The pictures docs/monitor.md shows, saved to SAGA_MONITOR_SCREENSHOTS=DIR when set."""
+    target = Path(os.environ.get("SAGA_MONITOR_SCREENSHOTS") or tmp_path)
     target.mkdir(parents=True, exist_ok=True)
     url = embedded.ready.result()
     for name, path, ready in (
@@ -289,7 +288,8 @@ def test_screenshots_are_saved_when_asked(page: Page, embedded: Embedded) -> Non
         page.goto(url + path)
         expect(page.locator(ready).first).to_be_visible()
         page.screenshot(path=str(target / name), full_page=name != "monitor-saga.png")
-    assert (target / "monitor.png").stat().st_size > 0
+        width, height = png_size(target / name)
+        assert width == 1280 and height >= 900, (name, width, height)  # the viewport, or more
 
 
 def test_actions_are_offered_only_where_they_apply(page: Page, embedded: Embedded) -> None:
