@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from harness.report.health import trace_health
-from tests.browser_support import chromium
+from tests.browser_support import chromium, png_size
 
 RACE = "race_for_last_items"
 RUN_TWO_SCENARIOS = """
@@ -205,13 +205,12 @@ def test_the_run_conditions_and_the_one_trace_per_saga_rule_are_on_the_page(
     assert "yes" in page.locator("#flow-verdict").inner_text()
 
 
-def test_screenshots_are_saved_when_asked(browser: Browser, report_page: Path) -> None:
-    """Only with SAGA_REPORT_SCREENSHOTS=DIR: the pictures docs/report.md shows (on a page of
-    its own: the style it adds would change the page the other tests read)."""
-    folder = os.environ.get("SAGA_REPORT_SCREENSHOTS")
-    if not folder:
-        return
-    target = Path(folder)
+def test_the_pictures_docs_show_are_captured_whole(
+    browser: Browser, report_page: Path, tmp_path: Path
+) -> None:
+    """The pictures docs/report.md shows, saved to SAGA_REPORT_SCREENSHOTS=DIR when set (on a
+    page of its own: the style it adds would change the page the other tests read)."""
+    target = Path(os.environ.get("SAGA_REPORT_SCREENSHOTS") or tmp_path)
     target.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.goto(report_page.as_uri())
@@ -224,13 +223,16 @@ def test_screenshots_are_saved_when_asked(browser: Browser, report_page: Path) -
         if page.locator("#s-cancel_after_pivot_commit").count()
         else ""
     )
-    for name, selector in (
+    pictures = (
         ("report-latency.png", "#latency + figure"),
         ("report-swimlanes.png", f"{tails or '#s-shipment_failed'} figure.chart-box"),
         ("report-race.png", f"#s-{RACE} figure.chart-strips"),
         ("report-flows.png", "#s-shipment_failed .flows"),
         ("report-findings.png", "#findings + ul"),
-    ):
+    )
+    for name, selector in pictures:
         page.locator(selector).first.screenshot(path=str(target / name))
     page.close()
-    assert (target / "report.png").stat().st_size > 0
+    for name in ("report.png", *(picture for picture, _ in pictures)):
+        width, height = png_size(target / name)
+        assert width >= 300 and height >= 60, (name, width, height)

@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from harness.report.health import trace_health
-from tests.browser_support import chromium
+from tests.browser_support import chromium, png_size
 
 COMMAND = Path(sys.executable).parent / "saga-compare"
 DIMENSIONS = [
@@ -222,14 +222,14 @@ def test_the_change_row_says_the_versioning_matrix_was_left_out(page: Page) -> N
     assert "the versioning matrix (--skip versioning)" in page.locator("p.left-out").inner_text()
 
 
-def test_screenshots_are_saved_when_asked(page: Page) -> None:
-    """Only with SAGA_REVIEW_SCREENSHOTS=DIR: the pictures docs/architecture-review.md shows."""
-    folder = os.environ.get("SAGA_REVIEW_SCREENSHOTS")
-    if not folder:
-        return
-    target = Path(folder)
+def test_the_pictures_docs_show_are_captured_whole(page: Page, tmp_path: Path) -> None:
+    """The pictures docs/architecture-review.md shows, saved to SAGA_REVIEW_SCREENSHOTS=DIR
+    when set."""
+    target = Path(os.environ.get("SAGA_REVIEW_SCREENSHOTS") or tmp_path)
     target.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target / "review.png"))
     page.locator("table.review").screenshot(path=str(target / "review-dimensions.png"))
     page.locator(".trace-flows").screenshot(path=str(target / "review-traces.png"))
-    assert (target / "review.png").stat().st_size > 0
+    for name in ("review.png", "review-dimensions.png", "review-traces.png"):
+        width, height = png_size(target / name)
+        assert width >= 600 and height >= 100, (name, width, height)
