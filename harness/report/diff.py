@@ -145,8 +145,8 @@ def _what_ran_late(flow: SagaFlow) -> str:
     if late:
         steps = sorted({a.step for a in late})
         kind = "abandoned " if any(a.outcome in ("hung", "cancelled") for a in late) else ""
-        plural = "s" if len(late) > 1 else ""
-        return f"its {kind}{', '.join(steps)} attempt{plural} end"
+        attempts = "attempts end" if len(late) > 1 else "attempt ends"
+        return f"its {kind}{', '.join(steps)} {attempts}"
     messages = sorted({d.edge.label for d in flow.deliveries if d.end_ms > flow.outcome_ms})
     if len(messages) == 1:
         return f"a late redelivery of {messages[0]} is answered by the inbox"

@@ -216,8 +216,8 @@ def test_the_pictures_docs_show_are_captured_whole(
     page.goto(report_page.as_uri())
     page.add_style_tag(content=".legend { position: static; }")
     page.screenshot(path=str(target / "report.png"))
-    # cancel_after_pivot_commit shows work going on after the outcome (the committed pivot's
-    # attempt, in the choreography); the two-scenario run lacks it.
+    # cancel_after_pivot_commit shows the committed pivot's attempt lingering before the order
+    # completes, in both styles; the two-scenario run lacks it.
     tails = (
         "#s-cancel_after_pivot_commit"
         if page.locator("#s-cancel_after_pivot_commit").count()

@@ -120,7 +120,7 @@ def test_the_diff_names_work_going_on_after_the_outcome(tmp_path: Path) -> None:
     )
 
     assert diff.sentence.startswith(
-        "The orchestrated happy_path is quiet only after its charge_payment attempt end"
+        "The orchestrated happy_path is quiet only after its charge_payment attempt ends"
     )
 
 
