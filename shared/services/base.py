@@ -109,6 +109,10 @@ def _raise_if_failed(result: StepResult) -> StepResult:
     return result
 
 
+_TOMBSTONE = "tombstone: "
+"""How a tombstone's row begins its message (the rest says what left it)."""
+
+
 def tombstone(tx: Tx, saga_id: str, step: str, why: str) -> None:
     """The version file (countermeasure): the forward step's row says it must not run, so it
     is refused should it still arrive (a redelivery, an attempt that outlived its timeout)."""
@@ -133,12 +137,16 @@ def forward(tx: Tx, req: StepRequest, step: str, apply: Apply, within: Within | 
         result = _attempt(tx, req, step, apply)
         _log(tx, result)
     elif result.status is StepStatus.NOOP:
-        result = result.model_copy(
-            update={"status": StepStatus.REJECTED, "message": f"{step} compensated first"}
-        )
+        result = _refused(result, step)
     if within is not None:
         within(tx, result)
     return result
+
+
+def _refused(row: StepResult, step: str) -> StepResult:
+    """A step that met its tombstone, refused with what left it: a cancel's fence or its undo."""
+    why = (row.message or "").removeprefix(_TOMBSTONE) or f"{step} was shut before it ran"
+    return row.model_copy(update={"status": StepStatus.REJECTED, "message": why})
 
 
 def _attempt(tx: Tx, req: StepRequest, step: str, apply: Apply) -> StepResult:
@@ -183,7 +191,7 @@ def _undo(
     done = logged(tx, req.saga_id, forward)
     if done is None:
         # The tombstone: the forward step, should it still arrive, finds this row and refuses.
-        mark(tx, req.saga_id, forward, f"tombstone: {compensation} ran before {forward}")
+        mark(tx, req.saga_id, forward, f"{_TOMBSTONE}{compensation} ran before {forward}")
     if done is None or done.status is not StepStatus.DONE:
         return StepResult(
             saga_id=req.saga_id,
@@ -206,7 +214,7 @@ def fence(
     """
     done = logged(tx, saga_id, step)
     if done is None:
-        mark(tx, saga_id, step, f"tombstone: the saga was cancelled before {step} committed")
+        mark(tx, saga_id, step, f"{_TOMBSTONE}the saga was cancelled before {step} committed")
         answer = Fence.FENCED
     elif done.status in (StepStatus.NOOP, StepStatus.REJECTED):
         answer = Fence.FENCED
@@ -226,9 +234,7 @@ def skip(tx: Tx, req: StepRequest, step: str, within: Within | None) -> StepResu
         result = StepResult(saga_id=req.saga_id, step=step, status=StepStatus.SKIPPED)
         _log(tx, result)
     elif result.status is StepStatus.NOOP:
-        result = result.model_copy(
-            update={"status": StepStatus.REJECTED, "message": f"{step} was fenced first"}
-        )
+        result = _refused(result, step)
     if within is not None:
         within(tx, result)
     return result

@@ -172,11 +172,29 @@ async def test_compensation_before_forward_leaves_a_tombstone_that_rejects_the_l
     before = await domain.snapshot()
 
     noop = await domain.handler(compensation)(request(order))
-    with pytest.raises(StepRejected):
-        await domain.handler(SPEC.forward_of(compensation))(request(order))
+    forward = SPEC.forward_of(compensation)
+    with pytest.raises(StepRejected) as refused:
+        await domain.handler(forward)(request(order))
 
     assert noop.status is StepStatus.NOOP
     assert await domain.snapshot() == before
+    assert str(refused.value) == f"{compensation} ran before {forward}"
+
+
+@pytest.mark.parametrize("step", SPEC.forward_steps, ids=str)
+async def test_a_step_fenced_by_a_cancel_is_refused_saying_so_when_it_arrives_late(
+    domain: Domain, step: StepName
+) -> None:
+    order = make_order()
+    await domain.orders.place(order.order_id, order)
+    before = await domain.snapshot()
+
+    await domain.service_of(step).fence(order.order_id, step)
+    with pytest.raises(StepRejected) as refused:
+        await domain.handler(step)(request(order))
+
+    assert await domain.snapshot() == before
+    assert str(refused.value) == f"the saga was cancelled before {step} committed"
 
 
 async def test_fifty_concurrent_reservations_for_ten_units_reserve_exactly_ten(
