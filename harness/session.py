@@ -21,6 +21,7 @@ from harness.compare.scenarios import Scenario
 from harness.deploy import ledger
 from harness.deploy.attach import Deployed, open_front_door
 from harness.deploy.placements import PlacingRuntime
+from harness.variants import VARIANTS
 from shared.definitions import definition_named
 from shared.faults.sources import PlanBoard
 from shared.hooks import NO_HOOKS
@@ -28,8 +29,6 @@ from shared.runtime import SagaRuntime
 from shared.settings import Settings
 from shared.store.factory import VariantStores, open_variant_stores
 from shared.telemetry import HARNESS, Tracing, configure_tracing
-
-VARIANTS = ("orchestration", "choreography")
 
 
 @dataclass
@@ -180,3 +179,7 @@ async def open_session(
             yield Session(runtimes, plans, tracing, traces_path, stores, deployed)
         # Leaving ``exporting`` flushes: spans that end while the runtimes stop (a cancelled
         # activity) reach the file too.
+
+
+# VARIANTS is defined in harness.variants (light, for the command line) and re-exported here.
+__all__ = ["VARIANTS", "Session", "open_session", "runtime_factory"]

@@ -32,7 +32,7 @@ from harness.cli.options import (
 )
 from harness.cli.summary import print_json
 from harness.deploy import topology, updown
-from harness.deploy.attach import DEFAULT
+from harness.deploy.attach_default import DEFAULT
 from harness.deploy.topology import Topology
 from shared.settings import Settings, StoreKind
 from shared.telemetry import HARNESS, configure_tracing

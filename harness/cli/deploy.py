@@ -21,10 +21,11 @@ from harness.cli.guard import user_errors
 from harness.cli.options import AttachOpt, JsonOpt, StoreOpt
 from harness.cli.summary import print_json
 from harness.deploy import ledger, updown
-from harness.deploy.attach import DEFAULT, Deployed, open_front_door, resolve
+from harness.deploy.attach import Deployed, open_front_door, resolve
+from harness.deploy.attach_default import DEFAULT
 from harness.deploy.check import VariantCheck, check_variant, parse_since
 from harness.deploy.summary import print_check
-from harness.session import VARIANTS
+from harness.variants import VARIANTS
 from shared.definitions import definition_named
 from shared.telemetry import HARNESS, configure_tracing
 from shared.validation import load_settings
@@ -143,20 +144,6 @@ async def _check(deployed: Deployed, since: float | None) -> list[VariantCheck]:
         async with open_front_door(variant, settings, tracing, definition) as runtime:
             results.append(await check_variant(runtime, runs, deployed.state_dir))
     return results
-
-
-def with_default_attach(argv: list[str]) -> list[str]:
-    """``--attach`` with no folder after it means the settings' state dir.
-
-    typer has no option with an optional value, so the bare flag is given a marker value
-    (`harness.deploy.attach.DEFAULT`) before parsing.
-    """
-    expanded = list(argv)
-    for index, arg in enumerate(expanded):
-        following = expanded[index + 1] if index + 1 < len(expanded) else None
-        if arg == "--attach" and (following is None or following.startswith("-")):
-            expanded[index] = f"--attach={DEFAULT}"
-    return expanded
 
 
 def register(app: typer.Typer) -> None:

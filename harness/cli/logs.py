@@ -12,14 +12,6 @@ import logging
 import shutil
 from pathlib import Path
 
-from temporalio.runtime import (
-    LogForwardingConfig,
-    LoggingConfig,
-    Runtime,
-    TelemetryConfig,
-    TelemetryFilter,
-)
-
 LOG_NAME = "saga-compare.log"
 CORE_LOGGER = "temporalio.core"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -72,6 +64,17 @@ def route_temporal_core(logger: logging.Logger) -> None:
     Must run before the first Temporal client or worker is built in this process: those use
     the default runtime, whose logging configuration is fixed when it is created.
     """
+    # Imported here, not at the top: most commands import this module (through files.py),
+    # and temporalio costs a start a fifth of a CPU-second that `--help`, a usage error or
+    # `report` (which opens no log file) would pay for nothing.
+    from temporalio.runtime import (
+        LogForwardingConfig,
+        LoggingConfig,
+        Runtime,
+        TelemetryConfig,
+        TelemetryFilter,
+    )
+
     forwarding = LoggingConfig(
         filter=TelemetryFilter(core_level="WARN", other_level="WARN"),
         forwarding=LogForwardingConfig(logger=logger),

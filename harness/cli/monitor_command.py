@@ -17,7 +17,7 @@ from harness.cli.options import (
     AttachOpt,
 )
 from harness.deploy import topology
-from harness.deploy.attach import DEFAULT
+from harness.deploy.attach_default import DEFAULT
 from shared.validation import load_settings
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from harness.session import VARIANTS
+from harness.variants import VARIANTS
 from shared.settings import StoreKind
 
 

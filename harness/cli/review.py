@@ -22,7 +22,7 @@ from harness.deploy.preflight import check_servers
 from harness.review.gather import ReviewPlan
 from harness.review.run import PART_NAMES
 from harness.review.run import review as run_review
-from harness.session import VARIANTS
+from harness.variants import VARIANTS
 from shared.settings import Settings
 from shared.validation import InvalidInput, load_settings
 

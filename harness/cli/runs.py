@@ -31,7 +31,8 @@ from harness.cli.options import (
     Variant,
     VariantOpt,
 )
-from harness.cli.summary import RunProgress, print_json, print_summary
+from harness.cli.run_summary import RunProgress, print_summary
+from harness.cli.summary import print_json
 from harness.cli.workspace import in_workspace
 from harness.compare import scenarios as catalogue
 from harness.compare.conditions import gather
@@ -48,7 +49,8 @@ from harness.report.drift import check_flows
 from harness.report.health import trace_health
 from harness.report.render import write_report
 from harness.report.traces import load_traces
-from harness.session import VARIANTS, open_session
+from harness.session import open_session
+from harness.variants import VARIANTS
 from shared.catalogue import Catalogue
 from shared.definitions import definition_named
 from shared.errors import InvalidOrder

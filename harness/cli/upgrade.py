@@ -20,7 +20,8 @@ from harness.cli.guard import run as run_async
 from harness.cli.guard import user_errors
 from harness.cli.options import AttachOpt
 from harness.deploy import topology
-from harness.deploy.attach import DEFAULT, open_front_door
+from harness.deploy.attach import open_front_door
+from harness.deploy.attach_default import DEFAULT
 from harness.deploy.deployment import CHOREOGRAPHY, ORCHESTRATION
 from harness.deploy.topology import Topology
 from harness.versioning.upgrade import Arms, Strategy, UpgradeLog, upgrade

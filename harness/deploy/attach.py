@@ -21,6 +21,7 @@ from choreography.host import ChoreographySettings
 from choreography.runtime import open_runtime as choreography
 from harness.compare.faulty import NoInjector
 from harness.deploy import topology
+from harness.deploy.attach_default import DEFAULT
 from harness.deploy.preflight import check_servers
 from orchestration.runtime import open_runtime as orchestration
 from orchestration.server import TemporalSettings
@@ -32,9 +33,6 @@ from shared.settings import Settings, StoreKind
 from shared.store.factory import open_stores
 from shared.telemetry import Tracing
 from shared.validation import InvalidInput
-
-DEFAULT = Path(":settings:")
-"""What ``--attach`` alone stands for: the settings' state dir (SAGA_STATE_DIR)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from choreography import __main__ as choreography_main
 from choreography.access import FRONT, MONITOR, compose_config, password_variable, roles
 from choreography.host import ChoreographySettings, kinds_of_process
-from harness.cli.app import app
+from harness.cli.app import build_app
 from harness.deploy.attach import resolve
 from harness.session import VARIANTS
 from orchestration import worker
@@ -126,7 +126,7 @@ def test_the_harness_only_drives_the_deployment_and_reads_the_stores_the_service
 ) -> None:
     harness = compose["services"]["harness"]
     assert harness["command"][0] == "saga-compare"
-    group = typer.main.get_command(app)
+    group = typer.main.get_command(build_app())
     name, *rest = harness["command"][1:]
     command = group.get_command(group.make_context("saga-compare", [name]), name)  # type: ignore[attr-defined]
     assert command is not None
@@ -149,7 +149,7 @@ def test_the_monitor_reads_the_projection_where_the_tracker_writes_it(
     compose: dict[str, Any],
 ) -> None:
     monitor = compose["services"]["monitor"]
-    group = typer.main.get_command(app)
+    group = typer.main.get_command(build_app())
     context = group.make_context("saga-compare", ["monitor"])
     command = group.get_command(context, "monitor")  # type: ignore[attr-defined]
     command.make_context("monitor", list(monitor["command"][2:]))
