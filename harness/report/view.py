@@ -40,8 +40,8 @@ from harness.report.stats import (
 )
 from harness.report.trace_diagrams import distinct_paths, trace_sequence
 from harness.report.traces import SagaMetrics, SagaTrace, saga_metrics
+from harness.variants import VARIANTS
 
-VARIANTS = ("orchestration", "choreography")
 TEACHES = {s.name: s.teaches for s in CATALOGUE}
 OWN_SCALE = 4.0
 """When one style's saga takes more than this many times the other's, the faster one is drawn

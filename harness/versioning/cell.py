@@ -43,6 +43,7 @@ from harness.deploy import control
 from harness.deploy.attach import open_front_door
 from harness.deploy.deployment import CHOREOGRAPHY, ORCHESTRATION
 from harness.deploy.topology import Topology
+from harness.variants import VARIANTS
 from harness.versioning import observe
 from harness.versioning.positions import (
     CROSSING,
@@ -69,7 +70,6 @@ from shared.services import Domain
 from shared.settings import EventVersioning, WorkflowVersioning
 from shared.telemetry import SAGA_ID, SAGA_ORDER_ID, SAGA_VARIANT, Tracing
 
-VARIANTS = (ORCHESTRATION, CHOREOGRAPHY)
 START_AT_ONCE = 8
 PARK_BOUND_S = 240.0
 FRESH_WAIT_S = 60.0
