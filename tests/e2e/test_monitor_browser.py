@@ -345,21 +345,25 @@ def test_after_a_late_retry_the_timeline_keeps_the_failed_round_and_readable_bar
         # Where each bar ends and how wide the wait is, as shares of this saga's drawn extent
         # (the page's scale may be shared with the other style, and the retried round takes
         # as long as the machine makes it: neither is the timeline's concern).
-        # Laid out first: under load the page was measured before its bars had a size (every
-        # share came out NaN).
-        expect(page.locator("table.timeline tr.wait span.bar")).to_be_visible()
-        expect(page.locator('table.timeline tr[data-round="0"] span.bar').first).to_be_visible()
-        drawn = page.locator("table.timeline").evaluate(
-            """table => {
-                const lane = table.querySelector("td.lane").getBoundingClientRect();
-                const right = b => b.getBoundingClientRect().right - lane.left;
-                const bars = [...table.querySelectorAll("span.bar")];
-                const extent = Math.max(...bars.map(right));
+        # Measured in the page as it is when laid out: the live page swaps its parts in place,
+        # and a table measured just after its swap (or before its bars had a size, under load)
+        # reads zero everywhere (every share came out NaN), so the measure is retried until the
+        # table in the document has an extent and a drawn wait.
+        drawn = page.wait_for_function(
+            """() => {
+                const table = document.querySelector("table.timeline");
+                const lane = table && table.querySelector("td.lane");
+                const wait = table && table.querySelector("tr.wait span.bar");
+                if (!lane || !wait) return null;
+                const left = lane.getBoundingClientRect().left;
+                const right = b => b.getBoundingClientRect().right - left;
+                const extent = Math.max(...[...table.querySelectorAll("span.bar")].map(right));
                 const own = [...table.querySelectorAll('tr[data-round="0"] span.bar')];
-                const wait = table.querySelector("tr.wait span.bar").getBoundingClientRect();
-                return {own: Math.max(...own.map(right)) / extent, wait: wait.width / extent};
+                const width = wait.getBoundingClientRect().width;
+                if (!(extent > 0) || !(width > 0) || !own.length) return null;
+                return {own: Math.max(...own.map(right)) / extent, wait: width / extent};
             }"""
-        )
+        ).json_value()
         # The operator's 4 s wait, several times the saga's own run, is drawn shortened (a
         # tenth of the extent at most), and the saga's own run is not a sliver beside it.
         assert drawn["wait"] < 0.12, (variant, drawn)
