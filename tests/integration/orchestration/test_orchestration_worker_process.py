@@ -106,13 +106,16 @@ async def test_a_worker_killed_mid_step_is_replaced_and_the_step_is_retried_once
 ) -> None:
     saga_id = new_id("killed")
     slow_charge = FaultPlan(rules=[FaultRule(step=StepName.CHARGE_PAYMENT, delay_ms=1_000)])
-    policy = FAST.model_copy(update={"attempt_timeout_s": 2.0})
+    # The deadline runs from the start, through two worker processes' start-ups: under a CPU
+    # load those took long enough for FAST's 20 s to end the saga COMPENSATED (timed out).
+    # The kill and the retry are what this test is about, so the deadline is out of the way.
+    policy = FAST.model_copy(update={"attempt_timeout_s": 2.0, "deadline_s": 120.0})
     with worker_process(workerless, temporal_server.address, tmp_path) as first:
         await workerless.start_saga(saga_id, order(saga_id), slow_charge, policy)
-        await wait_running(workerless, saga_id, StepName.CHARGE_PAYMENT, timeout_s=20)
+        await wait_running(workerless, saga_id, StepName.CHARGE_PAYMENT, timeout_s=60)
         first.kill()
     with worker_process(workerless, temporal_server.address, tmp_path):
-        outcome = await workerless.wait(saga_id, 30)
+        outcome = await workerless.wait(saga_id, 90)
 
     assert outcome.status is SagaStatus.COMPLETED
     assert attempts(outcome, Phase.FORWARD)[StepName.CHARGE_PAYMENT] == 2
