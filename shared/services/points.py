@@ -139,7 +139,15 @@ def claim_pending(tx: Tx, req: StepRequest, ended: set[str], noted: Audit) -> di
     customer, points = req.order.customer_id, req.order.points_to_use
     for saga_id in sorted(ended):
         tx.execute("DELETE FROM holds WHERE saga_id = ?", (saga_id,))
-    balance = balance_of(tx, customer)
+    # The account row locked before the balance and the holds are read: on Postgres (READ
+    # COMMITTED) each statement sees what was committed when it began, so a restore committing
+    # between the two reads showed the balance before it and the holds after it (the restored
+    # saga's hold gone, its points not yet back) and refused on points given back: a dirty
+    # read with the lock on. Locked, a restore in flight finishes first, or waits for this.
+    locked = tx.fetchone(
+        f"SELECT balance FROM accounts WHERE customer_id = ?{tx.dialect.for_update()}", (customer,)
+    )
+    balance = int(locked["balance"]) if locked else 0
     if balance >= points:
         done = deduct(tx, req, noted)
         if points:
