@@ -98,8 +98,10 @@ def ledger(tx: Tx, saga_id: str, customer: str, delta: int, kind: str) -> None:
     )
 
 
-def balance_of(tx: Tx, customer: str) -> int:
-    row = tx.fetchone("SELECT balance FROM accounts WHERE customer_id = ?", (customer,))
+def balance_of(tx: Tx, customer: str, *, lock: bool = False) -> int:
+    """The customer's balance; with ``lock``, their account row is held until the commit."""
+    held = tx.dialect.for_update() if lock else ""
+    row = tx.fetchone(f"SELECT balance FROM accounts WHERE customer_id = ?{held}", (customer,))
     return int(row["balance"]) if row else 0
 
 
@@ -144,10 +146,7 @@ def claim_pending(tx: Tx, req: StepRequest, ended: set[str], noted: Audit) -> di
     # between the two reads showed the balance before it and the holds after it (the restored
     # saga's hold gone, its points not yet back) and refused on points given back: a dirty
     # read with the lock on. Locked, a restore in flight finishes first, or waits for this.
-    locked = tx.fetchone(
-        f"SELECT balance FROM accounts WHERE customer_id = ?{tx.dialect.for_update()}", (customer,)
-    )
-    balance = int(locked["balance"]) if locked else 0
+    balance = balance_of(tx, customer, lock=True)
     if balance >= points:
         done = deduct(tx, req, noted)
         if points:
