@@ -85,6 +85,7 @@ async def profile(args: argparse.Namespace, out: Path) -> None:
     style = Style(args.variant, args.activities if args.variant == "orchestration" else None)
     settings = Settings(store=StoreKind(args.store))
     scratch = Path(tempfile.mkdtemp(prefix="saga-compare-profile-"))
+    scratch.chmod(0o711)  # an embedded Postgres runs as its own user and must enter it
     options: dict[str, dict[str, object]] = {"choreography": {"broker_state_dir": scratch / "n"}}
     if style.activities is not None:
         options["orchestration"] = {"activities": style.activities}
