@@ -20,7 +20,8 @@ import psycopg
 import pytest
 import pytest_asyncio
 
-from shared.contracts import LineItem, OrderRequest, ShippingAddress, StepRequest, StepStatus
+from harness.compare.scenarios import order as scenario_order
+from shared.contracts import OrderRequest, StepRequest, StepStatus
 from shared.definitions import ORDERS_V1
 from shared.postgres_server import EmbeddedPostgres
 from shared.seed import seed
@@ -33,16 +34,7 @@ WAIT_S = 30.0
 
 
 def order(order_id: str) -> OrderRequest:
-    return OrderRequest(
-        order_id=order_id,
-        customer_id="bob",
-        items=[LineItem(product_id="widget", quantity=1, unit_price_cents=1999)],
-        payment_method="card-4242",
-        points_to_use=100,
-        shipping_address=ShippingAddress(
-            name="Bob", street="1 Main St", city="Springfield", postal_code="1", country="US"
-        ),
-    )
+    return scenario_order(order_id, customer="bob", items={"widget": 1}, points=100)
 
 
 @pytest_asyncio.fixture
