@@ -195,7 +195,7 @@ class Relay:
         self._retry_s = retry_s
         self._name = name
         self._queue: deque[Outgoing] = deque()
-        self._queued: set[str] = set()
+        self._queued: set[str] = set()  # in the queue or in the batch being published
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._signal = asyncio.Event()
         self._poll_now = True
@@ -256,13 +256,17 @@ class Relay:
         if not self._queue:
             self._enqueue(await self.store.run(self._claim))
         batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch))]
-        ids = [row.msg_id for row in batch]
-        self._queued.difference_update(ids)
-        if not batch or self._closed:
-            return 0
-        published = await self._publish_through(batch, self._middleware)
-        ids = [row.msg_id for row in published]
-        self._remember(ids)
+        taken = [row.msg_id for row in batch]
+        try:
+            if not batch or self._closed:
+                return 0
+            published = await self._publish_through(batch, self._middleware)
+            ids = [row.msg_id for row in published]
+            self._remember(ids)
+        finally:
+            # Queued until published and remembered: a hand-over of a row this batch polled
+            # may land while it is being published, and must not queue it again.
+            self._queued.difference_update(taken)
         if self._closed or not ids:
             return 0
         await self.store.run(lambda tx: mark_sent(tx, ids, time.time()))

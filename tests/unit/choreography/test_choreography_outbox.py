@@ -172,6 +172,27 @@ async def test_relay_finds_rows_nobody_handed_over_and_retries_while_the_broker_
     assert await outbox.unsent(store) == []
 
 
+async def test_a_hand_over_arriving_while_its_row_is_published_from_a_poll_is_not_sent_again(
+    store: Store,
+) -> None:
+    """The poll can claim a row between its commit and its hand-over; the hand-over may then
+    arrive while that batch is being published (seen under load: two `send` spans, one message).
+    """
+    rows = await add(store, START)  # committed; its hand-over is late
+    sent: list[str] = []
+    relay: Relay
+
+    async def publish(batch: Sequence[Outgoing]) -> None:
+        sent.extend(row.msg_id for row in batch)
+        relay.hand_over(rows)  # the after-commit hand-over lands mid-publish
+
+    relay = Relay(store, publish, poll_s=60)
+    assert await relay.relay_once() == 1  # the poll's claim: nothing was handed over yet
+    assert await relay.relay_once() == 0  # the late hand-over: already sent, nothing to do
+    assert sent == ["s1:order.placed"]
+    assert await outbox.unsent(store) == []
+
+
 class Defer:
     """A publish middleware that leaves one saga's messages unpublished while ``held``."""
 
