@@ -5,7 +5,10 @@ W3C ``traceparent`` of the context it is written in (the step's span); the relay
 was stored, in batches, with ``Nats-Msg-Id`` = the event id, each message under its PRODUCER
 ``send`` span (whose context it then carries: the bus's tracing), and marks the rows sent. A
 process that dies between commit and publish loses nothing: the next relay run finds the row
-unsent. Publishing twice is harmless: the broker drops the duplicate.
+unsent. Publishing twice would be harmless to the state (the broker drops the duplicate) but
+not to the trace (two ``send`` spans of one message), so a relay publishes only rows it has
+claimed: a row handed over after its commit is claimed (`take`) just before it is published,
+one found by a poll when it is found (`claim`).
 
 The relay's poll never trusts an id watermark (a row may commit after rows with larger ids):
 it `claim`s unsent rows no other relay holds, for a short lease, skipping rows another
@@ -140,6 +143,25 @@ def claim(tx: Tx, owner: str, limit: int, now: float, lease_s: float = LEASE_S) 
     return [_outgoing(row) for row in rows]
 
 
+def take(
+    tx: Tx, owner: str, event_ids: Sequence[str], now: float, lease_s: float = LEASE_S
+) -> set[str]:
+    """Claim rows handed over after their commit, as ``claim`` does polled ones: those not
+    sent and not held by another relay; returns the ids taken. Another relay's poll then
+    skips them, so a message is published by one relay only."""
+    taken: set[str] = set()
+    for chunk in _chunks(event_ids):
+        rows = tx.fetchall(
+            "UPDATE outbox SET claimed_by = ?, claimed_until = ?"
+            f" WHERE event_id IN ({_marks(chunk)}) AND sent_at IS NULL"
+            " AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"
+            " RETURNING event_id",
+            (owner, now + lease_s, *chunk, now, owner),
+        )
+        taken.update(str(row["event_id"]) for row in rows)
+    return taken
+
+
 def mark_sent(tx: Tx, event_ids: Sequence[str], now: float) -> None:
     for chunk in _chunks(event_ids):
         tx.execute(
@@ -162,9 +184,10 @@ async def unsent(store: Store, limit: int = 1000) -> list[Outgoing]:
     return [_outgoing(row) for row in rows]
 
 
-def default_owner() -> str:
-    """This process, as a relay's claim names it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def default_owner(name: str = "relay") -> str:
+    """A relay of this process, as its claims name it (a process may run several relays
+    over one store: the orders host's and the tracker's)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{name}"
 
 
 class Relay:
@@ -187,7 +210,7 @@ class Relay:
         owner: str | None = None,
     ) -> None:
         self.store = store
-        self.owner = owner or default_owner()
+        self.owner = owner or default_owner(name)
         self._publish = publish
         self._middleware = tuple(middleware)
         self._batch = batch
@@ -196,6 +219,7 @@ class Relay:
         self._name = name
         self._queue: deque[Outgoing] = deque()
         self._queued: set[str] = set()  # in the queue or in the batch being published
+        self._unclaimed: set[str] = set()  # queued by a hand-over: not claimed yet
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._signal = asyncio.Event()
         self._poll_now = True
@@ -205,16 +229,21 @@ class Relay:
         self.published = 0
 
     def hand_over(self, rows: Iterable[Outgoing | None]) -> None:
-        """Rows whose transaction has committed: publish them without reading them back."""
-        self._enqueue(row for row in rows if row is not None)
+        """Rows whose transaction has committed: publish them without reading them back
+        (claimed just before, so that no other relay's poll publishes them too)."""
+        self._unclaimed.update(self._enqueue(row for row in rows if row is not None))
         self._signal.set()
 
-    def _enqueue(self, rows: Iterable[Outgoing]) -> None:
-        """Queue rows not queued or just sent already (a poll and a hand-over can cross)."""
+    def _enqueue(self, rows: Iterable[Outgoing]) -> list[str]:
+        """Queue rows not queued or just sent already (a poll and a hand-over can cross);
+        returns the ids queued."""
+        queued = []
         for row in rows:
             if row.msg_id not in self._queued and row.msg_id not in self._recent:
                 self._queued.add(row.msg_id)
                 self._queue.append(row)
+                queued.append(row.msg_id)
+        return queued
 
     def wake(self) -> None:
         """Rows were committed by someone who could not hand them over: read the store."""
@@ -260,6 +289,9 @@ class Relay:
         try:
             if not batch or self._closed:
                 return 0
+            batch = await self._take_handed_over(batch)
+            if not batch:
+                return 0
             published = await self._publish_through(batch, self._middleware)
             ids = [row.msg_id for row in published]
             self._remember(ids)
@@ -272,6 +304,16 @@ class Relay:
         await self.store.run(lambda tx: mark_sent(tx, ids, time.time()))
         self.published += len(ids)
         return len(ids)
+
+    async def _take_handed_over(self, batch: list[Outgoing]) -> list[Outgoing]:
+        """The batch less the handed-over rows another relay has claimed or sent meanwhile."""
+        handed = {row.msg_id for row in batch if row.msg_id in self._unclaimed}
+        if not handed:
+            return batch
+        self._unclaimed.difference_update(handed)
+        ids = sorted(handed)
+        mine = await self.store.run(lambda tx: take(tx, self.owner, ids, time.time()))
+        return [row for row in batch if row.msg_id in mine or row.msg_id not in handed]
 
     def _claim(self, tx: Tx) -> list[Outgoing]:
         return claim(tx, self.owner, self._batch, time.time())
@@ -302,6 +344,7 @@ class Relay:
                 log.warning("%s: publish failed, will retry: %s", self._name, error)
                 self._queue.clear()
                 self._queued.clear()
+                self._unclaimed.clear()
                 await asyncio.sleep(self._retry_s)
                 continue
             if sent == 0 and not self._queue:

@@ -30,17 +30,28 @@ LONG_DEADLINE_S = 300.0
 (the benchmark's own deadline decides what counts as in time)."""
 
 
+CUSTOMERS = 100
+"""Benchmark orders come from this many customers in turn, as a shop's do: one customer's
+every order would make each of them wait on the others' account row."""
+
+
+def customer(index: int) -> str:
+    return f"shopper-{index % CUSTOMERS}"
+
+
 def bench_seed(sagas: int) -> SeedData:
     """Enough stock and points for every benchmark order to complete."""
+    each = -(-max(sagas, 1) // CUSTOMERS) * 10  # ten times what a customer's orders use
     return SeedData(
         products={"widget": Product(name="Widget", price_cents=1_999, stock=max(sagas, 1) * 2)},
-        points={"alice": max(sagas, 1) * 10},
+        points={customer(n): each for n in range(CUSTOMERS)},
     )
 
 
-def bench_order(order_id: str) -> OrderRequest:
-    """A happy-path order that runs every forward step (one widget, one point)."""
-    return order(order_id, items={"widget": 1}, points=1)
+def bench_order(order_id: str, index: int = 0) -> OrderRequest:
+    """A happy-path order that runs every forward step (one widget, one point), of the
+    ``index``-th benchmark order's customer."""
+    return order(order_id, customer=customer(index), items={"widget": 1}, points=1)
 
 
 def bench_policy() -> SagaPolicy:
@@ -75,7 +86,7 @@ class SagaDriver:
         await seed_namespace(self.runtime.domain, self.namespace, self.seed)
 
     async def one(self, index: int) -> bool:
-        case = SagaCase(bench_order(f"b{index}"))
+        case = SagaCase(bench_order(f"b{index}", index))
         saga_id = self.namespace.saga_id(case.order.order_id)
         run = await run_saga(
             Faulty(self.runtime, NoInjector()),

@@ -130,17 +130,16 @@ def deduct(tx: Tx, req: StepRequest, noted: Audit) -> dict[str, Any]:
     return noted.into({"customer_id": customer, "points": points})
 
 
-def take_at_once(tx: Tx, req: StepRequest, ended: set[str], noted: Audit) -> dict[str, Any]:
+def take_at_once(tx: Tx, req: StepRequest, noted: Audit) -> dict[str, Any]:
     """Naive: the deduction is final at once; a refusal may rest on one given back later."""
     return deduct(tx, req, noted)
 
 
-def claim_pending(tx: Tx, req: StepRequest, ended: set[str], noted: Audit) -> dict[str, Any]:
+def claim_pending(tx: Tx, req: StepRequest, noted: Audit) -> dict[str, Any]:
     """Semantic lock (countermeasure): refuse only when pending points could not change the
-    answer; when they could, wait (`LockWait`); a deduction made is held until its saga ends."""
+    answer; when they could, wait (`LockWait`, naming every hold, ended or not: the caller asks
+    which ended); a deduction made is held until its saga ends."""
     customer, points = req.order.customer_id, req.order.points_to_use
-    for saga_id in sorted(ended):
-        tx.execute("DELETE FROM holds WHERE saga_id = ?", (saga_id,))
     # The account row locked before the balance and the holds are read: on Postgres (READ
     # COMMITTED) each statement sees what was committed when it began, so a restore committing
     # between the two reads showed the balance before it and the holds after it (the restored
@@ -166,7 +165,13 @@ def claim_pending(tx: Tx, req: StepRequest, ended: set[str], noted: Audit) -> di
     raise refused(customer, points, noted)
 
 
-Claim = Callable[[Tx, StepRequest, set[str], Audit], dict[str, Any]]
+def release(tx: Tx, ended: Collection[str]) -> None:
+    """Drop the holds of sagas that have ended: their points are final or given back."""
+    for saga_id in sorted(ended):
+        tx.execute("DELETE FROM holds WHERE saga_id = ?", (saga_id,))
+
+
+Claim = Callable[[Tx, StepRequest, Audit], dict[str, Any]]
 
 
 class PointsService(Service):
@@ -181,29 +186,38 @@ class PointsService(Service):
         return ("orders",) if self.countermeasures.points_lock else ()
 
     async def deduct_points(self, req: StepRequest, within: Within | None = None) -> StepResult:
-        ended = await self._ended_holders(req) if self.countermeasures.points_lock else set()
+        """The deduction; with the lock on, the orders service is asked which holders ended
+        only when their holds could change the answer, so a deduction the balance covers does
+        no work that grows with its customer's sagas in flight."""
+        try:
+            return await self._deduct(req, within)
+        except LockWait as waiting:
+            ended = await self._ended(waiting.holders)
+            if not ended:
+                await self._note_wait(req.saga_id, waiting)
+                raise
+        # Committed on their own: a wait rolls its transaction back, and the holds of ended
+        # sagas would stay to be asked about again.
+        await self.store.run(lambda tx: release(tx, ended))
+        try:
+            return await self._deduct(req, within)
+        except LockWait as waiting:
+            await self._note_wait(req.saga_id, waiting)
+            raise
 
+    async def _deduct(self, req: StepRequest, within: Within | None) -> StepResult:
         def apply(tx: Tx) -> dict[str, Any]:
-            return self.claim(tx, req, ended, Audit())
+            return self.claim(tx, req, Audit())
 
         def settled(tx: Tx, result: StepResult) -> None:
             tx.execute("DELETE FROM lock_waits WHERE saga_id = ?", (req.saga_id,))
             if within is not None:
                 within(tx, result)
 
-        try:
-            return await self._forward(req, StepName.DEDUCT_POINTS, apply, settled)
-        except LockWait as waiting:
-            await self._note_wait(req.saga_id, waiting)
-            raise
+        return await self._forward(req, StepName.DEDUCT_POINTS, apply, settled)
 
-    async def _ended_holders(self, req: StepRequest) -> set[str]:
-        """Sagas holding this customer's points that have ended (their holds can go)."""
-        rows = await self.store.query(
-            "SELECT saga_id FROM holds WHERE customer_id = ? AND saga_id <> ?",
-            (req.order.customer_id, req.saga_id),
-        )
-        holders = [str(row["saga_id"]) for row in rows]
+    async def _ended(self, holders: list[str]) -> set[str]:
+        """Which of these holders' sagas have ended (their holds can go)."""
         if not holders or self.order_ends is None:
             return set()
         return await self.order_ends(holders)

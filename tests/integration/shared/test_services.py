@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from shared.errors import (
 from shared.faults import CrashPoint, FaultInjector, FaultPlan, FaultRule, MemoryPlans
 from shared.seed import DEFAULT_SEED, Product, SeedData, seed
 from shared.services import Domain
+from shared.services.points import LockWait
 from shared.steps import run_step
 from shared.store import StoreFactory, Tx, sqlite_stores
 
@@ -562,3 +563,69 @@ async def test_reservation_lines_are_taken_in_product_order_whatever_the_order_l
     )
     with pytest.raises(BusinessFailure, match="not enough stock of gadget for 1000"):
         await domain.inventory.reserve_inventory(request(order))
+
+
+class AskedEnds:
+    """Wraps the points service's view of the orders service: which saga ids it asked about."""
+
+    def __init__(self, domain: Domain) -> None:
+        ends = domain.points.order_ends
+        assert ends is not None  # the points lock is on by default
+        self.ends = ends
+        self.asked: list[list[str]] = []
+        domain.points.order_ends = self
+
+    async def __call__(self, saga_ids: Collection[str]) -> set[str]:
+        self.asked.append(sorted(saga_ids))
+        return await self.ends(saga_ids)
+
+
+async def test_a_deduction_the_balance_covers_asks_nothing_about_the_customer_s_other_sagas(
+    domain: Domain,
+) -> None:
+    """Its work must not grow with the customer's sagas in flight (the bench's one-customer
+    endurance run collapsed: every deduction asked the orders store about every hold)."""
+    in_flight = [make_order(f"held-{n}", points_to_use=10) for n in range(20)]
+    for order in in_flight:
+        await domain.orders.place(order.order_id, order)
+        await domain.points.deduct_points(request(order))
+    asked = AskedEnds(domain)
+
+    late = make_order("late", points_to_use=10)
+    await domain.orders.place(late.order_id, late)
+    result = await domain.points.deduct_points(request(late))
+
+    assert result.status is StepStatus.DONE
+    assert asked.asked == []
+    assert (await domain.points.balances(["alice"]))["alice"] == 5_000 - 21 * 10
+
+
+async def test_a_deduction_short_of_points_drops_the_holds_of_ended_sagas_and_waits_on_the_rest(
+    domain: Domain,
+) -> None:
+    """Only when pending points could change the answer does it ask which holders ended."""
+    ended, running = make_order("ended", points_to_use=2_000), make_order("running")
+    for order in (ended, running):
+        await domain.orders.place(order.order_id, order)
+        await domain.points.deduct_points(request(order))
+    await domain.orders.complete_order(request(ended))  # its hold is stale from now on
+    asked = AskedEnds(domain)
+
+    # 5,000 - 2,100 = 2,900 left: 2,950 is short by 50, within the running saga's 100 held.
+    short = make_order("short", points_to_use=2_950)
+    await domain.orders.place(short.order_id, short)
+    with pytest.raises(LockWait) as waiting:
+        await domain.points.deduct_points(request(short))
+
+    assert waiting.value.holders == ["running"]
+    assert asked.asked == [["ended", "running"]]
+    held = await domain.points.store.query("SELECT saga_id FROM holds ORDER BY saga_id")
+    assert [row["saga_id"] for row in held] == ["running"]
+    assert (await domain.points.waiting(["short"]))["short"].held_by == ["running"]
+
+    # Beyond what the running saga could give back: refused at once, nothing asked again.
+    beyond = make_order("beyond", points_to_use=3_001)
+    await domain.orders.place(beyond.order_id, beyond)
+    with pytest.raises(BusinessFailure) as refused:
+        await domain.points.deduct_points(request(beyond))
+    assert refused.value.reason is Reason.INSUFFICIENT_POINTS

@@ -193,6 +193,31 @@ async def test_a_hand_over_arriving_while_its_row_is_published_from_a_poll_is_no
     assert await outbox.unsent(store) == []
 
 
+async def test_a_row_handed_to_one_relay_is_not_published_again_by_another_relay_s_poll(
+    store: Store,
+) -> None:
+    """Two relays over one store (the orders host's and the tracker's in one process, or two
+    processes): the other's poll may land while the handed-over row is being published (seen
+    under load: a second `send` span of one message)."""
+    rows = await add(store, START)
+    sent: list[str] = []
+
+    async def record(batch: Sequence[Outgoing]) -> None:
+        sent.extend(row.msg_id for row in batch)
+
+    other = Relay(store, record, poll_s=60, name="relay tracker")
+
+    async def publish_while_the_other_polls(batch: Sequence[Outgoing]) -> None:
+        await record(batch)
+        assert await other.relay_once() == 0  # its poll finds the row taken
+
+    relay = Relay(store, publish_while_the_other_polls, poll_s=60, name="relay orders")
+    relay.hand_over(rows)
+    assert await relay.relay_once() == 1
+    assert sent == ["s1:order.placed"]
+    assert await outbox.unsent(store) == []
+
+
 class Defer:
     """A publish middleware that leaves one saga's messages unpublished while ``held``."""
 
