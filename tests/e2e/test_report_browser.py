@@ -7,6 +7,7 @@ The page comes from a real run of two catalogue scenarios on both variants, twic
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -203,6 +204,22 @@ def test_the_run_conditions_and_the_one_trace_per_saga_rule_are_on_the_page(
     assert health.one_trace_per_saga
     assert f"yes: each of the {health.sagas} sagas is one trace" in one_trace
     assert "yes" in page.locator("#flow-verdict").inner_text()
+
+
+def test_each_run_of_the_scenarios_is_numbered_ends_as_expected_and_feeds_the_medians(
+    report_page: Path,
+) -> None:
+    """Two runs on the same servers (one namespace per scenario and run): each ends as the
+    catalogue expects, both styles alike, and the report's medians say they span both runs."""
+    doc = json.loads((report_page.parent / "results.json").read_text())
+    runs = doc["repeats"] if os.environ.get("SAGA_REPORT_PAGE") else 2
+    numbers = set(range(1, runs + 1))
+
+    assert doc["repeats"] == runs
+    assert {r["repeat"] for r in doc["results"]} == numbers
+    assert {c["repeat"] for c in doc["comparisons"]} == numbers
+    assert doc["equivalent"] and all(doc["invariants"].values()) and doc["expected_met"]
+    assert f"1 saga x {runs} runs |" in (report_page.parent / "report.md").read_text()
 
 
 def test_the_pictures_docs_show_are_captured_whole(
