@@ -128,13 +128,15 @@ class Queries:
         self._waiters.setdefault(saga_id, set()).add(woken)
         try:
             while True:
+                # Cleared before the read, not after: a fold that commits while the read is in
+                # its thread wakes the wait, and it reads again instead of sleeping a poll.
+                woken.clear()
                 found = ready(await self.view(saga_id))
                 if found is not None:
                     return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"saga {saga_id}: nothing after {timeout_s}s")
-                woken.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(remaining, self.poll_s)):
                         await woken.wait()

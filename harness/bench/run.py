@@ -76,6 +76,9 @@ class BenchPlan:
     """The embedded Temporal server keeps its state in a SQLite file (WAL) or in memory."""
     calibrate: bool = True
     """Measure the engines' single operations first (harness/bench/calibration.py)."""
+    keep_traces: str | None = None
+    """Copy each session's trace file here (``traces-run1-choreography.jsonl``) before its
+    scratch folder goes: a run's spans, for scripts/hop_anatomy.py and the like."""
 
     @property
     def model(self) -> str:
@@ -159,7 +162,14 @@ class Bench:
             ) as session:
                 yield session
         finally:
+            self._keep_traces(folder / "traces.jsonl", folder.name)
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _keep_traces(self, traces: Path, name: str) -> None:
+        if self.plan.keep_traces is not None and traces.exists():
+            kept = Path(self.plan.keep_traces)
+            kept.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(traces, kept / f"traces-{name}.jsonl")
 
     async def _closed(
         self, style: Style, repeat: int, session: Session, runtime: SagaRuntime, tail: SpanTail

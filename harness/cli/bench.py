@@ -122,6 +122,14 @@ def bench(
     ] = None,
     store: StoreOpt = None,
     attach: AttachOpt = None,
+    keep_traces: Annotated[
+        bool,
+        typer.Option(
+            "--keep-traces",
+            help="Also write each session's spans to the report folder "
+            "(traces-run1-choreography.jsonl, ...): for scripts/hop_anatomy.py.",
+        ),
+    ] = False,
 ) -> None:
     """Each style against its bare engine: a closed loop, or an open-model rate sweep."""
     rates = parse_rates(rate)
@@ -130,6 +138,8 @@ def bench(
             f"--rate {max(rates):g} for --duration {duration:g} starts "
             f"{max(rates) * duration:,.0f} sagas; keep rate x duration <= {OPEN_SAGAS:,}"
         )
+    if keep_traces and report_dir is None:
+        fail("--keep-traces writes into the report folder; add --report-dir DIR")
     command = "saga-compare " + shlex.join(sys.argv[1:])
     in_workspace(
         report_dir,
@@ -147,6 +157,7 @@ def bench(
                 calibrate=calibrate,
                 store=settings.store.value,
                 temporal_db=temporal_db.value,
+                keep_traces=str(report_dir) if keep_traces else None,
             ),
             command,
             as_json,

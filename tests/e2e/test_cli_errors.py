@@ -179,6 +179,10 @@ CASES: dict[str, tuple[Case, tuple[str, ...]]] = {
         lambda d: (["bench", "--rate", "1000", "--duration", "3600"], {}),
         ("starts 3,600,000 sagas", "rate x duration <= 200,000"),
     ),
+    "bench --keep-traces without a report folder": (
+        lambda d: (["bench", "--keep-traces"], {}),
+        ("--keep-traces writes into the report folder", "add --report-dir DIR"),
+    ),
     "bench --repeat 10**3": (
         lambda d: (["bench", "--repeat", "1000"], {}),
         ("--repeat", "less than or equal to 20"),
