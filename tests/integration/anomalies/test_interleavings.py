@@ -189,7 +189,18 @@ async def test_with_a_countermeasure_on_its_anomaly_does_not_show(
         assert ends_of(cell) == wanted
     if scenario.anomaly is Anomaly.CANCEL_OVERWRITTEN and variant == "choreography":
         # The version file is off in this scenario: the late shipment itself still leaks.
-        assert [f.anomaly for f in cell.by_history] == [Anomaly.EARLY_COMPENSATION]
+        # (Failed once in a run under a load of 8-9: none found; the story says how it went.)
+        found = [f.anomaly for f in cell.by_history]
+        assert found == [Anomaly.EARLY_COMPENSATION], story(cell)
+
+
+def story(cell: CellRun) -> str:
+    """How a cell went, for a failure's message: how each saga ended, then its history."""
+    lines = [*ends_of(cell)]
+    for e in cell.history:
+        step = f" {e.step} ({e.phase}, attempt {e.attempt})" if e.step else ""
+        lines.append(f"{e.seq} {e.kind}{step}: {e.outcome or ''} {e.reason or ''}".rstrip())
+    return "\n".join(lines)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
