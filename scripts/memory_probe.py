@@ -7,10 +7,13 @@
 Runs what ``saga-compare bench --rate R --duration D --no-cold-start`` runs for one style (a
 session as ``Bench._session`` opens it, ten warm-up sagas, then ``SagaDriver`` under
 ``open_loop``), in this process, with ``tracemalloc`` on from before the session opens (so
-the worker, the SDK, the exporter and the services are traced, not only the bench). When
-the N-th saga has ended for each N of ``--snapshots`` it collects garbage and takes a heap
-snapshot; at the end it writes each later snapshot against the first, grouped by traceback
-(``compare.txt``: the top entries, ``--frames`` frames each) and by file (``by_file.txt``).
+the worker, the SDK, the exporter and the services are traced, not only the bench), or from
+the ``--trace-from``-th ended saga (tracing every allocation slows the workflow sandbox so
+much that a loaded machine's workflow tasks time out). When the N-th saga has ended for each
+N of ``--snapshots`` it collects garbage and takes a heap snapshot and a count of live
+objects by type; at the end it writes each later snapshot against the first, grouped by
+traceback (``compare-*.txt``: the top entries, ``--frames`` frames each), by file
+(``by_file-*.txt``) and by type (``types-*.txt``).
 
 Every ``--every`` seconds it writes a line of ``series.jsonl``: sagas ended, resident MB of
 each process (the harness and its children: the broker or the Temporal server), the heap
@@ -33,6 +36,7 @@ import sys
 import time
 import tracemalloc
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,6 +72,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--snapshots", default="1500,3000", help="ended-saga counts")
     parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument(
+        "--trace-from",
+        type=int,
+        default=0,
+        help="start tracemalloc once this many sagas have ended (0: before the session opens)",
+    )
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--every", type=float, default=30.0)
     parser.add_argument("--out", type=Path, required=True)
@@ -167,6 +177,23 @@ async def sample_every(
             await asyncio.sleep(every)
 
 
+def object_counts() -> Counter[str]:
+    """Live objects the garbage collector tracks, by type (cheap: no tracing needed)."""
+    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+
+
+def write_counts(
+    first: tuple[int, Counter[str]], later: tuple[int, Counter[str]], out: Path
+) -> None:
+    """Which types of object grew between two points, and by how many per saga."""
+    (n0, c0), (n1, c1) = first, later
+    sagas = max(n1 - n0, 1)
+    grown = sorted(((c1[k] - c0[k], k) for k in c1.keys() | c0.keys()), reverse=True)
+    lines = [f"objects the collector tracks, at {n1} sagas ended against {n0} ({sagas} apart)\n"]
+    lines += [f"{d:+9d} {d / sagas:+8.2f}/saga  {name}\n" for d, name in grown[:30] if d > 0]
+    (out / f"types-{n0}-{n1}.txt").write_text("".join(lines))
+
+
 def snapshot() -> tracemalloc.Snapshot:
     gc.collect()
     return tracemalloc.take_snapshot().filter_traces(
@@ -211,7 +238,8 @@ def write_compare(
 async def probe(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     marks = sorted(int(n) for n in args.snapshots.split(","))
-    tracemalloc.start(args.frames)
+    if args.trace_from == 0:
+        tracemalloc.start(args.frames)
     settings = Settings()  # the store SAGA_STORE names: SQLite unless set
     folder = args.scratch / f"{args.variant}-{os.getpid()}"
     options: dict[str, dict[str, Any]] = {
@@ -236,6 +264,7 @@ async def probe(args: argparse.Namespace) -> None:
         driver = SagaDriver(runtime, new_run_tag(), 600.0)
         await driver.prepare(count)
         taken: list[tuple[int, tracemalloc.Snapshot]] = []
+        counts: list[tuple[int, Counter[str]]] = []
         ended = begun = 0
         at: list[dict[str, Any]] = []
 
@@ -246,8 +275,11 @@ async def probe(args: argparse.Namespace) -> None:
                 return await driver.one(index)
             finally:
                 ended += 1
+                if ended == args.trace_from:
+                    tracemalloc.start(args.frames)
                 if marks and ended == marks[0]:
                     taken.append((marks.pop(0), snapshot()))
+                    counts.append((ended, object_counts()))
                     at.append({"ended": ended, "in_flight": begun - ended, "rss": rss_by_kind()})
                     print(f"snapshot: {at[-1]}", file=sys.stderr, flush=True)
 
@@ -271,11 +303,14 @@ async def probe(args: argparse.Namespace) -> None:
         "wall_s": wall,
         "snapshots": at,
         "frames": args.frames,
+        "traced_from_saga": args.trace_from,
         "load_at_end": os.getloadavg(),
     }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     for later in taken[1:]:
         write_compare(taken[0], later, args.top, args.out)
+    for counted in counts[1:]:
+        write_counts(counts[0], counted, args.out)
 
 
 def main() -> None:
