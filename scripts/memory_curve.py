@@ -3,7 +3,9 @@
     .venv/bin/python scripts/memory_curve.py docs/bench-run/memory-probe/orchestration-remote
 
 Reads ``series.jsonl`` in the folder and writes ``curve.txt`` beside it: sagas ended, each
-process's resident MB, the heap tracemalloc traced in the harness, and the server's own view
+process's resident MB, the heap tracemalloc traced in the harness (and, where sampled, what
+SQLite's allocator and tracemalloc itself hold, and Python's allocated blocks), the server's
+own view
 (the Temporal dev server's Go heap in use, its live heap objects, goroutines and SQLite files;
 or the NATS broker's ``/varz`` mem and the bytes and messages JetStream stores), then each
 column's growth per saga ended (KB) over the rows after the first.
@@ -25,6 +27,10 @@ def columns(line: dict[str, Any]) -> dict[str, float]:
     server = line["server"]
     out = {f"{kind} RSS": mb for kind, mb in sorted(line["rss_mb"].items())}
     out["py heap"] = line["traced_mb"]
+    if "sqlite_mb" in line:
+        out["sqlite mem"] = line["sqlite_mb"]
+        out["tracemalloc own"] = line["tracemalloc_own_mb"]
+        out["py blocks k"] = line["py_blocks"] / 1000
     if "memory_heapinuse" in server:
         out["go heap inuse"] = server["memory_heapinuse"] / MB
         out["go heap alloc"] = server["memory_heap"] / MB

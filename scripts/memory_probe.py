@@ -25,9 +25,11 @@ tracemalloc sees, and the server's own view: the Temporal dev server's Go runtim
 
 from __future__ import annotations
 
+import _sqlite3
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import gc
 import json
 import os
@@ -169,6 +171,9 @@ async def sample_every(
                 "load1": os.getloadavg()[0],
                 "rss_mb": rss_by_kind(),
                 "traced_mb": tracemalloc.get_traced_memory()[0] / MB,
+                "tracemalloc_own_mb": tracemalloc.get_tracemalloc_memory() / MB,
+                "py_blocks": sys.getallocatedblocks(),
+                "sqlite_mb": sqlite_memory_used() / MB,
                 "server": await asyncio.to_thread(server_view, runtime, scratch, state),
             }
             stream.write(json.dumps(line) + "\n")
@@ -192,6 +197,14 @@ def write_counts(
     lines = [f"objects the collector tracks, at {n1} sagas ended against {n0} ({sagas} apart)\n"]
     lines += [f"{d:+9d} {d / sagas:+8.2f}/saga  {name}\n" for d, name in grown[:30] if d > 0]
     (out / f"types-{n0}-{n1}.txt").write_text("".join(lines))
+
+
+def sqlite_memory_used() -> int:
+    """What SQLite's own allocator holds in this process (page caches, statements): memory
+    outside Python's heap, which tracemalloc does not see."""
+    used = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
+    used.restype = ctypes.c_int64
+    return int(used())
 
 
 def snapshot() -> tracemalloc.Snapshot:
@@ -278,8 +291,9 @@ async def probe(args: argparse.Namespace) -> None:
                 if ended == args.trace_from:
                     tracemalloc.start(args.frames)
                 if marks and ended == marks[0]:
-                    taken.append((marks.pop(0), snapshot()))
-                    counts.append((ended, object_counts()))
+                    if tracemalloc.is_tracing():
+                        taken.append((marks[0], snapshot()))
+                    counts.append((marks.pop(0), object_counts()))
                     at.append({"ended": ended, "in_flight": begun - ended, "rss": rss_by_kind()})
                     print(f"snapshot: {at[-1]}", file=sys.stderr, flush=True)
 
