@@ -5,10 +5,10 @@
 Reads ``series.jsonl`` in the folder and writes ``curve.txt`` beside it: sagas ended, each
 process's resident MB, the heap tracemalloc traced in the harness (and, where sampled, what
 SQLite's allocator and tracemalloc itself hold, and Python's allocated blocks), the server's
-own view
-(the Temporal dev server's Go heap in use, its live heap objects, goroutines and SQLite files;
-or the NATS broker's ``/varz`` mem and the bytes and messages JetStream stores), then each
-column's growth per saga ended (KB) over the rows after the first.
+own view (the Temporal dev server's Go heap: in use, live, idle but not returned, stacks;
+its live heap objects, goroutines and SQLite files; or the NATS broker's ``/varz`` mem and
+the bytes and messages JetStream stores), then each column's growth per saga ended (KB)
+over the rows after the first.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def columns(line: dict[str, Any]) -> dict[str, float]:
     if "memory_heapinuse" in server:
         out["go heap inuse"] = server["memory_heapinuse"] / MB
         out["go heap alloc"] = server["memory_heap"] / MB
+        out["go idle kept"] = (server["memory_heapidle"] - server["memory_heapreleased"]) / MB
+        out["go stacks"] = server["memory_stack"] / MB
         out["go objects k"] = server["memory_heap_objects"] / 1000
         out["goroutines"] = server["num_goroutines"]
     if "db_files_mb" in server:
