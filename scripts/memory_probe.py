@@ -34,6 +34,7 @@ import gc
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import tracemalloc
@@ -254,7 +255,7 @@ async def probe(args: argparse.Namespace) -> None:
     if args.trace_from == 0:
         tracemalloc.start(args.frames)
     settings = Settings()  # the store SAGA_STORE names: SQLite unless set
-    folder = args.scratch / f"{args.variant}-{os.getpid()}"
+    folder = scratch_of(args)
     options: dict[str, dict[str, Any]] = {
         "choreography": {"broker_state_dir": folder / "nats"},
         "orchestration": {**server_options(folder, "file"), "activities": args.activities},
@@ -327,8 +328,17 @@ async def probe(args: argparse.Namespace) -> None:
         write_counts(counts[0], counted, args.out)
 
 
+def scratch_of(args: argparse.Namespace) -> Path:
+    """This run's servers' and stores' folder, removed at the end (as the bench's are)."""
+    return Path(args.scratch) / f"{args.variant}-{os.getpid()}"
+
+
 def main() -> None:
-    asyncio.run(probe(arguments()))
+    args = arguments()
+    try:
+        asyncio.run(probe(args))
+    finally:
+        shutil.rmtree(scratch_of(args), ignore_errors=True)
 
 
 if __name__ == "__main__":
