@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Pending:
     msg: Msg
-    since: float
     handled: bool = False
 
 
@@ -93,9 +91,8 @@ class Consumer(ABC):
             msgs = await self._puller.take(min(room, self.spec.batch))
             if self._closed:
                 return  # fetched after a stop: left unacked, the server redelivers them
-            now = time.monotonic()
             for msg in msgs:
-                self._pending[id(msg)] = _Pending(msg, now)
+                self._pending[id(msg)] = _Pending(msg)
             if msgs:
                 await self._dispatch(msgs)
 
@@ -104,14 +101,15 @@ class Consumer(ABC):
         """Hand a fetched batch to the handler: per-saga lanes or the whole batch in order."""
 
     async def _heartbeat(self) -> None:
-        """Tell the server every fetched message is still being worked on (queued ones too)."""
+        """Tell the server every fetched message is still being worked on (queued ones too),
+        each tick: refreshes of a message are never more than a tick apart plus the loop's
+        lateness, so a loop late by up to two thirds of the ack wait keeps its messages
+        (refreshing only those a whole tick old let a message wait almost two ticks)."""
         period = self.spec.ack_wait_s / 3
         while not self._closed:
             await asyncio.sleep(period)
-            now = time.monotonic()
             for pending in list(self._pending.values()):
-                if not pending.handled and now - pending.since >= period:
-                    pending.since = now
+                if not pending.handled:
                     with contextlib.suppress(NatsError):
                         await pending.msg.in_progress()
 
