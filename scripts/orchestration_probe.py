@@ -208,7 +208,7 @@ async def one_process(args: argparse.Namespace) -> None:
                         await driver.prepare(n)
                         load = Load(CLOSED, orders=n, concurrency=c)
                         row = await timed(args, run, functools.partial(load.drive, driver), n)
-                        ids = [r.saga_id for r in sorted(driver.runs, key=lambda r: r.saga_id)]
+                        ids = sorted(driver.saga_id(i) for i in driver.ended.indices())
                     row |= await shape(runtime.client, ids)
                     print(json.dumps(row), flush=True)
     finally:

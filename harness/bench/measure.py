@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +44,7 @@ class Load:
     def sagas(self) -> int:
         return self.orders if self.model == CLOSED else max(1, round(self.rate * self.duration_s))
 
-    async def drive(self, driver: Driver) -> list[Sample]:
+    async def drive(self, driver: Driver) -> Sequence[Sample]:
         if self.model == CLOSED:
             return await closed_loop(self.orders, self.concurrency, driver.one)
         return await open_loop(self.rate, self.duration_s, driver.one)
@@ -110,7 +110,7 @@ class Measurement:
 class Observed:
     """The raw observations of one run, before they are summarized."""
 
-    samples: list[Sample]
+    samples: Sequence[Sample]
     wall_s: float
     cpu_s: dict[str, float]
     memory: MemorySampler
@@ -159,7 +159,7 @@ async def measure(
 async def _invariants(saga: SagaDriver | None, started: int) -> bool | None:
     """The conservation invariants, once every saga has an outcome (None when some are still
     running past the harness's wait: their effects are not final yet)."""
-    if saga is None or len(saga.runs) < started:
+    if saga is None or len(saga.ended) < started:
         return None
     return await saga.invariants()
 
@@ -213,7 +213,7 @@ def summarize(
 
 
 def _timeline(
-    samples: list[Sample], memory: list[MemorySample], duration_s: float
+    samples: Sequence[Sample], memory: list[MemorySample], duration_s: float
 ) -> dict[str, list[list[float]]]:
     """Memory over time (in all, and by process), and latency per window of arrivals
     (for drift over an endurance run)."""

@@ -1,23 +1,26 @@
 """What a benchmark runs: happy-path sagas on a runtime, or a variant's floors beside it.
 
 Every driver offers ``one(i) -> bool`` (saga ``i`` ended as it should), so the closed and the
-open load models drive sagas and floors alike. A saga driver keeps each outcome so the run's
-conservation invariants can be checked afterwards.
+open load models drive sagas and floors alike. A saga driver keeps, of each saga that ended,
+what the run's conservation invariants read afterwards, in a few bytes (`Ended`): the process
+it runs in is the one the endurance runs measure, so its growth should be the system's.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from array import array
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from harness.compare.faulty import Faulty, NoInjector
-from harness.compare.invariants import check_invariants
+from harness.compare.invariants import Effects, Settled, check_settled
 from harness.compare.namespace import Namespace, seed_namespace
-from harness.compare.runner import SagaRun, run_saga
+from harness.compare.runner import run_saga
 from harness.compare.scenarios import FAST, SagaCase, order
-from shared.contracts import OrderRequest, SagaPolicy, SagaStatus
+from shared.contracts import OrderRequest, ReasonId, SagaOutcome, SagaPolicy, SagaStatus
 from shared.runtime import SagaRuntime
+from shared.saga import SagaSpec
 from shared.seed import Product, SeedData
 from shared.store.factory import VariantStores
 
@@ -77,7 +80,7 @@ class SagaDriver:
         self.timeout_s = timeout_s
         self.policy = bench_policy()
         self.namespace = Namespace(tag)
-        self.runs: list[SagaRun] = []
+        self.ended = Ended(runtime.domain.definition.spec)
 
     async def prepare(self, sagas: int) -> None:
         """Seed a catalogue of the run's own that lets ``sagas`` orders complete (a
@@ -86,7 +89,7 @@ class SagaDriver:
         await seed_namespace(self.runtime.domain, self.namespace, self.seed)
 
     async def one(self, index: int) -> bool:
-        case = SagaCase(bench_order(f"b{index}", index))
+        case = SagaCase(self.order(index))
         saga_id = self.namespace.saga_id(case.order.order_id)
         run = await run_saga(
             Faulty(self.runtime, NoInjector()),
@@ -97,15 +100,67 @@ class SagaDriver:
             scenario="bench",
             namespace=self.namespace,
         )
-        self.runs.append(run)
+        self.ended.add(index, run.case.order, run.outcome)
         return run.outcome.status is SagaStatus.COMPLETED
+
+    @staticmethod
+    def order(index: int) -> OrderRequest:
+        """Saga ``index``'s order: made again from its index when the invariants read it."""
+        return bench_order(f"b{index}", index)
+
+    def saga_id(self, index: int) -> str:
+        return self.namespace.saga_id(self.order(index).order_id)
 
     async def invariants(self) -> bool:
         """Whether every conservation invariant held over the sagas that ended."""
         state = self.namespace.restrict(await self.runtime.domain.snapshot())
-        sagas = [(run.case.order, run.outcome) for run in self.runs]
+        sagas = list(self.ended.settled(self.order))
         definition = self.runtime.domain.definition
-        return all(check_invariants(definition, self.seed, state, sagas).values())
+        return all(check_settled(definition, self.seed, state, sagas).values())
+
+
+class Ended:
+    """Of each ended saga, its index, final status and reason and which forward effects
+    remain: all the invariants read besides the order, which is a function of the index.
+
+    Flat arrays (plus the rare reason): a few bytes a saga and nothing the garbage collector
+    tracks, where the whole `SagaRun` (order, outcome with its step states) cost 5 KiB.
+    """
+
+    def __init__(self, spec: SagaSpec) -> None:
+        self.spec = spec
+        self._steps = spec.forward_steps
+        if len(self._steps) > 64:
+            raise ValueError(f"the bench records at most 64 forward steps, not {len(self._steps)}")
+        self._index = array("q")
+        self._status = array("B")
+        self._remains = array("Q")  # bit i: the effect of forward step i remains
+        self._reasons: dict[int, ReasonId] = {}  # by position, only the sagas with one
+
+    def add(self, index: int, order: OrderRequest, outcome: SagaOutcome) -> None:
+        remains = Effects.of(order, outcome, self.spec).remains
+        if outcome.reason is not None:
+            self._reasons[len(self._index)] = outcome.reason
+        self._index.append(index)
+        self._status.append(STATUSES.index(outcome.status))
+        self._remains.append(sum(1 << i for i, s in enumerate(self._steps) if s in remains))
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def indices(self) -> list[int]:
+        return self._index.tolist()
+
+    def settled(self, order_of: Callable[[int], OrderRequest]) -> Iterator[Settled]:
+        """Each ended saga as the invariants read it, its order made by ``order_of``."""
+        for at, index in enumerate(self._index):
+            mask = self._remains[at]
+            remains = frozenset(s for i, s in enumerate(self._steps) if mask >> i & 1)
+            effects = Effects(order_of(index), remains)
+            yield Settled(effects, STATUSES[self._status[at]], self._reasons.get(at))
+
+
+STATUSES = tuple(SagaStatus)
 
 
 class FloorDriver:

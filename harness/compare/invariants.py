@@ -9,6 +9,7 @@ own part of the state and its ``<name>_conserved`` invariant (`shared.services.S
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -116,6 +117,24 @@ class Effects:
         return StepName.CREATE_SHIPMENT in self.remains
 
 
+@dataclass(frozen=True)
+class Settled:
+    """All the invariants read of one ended saga: its order, how it ended, which of its
+    forward effects remain (a caller that keeps many sagas can keep just this)."""
+
+    effects: Effects
+    status: SagaStatus
+    reason: ReasonId | None
+
+    @classmethod
+    def of(cls, order: OrderRequest, outcome: SagaOutcome, spec: SagaSpec) -> Settled:
+        return cls(Effects.of(order, outcome, spec), outcome.status, outcome.reason)
+
+    @property
+    def order(self) -> OrderRequest:
+        return self.effects.order
+
+
 def completed(outcome: SagaOutcome) -> bool:
     return outcome.status is SagaStatus.COMPLETED
 
@@ -134,13 +153,25 @@ def expected_net(
     definition: SagaDefinition, seed: SeedData, sagas: list[tuple[OrderRequest, SagaOutcome]]
 ) -> NetState:
     """The net state a correct run must leave, from the seed and each saga's outcome."""
+    return expected_settled(definition, seed, settled_of(definition, sagas))
+
+
+def settled_of(
+    definition: SagaDefinition, sagas: list[tuple[OrderRequest, SagaOutcome]]
+) -> list[Settled]:
+    return [Settled.of(order, outcome, definition.spec) for order, outcome in sagas]
+
+
+def expected_settled(
+    definition: SagaDefinition, seed: SeedData, sagas: Sequence[Settled]
+) -> NetState:
+    """The net state a correct run must leave, from the seed and what each saga settled."""
     stock = {product_id: product.stock for product_id, product in seed.products.items()}
     points = dict(seed.points)
     reserved: dict[str, dict[str, int]] = {}
     charged: dict[str, int] = {}
     shipped: list[str] = []
-    all_effects = [Effects.of(order, outcome, definition.spec) for order, outcome in sagas]
-    for effects in all_effects:
+    for effects in (saga.effects for saga in sagas):
         order = effects.order
         if effects.reserved:
             reserved[order.order_id] = {i.product_id: i.quantity for i in order.items}
@@ -158,9 +189,11 @@ def expected_net(
         net_charged=charged,
         points=dict(sorted(points.items())),
         shipped=sorted(shipped),
-        orders={o.order_id: _status(s.status, s.reason) for o, s in sagas},
+        orders={s.order.order_id: _status(s.status, s.reason) for s in sagas},
         extra={
-            part.name: part.expected(list(seed.points), [(e.order, e.remains) for e in all_effects])
+            part.name: part.expected(
+                list(seed.points), [(s.order, s.effects.remains) for s in sagas]
+            )
             for part in definition.state_parts.values()
         },
     )
@@ -174,11 +207,18 @@ def check_invariants(
 ) -> dict[str, bool]:
     """The conservation checks every run must pass, by name (the definition's services add
     theirs)."""
+    return check_settled(definition, seed, state, settled_of(definition, sagas))
+
+
+def check_settled(
+    definition: SagaDefinition, seed: SeedData, state: BusinessState, sagas: Sequence[Settled]
+) -> dict[str, bool]:
+    """`check_invariants` from what each saga settled rather than its whole outcome."""
     actual = net(state)
-    expected = expected_net(definition, seed, sagas)
+    expected = expected_settled(definition, seed, sagas)
     per_saga_charges = Counter(charge.saga_id for charge in state.charges)
     per_order_charges = Counter(_order_of(state, charge.saga_id) for charge in state.charges)
-    totals = {o.order_id: o.total_cents for o, _ in sagas}
+    totals = {s.order.order_id: s.order.total_cents for s in sagas}
     records = {record.order_id: record.status for record in state.orders}
     return {
         "stock_conserved": actual.stock == expected.stock
@@ -193,8 +233,8 @@ def check_invariants(
             for charge in state.charges
         ),
         "shipments_match_outcomes": actual.shipped == expected.shipped,
-        "every_saga_settled": all(o.status.terminal for _, o in sagas)
-        and all(records.get(order.order_id) is outcome.status for order, outcome in sagas),
+        "every_saga_settled": all(s.status.terminal for s in sagas)
+        and all(records.get(s.order.order_id) is s.status for s in sagas),
         **{
             f"{part.name}_conserved": actual.extra.get(part.name) == expected.extra[part.name]
             for part in definition.state_parts.values()

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
+from typing import Any
 
-from harness.bench.load import closed_loop, open_loop
+import pytest
+
+from harness.bench.load import Sample, Samples, closed_loop, open_loop
+from harness.report.traces import percentile
 
 
 async def test_a_closed_loop_never_has_more_than_its_concurrency_in_flight() -> None:
@@ -65,3 +71,75 @@ async def test_the_open_model_starts_at_least_one_saga() -> None:
         return True
 
     assert len(await open_loop(rate=0.5, duration_s=1.0, one=one)) == 1
+
+
+async def test_the_open_model_lets_a_saga_task_go_once_the_saga_has_ended() -> None:
+    first: list[weakref.ref[asyncio.Task[Any]]] = []
+    held_after_it_ended: list[bool] = []
+
+    async def one(index: int) -> bool:
+        task = asyncio.current_task()
+        assert task is not None
+        if index == 0:
+            first.append(weakref.ref(task))
+            return True
+        await asyncio.sleep(0)  # the first task's done callbacks have run by now
+        gc.collect()
+        held_after_it_ended.append(first[0]() is not None)
+        return True
+
+    samples = await open_loop(rate=100.0, duration_s=0.02, one=one)
+
+    assert len(samples) == 2 and all(s.ok for s in samples)
+    assert held_after_it_ended == [False]
+
+
+async def test_an_open_run_keeps_a_saga_that_raised_with_its_reason_and_no_end() -> None:
+    async def one(index: int) -> bool:
+        if index == 1:
+            raise RuntimeError("stuck in charge_payment\nsecond line")
+        return index != 2
+
+    samples = await open_loop(rate=1000.0, duration_s=0.003, one=one)
+
+    assert [s.ok for s in samples] == [True, False, False]
+    assert samples[1].ended is None and samples[1].latency_s is None
+    assert samples[1].error == "RuntimeError: stuck in charge_payment"
+    assert samples[2].ended is not None and samples[2].error is None
+
+
+class Abandoned(BaseException):
+    """Not an ``Exception``: what a driver raises this way is not a saga's failure."""
+
+
+async def test_an_open_run_raises_what_a_saga_raised_beyond_an_error() -> None:
+    async def one(index: int) -> bool:
+        if index == 0:
+            raise Abandoned  # ended long before the run: its task is gone, not its exception
+        return True
+
+    with pytest.raises(Abandoned):
+        await open_loop(rate=1000.0, duration_s=0.003, one=one)
+
+
+def test_the_samples_kept_in_arrays_read_back_exactly_and_give_the_same_percentiles() -> None:
+    given = [
+        Sample(0.0, 0.001, 0.1234567891, True),
+        Sample(0.2, 0.25, None, False, "TimeoutError: no outcome"),
+        Sample(0.4, 0.4, 0.9876543210987, False),
+        Sample(0.6, 0.61, 3.3333333333333335, True),
+    ]
+    kept = Samples(len(given))
+    for index in (3, 1, 0, 2):  # sagas end out of order
+        kept.put(index, given[index])
+
+    assert list(kept) == given
+    assert kept[-1] == given[-1] and kept[1:3] == given[1:3]
+    latencies = [1000 * s.latency_s for s in given if s.latency_s is not None]
+    read_back = [1000 * s.latency_s for s in kept if s.latency_s is not None]
+    assert read_back == latencies
+    assert [percentile(read_back, p) for p in (50, 95, 99)] == [
+        percentile(latencies, p) for p in (50, 95, 99)
+    ]
+    with pytest.raises(IndexError):
+        kept[4]
