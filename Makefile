@@ -8,4 +8,4 @@ test-fast:
 demo:
 	bash scripts/demo.sh
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy --strict shared choreography orchestration harness monitor tests
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy --strict shared choreography orchestration harness monitor tests scripts

@@ -107,7 +107,7 @@ class OrchestrationRuntime:
 
     async def wait(self, saga_id: str, timeout_s: float) -> SagaOutcome:
         """The settled outcome (waiting for an operator counts), observed without tracing."""
-        handle = self._observer.get_workflow_handle_for(OrderSagaWorkflow.run, saga_id)
+        handle: SagaHandle = self._observer.get_workflow_handle_for(OrderSagaWorkflow.run, saga_id)
         try:
             return await asyncio.wait_for(saga_client.settled(handle), timeout_s)
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):

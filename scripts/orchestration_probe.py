@@ -92,17 +92,20 @@ def apply(setting: str) -> None:
 
         saga_client.settled = result
     elif setting == "eager-start":
+        from orchestration import visibility
         from orchestration.workflows import OrderSagaWorkflow
 
         async def start(client: Any, task_queue: str, saga: Any) -> None:
+            # saga_client.start's options, but a plain eager start instead of update-with-start.
             await client.start_workflow(
                 OrderSagaWorkflow.run,
                 saga,
                 id=saga.saga_id,
                 task_queue=task_queue,
-                search_attributes=saga_client.start_attributes(saga.order),
-                static_summary=saga_client.start_summary(saga.order),
-                static_details=saga_client.start_details(saga.order, saga.saga),
+                search_attributes=visibility.start_attributes(saga.order),
+                memo={visibility.DEFINITION_MEMO: saga.definition.model_dump()},
+                static_summary=visibility.start_summary(saga.order),
+                static_details=visibility.start_details(saga.order, saga.saga),
                 request_eager_start=True,
             )
 
@@ -245,7 +248,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
         mine = [r for r in rows if (r["setting"], r["run"]) == (setting, run)]
 
         def med(key: str, mine: list[dict[str, Any]] = mine) -> float:
-            return statistics.median(r[key] for r in mine)
+            return float(statistics.median(r[key] for r in mine))
 
         lines.append(
             f"| {setting} | {run} | {med('sagas_per_s'):.1f} | {med('harness_ms_per_saga'):.1f}"

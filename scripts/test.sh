@@ -29,7 +29,7 @@ fi
 # mypy --strict from a cold cache (as on CI) is ~25 CPU-seconds on one core: it runs beside the
 # tests, whose two workers mostly wait on servers, and its verdict counts like theirs.
 mypy_log=$(mktemp)
-.venv/bin/mypy --strict shared choreography orchestration harness monitor tests >"$mypy_log" 2>&1 &
+.venv/bin/mypy --strict shared choreography orchestration harness monitor tests scripts >"$mypy_log" 2>&1 &
 mypy_pid=$!
 trap 'kill "$mypy_pid" 2>/dev/null || true; rm -f "$mypy_log"' EXIT
 status=0

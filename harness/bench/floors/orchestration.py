@@ -135,7 +135,9 @@ class OrchestrationFloor:
         )
         started = time.perf_counter()
         await saga_client.start(self.client, self.task_queue, saga)  # as the runtime starts one
-        handle = self.client.get_workflow_handle_for(OrderSagaWorkflow.run, saga_id)
+        handle: saga_client.SagaHandle = self.client.get_workflow_handle_for(
+            OrderSagaWorkflow.run, saga_id
+        )
         outcome: SagaOutcome = await handle.result()
         if outcome.status is not SagaStatus.COMPLETED:
             raise RuntimeError(f"floor saga {saga_id} ended {outcome.status.value}")
