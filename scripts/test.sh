@@ -27,18 +27,19 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 # mypy --strict from a cold cache (as on CI) is ~25 CPU-seconds on one core: it runs beside the
-# tests, whose two workers mostly wait on servers, and its verdict counts like theirs.
+# tests, whose workers mostly wait on servers, and its verdict counts like theirs.
 mypy_log=$(mktemp)
 .venv/bin/mypy --strict shared choreography orchestration harness monitor tests scripts >"$mypy_log" 2>&1 &
 mypy_pid=$!
 trap 'kill "$mypy_pid" 2>/dev/null || true; rm -f "$mypy_log"' EXIT
 status=0
-# Two workers (pytest-xdist): most tests wait on servers and timers, so one pytest process left
-# the two cores mostly idle (load 1.5) and had done 31% of the suite after 8 minutes.
+# Three workers (pytest-xdist) on two cores: most tests wait on servers and timers, so one
+# pytest process left the cores mostly idle (load 1.5), and two still left room: the same commit
+# took 862 s of pytest with two workers and 774 s with three, on a quiet machine.
 # --dist loadscope keeps each module on one worker, so a module's servers (its module-scoped
 # fixtures) start once rather than once per worker. No test relies on another having run
 # first: each passes alone and in any order.
-.venv/bin/python -m pytest -n 2 --dist loadscope "$@" || status=$?
+.venv/bin/python -m pytest -n 3 --dist loadscope "$@" || status=$?
 mypy_status=0
 wait "$mypy_pid" || mypy_status=$?
 cat "$mypy_log"
