@@ -95,6 +95,8 @@ def summary(path: Path, width: float) -> str:
     watched process and of its children by name, read calls per second, SQLite bytes."""
     samples = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     samples = [s for s in samples if s["cpu"]]
+    if len(samples) < 2:
+        raise ValueError(f"{path}: fewer than two samples of the watched process")
     rows = [
         "| window s | process CPU ms/s (user + system) | children CPU ms/s | read calls/s | "
         "write calls/s | SQLite files MB (with WAL) |",
@@ -126,7 +128,11 @@ def summary(path: Path, width: float) -> str:
 
 def main() -> int:
     if sys.argv[1:2] == ["--summary-of"]:
-        print(summary(Path(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 60.0))
+        try:
+            print(summary(Path(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 60.0))
+        except (IndexError, OSError, ValueError, KeyError) as error:
+            print(f"window_probe: --summary-of FILE [SECONDS]: {error}", file=sys.stderr)
+            return 2
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -141,7 +147,13 @@ def main() -> int:
     windows = []
     for text in args.profile:
         start, _, end = text.partition(":")
-        windows.append((float(start), float(end)))
+        try:
+            window = (float(start), float(end))
+        except ValueError:
+            parser.error(f"--profile {text}: give START:END in seconds, as 60:180")
+        if window[1] <= window[0]:
+            parser.error(f"--profile {text}: END must come after START")
+        windows.append(window)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

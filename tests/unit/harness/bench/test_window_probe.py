@@ -85,3 +85,29 @@ def test_a_missing_command_is_refused_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "the command to watch is missing" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_window_that_is_not_start_end_is_refused_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--profile", "60-180", "--", "true"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--profile 60-180: give START:END in seconds" in done.stderr
+    assert not (tmp_path / "windows.jsonl").exists()  # nothing was started
+
+
+def test_a_summary_of_nothing_is_refused_in_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "windows.jsonl"
+    empty.write_text("", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--summary-of", str(empty)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "fewer than two samples" in done.stderr
