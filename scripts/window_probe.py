@@ -193,7 +193,7 @@ def main() -> int:
                 "cpu": own,
                 "io": io(proc.pid),
                 "children": {
-                    f"{name}:{kid}": cpu_s(kid) for kid, name in children(proc.pid).items()
+                    f"{comm}:{kid}": cpu_s(kid) for kid, comm in children(proc.pid).items()
                 },
                 "sqlite": sqlite_files(proc.pid),
             }

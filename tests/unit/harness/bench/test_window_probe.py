@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 SCRIPT = Path(__file__).parents[4] / "scripts" / "window_probe.py"
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("window_probe", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def probe(*args: str) -> subprocess.CompletedProcess[str]:
+    """The script run as its users run it, with these arguments."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def sample(t: float, user: float, reads: int, broker: float, db_bytes: int) -> str:
@@ -41,7 +38,7 @@ def test_the_summary_gives_each_window_its_rates(tmp_path: Path) -> None:
         sample(120.0, 36.0, 18_000, 9.0, 40_000_000),
     ]
     windows.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    table = load_script().summary(windows, 60.0).splitlines()
+    table = probe("--summary-of", str(windows), "60").stdout.splitlines()
     assert len(table) == 4  # header, rule, 0-60, 60-120
     assert table[2] == "| 0-60 | 700 (200 + 500) | nats-server 50 | 100 | 200 | 21.0 |"
     assert table[3] == "| 60-120 | 900 (400 + 500) | nats-server 100 | 200 | 400 | 41.0 |"
@@ -50,23 +47,7 @@ def test_the_summary_gives_each_window_its_rates(tmp_path: Path) -> None:
 def test_it_watches_a_command_to_its_end_and_keeps_its_exit_code(tmp_path: Path) -> None:
     busy = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"
     child = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {busy!r}]); sys.exit(3)"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--out",
-            str(tmp_path),
-            "--every",
-            "0.05",
-            "--",
-            sys.executable,
-            "-c",
-            child,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = probe("--out", str(tmp_path), "--every", "0.05", "--", sys.executable, "-c", child)
     assert done.returncode == 3, done.stderr
     samples = [json.loads(line) for line in (tmp_path / "windows.jsonl").read_text().splitlines()]
     assert len(samples) >= 2
@@ -76,24 +57,14 @@ def test_it_watches_a_command_to_its_end_and_keeps_its_exit_code(tmp_path: Path)
 
 
 def test_a_missing_command_is_refused_in_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = probe("--out", str(tmp_path))
     assert done.returncode == 2
     assert "the command to watch is missing" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_a_window_that_is_not_start_end_is_refused_in_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--profile", "60-180", "--", "true"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = probe("--out", str(tmp_path), "--profile", "60-180", "--", "true")
     assert done.returncode == 2
     assert "--profile 60-180: give START:END in seconds" in done.stderr
     assert not (tmp_path / "windows.jsonl").exists()  # nothing was started
@@ -102,12 +73,7 @@ def test_a_window_that_is_not_start_end_is_refused_in_one_line(tmp_path: Path) -
 def test_a_summary_of_nothing_is_refused_in_one_line(tmp_path: Path) -> None:
     empty = tmp_path / "windows.jsonl"
     empty.write_text("", encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--summary-of", str(empty)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = probe("--summary-of", str(empty))
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "fewer than two samples" in done.stderr
