@@ -53,6 +53,22 @@ async def listed(runtime: Faulty[OrchestrationRuntime], query: str) -> list[Work
     return [execution async for execution in runtime.runtime.client.list_workflows(query)]
 
 
+async def listed_once_caught_up(
+    runtime: Faulty[OrchestrationRuntime], query: str, ids: set[str], timeout_s: float = 20
+) -> list[WorkflowExecution]:
+    """The listing once it shows `ids`, or the last one read when the time is up.
+
+    Each upsert of a search attribute reaches visibility on its own, in no promised order:
+    one workflow closing says nothing about another's attributes having been indexed.
+    """
+    deadline = time.monotonic() + timeout_s
+    found = await listed(runtime, query)
+    while {execution.id for execution in found} != ids and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        found = await listed(runtime, query)
+    return found
+
+
 def attributes(execution: WorkflowExecution) -> dict[str, str | None]:
     found: TypedSearchAttributes = execution.typed_search_attributes
     return {key.name: found.get(key) for key in (ORDER_ID, SAGA_STATUS, SAGA_STEP, SAGA_REASON)}
@@ -82,9 +98,10 @@ async def test_the_needs_intervention_filter_lists_exactly_the_sagas_that_ended_
         return closed.count == len(sagas) - len(waiting)
 
     await eventually(all_closed, "every settled saga closed")
-    found = await listed(runtime, f"{NEEDS_INTERVENTION_FILTER} AND {ours}")
-
     expected = {s for s, o in outcomes.items() if o.status is SagaStatus.NEEDS_INTERVENTION}
+    query = f"{NEEDS_INTERVENTION_FILTER} AND {ours}"
+    found = await listed_once_caught_up(runtime, query, expected)
+
     assert {execution.id for execution in found} == expected
     assert {tuple(attributes(execution).values()) for execution in found} == {
         ("o-complete", "NEEDS_INTERVENTION", "complete_order", None),
@@ -218,8 +235,10 @@ async def test_a_saga_an_operator_resolved_leaves_the_needs_intervention_filter(
         return (await runtime.runtime.client.count_workflows(closed)).count == 1
 
     await eventually(resolved_closed, "the resolved saga closed")
-    needing = await listed(runtime, f"{NEEDS_INTERVENTION_FILTER} AND {ours}")
-    done_by_hand = await listed(runtime, f"{RESOLVED_FILTER} AND {ours}")
+    needing = await listed_once_caught_up(
+        runtime, f"{NEEDS_INTERVENTION_FILTER} AND {ours}", {waiting}
+    )
+    done_by_hand = await listed_once_caught_up(runtime, f"{RESOLVED_FILTER} AND {ours}", {resolved})
 
     assert [execution.id for execution in needing] == [waiting]
     assert [execution.id for execution in done_by_hand] == [resolved]
