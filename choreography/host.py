@@ -61,7 +61,8 @@ class ChoreographySettings:
     max_deliver: int = 1000
     relay_poll_s: float = 0.25
     wait_poll_s: float = 0.1
-    """How often `wait` re-reads the projection when the tracker runs in another process."""
+    """How often the waits of this process ask which of their sagas' rows changed (one read for
+    all of them), for folds made in another process."""
     event_versioning: str = "strict"
     """How this process meets events of another release (choreography/versions.py)."""
     limits: PolicyLimits = field(default_factory=PolicyLimits)

@@ -1,11 +1,12 @@
 """What the tracker answers: a saga's live state, waiting for it to settle, the intervention
-queue. Reads only; where the tracker runs in another process (a front door, the monitor),
-a wait polls the projection, and here the projector's folds wake it at once."""
+queue. Reads only. A wait is woken at once by this process's folds; for folds in another
+process (the tracker runs elsewhere, or beside others on one durable) one poll per process
+asks every ``poll_s`` which of the waited sagas' rows changed, and wakes only their waits."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -26,7 +27,12 @@ from shared.contracts import (
 from shared.runtime import SagaStuck, UnknownSaga
 from shared.store import Store
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
+
+POLL_TASK = "tracker wait poll"
+"""The task that polls for the waits, running while anything waits."""
 
 
 class Intervention(BaseModel):
@@ -44,13 +50,17 @@ class Intervention(BaseModel):
 
 
 class Queries:
-    """Reads of the ``sagas`` table, and the waits woken by this process's folds."""
+    """Reads of the ``sagas`` table, and the waits: woken by this process's folds, and by
+    one poll of the rows' ``updated_at`` for all of them."""
 
     def __init__(self, store: Store, views: Views, *, poll_s: float = 0.1) -> None:
         self.store = store
         self.views = views
         self.poll_s = poll_s
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._seen: dict[str, float] = {}
+        """Each waited saga's ``updated_at`` when its waits last read its view."""
+        self._poll: asyncio.Task[None] | None = None
 
     async def view(self, saga_id: str) -> SagaView:
         found = await table.read_view(self.store, saga_id, self.views)
@@ -121,27 +131,57 @@ class Queries:
     async def _until(
         self, saga_id: str, ready: Callable[[SagaView], T | None], timeout_s: float
     ) -> T:
-        """Re-read the view until ``ready`` finds something: woken by this process's folds and
-        decisions, polling for another process's; TimeoutError after ``timeout_s``."""
+        """Re-read the view until ``ready`` finds something, whenever a fold in this process
+        or the poll wakes the wait; TimeoutError after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         woken = asyncio.Event()
         self._waiters.setdefault(saga_id, set()).add(woken)
+        if self._poll is None:
+            self._poll = asyncio.create_task(self._polling(), name=POLL_TASK)
         try:
             while True:
                 # Cleared before the read, not after: a fold that commits while the read is in
                 # its thread wakes the wait, and it reads again instead of sleeping a poll.
                 woken.clear()
-                found = ready(await self.view(saga_id))
-                if found is not None:
-                    return found
+                found = await table.read_stamped_view(self.store, saga_id, self.views)
+                if found is None:
+                    raise UnknownSaga(saga_id)
+                view, stamp = found
+                if self._seen.setdefault(saga_id, stamp) != stamp:
+                    # Another wait of this saga may have slept through the change this read
+                    # found: the poll would now take it for seen.
+                    self._seen[saga_id] = stamp
+                    for other in self._waiters[saga_id] - {woken}:
+                        other.set()
+                if (result := ready(view)) is not None:
+                    return result
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"saga {saga_id}: nothing after {timeout_s}s")
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(remaining, self.poll_s)):
-                        await woken.wait()
+                async with asyncio.timeout(remaining):
+                    await woken.wait()
         finally:
             waiters = self._waiters.get(saga_id, set())
             waiters.discard(woken)
             if not waiters:
                 self._waiters.pop(saga_id, None)
+                self._seen.pop(saga_id, None)
+            if not self._waiters and self._poll is not None:
+                self._poll.cancel()
+                self._poll = None
+
+    async def _polling(self) -> None:
+        """Every ``poll_s`` while anything waits: one read of the waited sagas' stamps (in
+        chunks), waking the waits of each saga whose row changed since they read it."""
+        while True:
+            await asyncio.sleep(self.poll_s)
+            waited = list(self._waiters)
+            try:
+                current = await table.stamps(self.store, waited)
+            except Exception as error:  # the store is down: the next poll asks again
+                log.debug("tracker wait poll: %s", error)
+                continue
+            for saga_id in waited:
+                seen = self._seen.get(saga_id)
+                if seen is not None and current.get(saga_id, seen) != seen:
+                    self.wake(saga_id)

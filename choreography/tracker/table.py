@@ -75,6 +75,31 @@ async def read_view(store: Store, saga_id: str, codec: Views) -> SagaView | None
     return codec.load(rows[0]["view"], rows[0]["placed"]) if rows else None
 
 
+async def read_stamped_view(
+    store: Store, saga_id: str, codec: Views
+) -> tuple[SagaView, float] | None:
+    """One saga's view and the ``updated_at`` of the write that made it, in one read."""
+    rows = await store.query(
+        "SELECT view, placed, updated_at FROM sagas WHERE saga_id = ?", (saga_id,)
+    )
+    if not rows:
+        return None
+    return codec.load(rows[0]["view"], rows[0]["placed"]), rows[0]["updated_at"]
+
+
+async def stamps(store: Store, saga_ids: list[str]) -> dict[str, float]:
+    """The ``updated_at`` of these sagas' rows: a few numbers per saga, no view read."""
+    found: dict[str, float] = {}
+    for start in range(0, len(saga_ids), CHUNK):
+        chunk = saga_ids[start : start + CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = await store.query(
+            f"SELECT saga_id, updated_at FROM sagas WHERE saga_id IN ({marks})", chunk
+        )
+        found.update((row["saga_id"], row["updated_at"]) for row in rows)
+    return found
+
+
 async def open_sagas(store: Store, codec: Views) -> list[tuple[str, float, SagaView]]:
     """Every saga still running: its id, deadline and view. A view this code cannot read (a
     strict reader meeting a later release's shape) is logged and left alone."""

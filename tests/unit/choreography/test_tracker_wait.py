@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from choreography.projection import SagaView, fold_all, new_view
-from choreography.tracker.queries import Queries
+from choreography.events import placed
+from choreography.projection import MIGRATIONS, SagaView, fold_all, new_view
+from choreography.tracker import table
+from choreography.tracker.queries import POLL_TASK, Queries
 from choreography.versions import Reader
 from choreography.views import Views
+from harness.compare.scenarios import order
 from shared.contracts import SagaStatus
 from shared.definitions import ORDERS_V1
 from shared.saga import SAGA
-from shared.store import Row
-from tests.unit.choreography.test_choreography_tracker import ROUTES, happy
+from shared.store import Row, SqliteStore, Tx
+from tests.unit.choreography.test_choreography_tracker import POLICY, ROUTES, START, happy
 
 A_POLL_NEVER_REACHED_S = 3600.0
 GUARD_S = 10.0
@@ -33,20 +37,20 @@ class FoldDuringRead:
 
     def __init__(self, views: Views, running: SagaView, done: SagaView) -> None:
         self.views = views
-        self.row = self._row(running)
+        self.row = self._row(running, 1.0)
         self.done = done
         self.reads = 0
         self.fold: Callable[[], None] = lambda: None
 
-    def _row(self, view: SagaView) -> Row:
-        return {"view": self.views.dump(view), "placed": None}
+    def _row(self, view: SagaView, stamp: float) -> Row:
+        return {"view": self.views.dump(view), "placed": None, "updated_at": stamp}
 
     async def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         self.reads += 1
         snapshot = self.row
         await asyncio.sleep(0)  # the read is in its thread: the loop runs other tasks
         if self.reads == 1:
-            self.row = self._row(self.done)  # the fold commits ...
+            self.row = self._row(self.done, 2.0)  # the fold commits ...
             self.fold()  # ... and wakes whoever waits for the saga
         return [snapshot]
 
@@ -65,3 +69,74 @@ async def test_a_fold_landing_while_the_wait_reads_the_view_ends_the_wait_at_onc
 
     assert settled.status is SagaStatus.COMPLETED
     assert store.reads == 2  # woken by the fold, read once more: not by the poll
+
+
+class Counted:
+    """The orders store, counting what the waits read: whole views, and the poll's checks of
+    which waited sagas changed (the number of sagas each check asks about)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.view_reads = 0
+        self.checks: list[int] = []
+        self.read = asyncio.Event()
+
+    @property
+    def reads(self) -> int:
+        return self.view_reads + len(self.checks)
+
+    async def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        if sql.startswith("SELECT view"):
+            self.view_reads += 1
+        else:
+            self.checks.append(len(params))
+        self.read.set()
+        return await self.store.query(sql, params)
+
+    async def until_read(self, reads: int) -> None:
+        while self.reads < reads:
+            self.read.clear()
+            await self.read.wait()
+
+
+async def test_waits_on_sagas_another_process_folds_share_one_check_per_poll(
+    tmp_path: Path,
+) -> None:
+    """Where another process folds the sagas, each poll asks once which of the waited sagas
+    changed, and only a changed saga's view is read again: many waits do not each re-read their
+    view every poll (at 80 sagas/s this fed the collapse docs/benchmarks.md profiles)."""
+    views = Views(Reader(ORDERS_V1))
+    store = SqliteStore("orders", tmp_path / "orders.db", MIGRATIONS)
+    await store.open()
+    firsts = [placed(f"s-{n}", order(f"o-{n}"), POLICY, START, ORDERS_V1.ref) for n in range(20)]
+
+    def insert(tx: Tx) -> None:
+        for first in firsts:
+            table.insert_start(tx, first, new_view(first, SAGA), None, views)
+
+    await store.run(insert)
+    counted = Counted(store)
+    queries = Queries(counted, views, poll_s=0.001)  # type: ignore[arg-type]
+    waits = {e.saga_id: asyncio.create_task(queries.wait(e.saga_id, 3600)) for e in firsts}
+    try:
+        async with asyncio.timeout(GUARD_S):
+            await counted.until_read(100)  # nothing changes meanwhile
+
+        assert counted.view_reads == len(firsts)  # each wait read its saga once
+        assert set(counted.checks) == {len(firsts)}  # each check asked about every waited saga
+
+        events = happy()  # saga s-1, to its end
+        done = fold_all(new_view(events[0], SAGA), events, ROUTES)
+        await store.run(lambda tx: table.save(tx, [done], views))  # another process's fold
+        async with asyncio.timeout(GUARD_S):
+            settled = await waits.pop("s-1")
+
+        assert settled.status is SagaStatus.COMPLETED
+        assert not any(wait.done() for wait in waits.values())
+    finally:
+        for wait in waits.values():
+            wait.cancel()
+        await asyncio.gather(*waits.values(), return_exceptions=True)
+        await store.close()
+    await asyncio.sleep(0)  # the poll, cancelled with the last wait, finishes
+    assert [task for task in asyncio.all_tasks() if task.get_name() == POLL_TASK] == []
