@@ -155,11 +155,11 @@ class Queries:
                         other.set()
                 if (result := ready(view)) is not None:
                     return result
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"saga {saga_id}: nothing after {timeout_s}s")
-                async with asyncio.timeout(remaining):
-                    await woken.wait()
+                try:
+                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                        await woken.wait()
+                except TimeoutError:
+                    raise TimeoutError(f"saga {saga_id}: nothing after {timeout_s}s") from None
         finally:
             waiters = self._waiters.get(saga_id, set())
             waiters.discard(woken)

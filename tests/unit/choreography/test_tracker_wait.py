@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pytest
+
 from choreography.events import placed
 from choreography.projection import MIGRATIONS, SagaView, fold_all, new_view
 from choreography.tracker import table
@@ -21,6 +23,7 @@ from choreography.views import Views
 from harness.compare.scenarios import order
 from shared.contracts import SagaStatus
 from shared.definitions import ORDERS_V1
+from shared.runtime import SagaStuck
 from shared.saga import SAGA
 from shared.store import Row, SqliteStore, Tx
 from tests.unit.choreography.test_choreography_tracker import POLICY, ROUTES, START, happy
@@ -139,4 +142,23 @@ async def test_waits_on_sagas_another_process_folds_share_one_check_per_poll(
         await asyncio.gather(*waits.values(), return_exceptions=True)
         await store.close()
     await asyncio.sleep(0)  # the poll, cancelled with the last wait, finishes
+    assert [task for task in asyncio.all_tasks() if task.get_name() == POLL_TASK] == []
+
+
+async def test_a_wait_nothing_wakes_ends_at_its_timeout_naming_the_saga(tmp_path: Path) -> None:
+    """No fold and no poll before the timeout: the wait ends then, as stuck, and leaves no
+    poll running."""
+    views = Views(Reader(ORDERS_V1))
+    store = SqliteStore("orders", tmp_path / "orders.db", MIGRATIONS)
+    await store.open()
+    first = placed("s-still", order("o-still"), POLICY, START, ORDERS_V1.ref)
+    await store.run(lambda tx: table.insert_start(tx, first, new_view(first, SAGA), None, views))
+    queries = Queries(store, views, poll_s=A_POLL_NEVER_REACHED_S)
+    try:
+        async with asyncio.timeout(GUARD_S):
+            with pytest.raises(SagaStuck, match=r"^saga s-still not terminal after 0\.1s"):
+                await queries.wait("s-still", 0.05)
+    finally:
+        await store.close()
+    await asyncio.sleep(0)
     assert [task for task in asyncio.all_tasks() if task.get_name() == POLL_TASK] == []
