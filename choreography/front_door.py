@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -44,7 +44,7 @@ from choreography.bus import (
     Poison,
 )
 from choreography.events import placed
-from choreography.tracker import Tracker, in_flight
+from choreography.tracker import Tracker, in_flight, table
 from shared import propagation
 from shared.admission import Admission
 from shared.contracts import OrderRequest, Reason, ReasonId, SagaOutcome, SagaPolicy, SagaStatus
@@ -64,7 +64,6 @@ COMMANDS = (f"{PLACE}.*", f"{CANCEL}.*")
 """What the orders service's desk consumes."""
 SWEEP_S = 2.0
 """How often missed notices are looked for in the projection (one query for all sagas)."""
-CHUNK = 500
 
 
 def subject(prefix: str, saga_id: str) -> str:
@@ -316,16 +315,14 @@ class FrontDoor:
             _settle(self._ended.get(saga_id))
 
     async def _rows(self, saga_ids: Sequence[str], *, ended: bool) -> list[str]:
-        found: list[str] = []
-        for chunk in _chunks(saga_ids):
-            marks = ", ".join("?" * len(chunk))
-            where = " AND status <> ?" if ended else ""
-            params = (*chunk, SagaStatus.RUNNING.value) if ended else tuple(chunk)
-            rows = await self.tracker.store.query(
-                f"SELECT saga_id FROM sagas WHERE saga_id IN ({marks}){where}", params
+        store = self.tracker.store
+        if ended:
+            rows = await table.rows_of(
+                store, "saga_id", saga_ids, " AND status <> ?", (SagaStatus.RUNNING.value,)
             )
-            found += [row["saga_id"] for row in rows]
-        return found
+        else:
+            rows = await table.rows_of(store, "saga_id", saga_ids)
+        return [row["saga_id"] for row in rows]
 
 
 def _future() -> asyncio.Future[None]:
@@ -346,11 +343,6 @@ def _refusal(data: bytes) -> InvalidOrder:
         return InvalidOrder(str(fields["message"]))
     except (ValueError, KeyError, TypeError, AttributeError):
         return InvalidOrder("the orders service refused the order")
-
-
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
 
 
 __all__ = [

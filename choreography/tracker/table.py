@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from choreography.bus import Outgoing
 from choreography.events import Event
@@ -87,17 +87,29 @@ async def read_stamped_view(
     return codec.load(rows[0]["view"], rows[0]["placed"]), rows[0]["updated_at"]
 
 
-async def stamps(store: Store, saga_ids: list[str]) -> dict[str, float]:
-    """The ``updated_at`` of these sagas' rows: a few numbers per saga, no view read."""
-    found: dict[str, float] = {}
+async def rows_of(
+    store: Store,
+    columns: str,
+    saga_ids: Sequence[str],
+    where: str = "",
+    params: Sequence[object] = (),
+) -> list[Row]:
+    """``columns`` of these sagas' rows (and ``where``, with its ``params``), read ``CHUNK``
+    ids per ``IN (...)`` list."""
+    rows: list[Row] = []
     for start in range(0, len(saga_ids), CHUNK):
         chunk = saga_ids[start : start + CHUNK]
         marks = ",".join("?" * len(chunk))
-        rows = await store.query(
-            f"SELECT saga_id, updated_at FROM sagas WHERE saga_id IN ({marks})", chunk
+        rows += await store.query(
+            f"SELECT {columns} FROM sagas WHERE saga_id IN ({marks}){where}", (*chunk, *params)
         )
-        found.update((row["saga_id"], row["updated_at"]) for row in rows)
-    return found
+    return rows
+
+
+async def stamps(store: Store, saga_ids: list[str]) -> dict[str, float]:
+    """The ``updated_at`` of these sagas' rows: a few numbers per saga, no view read."""
+    rows = await rows_of(store, "saga_id, updated_at", saga_ids)
+    return {row["saga_id"]: row["updated_at"] for row in rows}
 
 
 async def open_sagas(store: Store, codec: Views) -> list[tuple[str, float, SagaView]]:

@@ -28,6 +28,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from choreography.broker import DLQ_STREAM, SAGA_STREAM
 from choreography.events import ROOT
+from choreography.tracker import table
 from orchestration.visibility import SAGA_STATUS
 from shared.contracts import SagaStatus
 from shared.store import Store
@@ -41,7 +42,6 @@ NO_WORKER = "no worker of its version"
 DEAD_LETTERED = "events dead-lettered"
 UNREAD = "events in a consumer group nobody reads"
 WAITING = "waiting"
-CHUNK = 400
 
 STUCK_FOR_GOOD = frozenset({NONDETERMINISM, REFUSED, NO_WORKER, DEAD_LETTERED, UNREAD})
 """Causes no process of the new release undoes: once the old release stopped, a saga stuck on
@@ -91,17 +91,11 @@ class Watch:
 async def choreography_statuses(orders: Store, saga_ids: list[str]) -> dict[str, str]:
     """Status (and the step in flight, so progress counts as a change) from the tracker."""
     found: dict[str, str] = {}
-    for start in range(0, len(saga_ids), CHUNK):
-        chunk = saga_ids[start : start + CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        rows = await orders.query(
-            f"SELECT saga_id, status, running_step FROM sagas WHERE saga_id IN ({marks})", chunk
+    for row in await table.rows_of(orders, "saga_id, status, running_step", saga_ids):
+        status = str(row["status"])
+        found[str(row["saga_id"])] = (
+            status if status in TERMINAL else f"{status}:{row['running_step']}"
         )
-        for row in rows:
-            status = str(row["status"])
-            found[str(row["saga_id"])] = (
-                status if status in TERMINAL else f"{status}:{row['running_step']}"
-            )
     return found
 
 
